@@ -1,0 +1,18 @@
+//! Lockbox's vocabulary: the domain types every layer speaks (`SecretName`, `Scope`,
+//! `Visibility`, `Role`, `SecretValue`), the error enum with its stable codes, the role
+//! matrix as one pure function, and the injectable clock.
+//!
+//! This crate does no I/O. Untrusted input becomes one of these types at the edge
+//! ("parse, don't validate"); past the edge, functions take the types.
+
+pub mod clock;
+pub mod error;
+pub mod names;
+pub mod policy;
+pub mod value;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::{Error, ErrorCode, Result};
+pub use names::{SecretName, WorkspaceName, UserName, TokenName};
+pub use policy::{allowed, can_assign_role, Action, Actor, Role};
+pub use value::{SecretValue, Scope, Visibility};

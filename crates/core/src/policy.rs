@@ -1,0 +1,213 @@
+//! The role matrix (DESIGN.md, "Role matrix") as one pure function.
+//!
+//! Every permission check in Lockbox ends here: the service layer asks
+//! [`allowed`] and never compares roles itself. Scope-specific rules (a user's own
+//! private scope) are decided in the service, which then asks this function with the
+//! actor it has settled on.
+
+use crate::error::{Error, Result};
+use std::fmt;
+
+/// A member's role in one workspace, most powerful first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Editor, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Editor => "editor",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::invalid("role must be one of owner, admin, editor, viewer"))
+    }
+
+    /// Higher rank = more power. Used only to compare roles for delegation.
+    fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 4,
+            Role::Admin => 3,
+            Role::Editor => 2,
+            Role::Viewer => 1,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is acting, as far as the matrix cares: a member with a role, or an
+/// automation run (the right-most column of the matrix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Member(Role),
+    Run,
+}
+
+/// Everything the matrix has a row for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    ListSecrets,
+    WriteSecret,
+    RenameSecret,
+    DeleteSecret,
+    RevealMasked,
+    RevealRestricted,
+    UseReferences,
+    ManageMembers,
+    ManageTokens,
+    ManageSettings,
+    DeleteWorkspace,
+    ReadAudit,
+}
+
+impl Action {
+    pub const ALL: [Action; 12] = [
+        Action::ListSecrets,
+        Action::WriteSecret,
+        Action::RenameSecret,
+        Action::DeleteSecret,
+        Action::RevealMasked,
+        Action::RevealRestricted,
+        Action::UseReferences,
+        Action::ManageMembers,
+        Action::ManageTokens,
+        Action::ManageSettings,
+        Action::DeleteWorkspace,
+        Action::ReadAudit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ListSecrets => "list secrets",
+            Action::WriteSecret => "create or update secrets",
+            Action::RenameSecret => "rename secrets",
+            Action::DeleteSecret => "delete secrets",
+            Action::RevealMasked => "reveal masked secrets",
+            Action::RevealRestricted => "reveal restricted secrets",
+            Action::UseReferences => "use secret references",
+            Action::ManageMembers => "manage members",
+            Action::ManageTokens => "manage tokens",
+            Action::ManageSettings => "change workspace settings",
+            Action::DeleteWorkspace => "delete the workspace",
+            Action::ReadAudit => "read the audit log",
+        }
+    }
+}
+
+/// The role matrix. `true` when `actor` may perform `action`.
+///
+/// Admins may manage members and tokens only below owner; that finer rule is
+/// [`can_assign_role`].
+pub fn allowed(actor: Actor, action: Action) -> bool {
+    use Action::*;
+    use Role::*;
+    match actor {
+        Actor::Member(role) => match action {
+            ListSecrets => true,
+            WriteSecret | RenameSecret | DeleteSecret => matches!(role, Owner | Admin),
+            RevealMasked => matches!(role, Owner | Admin | Editor),
+            RevealRestricted | UseReferences => false,
+            ManageMembers | ManageTokens => matches!(role, Owner | Admin),
+            ManageSettings | DeleteWorkspace => role == Owner,
+            ReadAudit => matches!(role, Owner | Admin),
+        },
+        Actor::Run => matches!(
+            action,
+            ListSecrets | WriteSecret | DeleteSecret | UseReferences
+        ),
+    }
+}
+
+/// May `actor_role` give someone `new_role`, where that someone now holds
+/// `current` (None for a newcomer)? Owners may do anything; admins only below owner:
+/// they can neither grant owner nor touch an existing owner.
+pub fn can_assign_role(actor_role: Role, current: Option<Role>, new_role: Option<Role>) -> bool {
+    match actor_role {
+        Role::Owner => true,
+        Role::Admin => {
+            current.is_none_or(|c| c.rank() < Role::Owner.rank())
+                && new_role.is_none_or(|n| n.rank() < Role::Owner.rank())
+        }
+        Role::Editor | Role::Viewer => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whole matrix, row by row, as DESIGN.md prints it:
+    /// (action, owner, admin, editor, viewer, run).
+    const MATRIX: [(Action, bool, bool, bool, bool, bool); 12] = [
+        (Action::ListSecrets, true, true, true, true, true),
+        (Action::WriteSecret, true, true, false, false, true),
+        (Action::RenameSecret, true, true, false, false, false),
+        (Action::DeleteSecret, true, true, false, false, true),
+        (Action::RevealMasked, true, true, true, false, false),
+        (Action::RevealRestricted, false, false, false, false, false),
+        (Action::UseReferences, false, false, false, false, true),
+        (Action::ManageMembers, true, true, false, false, false),
+        (Action::ManageTokens, true, true, false, false, false),
+        (Action::ManageSettings, true, false, false, false, false),
+        (Action::DeleteWorkspace, true, false, false, false, false),
+        (Action::ReadAudit, true, true, false, false, false),
+    ];
+
+    #[test]
+    fn every_role_and_action_matches_the_design_matrix() {
+        assert_eq!(MATRIX.len(), Action::ALL.len());
+        for action in Action::ALL {
+            let row = MATRIX.iter().find(|r| r.0 == action).expect("row for every action");
+            let expect = [row.1, row.2, row.3, row.4];
+            for (role, want) in Role::ALL.into_iter().zip(expect) {
+                assert_eq!(allowed(Actor::Member(role), action), want, "{role} {action:?}");
+            }
+            assert_eq!(allowed(Actor::Run, action), row.5, "run {action:?}");
+        }
+    }
+
+    #[test]
+    fn nobody_reveals_restricted() {
+        for role in Role::ALL {
+            assert!(!allowed(Actor::Member(role), Action::RevealRestricted));
+        }
+        assert!(!allowed(Actor::Run, Action::RevealRestricted));
+    }
+
+    #[test]
+    fn admins_manage_only_below_owner() {
+        assert!(can_assign_role(Role::Admin, None, Some(Role::Editor)));
+        assert!(can_assign_role(Role::Admin, Some(Role::Viewer), Some(Role::Admin)));
+        assert!(!can_assign_role(Role::Admin, None, Some(Role::Owner)));
+        assert!(!can_assign_role(Role::Admin, Some(Role::Owner), Some(Role::Viewer)));
+        assert!(!can_assign_role(Role::Admin, Some(Role::Owner), None));
+        assert!(can_assign_role(Role::Owner, Some(Role::Owner), Some(Role::Viewer)));
+        assert!(!can_assign_role(Role::Editor, None, Some(Role::Viewer)));
+    }
+
+    #[test]
+    fn roles_parse() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(Role::parse("root").is_err());
+    }
+}

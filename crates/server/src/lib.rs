@@ -1,0 +1,241 @@
+//! Lockbox's HTTP transport (axum): authentication, routing, error mapping
+//! (`error.rs`, the only place errors become statuses), request ids, metrics,
+//! OpenAPI, TLS, and start-up. No business rule lives here: every handler parses,
+//! calls `lockbox_service::Lockbox`, and shapes the answer.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod tls;
+
+use anyhow::{bail, Context, Result};
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use lockbox_service::{Lockbox, ServiceConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Everything `lockbox server` can be told.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub init_token_file: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_http: bool,
+    pub max_value_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            data_dir: PathBuf::from("lockbox-data"),
+            listen: "127.0.0.1:8270".into(),
+            init_token_file: None,
+            tls_cert: None,
+            tls_key: None,
+            insecure_http: false,
+            max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Lockbox>,
+}
+
+/// The whole HTTP surface over one service.
+pub fn router(svc: Arc<Lockbox>) -> Router {
+    // Values are JSON-escaped on the wire, so a value at the limit can take several
+    // times its size in the body; the service enforces the exact limit.
+    let body_limit = svc.config().max_value_bytes.saturating_mul(6).saturating_add(64 * 1024);
+    Router::new()
+        .merge(routes::secrets::router())
+        .merge(routes::admin::router())
+        .merge(routes::ops::router())
+        .fallback(|| async {
+            error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")
+        })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(lockbox_core::ErrorCode::Invalid, "method not allowed on this route")
+        })
+        .with_state(AppState { svc })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(routes::ops::track))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(axum::middleware::from_fn(extract::request_id_layer))
+}
+
+/// A server that is up and listening.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// The owner token made on first start (None on later starts).
+    pub init_token: Option<String>,
+    pub service: Arc<Lockbox>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The base URL clients should use.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// Serves until the process is asked to stop (Ctrl-C or SIGTERM).
+    pub async fn wait(mut self) -> Result<()> {
+        let stop = self.shutdown.take();
+        tokio::select! {
+            r = &mut self.task => { r??; }
+            _ = shutdown_signal() => {
+                tracing::info!("shutting down");
+                if let Some(s) = stop { let _ = s.send(()); }
+                let _ = (&mut self.task).await;
+            }
+        }
+        self.background.abort();
+        self.service.flush_token_use().await;
+        Ok(())
+    }
+
+    /// Stops serving (tests).
+    pub async fn stop(mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.background.abort();
+        self.service.flush_token_use().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return ctrl_c.await.unwrap_or(()),
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Opens the data directory (creating it on first start), bootstraps the default
+/// workspace and owner, and starts listening.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    start_with_clock(config, Arc::new(lockbox_core::SystemClock)).await
+}
+
+/// As [`start`], with an injected clock (tests of TTLs and expiry).
+pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn lockbox_core::Clock>) -> Result<RunningServer> {
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
+        (None, None) => None,
+        _ => bail!("--tls-cert and --tls-key go together"),
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&config.listen)
+        .await
+        .with_context(|| format!("cannot resolve listen address '{}'", config.listen))?
+        .collect();
+    let Some(addr) = addrs.first().copied() else {
+        bail!("listen address '{}' resolves to nothing", config.listen);
+    };
+    if tls.is_none() && !addr.ip().is_loopback() && !config.insecure_http {
+        bail!(
+            "refusing to serve plain HTTP on {addr}: tokens and secret values would cross the network \
+             unencrypted. Give --tls-cert and --tls-key, or --insecure-http if a TLS-terminating proxy \
+             sits in front of Lockbox."
+        );
+    }
+    let svc = Lockbox::open_with_clock(
+        &config.data_dir,
+        ServiceConfig { max_value_bytes: config.max_value_bytes, ..ServiceConfig::default() },
+        clock,
+    )
+    .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?;
+    let svc = Arc::new(svc);
+    let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
+    let background = svc.spawn_background(std::time::Duration::from_secs(5));
+    let app = router(svc.clone());
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let is_tls = tls.is_some();
+    let task = match tls {
+        Some(acceptor) => {
+            let l = tls::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await }),
+    };
+    tracing::info!(addr = %local, tls = is_tls, data_dir = %config.data_dir.display(), "Lockbox is listening");
+    Ok(RunningServer {
+        addr: local,
+        tls: is_tls,
+        init_token,
+        service: svc,
+        shutdown: Some(tx),
+        task,
+        background,
+    })
+}
+
+/// `lockbox server`: start, hand over the first owner token, serve until stopped.
+pub async fn run(config: ServerConfig) -> Result<()> {
+    let token_file = config.init_token_file.clone();
+    let server = start(config).await?;
+    if let Some(token) = &server.init_token {
+        match token_file {
+            Some(path) => {
+                write_private_file(&path, token)
+                    .with_context(|| format!("cannot write the owner token to {}", path.display()))?;
+                eprintln!("Lockbox: created workspace 'default' and user 'owner'; owner token written to {}", path.display());
+            }
+            None => {
+                eprintln!(
+                    "Lockbox: created workspace 'default' and user 'owner'.\n\
+                     Owner token (shown once; store it now):\n\n    {token}\n\n\
+                     export LOCKBOX_ADDR={} LOCKBOX_TOKEN=<the token above>",
+                    server.url()
+                );
+            }
+        }
+    }
+    server.wait().await
+}
+
+fn write_private_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}

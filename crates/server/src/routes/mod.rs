@@ -1,0 +1,5 @@
+//! Route tables, one module per area.
+
+pub mod admin;
+pub mod ops;
+pub mod secrets;

@@ -1,0 +1,109 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI
+//! document, and the metrics middleware.
+
+use crate::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(st): State<AppState>) -> Response {
+    if st.svc.ready().await {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable"}))).into_response()
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, shared by every server
+/// started in this process).
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (an embedding program's); then
+        // our handle simply renders nothing new.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        prometheus().render(),
+    )
+        .into_response()
+}
+
+/// Counts requests and times them by route template (never by raw path: paths
+/// hold secret names, which are not values but have no business in labels).
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("lockbox_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("lockbox_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lockbox", description = "Secrets for automation platforms. See docs/api.md."),
+    paths(
+        crate::routes::secrets::list,
+        crate::routes::secrets::put_secret,
+        crate::routes::secrets::metadata,
+        crate::routes::secrets::delete,
+        crate::routes::secrets::patch,
+        crate::routes::secrets::reveal,
+        crate::routes::secrets::versions,
+        crate::routes::secrets::rollback,
+        crate::routes::secrets::rename,
+        crate::routes::admin::me,
+        crate::routes::admin::list_workspaces,
+        crate::routes::admin::create_workspace,
+        crate::routes::admin::delete_workspace,
+        crate::routes::admin::get_settings,
+        crate::routes::admin::patch_settings,
+        crate::routes::admin::list_members,
+        crate::routes::admin::add_member,
+        crate::routes::admin::set_member,
+        crate::routes::admin::remove_member,
+        crate::routes::admin::audit,
+        crate::routes::admin::create_token,
+        crate::routes::admin::list_tokens,
+        crate::routes::admin::revoke_token,
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

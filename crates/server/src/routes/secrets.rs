@@ -1,0 +1,274 @@
+//! `/v1/workspaces/{ws}/secrets…`: thin handlers that parse the request into
+//! service types, call the service, and shape the answer.
+
+use crate::error::ApiError;
+use crate::extract::{body_bytes, if_match, parse_json, ApiPath, ApiQuery, Caller, JsonBody, ScopeQuery};
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lockbox_core::{ErrorCode, Scope, SecretName, Visibility};
+use lockbox_service::{PatchDoc, PutSecret, SecretMeta};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces/{ws}/secrets", get(list))
+        .route(
+            "/v1/workspaces/{ws}/secrets/{name}",
+            get(metadata).put(put_secret).delete(delete).patch(patch),
+        )
+        .route("/v1/workspaces/{ws}/secrets/{name}/reveal", post(reveal))
+        .route("/v1/workspaces/{ws}/secrets/{name}/versions", get(versions))
+        .route("/v1/workspaces/{ws}/secrets/{name}/rollback", post(rollback))
+        .route("/v1/workspaces/{ws}/secrets/{name}/rename", post(rename))
+}
+
+fn parse_name(ws_and_name: (String, String)) -> Result<(String, SecretName), ApiError> {
+    let (ws, name) = ws_and_name;
+    Ok((ws, SecretName::parse(&name)?))
+}
+
+fn meta_response(status: StatusCode, meta: SecretMeta) -> Response {
+    let etag = format!("\"{}\"", meta.version);
+    let mut resp = (status, Json(meta)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// Body of `PUT …/secrets/{name}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    /// A string or any non-empty JSON value.
+    #[schema(value_type = Object)]
+    pub value: serde_json::Value,
+    /// Omitted or null keeps the current description; "" clears it.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `masked` (default) or `restricted`; fixed at creation.
+    #[serde(default)]
+    pub visibility: Option<String>,
+    /// Seconds until the secret expires.
+    #[serde(default)]
+    pub ttl: Option<u64>,
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/secrets/{name}", request_body = PutBody,
+    params(("ws" = String, Path), ("name" = String, Path, description = "percent-encoded secret name"),
+           ("scope" = Option<String>, Query, description = "workspace (default) or user")),
+    responses((status = 201, description = "created"), (status = 200, description = "updated"),
+              (status = 412, description = "If-Match did not match")))]
+pub async fn put_secret(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PutBody>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let req = PutSecret {
+        value: body.value,
+        description: body.description,
+        visibility: body.visibility.as_deref().map(Visibility::parse).transpose()?,
+        ttl_seconds: body.ttl,
+        if_match: if_match(&headers)?,
+    };
+    let (meta, created) =
+        st.svc.put_secret(&caller.principal, &ws, q.scope()?, &name, req, &caller.ctx).await?;
+    Ok(meta_response(if created { StatusCode::CREATED } else { StatusCode::OK }, meta))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets/{name}",
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "metadata, never the value"), (status = 404, description = "no such secret")))]
+pub async fn metadata(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let meta = st.svc.secret_metadata(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    Ok(meta_response(StatusCode::OK, meta))
+}
+
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/secrets/{name}",
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "{\"deleted\": true}")))]
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    st.svc.delete_secret(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    Ok(Json(serde_json::json!({"deleted": true})))
+}
+
+#[utoipa::path(patch, path = "/v1/workspaces/{ws}/secrets/{name}",
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    request_body(content = Object, content_type = "application/merge-patch+json"),
+    responses((status = 200, description = "patched"), (status = 412, description = "stale If-Match"),
+              (status = 415, description = "neither merge patch nor JSON Patch")))]
+pub async fn patch(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bytes = body_bytes(req, &st).await?;
+    let doc = match content_type.as_str() {
+        "application/merge-patch+json" => PatchDoc::Merge(parse_json(&bytes)?),
+        "application/json-patch+json" => PatchDoc::JsonPatch(parse_json(&bytes)?),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "PATCH takes Content-Type application/merge-patch+json or application/json-patch+json",
+            ))
+        }
+    };
+    let meta = st
+        .svc
+        .patch_secret(&caller.principal, &ws, q.scope()?, &name, doc, if_match(&headers)?, &caller.ctx)
+        .await?;
+    Ok(meta_response(StatusCode::OK, meta))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RevealQuery {
+    pub scope: Option<String>,
+    pub version: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/reveal",
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query), ("version" = Option<u64>, Query)),
+    responses((status = 200, description = "{\"value\": …, \"version\": n}; audited"),
+              (status = 403, description = "restricted, or the role may not reveal")))]
+pub async fn reveal(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<RevealQuery>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let scope = ScopeQuery { scope: q.scope }.scope()?;
+    let (value, version) = st
+        .svc
+        .reveal_secret(&caller.principal, &ws, scope, &name, q.version, &caller.ctx)
+        .await?;
+    // The body is assembled from the canonical JSON bytes so the plaintext is not
+    // copied into an intermediate serde value.
+    let mut body = Vec::with_capacity(value.len() + 32);
+    body.extend_from_slice(b"{\"value\":");
+    // EXPOSE: an authorized, audited reveal is the one response that carries a value.
+    body.extend_from_slice(value.expose());
+    body.extend_from_slice(format!(",\"version\":{version}}}").as_bytes());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets/{name}/versions",
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "{\"versions\": […]} newest first")))]
+pub async fn versions(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let versions = st.svc.list_versions(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    Ok(Json(serde_json::json!({ "versions": versions })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    pub version: u64,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/rollback", request_body = RollbackBody,
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "a new version equal to the old one")))]
+pub async fn rollback(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    JsonBody(body): JsonBody<RollbackBody>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let meta = st
+        .svc
+        .rollback_secret(&caller.principal, &ws, q.scope()?, &name, body.version, &caller.ctx)
+        .await?;
+    Ok(meta_response(StatusCode::OK, meta))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/rename", request_body = RenameBody,
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "renamed"), (status = 403, description = "renames disabled"),
+              (status = 409, description = "name taken")))]
+pub async fn rename(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    JsonBody(body): JsonBody<RenameBody>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let new_name = SecretName::parse(&body.name)?;
+    let meta = st
+        .svc
+        .rename_secret(&caller.principal, &ws, q.scope()?, &name, &new_name, &caller.ctx)
+        .await?;
+    Ok(meta_response(StatusCode::OK, meta))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub scope: Option<String>,
+    pub prefix: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets",
+    params(("ws" = String, Path), ("scope" = Option<String>, Query), ("prefix" = Option<String>, Query),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "{\"secrets\": […], \"next_cursor\": …}")))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(ws): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<lockbox_service::SecretPage>, ApiError> {
+    let scope: Scope = ScopeQuery { scope: q.scope }.scope()?;
+    let page = st
+        .svc
+        .list_secrets(&caller.principal, &ws, scope, q.prefix, q.limit, q.cursor.as_deref(), &caller.ctx)
+        .await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,52 @@
+//! Unwrapped workspace data keys, cached in memory so a read does not unwrap a key
+//! every time. Deleting a workspace evicts its keys here and destroys the wrapped copies
+//! in the store.
+
+use crate::cache::TtlCache;
+use crate::{store_err, Lockbox};
+use lockbox_core::{Clock, Error, Result};
+use lockbox_crypto::{DataKey, WrappedDataKey};
+use lockbox_store::WorkspaceKeyRow;
+use std::sync::Arc;
+
+pub(crate) struct KeyCache(TtlCache<(String, u32), Arc<DataKey>>);
+
+impl KeyCache {
+    pub(crate) fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
+        KeyCache(TtlCache::new(clock, ttl_ms))
+    }
+}
+
+impl Lockbox {
+    pub(crate) async fn data_key(&self, workspace_id: &str, version: u32) -> Result<Arc<DataKey>> {
+        let k = (workspace_id.to_owned(), version);
+        if let Some(key) = self.keys.0.get(&k) {
+            return Ok(key);
+        }
+        let rows = self.store.workspace_keys(workspace_id).await.map_err(store_err)?;
+        let row = rows
+            .into_iter()
+            .find(|r| r.version == version)
+            .ok_or_else(|| Error::not_found("the workspace key is gone (workspace deleted)"))?;
+        let wrapped = WrappedDataKey { master_version: row.master_version, blob: row.wrapped };
+        let key = Arc::new(self.keyring.unwrap(workspace_id, version, &wrapped)?);
+        self.keys.0.put(k, key.clone());
+        Ok(key)
+    }
+
+    pub(crate) fn new_workspace_key(&self, workspace_id: &str) -> WorkspaceKeyRow {
+        let key = DataKey::generate();
+        let wrapped = self.keyring.wrap(workspace_id, 1, &key);
+        self.keys.0.put((workspace_id.to_owned(), 1), Arc::new(key));
+        WorkspaceKeyRow {
+            workspace_id: workspace_id.to_owned(),
+            version: 1,
+            master_version: wrapped.master_version,
+            wrapped: wrapped.blob,
+        }
+    }
+
+    pub(crate) fn forget_workspace_keys(&self, workspace_id: &str) {
+        self.keys.0.retain(|(ws, _), _| ws != workspace_id);
+    }
+}

@@ -1,0 +1,679 @@
+//! Secrets: upsert, metadata, reveal, list, exists, delete, patch, versions,
+//! rollback, rename and expiry.
+//!
+//! Writes are compare-and-set on the secret's current version: with `If-Match` a
+//! stale version is `version_mismatch`; without it the service re-reads and retries,
+//! so concurrent upserts and patches never lose an update.
+
+use crate::auth::Principal;
+use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, VersionInfo};
+use base64::Engine;
+use lockbox_core::{
+    Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue, Timestamp,
+    Visibility,
+};
+use lockbox_crypto::{random_id, ValueAad};
+use lockbox_store::{CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow};
+
+/// How often a write without `If-Match` re-reads and retries after losing a race.
+const MAX_WRITE_ATTEMPTS: usize = 32;
+/// The longest TTL accepted: ten years.
+const MAX_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// An upsert request, already parsed at the edge.
+#[derive(Debug)]
+pub struct PutSecret {
+    pub value: serde_json::Value,
+    /// `None` keeps the current description; `Some("")` clears it.
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub ttl_seconds: Option<u64>,
+    pub if_match: Option<u64>,
+}
+
+/// A patch document: RFC 7396 merge patch or RFC 6902 JSON Patch (as sent; the
+/// service checks its shape).
+#[derive(Debug)]
+pub enum PatchDoc {
+    Merge(serde_json::Value),
+    JsonPatch(serde_json::Value),
+}
+
+enum Patch {
+    Merge(serde_json::Value),
+    Json(json_patch::Patch),
+}
+
+/// Where a secret call points: workspace plus scope plus owner.
+struct Target {
+    ws: WorkspaceRow,
+    scope: Scope,
+    owner: String,
+    actor: Actor,
+}
+
+impl Lockbox {
+    /// Settles workspace, scope owner and the actor the matrix should judge.
+    /// In their own user scope, members act as owners of their private secrets.
+    async fn target(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+    ) -> Result<Target> {
+        let ws = self.workspace(ws_name).await?;
+        let role = self.role_in(p, &ws).await?;
+        let (owner, actor) = match scope {
+            Scope::Workspace => (String::new(), Actor::Member(role)),
+            Scope::User => {
+                let user = p.user.as_ref().ok_or_else(Error::user_required)?;
+                (user.id.clone(), Actor::Member(Role::Owner))
+            }
+        };
+        Ok(Target { ws, scope, owner, actor })
+    }
+
+    async fn authorized_target(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        action: Action,
+        name: Option<&SecretName>,
+        ctx: &RequestCtx,
+    ) -> Result<Target> {
+        let t = self.target(p, ws_name, scope).await?;
+        self.check(p, &t.ws, t.actor, action, name.map(SecretName::as_str), ctx).await?;
+        Ok(t)
+    }
+
+    fn live(&self, row: Option<SecretRow>) -> Option<SecretRow> {
+        let now = self.clock.now();
+        row.filter(|s| s.expires_at.is_none_or(|e| e > now))
+    }
+
+    async fn find_live(&self, t: &Target, name: &SecretName) -> Result<SecretRow> {
+        let row = self
+            .store
+            .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
+            .await
+            .map_err(store_err)?;
+        self.live(row).ok_or_else(|| not_found(name))
+    }
+
+    fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
+        SecretMeta {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            workspace: ws.name.clone(),
+            scope: s.scope.as_str(),
+            visibility: s.visibility.as_str(),
+            description: s.description.clone(),
+            version: s.current_version,
+            fingerprint: s.fingerprint.clone(),
+            expires_at: s.expires_at.map(Timestamp::to_rfc3339),
+            created_at: s.created_at.to_rfc3339(),
+            created_by: s.created_by.clone(),
+            updated_at: s.updated_at.to_rfc3339(),
+            updated_by: s.updated_by.clone(),
+        }
+    }
+
+    async fn open_version(&self, ws: &WorkspaceRow, s: &SecretRow, v: &VersionRow) -> Result<SecretValue> {
+        let key = self.data_key(&ws.id, v.key_version).await?;
+        key.open(&aad(ws, s, v.version, v.key_version), &v.sealed).map_err(|e| {
+            tracing::error!(secret_id = %s.id, version = v.version, error = %e, "stored version does not decrypt");
+            Error::internal("a stored secret version failed to decrypt")
+        })
+    }
+
+    /// Seals `value` as the next version of `existing` (or version 1 of a new
+    /// secret) and commits it, compare-and-set.
+    #[allow(clippy::too_many_arguments)] // one private helper behind every version write
+    async fn commit_value(
+        &self,
+        p: &Principal,
+        t: &Target,
+        name: &SecretName,
+        existing: Option<&SecretRow>,
+        expired_id: Option<String>,
+        value: &SecretValue,
+        description: Option<String>,
+        visibility: Visibility,
+        expires_at: Option<Timestamp>,
+        audit_action: &str,
+        audit_detail: serde_json::Value,
+        ctx: &RequestCtx,
+    ) -> std::result::Result<SecretRow, StoreError> {
+        let now = self.clock.now();
+        let by = p.label();
+        let key_version = t.ws.active_key_version;
+        let (row, expect) = match existing {
+            Some(cur) => (
+                SecretRow {
+                    description: description.or_else(|| cur.description.clone()),
+                    current_version: cur.current_version + 1,
+                    expires_at: expires_at.or(cur.expires_at),
+                    updated_at: now,
+                    updated_by: by.clone(),
+                    ..cur.clone()
+                },
+                Expect::Current(cur.current_version),
+            ),
+            None => (
+                SecretRow {
+                    id: random_id(),
+                    workspace_id: t.ws.id.clone(),
+                    scope: t.scope,
+                    owner: t.owner.clone(),
+                    name: name.as_str().to_owned(),
+                    visibility,
+                    description,
+                    current_version: 1,
+                    fingerprint: String::new(),
+                    expires_at,
+                    created_at: now,
+                    created_by: by.clone(),
+                    updated_at: now,
+                    updated_by: by.clone(),
+                },
+                match expired_id {
+                    Some(old) => Expect::ReplaceExpired(old),
+                    None => Expect::Create,
+                },
+            ),
+        };
+        let key = self
+            .data_key(&t.ws.id, key_version)
+            .await
+            .map_err(|e| StoreError::Backend(e.message))?;
+        let sealed = key.seal(&aad(&t.ws, &row, row.current_version, key_version), value);
+        let fingerprint = key.fingerprint(value);
+        let mut row = row;
+        // An empty description is how a caller clears it.
+        if row.description.as_deref() == Some("") {
+            row.description = None;
+        }
+        row.fingerprint = fingerprint.clone();
+        let version = VersionRow {
+            secret_id: row.id.clone(),
+            version: row.current_version,
+            key_version,
+            sealed,
+            fingerprint,
+            created_at: now,
+            created_by: by,
+        };
+        let mut detail = audit_detail;
+        detail["version"] = serde_json::json!(row.current_version);
+        detail["scope"] = serde_json::json!(t.scope.as_str());
+        let audit = self.record(p, Some(&t.ws.id), audit_action, Some(name.as_str()), ctx, detail);
+        self.store
+            .commit_version(
+                CommitVersion {
+                    secret: row.clone(),
+                    expect,
+                    version,
+                    max_versions: t.ws.settings.max_versions,
+                },
+                audit,
+            )
+            .await?;
+        Ok(row)
+    }
+
+    /// Creates or updates a secret. Returns its metadata and whether it was created.
+    pub async fn put_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        req: PutSecret,
+        ctx: &RequestCtx,
+    ) -> Result<(SecretMeta, bool)> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        let value = SecretValue::from_json(&req.value, self.config.max_value_bytes)?;
+        drop(req.value);
+        let expires_at = match req.ttl_seconds {
+            Some(0) => return Err(Error::invalid("ttl must be at least 1 second")),
+            Some(s) if s > MAX_TTL_SECONDS => {
+                return Err(Error::invalid(format!("ttl must be at most {MAX_TTL_SECONDS} seconds")))
+            }
+            Some(s) => Some(self.clock.now().plus_seconds(s)),
+            None => None,
+        };
+        if let Some(d) = &req.description {
+            if d.len() > 4096 {
+                return Err(Error::invalid("description must be at most 4096 bytes"));
+            }
+        }
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let found = self
+                .store
+                .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
+                .await
+                .map_err(store_err)?;
+            let expired_id = found.as_ref().filter(|s| self.live(Some((*s).clone())).is_none()).map(|s| s.id.clone());
+            let existing = self.live(found);
+            if let Some(want) = req.if_match {
+                let have = existing.as_ref().map(|s| s.current_version);
+                if have != Some(want) {
+                    return Err(version_mismatch(name, want, have));
+                }
+            }
+            if let (Some(cur), Some(v)) = (&existing, req.visibility) {
+                if cur.visibility != v {
+                    return Err(Error::invalid(format!(
+                        "visibility of '{name}' is '{}' and is fixed at creation",
+                        cur.visibility.as_str()
+                    )));
+                }
+            }
+            let created = existing.is_none();
+            let result = self
+                .commit_value(
+                    p,
+                    &t,
+                    name,
+                    existing.as_ref(),
+                    expired_id,
+                    &value,
+                    req.description.clone(),
+                    req.visibility.unwrap_or_default(),
+                    expires_at,
+                    "secret.put",
+                    serde_json::json!({"created": created}),
+                    ctx,
+                )
+                .await;
+            match result {
+                Ok(row) => return Ok((self.meta(&t.ws, &row), created)),
+                Err(StoreError::Conflict) if req.if_match.is_some() => {
+                    return Err(version_mismatch(name, req.if_match.unwrap_or(0), None))
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+    }
+
+    pub async fn secret_metadata(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
+            .await?;
+        let row = self.find_live(&t, name).await?;
+        Ok(self.meta(&t.ws, &row))
+    }
+
+    pub async fn secret_exists(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<bool> {
+        match self.secret_metadata(p, ws_name, scope, name, ctx).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The plaintext of a masked secret (current version, or `version`), for a role
+    /// that may reveal. Restricted secrets are never revealed. Every reveal, and
+    /// every refused one, is audited before the value leaves.
+    pub async fn reveal_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        version: Option<u64>,
+        ctx: &RequestCtx,
+    ) -> Result<(SecretValue, u64)> {
+        let t = self.target(p, ws_name, scope).await?;
+        let row = self.find_live(&t, name).await?;
+        let action = match row.visibility {
+            Visibility::Masked => Action::RevealMasked,
+            Visibility::Restricted => Action::RevealRestricted,
+        };
+        if row.visibility == Visibility::Restricted {
+            let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
+            self.audit_denied(p, Some(&t.ws.id), "secret.reveal", Some(name.as_str()), &err, ctx).await;
+            return Err(err);
+        }
+        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx).await?;
+        let want = version.unwrap_or(row.current_version);
+        let v = self
+            .store
+            .secret_version(&row.id, want)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Error::not_found(format!("version {want} of '{name}' not found")))?;
+        let value = self.open_version(&t.ws, &row, &v).await?;
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            "secret.reveal",
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({"version": want, "scope": t.scope.as_str()}),
+        );
+        self.store.append_audit(vec![audit]).await.map_err(store_err)?;
+        Ok((value, want))
+    }
+
+    pub async fn list_secrets(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        prefix: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+        ctx: &RequestCtx,
+    ) -> Result<SecretPage> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::ListSecrets, None, ctx)
+            .await?;
+        let limit = limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit must be between 1 and 1000"));
+        }
+        let after = match cursor {
+            None | Some("") => None,
+            Some(c) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| Error::invalid("cursor is not one this server issued"))?,
+            ),
+        };
+        let rows = self
+            .store
+            .list_secrets(ListQuery {
+                workspace_id: t.ws.id.clone(),
+                scope: t.scope,
+                owner: t.owner.clone(),
+                prefix,
+                after,
+                limit: limit + 1,
+                now: self.clock.now(),
+            })
+            .await
+            .map_err(store_err)?;
+        let more = rows.len() > limit as usize;
+        let secrets: Vec<SecretMeta> =
+            rows.iter().take(limit as usize).map(|r| self.meta(&t.ws, r)).collect();
+        let next_cursor = more.then(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(secrets.last().map(|s| s.name.as_str()).unwrap_or_default())
+        });
+        Ok(SecretPage { secrets, next_cursor })
+    }
+
+    pub async fn delete_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::DeleteSecret, Some(name), ctx)
+            .await?;
+        let row = self.find_live(&t, name).await?;
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            "secret.delete",
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()}),
+        );
+        if !self.store.delete_secret(&row.id, audit).await.map_err(store_err)? {
+            return Err(not_found(name));
+        }
+        Ok(())
+    }
+
+    /// Applies a patch atomically: read, patch, write compare-and-set; with
+    /// `if_match` a stale version is `version_mismatch`, without it a lost race retries.
+    pub async fn patch_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        patch: PatchDoc,
+        if_match: Option<u64>,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        let patch = match patch {
+            PatchDoc::Merge(m) => Patch::Merge(m),
+            PatchDoc::JsonPatch(ops) => Patch::Json(serde_json::from_value(ops).map_err(|_| {
+                Error::invalid("a JSON Patch document is an array of operations like {\"op\": \"replace\", \"path\": \"/a\", \"value\": 1}")
+            })?),
+        };
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let row = self.find_live(&t, name).await?;
+            if let Some(want) = if_match {
+                if row.current_version != want {
+                    return Err(version_mismatch(name, want, Some(row.current_version)));
+                }
+            }
+            let Some(v) = self.store.secret_version(&row.id, row.current_version).await.map_err(store_err)? else {
+                continue;
+            };
+            let old = self.open_version(&t.ws, &row, &v).await?;
+            let mut doc = old.to_json()?;
+            drop(old);
+            match &patch {
+                Patch::Merge(m) => json_patch::merge(&mut doc, m),
+                Patch::Json(ops) => json_patch::patch(&mut doc, ops).map_err(|e| {
+                    Error::invalid(format!(
+                        "JSON Patch operation {} failed: {}",
+                        e.operation,
+                        match e.kind {
+                            json_patch::PatchErrorKind::TestFailed => "test did not match",
+                            json_patch::PatchErrorKind::InvalidPointer => "path does not exist",
+                            json_patch::PatchErrorKind::CannotMoveInsideItself => {
+                                "cannot move a value inside itself"
+                            }
+                            _ => "not applicable",
+                        }
+                    ))
+                })?,
+            }
+            let value = SecretValue::from_json(&doc, self.config.max_value_bytes)?;
+            drop(doc);
+            match self
+                .commit_value(
+                    p,
+                    &t,
+                    name,
+                    Some(&row),
+                    None,
+                    &value,
+                    None,
+                    row.visibility,
+                    None,
+                    "secret.patch",
+                    serde_json::json!({}),
+                    ctx,
+                )
+                .await
+            {
+                Ok(row) => return Ok(self.meta(&t.ws, &row)),
+                Err(StoreError::Conflict) if if_match.is_some() => {
+                    return Err(version_mismatch(name, if_match.unwrap_or(0), None))
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+    }
+
+    pub async fn list_versions(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<Vec<VersionInfo>> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
+            .await?;
+        let row = self.find_live(&t, name).await?;
+        let versions = self.store.list_versions(&row.id).await.map_err(store_err)?;
+        Ok(versions
+            .into_iter()
+            .map(|v| VersionInfo {
+                current: v.version == row.current_version,
+                version: v.version,
+                fingerprint: v.fingerprint,
+                created_at: v.created_at.to_rfc3339(),
+                created_by: v.created_by,
+            })
+            .collect())
+    }
+
+    /// Writes a new version equal to an old one.
+    pub async fn rollback_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        to_version: u64,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let row = self.find_live(&t, name).await?;
+            let v = self
+                .store
+                .secret_version(&row.id, to_version)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| Error::not_found(format!("version {to_version} of '{name}' not found")))?;
+            let value = self.open_version(&t.ws, &row, &v).await?;
+            match self
+                .commit_value(
+                    p,
+                    &t,
+                    name,
+                    Some(&row),
+                    None,
+                    &value,
+                    None,
+                    row.visibility,
+                    None,
+                    "secret.rollback",
+                    serde_json::json!({"from_version": to_version}),
+                    ctx,
+                )
+                .await
+            {
+                Ok(row) => return Ok(self.meta(&t.ws, &row)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+    }
+
+    /// Renames a secret, when the workspace allows renames. The id, versions and
+    /// ciphertexts stay; anything that follows the id keeps working.
+    pub async fn rename_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        new_name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::RenameSecret, Some(name), ctx)
+            .await?;
+        if !t.ws.settings.allow_rename {
+            let err = Error::forbidden(format!(
+                "renames are disabled in workspace '{}' (setting allow_rename)",
+                t.ws.name
+            ));
+            self.audit_denied(p, Some(&t.ws.id), "secret.rename", Some(name.as_str()), &err, ctx).await;
+            return Err(err);
+        }
+        let row = self.find_live(&t, name).await?;
+        let now = self.clock.now();
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            "secret.rename",
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()}),
+        );
+        match self.store.rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit).await {
+            Ok(true) => {}
+            Ok(false) => return Err(not_found(name)),
+            Err(StoreError::Conflict) => {
+                return Err(Error::conflict(format!("a secret named '{new_name}' already exists")))
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        let renamed = self.find_live(&t, new_name).await?;
+        Ok(self.meta(&t.ws, &renamed))
+    }
+
+    /// Deletes every expired secret (each audited as `secret.expire`).
+    pub async fn purge_expired(&self) -> Result<usize> {
+        let gone = self.store.purge_expired(self.clock.now()).await.map_err(store_err)?;
+        Ok(gone.len())
+    }
+}
+
+fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u32) -> ValueAad<'a> {
+    ValueAad {
+        workspace_id: &ws.id,
+        secret_id: &s.id,
+        scope: s.scope,
+        owner: &s.owner,
+        version,
+        key_version,
+    }
+}
+
+fn not_found(name: &SecretName) -> Error {
+    Error::not_found(format!("secret '{name}' not found"))
+}
+
+fn version_mismatch(name: &SecretName, want: u64, have: Option<u64>) -> Error {
+    let have = have.map_or("none".to_owned(), |h| h.to_string());
+    Error::new(
+        ErrorCode::VersionMismatch,
+        format!("'{name}' is at version {have}, not {want}"),
+    )
+}

@@ -1,0 +1,127 @@
+//! What the service hands back: metadata views safe to serialize (they never hold a
+//! value). Times are RFC 3339 strings.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SecretMeta {
+    pub id: String,
+    pub name: String,
+    pub workspace: String,
+    pub scope: &'static str,
+    pub visibility: &'static str,
+    pub description: Option<String>,
+    pub version: u64,
+    pub fingerprint: String,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretPage {
+    pub secrets: Vec<SecretMeta>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    pub version: u64,
+    pub fingerprint: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceInfo {
+    pub name: String,
+    pub role: &'static str,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberInfo {
+    pub user: String,
+    pub role: &'static str,
+    pub since: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AddedMember {
+    pub user: String,
+    pub role: &'static str,
+    /// The new user's first personal token, shown once; absent for existing users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub workspace: Option<String>,
+    pub role: Option<&'static str>,
+    pub user: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A token just made. `token` is the only time the plaintext token exists outside
+/// its holder; it is not a secret *value* in the Lockbox sense.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedToken {
+    pub id: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub workspace: Option<String>,
+    pub role: Option<&'static str>,
+    pub token: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WhoAmI {
+    pub kind: &'static str,
+    pub user: Option<String>,
+    pub token: TokenRef,
+    pub workspaces: Vec<WorkspaceRole>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceRole {
+    pub name: String,
+    pub role: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEventView {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEventView>,
+    pub next_before: Option<i64>,
+}
+
+pub use lockbox_store::WorkspaceSettings;

@@ -1,0 +1,218 @@
+//! Workspaces: create, list, settings, delete (crypto-shredding), the audit log view
+//! and `whoami`.
+
+use crate::auth::Principal;
+use crate::{
+    store_err, AuditEventView, AuditPage, Lockbox, RequestCtx, TokenRef, WhoAmI, WorkspaceInfo,
+    WorkspaceRole, WorkspaceSettings,
+};
+use lockbox_core::{Action, Error, Result, Role, WorkspaceName};
+use lockbox_crypto::random_id;
+use lockbox_store::{AuditRecord, StoreError, TokenKind, UserRow, WorkspaceRow};
+
+impl Lockbox {
+    pub(crate) async fn ensure_user(&self, name: &str) -> Result<UserRow> {
+        if let Some(u) = self.store.user_by_name(name).await.map_err(store_err)? {
+            return Ok(u);
+        }
+        let user = UserRow { id: random_id(), name: name.to_owned(), created_at: self.clock.now() };
+        match self.store.create_user(user.clone()).await {
+            Ok(()) => Ok(user),
+            // Someone created it between our read and write.
+            Err(StoreError::Conflict) => self
+                .store
+                .user_by_name(name)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| Error::internal("user vanished after a conflict")),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    pub(crate) async fn create_workspace_row(
+        &self,
+        name: &str,
+        owner_user_id: &str,
+        actor: &str,
+        ctx: &RequestCtx,
+    ) -> Result<WorkspaceRow> {
+        let ws = WorkspaceRow {
+            id: random_id(),
+            name: name.to_owned(),
+            settings: WorkspaceSettings::default(),
+            active_key_version: 1,
+            created_at: self.clock.now(),
+        };
+        let key = self.new_workspace_key(&ws.id);
+        let audit = AuditRecord {
+            workspace_id: Some(ws.id.clone()),
+            at: ws.created_at,
+            actor: actor.to_owned(),
+            action: "workspace.create".into(),
+            target: Some(name.to_owned()),
+            outcome: "ok".into(),
+            request_id: ctx.request_id.clone(),
+            detail: serde_json::json!({}),
+        };
+        match self
+            .store
+            .create_workspace(ws.clone(), key, Some((owner_user_id.to_owned(), Role::Owner)), audit)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {
+                self.forget_workspace_keys(&ws.id);
+                return Err(Error::conflict(format!("workspace '{name}' already exists")));
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        self.workspaces.remove(&name.to_owned());
+        Ok(ws)
+    }
+
+    /// Any user may create a workspace and becomes its owner. Service tokens may not.
+    pub async fn create_workspace(
+        &self,
+        p: &Principal,
+        name: &WorkspaceName,
+        ctx: &RequestCtx,
+    ) -> Result<WorkspaceInfo> {
+        let user = p
+            .user
+            .as_ref()
+            .ok_or_else(|| Error::forbidden("only a user may create workspaces"))?;
+        let ws = self.create_workspace_row(name.as_str(), &user.id, &p.label(), ctx).await?;
+        Ok(WorkspaceInfo { name: ws.name, role: Role::Owner.as_str(), created_at: ws.created_at.to_rfc3339() })
+    }
+
+    pub async fn list_workspaces(&self, p: &Principal) -> Result<Vec<WorkspaceInfo>> {
+        Ok(self
+            .workspace_roles(p)
+            .await?
+            .into_iter()
+            .map(|(ws, role)| WorkspaceInfo {
+                name: ws.name,
+                role: role.as_str(),
+                created_at: ws.created_at.to_rfc3339(),
+            })
+            .collect())
+    }
+
+    async fn workspace_roles(&self, p: &Principal) -> Result<Vec<(WorkspaceRow, Role)>> {
+        match (&p.user, &p.service) {
+            (_, Some((ws_id, role))) => {
+                let all = self.store.list_workspaces().await.map_err(store_err)?;
+                Ok(all.into_iter().filter(|w| &w.id == ws_id).map(|w| (w, *role)).collect())
+            }
+            (Some(u), None) => self.store.memberships_of(&u.id).await.map_err(store_err),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes a workspace and destroys its key: every secret in it becomes
+    /// unrecoverable at once. Owner only.
+    pub async fn delete_workspace(&self, p: &Principal, ws_name: &str, ctx: &RequestCtx) -> Result<()> {
+        let (ws, _) = self.authorize(p, ws_name, Action::DeleteWorkspace, Some(ws_name), ctx).await?;
+        let audit = self.record(p, Some(&ws.id), "workspace.delete", Some(ws_name), ctx, serde_json::json!({}));
+        let deleted = self.store.delete_workspace(&ws.id, audit).await.map_err(store_err)?;
+        self.forget_workspace_keys(&ws.id);
+        self.workspaces.remove(&ws_name.to_owned());
+        self.memberships.retain(|(w, _), _| w != &ws.id);
+        self.tokens_by_hash.clear();
+        if !deleted {
+            return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
+        }
+        Ok(())
+    }
+
+    pub async fn workspace_settings(&self, p: &Principal, ws_name: &str, ctx: &RequestCtx) -> Result<WorkspaceSettings> {
+        let (ws, _) = self.authorize(p, ws_name, Action::ListSecrets, None, ctx).await?;
+        Ok(ws.settings)
+    }
+
+    pub async fn update_workspace_settings(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        allow_rename: Option<bool>,
+        max_versions: Option<u32>,
+        ctx: &RequestCtx,
+    ) -> Result<WorkspaceSettings> {
+        let (ws, _) = self.authorize(p, ws_name, Action::ManageSettings, Some(ws_name), ctx).await?;
+        let mut settings = ws.settings.clone();
+        if let Some(a) = allow_rename {
+            settings.allow_rename = a;
+        }
+        if let Some(m) = max_versions {
+            if !(1..=1000).contains(&m) {
+                return Err(Error::invalid("max_versions must be between 1 and 1000"));
+            }
+            settings.max_versions = m;
+        }
+        let audit = self.record(
+            p,
+            Some(&ws.id),
+            "workspace.settings",
+            Some(ws_name),
+            ctx,
+            serde_json::json!({"allow_rename": settings.allow_rename, "max_versions": settings.max_versions}),
+        );
+        self.store
+            .update_workspace_settings(&ws.id, settings.clone(), audit)
+            .await
+            .map_err(store_err)?;
+        self.workspaces.remove(&ws_name.to_owned());
+        Ok(settings)
+    }
+
+    pub async fn audit_log(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        before: Option<i64>,
+        limit: Option<u32>,
+        ctx: &RequestCtx,
+    ) -> Result<AuditPage> {
+        let (ws, _) = self.authorize(p, ws_name, Action::ReadAudit, None, ctx).await?;
+        let limit = limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit must be between 1 and 1000"));
+        }
+        let rows = self.store.list_audit(&ws.id, before, limit).await.map_err(store_err)?;
+        let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.seq)).flatten();
+        Ok(AuditPage {
+            events: rows
+                .into_iter()
+                .map(|r| AuditEventView {
+                    seq: r.seq,
+                    at: r.record.at.to_rfc3339(),
+                    actor: r.record.actor,
+                    action: r.record.action,
+                    target: r.record.target,
+                    outcome: r.record.outcome,
+                    request_id: r.record.request_id,
+                    detail: r.record.detail,
+                })
+                .collect(),
+            next_before,
+        })
+    }
+
+    pub async fn whoami(&self, p: &Principal) -> Result<WhoAmI> {
+        let workspaces = self
+            .workspace_roles(p)
+            .await?
+            .into_iter()
+            .map(|(w, r)| WorkspaceRole { name: w.name, role: r.as_str() })
+            .collect();
+        Ok(WhoAmI {
+            kind: match p.kind {
+                TokenKind::Personal => "personal",
+                TokenKind::Service => "service",
+            },
+            user: p.user.as_ref().map(|u| u.name.clone()),
+            token: TokenRef { id: p.token_id.clone(), name: p.token_name.clone() },
+            workspaces,
+        })
+    }
+}

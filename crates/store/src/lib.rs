@@ -1,0 +1,161 @@
+//! Storage: the [`Store`] trait (rows in, rows out, no business rules) and its SQLite
+//! implementation.
+//!
+//! What a store guarantees, whichever the backend:
+//! - every write is durable when its future resolves (SQLite: WAL with
+//!   `synchronous=FULL`, group-committed by one writer thread);
+//! - version commits are compare-and-set on the secret's current version, so
+//!   concurrent writers never lose an update;
+//! - audit rows are appended in the same transaction as the change they describe,
+//!   and chained by hash in commit order.
+//!
+//! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
+
+pub mod audit_chain;
+pub mod rows;
+pub mod sqlite;
+
+pub use rows::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use lockbox_core::{Role, Scope, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule or a compare-and-set failed; the caller decides what it means.
+    #[error("conflict")]
+    Conflict,
+    /// Anything else: I/O, a corrupt file, a bug. The text is for logs only.
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                return StoreError::Conflict;
+            }
+        }
+        StoreError::Backend(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a version commit relates to what is stored.
+#[derive(Debug, Clone)]
+pub enum Expect {
+    /// A new secret; conflict if the name is taken in its scope.
+    Create,
+    /// An existing secret whose current version must still be this one.
+    Current(u64),
+    /// The name is held by an expired secret (id given) not yet purged: replace it.
+    ReplaceExpired(String),
+}
+
+/// One new version of a secret plus the secret row as it will read afterwards.
+#[derive(Debug, Clone)]
+pub struct CommitVersion {
+    pub secret: SecretRow,
+    pub expect: Expect,
+    pub version: VersionRow,
+    /// Keep at most this many versions; older ones are removed.
+    pub max_versions: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- workspaces and keys
+    async fn create_workspace(
+        &self,
+        ws: WorkspaceRow,
+        key: WorkspaceKeyRow,
+        owner: Option<(String, Role)>,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRow>>;
+    async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>>;
+    async fn update_workspace_settings(
+        &self,
+        id: &str,
+        settings: WorkspaceSettings,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Deletes the workspace, its keys, secrets, memberships and service tokens.
+    async fn delete_workspace(&self, id: &str, audit: AuditRecord) -> StoreResult<bool>;
+    async fn workspace_keys(&self, workspace_id: &str) -> StoreResult<Vec<WorkspaceKeyRow>>;
+    async fn all_workspace_keys(&self) -> StoreResult<Vec<WorkspaceKeyRow>>;
+    /// Replaces wrapped keys (same workspace and version, new wrapping).
+    async fn rewrap_workspace_keys(
+        &self,
+        keys: Vec<WorkspaceKeyRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+
+    // --- users, members, tokens
+    async fn create_user(&self, user: UserRow) -> StoreResult<()>;
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRow>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>>;
+    async fn membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<Option<Role>>;
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<(WorkspaceRow, Role)>>;
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<MemberRow>>;
+    async fn put_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: Role,
+        at: Timestamp,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn delete_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
+    async fn insert_token(&self, token: TokenRow, audit: AuditRecord) -> StoreResult<()>;
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>>;
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRow>>;
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditRecord) -> StoreResult<bool>;
+    /// Records last use; batched by the caller, not audited.
+    async fn touch_tokens(&self, used: Vec<(String, Timestamp)>) -> StoreResult<()>;
+
+    // --- secrets
+    async fn find_secret(
+        &self,
+        workspace_id: &str,
+        scope: Scope,
+        owner: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRow>>;
+    async fn secret_version(&self, secret_id: &str, version: u64) -> StoreResult<Option<VersionRow>>;
+    async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>>;
+    async fn list_secrets(&self, query: ListQuery) -> StoreResult<Vec<SecretRow>>;
+    async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;
+    async fn rename_secret(
+        &self,
+        secret_id: &str,
+        new_name: &str,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
+    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool>;
+    /// Deletes every secret expired at `now`; returns what it removed (each audited).
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>>;
+
+    // --- audit
+    /// Appends rows that accompany no other change (reveals, denials).
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>>;
+    /// Walks the whole chain and reports the first broken link, if any.
+    async fn verify_audit(&self) -> StoreResult<audit_chain::VerifyReport>;
+}

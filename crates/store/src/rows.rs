@@ -1,0 +1,164 @@
+//! Plain rows as the store reads and writes them. Values are sealed bytes; keys are
+//! wrapped bytes; roles, scopes and visibilities are the core types.
+
+use lockbox_core::{Role, Scope, Timestamp, Visibility};
+use serde::{Deserialize, Serialize};
+
+/// Per-workspace settings, stored as JSON so new ones need no migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkspaceSettings {
+    /// Renames are off unless enabled (seed 004: names are fixed once created).
+    pub allow_rename: bool,
+    /// Versions kept per secret.
+    pub max_versions: u32,
+}
+
+impl Default for WorkspaceSettings {
+    fn default() -> Self {
+        WorkspaceSettings { allow_rename: false, max_versions: 10 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub name: String,
+    pub settings: WorkspaceSettings,
+    pub active_key_version: u32,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceKeyRow {
+    pub workspace_id: String,
+    pub version: u32,
+    pub master_version: u32,
+    pub wrapped: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub user_name: String,
+    pub role: Role,
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Acts as its user, with the user's memberships.
+    Personal,
+    /// Acts in one workspace with a fixed role, without a user.
+    Service,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Personal => "personal",
+            TokenKind::Service => "service",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TokenKind> {
+        match s {
+            "personal" => Some(TokenKind::Personal),
+            "service" => Some(TokenKind::Service),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    /// SHA-256 of the token, hex. The token itself is never stored.
+    pub hash: String,
+    pub name: String,
+    pub kind: TokenKind,
+    pub user_id: Option<String>,
+    pub workspace_id: Option<String>,
+    pub role: Option<Role>,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRow {
+    pub id: String,
+    pub workspace_id: String,
+    pub scope: Scope,
+    /// Owning user id for user scope; `""` for workspace scope.
+    pub owner: String,
+    pub name: String,
+    pub visibility: Visibility,
+    pub description: Option<String>,
+    pub current_version: u64,
+    pub fingerprint: String,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub created_by: String,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRow {
+    pub secret_id: String,
+    pub version: u64,
+    pub key_version: u32,
+    /// AES-256-GCM output under the workspace key; see `lockbox_crypto::ValueAad`.
+    pub sealed: Vec<u8>,
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub workspace_id: String,
+    pub scope: Scope,
+    pub owner: String,
+    pub prefix: Option<String>,
+    /// Return names strictly after this one (cursor pagination).
+    pub after: Option<String>,
+    pub limit: u32,
+    /// Secrets expiring at or before this instant are left out.
+    pub now: Timestamp,
+}
+
+/// An audit event as the service describes it. Never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub workspace_id: Option<String>,
+    pub at: Timestamp,
+    /// `user:<name>` or `token:<name>` (`system` for background work).
+    pub actor: String,
+    /// Dotted verb: `secret.put`, `secret.reveal`, `token.revoke`, …
+    pub action: String,
+    /// What it acted on: a secret name, a user, a token id.
+    pub target: Option<String>,
+    /// `ok`, or `denied:<code>` / `failed:<code>`.
+    pub outcome: String,
+    pub request_id: Option<String>,
+    /// Small structured facts (version numbers, roles). Never a value.
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub record: AuditRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}

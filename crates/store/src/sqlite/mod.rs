@@ -1,0 +1,782 @@
+//! The embedded store: one SQLite file in WAL mode, one writer thread with group
+//! commit (see [`writer`]), and a small pool of reader connections used from
+//! `spawn_blocking`.
+
+mod schema;
+mod writer;
+
+use crate::audit_chain::{self, VerifyReport};
+use crate::rows::*;
+use crate::{CommitVersion, Expect, Store, StoreError, StoreResult};
+use async_trait::async_trait;
+use lockbox_core::{Role, Scope, Timestamp, Visibility};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use writer::{Job, WriteCtx};
+
+pub const DB_FILE_NAME: &str = "lockbox.db";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) `lockbox.db` in `data_dir`.
+    pub fn open(data_dir: &Path) -> StoreResult<SqliteStore> {
+        let path = data_dir.join(DB_FILE_NAME);
+        let mut conn = Connection::open(&path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let writer = writer::spawn(conn)?;
+        Ok(SqliteStore { path, writer: Mutex::new(writer), readers: Arc::new(Mutex::new(Vec::new())) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .lock()
+            .expect("writer lock")
+            .send(writer::job(f, tx))
+            .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
+        rx.await.map_err(|_| StoreError::Backend("writer dropped the job".into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.lock().expect("reader pool").pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut pool = pool.lock().expect("reader pool");
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("reader task: {e}")))?
+    }
+}
+
+fn ts(v: i64) -> Timestamp {
+    Timestamp(v)
+}
+
+fn role_of(s: &str) -> rusqlite::Result<Role> {
+    Role::parse(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "role".into(), rusqlite::types::Type::Text))
+}
+
+fn workspace_from(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
+    let settings: String = r.get("settings")?;
+    Ok(WorkspaceRow {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        settings: serde_json::from_str(&settings).unwrap_or_default(),
+        active_key_version: r.get("active_key_version")?,
+        created_at: ts(r.get("created_at")?),
+    })
+}
+
+fn token_from(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    let kind: String = r.get("kind")?;
+    let role: Option<String> = r.get("role")?;
+    Ok(TokenRow {
+        id: r.get("id")?,
+        hash: r.get("hash")?,
+        name: r.get("name")?,
+        kind: TokenKind::parse(&kind).unwrap_or(TokenKind::Service),
+        user_id: r.get("user_id")?,
+        workspace_id: r.get("workspace_id")?,
+        role: role.as_deref().map(role_of).transpose()?,
+        created_at: ts(r.get("created_at")?),
+        created_by: r.get("created_by")?,
+        expires_at: r.get::<_, Option<i64>>("expires_at")?.map(ts),
+        last_used_at: r.get::<_, Option<i64>>("last_used_at")?.map(ts),
+        revoked_at: r.get::<_, Option<i64>>("revoked_at")?.map(ts),
+    })
+}
+
+fn secret_from(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
+    let scope: String = r.get("scope")?;
+    let vis: String = r.get("visibility")?;
+    Ok(SecretRow {
+        id: r.get("id")?,
+        workspace_id: r.get("workspace_id")?,
+        scope: Scope::parse(&scope).unwrap_or(Scope::Workspace),
+        owner: r.get("owner")?,
+        name: r.get("name")?,
+        visibility: Visibility::parse(&vis).unwrap_or(Visibility::Restricted),
+        description: r.get("description")?,
+        current_version: r.get::<_, i64>("current_version")? as u64,
+        fingerprint: r.get("fingerprint")?,
+        expires_at: r.get::<_, Option<i64>>("expires_at")?.map(ts),
+        created_at: ts(r.get("created_at")?),
+        created_by: r.get("created_by")?,
+        updated_at: ts(r.get("updated_at")?),
+        updated_by: r.get("updated_by")?,
+    })
+}
+
+fn version_from(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        secret_id: r.get("secret_id")?,
+        version: r.get::<_, i64>("version")? as u64,
+        key_version: r.get("key_version")?,
+        sealed: r.get("sealed")?,
+        fingerprint: r.get("fingerprint")?,
+        created_at: ts(r.get("created_at")?),
+        created_by: r.get("created_by")?,
+    })
+}
+
+fn audit_from(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    let detail: String = r.get("detail")?;
+    Ok(AuditRow {
+        seq: r.get("seq")?,
+        record: AuditRecord {
+            workspace_id: r.get("workspace_id")?,
+            at: ts(r.get("at")?),
+            actor: r.get("actor")?,
+            action: r.get("action")?,
+            target: r.get("target")?,
+            outcome: r.get("outcome")?,
+            request_id: r.get("request_id")?,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        },
+        prev_hash: r.get("prev_hash")?,
+        hash: r.get("hash")?,
+    })
+}
+
+const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, description, \
+    current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by";
+
+fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO secrets ({SECRET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    ))?
+    .execute(params![
+        s.id,
+        s.workspace_id,
+        s.scope.as_str(),
+        s.owner,
+        s.name,
+        s.visibility.as_str(),
+        s.description,
+        s.current_version as i64,
+        s.fingerprint,
+        s.expires_at.map(|t| t.millis()),
+        s.created_at.millis(),
+        s.created_by,
+        s.updated_at.millis(),
+        s.updated_by,
+    ])?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_workspace(
+        &self,
+        ws: WorkspaceRow,
+        key: WorkspaceKeyRow,
+        owner: Option<(String, Role)>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO workspaces (id, name, settings, active_key_version, created_at) VALUES (?,?,?,?,?)",
+                params![
+                    ws.id,
+                    ws.name,
+                    serde_json::to_string(&ws.settings).expect("settings serialize"),
+                    ws.active_key_version,
+                    ws.created_at.millis()
+                ],
+            )?;
+            ctx.conn.execute(
+                "INSERT INTO workspace_keys (workspace_id, version, master_version, wrapped) VALUES (?,?,?,?)",
+                params![key.workspace_id, key.version, key.master_version, key.wrapped],
+            )?;
+            if let Some((user_id, role)) = owner {
+                ctx.conn.execute(
+                    "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?,?,?,?)",
+                    params![ws.id, user_id, role.as_str(), ws.created_at.millis()],
+                )?;
+            }
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRow>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT * FROM workspaces WHERE name = ?")?
+                .query_row([name], workspace_from)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT * FROM workspaces ORDER BY name")?;
+            let rows = st.query_map([], workspace_from)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn update_workspace_settings(
+        &self,
+        id: &str,
+        settings: WorkspaceSettings,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "UPDATE workspaces SET settings = ? WHERE id = ?",
+                params![serde_json::to_string(&settings).expect("settings serialize"), id],
+            )?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn delete_workspace(&self, id: &str, audit: AuditRecord) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |ctx| {
+            // Keys first: once they are gone nothing sealed under them can be read.
+            ctx.conn.execute("DELETE FROM workspace_keys WHERE workspace_id = ?", [&id])?;
+            ctx.conn.execute(
+                "DELETE FROM secret_versions WHERE secret_id IN (SELECT id FROM secrets WHERE workspace_id = ?)",
+                [&id],
+            )?;
+            ctx.conn.execute("DELETE FROM secrets WHERE workspace_id = ?", [&id])?;
+            ctx.conn.execute("DELETE FROM memberships WHERE workspace_id = ?", [&id])?;
+            ctx.conn.execute("DELETE FROM tokens WHERE workspace_id = ?", [&id])?;
+            let n = ctx.conn.execute("DELETE FROM workspaces WHERE id = ?", [&id])?;
+            ctx.append_audit(audit)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn workspace_keys(&self, workspace_id: &str) -> StoreResult<Vec<WorkspaceKeyRow>> {
+        let id = workspace_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT workspace_id, version, master_version, wrapped FROM workspace_keys WHERE workspace_id = ?",
+            )?;
+            let rows = st
+                .query_map([id], |r| {
+                    Ok(WorkspaceKeyRow {
+                        workspace_id: r.get(0)?,
+                        version: r.get(1)?,
+                        master_version: r.get(2)?,
+                        wrapped: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn all_workspace_keys(&self) -> StoreResult<Vec<WorkspaceKeyRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT workspace_id, version, master_version, wrapped FROM workspace_keys",
+            )?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok(WorkspaceKeyRow {
+                        workspace_id: r.get(0)?,
+                        version: r.get(1)?,
+                        master_version: r.get(2)?,
+                        wrapped: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn rewrap_workspace_keys(
+        &self,
+        keys: Vec<WorkspaceKeyRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        self.write(move |ctx| {
+            for k in &keys {
+                ctx.conn.execute(
+                    "UPDATE workspace_keys SET master_version = ?, wrapped = ? WHERE workspace_id = ? AND version = ?",
+                    params![k.master_version, k.wrapped, k.workspace_id, k.version],
+                )?;
+            }
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: UserRow) -> StoreResult<()> {
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO users (id, name, created_at) VALUES (?,?,?)",
+                params![user.id, user.name, user.created_at.millis()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id, name, created_at FROM users WHERE name = ?")?
+                .query_row([name], |r| {
+                    Ok(UserRow { id: r.get(0)?, name: r.get(1)?, created_at: ts(r.get(2)?) })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT id, name, created_at FROM users WHERE id = ?")?
+                .query_row([id], |r| {
+                    Ok(UserRow { id: r.get(0)?, name: r.get(1)?, created_at: ts(r.get(2)?) })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<Option<Role>> {
+        let (w, u) = (workspace_id.to_owned(), user_id.to_owned());
+        self.read(move |c| {
+            let role: Option<String> = c
+                .prepare_cached("SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?")?
+                .query_row([w, u], |r| r.get(0))
+                .optional()?;
+            Ok(role.as_deref().map(role_of).transpose()?)
+        })
+        .await
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<(WorkspaceRow, Role)>> {
+        let u = user_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT w.*, m.role AS member_role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
+                 WHERE m.user_id = ? ORDER BY w.name",
+            )?;
+            let rows = st
+                .query_map([u], |r| {
+                    let role: String = r.get("member_role")?;
+                    Ok((workspace_from(r)?, role_of(&role)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<MemberRow>> {
+        let w = workspace_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT u.id, u.name, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.workspace_id = ? ORDER BY u.name",
+            )?;
+            let rows = st
+                .query_map([w], |r| {
+                    let role: String = r.get(2)?;
+                    Ok(MemberRow {
+                        user_id: r.get(0)?,
+                        user_name: r.get(1)?,
+                        role: role_of(&role)?,
+                        since: ts(r.get(3)?),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn put_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: Role,
+        at: Timestamp,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let (w, u) = (workspace_id.to_owned(), user_id.to_owned());
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?,?,?,?) \
+                 ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+                params![w, u, role.as_str(), at.millis()],
+            )?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn delete_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let (w, u) = (workspace_id.to_owned(), user_id.to_owned());
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute("DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?", [&w, &u])?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn insert_token(&self, t: TokenRow, audit: AuditRecord) -> StoreResult<()> {
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO tokens (id, hash, name, kind, user_id, workspace_id, role, created_at, created_by, \
+                 expires_at, last_used_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                params![
+                    t.id,
+                    t.hash,
+                    t.name,
+                    t.kind.as_str(),
+                    t.user_id,
+                    t.workspace_id,
+                    t.role.map(|r| r.as_str()),
+                    t.created_at.millis(),
+                    t.created_by,
+                    t.expires_at.map(|x| x.millis()),
+                    t.last_used_at.map(|x| x.millis()),
+                    t.revoked_at.map(|x| x.millis()),
+                ],
+            )?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>> {
+        let h = hash.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT * FROM tokens WHERE hash = ?")?
+                .query_row([h], token_from)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT * FROM tokens WHERE id = ?")?
+                .query_row([id], token_from)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT * FROM tokens ORDER BY created_at, id")?;
+            let rows = st.query_map([], token_from)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditRecord) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                params![at.millis(), id],
+            )?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn touch_tokens(&self, used: Vec<(String, Timestamp)>) -> StoreResult<()> {
+        self.write(move |ctx| {
+            for (id, at) in &used {
+                ctx.conn
+                    .prepare_cached("UPDATE tokens SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?")?
+                    .execute(params![at.millis(), id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_secret(
+        &self,
+        workspace_id: &str,
+        scope: Scope,
+        owner: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRow>> {
+        let (w, o, n) = (workspace_id.to_owned(), owner.to_owned(), name.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {SECRET_COLS} FROM secrets WHERE workspace_id = ? AND scope = ? AND owner = ? AND name = ?"
+            ))?
+            .query_row(params![w, scope.as_str(), o, n], secret_from)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn secret_version(&self, secret_id: &str, version: u64) -> StoreResult<Option<VersionRow>> {
+        let id = secret_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?")?
+                .query_row(params![id, version as i64], version_from)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>> {
+        let id = secret_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version DESC",
+            )?;
+            let rows = st.query_map([id], version_from)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn list_secrets(&self, q: ListQuery) -> StoreResult<Vec<SecretRow>> {
+        self.read(move |c| {
+            let prefix = q.prefix.unwrap_or_default();
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {SECRET_COLS} FROM secrets WHERE workspace_id = ?1 AND scope = ?2 AND owner = ?3 \
+                 AND (expires_at IS NULL OR expires_at > ?4) \
+                 AND name >= ?5 AND substr(name, 1, length(?5)) = ?5 \
+                 AND (?6 IS NULL OR name > ?6) \
+                 ORDER BY name LIMIT ?7"
+            ))?;
+            let rows = st
+                .query_map(
+                    params![
+                        q.workspace_id,
+                        q.scope.as_str(),
+                        q.owner,
+                        q.now.millis(),
+                        prefix,
+                        q.after,
+                        q.limit
+                    ],
+                    secret_from,
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {
+        self.write(move |ctx| {
+            let s = &commit.secret;
+            match &commit.expect {
+                Expect::Create => insert_secret(ctx.conn, s)?,
+                Expect::ReplaceExpired(old) => {
+                    ctx.conn.execute("DELETE FROM secrets WHERE id = ?", [old])?;
+                    insert_secret(ctx.conn, s)?;
+                }
+                Expect::Current(expected) => {
+                    let n = ctx
+                        .conn
+                        .prepare_cached(
+                            "UPDATE secrets SET description = ?, current_version = ?, fingerprint = ?, \
+                             expires_at = ?, updated_at = ?, updated_by = ? WHERE id = ? AND current_version = ?",
+                        )?
+                        .execute(params![
+                            s.description,
+                            s.current_version as i64,
+                            s.fingerprint,
+                            s.expires_at.map(|t| t.millis()),
+                            s.updated_at.millis(),
+                            s.updated_by,
+                            s.id,
+                            *expected as i64,
+                        ])?;
+                    if n == 0 {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+            }
+            let v = &commit.version;
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO secret_versions (secret_id, version, key_version, sealed, fingerprint, created_at, created_by) \
+                     VALUES (?,?,?,?,?,?,?)",
+                )?
+                .execute(params![
+                    v.secret_id,
+                    v.version as i64,
+                    v.key_version,
+                    v.sealed,
+                    v.fingerprint,
+                    v.created_at.millis(),
+                    v.created_by
+                ])?;
+            let keep_from = v.version.saturating_sub(u64::from(commit.max_versions.max(1))) as i64;
+            ctx.conn
+                .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")?
+                .execute(params![v.secret_id, keep_from])?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn rename_secret(
+        &self,
+        secret_id: &str,
+        new_name: &str,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let (id, name, by) = (secret_id.to_owned(), new_name.to_owned(), by.to_owned());
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE secrets SET name = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+                params![name, at.millis(), by, id],
+            )?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
+        let id = secret_id.to_owned();
+        self.write(move |ctx| {
+            ctx.conn.execute("DELETE FROM secret_versions WHERE secret_id = ?", [&id])?;
+            let n = ctx.conn.execute("DELETE FROM secrets WHERE id = ?", [&id])?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>> {
+        self.write(move |ctx| {
+            let expired: Vec<SecretRow> = ctx
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1000"
+                ))?
+                .query_map([now.millis()], secret_from)?
+                .collect::<Result<_, _>>()?;
+            for s in &expired {
+                ctx.conn.execute("DELETE FROM secret_versions WHERE secret_id = ?", [&s.id])?;
+                ctx.conn.execute("DELETE FROM secrets WHERE id = ?", [&s.id])?;
+                ctx.append_audit(AuditRecord {
+                    workspace_id: Some(s.workspace_id.clone()),
+                    at: now,
+                    actor: "system".into(),
+                    action: "secret.expire".into(),
+                    target: Some(s.name.clone()),
+                    outcome: "ok".into(),
+                    request_id: None,
+                    detail: serde_json::json!({"scope": s.scope.as_str(), "version": s.current_version}),
+                })?;
+            }
+            Ok(expired)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        self.write(move |ctx| {
+            for r in records {
+                ctx.append_audit(r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let w = workspace_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT * FROM audit_events WHERE workspace_id = ?1 AND (?2 IS NULL OR seq < ?2) \
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![w, before_seq, limit], audit_from)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> StoreResult<VerifyReport> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT * FROM audit_events ORDER BY seq")?;
+            let rows: Vec<AuditRow> = st.query_map([], audit_from)?.collect::<Result<_, _>>()?;
+            Ok(audit_chain::verify(&rows))
+        })
+        .await
+    }
+}

@@ -1,0 +1,168 @@
+//! The single writer thread and its group commit.
+//!
+//! Every write is a job sent to one thread. The thread takes all jobs waiting (up to
+//! a batch limit), runs each inside its own savepoint in one transaction, commits
+//! once (one fsync for the batch), and only then answers each job. A job that fails
+//! rolls back its savepoint alone. Because one thread appends every audit row, the
+//! hash chain is simply "the previous row this thread wrote".
+
+use crate::audit_chain;
+use crate::rows::{AuditRecord, AuditRow};
+use crate::{StoreError, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::mpsc;
+
+const MAX_BATCH: usize = 512;
+
+/// The transaction a job runs in, plus the audit chain head.
+pub struct WriteCtx<'c> {
+    pub conn: &'c Connection,
+    chain: &'c mut ChainHead,
+}
+
+#[derive(Clone)]
+pub(crate) struct ChainHead {
+    seq: i64,
+    hash: String,
+}
+
+impl WriteCtx<'_> {
+    pub fn append_audit(&mut self, record: AuditRecord) -> StoreResult<()> {
+        let mut row = AuditRow {
+            seq: self.chain.seq + 1,
+            record,
+            prev_hash: self.chain.hash.clone(),
+            hash: String::new(),
+        };
+        row.hash = audit_chain::row_hash(&row.prev_hash, &row);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
+                 request_id, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            )?
+            .execute(params![
+                row.seq,
+                row.record.workspace_id,
+                row.record.at.millis(),
+                row.record.actor,
+                row.record.action,
+                row.record.target,
+                row.record.outcome,
+                row.record.request_id,
+                row.record.detail.to_string(),
+                row.prev_hash,
+                row.hash,
+            ])?;
+        self.chain.seq = row.seq;
+        self.chain.hash = row.hash;
+        Ok(())
+    }
+}
+
+/// What a job hands back after running: a continuation told whether the batch
+/// committed, which then answers the waiting caller.
+pub(crate) type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Reply + Send>;
+
+pub(crate) fn load_chain_head(conn: &Connection) -> rusqlite::Result<ChainHead> {
+    let head = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    Ok(match head {
+        Some((seq, hash)) => ChainHead { seq, hash },
+        None => ChainHead { seq: 0, hash: audit_chain::GENESIS.to_string() },
+    })
+}
+
+pub(crate) fn spawn(mut conn: Connection) -> StoreResult<mpsc::Sender<Job>> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("lockbox-sqlite-writer".into())
+        .spawn(move || run(&mut conn, rx))
+        .map_err(|e| StoreError::Backend(format!("spawn writer: {e}")))?;
+    Ok(tx)
+}
+
+fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
+    let mut chain = ChainHead { seq: 0, hash: audit_chain::GENESIS.to_string() };
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut replies = Vec::with_capacity(jobs.len());
+        let result = (|| -> StoreResult<()> {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            // Re-read the head under the write lock: another process (`lockbox keys
+            // rotate`) may have appended since our last batch.
+            chain = load_chain_head(conn)?;
+            for job in jobs.drain(..) {
+                conn.execute_batch("SAVEPOINT job")?;
+                let job_chain = chain.clone();
+                let mut ctx = WriteCtx { conn, chain: &mut chain };
+                let reply = job(&mut ctx);
+                // The job reports failure by answering Err before commit; we learn it
+                // through the probe below.
+                let failed = JOB_FAILED.with(|f| f.replace(false));
+                if failed {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                    chain = job_chain;
+                } else {
+                    conn.execute_batch("RELEASE job")?;
+                }
+                replies.push(reply);
+            }
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        })();
+        let outcome = match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %e, "write batch failed; every job in it fails");
+                Err(e)
+            }
+        };
+        let n = replies.len();
+        for reply in replies {
+            reply(match &outcome {
+                Ok(()) => Ok(()),
+                Err(StoreError::Conflict) => Err(StoreError::Conflict),
+                Err(StoreError::Backend(s)) => Err(StoreError::Backend(s.clone())),
+            });
+        }
+        metrics_batch(n);
+    }
+}
+
+fn metrics_batch(n: usize) {
+    tracing::trace!(jobs = n, "write batch committed");
+}
+
+thread_local! {
+    /// Set by a job that failed, so the writer rolls back its savepoint.
+    static JOB_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Wraps a closure into a job whose result reaches `tx` only after commit.
+pub(crate) fn job<T: Send + 'static>(
+    f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
+    tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
+) -> Job {
+    Box::new(move |ctx| {
+        let result = f(ctx);
+        if result.is_err() {
+            JOB_FAILED.with(|f| f.set(true));
+        }
+        Box::new(move |committed: StoreResult<()>| {
+            let _ = tx.send(committed.and(result));
+        })
+    })
+}
