@@ -52,6 +52,24 @@ pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
     resp
 }
 
+/// A `%` not followed by two hex digits is malformed; axum would pass it through
+/// literally, which would make `%zz` and `%25zz` name the same secret.
+pub async fn reject_malformed_percent_encoding(req: Request, next: Next) -> Response {
+    let path = req.uri().path().as_bytes();
+    let malformed = path.iter().enumerate().any(|(i, b)| {
+        *b == b'%'
+            && !(path.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && path.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return axum::response::IntoResponse::into_response(ApiError::new(
+            ErrorCode::Invalid,
+            "path has malformed percent-encoding",
+        ));
+    }
+    next.run(req).await
+}
+
 /// The authenticated caller plus what the service records about the request.
 pub struct Caller {
     pub principal: Principal,

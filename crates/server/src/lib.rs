@@ -53,6 +53,8 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
     // Values are JSON-escaped on the wire, so a value at the limit can take several
     // times its size in the body; the service enforces the exact limit.
     let body_limit = svc.config().max_value_bytes.saturating_mul(6).saturating_add(64 * 1024);
+    // Install the metrics recorder before the first request is counted.
+    routes::ops::prometheus();
     Router::new()
         .merge(routes::secrets::router())
         .merge(routes::admin::router())
@@ -74,6 +76,7 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(axum::middleware::from_fn(extract::reject_malformed_percent_encoding))
         .layer(axum::middleware::from_fn(extract::request_id_layer))
 }
 

@@ -47,6 +47,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 async fn metrics_text() -> Response {
+    prometheus().run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         prometheus().render(),
