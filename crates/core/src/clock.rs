@@ -14,7 +14,9 @@ impl Timestamp {
     }
 
     pub fn plus_seconds(self, seconds: u64) -> Timestamp {
-        let ms = i64::try_from(seconds).unwrap_or(i64::MAX / 2).saturating_mul(1000);
+        let ms = i64::try_from(seconds)
+            .unwrap_or(i64::MAX / 2)
+            .saturating_mul(1000);
         Timestamp(self.0.saturating_add(ms))
     }
 

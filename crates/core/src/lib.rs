@@ -13,6 +13,6 @@ pub mod value;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorCode, Result};
-pub use names::{SecretName, WorkspaceName, UserName, TokenName};
+pub use names::{SecretName, TokenName, UserName, WorkspaceName};
 pub use policy::{allowed, can_assign_role, Action, Actor, Role};
-pub use value::{SecretValue, Scope, Visibility};
+pub use value::{Scope, SecretValue, Visibility};

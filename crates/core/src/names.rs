@@ -23,7 +23,13 @@ impl SecretName {
             )));
         }
         if raw.chars().any(char::is_control) {
-            return Err(Error::invalid("secret name must not contain control characters"));
+            return Err(Error::invalid(
+                "secret name must not contain control characters",
+            ));
+        }
+        if raw == "." || raw == ".." {
+            // URL parsers resolve these as path segments, so no client could address them.
+            return Err(Error::invalid("secret name must not be '.' or '..'"));
         }
         Ok(SecretName(raw.to_owned()))
     }
@@ -107,7 +113,16 @@ mod tests {
 
     #[test]
     fn secret_names_accept_any_printable_unicode() {
-        for ok in ["a", "a/b/c", "with space", "🔑 key", "Ünïcødé", "..", "x".repeat(512).as_str()] {
+        for ok in [
+            "a",
+            "a/b/c",
+            "with space",
+            "🔑 key",
+            "Ünïcødé",
+            "...",
+            "..x",
+            "x".repeat(512).as_str(),
+        ] {
             assert!(SecretName::parse(ok).is_ok(), "{ok:?}");
         }
     }
@@ -118,6 +133,8 @@ mod tests {
         assert!(SecretName::parse(&"x".repeat(513)).is_err());
         assert!(SecretName::parse("a\nb").is_err());
         assert!(SecretName::parse("a\0b").is_err());
+        assert!(SecretName::parse(".").is_err());
+        assert!(SecretName::parse("..").is_err());
         // 171 three-byte characters = 513 bytes: the limit counts bytes, not chars.
         assert!(SecretName::parse(&"€".repeat(171)).is_err());
     }

@@ -175,10 +175,17 @@ mod tests {
     fn every_role_and_action_matches_the_design_matrix() {
         assert_eq!(MATRIX.len(), Action::ALL.len());
         for action in Action::ALL {
-            let row = MATRIX.iter().find(|r| r.0 == action).expect("row for every action");
+            let row = MATRIX
+                .iter()
+                .find(|r| r.0 == action)
+                .expect("row for every action");
             let expect = [row.1, row.2, row.3, row.4];
             for (role, want) in Role::ALL.into_iter().zip(expect) {
-                assert_eq!(allowed(Actor::Member(role), action), want, "{role} {action:?}");
+                assert_eq!(
+                    allowed(Actor::Member(role), action),
+                    want,
+                    "{role} {action:?}"
+                );
             }
             assert_eq!(allowed(Actor::Run, action), row.5, "run {action:?}");
         }
@@ -195,11 +202,23 @@ mod tests {
     #[test]
     fn admins_manage_only_below_owner() {
         assert!(can_assign_role(Role::Admin, None, Some(Role::Editor)));
-        assert!(can_assign_role(Role::Admin, Some(Role::Viewer), Some(Role::Admin)));
+        assert!(can_assign_role(
+            Role::Admin,
+            Some(Role::Viewer),
+            Some(Role::Admin)
+        ));
         assert!(!can_assign_role(Role::Admin, None, Some(Role::Owner)));
-        assert!(!can_assign_role(Role::Admin, Some(Role::Owner), Some(Role::Viewer)));
+        assert!(!can_assign_role(
+            Role::Admin,
+            Some(Role::Owner),
+            Some(Role::Viewer)
+        ));
         assert!(!can_assign_role(Role::Admin, Some(Role::Owner), None));
-        assert!(can_assign_role(Role::Owner, Some(Role::Owner), Some(Role::Viewer)));
+        assert!(can_assign_role(
+            Role::Owner,
+            Some(Role::Owner),
+            Some(Role::Viewer)
+        ));
         assert!(!can_assign_role(Role::Editor, None, Some(Role::Viewer)));
     }
 

@@ -32,7 +32,8 @@ impl SecretValue {
             return Err(Error::invalid("secret value must not be empty or null"));
         }
         let bytes = Zeroizing::new(
-            serde_json::to_vec(value).map_err(|_| Error::invalid("secret value is not valid JSON"))?,
+            serde_json::to_vec(value)
+                .map_err(|_| Error::invalid("secret value is not valid JSON"))?,
         );
         if bytes.len() > max_bytes {
             return Err(Error::too_large(format!(
@@ -134,7 +135,9 @@ impl Visibility {
         match s {
             "masked" => Ok(Visibility::Masked),
             "restricted" => Ok(Visibility::Restricted),
-            _ => Err(Error::invalid("visibility must be 'masked' or 'restricted'")),
+            _ => Err(Error::invalid(
+                "visibility must be 'masked' or 'restricted'",
+            )),
         }
     }
 }
@@ -155,7 +158,10 @@ mod tests {
     #[test]
     fn rejects_empty_and_oversized() {
         for empty in [json!(""), json!({}), json!([]), json!(null)] {
-            assert_eq!(SecretValue::from_json(&empty, 100).unwrap_err().code, crate::ErrorCode::Invalid);
+            assert_eq!(
+                SecretValue::from_json(&empty, 100).unwrap_err().code,
+                crate::ErrorCode::Invalid
+            );
         }
         let err = SecretValue::from_json(&json!("x".repeat(200)), 100).unwrap_err();
         assert_eq!(err.code, crate::ErrorCode::TooLarge);
@@ -166,6 +172,9 @@ mod tests {
     fn keeps_json_shape() {
         let v = SecretValue::from_json(&json!({"token": "t", "siteId": 123}), 100).unwrap();
         assert_eq!(v.to_json().unwrap(), json!({"token": "t", "siteId": 123}));
-        assert_eq!(v, SecretValue::from_json_bytes(br#"{"siteId":123,"token":"t"}"#.to_vec()));
+        assert_eq!(
+            v,
+            SecretValue::from_json_bytes(br#"{"siteId":123,"token":"t"}"#.to_vec())
+        );
     }
 }

@@ -37,7 +37,11 @@ pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     buf
 }
 
-pub(crate) fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub(crate) fn open(
+    key: &[u8; 32],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != FORMAT_V1 {
         return Err(CryptoError::Decrypt);
     }
@@ -46,7 +50,11 @@ pub(crate) fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizin
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte key"));
     let mut body = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
     let len = key
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
+        .open_in_place(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut body,
+        )
         .map_err(|_| CryptoError::Decrypt)?
         .len();
     body.truncate(len);

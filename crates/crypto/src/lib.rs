@@ -11,7 +11,9 @@ pub mod token;
 pub mod workspace_key;
 
 pub use master::{KeySource, MasterKeyring, WrappedDataKey};
-pub use token::{constant_time_eq, generate_token, hash_token, looks_like_token, random_id, TOKEN_PREFIX};
+pub use token::{
+    constant_time_eq, generate_token, hash_token, looks_like_token, random_id, TOKEN_PREFIX,
+};
 pub use workspace_key::{DataKey, ValueAad};
 
 /// Crypto failures. None carries key or plaintext material.

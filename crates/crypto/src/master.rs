@@ -70,9 +70,8 @@ fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
             .ok()
     };
-    let bytes = Zeroizing::new(
-        decoded.ok_or_else(|| CryptoError::MasterKey("not base64 or hex".into()))?,
-    );
+    let bytes =
+        Zeroizing::new(decoded.ok_or_else(|| CryptoError::MasterKey("not base64 or hex".into()))?);
     if bytes.len() != 32 {
         return Err(CryptoError::MasterKey(format!(
             "must decode to 32 bytes, got {}",
@@ -102,7 +101,10 @@ impl MasterKeyring {
                 .map_err(|e| CryptoError::MasterKey(format!("{MASTER_KEY_ENV}: {e}")))?;
             return Ok(MasterKeyring {
                 source: KeySource::Env,
-                versions: RwLock::new(Versions { active: 1, keys: BTreeMap::from([(1, key)]) }),
+                versions: RwLock::new(Versions {
+                    active: 1,
+                    keys: BTreeMap::from([(1, key)]),
+                }),
             });
         }
         let path = data_dir.join(KEY_FILE_NAME);
@@ -120,7 +122,10 @@ impl MasterKeyring {
             write_key_file(&path, &file)?;
         }
         let versions = read_key_file(&path)?;
-        Ok(MasterKeyring { source: KeySource::File(path), versions: RwLock::new(versions) })
+        Ok(MasterKeyring {
+            source: KeySource::File(path),
+            versions: RwLock::new(versions),
+        })
     }
 
     /// A keyring from one explicit key (tests, tools).
@@ -147,7 +152,11 @@ impl MasterKeyring {
         let master = &v.keys[&v.active];
         WrappedDataKey {
             master_version: v.active,
-            blob: hazmat::seal(master, &wrap_aad(workspace_id, key_version, v.active), key.raw()),
+            blob: hazmat::seal(
+                master,
+                &wrap_aad(workspace_id, key_version, v.active),
+                key.raw(),
+            ),
         }
     }
 
@@ -158,13 +167,26 @@ impl MasterKeyring {
         wrapped: &WrappedDataKey,
     ) -> Result<DataKey, CryptoError> {
         let mv = wrapped.master_version;
-        if !self.versions.read().expect("keyring lock").keys.contains_key(&mv) {
+        if !self
+            .versions
+            .read()
+            .expect("keyring lock")
+            .keys
+            .contains_key(&mv)
+        {
             // Another process (`lockbox keys rotate`) may have added a version.
             self.reload()?;
         }
         let v = self.versions.read().expect("keyring lock");
-        let master = v.keys.get(&mv).ok_or(CryptoError::UnknownMasterVersion(mv))?;
-        let raw = hazmat::open(master, &wrap_aad(workspace_id, key_version, mv), &wrapped.blob)?;
+        let master = v
+            .keys
+            .get(&mv)
+            .ok_or(CryptoError::UnknownMasterVersion(mv))?;
+        let raw = hazmat::open(
+            master,
+            &wrap_aad(workspace_id, key_version, mv),
+            &wrapped.blob,
+        )?;
         let mut out = [0u8; 32];
         if raw.len() != 32 {
             return Err(CryptoError::Decrypt);
@@ -206,7 +228,12 @@ impl MasterKeyring {
                 .iter()
                 .map(|(ver, key)| KeyFileEntry {
                     version: *ver,
-                    state: if *ver == next { "active" } else { "decrypt_only" }.into(),
+                    state: if *ver == next {
+                        "active"
+                    } else {
+                        "decrypt_only"
+                    }
+                    .into(),
                     key: base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
                 })
                 .collect(),
@@ -217,7 +244,10 @@ impl MasterKeyring {
 }
 
 fn file_err(path: &Path, why: impl ToString) -> CryptoError {
-    CryptoError::KeyFile { path: path.display().to_string(), why: why.to_string() }
+    CryptoError::KeyFile {
+        path: path.display().to_string(),
+        why: why.to_string(),
+    }
 }
 
 fn read_key_file(path: &Path) -> Result<Versions, CryptoError> {
@@ -229,12 +259,18 @@ fn read_key_file(path: &Path) -> Result<Versions, CryptoError> {
     }
     let mut keys = BTreeMap::new();
     for e in &file.keys {
-        keys.insert(e.version, decode_key(&e.key).map_err(|e| file_err(path, e))?);
+        keys.insert(
+            e.version,
+            decode_key(&e.key).map_err(|e| file_err(path, e))?,
+        );
     }
     if !keys.contains_key(&file.active) {
         return Err(file_err(path, "active version has no key"));
     }
-    Ok(Versions { active: file.active, keys })
+    Ok(Versions {
+        active: file.active,
+        keys,
+    })
 }
 
 /// Writes atomically (temp file, fsync, rename, fsync directory) with mode 0600.
@@ -270,7 +306,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let a = MasterKeyring::load_or_create(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(KEY_FILE_NAME)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let dk = DataKey::generate();
         let wrapped = a.wrap("ws", 1, &dk);

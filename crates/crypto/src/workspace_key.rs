@@ -107,12 +107,27 @@ mod tests {
         let sealed = key.seal(&aad(1), &v);
         assert_eq!(key.open(&aad(1), &sealed).unwrap(), v);
         let variants = [
-            ValueAad { workspace_id: "ws2", ..aad(1) },
-            ValueAad { secret_id: "s2", ..aad(1) },
-            ValueAad { scope: Scope::User, ..aad(1) },
-            ValueAad { owner: "u1", ..aad(1) },
+            ValueAad {
+                workspace_id: "ws2",
+                ..aad(1)
+            },
+            ValueAad {
+                secret_id: "s2",
+                ..aad(1)
+            },
+            ValueAad {
+                scope: Scope::User,
+                ..aad(1)
+            },
+            ValueAad {
+                owner: "u1",
+                ..aad(1)
+            },
             aad(2),
-            ValueAad { key_version: 2, ..aad(1) },
+            ValueAad {
+                key_version: 2,
+                ..aad(1)
+            },
         ];
         for other in variants {
             assert!(key.open(&other, &sealed).is_err(), "{other:?}");
@@ -136,7 +151,10 @@ mod tests {
         let key = DataKey::from_raw([42u8; 32]);
         let sealed = hex::decode(FROZEN_V1).unwrap();
         let v = key.open(&aad(3), &sealed).expect("frozen vector decrypts");
-        assert_eq!(v, SecretValue::from_json(&json!({"token": "frozen"}), 1000).unwrap());
+        assert_eq!(
+            v,
+            SecretValue::from_json(&json!({"token": "frozen"}), 1000).unwrap()
+        );
     }
 
     const FROZEN_V1: &str =

@@ -15,7 +15,10 @@ pub struct ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        ApiError { error, request_id: None }
+        ApiError {
+            error,
+            request_id: None,
+        }
     }
 }
 
@@ -76,8 +79,10 @@ pub fn error_response(code: ErrorCode, message: &str, request_id: Option<&str>) 
     });
     let mut resp = (status_of(code), axum::Json(body)).into_response();
     if code == ErrorCode::Unauthenticated {
-        resp.headers_mut()
-            .insert("www-authenticate", HeaderValue::from_static("Bearer realm=\"lockbox\""));
+        resp.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static("Bearer realm=\"lockbox\""),
+        );
     }
     resp
 }
@@ -93,7 +98,11 @@ pub fn sanitize_serde_message(msg: &str) -> String {
         return msg.to_owned();
     }
     if msg.starts_with("unknown field") || msg.starts_with("unknown variant") {
-        let kind = if msg.starts_with("unknown field") { "unknown field" } else { "unknown value" };
+        let kind = if msg.starts_with("unknown field") {
+            "unknown field"
+        } else {
+            "unknown value"
+        };
         return match msg.find(", expected") {
             Some(i) => format!("{kind}{}", &msg[i..]),
             None => kind.to_owned(),
@@ -117,7 +126,10 @@ mod tests {
         assert_eq!(m, "wrong type or value, expected a boolean");
         let m = sanitize_serde_message("unknown field `hunter2`, expected `value` or `ttl`");
         assert_eq!(m, "unknown field, expected `value` or `ttl`");
-        assert_eq!(sanitize_serde_message("missing field `value`"), "missing field `value`");
+        assert_eq!(
+            sanitize_serde_message("missing field `value`"),
+            "missing field `value`"
+        );
         assert_eq!(sanitize_serde_message("weird hunter2"), "malformed input");
     }
 

@@ -28,7 +28,11 @@ fn next_request_id() -> String {
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0)
     });
-    format!("{:x}-{:06x}", start & 0xffff_ffff, COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{:x}-{:06x}",
+        start & 0xffff_ffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Gives every request an id (`x-request-id` on the response, `request_id` in error
@@ -84,12 +88,18 @@ impl FromRequestParts<AppState> for Caller {
         let token = bearer(&parts.headers)
             .ok_or_else(|| Error::unauthenticated("send 'Authorization: Bearer <token>'"))?;
         let principal = state.svc.authenticate(token).await?;
-        Ok(Caller { principal, ctx: RequestCtx { request_id } })
+        Ok(Caller {
+            principal,
+            ctx: RequestCtx { request_id },
+        })
     }
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
@@ -109,7 +119,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 pub async fn body_bytes(req: Request, _state: &AppState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, &()).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::TooLarge, "request body is larger than this server accepts")
+            ApiError::new(
+                ErrorCode::TooLarge,
+                "request body is larger than this server accepts",
+            )
         } else {
             ApiError::new(ErrorCode::Invalid, "request body could not be read")
         }
@@ -124,7 +137,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
             _ => format!("request body: {}", sanitize_serde_message(&e.to_string())),
         };
-        ApiError::new(ErrorCode::Invalid, format!("{what} (line {}, column {})", e.line(), e.column()))
+        ApiError::new(
+            ErrorCode::Invalid,
+            format!("{what} (line {}, column {})", e.line(), e.column()),
+        )
     })
 }
 
@@ -157,7 +173,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|_| {
-                ApiError::new(ErrorCode::Invalid, "path is not valid percent-encoded UTF-8")
+                ApiError::new(
+                    ErrorCode::Invalid,
+                    "path is not valid percent-encoded UTF-8",
+                )
             })
     }
 }
@@ -183,7 +202,12 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
         return Ok(None);
     };
-    let bad = || ApiError::new(ErrorCode::Invalid, "If-Match must be a version number, like \"3\"");
+    let bad = || {
+        ApiError::new(
+            ErrorCode::Invalid,
+            "If-Match must be a version number, like \"3\"",
+        )
+    };
     let s = v.to_str().map_err(|_| bad())?.trim();
     if s == "*" {
         return Ok(None);

@@ -52,7 +52,11 @@ pub struct AppState {
 pub fn router(svc: Arc<Lockbox>) -> Router {
     // Values are JSON-escaped on the wire, so a value at the limit can take several
     // times its size in the body; the service enforces the exact limit.
-    let body_limit = svc.config().max_value_bytes.saturating_mul(6).saturating_add(64 * 1024);
+    let body_limit = svc
+        .config()
+        .max_value_bytes
+        .saturating_mul(6)
+        .saturating_add(64 * 1024);
     // Install the metrics recorder before the first request is counted.
     routes::ops::prometheus();
     Router::new()
@@ -63,7 +67,10 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
             error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")
         })
         .method_not_allowed_fallback(|| async {
-            error::ApiError::new(lockbox_core::ErrorCode::Invalid, "method not allowed on this route")
+            error::ApiError::new(
+                lockbox_core::ErrorCode::Invalid,
+                "method not allowed on this route",
+            )
         })
         .with_state(AppState { svc })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
@@ -76,7 +83,9 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(axum::middleware::from_fn(extract::reject_malformed_percent_encoding))
+        .layer(axum::middleware::from_fn(
+            extract::reject_malformed_percent_encoding,
+        ))
         .layer(axum::middleware::from_fn(extract::request_id_layer))
 }
 
@@ -95,7 +104,11 @@ pub struct RunningServer {
 impl RunningServer {
     /// The base URL clients should use.
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// Serves until the process is asked to stop (Ctrl-C or SIGTERM).
@@ -129,10 +142,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -146,7 +160,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 }
 
 /// As [`start`], with an injected clock (tests of TTLs and expiry).
-pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn lockbox_core::Clock>) -> Result<RunningServer> {
+pub async fn start_with_clock(
+    config: ServerConfig,
+    clock: Arc<dyn lockbox_core::Clock>,
+) -> Result<RunningServer> {
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
         (None, None) => None,
@@ -168,7 +185,10 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn lockbox_core:
     }
     let svc = Lockbox::open_with_clock(
         &config.data_dir,
-        ServiceConfig { max_value_bytes: config.max_value_bytes, ..ServiceConfig::default() },
+        ServiceConfig {
+            max_value_bytes: config.max_value_bytes,
+            ..ServiceConfig::default()
+        },
         clock,
     )
     .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?;
@@ -190,7 +210,11 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn lockbox_core:
             let l = tls::TlsListener::new(listener, acceptor)?;
             tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
         }
-        None => tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await }),
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }),
     };
     tracing::info!(addr = %local, tls = is_tls, data_dir = %config.data_dir.display(), "Lockbox is listening");
     Ok(RunningServer {
@@ -211,8 +235,9 @@ pub async fn run(config: ServerConfig) -> Result<()> {
     if let Some(token) = &server.init_token {
         match token_file {
             Some(path) => {
-                write_private_file(&path, token)
-                    .with_context(|| format!("cannot write the owner token to {}", path.display()))?;
+                write_private_file(&path, token).with_context(|| {
+                    format!("cannot write the owner token to {}", path.display())
+                })?;
                 eprintln!("Lockbox: created workspace 'default' and user 'owner'; owner token written to {}", path.display());
             }
             None => {

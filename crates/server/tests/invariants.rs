@@ -32,7 +32,12 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn no_plaintext_value_or_token_anywhere_in_the_data_dir() {
     let mut s = TestServer::start().await;
     s.put(&s.owner, "a", json!({"value": DISTINCT[0]})).await;
-    s.put(&s.owner, "b", json!({"value": {"nested": {"leaf": DISTINCT[1]}}})).await;
+    s.put(
+        &s.owner,
+        "b",
+        json!({"value": {"nested": {"leaf": DISTINCT[1]}}}),
+    )
+    .await;
     let r = s
         .raw(
             s.http
@@ -52,8 +57,14 @@ async fn no_plaintext_value_or_token_anywhere_in_the_data_dir() {
     files.extend(files_under(&s.data_dir()));
     assert!(files.iter().any(|f| f.ends_with("lockbox.db")));
     for f in files {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
-        for needle in DISTINCT.iter().map(|d| d.as_bytes()).chain([s.owner.as_bytes(), svc.as_bytes()]) {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
+        for needle in DISTINCT
+            .iter()
+            .map(|d| d.as_bytes())
+            .chain([s.owner.as_bytes(), svc.as_bytes()])
+        {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),
                 "{} contains plaintext",
@@ -83,8 +94,10 @@ async fn key_file_and_data_dir_are_private() {
 #[tokio::test]
 async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     let mut s = TestServer::start().await;
-    s.put(&s.owner, "victim", json!({"value": "victim-value-123"})).await;
-    s.put(&s.owner, "attacker", json!({"value": "attacker-value-456"})).await;
+    s.put(&s.owner, "victim", json!({"value": "victim-value-123"}))
+        .await;
+    s.put(&s.owner, "attacker", json!({"value": "attacker-value-456"}))
+        .await;
     s.stop().await;
     {
         let db = rusqlite::Connection::open(s.data_dir().join("lockbox.db")).unwrap();
@@ -103,14 +116,33 @@ async fn a_ciphertext_copied_to_another_row_does_not_decrypt() {
     })
     .await
     .unwrap();
-    assert!(server.init_token.is_none(), "a second start reuses everything");
+    assert!(
+        server.init_token.is_none(),
+        "a second start reuses everything"
+    );
     let r = s
-        .raw(s.http.post(format!("{}{}/reveal", server.url(), TestServer::secret_path("attacker"))).bearer_auth(&s.owner))
+        .raw(
+            s.http
+                .post(format!(
+                    "{}{}/reveal",
+                    server.url(),
+                    TestServer::secret_path("attacker")
+                ))
+                .bearer_auth(&s.owner),
+        )
         .await;
     r.assert_error(500, "internal");
     assert!(!r.text.contains("victim-value-123"));
     let r = s
-        .raw(s.http.post(format!("{}{}/reveal", server.url(), TestServer::secret_path("victim"))).bearer_auth(&s.owner))
+        .raw(
+            s.http
+                .post(format!(
+                    "{}{}/reveal",
+                    server.url(),
+                    TestServer::secret_path("victim")
+                ))
+                .bearer_auth(&s.owner),
+        )
         .await;
     assert_eq!(r.json()["value"], "victim-value-123");
     server.stop().await;
@@ -121,7 +153,11 @@ async fn hostile_input_gets_4xx_with_a_code_and_no_echo() {
     let s = TestServer::start().await;
     let p = |name: &str| format!("{}{}", s.url, TestServer::secret_path(name));
     let put_raw = |name: &str, body: &'static str| {
-        s.http.put(p(name)).bearer_auth(&s.owner).header("content-type", "application/json").body(body)
+        s.http
+            .put(p(name))
+            .bearer_auth(&s.owner)
+            .header("content-type", "application/json")
+            .body(body)
     };
     let secretish = "SENSITIVE-INPUT-9d2f";
     for (body, code) in [
@@ -129,9 +165,18 @@ async fn hostile_input_gets_4xx_with_a_code_and_no_echo() {
         ("", 400),
         ("[]", 400),
         (r#"{"value": "SENSITIVE-INPUT-9d2f", "unknown": 1}"#, 400),
-        (r#"{"value": "SENSITIVE-INPUT-9d2f", "ttl": "SENSITIVE-INPUT-9d2f"}"#, 400),
-        (r#"{"value": "SENSITIVE-INPUT-9d2f", "description": 5}"#, 400),
-        (r#"{"value": "SENSITIVE-INPUT-9d2f", "visibility": "SENSITIVE-INPUT-9d2f"}"#, 400),
+        (
+            r#"{"value": "SENSITIVE-INPUT-9d2f", "ttl": "SENSITIVE-INPUT-9d2f"}"#,
+            400,
+        ),
+        (
+            r#"{"value": "SENSITIVE-INPUT-9d2f", "description": 5}"#,
+            400,
+        ),
+        (
+            r#"{"value": "SENSITIVE-INPUT-9d2f", "visibility": "SENSITIVE-INPUT-9d2f"}"#,
+            400,
+        ),
         (r#"{"description": "no value"}"#, 400),
         (r#"{"value": ""}"#, 400),
         (r#"{"value": null}"#, 400),
@@ -148,47 +193,100 @@ async fn hostile_input_gets_4xx_with_a_code_and_no_echo() {
     assert!(!r.text.contains("vvvvvvvv"));
     // Oversized body beyond what the server reads at all.
     let huge = format!("{{\"value\": \"{}\"}}", "h".repeat(2 * 1024 * 1024));
-    s.raw(s.http.put(p("huge")).bearer_auth(&s.owner).header("content-type", "application/json").body(huge))
-        .await
-        .assert_error(413, "too_large");
+    s.raw(
+        s.http
+            .put(p("huge"))
+            .bearer_auth(&s.owner)
+            .header("content-type", "application/json")
+            .body(huge),
+    )
+    .await
+    .assert_error(413, "too_large");
     // Names: empty, too long, control characters, bad percent-encoding.
-    s.raw(s.http.put(format!("{}/v1/workspaces/default/secrets/", s.url)).bearer_auth(&s.owner).json(&json!({"value": "x"})))
+    s.raw(
+        s.http
+            .put(format!("{}/v1/workspaces/default/secrets/", s.url))
+            .bearer_auth(&s.owner)
+            .json(&json!({"value": "x"})),
+    )
+    .await
+    .assert_error(404, "not_found");
+    s.put(&s.owner, &"n".repeat(513), json!({"value": "x-value"}))
+        .await
+        .assert_error(400, "invalid");
+    assert_eq!(
+        s.put(&s.owner, &"n".repeat(512), json!({"value": "x-value"}))
+            .await
+            .status,
+        201
+    );
+    s.put(&s.owner, "tab\there", json!({"value": "x-value"}))
+        .await
+        .assert_error(400, "invalid");
+    s.raw(
+        s.http
+            .get(format!("{}/v1/workspaces/default/secrets/%FF%FE", s.url))
+            .bearer_auth(&s.owner),
+    )
+    .await
+    .assert_error(400, "invalid");
+    s.raw(
+        s.http
+            .get(format!("{}/v1/workspaces/default/secrets/%zz", s.url))
+            .bearer_auth(&s.owner),
+    )
+    .await
+    .assert_error(400, "invalid");
+    // Unknown routes and methods.
+    s.get(&s.owner, "/v1/nothing-here")
         .await
         .assert_error(404, "not_found");
-    s.put(&s.owner, &"n".repeat(513), json!({"value": "x-value"})).await.assert_error(400, "invalid");
-    assert_eq!(s.put(&s.owner, &"n".repeat(512), json!({"value": "x-value"})).await.status, 201);
-    s.put(&s.owner, "tab\there", json!({"value": "x-value"})).await.assert_error(400, "invalid");
-    s.raw(s.http.get(format!("{}/v1/workspaces/default/secrets/%FF%FE", s.url)).bearer_auth(&s.owner))
+    s.call(&s.owner, Method::POST, &TestServer::secret_path("x"), None)
         .await
         .assert_error(400, "invalid");
-    s.raw(s.http.get(format!("{}/v1/workspaces/default/secrets/%zz", s.url)).bearer_auth(&s.owner))
-        .await
-        .assert_error(400, "invalid");
-    // Unknown routes and methods.
-    s.get(&s.owner, "/v1/nothing-here").await.assert_error(404, "not_found");
-    s.call(&s.owner, Method::POST, &TestServer::secret_path("x"), None).await.assert_error(400, "invalid");
     // Unknown workspace.
-    s.call(&s.owner, Method::GET, "/v1/workspaces/nope/secrets", None).await.assert_error(404, "not_found");
+    s.call(&s.owner, Method::GET, "/v1/workspaces/nope/secrets", None)
+        .await
+        .assert_error(404, "not_found");
     // Wrong JSON types elsewhere.
-    s.call(&s.owner, Method::POST, &format!("{}/rollback", TestServer::secret_path("x")), Some(json!({"version": "one"})))
-        .await
-        .assert_error(400, "invalid");
-    s.call(&s.owner, Method::PATCH, "/v1/workspaces/default/settings", Some(json!({"max_versions": 0})))
-        .await
-        .assert_error(400, "invalid");
+    s.call(
+        &s.owner,
+        Method::POST,
+        &format!("{}/rollback", TestServer::secret_path("x")),
+        Some(json!({"version": "one"})),
+    )
+    .await
+    .assert_error(400, "invalid");
+    s.call(
+        &s.owner,
+        Method::PATCH,
+        "/v1/workspaces/default/settings",
+        Some(json!({"max_versions": 0})),
+    )
+    .await
+    .assert_error(400, "invalid");
 }
 
 #[tokio::test]
 async fn operations_endpoints_answer() {
     let s = TestServer::start().await;
-    s.put(&s.owner, "m", json!({"value": "metric-canary-value"})).await;
+    s.put(&s.owner, "m", json!({"value": "metric-canary-value"}))
+        .await;
     let h = s.raw(s.http.get(format!("{}/healthz", s.url))).await;
-    assert_eq!((h.status.as_u16(), h.json()["status"].as_str()), (200, Some("ok")));
-    assert_eq!(s.raw(s.http.get(format!("{}/readyz", s.url))).await.status, 200);
+    assert_eq!(
+        (h.status.as_u16(), h.json()["status"].as_str()),
+        (200, Some("ok"))
+    );
+    assert_eq!(
+        s.raw(s.http.get(format!("{}/readyz", s.url))).await.status,
+        200
+    );
     let m = s.raw(s.http.get(format!("{}/metrics", s.url))).await;
     assert_eq!(m.status, 200);
     assert!(m.text.contains("lockbox_http_requests_total"), "{}", m.text);
-    assert!(m.text.contains("route=\"/v1/workspaces/{ws}/secrets/{name}\""));
+    assert!(m
+        .text
+        .contains("route=\"/v1/workspaces/{ws}/secrets/{name}\""));
     assert!(!m.text.contains("metric-canary-value"));
     let o = s.raw(s.http.get(format!("{}/openapi.json", s.url))).await;
     let doc = o.json();
@@ -230,10 +328,15 @@ proptest! {
 
 /// One server for all proptest cases, on its own runtime thread.
 async fn shared() -> &'static TestServer {
-    static SERVER: std::sync::OnceLock<(TestServer, tokio::runtime::Runtime)> = std::sync::OnceLock::new();
+    static SERVER: std::sync::OnceLock<(TestServer, tokio::runtime::Runtime)> =
+        std::sync::OnceLock::new();
     let (s, _) = SERVER.get_or_init(|| {
         std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             let s = rt.block_on(TestServer::start());
             (s, rt)
         })

@@ -4,7 +4,7 @@
 //! file when it meets a key version it does not know).
 
 use crate::store_err;
-use lockbox_core::{Error, Result, SystemClock, Clock};
+use lockbox_core::{Clock, Error, Result, SystemClock};
 use lockbox_crypto::{MasterKeyring, WrappedDataKey};
 use lockbox_store::{AuditRecord, SqliteStore, Store, WorkspaceKeyRow};
 use std::path::Path;
@@ -24,7 +24,10 @@ pub struct AuditVerify {
 
 fn open(data_dir: &Path) -> Result<(MasterKeyring, SqliteStore)> {
     if !data_dir.join(lockbox_store::sqlite::DB_FILE_NAME).exists() {
-        return Err(Error::not_found(format!("no Lockbox data in {}", data_dir.display())));
+        return Err(Error::not_found(format!(
+            "no Lockbox data in {}",
+            data_dir.display()
+        )));
     }
     let keyring = MasterKeyring::load_or_create(data_dir)?;
     let store = SqliteStore::open(data_dir).map_err(store_err)?;
@@ -40,7 +43,10 @@ pub async fn rotate_master_key(data_dir: &Path) -> Result<RotateReport> {
     // anything changes.
     let mut opened = Vec::with_capacity(keys.len());
     for k in &keys {
-        let wrapped = WrappedDataKey { master_version: k.master_version, blob: k.wrapped.clone() };
+        let wrapped = WrappedDataKey {
+            master_version: k.master_version,
+            blob: k.wrapped.clone(),
+        };
         opened.push((k, keyring.unwrap(&k.workspace_id, k.version, &wrapped)?));
     }
     let new_version = keyring.rotate()?;
@@ -67,13 +73,23 @@ pub async fn rotate_master_key(data_dir: &Path) -> Result<RotateReport> {
         request_id: None,
         detail: serde_json::json!({"master_version": new_version, "rewrapped": n}),
     };
-    store.rewrap_workspace_keys(rewrapped, audit).await.map_err(store_err)?;
-    Ok(RotateReport { new_master_version: new_version, rewrapped: n })
+    store
+        .rewrap_workspace_keys(rewrapped, audit)
+        .await
+        .map_err(store_err)?;
+    Ok(RotateReport {
+        new_master_version: new_version,
+        rewrapped: n,
+    })
 }
 
 /// Walks the audit chain from the first row; `broken_at` names the first bad row.
 pub async fn verify_audit(data_dir: &Path) -> Result<AuditVerify> {
     let (_, store) = open(data_dir)?;
     let r = store.verify_audit().await.map_err(store_err)?;
-    Ok(AuditVerify { rows: r.rows, head: r.head, broken_at: r.broken_at })
+    Ok(AuditVerify {
+        rows: r.rows,
+        head: r.head,
+        broken_at: r.broken_at,
+    })
 }

@@ -86,14 +86,21 @@ impl Lockbox {
         if row.kind == TokenKind::Personal && user.is_none() {
             return Err(denied());
         }
-        Ok(Principal { token_id: row.id, token_name: row.name, kind: row.kind, user, service })
+        Ok(Principal {
+            token_id: row.id,
+            token_name: row.name,
+            kind: row.kind,
+            user,
+            service,
+        })
     }
 
     /// Writes collected last-use times (batched: not one write per request).
     pub async fn flush_token_use(&self) {
-        let used: Vec<_> = std::mem::take(&mut *self.token_last_used.lock().expect("last-used lock"))
-            .into_iter()
-            .collect();
+        let used: Vec<_> =
+            std::mem::take(&mut *self.token_last_used.lock().expect("last-used lock"))
+                .into_iter()
+                .collect();
         if used.is_empty() {
             return;
         }

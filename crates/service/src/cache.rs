@@ -16,7 +16,11 @@ pub struct TtlCache<K, V> {
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
-        TtlCache { ttl_ms, clock, map: RwLock::new(HashMap::new()) }
+        TtlCache {
+            ttl_ms,
+            clock,
+            map: RwLock::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, k: &K) -> Option<V> {
@@ -42,7 +46,10 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub fn retain(&self, keep: impl Fn(&K, &V) -> bool) {
-        self.map.write().expect("cache lock").retain(|k, (_, v)| keep(k, v));
+        self.map
+            .write()
+            .expect("cache lock")
+            .retain(|k, (_, v)| keep(k, v));
     }
 
     pub fn clear(&self) {

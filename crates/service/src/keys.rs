@@ -23,12 +23,19 @@ impl Lockbox {
         if let Some(key) = self.keys.0.get(&k) {
             return Ok(key);
         }
-        let rows = self.store.workspace_keys(workspace_id).await.map_err(store_err)?;
+        let rows = self
+            .store
+            .workspace_keys(workspace_id)
+            .await
+            .map_err(store_err)?;
         let row = rows
             .into_iter()
             .find(|r| r.version == version)
             .ok_or_else(|| Error::not_found("the workspace key is gone (workspace deleted)"))?;
-        let wrapped = WrappedDataKey { master_version: row.master_version, blob: row.wrapped };
+        let wrapped = WrappedDataKey {
+            master_version: row.master_version,
+            blob: row.wrapped,
+        };
         let key = Arc::new(self.keyring.unwrap(workspace_id, version, &wrapped)?);
         self.keys.0.put(k, key.clone());
         Ok(key)

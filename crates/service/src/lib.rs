@@ -26,9 +26,9 @@ use keys::KeyCache;
 use lockbox_core::{Action, Actor, Clock, Error, Result, Role, SystemClock, Timestamp};
 use lockbox_crypto::MasterKeyring;
 use lockbox_store::{AuditRecord, SqliteStore, Store, StoreError, WorkspaceRow};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::collections::HashMap;
 
 /// Tunables. Defaults follow DESIGN.md.
 #[derive(Debug, Clone)]
@@ -81,7 +81,11 @@ impl Lockbox {
 
     /// As [`Lockbox::open`], with an injected clock (tests move time instead of
     /// sleeping).
-    pub fn open_with_clock(data_dir: &Path, config: ServiceConfig, clock: Arc<dyn Clock>) -> Result<Lockbox> {
+    pub fn open_with_clock(
+        data_dir: &Path,
+        config: ServiceConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Lockbox> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::internal(format!("create {}: {e}", data_dir.display())))?;
         #[cfg(unix)]
@@ -91,7 +95,12 @@ impl Lockbox {
         }
         let keyring = MasterKeyring::load_or_create(data_dir)?;
         let store = SqliteStore::open(data_dir).map_err(store_err)?;
-        Ok(Lockbox::with_parts(Arc::new(store), Arc::new(keyring), clock, config))
+        Ok(Lockbox::with_parts(
+            Arc::new(store),
+            Arc::new(keyring),
+            clock,
+            config,
+        ))
     }
 
     pub fn with_parts(
@@ -130,21 +139,36 @@ impl Lockbox {
     /// First start: creates user `owner`, workspace `default` and a personal token
     /// for the owner, and returns that token (shown once). Later starts return None.
     pub async fn bootstrap(&self) -> Result<Option<String>> {
-        if !self.store.list_workspaces().await.map_err(store_err)?.is_empty() {
+        if !self
+            .store
+            .list_workspaces()
+            .await
+            .map_err(store_err)?
+            .is_empty()
+        {
             return Ok(None);
         }
         let owner = self.ensure_user("owner").await?;
         self.create_workspace_row("default", &owner.id, "system", &RequestCtx::default())
             .await?;
         let token = self
-            .insert_personal_token(&owner, "initial owner token", None, "system", &RequestCtx::default())
+            .insert_personal_token(
+                &owner,
+                "initial owner token",
+                None,
+                "system",
+                &RequestCtx::default(),
+            )
             .await?;
         Ok(Some(token.token))
     }
 
     /// Background upkeep: purge expired secrets and flush token last-use times.
     /// Runs until the returned handle is aborted.
-    pub fn spawn_background(self: &Arc<Self>, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_background(
+        self: &Arc<Self>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -164,7 +188,11 @@ impl Lockbox {
         if let Some(cached) = self.workspaces.get(&name.to_owned()) {
             return cached.ok_or_else(|| Error::not_found(format!("workspace '{name}' not found")));
         }
-        let row = self.store.workspace_by_name(name).await.map_err(store_err)?;
+        let row = self
+            .store
+            .workspace_by_name(name)
+            .await
+            .map_err(store_err)?;
         self.workspaces.put(name.to_owned(), row.clone());
         row.ok_or_else(|| Error::not_found(format!("workspace '{name}' not found")))
     }
@@ -174,7 +202,11 @@ impl Lockbox {
         if let Some(r) = self.memberships.get(&key) {
             return Ok(r);
         }
-        let r = self.store.membership(workspace_id, user_id).await.map_err(store_err)?;
+        let r = self
+            .store
+            .membership(workspace_id, user_id)
+            .await
+            .map_err(store_err)?;
         self.memberships.put(key, r);
         Ok(r)
     }
@@ -201,7 +233,8 @@ impl Lockbox {
     ) -> Result<(WorkspaceRow, Role)> {
         let ws = self.workspace(ws_name).await?;
         let role = self.role_in(p, &ws).await?;
-        self.check(p, &ws, Actor::Member(role), action, target, ctx).await?;
+        self.check(p, &ws, Actor::Member(role), action, target, ctx)
+            .await?;
         Ok((ws, role))
     }
 
@@ -222,7 +255,8 @@ impl Lockbox {
             Actor::Run => "a run".to_owned(),
         };
         let err = Error::forbidden(format!("{who} may not {}", action.as_str()));
-        self.audit_denied(p, Some(&ws.id), action_verb(action), target, &err, ctx).await;
+        self.audit_denied(p, Some(&ws.id), action_verb(action), target, &err, ctx)
+            .await;
         Err(err)
     }
 

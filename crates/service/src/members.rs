@@ -7,15 +7,26 @@ use lockbox_core::{can_assign_role, Action, Error, Result, Role, UserName};
 use lockbox_store::WorkspaceRow;
 
 impl Lockbox {
-    pub async fn list_members(&self, p: &Principal, ws_name: &str, ctx: &RequestCtx) -> Result<Vec<MemberInfo>> {
-        let (ws, _) = self.authorize(p, ws_name, Action::ListSecrets, None, ctx).await?;
+    pub async fn list_members(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        ctx: &RequestCtx,
+    ) -> Result<Vec<MemberInfo>> {
+        let (ws, _) = self
+            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .await?;
         Ok(self
             .store
             .list_members(&ws.id)
             .await
             .map_err(store_err)?
             .into_iter()
-            .map(|m| MemberInfo { user: m.user_name, role: m.role.as_str(), since: m.since.to_rfc3339() })
+            .map(|m| MemberInfo {
+                user: m.user_name,
+                role: m.role.as_str(),
+                since: m.since.to_rfc3339(),
+            })
             .collect())
     }
 
@@ -32,12 +43,20 @@ impl Lockbox {
         if can_assign_role(actor_role, current, new_role) {
             return Ok(());
         }
-        let err = Error::forbidden(format!("role '{actor_role}' may manage members only below owner"));
-        self.audit_denied(p, Some(&ws.id), "member.change", Some(user), &err, ctx).await;
+        let err = Error::forbidden(format!(
+            "role '{actor_role}' may manage members only below owner"
+        ));
+        self.audit_denied(p, Some(&ws.id), "member.change", Some(user), &err, ctx)
+            .await;
         Err(err)
     }
 
-    async fn ensure_not_last_owner(&self, ws: &WorkspaceRow, current: Option<Role>, new_role: Option<Role>) -> Result<()> {
+    async fn ensure_not_last_owner(
+        &self,
+        ws: &WorkspaceRow,
+        current: Option<Role>,
+        new_role: Option<Role>,
+    ) -> Result<()> {
         if current == Some(Role::Owner) && new_role != Some(Role::Owner) {
             let owners = self
                 .store
@@ -64,11 +83,24 @@ impl Lockbox {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<AddedMember> {
-        let (ws, actor_role) = self.authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx).await?;
-        self.check_assign(p, &ws, actor_role, user.as_str(), None, Some(role), ctx).await?;
-        let existing = self.store.user_by_name(user.as_str()).await.map_err(store_err)?;
+        let (ws, actor_role) = self
+            .authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx)
+            .await?;
+        self.check_assign(p, &ws, actor_role, user.as_str(), None, Some(role), ctx)
+            .await?;
+        let existing = self
+            .store
+            .user_by_name(user.as_str())
+            .await
+            .map_err(store_err)?;
         if let Some(u) = &existing {
-            if self.store.membership(&ws.id, &u.id).await.map_err(store_err)?.is_some() {
+            if self
+                .store
+                .membership(&ws.id, &u.id)
+                .await
+                .map_err(store_err)?
+                .is_some()
+            {
                 return Err(Error::conflict(format!(
                     "'{user}' is already a member; change the role with PUT"
                 )));
@@ -78,7 +110,14 @@ impl Lockbox {
             Some(u) => u,
             None => self.ensure_user(user.as_str()).await?,
         };
-        let audit = self.record(p, Some(&ws.id), "member.add", Some(user.as_str()), ctx, serde_json::json!({"role": role.as_str()}));
+        let audit = self.record(
+            p,
+            Some(&ws.id),
+            "member.add",
+            Some(user.as_str()),
+            ctx,
+            serde_json::json!({"role": role.as_str()}),
+        );
         self.store
             .put_membership(&ws.id, &u.id, role, self.clock.now(), audit)
             .await
@@ -94,9 +133,17 @@ impl Lockbox {
         let token = if has_token {
             None
         } else {
-            Some(self.insert_personal_token(&u, "first token", None, &p.label(), ctx).await?.token)
+            Some(
+                self.insert_personal_token(&u, "first token", None, &p.label(), ctx)
+                    .await?
+                    .token,
+            )
         };
-        Ok(AddedMember { user: u.name, role: role.as_str(), token })
+        Ok(AddedMember {
+            user: u.name,
+            role: role.as_str(),
+            token,
+        })
     }
 
     pub async fn set_member_role(
@@ -107,14 +154,30 @@ impl Lockbox {
         role: Role,
         ctx: &RequestCtx,
     ) -> Result<MemberInfo> {
-        let (ws, actor_role) = self.authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx).await?;
+        let (ws, actor_role) = self
+            .authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx)
+            .await?;
         let u = self.member_user(&ws, user).await?;
-        let current = self.store.membership(&ws.id, &u.id).await.map_err(store_err)?;
+        let current = self
+            .store
+            .membership(&ws.id, &u.id)
+            .await
+            .map_err(store_err)?;
         let Some(current) = current else {
             return Err(Error::not_found(format!("'{user}' is not a member")));
         };
-        self.check_assign(p, &ws, actor_role, user.as_str(), Some(current), Some(role), ctx).await?;
-        self.ensure_not_last_owner(&ws, Some(current), Some(role)).await?;
+        self.check_assign(
+            p,
+            &ws,
+            actor_role,
+            user.as_str(),
+            Some(current),
+            Some(role),
+            ctx,
+        )
+        .await?;
+        self.ensure_not_last_owner(&ws, Some(current), Some(role))
+            .await?;
         let audit = self.record(
             p,
             Some(&ws.id),
@@ -128,25 +191,56 @@ impl Lockbox {
             .await
             .map_err(store_err)?;
         self.memberships.remove(&(ws.id.clone(), u.id.clone()));
-        Ok(MemberInfo { user: u.name, role: role.as_str(), since: self.clock.now().to_rfc3339() })
+        Ok(MemberInfo {
+            user: u.name,
+            role: role.as_str(),
+            since: self.clock.now().to_rfc3339(),
+        })
     }
 
-    pub async fn remove_member(&self, p: &Principal, ws_name: &str, user: &UserName, ctx: &RequestCtx) -> Result<()> {
-        let (ws, actor_role) = self.authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx).await?;
+    pub async fn remove_member(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        user: &UserName,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let (ws, actor_role) = self
+            .authorize(p, ws_name, Action::ManageMembers, Some(user.as_str()), ctx)
+            .await?;
         let u = self.member_user(&ws, user).await?;
-        let current = self.store.membership(&ws.id, &u.id).await.map_err(store_err)?;
+        let current = self
+            .store
+            .membership(&ws.id, &u.id)
+            .await
+            .map_err(store_err)?;
         let Some(current) = current else {
             return Err(Error::not_found(format!("'{user}' is not a member")));
         };
-        self.check_assign(p, &ws, actor_role, user.as_str(), Some(current), None, ctx).await?;
+        self.check_assign(p, &ws, actor_role, user.as_str(), Some(current), None, ctx)
+            .await?;
         self.ensure_not_last_owner(&ws, Some(current), None).await?;
-        let audit = self.record(p, Some(&ws.id), "member.remove", Some(user.as_str()), ctx, serde_json::json!({"role": current.as_str()}));
-        self.store.delete_membership(&ws.id, &u.id, audit).await.map_err(store_err)?;
+        let audit = self.record(
+            p,
+            Some(&ws.id),
+            "member.remove",
+            Some(user.as_str()),
+            ctx,
+            serde_json::json!({"role": current.as_str()}),
+        );
+        self.store
+            .delete_membership(&ws.id, &u.id, audit)
+            .await
+            .map_err(store_err)?;
         self.memberships.remove(&(ws.id.clone(), u.id.clone()));
         Ok(())
     }
 
-    async fn member_user(&self, _ws: &WorkspaceRow, user: &UserName) -> Result<lockbox_store::UserRow> {
+    async fn member_user(
+        &self,
+        _ws: &WorkspaceRow,
+        user: &UserName,
+    ) -> Result<lockbox_store::UserRow> {
         self.store
             .user_by_name(user.as_str())
             .await

@@ -13,7 +13,9 @@ use lockbox_core::{
     Visibility,
 };
 use lockbox_crypto::{random_id, ValueAad};
-use lockbox_store::{CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow};
+use lockbox_store::{
+    CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
+};
 
 /// How often a write without `If-Match` re-reads and retries after losing a race.
 const MAX_WRITE_ATTEMPTS: usize = 32;
@@ -55,12 +57,7 @@ struct Target {
 impl Lockbox {
     /// Settles workspace, scope owner and the actor the matrix should judge.
     /// In their own user scope, members act as owners of their private secrets.
-    async fn target(
-        &self,
-        p: &Principal,
-        ws_name: &str,
-        scope: Scope,
-    ) -> Result<Target> {
+    async fn target(&self, p: &Principal, ws_name: &str, scope: Scope) -> Result<Target> {
         let ws = self.workspace(ws_name).await?;
         let role = self.role_in(p, &ws).await?;
         let (owner, actor) = match scope {
@@ -70,7 +67,12 @@ impl Lockbox {
                 (user.id.clone(), Actor::Member(Role::Owner))
             }
         };
-        Ok(Target { ws, scope, owner, actor })
+        Ok(Target {
+            ws,
+            scope,
+            owner,
+            actor,
+        })
     }
 
     async fn authorized_target(
@@ -83,7 +85,8 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<Target> {
         let t = self.target(p, ws_name, scope).await?;
-        self.check(p, &t.ws, t.actor, action, name.map(SecretName::as_str), ctx).await?;
+        self.check(p, &t.ws, t.actor, action, name.map(SecretName::as_str), ctx)
+            .await?;
         Ok(t)
     }
 
@@ -119,7 +122,12 @@ impl Lockbox {
         }
     }
 
-    async fn open_version(&self, ws: &WorkspaceRow, s: &SecretRow, v: &VersionRow) -> Result<SecretValue> {
+    async fn open_version(
+        &self,
+        ws: &WorkspaceRow,
+        s: &SecretRow,
+        v: &VersionRow,
+    ) -> Result<SecretValue> {
         let key = self.data_key(&ws.id, v.key_version).await?;
         key.open(&aad(ws, s, v.version, v.key_version), &v.sealed).map_err(|e| {
             tracing::error!(secret_id = %s.id, version = v.version, error = %e, "stored version does not decrypt");
@@ -207,7 +215,14 @@ impl Lockbox {
         let mut detail = audit_detail;
         detail["version"] = serde_json::json!(row.current_version);
         detail["scope"] = serde_json::json!(t.scope.as_str());
-        let audit = self.record(p, Some(&t.ws.id), audit_action, Some(name.as_str()), ctx, detail);
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            audit_action,
+            Some(name.as_str()),
+            ctx,
+            detail,
+        );
         self.store
             .commit_version(
                 CommitVersion {
@@ -240,7 +255,9 @@ impl Lockbox {
         let expires_at = match req.ttl_seconds {
             Some(0) => return Err(Error::invalid("ttl must be at least 1 second")),
             Some(s) if s > MAX_TTL_SECONDS => {
-                return Err(Error::invalid(format!("ttl must be at most {MAX_TTL_SECONDS} seconds")))
+                return Err(Error::invalid(format!(
+                    "ttl must be at most {MAX_TTL_SECONDS} seconds"
+                )))
             }
             Some(s) => Some(self.clock.now().plus_seconds(s)),
             None => None,
@@ -256,7 +273,10 @@ impl Lockbox {
                 .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
                 .await
                 .map_err(store_err)?;
-            let expired_id = found.as_ref().filter(|s| self.live(Some((*s).clone())).is_none()).map(|s| s.id.clone());
+            let expired_id = found
+                .as_ref()
+                .filter(|s| self.live(Some((*s).clone())).is_none())
+                .map(|s| s.id.clone());
             let existing = self.live(found);
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
@@ -298,7 +318,9 @@ impl Lockbox {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+        Err(Error::conflict(format!(
+            "'{name}' is changing too fast; try again"
+        )))
     }
 
     pub async fn secret_metadata(
@@ -351,10 +373,19 @@ impl Lockbox {
         };
         if row.visibility == Visibility::Restricted {
             let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
-            self.audit_denied(p, Some(&t.ws.id), "secret.reveal", Some(name.as_str()), &err, ctx).await;
+            self.audit_denied(
+                p,
+                Some(&t.ws.id),
+                "secret.reveal",
+                Some(name.as_str()),
+                &err,
+                ctx,
+            )
+            .await;
             return Err(err);
         }
-        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx).await?;
+        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
+            .await?;
         let want = version.unwrap_or(row.current_version);
         let v = self
             .store
@@ -371,7 +402,10 @@ impl Lockbox {
             ctx,
             serde_json::json!({"version": want, "scope": t.scope.as_str()}),
         );
-        self.store.append_audit(vec![audit]).await.map_err(store_err)?;
+        self.store
+            .append_audit(vec![audit])
+            .await
+            .map_err(store_err)?;
         Ok((value, want))
     }
 
@@ -416,13 +450,19 @@ impl Lockbox {
             .await
             .map_err(store_err)?;
         let more = rows.len() > limit as usize;
-        let secrets: Vec<SecretMeta> =
-            rows.iter().take(limit as usize).map(|r| self.meta(&t.ws, r)).collect();
+        let secrets: Vec<SecretMeta> = rows
+            .iter()
+            .take(limit as usize)
+            .map(|r| self.meta(&t.ws, r))
+            .collect();
         let next_cursor = more.then(|| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(secrets.last().map(|s| s.name.as_str()).unwrap_or_default())
         });
-        Ok(SecretPage { secrets, next_cursor })
+        Ok(SecretPage {
+            secrets,
+            next_cursor,
+        })
     }
 
     pub async fn delete_secret(
@@ -445,7 +485,12 @@ impl Lockbox {
             ctx,
             serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()}),
         );
-        if !self.store.delete_secret(&row.id, audit).await.map_err(store_err)? {
+        if !self
+            .store
+            .delete_secret(&row.id, audit)
+            .await
+            .map_err(store_err)?
+        {
             return Err(not_found(name));
         }
         Ok(())
@@ -479,7 +524,12 @@ impl Lockbox {
                     return Err(version_mismatch(name, want, Some(row.current_version)));
                 }
             }
-            let Some(v) = self.store.secret_version(&row.id, row.current_version).await.map_err(store_err)? else {
+            let Some(v) = self
+                .store
+                .secret_version(&row.id, row.current_version)
+                .await
+                .map_err(store_err)?
+            else {
                 continue;
             };
             let old = self.open_version(&t.ws, &row, &v).await?;
@@ -529,7 +579,9 @@ impl Lockbox {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+        Err(Error::conflict(format!(
+            "'{name}' is changing too fast; try again"
+        )))
     }
 
     pub async fn list_versions(
@@ -577,7 +629,9 @@ impl Lockbox {
                 .secret_version(&row.id, to_version)
                 .await
                 .map_err(store_err)?
-                .ok_or_else(|| Error::not_found(format!("version {to_version} of '{name}' not found")))?;
+                .ok_or_else(|| {
+                    Error::not_found(format!("version {to_version} of '{name}' not found"))
+                })?;
             let value = self.open_version(&t.ws, &row, &v).await?;
             match self
                 .commit_value(
@@ -601,7 +655,9 @@ impl Lockbox {
                 Err(e) => return Err(store_err(e)),
             }
         }
-        Err(Error::conflict(format!("'{name}' is changing too fast; try again")))
+        Err(Error::conflict(format!(
+            "'{name}' is changing too fast; try again"
+        )))
     }
 
     /// Renames a secret, when the workspace allows renames. The id, versions and
@@ -623,7 +679,15 @@ impl Lockbox {
                 "renames are disabled in workspace '{}' (setting allow_rename)",
                 t.ws.name
             ));
-            self.audit_denied(p, Some(&t.ws.id), "secret.rename", Some(name.as_str()), &err, ctx).await;
+            self.audit_denied(
+                p,
+                Some(&t.ws.id),
+                "secret.rename",
+                Some(name.as_str()),
+                &err,
+                ctx,
+            )
+            .await;
             return Err(err);
         }
         let row = self.find_live(&t, name).await?;
@@ -636,11 +700,17 @@ impl Lockbox {
             ctx,
             serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()}),
         );
-        match self.store.rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit).await {
+        match self
+            .store
+            .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
             Err(StoreError::Conflict) => {
-                return Err(Error::conflict(format!("a secret named '{new_name}' already exists")))
+                return Err(Error::conflict(format!(
+                    "a secret named '{new_name}' already exists"
+                )))
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -650,7 +720,11 @@ impl Lockbox {
 
     /// Deletes every expired secret (each audited as `secret.expire`).
     pub async fn purge_expired(&self) -> Result<usize> {
-        let gone = self.store.purge_expired(self.clock.now()).await.map_err(store_err)?;
+        let gone = self
+            .store
+            .purge_expired(self.clock.now())
+            .await
+            .map_err(store_err)?;
         Ok(gone.len())
     }
 }

@@ -15,7 +15,9 @@ impl Lockbox {
         match ttl {
             None => Ok(None),
             Some(0) => Err(Error::invalid("ttl must be at least 1 second")),
-            Some(s) if s > MAX_TOKEN_TTL_SECONDS => Err(Error::invalid("ttl must be at most ten years")),
+            Some(s) if s > MAX_TOKEN_TTL_SECONDS => {
+                Err(Error::invalid("ttl must be at most ten years"))
+            }
             Some(s) => Ok(Some(self.clock.now().plus_seconds(s))),
         }
     }
@@ -53,7 +55,10 @@ impl Lockbox {
             request_id: ctx.request_id.clone(),
             detail: serde_json::json!({"kind": "personal", "user": user.name, "name": name}),
         };
-        self.store.insert_token(row.clone(), audit).await.map_err(store_err)?;
+        self.store
+            .insert_token(row.clone(), audit)
+            .await
+            .map_err(store_err)?;
         Ok(CreatedToken {
             id: row.id,
             name: row.name,
@@ -78,7 +83,8 @@ impl Lockbox {
             .as_ref()
             .ok_or_else(|| Error::forbidden("a service token cannot create personal tokens"))?;
         let exp = self.token_expiry(ttl)?;
-        self.insert_personal_token(user, name.as_str(), exp, &p.label(), ctx).await
+        self.insert_personal_token(user, name.as_str(), exp, &p.label(), ctx)
+            .await
     }
 
     /// A service token acting in `ws_name` with `role`, which must not exceed what
@@ -92,10 +98,22 @@ impl Lockbox {
         ttl: Option<u64>,
         ctx: &RequestCtx,
     ) -> Result<CreatedToken> {
-        let (ws, actor_role) = self.authorize(p, ws_name, Action::ManageTokens, Some(name.as_str()), ctx).await?;
+        let (ws, actor_role) = self
+            .authorize(p, ws_name, Action::ManageTokens, Some(name.as_str()), ctx)
+            .await?;
         if !can_assign_role(actor_role, None, Some(role)) {
-            let err = Error::forbidden(format!("role '{actor_role}' may not create a token with role '{role}'"));
-            self.audit_denied(p, Some(&ws.id), "token.create", Some(name.as_str()), &err, ctx).await;
+            let err = Error::forbidden(format!(
+                "role '{actor_role}' may not create a token with role '{role}'"
+            ));
+            self.audit_denied(
+                p,
+                Some(&ws.id),
+                "token.create",
+                Some(name.as_str()),
+                &err,
+                ctx,
+            )
+            .await;
             return Err(err);
         }
         let exp = self.token_expiry(ttl)?;
@@ -122,7 +140,10 @@ impl Lockbox {
             ctx,
             serde_json::json!({"kind": "service", "role": role.as_str(), "name": name.as_str()}),
         );
-        self.store.insert_token(row.clone(), audit).await.map_err(store_err)?;
+        self.store
+            .insert_token(row.clone(), audit)
+            .await
+            .map_err(store_err)?;
         Ok(CreatedToken {
             id: row.id,
             name: row.name,
@@ -136,20 +157,34 @@ impl Lockbox {
 
     /// Tokens the caller may see: their own personal tokens, and service tokens of
     /// workspaces where they manage tokens.
-    pub async fn list_tokens(&self, p: &Principal, ws_filter: Option<&str>) -> Result<Vec<TokenInfo>> {
+    pub async fn list_tokens(
+        &self,
+        p: &Principal,
+        ws_filter: Option<&str>,
+    ) -> Result<Vec<TokenInfo>> {
         let all = self.store.list_tokens().await.map_err(store_err)?;
         let workspaces = self.store.list_workspaces().await.map_err(store_err)?;
         let ws_name = |id: &Option<String>| {
-            id.as_ref().and_then(|id| workspaces.iter().find(|w| &w.id == id).map(|w| w.name.clone()))
+            id.as_ref().and_then(|id| {
+                workspaces
+                    .iter()
+                    .find(|w| &w.id == id)
+                    .map(|w| w.name.clone())
+            })
         };
         let mut out = Vec::new();
         for t in all {
             let visible = match (&t.user_id, &t.workspace_id) {
                 (Some(uid), _) => p.user.as_ref().is_some_and(|u| &u.id == uid),
                 (None, Some(ws_id)) => {
-                    let Some(ws) = workspaces.iter().find(|w| &w.id == ws_id) else { continue };
+                    let Some(ws) = workspaces.iter().find(|w| &w.id == ws_id) else {
+                        continue;
+                    };
                     match self.role_in(p, ws).await {
-                        Ok(r) => lockbox_core::allowed(lockbox_core::Actor::Member(r), Action::ManageTokens),
+                        Ok(r) => lockbox_core::allowed(
+                            lockbox_core::Actor::Member(r),
+                            Action::ManageTokens,
+                        ),
                         Err(_) => false,
                     }
                 }
@@ -160,7 +195,9 @@ impl Lockbox {
                 continue;
             }
             let user = match &t.user_id {
-                Some(uid) if p.user.as_ref().is_some_and(|u| &u.id == uid) => p.user.as_ref().map(|u| u.name.clone()),
+                Some(uid) if p.user.as_ref().is_some_and(|u| &u.id == uid) => {
+                    p.user.as_ref().map(|u| u.name.clone())
+                }
                 _ => None,
             };
             out.push(TokenInfo {
@@ -184,7 +221,12 @@ impl Lockbox {
     /// workspace where the caller manages tokens (admins: only below owner).
     pub async fn revoke_token(&self, p: &Principal, id: &str, ctx: &RequestCtx) -> Result<()> {
         let not_found = || Error::not_found(format!("token '{id}' not found"));
-        let t = self.store.token_by_id(id).await.map_err(store_err)?.ok_or_else(not_found)?;
+        let t = self
+            .store
+            .token_by_id(id)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(not_found)?;
         let ws_id = match (&t.user_id, &t.workspace_id) {
             (Some(uid), _) => {
                 if p.user.as_ref().is_none_or(|u| &u.id != uid) {
@@ -202,18 +244,39 @@ impl Lockbox {
                     .find(|w| &w.id == ws_id)
                     .ok_or_else(not_found)?;
                 let role = self.role_in(p, &ws).await.map_err(|_| not_found())?;
-                self.check(p, &ws, lockbox_core::Actor::Member(role), Action::ManageTokens, Some(id), ctx).await?;
+                self.check(
+                    p,
+                    &ws,
+                    lockbox_core::Actor::Member(role),
+                    Action::ManageTokens,
+                    Some(id),
+                    ctx,
+                )
+                .await?;
                 if !can_assign_role(role, t.role, None) {
-                    let err = Error::forbidden(format!("role '{role}' may not revoke an owner token"));
-                    self.audit_denied(p, Some(&ws.id), "token.revoke", Some(id), &err, ctx).await;
+                    let err =
+                        Error::forbidden(format!("role '{role}' may not revoke an owner token"));
+                    self.audit_denied(p, Some(&ws.id), "token.revoke", Some(id), &err, ctx)
+                        .await;
                     return Err(err);
                 }
                 Some(ws.id)
             }
             (None, None) => return Err(not_found()),
         };
-        let audit = self.record(p, ws_id.as_deref(), "token.revoke", Some(id), ctx, serde_json::json!({"name": t.name}));
-        let revoked = self.store.revoke_token(id, self.clock.now(), audit).await.map_err(store_err)?;
+        let audit = self.record(
+            p,
+            ws_id.as_deref(),
+            "token.revoke",
+            Some(id),
+            ctx,
+            serde_json::json!({"name": t.name}),
+        );
+        let revoked = self
+            .store
+            .revoke_token(id, self.clock.now(), audit)
+            .await
+            .map_err(store_err)?;
         self.forget_token(id);
         if !revoked {
             return Err(Error::not_found(format!("token '{id}' is already revoked")));

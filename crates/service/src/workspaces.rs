@@ -15,7 +15,11 @@ impl Lockbox {
         if let Some(u) = self.store.user_by_name(name).await.map_err(store_err)? {
             return Ok(u);
         }
-        let user = UserRow { id: random_id(), name: name.to_owned(), created_at: self.clock.now() };
+        let user = UserRow {
+            id: random_id(),
+            name: name.to_owned(),
+            created_at: self.clock.now(),
+        };
         match self.store.create_user(user.clone()).await {
             Ok(()) => Ok(user),
             // Someone created it between our read and write.
@@ -56,13 +60,20 @@ impl Lockbox {
         };
         match self
             .store
-            .create_workspace(ws.clone(), key, Some((owner_user_id.to_owned(), Role::Owner)), audit)
+            .create_workspace(
+                ws.clone(),
+                key,
+                Some((owner_user_id.to_owned(), Role::Owner)),
+                audit,
+            )
             .await
         {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 self.forget_workspace_keys(&ws.id);
-                return Err(Error::conflict(format!("workspace '{name}' already exists")));
+                return Err(Error::conflict(format!(
+                    "workspace '{name}' already exists"
+                )));
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -81,8 +92,14 @@ impl Lockbox {
             .user
             .as_ref()
             .ok_or_else(|| Error::forbidden("only a user may create workspaces"))?;
-        let ws = self.create_workspace_row(name.as_str(), &user.id, &p.label(), ctx).await?;
-        Ok(WorkspaceInfo { name: ws.name, role: Role::Owner.as_str(), created_at: ws.created_at.to_rfc3339() })
+        let ws = self
+            .create_workspace_row(name.as_str(), &user.id, &p.label(), ctx)
+            .await?;
+        Ok(WorkspaceInfo {
+            name: ws.name,
+            role: Role::Owner.as_str(),
+            created_at: ws.created_at.to_rfc3339(),
+        })
     }
 
     pub async fn list_workspaces(&self, p: &Principal) -> Result<Vec<WorkspaceInfo>> {
@@ -102,7 +119,11 @@ impl Lockbox {
         match (&p.user, &p.service) {
             (_, Some((ws_id, role))) => {
                 let all = self.store.list_workspaces().await.map_err(store_err)?;
-                Ok(all.into_iter().filter(|w| &w.id == ws_id).map(|w| (w, *role)).collect())
+                Ok(all
+                    .into_iter()
+                    .filter(|w| &w.id == ws_id)
+                    .map(|w| (w, *role))
+                    .collect())
             }
             (Some(u), None) => self.store.memberships_of(&u.id).await.map_err(store_err),
             (None, None) => Ok(Vec::new()),
@@ -111,10 +132,28 @@ impl Lockbox {
 
     /// Deletes a workspace and destroys its key: every secret in it becomes
     /// unrecoverable at once. Owner only.
-    pub async fn delete_workspace(&self, p: &Principal, ws_name: &str, ctx: &RequestCtx) -> Result<()> {
-        let (ws, _) = self.authorize(p, ws_name, Action::DeleteWorkspace, Some(ws_name), ctx).await?;
-        let audit = self.record(p, Some(&ws.id), "workspace.delete", Some(ws_name), ctx, serde_json::json!({}));
-        let deleted = self.store.delete_workspace(&ws.id, audit).await.map_err(store_err)?;
+    pub async fn delete_workspace(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let (ws, _) = self
+            .authorize(p, ws_name, Action::DeleteWorkspace, Some(ws_name), ctx)
+            .await?;
+        let audit = self.record(
+            p,
+            Some(&ws.id),
+            "workspace.delete",
+            Some(ws_name),
+            ctx,
+            serde_json::json!({}),
+        );
+        let deleted = self
+            .store
+            .delete_workspace(&ws.id, audit)
+            .await
+            .map_err(store_err)?;
         self.forget_workspace_keys(&ws.id);
         self.workspaces.remove(&ws_name.to_owned());
         self.memberships.retain(|(w, _), _| w != &ws.id);
@@ -125,8 +164,15 @@ impl Lockbox {
         Ok(())
     }
 
-    pub async fn workspace_settings(&self, p: &Principal, ws_name: &str, ctx: &RequestCtx) -> Result<WorkspaceSettings> {
-        let (ws, _) = self.authorize(p, ws_name, Action::ListSecrets, None, ctx).await?;
+    pub async fn workspace_settings(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        ctx: &RequestCtx,
+    ) -> Result<WorkspaceSettings> {
+        let (ws, _) = self
+            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .await?;
         Ok(ws.settings)
     }
 
@@ -138,7 +184,9 @@ impl Lockbox {
         max_versions: Option<u32>,
         ctx: &RequestCtx,
     ) -> Result<WorkspaceSettings> {
-        let (ws, _) = self.authorize(p, ws_name, Action::ManageSettings, Some(ws_name), ctx).await?;
+        let (ws, _) = self
+            .authorize(p, ws_name, Action::ManageSettings, Some(ws_name), ctx)
+            .await?;
         let mut settings = ws.settings.clone();
         if let Some(a) = allow_rename {
             settings.allow_rename = a;
@@ -173,13 +221,21 @@ impl Lockbox {
         limit: Option<u32>,
         ctx: &RequestCtx,
     ) -> Result<AuditPage> {
-        let (ws, _) = self.authorize(p, ws_name, Action::ReadAudit, None, ctx).await?;
+        let (ws, _) = self
+            .authorize(p, ws_name, Action::ReadAudit, None, ctx)
+            .await?;
         let limit = limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit must be between 1 and 1000"));
         }
-        let rows = self.store.list_audit(&ws.id, before, limit).await.map_err(store_err)?;
-        let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.seq)).flatten();
+        let rows = self
+            .store
+            .list_audit(&ws.id, before, limit)
+            .await
+            .map_err(store_err)?;
+        let next_before = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|r| r.seq))
+            .flatten();
         Ok(AuditPage {
             events: rows
                 .into_iter()
@@ -203,7 +259,10 @@ impl Lockbox {
             .workspace_roles(p)
             .await?
             .into_iter()
-            .map(|(w, r)| WorkspaceRole { name: w.name, role: r.as_str() })
+            .map(|(w, r)| WorkspaceRole {
+                name: w.name,
+                role: r.as_str(),
+            })
             .collect();
         Ok(WhoAmI {
             kind: match p.kind {
@@ -211,7 +270,10 @@ impl Lockbox {
                 TokenKind::Service => "service",
             },
             user: p.user.as_ref().map(|u| u.name.clone()),
-            token: TokenRef { id: p.token_id.clone(), name: p.token_name.clone() },
+            token: TokenRef {
+                id: p.token_id.clone(),
+                name: p.token_name.clone(),
+            },
             workspaces,
         })
     }

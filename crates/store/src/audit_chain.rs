@@ -66,5 +66,9 @@ pub fn verify<'a>(rows: impl IntoIterator<Item = &'a AuditRow>) -> VerifyReport 
         prev = h;
         last_seq = row.seq;
     }
-    VerifyReport { rows: count, head: prev, broken_at: None }
+    VerifyReport {
+        rows: count,
+        head: prev,
+        broken_at: None,
+    }
 }

@@ -131,7 +131,11 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         name: &str,
     ) -> StoreResult<Option<SecretRow>>;
-    async fn secret_version(&self, secret_id: &str, version: u64) -> StoreResult<Option<VersionRow>>;
+    async fn secret_version(
+        &self,
+        secret_id: &str,
+        version: u64,
+    ) -> StoreResult<Option<VersionRow>>;
     async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>>;
     async fn list_secrets(&self, query: ListQuery) -> StoreResult<Vec<SecretRow>>;
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;

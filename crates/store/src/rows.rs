@@ -16,7 +16,10 @@ pub struct WorkspaceSettings {
 
 impl Default for WorkspaceSettings {
     fn default() -> Self {
-        WorkspaceSettings { allow_rename: false, max_versions: 10 }
+        WorkspaceSettings {
+            allow_rename: false,
+            max_versions: 10,
+        }
     }
 }
 

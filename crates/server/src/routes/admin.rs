@@ -14,11 +14,23 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/me", get(me))
-        .route("/v1/workspaces", get(list_workspaces).post(create_workspace))
+        .route(
+            "/v1/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
         .route("/v1/workspaces/{ws}", delete(delete_workspace))
-        .route("/v1/workspaces/{ws}/settings", get(get_settings).patch(patch_settings))
-        .route("/v1/workspaces/{ws}/members", get(list_members).post(add_member))
-        .route("/v1/workspaces/{ws}/members/{user}", put(set_member).delete(remove_member))
+        .route(
+            "/v1/workspaces/{ws}/settings",
+            get(get_settings).patch(patch_settings),
+        )
+        .route(
+            "/v1/workspaces/{ws}/members",
+            get(list_members).post(add_member),
+        )
+        .route(
+            "/v1/workspaces/{ws}/members/{user}",
+            put(set_member).delete(remove_member),
+        )
         .route("/v1/workspaces/{ws}/audit", get(audit))
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{id}", delete(revoke_token))
@@ -27,7 +39,10 @@ pub fn router() -> Router<AppState> {
 type ApiResult<T> = Result<T, ApiError>;
 
 #[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "the caller and its workspaces")))]
-pub async fn me(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<lockbox_service::WhoAmI>> {
+pub async fn me(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<lockbox_service::WhoAmI>> {
     Ok(Json(st.svc.whoami(&caller.principal).await?))
 }
 
@@ -51,7 +66,10 @@ pub async fn create_workspace(
     JsonBody(body): JsonBody<CreateWorkspaceBody>,
 ) -> ApiResult<(StatusCode, Json<lockbox_service::WorkspaceInfo>)> {
     let name = WorkspaceName::parse(&body.name)?;
-    let ws = st.svc.create_workspace(&caller.principal, &name, &caller.ctx).await?;
+    let ws = st
+        .svc
+        .create_workspace(&caller.principal, &name, &caller.ctx)
+        .await?;
     Ok((StatusCode::CREATED, Json(ws)))
 }
 
@@ -62,7 +80,9 @@ pub async fn delete_workspace(
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    st.svc.delete_workspace(&caller.principal, &ws, &caller.ctx).await?;
+    st.svc
+        .delete_workspace(&caller.principal, &ws, &caller.ctx)
+        .await?;
     Ok(Json(json!({"deleted": true})))
 }
 
@@ -73,7 +93,11 @@ pub async fn get_settings(
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> ApiResult<Json<lockbox_service::WorkspaceSettings>> {
-    Ok(Json(st.svc.workspace_settings(&caller.principal, &ws, &caller.ctx).await?))
+    Ok(Json(
+        st.svc
+            .workspace_settings(&caller.principal, &ws, &caller.ctx)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -93,7 +117,13 @@ pub async fn patch_settings(
 ) -> ApiResult<Json<lockbox_service::WorkspaceSettings>> {
     Ok(Json(
         st.svc
-            .update_workspace_settings(&caller.principal, &ws, body.allow_rename, body.max_versions, &caller.ctx)
+            .update_workspace_settings(
+                &caller.principal,
+                &ws,
+                body.allow_rename,
+                body.max_versions,
+                &caller.ctx,
+            )
             .await?,
     ))
 }
@@ -105,7 +135,10 @@ pub async fn list_members(
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let members = st.svc.list_members(&caller.principal, &ws, &caller.ctx).await?;
+    let members = st
+        .svc
+        .list_members(&caller.principal, &ws, &caller.ctx)
+        .await?;
     Ok(Json(json!({ "members": members })))
 }
 
@@ -127,7 +160,10 @@ pub async fn add_member(
 ) -> ApiResult<(StatusCode, Json<lockbox_service::AddedMember>)> {
     let user = UserName::parse(&body.user)?;
     let role = Role::parse(&body.role)?;
-    let added = st.svc.add_member(&caller.principal, &ws, &user, role, &caller.ctx).await?;
+    let added = st
+        .svc
+        .add_member(&caller.principal, &ws, &user, role, &caller.ctx)
+        .await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -147,7 +183,11 @@ pub async fn set_member(
 ) -> ApiResult<Json<lockbox_service::MemberInfo>> {
     let user = UserName::parse(&user)?;
     let role = Role::parse(&body.role)?;
-    Ok(Json(st.svc.set_member_role(&caller.principal, &ws, &user, role, &caller.ctx).await?))
+    Ok(Json(
+        st.svc
+            .set_member_role(&caller.principal, &ws, &user, role, &caller.ctx)
+            .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/members/{user}", params(("ws" = String, Path), ("user" = String, Path)),
@@ -158,7 +198,9 @@ pub async fn remove_member(
     ApiPath((ws, user)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let user = UserName::parse(&user)?;
-    st.svc.remove_member(&caller.principal, &ws, &user, &caller.ctx).await?;
+    st.svc
+        .remove_member(&caller.principal, &ws, &user, &caller.ctx)
+        .await?;
     Ok(Json(json!({"deleted": true})))
 }
 
@@ -177,7 +219,11 @@ pub async fn audit(
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<lockbox_service::AuditPage>> {
-    Ok(Json(st.svc.audit_log(&caller.principal, &ws, q.before, q.limit, &caller.ctx).await?))
+    Ok(Json(
+        st.svc
+            .audit_log(&caller.principal, &ws, q.before, q.limit, &caller.ctx)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -202,9 +248,15 @@ pub async fn create_token(
     let created = match (body.workspace, body.role) {
         (Some(ws), Some(role)) => {
             let role = Role::parse(&role)?;
-            st.svc.create_service_token(&caller.principal, &ws, &name, role, body.ttl, &caller.ctx).await?
+            st.svc
+                .create_service_token(&caller.principal, &ws, &name, role, body.ttl, &caller.ctx)
+                .await?
         }
-        (None, None) => st.svc.create_personal_token(&caller.principal, &name, body.ttl, &caller.ctx).await?,
+        (None, None) => {
+            st.svc
+                .create_personal_token(&caller.principal, &name, body.ttl, &caller.ctx)
+                .await?
+        }
         _ => {
             return Err(lockbox_core::Error::invalid(
                 "a service token needs both 'workspace' and 'role'; a personal token neither",
@@ -228,7 +280,10 @@ pub async fn list_tokens(
     caller: Caller,
     ApiQuery(q): ApiQuery<TokensQuery>,
 ) -> ApiResult<Json<Value>> {
-    let tokens = st.svc.list_tokens(&caller.principal, q.workspace.as_deref()).await?;
+    let tokens = st
+        .svc
+        .list_tokens(&caller.principal, q.workspace.as_deref())
+        .await?;
     Ok(Json(json!({ "tokens": tokens })))
 }
 
@@ -239,6 +294,8 @@ pub async fn revoke_token(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    st.svc.revoke_token(&caller.principal, &id, &caller.ctx).await?;
+    st.svc
+        .revoke_token(&caller.principal, &id, &caller.ctx)
+        .await?;
     Ok(Json(json!({"revoked": true})))
 }

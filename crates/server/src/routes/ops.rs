@@ -28,7 +28,11 @@ async fn readyz(State(st): State<AppState>) -> Response {
     if st.svc.ready().await {
         Json(serde_json::json!({"status": "ready"})).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"status": "unavailable"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable"})),
+        )
+            .into_response()
     }
 }
 
@@ -64,19 +68,37 @@ pub async fn track(req: Request, next: Next) -> Response {
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
+    let request_id = req
+        .extensions()
+        .get::<crate::extract::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let start = std::time::Instant::now();
     let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    // One line per request: route template, never the raw path or query.
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = resp.status().as_u16(),
+        ms = elapsed.as_secs_f64() * 1000.0,
+        request_id = %request_id,
+        "request"
+    );
     let status = resp.status().as_u16().to_string();
     metrics::counter!("lockbox_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("lockbox_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(start.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     resp
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lockbox", description = "Secrets for automation platforms. See docs/api.md."),
+    info(
+        title = "Lockbox",
+        description = "Secrets for automation platforms. See docs/api.md."
+    ),
     paths(
         crate::routes::secrets::list,
         crate::routes::secrets::put_secret,

@@ -2,7 +2,9 @@
 //! service types, call the service, and shape the answer.
 
 use crate::error::ApiError;
-use crate::extract::{body_bytes, if_match, parse_json, ApiPath, ApiQuery, Caller, JsonBody, ScopeQuery};
+use crate::extract::{
+    body_bytes, if_match, parse_json, ApiPath, ApiQuery, Caller, JsonBody, ScopeQuery,
+};
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +24,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/workspaces/{ws}/secrets/{name}/reveal", post(reveal))
         .route("/v1/workspaces/{ws}/secrets/{name}/versions", get(versions))
-        .route("/v1/workspaces/{ws}/secrets/{name}/rollback", post(rollback))
+        .route(
+            "/v1/workspaces/{ws}/secrets/{name}/rollback",
+            post(rollback),
+        )
         .route("/v1/workspaces/{ws}/secrets/{name}/rename", post(rename))
 }
 
@@ -75,13 +80,26 @@ pub async fn put_secret(
     let req = PutSecret {
         value: body.value,
         description: body.description,
-        visibility: body.visibility.as_deref().map(Visibility::parse).transpose()?,
+        visibility: body
+            .visibility
+            .as_deref()
+            .map(Visibility::parse)
+            .transpose()?,
         ttl_seconds: body.ttl,
         if_match: if_match(&headers)?,
     };
-    let (meta, created) =
-        st.svc.put_secret(&caller.principal, &ws, q.scope()?, &name, req, &caller.ctx).await?;
-    Ok(meta_response(if created { StatusCode::CREATED } else { StatusCode::OK }, meta))
+    let (meta, created) = st
+        .svc
+        .put_secret(&caller.principal, &ws, q.scope()?, &name, req, &caller.ctx)
+        .await?;
+    Ok(meta_response(
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        meta,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets/{name}",
@@ -94,7 +112,10 @@ pub async fn metadata(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
-    let meta = st.svc.secret_metadata(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    let meta = st
+        .svc
+        .secret_metadata(&caller.principal, &ws, q.scope()?, &name, &caller.ctx)
+        .await?;
     Ok(meta_response(StatusCode::OK, meta))
 }
 
@@ -108,7 +129,9 @@ pub async fn delete(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (ws, name) = parse_name(path)?;
-    st.svc.delete_secret(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    st.svc
+        .delete_secret(&caller.principal, &ws, q.scope()?, &name, &caller.ctx)
+        .await?;
     Ok(Json(serde_json::json!({"deleted": true})))
 }
 
@@ -129,22 +152,34 @@ pub async fn patch(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let bytes = body_bytes(req, &st).await?;
     let doc = match content_type.as_str() {
         "application/merge-patch+json" => PatchDoc::Merge(parse_json(&bytes)?),
         "application/json-patch+json" => PatchDoc::JsonPatch(parse_json(&bytes)?),
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "PATCH takes Content-Type application/merge-patch+json or application/json-patch+json",
-            ))
-        }
+        _ => return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "PATCH takes Content-Type application/merge-patch+json or application/json-patch+json",
+        )),
     };
     let meta = st
         .svc
-        .patch_secret(&caller.principal, &ws, q.scope()?, &name, doc, if_match(&headers)?, &caller.ctx)
+        .patch_secret(
+            &caller.principal,
+            &ws,
+            q.scope()?,
+            &name,
+            doc,
+            if_match(&headers)?,
+            &caller.ctx,
+        )
         .await?;
     Ok(meta_response(StatusCode::OK, meta))
 }
@@ -192,7 +227,10 @@ pub async fn versions(
     ApiQuery(q): ApiQuery<ScopeQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (ws, name) = parse_name(path)?;
-    let versions = st.svc.list_versions(&caller.principal, &ws, q.scope()?, &name, &caller.ctx).await?;
+    let versions = st
+        .svc
+        .list_versions(&caller.principal, &ws, q.scope()?, &name, &caller.ctx)
+        .await?;
     Ok(Json(serde_json::json!({ "versions": versions })))
 }
 
@@ -215,7 +253,14 @@ pub async fn rollback(
     let (ws, name) = parse_name(path)?;
     let meta = st
         .svc
-        .rollback_secret(&caller.principal, &ws, q.scope()?, &name, body.version, &caller.ctx)
+        .rollback_secret(
+            &caller.principal,
+            &ws,
+            q.scope()?,
+            &name,
+            body.version,
+            &caller.ctx,
+        )
         .await?;
     Ok(meta_response(StatusCode::OK, meta))
 }
@@ -241,7 +286,14 @@ pub async fn rename(
     let new_name = SecretName::parse(&body.name)?;
     let meta = st
         .svc
-        .rename_secret(&caller.principal, &ws, q.scope()?, &name, &new_name, &caller.ctx)
+        .rename_secret(
+            &caller.principal,
+            &ws,
+            q.scope()?,
+            &name,
+            &new_name,
+            &caller.ctx,
+        )
         .await?;
     Ok(meta_response(StatusCode::OK, meta))
 }
@@ -268,7 +320,15 @@ pub async fn list(
     let scope: Scope = ScopeQuery { scope: q.scope }.scope()?;
     let page = st
         .svc
-        .list_secrets(&caller.principal, &ws, scope, q.prefix, q.limit, q.cursor.as_deref(), &caller.ctx)
+        .list_secrets(
+            &caller.principal,
+            &ws,
+            scope,
+            q.prefix,
+            q.limit,
+            q.cursor.as_deref(),
+            &caller.ctx,
+        )
         .await?;
     Ok(Json(page))
 }

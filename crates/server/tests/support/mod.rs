@@ -32,7 +32,11 @@ impl Resp {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         let j = self.json();
         assert_eq!(j["error"], code, "body: {}", self.text);
-        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        assert!(
+            j["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
         assert!(j["request_id"].as_str().is_some(), "body: {}", self.text);
         self
     }
@@ -68,9 +72,19 @@ impl TestServer {
         let server = lockbox_server::start_with_clock(config, Arc::new(clock.clone()))
             .await
             .expect("server starts");
-        let owner = server.init_token.clone().expect("first start makes an owner token");
+        let owner = server
+            .init_token
+            .clone()
+            .expect("first start makes an owner token");
         let url = server.url();
-        TestServer { server: Some(server), dir, url, owner, http: reqwest::Client::new(), clock }
+        TestServer {
+            server: Some(server),
+            dir,
+            url,
+            owner,
+            http: reqwest::Client::new(),
+            clock,
+        }
     }
 
     pub fn data_dir(&self) -> std::path::PathBuf {
@@ -84,17 +98,28 @@ impl TestServer {
     }
 
     pub async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path)).bearer_auth(token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.expect("request sent");
-        Resp { status: r.status(), headers: r.headers().clone(), text: r.text().await.unwrap_or_default() }
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            text: r.text().await.unwrap_or_default(),
+        }
     }
 
     pub async fn raw(&self, req: reqwest::RequestBuilder) -> Resp {
         let r = req.send().await.expect("request sent");
-        Resp { status: r.status(), headers: r.headers().clone(), text: r.text().await.unwrap_or_default() }
+        Resp {
+            status: r.status(),
+            headers: r.headers().clone(),
+            text: r.text().await.unwrap_or_default(),
+        }
     }
 
     pub fn secret_path(name: &str) -> String {
@@ -102,7 +127,8 @@ impl TestServer {
     }
 
     pub async fn put(&self, token: &str, name: &str, body: Value) -> Resp {
-        self.call(token, Method::PUT, &Self::secret_path(name), Some(body)).await
+        self.call(token, Method::PUT, &Self::secret_path(name), Some(body))
+            .await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Resp {
@@ -110,7 +136,13 @@ impl TestServer {
     }
 
     pub async fn reveal(&self, token: &str, name: &str) -> Resp {
-        self.call(token, Method::POST, &format!("{}/reveal", Self::secret_path(name)), None).await
+        self.call(
+            token,
+            Method::POST,
+            &format!("{}/reveal", Self::secret_path(name)),
+            None,
+        )
+        .await
     }
 
     /// Adds a member to `default` with `role`; returns their first token.
@@ -124,7 +156,10 @@ impl TestServer {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
-        r.json()["token"].as_str().expect("new user's token").to_owned()
+        r.json()["token"]
+            .as_str()
+            .expect("new user's token")
+            .to_owned()
     }
 
     /// A service token in `default` with `role`.

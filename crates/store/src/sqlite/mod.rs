@@ -31,7 +31,11 @@ impl SqliteStore {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let writer = writer::spawn(conn)?;
-        Ok(SqliteStore { path, writer: Mutex::new(writer), readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -48,7 +52,8 @@ impl SqliteStore {
             .expect("writer lock")
             .send(writer::job(f, tx))
             .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
-        rx.await.map_err(|_| StoreError::Backend("writer dropped the job".into()))?
+        rx.await
+            .map_err(|_| StoreError::Backend("writer dropped the job".into()))?
     }
 
     async fn read<T: Send + 'static>(
@@ -87,7 +92,9 @@ fn ts(v: i64) -> Timestamp {
 }
 
 fn role_of(s: &str) -> rusqlite::Result<Role> {
-    Role::parse(s).map_err(|_| rusqlite::Error::InvalidColumnType(0, "role".into(), rusqlite::types::Type::Text))
+    Role::parse(s).map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "role".into(), rusqlite::types::Type::Text)
+    })
 }
 
 fn workspace_from(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
@@ -246,7 +253,9 @@ impl Store for SqliteStore {
     async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT * FROM workspaces ORDER BY name")?;
-            let rows = st.query_map([], workspace_from)?.collect::<Result<_, _>>()?;
+            let rows = st
+                .query_map([], workspace_from)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
         .await
@@ -262,7 +271,10 @@ impl Store for SqliteStore {
         self.write(move |ctx| {
             ctx.conn.execute(
                 "UPDATE workspaces SET settings = ? WHERE id = ?",
-                params![serde_json::to_string(&settings).expect("settings serialize"), id],
+                params![
+                    serde_json::to_string(&settings).expect("settings serialize"),
+                    id
+                ],
             )?;
             ctx.append_audit(audit)
         })
@@ -360,11 +372,17 @@ impl Store for SqliteStore {
     async fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRow>> {
         let name = name.to_owned();
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT id, name, created_at FROM users WHERE name = ?")?
-                .query_row([name], |r| {
-                    Ok(UserRow { id: r.get(0)?, name: r.get(1)?, created_at: ts(r.get(2)?) })
-                })
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT id, name, created_at FROM users WHERE name = ?")?
+                    .query_row([name], |r| {
+                        Ok(UserRow {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: ts(r.get(2)?),
+                        })
+                    })
+                    .optional()?,
+            )
         })
         .await
     }
@@ -372,11 +390,17 @@ impl Store for SqliteStore {
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
         let id = id.to_owned();
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT id, name, created_at FROM users WHERE id = ?")?
-                .query_row([id], |r| {
-                    Ok(UserRow { id: r.get(0)?, name: r.get(1)?, created_at: ts(r.get(2)?) })
-                })
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT id, name, created_at FROM users WHERE id = ?")?
+                    .query_row([id], |r| {
+                        Ok(UserRow {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: ts(r.get(2)?),
+                        })
+                    })
+                    .optional()?,
+            )
         })
         .await
     }
@@ -385,7 +409,9 @@ impl Store for SqliteStore {
         let (w, u) = (workspace_id.to_owned(), user_id.to_owned());
         self.read(move |c| {
             let role: Option<String> = c
-                .prepare_cached("SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?")?
+                .prepare_cached(
+                    "SELECT role FROM memberships WHERE workspace_id = ? AND user_id = ?",
+                )?
                 .query_row([w, u], |r| r.get(0))
                 .optional()?;
             Ok(role.as_deref().map(role_of).transpose()?)
@@ -462,9 +488,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let (w, u) = (workspace_id.to_owned(), user_id.to_owned());
         self.write(move |ctx| {
-            let n = ctx
-                .conn
-                .execute("DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?", [&w, &u])?;
+            let n = ctx.conn.execute(
+                "DELETE FROM memberships WHERE workspace_id = ? AND user_id = ?",
+                [&w, &u],
+            )?;
             if n > 0 {
                 ctx.append_audit(audit)?;
             }
@@ -572,12 +599,18 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn secret_version(&self, secret_id: &str, version: u64) -> StoreResult<Option<VersionRow>> {
+    async fn secret_version(
+        &self,
+        secret_id: &str,
+        version: u64,
+    ) -> StoreResult<Option<VersionRow>> {
         let id = secret_id.to_owned();
         self.read(move |c| {
-            Ok(c.prepare_cached("SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?")?
-                .query_row(params![id, version as i64], version_from)
-                .optional()?)
+            Ok(c.prepare_cached(
+                "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?",
+            )?
+            .query_row(params![id, version as i64], version_from)
+            .optional()?)
         })
         .await
     }
@@ -588,7 +621,9 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(
                 "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version DESC",
             )?;
-            let rows = st.query_map([id], version_from)?.collect::<Result<_, _>>()?;
+            let rows = st
+                .query_map([id], version_from)?
+                .collect::<Result<_, _>>()?;
             Ok(rows)
         })
         .await
@@ -703,8 +738,11 @@ impl Store for SqliteStore {
     async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
         let id = secret_id.to_owned();
         self.write(move |ctx| {
-            ctx.conn.execute("DELETE FROM secret_versions WHERE secret_id = ?", [&id])?;
-            let n = ctx.conn.execute("DELETE FROM secrets WHERE id = ?", [&id])?;
+            ctx.conn
+                .execute("DELETE FROM secret_versions WHERE secret_id = ?", [&id])?;
+            let n = ctx
+                .conn
+                .execute("DELETE FROM secrets WHERE id = ?", [&id])?;
             if n > 0 {
                 ctx.append_audit(audit)?;
             }

@@ -74,7 +74,10 @@ pub(crate) fn load_chain_head(conn: &Connection) -> rusqlite::Result<ChainHead> 
         .optional()?;
     Ok(match head {
         Some((seq, hash)) => ChainHead { seq, hash },
-        None => ChainHead { seq: 0, hash: audit_chain::GENESIS.to_string() },
+        None => ChainHead {
+            seq: 0,
+            hash: audit_chain::GENESIS.to_string(),
+        },
     })
 }
 
@@ -88,7 +91,10 @@ pub(crate) fn spawn(mut conn: Connection) -> StoreResult<mpsc::Sender<Job>> {
 }
 
 fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
-    let mut chain = ChainHead { seq: 0, hash: audit_chain::GENESIS.to_string() };
+    let mut chain = ChainHead {
+        seq: 0,
+        hash: audit_chain::GENESIS.to_string(),
+    };
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -106,7 +112,10 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
             for job in jobs.drain(..) {
                 conn.execute_batch("SAVEPOINT job")?;
                 let job_chain = chain.clone();
-                let mut ctx = WriteCtx { conn, chain: &mut chain };
+                let mut ctx = WriteCtx {
+                    conn,
+                    chain: &mut chain,
+                };
                 let reply = job(&mut ctx);
                 // The job reports failure by answering Err before commit; we learn it
                 // through the probe below.

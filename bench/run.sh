@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Lockbox throughput benchmark. Builds in release mode, starts a bare axum baseline
+# and a Lockbox server on loopback, loads both with wrk, and writes the figures to
+# docs/benchmarks.md. Ratios against the baseline measured in the same run are what
+# to compare across machines.
+#
+#   bash bench/run.sh            # 10 s per load
+#   DURATION=5 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+HELLO=127.0.0.1:18271
+LBX=127.0.0.1:18270
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release -q -p lockbox-cli -p lockbox-bench
+BIN=target/release
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_http() { for _ in $(seq 100); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+# wrk prints "Requests/sec: N" and, with --latency, percentile lines.
+run_wrk() { # name, extra args...
+  local name=$1; shift
+  wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" > "$work/$name.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$work/$name.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$work/$name.txt")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$work/$name.txt")
+  echo "$name ${rps%.*} $p50 $p99 ${non2xx:-0}"
+}
+
+$BIN/lockbox-bench hello --listen "$HELLO" & pids+=($!)
+wait_http "http://$HELLO/hello"
+
+$BIN/lockbox server --data-dir "$work/data" --listen "$LBX" --init-token-file "$work/token" 2>"$work/server.log" & pids+=($!)
+wait_http "http://$LBX/healthz"
+for _ in $(seq 50); do [ -s "$work/token" ] && break; sleep 0.1; done
+TOKEN=$(cat "$work/token")
+curl -fsS -X PUT "http://$LBX/v1/workspaces/default/secrets/bench-read" -H "Authorization: Bearer $TOKEN" \
+  -d '{"value": "bench-value-0123456789abcdef0123456789abcdef"}' >/dev/null
+
+cat > "$work/reveal.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+cat > "$work/get.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+LUA
+cat > "$work/put.lua" <<LUA
+local counter = 0
+local tid = tostring(math.random(1, 1000000000))
+wrk.method = "PUT"
+wrk.headers["Authorization"] = "Bearer $TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local path = "/v1/workspaces/default/secrets/up-" .. tid .. "-" .. (counter % 500)
+  return wrk.format(nil, path, nil, '{"value": "upsert-value-' .. counter .. '-0123456789abcdef"}')
+end
+LUA
+
+read -r _ hello_rps hello_p50 hello_p99 _ <<<"$(run_wrk hello "http://$HELLO/hello")"
+read -r _ meta_rps meta_p50 meta_p99 meta_err <<<"$(run_wrk metadata -s "$work/get.lua" "http://$LBX/v1/workspaces/default/secrets/bench-read")"
+read -r _ rev_rps rev_p50 rev_p99 rev_err <<<"$(run_wrk reveal -s "$work/reveal.lua" "http://$LBX/v1/workspaces/default/secrets/bench-read/reveal")"
+read -r _ up_rps up_p50 up_p99 up_err <<<"$(run_wrk upsert -s "$work/put.lua" "http://$LBX/v1/workspaces/default/secrets/x")"
+raw=$($BIN/lockbox-bench sqlite-inserts --dir "$work/raw" --seconds "$DURATION")
+patch=$($BIN/lockbox-bench hot-patch --addr "http://$LBX" --token "$TOKEN" --clients 16 --seconds "$DURATION")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+patch_p50=$(echo "$patch" | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')
+patch_p99=$(echo "$patch" | sed -E 's/.*"p99_ms": ([0-9.]+).*/\1/')
+patch_ok=$(echo "$patch" | sed -E 's/.*"successful_patches_per_s": ([0-9.]+).*/\1/')
+
+report=$(cat <<MD
+# Benchmarks
+
+Made by \`bash bench/run.sh\` (DURATION=${DURATION}s per load, wrk -t${THREADS} -c${CONNS}, release build,
+loopback, the load generator sharing the machine's $(nproc) cores) on $(date -u +%Y-%m-%d).
+Absolute numbers depend on the machine; the ratios against the baselines measured in
+the same run are what to compare.
+
+| load | requests/s | p50 | p99 | ratio | target |
+|---|---|---|---|---|---|
+| bare axum hello world (baseline) | $hello_rps | $hello_p50 | $hello_p99 | 1.00 | |
+| metadata GET (auth + SQLite read) | $meta_rps | $meta_p50 | $meta_p99 | $(ratio "$meta_rps" "$hello_rps") × hello | ≥ 0.6 |
+| reveal (decrypt + durable audit row) | $rev_rps | $rev_p50 | $rev_p99 | $(ratio "$rev_rps" "$hello_rps") × hello | ≥ 0.5 |
+| durable upsert (PUT, group commit) | $up_rps | $up_p50 | $up_p99 | $(ratio "$up_rps" "$raw") × raw inserts | ≥ 2 |
+| raw SQLite single-row inserts, synchronous=FULL (baseline) | $raw | | | 1.00 | |
+| If-Match patches of one hot secret, 16 clients | $patch_ok successful/s | ${patch_p50}ms | ${patch_p99}ms | | p99 ≤ 20 ms |
+
+Non-2xx answers during the loads: metadata ${meta_err}, reveal ${rev_err}, upsert ${up_err}
+(wrk counts them; all should be 0).
+MD
+)
+echo "$report"
+if [ "${WRITE_DOC:-1}" = 1 ]; then echo "$report" > docs/benchmarks.md; fi

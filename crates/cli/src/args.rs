@@ -1,0 +1,386 @@
+//! The command line's shape: every flag and subcommand of `lockbox`, as clap derive
+//! types. No behaviour lives here; `main.rs` dispatches on these.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lockbox",
+    version,
+    about = "Lockbox: a secrets service. Run the server, manage secrets, tokens, members and keys."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every client command shares.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Server address.
+    #[arg(long, global = true, env = "LOCKBOX_ADDR", default_value = lockbox_client::DEFAULT_ADDR)]
+    pub addr: String,
+    /// Bearer token (lbx_…). Prefer the environment variable over the flag.
+    #[arg(long, global = true, env = "LOCKBOX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Extra CA certificate (PEM) to trust, for a server with a private CA.
+    #[arg(long, global = true, env = "LOCKBOX_CA_CERT", value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Workspace to act in.
+    #[arg(
+        short = 'w',
+        long,
+        global = true,
+        env = "LOCKBOX_WORKSPACE",
+        default_value = "default"
+    )]
+    pub workspace: String,
+    /// Machine-readable JSON output instead of short human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the Lockbox server.
+    Server(ServerArgs),
+    /// Master key maintenance (works on the data directory directly).
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Secrets in the current workspace (or your user scope with --user-scope).
+    Secret(SecretCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Members of the current workspace.
+    #[command(subcommand)]
+    Member(MemberCmd),
+    /// Workspaces you belong to.
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// The audit log: list it over HTTP, or verify its hash chain on disk.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Show who the current token is.
+    Whoami,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Directory holding the database and the master key.
+    #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8270")]
+    pub listen: String,
+    /// On first start, write the owner's bootstrap token to this file.
+    #[arg(long, value_name = "PATH")]
+    pub init_token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (tokens travel in clear text).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Largest secret value, in bytes of its JSON encoding.
+    #[arg(long, value_name = "N", default_value_t = 65536)]
+    pub max_value_bytes: usize,
+    /// Log line format (filter with RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// Make a new master key version and re-wrap every workspace key with it.
+    Rotate {
+        #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// List audit events of the current workspace, newest first.
+    Ls {
+        /// How many events to show.
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Check the audit log's hash chain on disk; exits 1 when it is broken.
+    Verify {
+        #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SecretCmd {
+    /// Act on your own user scope instead of the workspace's shared one.
+    #[arg(long, global = true)]
+    pub user_scope: bool,
+    #[command(subcommand)]
+    pub command: SecretSub,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibilityArg {
+    /// People with the right role may reveal it.
+    Masked,
+    /// No person sees it again; only automations use it.
+    Restricted,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretSub {
+    /// Create a secret or write a new version. The value is read from stdin unless
+    /// --value-file or --value is given.
+    Set(SetArgs),
+    /// Show a secret's metadata (never the value).
+    Get {
+        /// Secret name.
+        name: String,
+    },
+    /// List secrets (follows pages until done).
+    #[command(alias = "list")]
+    Ls {
+        /// Only names starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Stop after N secrets (default: all).
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Delete a secret.
+    #[command(alias = "delete")]
+    Rm {
+        /// Secret name.
+        name: String,
+    },
+    /// Print a secret's value (a string raw, anything else as JSON). Audited.
+    Reveal {
+        /// Secret name.
+        name: String,
+        /// An older version instead of the current one.
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+    },
+    /// Change a JSON value with a merge patch (RFC 7396) from stdin or --patch.
+    Patch {
+        /// Secret name.
+        name: String,
+        /// The patch document, instead of reading stdin.
+        #[arg(long, value_name = "JSON")]
+        patch: Option<String>,
+        /// The patch is a JSON Patch (RFC 6902) array of operations.
+        #[arg(long)]
+        json_patch: bool,
+        /// Only apply when the secret is at this version.
+        #[arg(long, value_name = "N")]
+        if_match: Option<u64>,
+    },
+    /// List a secret's versions, newest first.
+    History {
+        /// Secret name.
+        name: String,
+    },
+    /// Write a new version equal to an older one.
+    Rollback {
+        /// Secret name.
+        name: String,
+        /// The version to copy.
+        #[arg(long, value_name = "N")]
+        version: u64,
+    },
+    /// Rename a secret (when the workspace allows renames).
+    Rename {
+        /// Current name.
+        name: String,
+        /// New name.
+        new_name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// Secret name (any text: `/`, spaces and emoji are fine).
+    pub name: String,
+    /// Read the value from this file (one trailing newline is stripped; `-` is stdin).
+    #[arg(long, value_name = "PATH", conflicts_with = "value")]
+    pub value_file: Option<PathBuf>,
+    /// The value on the command line (lands in shell history: prefer stdin).
+    #[arg(long, value_name = "VALUE")]
+    pub value: Option<String>,
+    /// Parse the input as JSON instead of storing it as a string.
+    #[arg(long)]
+    pub json_value: bool,
+    /// Description (`""` clears it; omitted keeps the old one).
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Who may see the value again; fixed at creation (default masked).
+    #[arg(long, value_enum)]
+    pub visibility: Option<VisibilityArg>,
+    /// Expire the secret this many seconds from now.
+    #[arg(long, value_name = "SECONDS")]
+    pub ttl: Option<u64>,
+    /// Only write when the secret is at this version.
+    #[arg(long, value_name = "N")]
+    pub if_match: Option<u64>,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleArg {
+    Owner,
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl From<RoleArg> for lockbox_core::Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Owner => lockbox_core::Role::Owner,
+            RoleArg::Admin => lockbox_core::Role::Admin,
+            RoleArg::Editor => lockbox_core::Role::Editor,
+            RoleArg::Viewer => lockbox_core::Role::Viewer,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Create a token: a service token in the current workspace with --role, else a
+    /// personal one. The token is printed once.
+    Create {
+        name: String,
+        /// Role of a service token in the current workspace.
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// Expire the token this many seconds from now.
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+    },
+    /// List tokens of the current workspace (or all you can see with --all).
+    #[command(alias = "list")]
+    Ls {
+        /// Do not filter by workspace.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCmd {
+    /// List members.
+    #[command(alias = "list")]
+    Ls,
+    /// Add a user (created if new; their token is printed once).
+    Add {
+        user: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Change a member's role.
+    Set {
+        user: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Remove a member.
+    Rm { user: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceCmd {
+    /// List workspaces you belong to.
+    #[command(alias = "list")]
+    Ls,
+    /// Create a workspace (you become its owner).
+    Create { name: String },
+    /// Delete a workspace and destroy its key (owner).
+    Rm { name: String },
+    /// Show the current workspace's settings, or change them.
+    Settings {
+        /// Allow or forbid renaming secrets.
+        #[arg(long, value_name = "BOOL")]
+        allow_rename: Option<bool>,
+        /// How many versions to keep per secret.
+        #[arg(long, value_name = "N")]
+        max_versions: Option<u32>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn value_sources_conflict() {
+        let r = Cli::try_parse_from([
+            "lockbox",
+            "secret",
+            "set",
+            "k",
+            "--value",
+            "v",
+            "--value-file",
+            "f",
+        ]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn user_scope_goes_anywhere_after_secret() {
+        let cli = Cli::try_parse_from([
+            "lockbox",
+            "secret",
+            "get",
+            "k",
+            "--user-scope",
+            "-w",
+            "team",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Secret(s) => assert!(s.user_scope),
+            _ => panic!("not a secret command"),
+        }
+        assert_eq!(cli.global.workspace, "team");
+    }
+
+    #[test]
+    fn reveal_takes_a_version() {
+        let cli =
+            Cli::try_parse_from(["lockbox", "secret", "reveal", "k", "--version", "3"]).unwrap();
+        match cli.command {
+            Command::Secret(SecretCmd {
+                command: SecretSub::Reveal { version, .. },
+                ..
+            }) => {
+                assert_eq!(version, Some(3))
+            }
+            _ => panic!("not reveal"),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The `lockbox` binary: parses the command line (`args.rs`), dispatches to the
+//! HTTP commands (`remote.rs`) or the local ones (`local.rs`), and owns the process
+//! edge: the async runtime, how errors are printed (`error: <code>: <message>` on
+//! stderr) and the exit code (0 ok, 1 error, 2 usage error from clap).
+
+mod args;
+mod input;
+mod local;
+mod output;
+mod remote;
+
+use args::{Cli, Command, KeysCmd};
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", describe(&err));
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Server(args) => local::server(args).await,
+        Command::Keys(KeysCmd::Rotate { data_dir }) => local::keys_rotate(g, &data_dir).await,
+        Command::Secret(cmd) => remote::secret(g, cmd).await,
+        Command::Token(cmd) => remote::token(g, cmd).await,
+        Command::Member(cmd) => remote::member(g, cmd).await,
+        Command::Workspace(cmd) => remote::workspace(g, cmd).await,
+        Command::Audit(cmd) => remote::audit(g, cmd).await,
+        Command::Whoami => remote::whoami(g).await,
+    }
+}
+
+/// `<code>: <message>` for the errors that carry a code (the SDK's and core's);
+/// anything else already reads `<kind>: <message>` or is shown with its causes.
+fn describe(err: &anyhow::Error) -> String {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<lockbox_client::Error>() {
+            return format!("{}: {}", e.code_str(), e.message());
+        }
+        if let Some(e) = cause.downcast_ref::<lockbox_core::Error>() {
+            return format!("{}: {}", e.code, e.message);
+        }
+    }
+    format!("{err:#}")
+}

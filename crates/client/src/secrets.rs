@@ -1,0 +1,273 @@
+//! The secret endpoints (`/v1/workspaces/{ws}/secrets…`) as methods on [`Client`].
+//!
+//! Every call takes the workspace name and a [`Scope`]; [`Scope::User`] adds
+//! `?scope=user`. Names are sent percent-encoded as one path segment. The only call
+//! that returns plaintext is [`Client::reveal`], and it hands back a
+//! [`SecretValue`], which redacts itself when printed.
+
+use crate::client::{seg, Call, Client};
+use crate::error::{Error, Result};
+use crate::types::{
+    DescriptionUpdate, PutOptions, PutOutcome, SecretList, SecretMeta, VersionInfo,
+};
+use lockbox_core::{Scope, SecretValue};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+/// `PUT /secrets/{name}` body.
+#[derive(Serialize)]
+struct PutBody<'a> {
+    value: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<u64>,
+}
+
+/// `POST /secrets/{name}/reveal` answer. Decoded straight into the redacting wrapper's
+/// input; not `Debug`, so it cannot be printed by accident.
+#[derive(Deserialize)]
+struct RevealBody {
+    value: serde_json::Value,
+    version: u64,
+}
+
+#[derive(Deserialize)]
+struct VersionsBody {
+    versions: Vec<VersionInfo>,
+}
+
+#[derive(Serialize)]
+struct RollbackBody {
+    version: u64,
+}
+
+#[derive(Serialize)]
+struct RenameBody<'a> {
+    name: &'a str,
+}
+
+impl Client {
+    fn secrets_path(ws: &str) -> Result<String> {
+        Ok(format!("/v1/workspaces/{}/secrets", seg("workspace", ws)?))
+    }
+
+    fn secret_path(ws: &str, name: &str) -> Result<String> {
+        Ok(format!(
+            "{}/{}",
+            Self::secrets_path(ws)?,
+            seg("secret name", name)?
+        ))
+    }
+
+    /// `PUT /secrets/{name}`: creates the secret (`created: true`) or writes a new
+    /// version. `value` is a JSON string or any non-empty JSON document.
+    pub async fn put_secret(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        value: &serde_json::Value,
+        opts: &PutOptions,
+    ) -> Result<PutOutcome> {
+        let body = PutBody {
+            value,
+            description: match &opts.description {
+                DescriptionUpdate::Keep => None,
+                DescriptionUpdate::Set(text) => Some(text),
+                DescriptionUpdate::Clear => Some(""),
+            },
+            visibility: opts.visibility.map(|v| v.as_str()),
+            ttl: opts.ttl,
+        };
+        let call = Call::new(Method::PUT, Self::secret_path(ws, name)?)
+            .scope(scope)
+            .if_match(opts.if_match)
+            .json(&body)?;
+        let (status, bytes) = self.send(call).await?;
+        let meta: SecretMeta =
+            serde_json::from_slice(&bytes).map_err(|e| Error::decode("put secret", &e))?;
+        Ok(PutOutcome {
+            created: status == StatusCode::CREATED,
+            meta,
+        })
+    }
+
+    /// `GET /secrets/{name}`: the metadata (never the value).
+    pub async fn get_secret(&self, ws: &str, scope: Scope, name: &str) -> Result<SecretMeta> {
+        let call = Call::new(Method::GET, Self::secret_path(ws, name)?).scope(scope);
+        self.send_json("get secret", call).await
+    }
+
+    /// `HEAD /secrets/{name}`: `true` on 200, `false` on 404, an error otherwise.
+    pub async fn secret_exists(&self, ws: &str, scope: Scope, name: &str) -> Result<bool> {
+        let call = Call::new(Method::HEAD, Self::secret_path(ws, name)?).scope(scope);
+        match self.send(call).await {
+            Ok(_) => Ok(true),
+            Err(Error::Api { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE /secrets/{name}`.
+    pub async fn delete_secret(&self, ws: &str, scope: Scope, name: &str) -> Result<()> {
+        let call = Call::new(Method::DELETE, Self::secret_path(ws, name)?).scope(scope);
+        self.send_unit(call).await
+    }
+
+    /// `PATCH /secrets/{name}` with a JSON merge patch (RFC 7396). With `if_match`,
+    /// a stale version fails with `version_mismatch`.
+    pub async fn patch_merge(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        patch: &serde_json::Value,
+        if_match: Option<u64>,
+    ) -> Result<SecretMeta> {
+        let call = Call::new(Method::PATCH, Self::secret_path(ws, name)?)
+            .scope(scope)
+            .if_match(if_match)
+            .body_as(patch, "application/merge-patch+json")?;
+        self.send_json("patch secret", call).await
+    }
+
+    /// `PATCH /secrets/{name}` with a JSON patch (RFC 6902): `ops` is the array of
+    /// operations.
+    pub async fn patch_json(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        ops: &serde_json::Value,
+        if_match: Option<u64>,
+    ) -> Result<SecretMeta> {
+        let call = Call::new(Method::PATCH, Self::secret_path(ws, name)?)
+            .scope(scope)
+            .if_match(if_match)
+            .body_as(ops, "application/json-patch+json")?;
+        self.send_json("patch secret", call).await
+    }
+
+    /// `POST /secrets/{name}/reveal`: the value of the current version, or of
+    /// `version`. Audited by the server; masked secrets only.
+    pub async fn reveal(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<SecretValue> {
+        self.reveal_with_version(ws, scope, name, version)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// Like [`Client::reveal`], also returning which version was revealed.
+    pub async fn reveal_with_version(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        version: Option<u64>,
+    ) -> Result<(SecretValue, u64)> {
+        let call = Call::new(
+            Method::POST,
+            format!("{}/reveal", Self::secret_path(ws, name)?),
+        )
+        .scope(scope)
+        .query_opt("version", version);
+        let (_, bytes) = self.send(call).await?;
+        let body: RevealBody =
+            serde_json::from_slice(&bytes).map_err(|e| Error::decode("reveal", &e))?;
+        drop(bytes);
+        let encoded = serde_json::to_vec(&body.value).map_err(|e| Error::decode("reveal", &e))?;
+        Ok((SecretValue::from_json_bytes(encoded), body.version))
+    }
+
+    /// `GET /secrets/{name}/versions`: newest first.
+    pub async fn versions(&self, ws: &str, scope: Scope, name: &str) -> Result<Vec<VersionInfo>> {
+        let call = Call::new(
+            Method::GET,
+            format!("{}/versions", Self::secret_path(ws, name)?),
+        )
+        .scope(scope);
+        let body: VersionsBody = self.send_json("versions", call).await?;
+        Ok(body.versions)
+    }
+
+    /// `POST /secrets/{name}/rollback`: writes a new version equal to `version`.
+    pub async fn rollback(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        version: u64,
+    ) -> Result<SecretMeta> {
+        let call = Call::new(
+            Method::POST,
+            format!("{}/rollback", Self::secret_path(ws, name)?),
+        )
+        .scope(scope)
+        .json(&RollbackBody { version })?;
+        self.send_json("rollback", call).await
+    }
+
+    /// `POST /secrets/{name}/rename` (only when the workspace allows renames).
+    pub async fn rename(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        new_name: &str,
+    ) -> Result<SecretMeta> {
+        let call = Call::new(
+            Method::POST,
+            format!("{}/rename", Self::secret_path(ws, name)?),
+        )
+        .scope(scope)
+        .json(&RenameBody { name: new_name })?;
+        self.send_json("rename", call).await
+    }
+
+    /// `GET /secrets`: one page. `limit` is 1–1000 (server default 100); pass the
+    /// previous page's `next_cursor` as `cursor` to continue.
+    pub async fn list_secrets(
+        &self,
+        ws: &str,
+        scope: Scope,
+        prefix: Option<&str>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<SecretList> {
+        let call = Call::new(Method::GET, Self::secrets_path(ws)?)
+            .scope(scope)
+            .query_opt("prefix", prefix)
+            .query_opt("limit", limit)
+            .query_opt("cursor", cursor);
+        self.send_json("list secrets", call).await
+    }
+
+    /// Every secret under `prefix`, following cursors page by page (1000 a page).
+    pub async fn list_all_secrets(
+        &self,
+        ws: &str,
+        scope: Scope,
+        prefix: Option<&str>,
+    ) -> Result<Vec<SecretMeta>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .list_secrets(ws, scope, prefix, Some(1000), cursor.as_deref())
+                .await?;
+            all.extend(page.secrets);
+            match page.next_cursor {
+                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+}
