@@ -63,6 +63,8 @@ pub struct Lockbox {
     tokens_by_hash: TtlCache<String, Option<auth::CachedToken>>,
     workspaces: TtlCache<String, Option<WorkspaceRow>>,
     memberships: TtlCache<(String, String), Option<Role>>,
+    secrets: TtlCache<secrets::SecretKey, lockbox_store::SecretRow>,
+    versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
 }
 
@@ -115,6 +117,8 @@ impl Lockbox {
             tokens_by_hash: TtlCache::new(clock.clone(), ttl),
             workspaces: TtlCache::new(clock.clone(), ttl),
             memberships: TtlCache::new(clock.clone(), ttl),
+            secrets: TtlCache::new(clock.clone(), ttl),
+            versions: TtlCache::new(clock.clone(), 60_000),
             token_last_used: Mutex::new(HashMap::new()),
             store,
             keyring,

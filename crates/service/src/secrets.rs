@@ -16,6 +16,7 @@ use lockbox_crypto::{random_id, ValueAad};
 use lockbox_store::{
     CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
 };
+use std::sync::Arc;
 
 /// How often a write without `If-Match` re-reads and retries after losing a race.
 const MAX_WRITE_ATTEMPTS: usize = 32;
@@ -95,13 +96,62 @@ impl Lockbox {
         row.filter(|s| s.expires_at.is_none_or(|e| e > now))
     }
 
-    async fn find_live(&self, t: &Target, name: &SecretName) -> Result<SecretRow> {
+    /// The secret row, from the metadata cache unless `fresh`. Writes are
+    /// compare-and-set, so a stale cached row can at worst cost one retry.
+    async fn find_secret(
+        &self,
+        t: &Target,
+        name: &SecretName,
+        fresh: bool,
+    ) -> Result<Option<SecretRow>> {
+        let key = secret_key(t, name.as_str());
+        if !fresh {
+            if let Some(row) = self.secrets.get(&key) {
+                return Ok(Some(row));
+            }
+        }
         let row = self
             .store
             .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
             .await
             .map_err(store_err)?;
+        match &row {
+            Some(r) => self.secrets.put(key, r.clone()),
+            None => self.secrets.remove(&key),
+        }
+        Ok(row)
+    }
+
+    async fn find_live(&self, t: &Target, name: &SecretName) -> Result<SecretRow> {
+        self.find_live_fresh(t, name, false).await
+    }
+
+    async fn find_live_fresh(
+        &self,
+        t: &Target,
+        name: &SecretName,
+        fresh: bool,
+    ) -> Result<SecretRow> {
+        let row = self.find_secret(t, name, fresh).await?;
         self.live(row).ok_or_else(|| not_found(name))
+    }
+
+    /// One sealed version; versions never change once written, so they cache well.
+    async fn version_row(&self, secret_id: &str, version: u64) -> Result<Option<Arc<VersionRow>>> {
+        let key = (secret_id.to_owned(), version);
+        if let Some(v) = self.versions.get(&key) {
+            return Ok(Some(v));
+        }
+        let v = self
+            .store
+            .secret_version(secret_id, version)
+            .await
+            .map_err(store_err)?
+            .map(Arc::new);
+        if let Some(v) = &v {
+            self.versions.put(key, v.clone());
+        }
+        Ok(v)
     }
 
     fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
@@ -267,12 +317,9 @@ impl Lockbox {
                 return Err(Error::invalid("description must be at most 4096 bytes"));
             }
         }
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let found = self
-                .store
-                .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
-                .await
-                .map_err(store_err)?;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let fresh = attempt > 0;
+            let found = self.find_secret(&t, name, fresh).await?;
             let expired_id = found
                 .as_ref()
                 .filter(|s| self.live(Some((*s).clone())).is_none())
@@ -281,6 +328,9 @@ impl Lockbox {
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
                 if have != Some(want) {
+                    if !fresh {
+                        continue; // the cache may be behind; decide on a fresh read
+                    }
                     return Err(version_mismatch(name, want, have));
                 }
             }
@@ -310,7 +360,10 @@ impl Lockbox {
                 )
                 .await;
             match result {
-                Ok(row) => return Ok((self.meta(&t.ws, &row), created)),
+                Ok(row) => {
+                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    return Ok((self.meta(&t.ws, &row), created));
+                }
                 Err(StoreError::Conflict) if req.if_match.is_some() => {
                     return Err(version_mismatch(name, req.if_match.unwrap_or(0), None))
                 }
@@ -388,10 +441,8 @@ impl Lockbox {
             .await?;
         let want = version.unwrap_or(row.current_version);
         let v = self
-            .store
-            .secret_version(&row.id, want)
-            .await
-            .map_err(store_err)?
+            .version_row(&row.id, want)
+            .await?
             .ok_or_else(|| Error::not_found(format!("version {want} of '{name}' not found")))?;
         let value = self.open_version(&t.ws, &row, &v).await?;
         let audit = self.record(
@@ -485,12 +536,14 @@ impl Lockbox {
             ctx,
             serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()}),
         );
-        if !self
+        let deleted = self
             .store
             .delete_secret(&row.id, audit)
             .await
-            .map_err(store_err)?
-        {
+            .map_err(store_err);
+        self.secrets.remove(&secret_key(&t, name.as_str()));
+        self.versions.retain(|(id, _), _| id != &row.id);
+        if !deleted? {
             return Err(not_found(name));
         }
         Ok(())
@@ -517,19 +570,18 @@ impl Lockbox {
                 Error::invalid("a JSON Patch document is an array of operations like {\"op\": \"replace\", \"path\": \"/a\", \"value\": 1}")
             })?),
         };
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let row = self.find_live(&t, name).await?;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let fresh = attempt > 0;
+            let row = self.find_live_fresh(&t, name, fresh).await?;
             if let Some(want) = if_match {
                 if row.current_version != want {
+                    if !fresh {
+                        continue; // the cache may be behind; decide on a fresh read
+                    }
                     return Err(version_mismatch(name, want, Some(row.current_version)));
                 }
             }
-            let Some(v) = self
-                .store
-                .secret_version(&row.id, row.current_version)
-                .await
-                .map_err(store_err)?
-            else {
+            let Some(v) = self.version_row(&row.id, row.current_version).await? else {
                 continue;
             };
             let old = self.open_version(&t.ws, &row, &v).await?;
@@ -571,7 +623,10 @@ impl Lockbox {
                 )
                 .await
             {
-                Ok(row) => return Ok(self.meta(&t.ws, &row)),
+                Ok(row) => {
+                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    return Ok(self.meta(&t.ws, &row));
+                }
                 Err(StoreError::Conflict) if if_match.is_some() => {
                     return Err(version_mismatch(name, if_match.unwrap_or(0), None))
                 }
@@ -622,13 +677,11 @@ impl Lockbox {
         let t = self
             .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
             .await?;
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let row = self.find_live(&t, name).await?;
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let row = self.find_live_fresh(&t, name, attempt > 0).await?;
             let v = self
-                .store
-                .secret_version(&row.id, to_version)
-                .await
-                .map_err(store_err)?
+                .version_row(&row.id, to_version)
+                .await?
                 .ok_or_else(|| {
                     Error::not_found(format!("version {to_version} of '{name}' not found"))
                 })?;
@@ -650,7 +703,10 @@ impl Lockbox {
                 )
                 .await
             {
-                Ok(row) => return Ok(self.meta(&t.ws, &row)),
+                Ok(row) => {
+                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    return Ok(self.meta(&t.ws, &row));
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(store_err(e)),
             }
@@ -700,11 +756,13 @@ impl Lockbox {
             ctx,
             serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()}),
         );
-        match self
+        let renamed = self
             .store
             .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
-            .await
-        {
+            .await;
+        self.secrets.remove(&secret_key(&t, name.as_str()));
+        self.secrets.remove(&secret_key(&t, new_name.as_str()));
+        match renamed {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
             Err(StoreError::Conflict) => {
@@ -725,6 +783,10 @@ impl Lockbox {
             .purge_expired(self.clock.now())
             .await
             .map_err(store_err)?;
+        for row in &gone {
+            self.secrets.retain(|_, cached| cached.id != row.id);
+            self.versions.retain(|(id, _), _| id != &row.id);
+        }
         Ok(gone.len())
     }
 }
@@ -738,6 +800,17 @@ fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u3
         version,
         key_version,
     }
+}
+
+pub(crate) type SecretKey = (String, &'static str, String, String);
+
+fn secret_key(t: &Target, name: &str) -> SecretKey {
+    (
+        t.ws.id.clone(),
+        t.scope.as_str(),
+        t.owner.clone(),
+        name.to_owned(),
+    )
 }
 
 fn not_found(name: &SecretName) -> Error {

@@ -158,6 +158,8 @@ impl Lockbox {
         self.workspaces.remove(&ws_name.to_owned());
         self.memberships.retain(|(w, _), _| w != &ws.id);
         self.tokens_by_hash.clear();
+        self.secrets.retain(|(w, _, _, _), _| w != &ws.id);
+        self.versions.clear();
         if !deleted {
             return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
         }

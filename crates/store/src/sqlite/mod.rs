@@ -19,7 +19,7 @@ pub const DB_FILE_NAME: &str = "lockbox.db";
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -33,7 +33,7 @@ impl SqliteStore {
         let writer = writer::spawn(conn)?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -46,11 +46,17 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        self.submit(true, f).await
+    }
+
+    async fn submit<T: Send + 'static>(
+        &self,
+        savepoint: bool,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .lock()
-            .expect("writer lock")
-            .send(writer::job(f, tx))
+            .send(writer::job(savepoint, f, tx))
             .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("writer dropped the job".into()))?
@@ -780,7 +786,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
-        self.write(move |ctx| {
+        self.submit(false, move |ctx| {
             for r in records {
                 ctx.append_audit(r)?;
             }

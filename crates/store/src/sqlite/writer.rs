@@ -59,10 +59,18 @@ impl WriteCtx<'_> {
     }
 }
 
-/// What a job hands back after running: a continuation told whether the batch
-/// committed, which then answers the waiting caller.
+/// What a job hands back after running: whether it succeeded, and a continuation
+/// told whether the batch committed, which then answers the waiting caller.
 pub(crate) type Reply = Box<dyn FnOnce(StoreResult<()>) + Send>;
-pub(crate) type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Reply + Send>;
+type RunJob = Box<dyn FnOnce(&mut WriteCtx<'_>) -> (bool, Reply) + Send>;
+
+pub(crate) struct Job {
+    run: RunJob,
+    /// Jobs that can fail on their own (compare-and-set, uniqueness) run in a
+    /// savepoint so a failure undoes only them. Plain appends skip it: they fail
+    /// only when the whole batch would.
+    savepoint: bool,
+}
 
 pub(crate) fn load_chain_head(conn: &Connection) -> rusqlite::Result<ChainHead> {
     let head = conn
@@ -105,30 +113,37 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
         }
         let mut replies = Vec::with_capacity(jobs.len());
         let result = (|| -> StoreResult<()> {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
             // Re-read the head under the write lock: another process (`lockbox keys
             // rotate`) may have appended since our last batch.
             chain = load_chain_head(conn)?;
             for job in jobs.drain(..) {
-                conn.execute_batch("SAVEPOINT job")?;
+                if job.savepoint {
+                    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+                }
                 let job_chain = chain.clone();
                 let mut ctx = WriteCtx {
                     conn,
                     chain: &mut chain,
                 };
-                let reply = job(&mut ctx);
-                // The job reports failure by answering Err before commit; we learn it
-                // through the probe below.
-                let failed = JOB_FAILED.with(|f| f.replace(false));
-                if failed {
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                    chain = job_chain;
-                } else {
-                    conn.execute_batch("RELEASE job")?;
-                }
+                let (ok, reply) = (job.run)(&mut ctx);
                 replies.push(reply);
+                match (ok, job.savepoint) {
+                    (true, true) => {
+                        conn.prepare_cached("RELEASE job")?.execute([])?;
+                    }
+                    (true, false) => {}
+                    (false, true) => {
+                        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                        conn.prepare_cached("RELEASE job")?.execute([])?;
+                        chain = job_chain;
+                    }
+                    (false, false) => {
+                        return Err(StoreError::Backend("an append failed".into()));
+                    }
+                }
             }
-            conn.execute_batch("COMMIT")?;
+            conn.prepare_cached("COMMIT")?.execute([])?;
             Ok(())
         })();
         let outcome = match result {
@@ -155,23 +170,21 @@ fn metrics_batch(n: usize) {
     tracing::trace!(jobs = n, "write batch committed");
 }
 
-thread_local! {
-    /// Set by a job that failed, so the writer rolls back its savepoint.
-    static JOB_FAILED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// Wraps a closure into a job whose result reaches `tx` only after commit.
 pub(crate) fn job<T: Send + 'static>(
+    savepoint: bool,
     f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
     tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
 ) -> Job {
-    Box::new(move |ctx| {
-        let result = f(ctx);
-        if result.is_err() {
-            JOB_FAILED.with(|f| f.set(true));
-        }
-        Box::new(move |committed: StoreResult<()>| {
-            let _ = tx.send(committed.and(result));
-        })
-    })
+    Job {
+        savepoint,
+        run: Box::new(move |ctx| {
+            let result = f(ctx);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed: StoreResult<()>| {
+                let _ = tx.send(committed.and(result));
+            });
+            (ok, reply)
+        }),
+    }
 }
