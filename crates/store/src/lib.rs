@@ -44,6 +44,36 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A change committed through a store shared by several processes, so caches in
+/// every process can follow it. Ids, never values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Settings, keys or existence of a workspace (by id).
+    Workspace(String),
+    /// A membership (workspace id, user id).
+    Membership(String, String),
+    /// A token (by id): revoked or created.
+    Token(String),
+    /// A secret (by id): new version, rename, delete, expiry, re-seal.
+    Secret(String),
+    /// Notifications may have been missed (the listener reconnected): drop every cache.
+    Everything,
+}
+
+/// A consistent copy of everything a store holds, for backup and restore. Values
+/// stay sealed and keys wrapped: a snapshot is useless without the master key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub workspaces: Vec<WorkspaceRow>,
+    pub workspace_keys: Vec<WorkspaceKeyRow>,
+    pub users: Vec<UserRow>,
+    pub memberships: Vec<MembershipRow>,
+    pub tokens: Vec<TokenRow>,
+    pub secrets: Vec<SecretRow>,
+    pub versions: Vec<VersionRow>,
+    pub audit: Vec<AuditRow>,
+}
+
 /// How a version commit relates to what is stored.
 #[derive(Debug, Clone)]
 pub enum Expect {
@@ -162,4 +192,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditRow>>;
     /// Walks the whole chain and reports the first broken link, if any.
     async fn verify_audit(&self) -> StoreResult<audit_chain::VerifyReport>;
+
+    // --- several processes on one store
+    /// Changes committed by *other* processes sharing this store (PostgreSQL
+    /// LISTEN/NOTIFY). `None` where no other process can write (embedded SQLite,
+    /// where the only other writer, `lockbox keys rotate`, changes nothing cached).
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
+
+    // --- backup, restore, re-encryption
+    /// A consistent snapshot of every table, read in one transaction.
+    async fn export(&self) -> StoreResult<Snapshot>;
+    /// Loads a snapshot into an empty store in one transaction, keeping ids,
+    /// sequence numbers and hashes. `Conflict` if the store holds any workspace or user.
+    async fn import(&self, snapshot: Snapshot) -> StoreResult<()>;
+    /// Adds a workspace-key version and makes it the active one.
+    async fn add_workspace_key(&self, key: WorkspaceKeyRow, audit: AuditRecord) -> StoreResult<()>;
+    /// Up to `limit` versions of the workspace sealed under a key version other than
+    /// `active`, each with its secret row.
+    async fn versions_to_reseal(
+        &self,
+        workspace_id: &str,
+        active: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>>;
+    /// Replaces the sealed bytes and key version of versions, each only if it is
+    /// still sealed under the given old key version; returns how many changed.
+    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize>;
 }

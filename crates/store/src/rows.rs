@@ -55,6 +55,15 @@ pub struct MemberRow {
     pub since: Timestamp,
 }
 
+/// A membership row as stored (for snapshots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRow {
+    pub workspace_id: String,
+    pub user_id: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     /// Acts as its user, with the user's memberships.

@@ -7,12 +7,13 @@ mod writer;
 
 use crate::audit_chain::{self, VerifyReport};
 use crate::rows::*;
-use crate::{CommitVersion, Expect, Store, StoreError, StoreResult};
+use crate::{CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
+
 use writer::{Job, WriteCtx};
 
 pub const DB_FILE_NAME: &str = "lockbox.db";
@@ -811,6 +812,184 @@ impl Store for SqliteStore {
                 .query_map(params![w, before_seq, limit], audit_from)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        self.read(|c| {
+            // One read transaction: WAL gives it a stable view while writers go on.
+            c.execute_batch("BEGIN")?;
+            let snap = (|| -> StoreResult<Snapshot> {
+                let all = |sql: &str| -> StoreResult<rusqlite::Statement<'_>> { Ok(c.prepare(sql)?) };
+                let workspaces = all("SELECT * FROM workspaces ORDER BY id")?
+                    .query_map([], workspace_from)?
+                    .collect::<Result<_, _>>()?;
+                let workspace_keys = all(
+                    "SELECT workspace_id, version, master_version, wrapped FROM workspace_keys ORDER BY workspace_id, version",
+                )?
+                .query_map([], |r| {
+                    Ok(WorkspaceKeyRow {
+                        workspace_id: r.get(0)?,
+                        version: r.get(1)?,
+                        master_version: r.get(2)?,
+                        wrapped: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+                let users = all("SELECT id, name, created_at FROM users ORDER BY id")?
+                    .query_map([], |r| Ok(UserRow { id: r.get(0)?, name: r.get(1)?, created_at: ts(r.get(2)?) }))?
+                    .collect::<Result<_, _>>()?;
+                let memberships = all(
+                    "SELECT workspace_id, user_id, role, created_at FROM memberships ORDER BY workspace_id, user_id",
+                )?
+                .query_map([], |r| {
+                    let role: String = r.get(2)?;
+                    Ok(MembershipRow {
+                        workspace_id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        role: role_of(&role)?,
+                        created_at: ts(r.get(3)?),
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+                let tokens = all("SELECT * FROM tokens ORDER BY id")?.query_map([], token_from)?.collect::<Result<_, _>>()?;
+                let secrets = all(&format!("SELECT {SECRET_COLS} FROM secrets ORDER BY id"))?
+                    .query_map([], secret_from)?
+                    .collect::<Result<_, _>>()?;
+                let versions = all("SELECT * FROM secret_versions ORDER BY secret_id, version")?
+                    .query_map([], version_from)?
+                    .collect::<Result<_, _>>()?;
+                let audit = all("SELECT * FROM audit_events ORDER BY seq")?.query_map([], audit_from)?.collect::<Result<_, _>>()?;
+                Ok(Snapshot { workspaces, workspace_keys, users, memberships, tokens, secrets, versions, audit })
+            })();
+            let _ = c.execute_batch("COMMIT");
+            snap
+        })
+        .await
+    }
+
+    async fn import(&self, snap: Snapshot) -> StoreResult<()> {
+        self.write(move |ctx| {
+            let c = ctx.conn;
+            let used: i64 = c.query_row(
+                "SELECT (SELECT COUNT(*) FROM workspaces) + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM audit_events)",
+                [],
+                |r| r.get(0),
+            )?;
+            if used > 0 {
+                return Err(StoreError::Conflict);
+            }
+            for w in &snap.workspaces {
+                c.execute(
+                    "INSERT INTO workspaces (id, name, settings, active_key_version, created_at) VALUES (?,?,?,?,?)",
+                    params![w.id, w.name, serde_json::to_string(&w.settings).expect("settings serialize"), w.active_key_version, w.created_at.millis()],
+                )?;
+            }
+            for k in &snap.workspace_keys {
+                c.execute(
+                    "INSERT INTO workspace_keys (workspace_id, version, master_version, wrapped) VALUES (?,?,?,?)",
+                    params![k.workspace_id, k.version, k.master_version, k.wrapped],
+                )?;
+            }
+            for u in &snap.users {
+                c.execute("INSERT INTO users (id, name, created_at) VALUES (?,?,?)", params![u.id, u.name, u.created_at.millis()])?;
+            }
+            for m in &snap.memberships {
+                c.execute(
+                    "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?,?,?,?)",
+                    params![m.workspace_id, m.user_id, m.role.as_str(), m.created_at.millis()],
+                )?;
+            }
+            for t in &snap.tokens {
+                c.execute(
+                    "INSERT INTO tokens (id, hash, name, kind, user_id, workspace_id, role, created_at, created_by, \
+                     expires_at, last_used_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    params![
+                        t.id, t.hash, t.name, t.kind.as_str(), t.user_id, t.workspace_id, t.role.map(|r| r.as_str()),
+                        t.created_at.millis(), t.created_by, t.expires_at.map(|x| x.millis()),
+                        t.last_used_at.map(|x| x.millis()), t.revoked_at.map(|x| x.millis()),
+                    ],
+                )?;
+            }
+            for s in &snap.secrets {
+                insert_secret(c, s)?;
+            }
+            for v in &snap.versions {
+                c.prepare_cached(
+                    "INSERT INTO secret_versions (secret_id, version, key_version, sealed, fingerprint, created_at, created_by) \
+                     VALUES (?,?,?,?,?,?,?)",
+                )?
+                .execute(params![v.secret_id, v.version as i64, v.key_version, v.sealed, v.fingerprint, v.created_at.millis(), v.created_by])?;
+            }
+            for a in &snap.audit {
+                c.prepare_cached(
+                    "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, request_id, detail, prev_hash, hash) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                )?
+                .execute(params![
+                    a.seq, a.record.workspace_id, a.record.at.millis(), a.record.actor, a.record.action, a.record.target,
+                    a.record.outcome, a.record.request_id, a.record.detail.to_string(), a.prev_hash, a.hash,
+                ])?;
+            }
+            ctx.reload_chain()
+        })
+        .await
+    }
+
+    async fn add_workspace_key(&self, key: WorkspaceKeyRow, audit: AuditRecord) -> StoreResult<()> {
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO workspace_keys (workspace_id, version, master_version, wrapped) VALUES (?,?,?,?)",
+                params![key.workspace_id, key.version, key.master_version, key.wrapped],
+            )?;
+            ctx.conn.execute(
+                "UPDATE workspaces SET active_key_version = ? WHERE id = ?",
+                params![key.version, key.workspace_id],
+            )?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn versions_to_reseal(
+        &self,
+        workspace_id: &str,
+        active: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>> {
+        let w = workspace_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT v.secret_id, v.version, v.key_version, v.sealed, v.fingerprint, v.created_at, v.created_by \
+                 FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+                 WHERE s.workspace_id = ? AND v.key_version != ? ORDER BY v.secret_id, v.version LIMIT ?",
+            )?;
+            let versions: Vec<VersionRow> = st.query_map(params![w, active, limit], version_from)?.collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(versions.len());
+            let mut sst = c.prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ?"))?;
+            for v in versions {
+                if let Some(s) = sst.query_row([&v.secret_id], secret_from).optional()? {
+                    out.push((s, v));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize> {
+        self.write(move |ctx| {
+            let mut n = 0;
+            for (v, old) in &updates {
+                n += ctx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE secret_versions SET key_version = ?, sealed = ? WHERE secret_id = ? AND version = ? AND key_version = ?",
+                    )?
+                    .execute(params![v.key_version, v.sealed, v.secret_id, v.version as i64, old])?;
+            }
+            Ok(n)
         })
         .await
     }

@@ -27,6 +27,12 @@ pub(crate) struct ChainHead {
 }
 
 impl WriteCtx<'_> {
+    /// Re-reads the chain head after rows were inserted verbatim (restore).
+    pub fn reload_chain(&mut self) -> StoreResult<()> {
+        *self.chain = load_chain_head(self.conn)?;
+        Ok(())
+    }
+
     pub fn append_audit(&mut self, record: AuditRecord) -> StoreResult<()> {
         let mut row = AuditRow {
             seq: self.chain.seq + 1,
