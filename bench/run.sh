@@ -80,6 +80,35 @@ read -r _ up_rps up_p50 up_p99 up_err <<<"$(run_wrk upsert -s "$work/put.lua" "h
 raw=$($BIN/lockbox-bench sqlite-inserts --dir "$work/raw" --seconds "$DURATION")
 patch=$($BIN/lockbox-bench hot-patch --addr "http://$LBX" --token "$TOKEN" --clients 16 --seconds "$DURATION")
 
+# PostgreSQL: the same loads against a node over a fresh database, when a server is
+# reachable (BENCH_PG_URL, default the local one).
+PG_BASE=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_rows=""
+if command -v psql >/dev/null && psql "$PG_BASE" -Atqc 'select 1' >/dev/null 2>&1; then
+  pg_db="lbx_bench_$$"
+  psql "$PG_BASE" -qc "create database $pg_db" >/dev/null
+  PG_URL="${PG_BASE%/*}/$pg_db"
+  PGLBX=127.0.0.1:18272
+  $BIN/lockbox server --data-dir "$work/pgdata" --database "$PG_URL" --listen "$PGLBX" --init-token-file "$work/pgtoken" 2>"$work/pgserver.log" & pids+=($!)
+  wait_http "http://$PGLBX/healthz"
+  for _ in $(seq 50); do [ -s "$work/pgtoken" ] && break; sleep 0.1; done
+  PGTOKEN=$(cat "$work/pgtoken")
+  curl -fsS -X PUT "http://$PGLBX/v1/workspaces/default/secrets/bench-read" -H "Authorization: Bearer $PGTOKEN" \
+    -d '{"value": "bench-value-0123456789abcdef0123456789abcdef"}' >/dev/null
+  sed "s/$TOKEN/$PGTOKEN/" "$work/get.lua" > "$work/pgget.lua"
+  sed "s/$TOKEN/$PGTOKEN/" "$work/reveal.lua" > "$work/pgreveal.lua"
+  sed "s/$TOKEN/$PGTOKEN/" "$work/put.lua" > "$work/pgput.lua"
+  read -r _ pmeta_rps pmeta_p50 pmeta_p99 _ <<<"$(run_wrk pgmeta -s "$work/pgget.lua" "http://$PGLBX/v1/workspaces/default/secrets/bench-read")"
+  read -r _ prev_rps prev_p50 prev_p99 _ <<<"$(run_wrk pgreveal -s "$work/pgreveal.lua" "http://$PGLBX/v1/workspaces/default/secrets/bench-read/reveal")"
+  read -r _ pup_rps pup_p50 pup_p99 pup_err <<<"$(run_wrk pgupsert -s "$work/pgput.lua" "http://$PGLBX/v1/workspaces/default/secrets/x")"
+  pg_rows="| PostgreSQL node: metadata GET | $pmeta_rps | $pmeta_p50 | $pmeta_p99 | | |
+| PostgreSQL node: reveal (audited) | $prev_rps | $prev_p50 | $prev_p99 | | |
+| PostgreSQL node: durable upsert (committed) | $pup_rps | $pup_p50 | $pup_p99 | | non-2xx: ${pup_err:-0} |"
+  kill "${pids[-1]}" 2>/dev/null || true
+  sleep 0.5
+  psql "$PG_BASE" -qc "drop database if exists $pg_db" >/dev/null 2>&1 || true
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 patch_p50=$(echo "$patch" | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')
 patch_p99=$(echo "$patch" | sed -E 's/.*"p99_ms": ([0-9.]+).*/\1/')
@@ -101,6 +130,7 @@ the same run are what to compare.
 | durable upsert (PUT, group commit) | $up_rps | $up_p50 | $up_p99 | $(ratio "$up_rps" "$raw") × raw inserts | ≥ 2 |
 | raw SQLite single-row inserts, synchronous=FULL (baseline) | $raw | | | 1.00 | |
 | If-Match patches of one hot secret, 16 clients | $patch_ok successful/s | ${patch_p50}ms | ${patch_p99}ms | | p99 ≤ 20 ms |
+$pg_rows
 
 Non-2xx answers during the loads: metadata ${meta_err}, reveal ${rev_err}, upsert ${up_err}
 (wrk counts them; all should be 0).

@@ -62,9 +62,13 @@ pub enum Command {
     /// Workspaces you belong to.
     #[command(subcommand)]
     Workspace(WorkspaceCmd),
-    /// The audit log: list it over HTTP, or verify its hash chain on disk.
+    /// The audit log: list it over HTTP, or verify its hash chain in the store.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Write a consistent, still-encrypted snapshot of the store to a file.
+    Backup(BackupArgs),
+    /// Load a backup into an empty store (SQLite or PostgreSQL).
+    Restore(RestoreArgs),
     /// Show who the current token is.
     Whoami,
 }
@@ -75,11 +79,54 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Args, Debug)]
-pub struct ServerArgs {
-    /// Directory holding the database and the master key.
+/// Where a deployment's data is: the data directory (master key file, and the
+/// embedded database) and, for many nodes, a PostgreSQL URL.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory holding the master key file (and the embedded database).
     #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
     pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…) instead of the embedded SQLite store.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOCKBOX_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn location(&self) -> lockbox_service::admin::Location {
+        lockbox_service::admin::Location {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup file to write (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup file to load.
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8270")]
     pub listen: String,
@@ -107,8 +154,18 @@ pub struct ServerArgs {
 pub enum KeysCmd {
     /// Make a new master key version and re-wrap every workspace key with it.
     Rotate {
-        #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Also give every workspace a new data key and re-seal every secret version
+        /// under it, in batches, while servers keep serving.
+        #[arg(long)]
+        reencrypt: bool,
+    },
+    /// Finish (or run) re-sealing every secret version under a new workspace key;
+    /// after an interrupted `rotate --reencrypt`, this resumes where it stopped.
+    Reencrypt {
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -120,10 +177,10 @@ pub enum AuditCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
-    /// Check the audit log's hash chain on disk; exits 1 when it is broken.
+    /// Check the audit log's hash chain in the store; exits 1 when it is broken.
     Verify {
-        #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 

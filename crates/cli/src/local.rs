@@ -1,13 +1,13 @@
-//! The commands that work on this machine rather than over HTTP: running the server
-//! (`lockbox server`), and the offline maintenance tasks on a data directory
-//! (`keys rotate`, `audit verify`), plus the tracing setup they share.
+//! The commands that work on the store rather than over HTTP: running the server
+//! (`lockbox server`), and the maintenance tasks (`keys rotate|reencrypt`,
+//! `audit verify`, `backup`, `restore`), with progress bars for long work and the
+//! tracing setup they share.
 
-use crate::args::{Global, LogFormat, ServerArgs};
+use crate::args::{BackupArgs, Global, LogFormat, RestoreArgs, ServerArgs, StoreArgs};
 use crate::output::print_json;
 use anyhow::Result;
 use serde_json::json;
 use std::io::IsTerminal;
-use std::path::Path;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -29,7 +29,8 @@ fn init_tracing(format: LogFormat, default_filter: &str) {
 pub async fn server(args: ServerArgs) -> Result<ExitCode> {
     init_tracing(args.log_format, "info");
     let config = lockbox_server::ServerConfig {
-        data_dir: args.data_dir,
+        data_dir: args.store.data_dir,
+        database: args.store.database,
         listen: args.listen,
         init_token_file: args.init_token_file,
         tls_cert: args.tls_cert,
@@ -41,26 +42,117 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn keys_rotate(g: &Global, data_dir: &Path) -> Result<ExitCode> {
+/// A progress bar on stderr (hidden when stderr is not a terminal or with --json).
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(g: &Global) -> Bar {
+        let bar = if g.json || !std::io::stderr().is_terminal() {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(0)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Bar(bar)
+    }
+}
+
+impl lockbox_service::admin::Progress for Bar {
+    fn start(&self, phase: &str, total: u64) {
+        self.0.set_message(phase.to_owned());
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+pub async fn keys_rotate(g: &Global, store: &StoreArgs, reencrypt: bool) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
-    let report = lockbox_service::admin::rotate_master_key(data_dir).await?;
+    let bar = Bar::new(g);
+    let report =
+        lockbox_service::admin::rotate_master_key(&store.location(), reencrypt, &bar).await?;
     if g.json {
-        print_json(&json!({
-            "new_master_version": report.new_master_version,
-            "rewrapped": report.rewrapped,
-        }))?;
+        print_json(&json!(report))?;
     } else {
         println!(
             "master key rotated: now version {}; re-wrapped {} workspace key(s)",
             report.new_master_version, report.rewrapped
         );
+        if let Some(r) = &report.reencrypted {
+            print_reencrypt(r);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn audit_verify(g: &Global, data_dir: &Path) -> Result<ExitCode> {
+fn print_reencrypt(r: &lockbox_service::admin::ReencryptReport) {
+    println!(
+        "re-sealed {} secret version(s) in {} workspace(s) under new workspace keys{}",
+        r.versions_resealed,
+        r.workspaces,
+        if r.resumed > 0 {
+            format!(" ({} resumed)", r.resumed)
+        } else {
+            String::new()
+        }
+    );
+}
+
+pub async fn keys_reencrypt(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
-    let result = lockbox_service::admin::verify_audit(data_dir).await?;
+    let bar = Bar::new(g);
+    let report = lockbox_service::admin::reencrypt(&store.location(), &bar).await?;
+    if g.json {
+        print_json(&json!(report))?;
+    } else {
+        print_reencrypt(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn backup(g: &Global, args: &BackupArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let bar = Bar::new(g);
+    let r = lockbox_service::admin::backup(&args.store.location(), &args.out, &bar).await?;
+    if g.json {
+        print_json(&json!(r))?;
+    } else {
+        println!(
+            "backup written to {}: {} workspace(s), {} secret(s), {} version(s), {} audit row(s). \
+             Values stay encrypted: keep the master key safe, and apart from this file.",
+            r.file, r.workspaces, r.secrets, r.versions, r.audit_rows
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn restore(g: &Global, args: &RestoreArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let bar = Bar::new(g);
+    let r = lockbox_service::admin::restore(&args.store.location(), &args.input, &bar).await?;
+    if g.json {
+        print_json(&json!(r))?;
+    } else {
+        println!(
+            "restored {}: {} workspace(s), {} secret(s), {} version(s), {} audit row(s)",
+            r.file, r.workspaces, r.secrets, r.versions, r.audit_rows
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn audit_verify(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let result = lockbox_service::admin::verify_audit(&store.location()).await?;
     let broken = result.broken_at.is_some();
     if g.json {
         print_json(&json!({

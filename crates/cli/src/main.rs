@@ -29,7 +29,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Server(args) => local::server(args).await,
-        Command::Keys(KeysCmd::Rotate { data_dir }) => local::keys_rotate(g, &data_dir).await,
+        Command::Keys(KeysCmd::Rotate { store, reencrypt }) => {
+            local::keys_rotate(g, &store, reencrypt).await
+        }
+        Command::Keys(KeysCmd::Reencrypt { store }) => local::keys_reencrypt(g, &store).await,
+        Command::Backup(args) => local::backup(g, &args).await,
+        Command::Restore(args) => local::restore(g, &args).await,
         Command::Secret(cmd) => remote::secret(g, cmd).await,
         Command::Token(cmd) => remote::token(g, cmd).await,
         Command::Member(cmd) => remote::member(g, cmd).await,

@@ -499,6 +499,6 @@ pub async fn whoami(g: &Global) -> Result<ExitCode> {
 pub async fn audit(g: &Global, cmd: AuditCmd) -> Result<ExitCode> {
     match cmd {
         AuditCmd::Ls { limit } => audit_ls(g, limit).await,
-        AuditCmd::Verify { data_dir } => crate::local::audit_verify(g, &data_dir).await,
+        AuditCmd::Verify { store } => crate::local::audit_verify(g, &store).await,
     }
 }

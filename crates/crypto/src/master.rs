@@ -128,6 +128,18 @@ impl MasterKeyring {
         })
     }
 
+    /// Loads an existing master key (environment or key file) and never creates
+    /// one: for offline tools, where a fresh key would silently open nothing.
+    pub fn load_existing(data_dir: &Path) -> Result<MasterKeyring, CryptoError> {
+        if std::env::var_os(MASTER_KEY_ENV).is_none() && !data_dir.join(KEY_FILE_NAME).exists() {
+            return Err(CryptoError::MasterKey(format!(
+                "no master key: set {MASTER_KEY_ENV} or put the deployment's {KEY_FILE_NAME} in {}",
+                data_dir.display()
+            )));
+        }
+        MasterKeyring::load_or_create(data_dir)
+    }
+
     /// A keyring from one explicit key (tests, tools).
     pub fn from_key_bytes(key: [u8; 32]) -> MasterKeyring {
         MasterKeyring {

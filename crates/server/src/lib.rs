@@ -21,6 +21,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
+    /// PostgreSQL URL for many nodes; None for the embedded SQLite store.
+    pub database: Option<String>,
     pub listen: String,
     pub init_token_file: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             data_dir: PathBuf::from("lockbox-data"),
+            database: None,
             listen: "127.0.0.1:8270".into(),
             init_token_file: None,
             tls_cert: None,
@@ -185,13 +188,18 @@ pub async fn start_with_clock(
     }
     let svc = Lockbox::open_with_clock(
         &config.data_dir,
+        config.database.as_deref(),
         ServiceConfig {
             max_value_bytes: config.max_value_bytes,
             ..ServiceConfig::default()
         },
         clock,
     )
-    .with_context(|| format!("cannot open data directory {}", config.data_dir.display()))?;
+    .await
+    .with_context(|| match &config.database {
+        Some(_) => "cannot open the PostgreSQL store".to_owned(),
+        None => format!("cannot open data directory {}", config.data_dir.display()),
+    })?;
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));

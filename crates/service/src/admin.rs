@@ -1,18 +1,59 @@
-//! Offline administration on a data directory, for the CLI: master-key rotation
-//! and audit-chain verification. Both work while a server runs on the same
-//! directory (SQLite WAL lets a second process write; the server reloads the key
-//! file when it meets a key version it does not know).
+//! Offline administration on a deployment's store, for the CLI: master-key
+//! rotation, re-encryption of every secret version under new workspace keys,
+//! audit-chain verification, backup and restore. All of it works while servers
+//! run on the same store (SQLite WAL admits a second writer; PostgreSQL is shared
+//! by design; servers reload the key file when they meet an unknown key version
+//! and follow changes through notifications or their cache bound).
+//!
+//! Long work reports through [`Progress`], so the CLI can draw a bar while this
+//! crate stays free of presentation.
 
-use crate::store_err;
-use lockbox_core::{Clock, Error, Result, SystemClock};
-use lockbox_crypto::{MasterKeyring, WrappedDataKey};
-use lockbox_store::{AuditRecord, SqliteStore, Store, WorkspaceKeyRow};
-use std::path::Path;
+use crate::{backup, open_store, store_err};
+use lockbox_core::{Clock, Error, Result, SystemClock, Timestamp};
+use lockbox_crypto::{DataKey, MasterKeyring, ValueAad, WrappedDataKey};
+use lockbox_store::{AuditRecord, Snapshot, Store, WorkspaceKeyRow};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where a deployment keeps its data: the data directory (key file, and the
+/// embedded database unless `database` names PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub data_dir: PathBuf,
+    pub database: Option<String>,
+}
+
+/// Progress of long work: a phase with a known total, advanced step by step.
+pub trait Progress: Send + Sync {
+    fn start(&self, phase: &str, total: u64);
+    fn advance(&self, n: u64);
+    fn finish(&self);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RotateReport {
     pub new_master_version: u32,
     pub rewrapped: usize,
+    /// Present with `--reencrypt`.
+    pub reencrypted: Option<ReencryptReport>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReencryptReport {
+    pub workspaces: usize,
+    /// Workspaces that had unfinished work from an interrupted run and were resumed.
+    pub resumed: usize,
+    pub versions_resealed: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -22,22 +63,55 @@ pub struct AuditVerify {
     pub broken_at: Option<(i64, String)>,
 }
 
-fn open(data_dir: &Path) -> Result<(MasterKeyring, SqliteStore)> {
-    if !data_dir.join(lockbox_store::sqlite::DB_FILE_NAME).exists() {
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackupReport {
+    pub file: String,
+    pub rows: u64,
+    pub workspaces: usize,
+    pub secrets: usize,
+    pub versions: usize,
+    pub audit_rows: usize,
+}
+
+async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
+    if loc.database.is_none()
+        && !loc
+            .data_dir
+            .join(lockbox_store::sqlite::DB_FILE_NAME)
+            .exists()
+    {
         return Err(Error::not_found(format!(
             "no Lockbox data in {}",
-            data_dir.display()
+            loc.data_dir.display()
         )));
     }
-    let keyring = MasterKeyring::load_or_create(data_dir)?;
-    let store = SqliteStore::open(data_dir).map_err(store_err)?;
+    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
+    let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
     Ok((keyring, store))
 }
 
-/// Adds a master-key version and rewraps every workspace key under it. Old versions
-/// stay in the key file for anything not yet rewrapped.
-pub async fn rotate_master_key(data_dir: &Path) -> Result<RotateReport> {
-    let (keyring, store) = open(data_dir)?;
+fn system_audit(action: &str, detail: serde_json::Value) -> AuditRecord {
+    AuditRecord {
+        workspace_id: None,
+        at: SystemClock.now(),
+        actor: "system".into(),
+        action: action.into(),
+        target: None,
+        outcome: "ok".into(),
+        request_id: None,
+        detail,
+    }
+}
+
+/// Adds a master-key version and rewraps every workspace key under it; with
+/// `reencrypt`, also gives every workspace a new data-key version and re-seals
+/// every secret version under it (see [`reencrypt`]).
+pub async fn rotate_master_key(
+    loc: &Location,
+    reencrypt: bool,
+    progress: &dyn Progress,
+) -> Result<RotateReport> {
+    let (keyring, store) = open(loc).await?;
     let keys = store.all_workspace_keys().await.map_err(store_err)?;
     // Unwrap everything first: a key that does not open stops the rotation before
     // anything changes.
@@ -63,33 +137,323 @@ pub async fn rotate_master_key(data_dir: &Path) -> Result<RotateReport> {
         })
         .collect();
     let n = rewrapped.len();
-    let audit = AuditRecord {
-        workspace_id: None,
-        at: SystemClock.now(),
-        actor: "system".into(),
-        action: "keys.rotate".into(),
-        target: None,
-        outcome: "ok".into(),
-        request_id: None,
-        detail: serde_json::json!({"master_version": new_version, "rewrapped": n}),
-    };
     store
-        .rewrap_workspace_keys(rewrapped, audit)
+        .rewrap_workspace_keys(
+            rewrapped,
+            system_audit(
+                "keys.rotate",
+                serde_json::json!({"master_version": new_version, "rewrapped": n}),
+            ),
+        )
         .await
         .map_err(store_err)?;
+    let reencrypted = if reencrypt {
+        Some(reseal_all(&keyring, store.as_ref(), progress).await?)
+    } else {
+        None
+    };
     Ok(RotateReport {
         new_master_version: new_version,
         rewrapped: n,
+        reencrypted,
     })
 }
 
+/// Re-seals every secret version under a new workspace-key version, in batches,
+/// while servers keep serving. Resumable: a workspace that still has versions under
+/// an older key (an interrupted run) is finished without making another key.
+pub async fn reencrypt(loc: &Location, progress: &dyn Progress) -> Result<ReencryptReport> {
+    let (keyring, store) = open(loc).await?;
+    reseal_all(&keyring, store.as_ref(), progress).await
+}
+
+const RESEAL_BATCH: u32 = 200;
+
+async fn reseal_all(
+    keyring: &MasterKeyring,
+    store: &dyn Store,
+    progress: &dyn Progress,
+) -> Result<ReencryptReport> {
+    let snapshot_counts = store.export().await.map_err(store_err)?;
+    let workspaces = snapshot_counts.workspaces.clone();
+    let total = snapshot_counts.versions.len() as u64;
+    drop(snapshot_counts);
+    progress.start("re-sealing secret versions", total);
+    let mut report = ReencryptReport {
+        workspaces: workspaces.len(),
+        resumed: 0,
+        versions_resealed: 0,
+    };
+    for ws in &workspaces {
+        let keys = store.workspace_keys(&ws.id).await.map_err(store_err)?;
+        let unwrap = |version: u32| -> Result<DataKey> {
+            let row = keys.iter().find(|k| k.version == version).ok_or_else(|| {
+                Error::internal(format!("workspace key version {version} is missing"))
+            })?;
+            Ok(keyring.unwrap(
+                &ws.id,
+                version,
+                &WrappedDataKey {
+                    master_version: row.master_version,
+                    blob: row.wrapped.clone(),
+                },
+            )?)
+        };
+        let pending = store
+            .versions_to_reseal(&ws.id, ws.active_key_version, 1)
+            .await
+            .map_err(store_err)?;
+        let active = if pending.is_empty() {
+            let next = keys.iter().map(|k| k.version).max().unwrap_or(0) + 1;
+            let key = DataKey::generate();
+            let wrapped = keyring.wrap(&ws.id, next, &key);
+            let mut audit = system_audit(
+                "keys.workspace_rotate",
+                serde_json::json!({"key_version": next}),
+            );
+            audit.workspace_id = Some(ws.id.clone());
+            store
+                .add_workspace_key(
+                    WorkspaceKeyRow {
+                        workspace_id: ws.id.clone(),
+                        version: next,
+                        master_version: wrapped.master_version,
+                        wrapped: wrapped.blob,
+                    },
+                    audit,
+                )
+                .await
+                .map_err(store_err)?;
+            next
+        } else {
+            report.resumed += 1;
+            ws.active_key_version
+        };
+        let new_key = {
+            let rows = store.workspace_keys(&ws.id).await.map_err(store_err)?;
+            let row = rows
+                .iter()
+                .find(|k| k.version == active)
+                .ok_or_else(|| Error::internal("new workspace key missing"))?;
+            keyring.unwrap(
+                &ws.id,
+                active,
+                &WrappedDataKey {
+                    master_version: row.master_version,
+                    blob: row.wrapped.clone(),
+                },
+            )?
+        };
+        let mut old_keys: std::collections::HashMap<u32, DataKey> =
+            std::collections::HashMap::new();
+        // Servers may still write under the old key until they notice the new one
+        // (within their cache bound), so a second sweep follows a short pause.
+        for sweep in 0..2 {
+            if sweep == 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+            }
+            loop {
+                let batch = store
+                    .versions_to_reseal(&ws.id, active, RESEAL_BATCH)
+                    .await
+                    .map_err(store_err)?;
+                if batch.is_empty() {
+                    break;
+                }
+                let mut updates = Vec::with_capacity(batch.len());
+                for (secret, version) in batch {
+                    if let std::collections::hash_map::Entry::Vacant(e) =
+                        old_keys.entry(version.key_version)
+                    {
+                        e.insert(unwrap(version.key_version)?);
+                    }
+                    let old_key = &old_keys[&version.key_version];
+                    let aad = |kv: u32| ValueAad {
+                        workspace_id: &ws.id,
+                        secret_id: &secret.id,
+                        scope: secret.scope,
+                        owner: &secret.owner,
+                        version: version.version,
+                        key_version: kv,
+                    };
+                    let value = old_key
+                        .open(&aad(version.key_version), &version.sealed)
+                        .map_err(|_| {
+                            Error::internal(format!(
+                                "version {} of secret {} does not decrypt; stopping",
+                                version.version, secret.id
+                            ))
+                        })?;
+                    let sealed = new_key.seal(&aad(active), &value);
+                    let old_version = version.key_version;
+                    updates.push((
+                        lockbox_store::VersionRow {
+                            key_version: active,
+                            sealed,
+                            ..version
+                        },
+                        old_version,
+                    ));
+                }
+                let n = store.reseal_versions(updates).await.map_err(store_err)?;
+                report.versions_resealed += n;
+                progress.advance(n as u64);
+            }
+        }
+    }
+    let detail = serde_json::json!({"versions_resealed": report.versions_resealed, "resumed": report.resumed});
+    store
+        .append_audit(vec![system_audit("keys.reencrypt", detail)])
+        .await
+        .map_err(store_err)?;
+    progress.finish();
+    Ok(report)
+}
+
 /// Walks the audit chain from the first row; `broken_at` names the first bad row.
-pub async fn verify_audit(data_dir: &Path) -> Result<AuditVerify> {
-    let (_, store) = open(data_dir)?;
+pub async fn verify_audit(loc: &Location) -> Result<AuditVerify> {
+    let (_, store) = open(loc).await?;
     let r = store.verify_audit().await.map_err(store_err)?;
     Ok(AuditVerify {
         rows: r.rows,
         head: r.head,
         broken_at: r.broken_at,
     })
+}
+
+/// Writes a consistent snapshot to `out` (JSON lines, mode 0600, written to a
+/// temporary file and renamed so a failed backup never looks complete).
+pub async fn backup(loc: &Location, out: &Path, progress: &dyn Progress) -> Result<BackupReport> {
+    let (_, store) = open(loc).await?;
+    store
+        .append_audit(vec![system_audit("store.backup", serde_json::json!({}))])
+        .await
+        .map_err(store_err)?;
+    let snap = store.export().await.map_err(store_err)?;
+    let lines = backup::encode(&snap, SystemClock.now());
+    progress.start("writing backup", lines.len() as u64);
+    let io = |e: std::io::Error| Error::internal(format!("write {}: {e}", out.display()));
+    let tmp = out.with_extension("partial");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = std::io::BufWriter::new(opts.open(&tmp).map_err(io)?);
+        for (i, line) in lines.iter().enumerate() {
+            serde_json::to_writer(&mut f, line).map_err(|e| Error::internal(e.to_string()))?;
+            f.write_all(b"\n").map_err(io)?;
+            if i % 256 == 0 {
+                progress.advance(256.min(lines.len() as u64));
+            }
+        }
+        let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, out).map_err(io)?;
+    progress.finish();
+    Ok(BackupReport {
+        file: out.display().to_string(),
+        rows: lines.len() as u64 - 1,
+        workspaces: snap.workspaces.len(),
+        secrets: snap.secrets.len(),
+        versions: snap.versions.len(),
+        audit_rows: snap.audit.len(),
+    })
+}
+
+/// Loads a backup into an empty store of either kind (also the way from SQLite
+/// to PostgreSQL). The master key must be the one the backup was made under: every
+/// workspace key is unwrapped before anything is written.
+pub async fn restore(
+    loc: &Location,
+    input: &Path,
+    progress: &dyn Progress,
+) -> Result<BackupReport> {
+    let file = std::fs::File::open(input)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", input.display())))?;
+    let mut lines = std::io::BufReader::new(file).lines();
+    let header_text = lines
+        .next()
+        .ok_or_else(|| Error::invalid("backup file is empty"))?
+        .map_err(|e| Error::invalid(format!("read {}: {e}", input.display())))?;
+    let header: serde_json::Value = serde_json::from_str(&header_text)
+        .map_err(|_| Error::invalid("not a Lockbox backup file"))?;
+    let total = backup::check_header(&header)?;
+    progress.start("reading backup", total);
+    let mut snap = Snapshot::default();
+    for (n, line) in lines.enumerate() {
+        let line = line.map_err(|e| Error::invalid(format!("read {}: {e}", input.display())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|_| Error::invalid(format!("backup file: line {} is not JSON", n + 2)))?;
+        backup::decode_row(&v, &mut snap)?;
+        progress.advance(1);
+    }
+    progress.finish();
+    if lockbox_store::audit_chain::verify(&snap.audit)
+        .broken_at
+        .is_some()
+    {
+        return Err(Error::invalid(
+            "the backup's audit chain does not verify; refusing to restore it",
+        ));
+    }
+    if loc.database.is_none() {
+        crate::prepare_data_dir(&loc.data_dir)?;
+    }
+    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
+    for k in &snap.workspace_keys {
+        keyring
+            .unwrap(&k.workspace_id, k.version, &WrappedDataKey { master_version: k.master_version, blob: k.wrapped.clone() })
+            .map_err(|_| {
+                Error::invalid(
+                    "this master key does not open the backup's workspace keys: use the deployment's master.key or LOCKBOX_MASTER_KEY",
+                )
+            })?;
+    }
+    let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
+    let report = BackupReport {
+        file: input.display().to_string(),
+        rows: total,
+        workspaces: snap.workspaces.len(),
+        secrets: snap.secrets.len(),
+        versions: snap.versions.len(),
+        audit_rows: snap.audit.len(),
+    };
+    match store.import(snap).await {
+        Ok(()) => {}
+        Err(lockbox_store::StoreError::Conflict) => {
+            return Err(Error::conflict(
+                "the target store is not empty; restore needs an empty one",
+            ))
+        }
+        Err(e) => return Err(store_err(e)),
+    }
+    store
+        .append_audit(vec![system_audit(
+            "store.restore",
+            serde_json::json!({"rows": total}),
+        )])
+        .await
+        .map_err(store_err)?;
+    Ok(report)
+}
+
+/// Decodes one row line of a backup file into an otherwise empty snapshot (for the
+/// fuzz target; `restore` does the same line by line).
+pub fn decode_backup_line(line: &serde_json::Value) -> Result<Snapshot> {
+    let mut snap = Snapshot::default();
+    backup::decode_row(line, &mut snap)?;
+    Ok(snap)
+}
+
+/// Now, for reports.
+pub fn now() -> Timestamp {
+    SystemClock.now()
 }

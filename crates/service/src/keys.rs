@@ -53,6 +53,10 @@ impl Lockbox {
         }
     }
 
+    pub(crate) fn forget_all_keys(&self) {
+        self.keys.0.clear();
+    }
+
     pub(crate) fn forget_workspace_keys(&self, workspace_id: &str) {
         self.keys.0.retain(|(ws, _), _| ws != workspace_id);
     }

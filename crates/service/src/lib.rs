@@ -9,6 +9,7 @@
 
 pub mod admin;
 mod auth;
+mod backup;
 mod cache;
 mod keys;
 mod members;
@@ -34,8 +35,9 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub max_value_bytes: usize,
-    /// How long cached tokens, workspaces and memberships are trusted before a
-    /// re-read; the bound on how stale another process's change can look.
+    /// How long cached tokens, workspaces, memberships and secret metadata are
+    /// trusted before a re-read: the safety net behind change notifications, and so
+    /// the bound on how stale another node's change can look if one is missed.
     pub cache_ttl_ms: i64,
 }
 
@@ -43,7 +45,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
-            cache_ttl_ms: 1000,
+            cache_ttl_ms: 400,
         }
     }
 }
@@ -68,6 +70,35 @@ pub struct Lockbox {
     token_last_used: Mutex<HashMap<String, Timestamp>>,
 }
 
+fn prepare_data_dir(data_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| Error::internal(format!("create {}: {e}", data_dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// The embedded store in `data_dir`, or PostgreSQL when `database` is a
+/// `postgres://` URL.
+pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
+    match database {
+        None => Ok(Arc::new(SqliteStore::open(data_dir).map_err(store_err)?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(
+                lockbox_store::PostgresStore::connect(url)
+                    .await
+                    .map_err(|e| {
+                        Error::internal(format!("cannot open the PostgreSQL store: {e}"))
+                    })?,
+            ))
+        }
+        Some(_) => Err(Error::invalid("--database takes a postgres:// URL")),
+    }
+}
+
 fn store_err(e: StoreError) -> Error {
     match e {
         StoreError::Conflict => Error::conflict("the change conflicts with the current state"),
@@ -76,33 +107,29 @@ fn store_err(e: StoreError) -> Error {
 }
 
 impl Lockbox {
-    /// Opens the embedded store and key file in `data_dir`, creating both if needed.
-    pub fn open(data_dir: &Path, config: ServiceConfig) -> Result<Lockbox> {
-        Lockbox::open_with_clock(data_dir, config, Arc::new(SystemClock))
+    /// Opens the store (embedded SQLite in `data_dir`, or PostgreSQL at `database`)
+    /// and the master key (environment, or the key file in `data_dir`, created on
+    /// first start), with the system clock.
+    pub async fn open(
+        data_dir: &Path,
+        database: Option<&str>,
+        config: ServiceConfig,
+    ) -> Result<Lockbox> {
+        Lockbox::open_with_clock(data_dir, database, config, Arc::new(SystemClock)).await
     }
 
     /// As [`Lockbox::open`], with an injected clock (tests move time instead of
     /// sleeping).
-    pub fn open_with_clock(
+    pub async fn open_with_clock(
         data_dir: &Path,
+        database: Option<&str>,
         config: ServiceConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Lockbox> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| Error::internal(format!("create {}: {e}", data_dir.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
-        }
+        prepare_data_dir(data_dir)?;
         let keyring = MasterKeyring::load_or_create(data_dir)?;
-        let store = SqliteStore::open(data_dir).map_err(store_err)?;
-        Ok(Lockbox::with_parts(
-            Arc::new(store),
-            Arc::new(keyring),
-            clock,
-            config,
-        ))
+        let store = open_store(data_dir, database).await?;
+        Ok(Lockbox::with_parts(store, Arc::new(keyring), clock, config))
     }
 
     pub fn with_parts(
@@ -135,6 +162,11 @@ impl Lockbox {
         self.clock.now()
     }
 
+    /// Walks the audit chain (operators, tests).
+    pub async fn verify_audit_chain(&self) -> Result<lockbox_store::audit_chain::VerifyReport> {
+        self.store.verify_audit().await.map_err(store_err)
+    }
+
     /// True when the store answers a read.
     pub async fn ready(&self) -> bool {
         self.store.list_workspaces().await.is_ok()
@@ -153,8 +185,16 @@ impl Lockbox {
             return Ok(None);
         }
         let owner = self.ensure_user("owner").await?;
-        self.create_workspace_row("default", &owner.id, "system", &RequestCtx::default())
-            .await?;
+        match self
+            .create_workspace_row("default", &owner.id, "system", &RequestCtx::default())
+            .await
+        {
+            Ok(_) => {}
+            // Another node starting at the same moment bootstrapped first; it prints
+            // the token.
+            Err(e) if e.code == lockbox_core::ErrorCode::Conflict => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let token = self
             .insert_personal_token(
                 &owner,
@@ -174,7 +214,23 @@ impl Lockbox {
         every: std::time::Duration,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
+        let follower = self.store.subscribe().map(|mut changes| {
+            let me = self.clone();
+            tokio::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match changes.recv().await {
+                        Ok(change) => me.apply_change(&change),
+                        Err(RecvError::Lagged(_)) => {
+                            me.apply_change(&lockbox_store::Change::Everything)
+                        }
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            })
+        });
         tokio::spawn(async move {
+            let _follower = AbortOnDrop(follower);
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
@@ -184,6 +240,38 @@ impl Lockbox {
                 me.flush_token_use().await;
             }
         })
+    }
+
+    /// Drops what another node's change made stale.
+    pub fn apply_change(&self, change: &lockbox_store::Change) {
+        use lockbox_store::Change;
+        match change {
+            Change::Secret(id) => {
+                self.secrets.retain(|_, row| &row.id != id);
+                self.versions.retain(|(sid, _), _| sid != id);
+            }
+            Change::Token(id) => self.forget_token(id),
+            Change::Membership(ws, user) => self.memberships.remove(&(ws.clone(), user.clone())),
+            Change::Workspace(id) => {
+                // Drop the entry for this id, and negative entries (a workspace
+                // created elsewhere under a name we remember as absent).
+                self.workspaces
+                    .retain(|_, row| row.as_ref().is_some_and(|w| &w.id != id));
+                self.memberships.retain(|(ws, _), _| ws != id);
+                self.secrets.retain(|(ws, _, _, _), _| ws != id);
+                self.forget_workspace_keys(id);
+                self.versions.clear();
+                self.tokens_by_hash.clear();
+            }
+            Change::Everything => {
+                self.workspaces.clear();
+                self.memberships.clear();
+                self.secrets.clear();
+                self.versions.clear();
+                self.tokens_by_hash.clear();
+                self.forget_all_keys();
+            }
+        }
     }
 
     // ---- helpers shared by the operation modules
@@ -299,6 +387,17 @@ impl Lockbox {
         rec.outcome = format!("denied:{}", err.code);
         if let Err(e) = self.store.append_audit(vec![rec]).await {
             tracing::error!(error = %e, "could not write audit row for a denied attempt");
+        }
+    }
+}
+
+/// Aborts the change follower when the upkeep task ends.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
         }
     }
 }

@@ -12,9 +12,11 @@
 //! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
 
 pub mod audit_chain;
+pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use rows::*;
 pub use sqlite::SqliteStore;
 

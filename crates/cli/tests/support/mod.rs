@@ -122,6 +122,14 @@ impl ServerProcess {
         }
     }
 
+    /// SIGKILL: no shutdown, no flush; what the disk has is what survives.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     pub fn output(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }

@@ -1,0 +1,1114 @@
+//! The shared store: PostgreSQL through a `deadpool-postgres` pool of
+//! `tokio-postgres` connections, for several Lockbox processes on one database.
+//!
+//! It behaves like the SQLite store method for method (same Conflict cases, same
+//! list ordering, same audit rows); what differs is how the guarantees are kept
+//! across processes:
+//! - every write method is one transaction and resolves only after COMMIT (see
+//!   `tx.rs`), rerun whole after a serialization failure or deadlock;
+//! - version commits are compare-and-set in SQL (`WHERE current_version = $n`);
+//! - audit rows are chained under a row lock on `audit_head`, so the chain stays
+//!   linear whichever process appends;
+//! - each write also notifies what it changed, and a background listener turns
+//!   other processes' notifications into [`Change`]s for [`Store::subscribe`]
+//!   (see `listener.rs`).
+//!
+//! Schema and migrations are in `schema.rs`; row decoding in `decode.rs`.
+//!
+//! The changes each write reports to other processes (on commit, ids only):
+//! - `commit_version`, `rename_secret`, `delete_secret`, `purge_expired`,
+//!   `reseal_versions`: `Secret(id)` per secret changed (a replaced expired
+//!   secret too);
+//! - `insert_token`, `revoke_token`: `Token(id)`;
+//! - `put_membership`, `delete_membership`: `Membership(workspace, user)`;
+//! - `create_workspace`, `update_workspace_settings`, `add_workspace_key`,
+//!   `rewrap_workspace_keys`: `Workspace(id)` (plus the owner's `Membership` on
+//!   create);
+//! - `delete_workspace`: `Workspace(id)`, after a `Membership` per membership and
+//!   a `Token` per service token it removed, since those grant access;
+//! - `import`: `Everything`; `create_user`, `touch_tokens`, `append_audit`: nothing.
+//!
+//! Unlike SQLite's `secure_delete`, PostgreSQL does not zero deleted rows: a
+//! deleted workspace's wrapped keys linger in dead tuples and WAL until vacuumed
+//! and recycled (still wrapped under the master key).
+
+mod decode;
+mod listener;
+mod schema;
+mod tx;
+
+use crate::audit_chain::{self, VerifyReport};
+use crate::rows::*;
+use crate::{Change, CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use decode::{
+    big, int, AUDIT_COLS, KEY_COLS, SECRET_COLS, TOKEN_COLS, USER_COLS, VERSION_COLS,
+    WORKSPACE_COLS,
+};
+use lockbox_core::{Role, Scope, Timestamp};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+
+pub(crate) use tx::Fail;
+use tx::{write_tx, Params, WriteTx};
+
+/// Connections kept by the pool of one store.
+const POOL_SIZE: usize = 16;
+
+/// A [`Store`] on PostgreSQL, shared by any number of processes.
+pub struct PostgresStore {
+    pool: Pool,
+    /// Random per instance; tags this store's notifications so its own listener
+    /// skips them.
+    node_id: String,
+    /// The NOTIFY channel: `lockbox_changes`, suffixed with the schema when the
+    /// store lives in one (NOTIFY is database-wide, schemas are not).
+    channel: String,
+    changes: broadcast::Sender<Change>,
+    _listener: listener::ListenerHandle,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("node_id", &self.node_id)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, no TLS), migrating the
+    /// schema if needed, and starts listening for other processes' changes.
+    pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
+        Ok(Self::open(url, None).await?)
+    }
+
+    /// Like [`connect`](Self::connect), with every connection's `search_path` set
+    /// to `schema`, which is created if absent. `schema` must be 1 to 47 lowercase
+    /// ASCII letters, digits or `_`, not starting with a digit. Used to give each
+    /// test its own schema, or to share a database with other applications.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> StoreResult<PostgresStore> {
+        Ok(Self::open(url, Some(schema)).await?)
+    }
+
+    /// This instance's random id, as it tags its change notifications.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    async fn open(url: &str, schema: Option<&str>) -> Result<PostgresStore, Fail> {
+        // The URL may hold a password: never echo it.
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|_| Fail::Backend("invalid PostgreSQL connection URL".into()))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let mut channel = listener::CHANNEL.to_string();
+        if let Some(schema) = schema {
+            if !valid_schema_name(schema) {
+                return Err(Fail::Backend(format!(
+                    "invalid schema name {schema:?}: use 1 to 47 of a-z, 0-9 and _, not starting with a digit"
+                )));
+            }
+            let options = match config.get_options() {
+                Some(o) if !o.is_empty() => format!("{o} -c search_path={schema}"),
+                _ => format!("-c search_path={schema}"),
+            };
+            config.options(options);
+            channel = format!("{channel}_{schema}");
+        }
+
+        // Migrate on a dedicated connection (the advisory lock is per session).
+        let (mut client, conn) = config.connect(NoTls).await?;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %Fail::from(e), "migration connection ended");
+            }
+        });
+        let migrated = schema::migrate(&mut client, schema).await;
+        drop(client);
+        let _ = driver.await;
+        migrated?;
+
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(30)))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Fail::Backend(format!("postgres pool: {e}")))?;
+
+        let node_id = random_hex(8);
+        let (changes, _) = broadcast::channel(listener::CAPACITY);
+        let listener = listener::start(
+            listener::config_for(&config, &node_id),
+            channel.clone(),
+            node_id.clone(),
+            changes.clone(),
+        )
+        .await?;
+        Ok(PostgresStore {
+            pool,
+            node_id,
+            channel,
+            changes,
+            _listener: listener,
+        })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, Fail> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, Fail> {
+        let c = self.client().await?;
+        tx::query(&c, sql, p).await
+    }
+
+    async fn row(&self, sql: &str, p: Params<'_>) -> Result<Option<Row>, Fail> {
+        let c = self.client().await?;
+        tx::query_opt(&c, sql, p).await
+    }
+}
+
+fn valid_schema_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 47
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .expect("system random");
+    hex::encode(b)
+}
+
+async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
+    w.exec(
+        &format!(
+            "INSERT INTO secrets ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+        ),
+        &[
+            &s.id,
+            &s.workspace_id,
+            &s.scope.as_str(),
+            &s.owner,
+            &s.name,
+            &s.visibility.as_str(),
+            &s.description,
+            &big(s.current_version),
+            &s.fingerprint,
+            &s.expires_at.map(|t| t.millis()),
+            &s.created_at.millis(),
+            &s.created_by,
+            &s.updated_at.millis(),
+            &s.updated_by,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
+    w.exec(
+        &format!("INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)"),
+        &[
+            &v.secret_id,
+            &big(v.version),
+            &int(v.key_version)?,
+            &v.sealed,
+            &v.fingerprint,
+            &v.created_at.millis(),
+            &v.created_by,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_key(w: &WriteTx<'_>, k: &WorkspaceKeyRow) -> Result<(), Fail> {
+    w.exec(
+        &format!("INSERT INTO workspace_keys ({KEY_COLS}) VALUES ($1,$2,$3,$4)"),
+        &[
+            &k.workspace_id,
+            &int(k.version)?,
+            &int(k.master_version)?,
+            &k.wrapped,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_workspace(w: &WriteTx<'_>, ws: &WorkspaceRow) -> Result<(), Fail> {
+    let settings = serde_json::to_string(&ws.settings).expect("settings serialize");
+    w.exec(
+        &format!("INSERT INTO workspaces ({WORKSPACE_COLS}) VALUES ($1,$2,$3,$4,$5)"),
+        &[
+            &ws.id,
+            &ws.name,
+            &settings,
+            &int(ws.active_key_version)?,
+            &ws.created_at.millis(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_membership(
+    w: &WriteTx<'_>,
+    workspace_id: &str,
+    user_id: &str,
+    role: Role,
+    at: Timestamp,
+) -> Result<(), Fail> {
+    w.exec(
+        "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1,$2,$3,$4)",
+        &[&workspace_id, &user_id, &role.as_str(), &at.millis()],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_token(w: &WriteTx<'_>, t: &TokenRow) -> Result<(), Fail> {
+    w.exec(
+        &format!(
+            "INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+        ),
+        &[
+            &t.id,
+            &t.hash,
+            &t.name,
+            &t.kind.as_str(),
+            &t.user_id,
+            &t.workspace_id,
+            &t.role.map(|r| r.as_str()),
+            &t.created_at.millis(),
+            &t.created_by,
+            &t.expires_at.map(|x| x.millis()),
+            &t.last_used_at.map(|x| x.millis()),
+            &t.revoked_at.map(|x| x.millis()),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_workspace(
+        &self,
+        ws: WorkspaceRow,
+        key: WorkspaceKeyRow,
+        owner: Option<(String, Role)>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            insert_workspace(&w, &ws).await?;
+            insert_key(&w, &key).await?;
+            if let Some((user_id, role)) = &owner {
+                insert_membership(&w, &ws.id, user_id, *role, ws.created_at).await?;
+                w.changed(Change::Membership(ws.id.clone(), user_id.clone()));
+            }
+            w.audit(audit.clone());
+            w.changed(Change::Workspace(ws.id.clone()));
+        })
+    }
+
+    async fn workspace_by_name(&self, name: &str) -> StoreResult<Option<WorkspaceRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {WORKSPACE_COLS} FROM workspaces WHERE name = $1"),
+                &[&name],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::workspace).transpose()?)
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {WORKSPACE_COLS} FROM workspaces ORDER BY name"),
+                &[],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::workspace)?)
+    }
+
+    async fn update_workspace_settings(
+        &self,
+        id: &str,
+        settings: WorkspaceSettings,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let settings = serde_json::to_string(&settings).expect("settings serialize");
+        write_tx!(self, |w| {
+            w.exec(
+                "UPDATE workspaces SET settings = $1 WHERE id = $2",
+                &[&settings, &id],
+            )
+            .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Workspace(id.to_owned()));
+        })
+    }
+
+    async fn delete_workspace(&self, id: &str, audit: AuditRecord) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            // Keys first: once they are gone nothing sealed under them can be read.
+            w.exec("DELETE FROM workspace_keys WHERE workspace_id = $1", &[&id])
+                .await?;
+            w.exec(
+                "DELETE FROM secret_versions WHERE secret_id IN \
+                 (SELECT id FROM secrets WHERE workspace_id = $1)",
+                &[&id],
+            )
+            .await?;
+            w.exec("DELETE FROM secrets WHERE workspace_id = $1", &[&id])
+                .await?;
+            // Memberships and service tokens go too: tell other processes which,
+            // since they are what grants access.
+            let members = w
+                .query(
+                    "DELETE FROM memberships WHERE workspace_id = $1 RETURNING user_id",
+                    &[&id],
+                )
+                .await?;
+            for m in &members {
+                w.changed(Change::Membership(id.to_owned(), m.try_get(0)?));
+            }
+            let tokens = w
+                .query(
+                    "DELETE FROM tokens WHERE workspace_id = $1 RETURNING id",
+                    &[&id],
+                )
+                .await?;
+            for t in &tokens {
+                w.changed(Change::Token(t.try_get(0)?));
+            }
+            let n = w
+                .exec("DELETE FROM workspaces WHERE id = $1", &[&id])
+                .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Workspace(id.to_owned()));
+            n > 0
+        })
+    }
+
+    async fn workspace_keys(&self, workspace_id: &str) -> StoreResult<Vec<WorkspaceKeyRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {KEY_COLS} FROM workspace_keys WHERE workspace_id = $1 ORDER BY version"
+                ),
+                &[&workspace_id],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::key)?)
+    }
+
+    async fn all_workspace_keys(&self) -> StoreResult<Vec<WorkspaceKeyRow>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {KEY_COLS} FROM workspace_keys ORDER BY workspace_id, version"),
+                &[],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::key)?)
+    }
+
+    async fn rewrap_workspace_keys(
+        &self,
+        keys: Vec<WorkspaceKeyRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            for k in &keys {
+                w.exec(
+                    "UPDATE workspace_keys SET master_version = $1, wrapped = $2 \
+                     WHERE workspace_id = $3 AND version = $4",
+                    &[
+                        &int(k.master_version)?,
+                        &k.wrapped,
+                        &k.workspace_id,
+                        &int(k.version)?,
+                    ],
+                )
+                .await?;
+                w.changed(Change::Workspace(k.workspace_id.clone()));
+            }
+            w.audit(audit.clone());
+        })
+    }
+
+    async fn create_user(&self, user: UserRow) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            w.exec(
+                &format!("INSERT INTO users ({USER_COLS}) VALUES ($1,$2,$3)"),
+                &[&user.id, &user.name, &user.created_at.millis()],
+            )
+            .await?;
+        })
+    }
+
+    async fn user_by_name(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {USER_COLS} FROM users WHERE name = $1"),
+                &[&name],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::user).transpose()?)
+    }
+
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {USER_COLS} FROM users WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::user).transpose()?)
+    }
+
+    async fn membership(&self, workspace_id: &str, user_id: &str) -> StoreResult<Option<Role>> {
+        let row = self
+            .row(
+                "SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2",
+                &[&workspace_id, &user_id],
+            )
+            .await?;
+        Ok(row.as_ref().map(|r| decode::role(r, "role")).transpose()?)
+    }
+
+    async fn memberships_of(&self, user_id: &str) -> StoreResult<Vec<(WorkspaceRow, Role)>> {
+        let rows = self
+            .rows(
+                "SELECT w.id, w.name, w.settings, w.active_key_version, w.created_at, \
+                 m.role AS member_role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
+                 WHERE m.user_id = $1 ORDER BY w.name",
+                &[&user_id],
+            )
+            .await?;
+        let out: Result<Vec<_>, Fail> = rows
+            .iter()
+            .map(|r| Ok((decode::workspace(r)?, decode::role(r, "member_role")?)))
+            .collect();
+        Ok(out?)
+    }
+
+    async fn list_members(&self, workspace_id: &str) -> StoreResult<Vec<MemberRow>> {
+        let rows = self
+            .rows(
+                "SELECT u.id, u.name, m.role, m.created_at FROM memberships m \
+                 JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY u.name",
+                &[&workspace_id],
+            )
+            .await?;
+        let out: Result<Vec<_>, Fail> = rows
+            .iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    user_id: r.try_get("id")?,
+                    user_name: r.try_get("name")?,
+                    role: decode::role(r, "role")?,
+                    since: Timestamp(r.try_get("created_at")?),
+                })
+            })
+            .collect();
+        Ok(out?)
+    }
+
+    async fn put_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        role: Role,
+        at: Timestamp,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            w.exec(
+                "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1,$2,$3,$4) \
+                 ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+                &[&workspace_id, &user_id, &role.as_str(), &at.millis()],
+            )
+            .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Membership(
+                workspace_id.to_owned(),
+                user_id.to_owned(),
+            ));
+        })
+    }
+
+    async fn delete_membership(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2",
+                    &[&workspace_id, &user_id],
+                )
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Membership(
+                    workspace_id.to_owned(),
+                    user_id.to_owned(),
+                ));
+            }
+            n > 0
+        })
+    }
+
+    async fn insert_token(&self, t: TokenRow, audit: AuditRecord) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            insert_token(&w, &t).await?;
+            w.audit(audit.clone());
+            w.changed(Change::Token(t.id.clone()));
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1"),
+                &[&hash],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::token).transpose()?)
+    }
+
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::token).transpose()?)
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY created_at, id"),
+                &[],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::token)?)
+    }
+
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditRecord) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    &[&at.millis(), &id],
+                )
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Token(id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
+    async fn touch_tokens(&self, mut used: Vec<(String, Timestamp)>) -> StoreResult<()> {
+        // One order for every process, so two batches never lock rows crosswise.
+        used.sort();
+        write_tx!(self, |w| {
+            for (id, at) in &used {
+                w.exec(
+                    "UPDATE tokens SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) \
+                     WHERE id = $2",
+                    &[&at.millis(), id],
+                )
+                .await?;
+            }
+        })
+    }
+
+    async fn find_secret(
+        &self,
+        workspace_id: &str,
+        scope: Scope,
+        owner: &str,
+        name: &str,
+    ) -> StoreResult<Option<SecretRow>> {
+        let row = self
+            .row(
+                &format!(
+                    "SELECT {SECRET_COLS} FROM secrets \
+                     WHERE workspace_id = $1 AND scope = $2 AND owner = $3 AND name = $4"
+                ),
+                &[&workspace_id, &scope.as_str(), &owner, &name],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::secret).transpose()?)
+    }
+
+    async fn secret_version(
+        &self,
+        secret_id: &str,
+        version: u64,
+    ) -> StoreResult<Option<VersionRow>> {
+        let row = self
+            .row(
+                &format!(
+                    "SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 AND version = $2"
+                ),
+                &[&secret_id, &big(version)],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::version).transpose()?)
+    }
+
+    async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {VERSION_COLS} FROM secret_versions WHERE secret_id = $1 \
+                     ORDER BY version DESC"
+                ),
+                &[&secret_id],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::version)?)
+    }
+
+    async fn list_secrets(&self, q: ListQuery) -> StoreResult<Vec<SecretRow>> {
+        let prefix = q.prefix.unwrap_or_default();
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {SECRET_COLS} FROM secrets WHERE workspace_id = $1 AND scope = $2 AND owner = $3 \
+                     AND (expires_at IS NULL OR expires_at > $4) \
+                     AND name >= $5::text AND left(name, length($5::text)) = $5::text \
+                     AND ($6::text IS NULL OR name > $6::text) \
+                     ORDER BY name LIMIT $7"
+                ),
+                &[
+                    &q.workspace_id,
+                    &q.scope.as_str(),
+                    &q.owner,
+                    &q.now.millis(),
+                    &prefix,
+                    &q.after,
+                    &i64::from(q.limit),
+                ],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::secret)?)
+    }
+
+    async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {
+        let s = &commit.secret;
+        let v = &commit.version;
+        let keep_from = v
+            .version
+            .saturating_sub(u64::from(commit.max_versions.max(1))) as i64;
+        write_tx!(self, |w| {
+            match &commit.expect {
+                Expect::Create => insert_secret(&w, s).await?,
+                Expect::ReplaceExpired(old) => {
+                    // Its versions go with it (ON DELETE CASCADE), as in SQLite.
+                    w.exec("DELETE FROM secrets WHERE id = $1", &[old]).await?;
+                    w.changed(Change::Secret(old.clone()));
+                    insert_secret(&w, s).await?;
+                }
+                Expect::Current(expected) => {
+                    let n = w
+                        .exec(
+                            "UPDATE secrets SET description = $1, current_version = $2, fingerprint = $3, \
+                             expires_at = $4, updated_at = $5, updated_by = $6 \
+                             WHERE id = $7 AND current_version = $8",
+                            &[
+                                &s.description,
+                                &big(s.current_version),
+                                &s.fingerprint,
+                                &s.expires_at.map(|t| t.millis()),
+                                &s.updated_at.millis(),
+                                &s.updated_by,
+                                &s.id,
+                                &big(*expected),
+                            ],
+                        )
+                        .await?;
+                    if n == 0 {
+                        return Err(Fail::Conflict);
+                    }
+                }
+            }
+            insert_version(&w, v).await?;
+            w.exec(
+                "DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2",
+                &[&v.secret_id, &keep_from],
+            )
+            .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Secret(s.id.clone()));
+        })
+    }
+
+    async fn rename_secret(
+        &self,
+        secret_id: &str,
+        new_name: &str,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "UPDATE secrets SET name = $1, updated_at = $2, updated_by = $3 WHERE id = $4",
+                    &[&new_name, &at.millis(), &by, &secret_id],
+                )
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Secret(secret_id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
+    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            w.exec(
+                "DELETE FROM secret_versions WHERE secret_id = $1",
+                &[&secret_id],
+            )
+            .await?;
+            let n = w
+                .exec("DELETE FROM secrets WHERE id = $1", &[&secret_id])
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Secret(secret_id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>> {
+        write_tx!(self, |w| {
+            // Locked, so two processes purging at once never both report (and
+            // audit) the same secret: the second skips rows the first deleted.
+            let rows = w
+                .query(
+                    &format!(
+                        "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+                         ORDER BY expires_at, id LIMIT 1000 FOR UPDATE"
+                    ),
+                    &[&now.millis()],
+                )
+                .await?;
+            let expired = decode::all(&rows, decode::secret)?;
+            if !expired.is_empty() {
+                let ids: Vec<&str> = expired.iter().map(|s| s.id.as_str()).collect();
+                w.exec(
+                    "DELETE FROM secret_versions WHERE secret_id = ANY($1)",
+                    &[&ids],
+                )
+                .await?;
+                w.exec("DELETE FROM secrets WHERE id = ANY($1)", &[&ids])
+                    .await?;
+            }
+            for s in &expired {
+                w.audit(AuditRecord {
+                    workspace_id: Some(s.workspace_id.clone()),
+                    at: now,
+                    actor: "system".into(),
+                    action: "secret.expire".into(),
+                    target: Some(s.name.clone()),
+                    outcome: "ok".into(),
+                    request_id: None,
+                    detail: serde_json::json!({"scope": s.scope.as_str(), "version": s.current_version}),
+                });
+                w.changed(Change::Secret(s.id.clone()));
+            }
+            expired
+        })
+    }
+
+    async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            for r in &records {
+                w.audit(r.clone());
+            }
+        })
+    }
+
+    async fn list_audit(
+        &self,
+        workspace_id: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {AUDIT_COLS} FROM audit_events WHERE workspace_id = $1 \
+                     AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3"
+                ),
+                &[&workspace_id, &before_seq, &i64::from(limit)],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::audit)?)
+    }
+
+    async fn verify_audit(&self) -> StoreResult<VerifyReport> {
+        let rows = self
+            .rows(
+                &format!("SELECT {AUDIT_COLS} FROM audit_events ORDER BY seq"),
+                &[],
+            )
+            .await?;
+        let rows = decode::all(&rows, decode::audit)?;
+        Ok(audit_chain::verify(&rows))
+    }
+
+    fn subscribe(&self) -> Option<broadcast::Receiver<Change>> {
+        Some(self.changes.subscribe())
+    }
+
+    async fn export(&self) -> StoreResult<Snapshot> {
+        let mut client = self.client().await?;
+        // One snapshot for every table; read-only, so it never fails to serialize.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(Fail::from)?;
+        let all = |sql: String| {
+            let tx = &tx;
+            async move { tx::query(tx, &sql, &[]).await }
+        };
+        let workspaces = decode::all(
+            &all(format!(
+                "SELECT {WORKSPACE_COLS} FROM workspaces ORDER BY id"
+            ))
+            .await?,
+            decode::workspace,
+        )?;
+        let workspace_keys = decode::all(
+            &all(format!(
+                "SELECT {KEY_COLS} FROM workspace_keys ORDER BY workspace_id, version"
+            ))
+            .await?,
+            decode::key,
+        )?;
+        let users = decode::all(
+            &all(format!("SELECT {USER_COLS} FROM users ORDER BY id")).await?,
+            decode::user,
+        )?;
+        let memberships = decode::all(
+            &all(
+                "SELECT workspace_id, user_id, role, created_at FROM memberships \
+                 ORDER BY workspace_id, user_id"
+                    .to_string(),
+            )
+            .await?,
+            decode::membership,
+        )?;
+        let tokens = decode::all(
+            &all(format!("SELECT {TOKEN_COLS} FROM tokens ORDER BY id")).await?,
+            decode::token,
+        )?;
+        let secrets = decode::all(
+            &all(format!("SELECT {SECRET_COLS} FROM secrets ORDER BY id")).await?,
+            decode::secret,
+        )?;
+        let versions = decode::all(
+            &all(format!(
+                "SELECT {VERSION_COLS} FROM secret_versions ORDER BY secret_id, version"
+            ))
+            .await?,
+            decode::version,
+        )?;
+        let audit = decode::all(
+            &all(format!(
+                "SELECT {AUDIT_COLS} FROM audit_events ORDER BY seq"
+            ))
+            .await?,
+            decode::audit,
+        )?;
+        tx.commit().await.map_err(Fail::from)?;
+        Ok(Snapshot {
+            workspaces,
+            workspace_keys,
+            users,
+            memberships,
+            tokens,
+            secrets,
+            versions,
+            audit,
+        })
+    }
+
+    async fn import(&self, snap: Snapshot) -> StoreResult<()> {
+        let head = snap
+            .audit
+            .iter()
+            .max_by_key(|a| a.seq)
+            .map(|a| (a.seq, a.hash.clone()))
+            .unwrap_or_else(|| (0, audit_chain::GENESIS.to_string()));
+        write_tx!(self, |w| {
+            // Lock the chain head first: no append can slip in while we load.
+            w.query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE", &[])
+                .await?;
+            let used: i64 = w
+                .query(
+                    "SELECT (SELECT COUNT(*) FROM workspaces) + (SELECT COUNT(*) FROM users) \
+                     + (SELECT COUNT(*) FROM audit_events)",
+                    &[],
+                )
+                .await?
+                .first()
+                .ok_or_else(|| Fail::Backend("count returned no row".into()))?
+                .try_get(0)?;
+            if used > 0 {
+                return Err(Fail::Conflict);
+            }
+            for ws in &snap.workspaces {
+                insert_workspace(&w, ws).await?;
+            }
+            for k in &snap.workspace_keys {
+                insert_key(&w, k).await?;
+            }
+            for u in &snap.users {
+                w.exec(
+                    &format!("INSERT INTO users ({USER_COLS}) VALUES ($1,$2,$3)"),
+                    &[&u.id, &u.name, &u.created_at.millis()],
+                )
+                .await?;
+            }
+            for m in &snap.memberships {
+                insert_membership(&w, &m.workspace_id, &m.user_id, m.role, m.created_at).await?;
+            }
+            for t in &snap.tokens {
+                insert_token(&w, t).await?;
+            }
+            for s in &snap.secrets {
+                insert_secret(&w, s).await?;
+            }
+            for v in &snap.versions {
+                insert_version(&w, v).await?;
+            }
+            for a in &snap.audit {
+                tx::insert_audit_row(w.tx(), a).await?;
+            }
+            w.exec(
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[&head.0, &head.1],
+            )
+            .await?;
+            w.changed(Change::Everything);
+        })
+    }
+
+    async fn add_workspace_key(&self, key: WorkspaceKeyRow, audit: AuditRecord) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            insert_key(&w, &key).await?;
+            w.exec(
+                "UPDATE workspaces SET active_key_version = $1 WHERE id = $2",
+                &[&int(key.version)?, &key.workspace_id],
+            )
+            .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Workspace(key.workspace_id.clone()));
+        })
+    }
+
+    async fn versions_to_reseal(
+        &self,
+        workspace_id: &str,
+        active: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>> {
+        let client = self.client().await?;
+        // One snapshot for both queries is not needed: a secret deleted in
+        // between is skipped, as in SQLite.
+        let rows = tx::query(
+            &client,
+            "SELECT v.secret_id, v.version, v.key_version, v.sealed, v.fingerprint, v.created_at, \
+             v.created_by FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+             WHERE s.workspace_id = $1 AND v.key_version <> $2 ORDER BY v.secret_id, v.version LIMIT $3",
+            &[&workspace_id, &int(active)?, &i64::from(limit)],
+        )
+        .await?;
+        let versions = decode::all(&rows, decode::version)?;
+        if versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<&str> = versions.iter().map(|v| v.secret_id.as_str()).collect();
+        ids.dedup();
+        let rows = tx::query(
+            &client,
+            &format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ANY($1)"),
+            &[&ids],
+        )
+        .await?;
+        let secrets: HashMap<String, SecretRow> = decode::all(&rows, decode::secret)?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        let out = versions
+            .into_iter()
+            .filter_map(|v| secrets.get(&v.secret_id).map(|s| (s.clone(), v)))
+            .collect();
+        Ok(out)
+    }
+
+    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize> {
+        write_tx!(self, |w| {
+            let mut n: u64 = 0;
+            for (v, old) in &updates {
+                let changed = w
+                    .exec(
+                        "UPDATE secret_versions SET key_version = $1, sealed = $2 \
+                         WHERE secret_id = $3 AND version = $4 AND key_version = $5",
+                        &[
+                            &int(v.key_version)?,
+                            &v.sealed,
+                            &v.secret_id,
+                            &big(v.version),
+                            &int(*old)?,
+                        ],
+                    )
+                    .await?;
+                if changed > 0 {
+                    w.changed(Change::Secret(v.secret_id.clone()));
+                }
+                n += changed;
+            }
+            n as usize
+        })
+    }
+}

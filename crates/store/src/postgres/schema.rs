@@ -1,0 +1,181 @@
+//! The PostgreSQL schema and its migrations, tracked in `lockbox_schema_version`
+//! and applied under an advisory lock so several processes may start at once.
+//!
+//! The tables mirror the SQLite ones column for column (TEXT, BIGINT for
+//! timestamps and counters, INTEGER for key versions, BYTEA for sealed and wrapped
+//! bytes, settings and audit detail as TEXT JSON), plus `audit_head`, the single
+//! row every audit append locks so the hash chain stays linear across processes.
+//!
+//! Portability: the tables, indexes and queries are meant to run unchanged on
+//! CockroachDB and YugabyteDB (no PL/pgSQL, no triggers, no sequences). What is
+//! PostgreSQL-only:
+//! - `pg_advisory_lock` / `pg_advisory_unlock`, taken around migrations here;
+//! - `LISTEN` / `pg_notify`, the change feed (see `listener.rs`);
+//! - `COLLATE "C"` on ids and names, so ordering and cursor comparisons are
+//!   bytewise like SQLite's whatever the database's collation (YugabyteDB takes
+//!   it; CockroachDB compares strings bytewise already and may reject the clause).
+
+use super::Fail;
+use crate::audit_chain::GENESIS;
+use tokio_postgres::Client;
+
+/// Key of the advisory lock that serializes migrations between processes
+/// ("lockbox" in ASCII).
+pub(super) const MIGRATION_LOCK: i64 = 0x006c_6f63_6b62_6f78;
+
+/// Migration `i` (0-based) brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE workspaces (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    settings TEXT NOT NULL,
+    active_key_version INTEGER NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE workspace_keys (
+    workspace_id TEXT COLLATE "C" NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    master_version INTEGER NOT NULL,
+    wrapped BYTEA NOT NULL,
+    PRIMARY KEY (workspace_id, version)
+);
+CREATE TABLE users (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    name TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE memberships (
+    workspace_id TEXT COLLATE "C" NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    user_id TEXT COLLATE "C" NOT NULL REFERENCES users(id),
+    role TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, user_id)
+);
+CREATE TABLE tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT COLLATE "C" REFERENCES users(id),
+    workspace_id TEXT COLLATE "C" REFERENCES workspaces(id) ON DELETE CASCADE,
+    role TEXT,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at BIGINT,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE TABLE secrets (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    workspace_id TEXT COLLATE "C" NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    scope TEXT COLLATE "C" NOT NULL,
+    owner TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    visibility TEXT NOT NULL,
+    description TEXT,
+    current_version BIGINT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL,
+    UNIQUE (workspace_id, scope, owner, name)
+);
+CREATE INDEX secrets_expiry ON secrets (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE secret_versions (
+    secret_id TEXT COLLATE "C" NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+    version BIGINT NOT NULL,
+    key_version INTEGER NOT NULL,
+    sealed BYTEA NOT NULL,
+    fingerprint TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (secret_id, version)
+);
+CREATE TABLE audit_events (
+    seq BIGINT PRIMARY KEY,
+    workspace_id TEXT COLLATE "C",
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    request_id TEXT,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_workspace ON audit_events (workspace_id, seq);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS}');
+"#];
+
+/// Creates `schema` if given, then applies pending migrations, each in its own
+/// transaction, while holding the migration advisory lock on `client` (a
+/// dedicated connection, closed by the caller afterwards).
+pub(super) async fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), Fail> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = migrate_locked(client, schema).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    result?;
+    unlocked?;
+    Ok(())
+}
+
+async fn migrate_locked(client: &mut Client, schema: Option<&str>) -> Result<(), Fail> {
+    if let Some(schema) = schema {
+        // `schema` is validated by the caller: lowercase letters, digits, `_`.
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+            ))
+            .await?;
+    }
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS lockbox_schema_version (\
+                 version INTEGER PRIMARY KEY, \
+                 applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+    let current: i32 = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM lockbox_schema_version",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(Fail::Backend(format!(
+            "database schema version {current} is newer than this build knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = i32::try_from(i + 1).expect("few migrations");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let tx = client.transaction().await?;
+        tx.batch_execute(&sql.replace("{GENESIS}", GENESIS)).await?;
+        tx.execute(
+            "INSERT INTO lockbox_schema_version (version, applied_at) VALUES ($1, $2)",
+            &[&version, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}

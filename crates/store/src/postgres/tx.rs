@@ -1,0 +1,272 @@
+//! One write transaction: the statements of a store method, then (at commit) its
+//! audit rows chained under the `audit_head` row lock, then one `pg_notify` per
+//! change, then COMMIT. Also the error mapping ([`Fail`]) and the retry loop
+//! ([`write_tx!`]) that reruns a whole transaction after a serialization failure
+//! or a deadlock.
+
+use super::listener;
+use crate::audit_chain;
+use crate::rows::{AuditRecord, AuditRow};
+use crate::{Change, StoreError};
+use deadpool_postgres::{GenericClient, Transaction};
+use std::fmt;
+use std::time::Duration;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+/// Parameters as tokio-postgres takes them.
+pub(super) type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// How a PostgreSQL operation failed, before it becomes a [`StoreError`].
+#[derive(Debug)]
+pub(crate) enum Fail {
+    /// A uniqueness or foreign-key rule, or a compare-and-set.
+    Conflict,
+    /// A serialization failure or deadlock: running the transaction again may work.
+    Retry(String),
+    /// Anything else. Never holds row values.
+    Backend(String),
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fail::Conflict => f.write_str("conflict"),
+            Fail::Retry(s) | Fail::Backend(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => {
+                let code = db.code();
+                // Unique violations, and foreign-key violations too: SQLite reports
+                // both as a constraint violation, which the store maps to Conflict.
+                if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION {
+                    return Fail::Conflict;
+                }
+                // SQLSTATE and message only: DETAIL may quote row values.
+                let text = format!("postgres {}: {}", code.code(), db.message());
+                if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *code == SqlState::T_R_DEADLOCK_DETECTED
+                {
+                    Fail::Retry(text)
+                } else {
+                    Fail::Backend(text)
+                }
+            }
+            // Not from the server (I/O, protocol, decoding): no row values in it.
+            None => Fail::Backend(format!("postgres: {e}")),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Fail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Fail::Backend(format!("postgres pool: {other}")),
+        }
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(f: Fail) -> Self {
+        match f {
+            Fail::Conflict => StoreError::Conflict,
+            Fail::Retry(s) | Fail::Backend(s) => StoreError::Backend(s),
+        }
+    }
+}
+
+/// Attempts of one write transaction before a retryable failure is given up.
+pub(super) const MAX_ATTEMPTS: u32 = 8;
+
+/// Pause before attempt `n + 1`, growing, with a little jitter so two retrying
+/// transactions do not collide again in lockstep.
+pub(super) fn retry_delay(attempt: u32) -> Duration {
+    let mut b = [0u8; 1];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    Duration::from_millis((2u64 << attempt.min(7)) + u64::from(b[0] % 8))
+}
+
+/// Runs `$body` in a write transaction bound to `$w` (a [`WriteTx`]), commits,
+/// and reruns the whole thing after a serialization failure or deadlock. The body
+/// may use `?` on tokio-postgres errors and `Fail`; it is an expression whose
+/// value the macro returns as `StoreResult<_>` once committed. The body may run
+/// more than once, so it must not move out of captured values.
+macro_rules! write_tx {
+    ($store:expr, |$w:ident| $body:expr) => {{
+        let store: &PostgresStore = $store;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result: Result<_, Fail> = async {
+                let mut client = store.client().await?;
+                let tx = client.transaction().await?;
+                #[allow(unused_mut)]
+                let mut $w = WriteTx::new(tx);
+                let out = $body;
+                $w.commit(&store.channel, &store.node_id).await?;
+                Ok(out)
+            }
+            .await;
+            match result {
+                Err(Fail::Retry(why)) if attempt < tx::MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, %why, "retrying a PostgreSQL transaction");
+                    tokio::time::sleep(tx::retry_delay(attempt)).await;
+                }
+                other => break other.map_err(StoreError::from),
+            }
+        }
+    }};
+}
+pub(super) use write_tx;
+
+/// Prepares (cached per connection) and runs a statement.
+pub(super) async fn exec<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<u64, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.execute(&st, p).await?)
+}
+
+/// Prepares (cached per connection) and runs a query.
+pub(super) async fn query<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Vec<Row>, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query(&st, p).await?)
+}
+
+/// Prepares (cached per connection) and runs a query expecting at most one row.
+pub(super) async fn query_opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Option<Row>, Fail> {
+    let st = c.prepare_cached(sql).await?;
+    Ok(c.query_opt(&st, p).await?)
+}
+
+/// A write transaction in progress, collecting the audit records and changes it
+/// will write when it commits.
+pub(super) struct WriteTx<'a> {
+    tx: Transaction<'a>,
+    audit: Vec<AuditRecord>,
+    changes: Vec<Change>,
+}
+
+impl<'a> WriteTx<'a> {
+    pub(super) fn new(tx: Transaction<'a>) -> Self {
+        WriteTx {
+            tx,
+            audit: Vec::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    pub(super) fn tx(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+
+    pub(super) async fn exec(&self, sql: &str, p: Params<'_>) -> Result<u64, Fail> {
+        exec(&self.tx, sql, p).await
+    }
+
+    pub(super) async fn query(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, Fail> {
+        query(&self.tx, sql, p).await
+    }
+
+    /// Queues an audit row, appended to the chain at commit.
+    pub(super) fn audit(&mut self, record: AuditRecord) {
+        self.audit.push(record);
+    }
+
+    /// Queues a change notification, sent at commit (and delivered on commit).
+    pub(super) fn changed(&mut self, change: Change) {
+        if !self.changes.contains(&change) {
+            self.changes.push(change);
+        }
+    }
+
+    /// Appends the queued audit rows, notifies the queued changes, commits.
+    ///
+    /// The audit rows come last so the `audit_head` row lock, which serializes
+    /// every audit append across processes, is held only from here to COMMIT and
+    /// is always the last lock a transaction takes (no lock-order cycles through it).
+    pub(super) async fn commit(self, channel: &str, node_id: &str) -> Result<(), Fail> {
+        if !self.audit.is_empty() {
+            let head = query_opt(
+                &self.tx,
+                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+                &[],
+            )
+            .await?
+            .ok_or_else(|| Fail::Backend("audit_head row is missing".into()))?;
+            let mut seq: i64 = head.try_get(0)?;
+            let mut hash: String = head.try_get(1)?;
+            for record in self.audit {
+                let mut row = AuditRow {
+                    seq: seq + 1,
+                    record,
+                    prev_hash: hash,
+                    hash: String::new(),
+                };
+                row.hash = audit_chain::row_hash(&row.prev_hash, &row);
+                insert_audit_row(&self.tx, &row).await?;
+                seq = row.seq;
+                hash = row.hash;
+            }
+            exec(
+                &self.tx,
+                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+                &[&seq, &hash],
+            )
+            .await?;
+        }
+        if !self.changes.is_empty() {
+            let payloads: Vec<String> = self
+                .changes
+                .iter()
+                .map(|c| listener::encode(node_id, c))
+                .collect();
+            exec(
+                &self.tx,
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                &[&channel, &payloads],
+            )
+            .await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Inserts one audit row as given (seq, hashes and all).
+pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Result<(), Fail> {
+    let r = &row.record;
+    exec(
+        tx,
+        "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
+         request_id, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+        &[
+            &row.seq,
+            &r.workspace_id,
+            &r.at.millis(),
+            &r.actor,
+            &r.action,
+            &r.target,
+            &r.outcome,
+            &r.request_id,
+            &r.detail.to_string(),
+            &row.prev_hash,
+            &row.hash,
+        ],
+    )
+    .await?;
+    Ok(())
+}

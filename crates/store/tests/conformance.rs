@@ -1,0 +1,1843 @@
+//! One conformance suite for every [`Store`] backend: each case runs against
+//! SQLite (in a temp dir) and against PostgreSQL (in a schema of its own), and must
+//! give the same answers on both — same rows, same ordering, same Conflict cases,
+//! same audit rows. A few cases exist only for PostgreSQL: several processes on
+//! one database (compare-and-set, audit chain, change feed, concurrent startup).
+//!
+//! PostgreSQL runs when `LOCKBOX_TEST_DATABASE_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`); without it those cases pass
+//! without running and one line on stderr says so, unless
+//! `LOCKBOX_REQUIRE_POSTGRES=1`, which makes them fail instead.
+
+use lockbox_core::{Role, Scope, Timestamp, Visibility};
+use lockbox_store::*;
+use std::io::Write;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+// ---------------------------------------------------------------------------
+// Where a case runs
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// One empty database for a case: a temp dir for SQLite, a fresh schema
+/// `t_<random hex>` for PostgreSQL (dropped when this is dropped, best effort).
+/// Any number of store instances can be opened on it.
+struct Db {
+    kind: Kind,
+    dir: Option<tempfile::TempDir>,
+    pg: Option<PgSchema>,
+}
+
+struct PgSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Our own runtime on our own thread: this may run inside a test's runtime
+        // or while a panic unwinds.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+static SKIP_NOTICE: Once = Once::new();
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("LOCKBOX_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("LOCKBOX_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("LOCKBOX_REQUIRE_POSTGRES=1 but LOCKBOX_TEST_DATABASE_URL is not set");
+            }
+            SKIP_NOTICE.call_once(|| {
+                // Straight to the process's stderr, past the test harness's capture.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping PostgreSQL conformance cases: LOCKBOX_TEST_DATABASE_URL is not set"
+                );
+            });
+            None
+        }
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
+    hex::encode(b)
+}
+
+impl Db {
+    fn sqlite() -> Db {
+        Db {
+            kind: Kind::Sqlite,
+            dir: Some(tempfile::tempdir().unwrap()),
+            pg: None,
+        }
+    }
+
+    /// `None` when PostgreSQL is not configured (the case is skipped).
+    fn postgres() -> Option<Db> {
+        let url = postgres_url()?;
+        Some(Db {
+            kind: Kind::Postgres,
+            dir: None,
+            pg: Some(PgSchema {
+                url,
+                schema: format!("t_{}", random_hex(8)),
+            }),
+        })
+    }
+
+    fn of(kind: Kind) -> Option<Db> {
+        match kind {
+            Kind::Sqlite => Some(Db::sqlite()),
+            Kind::Postgres => Db::postgres(),
+        }
+    }
+
+    /// A new store instance on this database.
+    async fn open(&self) -> Arc<dyn Store> {
+        match self.kind {
+            Kind::Sqlite => Arc::new(SqliteStore::open(self.dir.as_ref().unwrap().path()).unwrap()),
+            Kind::Postgres => self.open_pg().await,
+        }
+    }
+
+    async fn open_pg(&self) -> Arc<PostgresStore> {
+        let pg = self.pg.as_ref().expect("a PostgreSQL database");
+        Arc::new(
+            PostgresStore::connect_in_schema(&pg.url, &pg.schema)
+                .await
+                .unwrap(),
+        )
+    }
+
+    /// A raw connection in this test's schema, for edits behind the store's back.
+    async fn pg_client(&self) -> tokio_postgres::Client {
+        let pg = self.pg.as_ref().expect("a PostgreSQL database");
+        let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("SET search_path TO {}", pg.schema))
+            .await
+            .unwrap();
+        client
+    }
+
+    /// Runs SQL (valid in both dialects) straight on the database.
+    async fn exec_raw(&self, sql: &str) -> u64 {
+        match self.kind {
+            Kind::Sqlite => {
+                let path = self.dir.as_ref().unwrap().path().join("lockbox.db");
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute(sql, []).unwrap() as u64
+            }
+            Kind::Postgres => self.pg_client().await.execute(sql, &[]).await.unwrap(),
+        }
+    }
+}
+
+/// Generates, for each case, one `#[tokio::test]` per backend.
+/// - `store`: `async fn(Arc<dyn Store>)`, given a fresh empty store;
+/// - `db`: `async fn(&Db)`, for cases that open several instances or edit rows raw;
+/// - `postgres_only`: `async fn(&Db)`, run only on PostgreSQL.
+macro_rules! conformance {
+    (
+        store: [$($s:ident),* $(,)?],
+        db: [$($d:ident),* $(,)?],
+        postgres_only: [$($p:ident),* $(,)?] $(,)?
+    ) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $s() {
+                    let db = super::Db::sqlite();
+                    super::$s(db.open().await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $d() {
+                    let db = super::Db::sqlite();
+                    super::$d(&db).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $s() {
+                    let Some(db) = super::Db::postgres() else { return };
+                    super::$s(db.open().await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $d() {
+                    let Some(db) = super::Db::postgres() else { return };
+                    super::$d(&db).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $p() {
+                    let Some(db) = super::Db::postgres() else { return };
+                    super::$p(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    store: [
+        a_failing_job_does_not_spoil_its_batch,
+        compare_and_set_admits_one_writer_per_version,
+        versions_are_pruned_to_the_limit,
+        workspaces_create_list_and_settings,
+        delete_workspace_removes_what_it_holds,
+        workspace_keys_add_and_rewrap,
+        users_create_and_look_up,
+        memberships_upsert_delete_and_order,
+        tokens_insert_look_up_revoke_and_touch,
+        secrets_find_versions_and_replace,
+        list_secrets_filters_and_pages,
+        rename_and_delete_secret,
+        purge_expired_returns_rows_and_audits,
+        list_audit_newest_first_in_pages,
+        import_into_a_non_empty_store_conflicts,
+        reseal_is_compare_and_set_on_the_key_version,
+    ],
+    db: [
+        acknowledged_writes_survive_reopening,
+        two_stores_on_one_database_keep_one_audit_chain,
+        verify_detects_an_edited_row,
+        export_then_import_into_the_other_kind,
+        change_feed_reaches_other_instances,
+    ],
+    postgres_only: [
+        concurrent_compare_and_set_across_instances,
+        concurrent_audit_appends_across_instances,
+        listener_reconnects_and_reports_everything,
+        concurrent_startup_migrates_once,
+    ],
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+fn audit_in(ws: &str, action: &str) -> AuditRecord {
+    AuditRecord {
+        workspace_id: Some(ws.into()),
+        at: Timestamp(1),
+        actor: "test".into(),
+        action: action.into(),
+        target: None,
+        outcome: "ok".into(),
+        request_id: None,
+        detail: serde_json::json!({}),
+    }
+}
+
+fn audit(action: &str) -> AuditRecord {
+    audit_in("ws", action)
+}
+
+fn secret_in(ws: &str, id: &str, name: &str, version: u64) -> SecretRow {
+    SecretRow {
+        id: id.into(),
+        workspace_id: ws.into(),
+        scope: Scope::Workspace,
+        owner: String::new(),
+        name: name.into(),
+        visibility: Visibility::Masked,
+        description: None,
+        current_version: version,
+        fingerprint: "fp".into(),
+        expires_at: None,
+        created_at: Timestamp(1),
+        created_by: "test".into(),
+        updated_at: Timestamp(1),
+        updated_by: "test".into(),
+    }
+}
+
+fn secret(id: &str, name: &str, version: u64) -> SecretRow {
+    secret_in("ws", id, name, version)
+}
+
+fn version(id: &str, v: u64) -> VersionRow {
+    VersionRow {
+        secret_id: id.into(),
+        version: v,
+        key_version: 1,
+        sealed: vec![1, 2, 3],
+        fingerprint: "fp".into(),
+        created_at: Timestamp(1),
+        created_by: "test".into(),
+    }
+}
+
+fn create(id: &str, name: &str) -> CommitVersion {
+    commit_new(secret(id, name, 1))
+}
+
+fn commit_new(s: SecretRow) -> CommitVersion {
+    CommitVersion {
+        version: version(&s.id, 1),
+        secret: s,
+        expect: Expect::Create,
+        max_versions: 10,
+    }
+}
+
+fn next(s: &SecretRow, v: u64) -> CommitVersion {
+    let mut s = s.clone();
+    s.current_version = v;
+    s.fingerprint = format!("fp{v}");
+    CommitVersion {
+        version: VersionRow {
+            fingerprint: format!("fp{v}"),
+            ..version(&s.id, v)
+        },
+        secret: s,
+        expect: Expect::Current(v - 1),
+        max_versions: 10,
+    }
+}
+
+fn ws_row(id: &str, name: &str) -> WorkspaceRow {
+    WorkspaceRow {
+        id: id.into(),
+        name: name.into(),
+        settings: WorkspaceSettings::default(),
+        active_key_version: 1,
+        created_at: Timestamp(1),
+    }
+}
+
+fn key_row(ws: &str, version: u32) -> WorkspaceKeyRow {
+    WorkspaceKeyRow {
+        workspace_id: ws.into(),
+        version,
+        master_version: 1,
+        wrapped: vec![version as u8, 0, 9, 9],
+    }
+}
+
+fn user(id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        name: name.into(),
+        created_at: Timestamp(5),
+    }
+}
+
+fn token(id: &str, created_at: i64) -> TokenRow {
+    TokenRow {
+        id: id.into(),
+        hash: format!("hash-{id}"),
+        name: format!("name-{id}"),
+        kind: TokenKind::Personal,
+        user_id: Some("u1".into()),
+        workspace_id: None,
+        role: None,
+        created_at: Timestamp(created_at),
+        created_by: "test".into(),
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+fn service_token(id: &str, ws: &str) -> TokenRow {
+    TokenRow {
+        kind: TokenKind::Service,
+        user_id: None,
+        workspace_id: Some(ws.into()),
+        role: Some(Role::Viewer),
+        ..token(id, 10)
+    }
+}
+
+/// Creates workspace `ws` ("default") with key version 1.
+async fn seed(s: &dyn Store) {
+    add_workspace(s, "ws", "default").await;
+}
+
+async fn add_workspace(s: &dyn Store, id: &str, name: &str) {
+    s.create_workspace(
+        ws_row(id, name),
+        key_row(id, 1),
+        None,
+        audit_in(id, "workspace.create"),
+    )
+    .await
+    .unwrap();
+}
+
+async fn seeded(db: &Db) -> Arc<dyn Store> {
+    let s = db.open().await;
+    if s.workspace_by_name("default").await.unwrap().is_none() {
+        seed(&*s).await;
+    }
+    s
+}
+
+async fn audit_rows(s: &dyn Store) -> u64 {
+    let r = s.verify_audit().await.unwrap();
+    assert_eq!(r.broken_at, None);
+    r.rows
+}
+
+fn is_conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
+    match r {
+        Err(StoreError::Conflict) => true,
+        Err(StoreError::Backend(e)) => panic!("expected Conflict, got Backend({e})"),
+        Ok(v) => panic!("expected Conflict, got Ok({v:?})"),
+    }
+}
+
+fn names(rows: &[SecretRow]) -> Vec<&str> {
+    rows.iter().map(|s| s.name.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Cases for every backend
+
+async fn a_failing_job_does_not_spoil_its_batch(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("taken", "taken"), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 8 == 0 {
+                // Same name as an existing secret: a uniqueness conflict.
+                s.commit_version(create(&format!("dup{i}"), "taken"), audit("secret.put"))
+                    .await
+            } else {
+                s.commit_version(
+                    create(&format!("id{i}"), &format!("n{i}")),
+                    audit("secret.put"),
+                )
+                .await
+            }
+        }));
+    }
+    let mut conflicts = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(()) => assert_ne!(i % 8, 0),
+            Err(StoreError::Conflict) => {
+                assert_eq!(i % 8, 0);
+                conflicts += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(conflicts, 8);
+    let report = s.verify_audit().await.unwrap();
+    assert_eq!(report.broken_at, None);
+    // workspace.create + the first put + 56 successful puts; failed jobs left no row.
+    assert_eq!(report.rows, 58);
+}
+
+async fn compare_and_set_admits_one_writer_per_version(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("s", "hot"), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.commit_version(next(&secret("s", "hot", 1), 2), audit("secret.put"))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    let found = s
+        .find_secret("ws", Scope::Workspace, "", "hot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.current_version, 2);
+    assert_eq!(audit_rows(&*s).await, 3);
+}
+
+async fn versions_are_pruned_to_the_limit(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("s", "v"), audit("a"))
+        .await
+        .unwrap();
+    for v in 2..=7u64 {
+        let mut c = next(&secret("s", "v", v - 1), v);
+        c.max_versions = 3;
+        s.commit_version(c, audit("a")).await.unwrap();
+    }
+    let kept: Vec<u64> = s
+        .list_versions("s")
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(kept, [7, 6, 5]);
+    assert!(s.secret_version("s", 4).await.unwrap().is_none());
+}
+
+async fn workspaces_create_list_and_settings(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.create_workspace(
+        ws_row("w2", "beta"),
+        key_row("w2", 1),
+        Some(("u1".into(), Role::Owner)),
+        audit_in("w2", "workspace.create"),
+    )
+    .await
+    .unwrap();
+    add_workspace(&*s, "w3", "Alpha").await;
+    // The name is taken (another id), and so is the id (another name).
+    assert!(is_conflict(
+        s.create_workspace(ws_row("w4", "beta"), key_row("w4", 1), None, audit("x"))
+            .await
+    ));
+    assert!(is_conflict(
+        s.create_workspace(ws_row("w2", "gamma"), key_row("w2", 1), None, audit("x"))
+            .await
+    ));
+    // A failed create leaves nothing behind.
+    assert!(s.workspace_by_name("gamma").await.unwrap().is_none());
+    assert_eq!(s.workspace_keys("w4").await.unwrap(), vec![]);
+
+    // Ordered by name, bytewise (uppercase first).
+    let listed: Vec<String> = s
+        .list_workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(listed, ["Alpha", "beta", "default"]);
+    assert_eq!(
+        s.workspace_by_name("beta").await.unwrap(),
+        Some(ws_row("w2", "beta"))
+    );
+    assert_eq!(s.workspace_by_name("nope").await.unwrap(), None);
+    assert_eq!(s.membership("w2", "u1").await.unwrap(), Some(Role::Owner));
+    assert_eq!(s.membership("w3", "u1").await.unwrap(), None);
+
+    let settings = WorkspaceSettings {
+        allow_rename: true,
+        max_versions: 3,
+    };
+    s.update_workspace_settings("w2", settings.clone(), audit_in("w2", "workspace.settings"))
+        .await
+        .unwrap();
+    let w2 = s.workspace_by_name("beta").await.unwrap().unwrap();
+    assert_eq!(w2.settings, settings);
+    // Three creates and one settings change; failed creates wrote no row.
+    assert_eq!(audit_rows(&*s).await, 4);
+    let last = s.list_audit("w2", None, 1).await.unwrap();
+    assert_eq!(last[0].record.action, "workspace.settings");
+}
+
+async fn delete_workspace_removes_what_it_holds(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    add_workspace(&*s, "wd", "doomed").await;
+    s.add_workspace_key(key_row("wd", 2), audit_in("wd", "key.add"))
+        .await
+        .unwrap();
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.put_membership(
+        "wd",
+        "u1",
+        Role::Admin,
+        Timestamp(3),
+        audit_in("wd", "member.put"),
+    )
+    .await
+    .unwrap();
+    s.put_membership("ws", "u1", Role::Viewer, Timestamp(3), audit("member.put"))
+        .await
+        .unwrap();
+    s.insert_token(service_token("svc", "wd"), audit_in("wd", "token.create"))
+        .await
+        .unwrap();
+    s.insert_token(token("personal", 10), audit("token.create"))
+        .await
+        .unwrap();
+    s.commit_version(
+        commit_new(secret_in("wd", "sd", "gone", 1)),
+        audit_in("wd", "secret.put"),
+    )
+    .await
+    .unwrap();
+    s.commit_version(create("sk", "kept"), audit("secret.put"))
+        .await
+        .unwrap();
+    let before = audit_rows(&*s).await;
+
+    assert!(s
+        .delete_workspace("wd", audit_in("wd", "workspace.delete"))
+        .await
+        .unwrap());
+    assert_eq!(s.workspace_by_name("doomed").await.unwrap(), None);
+    assert_eq!(s.workspace_keys("wd").await.unwrap(), vec![]);
+    assert_eq!(
+        s.find_secret("wd", Scope::Workspace, "", "gone")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.secret_version("sd", 1).await.unwrap(), None);
+    assert_eq!(s.membership("wd", "u1").await.unwrap(), None);
+    assert_eq!(s.token_by_id("svc").await.unwrap(), None);
+    // What belongs elsewhere stays.
+    assert!(s.token_by_id("personal").await.unwrap().is_some());
+    assert_eq!(s.membership("ws", "u1").await.unwrap(), Some(Role::Viewer));
+    assert!(s.secret_version("sk", 1).await.unwrap().is_some());
+    assert_eq!(
+        s.workspace_keys("ws").await.unwrap(),
+        vec![key_row("ws", 1)]
+    );
+    assert!(s.user_by_id("u1").await.unwrap().is_some());
+    // A second delete finds nothing, and is audited all the same.
+    assert!(!s
+        .delete_workspace("wd", audit_in("wd", "workspace.delete"))
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 2);
+}
+
+async fn workspace_keys_add_and_rewrap(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    add_workspace(&*s, "w2", "second").await;
+    s.add_workspace_key(key_row("ws", 2), audit("key.add"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.workspace_by_name("default")
+            .await
+            .unwrap()
+            .unwrap()
+            .active_key_version,
+        2
+    );
+    assert_eq!(
+        s.workspace_by_name("second")
+            .await
+            .unwrap()
+            .unwrap()
+            .active_key_version,
+        1
+    );
+    // Version taken.
+    assert!(is_conflict(
+        s.add_workspace_key(key_row("ws", 2), audit("key.add"))
+            .await
+    ));
+    let mut keys = s.workspace_keys("ws").await.unwrap();
+    keys.sort_by_key(|k| k.version);
+    assert_eq!(keys, [key_row("ws", 1), key_row("ws", 2)]);
+
+    let rewrapped: Vec<WorkspaceKeyRow> = [key_row("ws", 1), key_row("ws", 2), key_row("w2", 1)]
+        .into_iter()
+        .map(|k| WorkspaceKeyRow {
+            master_version: 2,
+            wrapped: vec![42, k.version as u8],
+            ..k
+        })
+        .collect();
+    s.rewrap_workspace_keys(rewrapped.clone(), audit("keys.rewrap"))
+        .await
+        .unwrap();
+    let mut all = s.all_workspace_keys().await.unwrap();
+    all.sort_by(|a, b| (&a.workspace_id, a.version).cmp(&(&b.workspace_id, b.version)));
+    let mut expected = rewrapped;
+    expected.sort_by(|a, b| (&a.workspace_id, a.version).cmp(&(&b.workspace_id, b.version)));
+    assert_eq!(all, expected);
+    // Two creates, one key add, one rewrap.
+    assert_eq!(audit_rows(&*s).await, 4);
+}
+
+async fn users_create_and_look_up(s: Arc<dyn Store>) {
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.create_user(user("u2", "bob")).await.unwrap();
+    assert!(is_conflict(s.create_user(user("u3", "alice")).await));
+    assert!(is_conflict(s.create_user(user("u1", "carol")).await));
+    assert_eq!(
+        s.user_by_name("alice").await.unwrap(),
+        Some(user("u1", "alice"))
+    );
+    assert_eq!(s.user_by_id("u2").await.unwrap(), Some(user("u2", "bob")));
+    assert_eq!(s.user_by_name("carol").await.unwrap(), None);
+    assert_eq!(s.user_by_id("u3").await.unwrap(), None);
+    // Users are not audited here (the service audits what created them).
+    assert_eq!(audit_rows(&*s).await, 0);
+}
+
+async fn memberships_upsert_delete_and_order(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    add_workspace(&*s, "w2", "Second").await;
+    add_workspace(&*s, "w3", "third").await;
+    for (id, name) in [("u1", "bob"), ("u2", "alice"), ("u3", "Carol")] {
+        s.create_user(user(id, name)).await.unwrap();
+    }
+    for (u, at) in [("u1", 10), ("u2", 11), ("u3", 12)] {
+        s.put_membership("ws", u, Role::Viewer, Timestamp(at), audit("member.put"))
+            .await
+            .unwrap();
+    }
+    // Upsert: the role changes, the membership keeps its start.
+    s.put_membership("ws", "u1", Role::Editor, Timestamp(99), audit("member.put"))
+        .await
+        .unwrap();
+    assert_eq!(s.membership("ws", "u1").await.unwrap(), Some(Role::Editor));
+    let members = s.list_members("ws").await.unwrap();
+    let listed: Vec<(&str, &str, Role, i64)> = members
+        .iter()
+        .map(|m| (m.user_id.as_str(), m.user_name.as_str(), m.role, m.since.0))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("u3", "Carol", Role::Viewer, 12),
+            ("u2", "alice", Role::Viewer, 11),
+            ("u1", "bob", Role::Editor, 10),
+        ]
+    );
+
+    s.put_membership(
+        "w3",
+        "u1",
+        Role::Owner,
+        Timestamp(1),
+        audit_in("w3", "member.put"),
+    )
+    .await
+    .unwrap();
+    s.put_membership(
+        "w2",
+        "u1",
+        Role::Admin,
+        Timestamp(1),
+        audit_in("w2", "member.put"),
+    )
+    .await
+    .unwrap();
+    let of: Vec<(String, Role)> = s
+        .memberships_of("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, r)| (w.name, r))
+        .collect();
+    assert_eq!(
+        of,
+        [
+            ("Second".to_string(), Role::Admin),
+            ("default".to_string(), Role::Editor),
+            ("third".to_string(), Role::Owner),
+        ]
+    );
+    assert_eq!(s.memberships_of("nobody").await.unwrap(), vec![]);
+
+    // An unknown user or workspace breaks a reference: Conflict on every backend.
+    assert!(is_conflict(
+        s.put_membership(
+            "ws",
+            "ghost",
+            Role::Viewer,
+            Timestamp(1),
+            audit("member.put")
+        )
+        .await
+    ));
+    assert!(is_conflict(
+        s.put_membership(
+            "nope",
+            "u1",
+            Role::Viewer,
+            Timestamp(1),
+            audit("member.put")
+        )
+        .await
+    ));
+
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .delete_membership("ws", "u2", audit("member.delete"))
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_membership("ws", "u2", audit("member.delete"))
+        .await
+        .unwrap());
+    assert_eq!(s.membership("ws", "u2").await.unwrap(), None);
+    // Only the delete that removed something is audited.
+    assert_eq!(audit_rows(&*s).await, before + 1);
+    assert_eq!(s.list_members("ws").await.unwrap().len(), 2);
+}
+
+async fn tokens_insert_look_up_revoke_and_touch(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.create_user(user("u1", "alice")).await.unwrap();
+    let b = token("b", 20);
+    let a = token("a", 20);
+    let z = TokenRow {
+        expires_at: Some(Timestamp(500)),
+        ..token("z", 5)
+    };
+    let svc = service_token("svc", "ws");
+    for t in [&b, &a, &z, &svc] {
+        s.insert_token(t.clone(), audit("token.create"))
+            .await
+            .unwrap();
+    }
+    // Hash and id are unique.
+    assert!(is_conflict(
+        s.insert_token(
+            TokenRow {
+                hash: "hash-a".into(),
+                ..token("other", 1)
+            },
+            audit("token.create")
+        )
+        .await
+    ));
+    assert!(is_conflict(
+        s.insert_token(
+            TokenRow {
+                hash: "fresh".into(),
+                ..token("a", 1)
+            },
+            audit("token.create")
+        )
+        .await
+    ));
+    assert_eq!(
+        s.token_by_hash("hash-svc").await.unwrap(),
+        Some(svc.clone())
+    );
+    assert_eq!(s.token_by_id("z").await.unwrap(), Some(z.clone()));
+    assert_eq!(s.token_by_hash("nope").await.unwrap(), None);
+    assert_eq!(s.token_by_id("nope").await.unwrap(), None);
+    // By creation time, then id.
+    let ids: Vec<String> = s
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, ["z", "svc", "a", "b"]);
+
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .revoke_token("a", Timestamp(77), audit("token.revoke"))
+        .await
+        .unwrap());
+    assert!(!s
+        .revoke_token("a", Timestamp(88), audit("token.revoke"))
+        .await
+        .unwrap());
+    assert!(!s
+        .revoke_token("nope", Timestamp(88), audit("token.revoke"))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.token_by_id("a").await.unwrap().unwrap().revoked_at,
+        Some(Timestamp(77))
+    );
+    assert_eq!(audit_rows(&*s).await, before + 1);
+
+    // Last use only moves forward; unknown ids are ignored; nothing is audited.
+    s.touch_tokens(vec![
+        ("b".into(), Timestamp(100)),
+        ("nope".into(), Timestamp(1)),
+    ])
+    .await
+    .unwrap();
+    s.touch_tokens(vec![
+        ("b".into(), Timestamp(50)),
+        ("z".into(), Timestamp(60)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.token_by_id("b").await.unwrap().unwrap().last_used_at,
+        Some(Timestamp(100))
+    );
+    assert_eq!(
+        s.token_by_id("z").await.unwrap().unwrap().last_used_at,
+        Some(Timestamp(60))
+    );
+    assert_eq!(
+        s.token_by_id("a").await.unwrap().unwrap().last_used_at,
+        None
+    );
+    assert_eq!(audit_rows(&*s).await, before + 1);
+}
+
+async fn secrets_find_versions_and_replace(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let mut first = secret("s1", "db/password", 1);
+    first.description = Some("the main one".into());
+    first.visibility = Visibility::Restricted;
+    s.commit_version(commit_new(first.clone()), audit("secret.put"))
+        .await
+        .unwrap();
+    let second = next(&first, 2);
+    s.commit_version(second.clone(), audit("secret.put"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_secret("ws", Scope::Workspace, "", "db/password")
+            .await
+            .unwrap(),
+        Some(second.secret.clone())
+    );
+    // Same name, other scope or owner: another secret.
+    assert_eq!(
+        s.find_secret("ws", Scope::User, "u1", "db/password")
+            .await
+            .unwrap(),
+        None
+    );
+    let mut mine = secret("s2", "db/password", 1);
+    mine.scope = Scope::User;
+    mine.owner = "u1".into();
+    s.commit_version(commit_new(mine.clone()), audit("secret.put"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.find_secret("ws", Scope::User, "u1", "db/password")
+            .await
+            .unwrap(),
+        Some(mine)
+    );
+
+    assert_eq!(
+        s.secret_version("s1", 2).await.unwrap(),
+        Some(second.version.clone())
+    );
+    assert_eq!(
+        s.secret_version("s1", 1).await.unwrap(),
+        Some(version("s1", 1))
+    );
+    assert_eq!(s.secret_version("s1", 3).await.unwrap(), None);
+    let listed: Vec<u64> = s
+        .list_versions("s1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(listed, [2, 1]);
+    assert_eq!(s.list_versions("nope").await.unwrap(), vec![]);
+
+    // Stale compare-and-set, and a create over a taken name: Conflict, no trace.
+    let before = audit_rows(&*s).await;
+    assert!(is_conflict(
+        s.commit_version(next(&first, 2), audit("secret.put")).await
+    ));
+    assert!(is_conflict(
+        s.commit_version(create("s9", "db/password"), audit("secret.put"))
+            .await
+    ));
+    assert!(is_conflict(
+        s.commit_version(next(&secret("ghost", "ghost", 1), 2), audit("secret.put"))
+            .await
+    ));
+    assert_eq!(audit_rows(&*s).await, before);
+    assert_eq!(s.secret_version("s9", 1).await.unwrap(), None);
+
+    // An expired secret not yet purged gives its name to a new one.
+    let mut old = secret("old", "tmp", 1);
+    old.expires_at = Some(Timestamp(2));
+    s.commit_version(commit_new(old), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut fresh = commit_new(secret("new", "tmp", 1));
+    fresh.expect = Expect::ReplaceExpired("old".into());
+    s.commit_version(fresh, audit("secret.put")).await.unwrap();
+    assert_eq!(
+        s.find_secret("ws", Scope::Workspace, "", "tmp")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "new"
+    );
+    assert_eq!(s.secret_version("old", 1).await.unwrap(), None);
+    assert_eq!(audit_rows(&*s).await, before + 2);
+}
+
+async fn list_secrets_filters_and_pages(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let now = Timestamp(1_000);
+    let mut n = 0;
+    let mut put = |name: &str, expires: Option<i64>| {
+        n += 1;
+        let mut row = secret(&format!("id{n}"), name, 1);
+        row.expires_at = expires.map(Timestamp);
+        commit_new(row)
+    };
+    let commits = vec![
+        put("app/b", None),
+        put("app/a", None),
+        put("apq", None),
+        put("app/c", Some(5_000)),
+        put("app/expired", Some(1_000)),
+        put("app/old", Some(10)),
+        put("Zed", None),
+        put("a_b", None),
+        put("axb", None),
+        put("é", None),
+        put("z", None),
+    ];
+    for c in commits {
+        s.commit_version(c, audit("secret.put")).await.unwrap();
+    }
+    let mut mine = secret("u", "app/mine", 1);
+    mine.scope = Scope::User;
+    mine.owner = "u1".into();
+    s.commit_version(commit_new(mine), audit("secret.put"))
+        .await
+        .unwrap();
+
+    let q = |prefix: Option<&str>, after: Option<&str>, limit: u32| ListQuery {
+        workspace_id: "ws".into(),
+        scope: Scope::Workspace,
+        owner: String::new(),
+        prefix: prefix.map(Into::into),
+        after: after.map(Into::into),
+        limit,
+        now,
+    };
+    // Bytewise order; expired at or before `now` left out; the user's own secret
+    // is in another listing.
+    assert_eq!(
+        names(&s.list_secrets(q(None, None, 100)).await.unwrap()),
+        ["Zed", "a_b", "app/a", "app/b", "app/c", "apq", "axb", "z", "é"]
+    );
+    assert_eq!(
+        names(&s.list_secrets(q(Some("app/"), None, 100)).await.unwrap()),
+        ["app/a", "app/b", "app/c"]
+    );
+    // `_` and `%` are plain characters in a prefix.
+    assert_eq!(
+        names(&s.list_secrets(q(Some("a_"), None, 100)).await.unwrap()),
+        ["a_b"]
+    );
+    assert_eq!(
+        names(&s.list_secrets(q(Some("a%"), None, 100)).await.unwrap()),
+        Vec::<&str>::new()
+    );
+    // Pages of two, by cursor.
+    assert_eq!(
+        names(&s.list_secrets(q(Some("ap"), None, 2)).await.unwrap()),
+        ["app/a", "app/b"]
+    );
+    assert_eq!(
+        names(
+            &s.list_secrets(q(Some("ap"), Some("app/b"), 2))
+                .await
+                .unwrap()
+        ),
+        ["app/c", "apq"]
+    );
+    assert_eq!(
+        names(&s.list_secrets(q(Some("ap"), Some("apq"), 2)).await.unwrap()),
+        Vec::<&str>::new()
+    );
+    assert_eq!(s.list_secrets(q(None, None, 0)).await.unwrap(), vec![]);
+    let users = s
+        .list_secrets(ListQuery {
+            scope: Scope::User,
+            owner: "u1".into(),
+            ..q(None, None, 10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(&users), ["app/mine"]);
+    // Later, `app/c` has expired too.
+    assert_eq!(
+        names(
+            &s.list_secrets(ListQuery {
+                now: Timestamp(5_000),
+                ..q(Some("app/"), None, 100)
+            })
+            .await
+            .unwrap()
+        ),
+        ["app/a", "app/b"]
+    );
+}
+
+async fn rename_and_delete_secret(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("s1", "one"), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(create("s2", "two"), audit("secret.put"))
+        .await
+        .unwrap();
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .rename_secret(
+            "s1",
+            "uno",
+            Timestamp(9),
+            "user:bob",
+            audit("secret.rename")
+        )
+        .await
+        .unwrap());
+    let renamed = s
+        .find_secret("ws", Scope::Workspace, "", "uno")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            renamed.id.as_str(),
+            renamed.updated_at,
+            renamed.updated_by.as_str()
+        ),
+        ("s1", Timestamp(9), "user:bob")
+    );
+    assert_eq!(
+        s.find_secret("ws", Scope::Workspace, "", "one")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(is_conflict(
+        s.rename_secret(
+            "s1",
+            "two",
+            Timestamp(9),
+            "user:bob",
+            audit("secret.rename")
+        )
+        .await
+    ));
+    assert!(!s
+        .rename_secret(
+            "nope",
+            "three",
+            Timestamp(9),
+            "user:bob",
+            audit("secret.rename")
+        )
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 1);
+
+    assert!(s.delete_secret("s2", audit("secret.delete")).await.unwrap());
+    assert!(!s.delete_secret("s2", audit("secret.delete")).await.unwrap());
+    assert_eq!(
+        s.find_secret("ws", Scope::Workspace, "", "two")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.secret_version("s2", 1).await.unwrap(), None);
+    assert_eq!(s.list_versions("s2").await.unwrap(), vec![]);
+    assert_eq!(audit_rows(&*s).await, before + 2);
+    // The name is free again.
+    s.commit_version(create("s3", "two"), audit("secret.put"))
+        .await
+        .unwrap();
+}
+
+async fn purge_expired_returns_rows_and_audits(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    add_workspace(&*s, "w2", "other").await;
+    let mut a = secret("a", "gone-a", 1);
+    a.expires_at = Some(Timestamp(100));
+    let mut b = secret_in("w2", "b", "gone-b", 1);
+    b.expires_at = Some(Timestamp(50));
+    let mut c = secret("c", "stays", 1);
+    c.expires_at = Some(Timestamp(101));
+    for row in [&a, &b, &c] {
+        s.commit_version(commit_new(row.clone()), audit("secret.put"))
+            .await
+            .unwrap();
+    }
+    s.commit_version(next(&a, 2), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut a2 = a.clone();
+    a2.current_version = 2;
+    a2.fingerprint = "fp2".into();
+    let before = audit_rows(&*s).await;
+
+    let mut purged = s.purge_expired(Timestamp(100)).await.unwrap();
+    purged.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(purged, [a2, b.clone()]);
+    assert_eq!(s.secret_version("a", 1).await.unwrap(), None);
+    assert_eq!(s.secret_version("a", 2).await.unwrap(), None);
+    assert_eq!(s.secret_version("b", 1).await.unwrap(), None);
+    assert!(s.secret_version("c", 1).await.unwrap().is_some());
+    assert_eq!(audit_rows(&*s).await, before + 2);
+    let ws_rows = s.list_audit("ws", None, 1).await.unwrap();
+    let r = &ws_rows[0].record;
+    assert_eq!(
+        (
+            r.action.as_str(),
+            r.actor.as_str(),
+            r.target.as_deref(),
+            r.at,
+            r.outcome.as_str()
+        ),
+        (
+            "secret.expire",
+            "system",
+            Some("gone-a"),
+            Timestamp(100),
+            "ok"
+        )
+    );
+    assert_eq!(
+        r.detail,
+        serde_json::json!({"scope": "workspace", "version": 2})
+    );
+    let w2_rows = s.list_audit("w2", None, 1).await.unwrap();
+    assert_eq!(w2_rows[0].record.target.as_deref(), Some("gone-b"));
+    assert_eq!(w2_rows[0].record.action, "secret.expire");
+
+    assert_eq!(s.purge_expired(Timestamp(100)).await.unwrap(), vec![]);
+    assert_eq!(audit_rows(&*s).await, before + 2);
+}
+
+async fn list_audit_newest_first_in_pages(s: Arc<dyn Store>) {
+    seed(&*s).await; // seq 1 in "ws"
+    for i in 0..6 {
+        s.append_audit(vec![
+            audit(&format!("a{i}")),
+            audit_in("other", &format!("o{i}")),
+        ])
+        .await
+        .unwrap();
+    }
+    s.append_audit(vec![]).await.unwrap();
+    let mut global = audit("global");
+    global.workspace_id = None;
+    global.target = Some("t".into());
+    global.request_id = Some("req-1".into());
+    global.detail = serde_json::json!({"n": 1, "list": [1, 2], "nested": {"k": "v"}});
+    s.append_audit(vec![global.clone()]).await.unwrap();
+
+    // "ws" rows are seq 1 (the create) and 2, 4, 6, 8, 10, 12.
+    let seqs = |rows: &[AuditRow]| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let page = s.list_audit("ws", None, 3).await.unwrap();
+    assert_eq!(seqs(&page), [12, 10, 8]);
+    assert_eq!(page[0].record.action, "a5");
+    let page = s.list_audit("ws", Some(8), 3).await.unwrap();
+    assert_eq!(seqs(&page), [6, 4, 2]);
+    let page = s.list_audit("ws", Some(2), 3).await.unwrap();
+    assert_eq!(seqs(&page), [1]);
+    assert_eq!(s.list_audit("ws", None, 0).await.unwrap(), vec![]);
+    assert_eq!(
+        seqs(&s.list_audit("other", None, 100).await.unwrap()),
+        [13, 11, 9, 7, 5, 3]
+    );
+    assert_eq!(s.list_audit("nope", None, 10).await.unwrap(), vec![]);
+
+    let report = s.verify_audit().await.unwrap();
+    assert_eq!((report.rows, report.broken_at), (14, None));
+    let all = s.export().await.unwrap().audit;
+    assert_eq!(report.head, all.last().unwrap().hash);
+    assert_eq!(all.last().unwrap().record, global);
+    assert_eq!(all[0].prev_hash, audit_chain::GENESIS);
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+}
+
+async fn import_into_a_non_empty_store_conflicts(s: Arc<dyn Store>) {
+    // Audit rows alone make a store non-empty.
+    s.append_audit(vec![audit("a")]).await.unwrap();
+    assert!(is_conflict(s.import(Snapshot::default()).await));
+    seed(&*s).await;
+    assert!(is_conflict(s.import(Snapshot::default()).await));
+    // Nothing was changed by the refused imports.
+    assert_eq!(audit_rows(&*s).await, 2);
+}
+
+async fn reseal_is_compare_and_set_on_the_key_version(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    add_workspace(&*s, "w2", "other").await;
+    s.commit_version(create("b", "b"), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(next(&secret("b", "b", 1), 2), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(create("a", "a"), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(
+        commit_new(secret_in("w2", "x", "x", 1)),
+        audit_in("w2", "secret.put"),
+    )
+    .await
+    .unwrap();
+    s.add_workspace_key(key_row("ws", 2), audit("key.add"))
+        .await
+        .unwrap();
+    let todo = s.versions_to_reseal("ws", 2, 100).await.unwrap();
+    let listed: Vec<(&str, u64)> = todo
+        .iter()
+        .map(|(s, v)| (s.id.as_str(), v.version))
+        .collect();
+    assert_eq!(listed, [("a", 1), ("b", 1), ("b", 2)]);
+    assert_eq!(todo[1].0.current_version, 2);
+    let first_two = s.versions_to_reseal("ws", 2, 2).await.unwrap();
+    assert_eq!(first_two.len(), 2);
+
+    let updates: Vec<(VersionRow, u32)> = todo
+        .iter()
+        .map(|(_, v)| {
+            (
+                VersionRow {
+                    key_version: 2,
+                    sealed: vec![7; 5],
+                    ..v.clone()
+                },
+                1,
+            )
+        })
+        .collect();
+    let before = audit_rows(&*s).await;
+    assert_eq!(s.reseal_versions(updates.clone()).await.unwrap(), 3);
+    // Already moved on: nothing matches the old key version any more.
+    assert_eq!(s.reseal_versions(updates).await.unwrap(), 0);
+    assert_eq!(s.versions_to_reseal("ws", 2, 100).await.unwrap(), vec![]);
+    let v = s.secret_version("b", 2).await.unwrap().unwrap();
+    assert_eq!((v.key_version, v.sealed), (2, vec![7; 5]));
+    // Other workspaces are not touched; re-sealing is not audited.
+    assert_eq!(
+        s.secret_version("x", 1).await.unwrap().unwrap().key_version,
+        1
+    );
+    assert_eq!(audit_rows(&*s).await, before);
+}
+
+async fn acknowledged_writes_survive_reopening(db: &Db) {
+    {
+        let s = seeded(db).await;
+        for i in 0..20 {
+            s.commit_version(create(&format!("id{i}"), &format!("n{i}")), audit("a"))
+                .await
+                .unwrap();
+        }
+    }
+    let s = seeded(db).await;
+    for i in 0..20 {
+        assert!(s
+            .find_secret("ws", Scope::Workspace, "", &format!("n{i}"))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(audit_rows(&*s).await, 21);
+}
+
+async fn two_stores_on_one_database_keep_one_audit_chain(db: &Db) {
+    // Like `lockbox keys rotate` appending while the server runs.
+    let a = seeded(db).await;
+    let b = db.open().await;
+    for i in 0..10 {
+        a.append_audit(vec![audit(&format!("a{i}"))]).await.unwrap();
+        b.append_audit(vec![audit(&format!("b{i}"))]).await.unwrap();
+    }
+    let r = a.verify_audit().await.unwrap();
+    assert_eq!((r.rows, r.broken_at.clone()), (21, None));
+    assert_eq!(b.verify_audit().await.unwrap(), r);
+}
+
+async fn verify_detects_an_edited_row(db: &Db) {
+    let s = seeded(db).await;
+    for i in 0..4 {
+        s.append_audit(vec![audit(&format!("a{i}"))]).await.unwrap();
+    }
+    assert_eq!(audit_rows(&*s).await, 5);
+    assert_eq!(
+        db.exec_raw("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+            .await,
+        1
+    );
+    let r = s.verify_audit().await.unwrap();
+    assert_eq!(
+        r.broken_at,
+        Some((3, "row content does not match its hash".to_string()))
+    );
+}
+
+/// Fills a store with at least one row of every kind, edge values included.
+async fn populate(s: &dyn Store) {
+    seed(s).await;
+    add_workspace(s, "w2", "Ünïcode ✓").await;
+    s.update_workspace_settings(
+        "w2",
+        WorkspaceSettings {
+            allow_rename: true,
+            max_versions: 2,
+        },
+        audit_in("w2", "workspace.settings"),
+    )
+    .await
+    .unwrap();
+    s.add_workspace_key(
+        WorkspaceKeyRow {
+            wrapped: vec![0, 255, 0, 1],
+            ..key_row("w2", 2)
+        },
+        audit_in("w2", "key.add"),
+    )
+    .await
+    .unwrap();
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.create_user(user("u2", "Bob")).await.unwrap();
+    s.put_membership("ws", "u1", Role::Owner, Timestamp(3), audit("member.put"))
+        .await
+        .unwrap();
+    s.put_membership(
+        "w2",
+        "u2",
+        Role::Viewer,
+        Timestamp(4),
+        audit_in("w2", "member.put"),
+    )
+    .await
+    .unwrap();
+    s.insert_token(
+        TokenRow {
+            expires_at: Some(Timestamp(1 << 40)),
+            ..token("t1", 7)
+        },
+        audit("token.create"),
+    )
+    .await
+    .unwrap();
+    s.insert_token(service_token("t2", "w2"), audit_in("w2", "token.create"))
+        .await
+        .unwrap();
+    s.touch_tokens(vec![("t1".into(), Timestamp(8))])
+        .await
+        .unwrap();
+    s.revoke_token("t2", Timestamp(9), audit_in("w2", "token.revoke"))
+        .await
+        .unwrap();
+    let mut s1 = secret("s1", "app/db", 1);
+    s1.description = Some("password, \"quoted\"".into());
+    s1.expires_at = Some(Timestamp(i64::MAX / 2));
+    s.commit_version(commit_new(s1.clone()), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(next(&s1, 2), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut s2 = secret_in("w2", "s2", "mine", 1);
+    s2.scope = Scope::User;
+    s2.owner = "u2".into();
+    s2.visibility = Visibility::Restricted;
+    let mut c = commit_new(s2);
+    c.version.key_version = 2;
+    c.version.sealed = (0..=255).collect();
+    s.commit_version(c, audit_in("w2", "secret.put"))
+        .await
+        .unwrap();
+    let mut rich = audit("secret.reveal");
+    rich.target = Some("app/db".into());
+    rich.request_id = Some("req-7".into());
+    rich.outcome = "denied:forbidden".into();
+    rich.detail = serde_json::json!({"version": 2, "why": ["a", "b"], "ok": false, "x": 1.5});
+    let mut system = audit("system.start");
+    system.workspace_id = None;
+    system.detail = serde_json::Value::Null;
+    s.append_audit(vec![rich, system]).await.unwrap();
+}
+
+async fn export_then_import_into_the_other_kind(db: &Db) {
+    let source = db.open().await;
+    populate(&*source).await;
+    let snap = source.export().await.unwrap();
+    assert!(!snap.workspaces.is_empty() && !snap.workspace_keys.is_empty());
+    assert!(!snap.users.is_empty() && !snap.memberships.is_empty());
+    assert!(!snap.tokens.is_empty() && !snap.secrets.is_empty());
+    assert!(!snap.versions.is_empty() && !snap.audit.is_empty());
+    // Exported twice, the same.
+    assert_eq!(source.export().await.unwrap(), snap);
+
+    let other_kind = match db.kind {
+        Kind::Sqlite => Kind::Postgres,
+        Kind::Postgres => Kind::Sqlite,
+    };
+    // Without PostgreSQL, SQLite round-trips into SQLite (the notice says so).
+    let other = Db::of(other_kind).unwrap_or_else(Db::sqlite);
+    let target = other.open().await;
+    target.import(snap.clone()).await.unwrap();
+    assert_eq!(target.export().await.unwrap(), snap);
+    let report = target.verify_audit().await.unwrap();
+    assert_eq!(report, source.verify_audit().await.unwrap());
+    assert_eq!(report.broken_at, None);
+
+    // The imported chain goes on from its head.
+    target
+        .append_audit(vec![audit("after.import")])
+        .await
+        .unwrap();
+    let report = target.verify_audit().await.unwrap();
+    assert_eq!(
+        (report.rows, report.broken_at),
+        (snap.audit.len() as u64 + 1, None)
+    );
+    // And the restored store works like any other.
+    let s1 = target
+        .find_secret("ws", Scope::Workspace, "", "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    target
+        .commit_version(next(&s1, 3), audit("secret.put"))
+        .await
+        .unwrap();
+    assert!(is_conflict(target.import(snap).await));
+}
+
+async fn recv_within(rx: &mut broadcast::Receiver<Change>, within: Duration) -> Option<Change> {
+    match tokio::time::timeout(within, rx.recv()).await {
+        Ok(Ok(c)) => Some(c),
+        Ok(Err(e)) => panic!("change feed: {e}"),
+        Err(_) => None,
+    }
+}
+
+async fn expect_changes(rx: &mut broadcast::Receiver<Change>, expected: &[Change]) {
+    for want in expected {
+        let got = recv_within(rx, Duration::from_secs(1)).await;
+        assert_eq!(got.as_ref(), Some(want), "expected {want:?} within 1 s");
+    }
+}
+
+async fn change_feed_reaches_other_instances(db: &Db) {
+    let a = seeded(db).await;
+    if db.kind == Kind::Sqlite {
+        assert!(a.subscribe().is_none());
+        return;
+    }
+    let b = db.open().await;
+    let mut rx_b = b.subscribe().expect("PostgreSQL has a change feed");
+    let mut rx_a = a.subscribe().expect("PostgreSQL has a change feed");
+    let secret_id = |id: &str| Change::Secret(id.into());
+
+    a.commit_version(create("s1", "one"), audit("secret.put"))
+        .await
+        .unwrap();
+    expect_changes(&mut rx_b, &[secret_id("s1")]).await;
+    a.commit_version(next(&secret("s1", "one", 1), 2), audit("secret.put"))
+        .await
+        .unwrap();
+    a.rename_secret("s1", "uno", Timestamp(2), "x", audit("secret.rename"))
+        .await
+        .unwrap();
+    a.delete_secret("s1", audit("secret.delete")).await.unwrap();
+    expect_changes(
+        &mut rx_b,
+        &[secret_id("s1"), secret_id("s1"), secret_id("s1")],
+    )
+    .await;
+
+    a.create_user(user("u1", "alice")).await.unwrap();
+    a.create_workspace(
+        ws_row("w2", "second"),
+        key_row("w2", 1),
+        Some(("u1".into(), Role::Owner)),
+        audit_in("w2", "workspace.create"),
+    )
+    .await
+    .unwrap();
+    expect_changes(
+        &mut rx_b,
+        &[
+            Change::Membership("w2".into(), "u1".into()),
+            Change::Workspace("w2".into()),
+        ],
+    )
+    .await;
+    a.put_membership("ws", "u1", Role::Viewer, Timestamp(1), audit("member.put"))
+        .await
+        .unwrap();
+    a.delete_membership("ws", "u1", audit("member.delete"))
+        .await
+        .unwrap();
+    let ws_change = || Change::Workspace("ws".into());
+    a.update_workspace_settings("ws", WorkspaceSettings::default(), audit("ws.settings"))
+        .await
+        .unwrap();
+    a.add_workspace_key(key_row("ws", 2), audit("key.add"))
+        .await
+        .unwrap();
+    a.rewrap_workspace_keys(vec![key_row("ws", 2)], audit("keys.rewrap"))
+        .await
+        .unwrap();
+    expect_changes(
+        &mut rx_b,
+        &[
+            Change::Membership("ws".into(), "u1".into()),
+            Change::Membership("ws".into(), "u1".into()),
+            ws_change(),
+            ws_change(),
+            ws_change(),
+        ],
+    )
+    .await;
+
+    a.insert_token(token("t1", 1), audit("token.create"))
+        .await
+        .unwrap();
+    a.touch_tokens(vec![("t1".into(), Timestamp(5))])
+        .await
+        .unwrap();
+    a.revoke_token("t1", Timestamp(6), audit("token.revoke"))
+        .await
+        .unwrap();
+    expect_changes(
+        &mut rx_b,
+        &[Change::Token("t1".into()), Change::Token("t1".into())],
+    )
+    .await;
+
+    let mut e = secret("s2", "exp", 1);
+    e.expires_at = Some(Timestamp(3));
+    a.commit_version(commit_new(e), audit("secret.put"))
+        .await
+        .unwrap();
+    a.purge_expired(Timestamp(10)).await.unwrap();
+    let v = a.secret_version("s2", 1).await.unwrap();
+    assert_eq!(v, None);
+    expect_changes(&mut rx_b, &[secret_id("s2"), secret_id("s2")]).await;
+
+    // Deleting a workspace reports it, its memberships and its service tokens.
+    a.insert_token(service_token("t2", "w2"), audit_in("w2", "token.create"))
+        .await
+        .unwrap();
+    a.delete_workspace("w2", audit_in("w2", "workspace.delete"))
+        .await
+        .unwrap();
+    expect_changes(
+        &mut rx_b,
+        &[
+            Change::Token("t2".into()),
+            Change::Membership("w2".into(), "u1".into()),
+            Change::Token("t2".into()),
+            Change::Workspace("w2".into()),
+        ],
+    )
+    .await;
+
+    // A change from `b` reaches `a`; nobody hears its own.
+    b.commit_version(create("s3", "three"), audit("secret.put"))
+        .await
+        .unwrap();
+    expect_changes(&mut rx_a, &[secret_id("s3")]).await;
+    assert_eq!(
+        recv_within(&mut rx_b, Duration::from_millis(300)).await,
+        None
+    );
+    assert_eq!(
+        recv_within(&mut rx_a, Duration::from_millis(100)).await,
+        None
+    );
+
+    // Importing tells everyone to start afresh.
+    let other = Db::postgres().unwrap();
+    let c = other.open_pg().await;
+    let d = other.open().await;
+    let mut rx_d = d.subscribe().unwrap();
+    c.import(a.export().await.unwrap()).await.unwrap();
+    expect_changes(&mut rx_d, &[Change::Everything]).await;
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL only: several processes on one database
+
+async fn concurrent_compare_and_set_across_instances(db: &Db) {
+    let a = seeded(db).await;
+    let b = db.open().await;
+    a.commit_version(create("s", "hot"), audit("secret.put"))
+        .await
+        .unwrap();
+    for v in 2..=6u64 {
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.commit_version(next(&secret("s", "hot", v - 1), v), audit("secret.put"))
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(StoreError::Conflict) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(ok, 1, "exactly one writer wins version {v}");
+    }
+    let found = b
+        .find_secret("ws", Scope::Workspace, "", "hot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.current_version, 6);
+    let kept: Vec<u64> = a
+        .list_versions("s")
+        .await
+        .unwrap()
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(kept, [6, 5, 4, 3, 2, 1]);
+    // workspace.create + 6 winning puts.
+    assert_eq!(audit_rows(&*a).await, 7);
+}
+
+async fn concurrent_audit_appends_across_instances(db: &Db) {
+    let a = seeded(db).await;
+    let b = db.open().await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let s = if t % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                s.append_audit(vec![audit(&format!("t{t}.{i}")), audit("pair")])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // Interleave other audited writes too.
+    for i in 0..10 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        s.commit_version(
+            create(&format!("id{i}"), &format!("n{i}")),
+            audit("secret.put"),
+        )
+        .await
+        .unwrap();
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = b.verify_audit().await.unwrap();
+    assert_eq!((r.rows, r.broken_at), (1 + 8 * 25 * 2 + 10, None));
+    // Each append's rows are adjacent.
+    let audit = a.export().await.unwrap().audit;
+    for (i, row) in audit.iter().enumerate() {
+        if row.record.action.starts_with('t') {
+            assert_eq!(audit[i + 1].record.action, "pair");
+        }
+    }
+}
+
+async fn listener_reconnects_and_reports_everything(db: &Db) {
+    let a = db.open_pg().await;
+    seed(&*a).await;
+    let b = db.open().await;
+    let mut rx = a.subscribe().unwrap();
+    let raw = db.pg_client().await;
+    let killed = raw
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("lockbox-listener-{}", a.node_id())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    let got = recv_within(&mut rx, Duration::from_secs(5)).await;
+    assert_eq!(got, Some(Change::Everything));
+    // Listening again.
+    b.commit_version(create("s1", "one"), audit("secret.put"))
+        .await
+        .unwrap();
+    expect_changes(&mut rx, &[Change::Secret("s1".into())]).await;
+}
+
+async fn concurrent_startup_migrates_once(db: &Db) {
+    let mut tasks = Vec::new();
+    let pg = db.pg.as_ref().unwrap();
+    for _ in 0..4 {
+        let (url, schema) = (pg.url.clone(), pg.schema.clone());
+        tasks.push(tokio::spawn(async move {
+            PostgresStore::connect_in_schema(&url, &schema).await
+        }));
+    }
+    let mut stores = Vec::new();
+    for t in tasks {
+        stores.push(t.await.unwrap().unwrap());
+    }
+    seed(&stores[0]).await;
+    assert!(stores[3]
+        .workspace_by_name("default")
+        .await
+        .unwrap()
+        .is_some());
+    let raw = db.pg_client().await;
+    let versions: i64 = raw
+        .query_one("SELECT COUNT(*) FROM lockbox_schema_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+    // Schema names are checked.
+    let bad = PostgresStore::connect_in_schema(&pg.url, "Bad; DROP").await;
+    assert!(matches!(bad, Err(StoreError::Backend(_))));
+}
