@@ -181,6 +181,10 @@ async fn hostile_input_gets_4xx_with_a_code_and_no_echo() {
         (r#"{"value": ""}"#, 400),
         (r#"{"value": null}"#, 400),
         (r#"{"value": {}}"#, 400),
+        (
+            r#"{"value": "x-value", "description": "nul\u0000here"}"#,
+            400,
+        ),
     ] {
         let r = s.raw(put_raw("x", body)).await;
         r.assert_error(code, "invalid");
@@ -237,6 +241,20 @@ async fn hostile_input_gets_4xx_with_a_code_and_no_echo() {
     )
     .await
     .assert_error(400, "invalid");
+    // A prefix no name can have, and a forged cursor.
+    let r = s
+        .get(&s.owner, "/v1/workspaces/default/secrets?prefix=%00")
+        .await;
+    assert_eq!(
+        (
+            r.status.as_u16(),
+            r.json()["secrets"].as_array().map(Vec::len)
+        ),
+        (200, Some(0))
+    );
+    s.get(&s.owner, "/v1/workspaces/default/secrets?cursor=AA")
+        .await
+        .assert_error(400, "invalid");
     // Unknown routes and methods.
     s.get(&s.owner, "/v1/nothing-here")
         .await

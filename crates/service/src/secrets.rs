@@ -316,6 +316,15 @@ impl Lockbox {
             if d.len() > 4096 {
                 return Err(Error::invalid("description must be at most 4096 bytes"));
             }
+            // Line breaks and tabs are text; other control characters (NUL above
+            // all, which PostgreSQL cannot store) are not.
+            if d.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+            {
+                return Err(Error::invalid(
+                    "description must not contain control characters",
+                ));
+            }
         }
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
@@ -477,6 +486,17 @@ impl Lockbox {
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit must be between 1 and 1000"));
         }
+        // No name holds a control character, so a prefix with one matches nothing
+        // (and PostgreSQL could not even take it as a parameter).
+        if prefix
+            .as_deref()
+            .is_some_and(|p| p.chars().any(char::is_control) || p.len() > 512)
+        {
+            return Ok(SecretPage {
+                secrets: Vec::new(),
+                next_cursor: None,
+            });
+        }
         let after = match cursor {
             None | Some("") => None,
             Some(c) => Some(
@@ -484,6 +504,7 @@ impl Lockbox {
                     .decode(c)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
+                    .filter(|c| SecretName::parse(c).is_ok())
                     .ok_or_else(|| Error::invalid("cursor is not one this server issued"))?,
             ),
         };
