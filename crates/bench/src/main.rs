@@ -4,7 +4,9 @@
 //! - `sqlite-inserts`: raw single-row inserts, each its own durable transaction
 //!   (WAL, `synchronous=FULL`), the baseline for durable upserts;
 //! - `hot-patch`: many clients patching one secret with `If-Match`, retrying on 412;
-//!   prints p50/p99 latency of each PATCH and the rate of successful ones.
+//!   prints p50/p99 latency of each PATCH and the rate of successful ones;
+//! - `echo`: an upstream that answers every request with what it received (method,
+//!   path and query, headers, body) as JSON, for trying the egress executor.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -20,6 +22,10 @@ struct Cli {
 enum Cmd {
     Hello {
         #[arg(long, default_value = "127.0.0.1:8271")]
+        listen: String,
+    },
+    Echo {
+        #[arg(long, default_value = "127.0.0.1:8280")]
         listen: String,
     },
     SqliteInserts {
@@ -46,6 +52,28 @@ async fn main() -> Result<()> {
         Cmd::Hello { listen } => {
             let app = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
             let l = tokio::net::TcpListener::bind(&listen).await?;
+            axum::serve(l, app).await?;
+        }
+        Cmd::Echo { listen } => {
+            let app = axum::Router::new().fallback(|req: axum::extract::Request| async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let headers: serde_json::Map<String, serde_json::Value> = parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
+                    .collect();
+                axum::Json(serde_json::json!({
+                    "method": parts.method.as_str(),
+                    "uri": parts.uri.to_string(),
+                    "headers": headers,
+                    "body": String::from_utf8_lossy(&body),
+                }))
+            });
+            let l = tokio::net::TcpListener::bind(&listen).await?;
+            eprintln!("echo server on http://{listen}");
             axum::serve(l, app).await?;
         }
         Cmd::SqliteInserts { dir, seconds } => sqlite_inserts(&dir, seconds)?,

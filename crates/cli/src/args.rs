@@ -142,6 +142,10 @@ pub struct ServerArgs {
     /// Serve plain HTTP on a non-loopback address (tokens travel in clear text).
     #[arg(long)]
     pub insecure_http: bool,
+    /// Let automations' outbound calls reach loopback and private addresses (tests,
+    /// internal APIs). Off by default: the SSRF guard refuses them.
+    #[arg(long)]
+    pub egress_allow_private: bool,
     /// Largest secret value, in bytes of its JSON encoding.
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_value_bytes: usize,

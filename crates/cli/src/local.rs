@@ -37,6 +37,7 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
         tls_key: args.tls_key,
         insecure_http: args.insecure_http,
         max_value_bytes: args.max_value_bytes,
+        egress_allow_private: args.egress_allow_private,
     };
     lockbox_server::run(config).await?;
     Ok(ExitCode::SUCCESS)

@@ -71,6 +71,7 @@ pub enum Action {
     RevealMasked,
     RevealRestricted,
     UseReferences,
+    OpenRun,
     ManageMembers,
     ManageTokens,
     ManageSettings,
@@ -79,7 +80,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ListSecrets,
         Action::WriteSecret,
         Action::RenameSecret,
@@ -87,6 +88,7 @@ impl Action {
         Action::RevealMasked,
         Action::RevealRestricted,
         Action::UseReferences,
+        Action::OpenRun,
         Action::ManageMembers,
         Action::ManageTokens,
         Action::ManageSettings,
@@ -103,6 +105,7 @@ impl Action {
             Action::RevealMasked => "reveal masked secrets",
             Action::RevealRestricted => "reveal restricted secrets",
             Action::UseReferences => "use secret references",
+            Action::OpenRun => "open automation runs",
             Action::ManageMembers => "manage members",
             Action::ManageTokens => "manage tokens",
             Action::ManageSettings => "change workspace settings",
@@ -125,7 +128,7 @@ pub fn allowed(actor: Actor, action: Action) -> bool {
             WriteSecret | RenameSecret | DeleteSecret => matches!(role, Owner | Admin),
             RevealMasked => matches!(role, Owner | Admin | Editor),
             RevealRestricted | UseReferences => false,
-            ManageMembers | ManageTokens => matches!(role, Owner | Admin),
+            ManageMembers | ManageTokens | OpenRun => matches!(role, Owner | Admin),
             ManageSettings | DeleteWorkspace => role == Owner,
             ReadAudit => matches!(role, Owner | Admin),
         },
@@ -156,7 +159,7 @@ mod tests {
 
     /// The whole matrix, row by row, as DESIGN.md prints it:
     /// (action, owner, admin, editor, viewer, run).
-    const MATRIX: [(Action, bool, bool, bool, bool, bool); 12] = [
+    const MATRIX: [(Action, bool, bool, bool, bool, bool); 13] = [
         (Action::ListSecrets, true, true, true, true, true),
         (Action::WriteSecret, true, true, false, false, true),
         (Action::RenameSecret, true, true, false, false, false),
@@ -164,6 +167,9 @@ mod tests {
         (Action::RevealMasked, true, true, true, false, false),
         (Action::RevealRestricted, false, false, false, false, false),
         (Action::UseReferences, false, false, false, false, true),
+        // Not in DESIGN.md's table: a run can write and delete secrets, so only
+        // roles that can do that themselves may open one.
+        (Action::OpenRun, true, true, false, false, false),
         (Action::ManageMembers, true, true, false, false, false),
         (Action::ManageTokens, true, true, false, false, false),
         (Action::ManageSettings, true, false, false, false, false),

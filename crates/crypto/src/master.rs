@@ -209,6 +209,36 @@ impl MasterKeyring {
         Ok(key)
     }
 
+    /// A subkey of the active master key for `label`, with the version it came from.
+    pub(crate) fn derive_active(&self, label: &[u8]) -> (u32, Zeroizing<[u8; 32]>) {
+        let v = self.versions.read().expect("keyring lock");
+        (v.active, hazmat::derive(&v.keys[&v.active], label))
+    }
+
+    /// A subkey of master-key `version` for `label` (reloading the key file once if
+    /// the version is unknown).
+    pub(crate) fn derive_version(
+        &self,
+        version: u32,
+        label: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+        if !self
+            .versions
+            .read()
+            .expect("keyring lock")
+            .keys
+            .contains_key(&version)
+        {
+            self.reload()?;
+        }
+        let v = self.versions.read().expect("keyring lock");
+        let key = v
+            .keys
+            .get(&version)
+            .ok_or(CryptoError::UnknownMasterVersion(version))?;
+        Ok(hazmat::derive(key, label))
+    }
+
     /// Re-reads the key file (no-op for the environment source).
     pub fn reload(&self) -> Result<(), CryptoError> {
         if let KeySource::File(path) = &self.source {

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub tls_key: Option<PathBuf>,
     pub insecure_http: bool,
     pub max_value_bytes: usize,
+    /// Let the egress executor reach loopback and private addresses (tests,
+    /// internal APIs). Off by default: the SSRF guard refuses them.
+    pub egress_allow_private: bool,
 }
 
 impl Default for ServerConfig {
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
             tls_key: None,
             insecure_http: false,
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
+            egress_allow_private: false,
         }
     }
 }
@@ -49,10 +53,11 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Lockbox>,
+    pub egress: Arc<lockbox_egress::Executor>,
 }
 
 /// The whole HTTP surface over one service.
-pub fn router(svc: Arc<Lockbox>) -> Router {
+pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Router {
     // Values are JSON-escaped on the wire, so a value at the limit can take several
     // times its size in the body; the service enforces the exact limit.
     let body_limit = svc
@@ -65,6 +70,7 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
     Router::new()
         .merge(routes::secrets::router())
         .merge(routes::admin::router())
+        .merge(routes::runs::router())
         .merge(routes::ops::router())
         .fallback(|| async {
             error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")
@@ -75,7 +81,7 @@ pub fn router(svc: Arc<Lockbox>) -> Router {
                 "method not allowed on this route",
             )
         })
-        .with_state(AppState { svc })
+        .with_state(AppState { svc, egress })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(routes::ops::track))
         .layer(SetResponseHeaderLayer::overriding(
@@ -203,7 +209,13 @@ pub async fn start_with_clock(
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));
-    let app = router(svc.clone());
+    let egress = Arc::new(lockbox_egress::Executor::new(
+        lockbox_egress::EgressPolicy {
+            allow_private: config.egress_allow_private,
+            ..lockbox_egress::EgressPolicy::default()
+        },
+    ));
+    let app = router(svc.clone(), egress);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -16,12 +16,17 @@ pub struct Principal {
     pub user: Option<UserRow>,
     /// The workspace id and role a service token acts with.
     pub service: Option<(String, Role)>,
+    /// Set when the caller is an automation run (a run token).
+    pub run: Option<crate::runs::RunContext>,
 }
 
 impl Principal {
     /// How the caller appears in audit rows and `created_by`: `user:<name>` or
     /// `token:<name>`.
     pub fn label(&self) -> String {
+        if let Some(run) = &self.run {
+            return format!("run:{}", run.run_id);
+        }
         match &self.user {
             Some(u) => format!("user:{}", u.name),
             None => format!("token:{}", self.token_name),
@@ -41,6 +46,9 @@ impl Lockbox {
     /// attacker probing stolen tokens.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let denied = || Error::unauthenticated("missing, unknown, revoked or expired token");
+        if let Some(sealed) = token.strip_prefix(crate::runs::RUN_TOKEN_PREFIX) {
+            return self.authenticate_run(sealed).await.map_err(|_| denied());
+        }
         if !lockbox_crypto::looks_like_token(token) {
             return Err(denied());
         }
@@ -92,6 +100,7 @@ impl Lockbox {
             kind: row.kind,
             user,
             service,
+            run: None,
         })
     }
 

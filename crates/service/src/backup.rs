@@ -90,7 +90,8 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
             "owner": x.owner, "name": x.name, "visibility": x.visibility.as_str(), "description": x.description,
             "current_version": x.current_version, "fingerprint": x.fingerprint,
             "expires_at": x.expires_at.map(Timestamp::millis), "created_at": x.created_at.millis(),
-            "created_by": x.created_by, "updated_at": x.updated_at.millis(), "updated_by": x.updated_by}));
+            "created_by": x.created_by, "updated_at": x.updated_at.millis(), "updated_by": x.updated_by,
+            "allowed_hosts": x.allowed_hosts}));
     }
     for v in &snap.versions {
         out.push(json!({"t": "version", "secret_id": v.secret_id, "version": v.version, "key_version": v.key_version,
@@ -211,6 +212,10 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                     created_by: s(v, "created_by")?,
                     updated_at: ts(v, "updated_at")?,
                     updated_by: s(v, "updated_by")?,
+                    allowed_hosts: match v.get("allowed_hosts") {
+                        None => Vec::new(),
+                        Some(h) => serde_json::from_value(h.clone()).ok()?,
+                    },
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -314,6 +319,7 @@ mod tests {
                 created_by: "c".into(),
                 updated_at: Timestamp(2),
                 updated_by: "u".into(),
+                allowed_hosts: vec!["*.example.org".into()],
             }],
             versions: vec![VersionRow {
                 secret_id: "s".into(),

@@ -13,6 +13,7 @@ mod backup;
 mod cache;
 mod keys;
 mod members;
+pub mod runs;
 mod secrets;
 mod tokens;
 mod types;
@@ -39,6 +40,8 @@ pub struct ServiceConfig {
     /// trusted before a re-read: the safety net behind change notifications, and so
     /// the bound on how stale another node's change can look if one is missed.
     pub cache_ttl_ms: i64,
+    /// How long a `$secret:` reference stays usable (seed 001: "a few minutes").
+    pub reference_ttl_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -46,6 +49,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
             cache_ttl_ms: 400,
+            reference_ttl_seconds: 300,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Lockbox {
     memberships: TtlCache<(String, String), Option<Role>>,
     secrets: TtlCache<secrets::SecretKey, lockbox_store::SecretRow>,
     versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
+    /// Redactors over the secrets a run can reach, by (workspace id, user id).
+    redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
 }
 
@@ -146,6 +152,7 @@ impl Lockbox {
             memberships: TtlCache::new(clock.clone(), ttl),
             secrets: TtlCache::new(clock.clone(), ttl),
             versions: TtlCache::new(clock.clone(), 60_000),
+            redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
             store,
             keyring,
@@ -249,6 +256,7 @@ impl Lockbox {
             Change::Secret(id) => {
                 self.secrets.retain(|_, row| &row.id != id);
                 self.versions.retain(|(sid, _), _| sid != id);
+                self.redactors.clear();
             }
             Change::Token(id) => self.forget_token(id),
             Change::Membership(ws, user) => self.memberships.remove(&(ws.clone(), user.clone())),
@@ -264,6 +272,7 @@ impl Lockbox {
                 self.tokens_by_hash.clear();
             }
             Change::Everything => {
+                self.redactors.clear();
                 self.workspaces.clear();
                 self.memberships.clear();
                 self.secrets.clear();
@@ -306,6 +315,11 @@ impl Lockbox {
     /// The caller's role in a workspace. A workspace the caller cannot see at all
     /// answers `not_found`, so names of other tenants' workspaces do not leak.
     async fn role_in(&self, p: &Principal, ws: &WorkspaceRow) -> Result<Role> {
+        if p.run.is_some() {
+            return Err(Error::forbidden(
+                "a run token only uses secrets and the run API, not workspace administration",
+            ));
+        }
         let role = match (&p.user, &p.service) {
             (_, Some((ws_id, role))) => (ws_id == &ws.id).then_some(*role),
             (Some(user), None) => self.member_role(&ws.id, &user.id).await?,
@@ -410,6 +424,7 @@ fn action_verb(a: Action) -> &'static str {
         Action::DeleteSecret => "secret.delete",
         Action::RevealMasked | Action::RevealRestricted => "secret.reveal",
         Action::UseReferences => "secret.reference",
+        Action::OpenRun => "run.open",
         Action::ManageMembers => "member.change",
         Action::ManageTokens => "token.change",
         Action::ManageSettings => "workspace.settings",

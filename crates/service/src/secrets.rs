@@ -32,6 +32,8 @@ pub struct PutSecret {
     pub visibility: Option<Visibility>,
     pub ttl_seconds: Option<u64>,
     pub if_match: Option<u64>,
+    /// `None` keeps the current list; `Some(vec![])` allows any host.
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 /// A patch document: RFC 7396 merge patch or RFC 6902 JSON Patch (as sent; the
@@ -60,6 +62,29 @@ impl Lockbox {
     /// In their own user scope, members act as owners of their private secrets.
     async fn target(&self, p: &Principal, ws_name: &str, scope: Scope) -> Result<Target> {
         let ws = self.workspace(ws_name).await?;
+        if let Some(run) = &p.run {
+            // A run acts in its own workspace only, and in its user's scope only
+            // while that user is still a member.
+            if run.workspace_id != ws.id {
+                return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
+            }
+            let owner = match scope {
+                Scope::Workspace => String::new(),
+                Scope::User => {
+                    let user = p.user.as_ref().ok_or_else(Error::user_required)?;
+                    if self.member_role(&ws.id, &user.id).await?.is_none() {
+                        return Err(Error::forbidden("the run's user is no longer a member"));
+                    }
+                    user.id.clone()
+                }
+            };
+            return Ok(Target {
+                ws,
+                scope,
+                owner,
+                actor: Actor::Run,
+            });
+        }
         let role = self.role_in(p, &ws).await?;
         let (owner, actor) = match scope {
             Scope::Workspace => (String::new(), Actor::Member(role)),
@@ -122,6 +147,22 @@ impl Lockbox {
         Ok(row)
     }
 
+    /// The live secret `name`, after checking `action` on it.
+    pub(crate) async fn live_secret(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        action: Action,
+        ctx: &RequestCtx,
+    ) -> Result<SecretRow> {
+        let t = self
+            .authorized_target(p, ws_name, scope, action, Some(name), ctx)
+            .await?;
+        self.find_live(&t, name).await
+    }
+
     async fn find_live(&self, t: &Target, name: &SecretName) -> Result<SecretRow> {
         self.find_live_fresh(t, name, false).await
     }
@@ -137,7 +178,11 @@ impl Lockbox {
     }
 
     /// One sealed version; versions never change once written, so they cache well.
-    async fn version_row(&self, secret_id: &str, version: u64) -> Result<Option<Arc<VersionRow>>> {
+    pub(crate) async fn version_row(
+        &self,
+        secret_id: &str,
+        version: u64,
+    ) -> Result<Option<Arc<VersionRow>>> {
         let key = (secret_id.to_owned(), version);
         if let Some(v) = self.versions.get(&key) {
             return Ok(Some(v));
@@ -169,10 +214,11 @@ impl Lockbox {
             created_by: s.created_by.clone(),
             updated_at: s.updated_at.to_rfc3339(),
             updated_by: s.updated_by.clone(),
+            allowed_hosts: s.allowed_hosts.clone(),
         }
     }
 
-    async fn open_version(
+    pub(crate) async fn open_version(
         &self,
         ws: &WorkspaceRow,
         s: &SecretRow,
@@ -199,6 +245,7 @@ impl Lockbox {
         description: Option<String>,
         visibility: Visibility,
         expires_at: Option<Timestamp>,
+        allowed_hosts: Option<Vec<String>>,
         audit_action: &str,
         audit_detail: serde_json::Value,
         ctx: &RequestCtx,
@@ -212,6 +259,7 @@ impl Lockbox {
                     description: description.or_else(|| cur.description.clone()),
                     current_version: cur.current_version + 1,
                     expires_at: expires_at.or(cur.expires_at),
+                    allowed_hosts: allowed_hosts.unwrap_or_else(|| cur.allowed_hosts.clone()),
                     updated_at: now,
                     updated_by: by.clone(),
                     ..cur.clone()
@@ -234,6 +282,7 @@ impl Lockbox {
                     created_by: by.clone(),
                     updated_at: now,
                     updated_by: by.clone(),
+                    allowed_hosts: allowed_hosts.unwrap_or_default(),
                 },
                 match expired_id {
                     Some(old) => Expect::ReplaceExpired(old),
@@ -326,6 +375,11 @@ impl Lockbox {
                 ));
             }
         }
+        let allowed_hosts = req
+            .allowed_hosts
+            .as_deref()
+            .map(parse_host_patterns)
+            .transpose()?;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let found = self.find_secret(&t, name, fresh).await?;
@@ -363,6 +417,7 @@ impl Lockbox {
                     req.description.clone(),
                     req.visibility.unwrap_or_default(),
                     expires_at,
+                    allowed_hosts.clone(),
                     "secret.put",
                     serde_json::json!({"created": created}),
                     ctx,
@@ -371,6 +426,7 @@ impl Lockbox {
             match result {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.redactors.clear();
                     return Ok((self.meta(&t.ws, &row), created));
                 }
                 Err(StoreError::Conflict) if req.if_match.is_some() => {
@@ -564,6 +620,7 @@ impl Lockbox {
             .map_err(store_err);
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.versions.retain(|(id, _), _| id != &row.id);
+        self.redactors.clear();
         if !deleted? {
             return Err(not_found(name));
         }
@@ -638,6 +695,7 @@ impl Lockbox {
                     None,
                     row.visibility,
                     None,
+                    None,
                     "secret.patch",
                     serde_json::json!({}),
                     ctx,
@@ -646,6 +704,7 @@ impl Lockbox {
             {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.redactors.clear();
                     return Ok(self.meta(&t.ws, &row));
                 }
                 Err(StoreError::Conflict) if if_match.is_some() => {
@@ -718,6 +777,7 @@ impl Lockbox {
                     None,
                     row.visibility,
                     None,
+                    None,
                     "secret.rollback",
                     serde_json::json!({"from_version": to_version}),
                     ctx,
@@ -726,6 +786,7 @@ impl Lockbox {
             {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.redactors.clear();
                     return Ok(self.meta(&t.ws, &row));
                 }
                 Err(StoreError::Conflict) => continue,
@@ -783,6 +844,7 @@ impl Lockbox {
             .await;
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.secrets.remove(&secret_key(&t, new_name.as_str()));
+        self.redactors.clear();
         match renamed {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
@@ -804,6 +866,9 @@ impl Lockbox {
             .purge_expired(self.clock.now())
             .await
             .map_err(store_err)?;
+        if !gone.is_empty() {
+            self.redactors.clear();
+        }
         for row in &gone {
             self.secrets.retain(|_, cached| cached.id != row.id);
             self.versions.retain(|(id, _), _| id != &row.id);
@@ -832,6 +897,34 @@ fn secret_key(t: &Target, name: &str) -> SecretKey {
         t.owner.clone(),
         name.to_owned(),
     )
+}
+
+/// Host patterns for `allowed_hosts`: `api.example.com` or `*.example.org`
+/// (any subdomain, not the apex), lowercased, without a trailing dot; at most 32.
+pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
+    if raw.len() > 32 {
+        return Err(Error::invalid("allowed_hosts takes at most 32 patterns"));
+    }
+    raw.iter()
+        .map(|p| {
+            let p = p.trim().trim_end_matches('.').to_ascii_lowercase();
+            let host = p.strip_prefix("*.").unwrap_or(&p);
+            let ok = !host.is_empty()
+                && host.len() <= 253
+                && host.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if ok {
+                Ok(p)
+            } else {
+                Err(Error::invalid(
+                    "allowed_hosts entries are host names like 'api.example.com' or '*.example.org'",
+                ))
+            }
+        })
+        .collect()
 }
 
 fn not_found(name: &SecretName) -> Error {

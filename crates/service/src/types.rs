@@ -18,6 +18,8 @@ pub struct SecretMeta {
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
+    /// Hosts the egress executor may send this secret to; empty means anywhere.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -116,6 +116,9 @@ impl Lockbox {
     }
 
     async fn workspace_roles(&self, p: &Principal) -> Result<Vec<(WorkspaceRow, Role)>> {
+        if p.run.is_some() {
+            return Ok(Vec::new());
+        }
         match (&p.user, &p.service) {
             (_, Some((ws_id, role))) => {
                 let all = self.store.list_workspaces().await.map_err(store_err)?;
@@ -267,9 +270,10 @@ impl Lockbox {
             })
             .collect();
         Ok(WhoAmI {
-            kind: match p.kind {
-                TokenKind::Personal => "personal",
-                TokenKind::Service => "service",
+            kind: match (p.kind, &p.run) {
+                (_, Some(_)) => "run",
+                (TokenKind::Personal, None) => "personal",
+                (TokenKind::Service, None) => "service",
             },
             user: p.user.as_ref().map(|u| u.name.clone()),
             token: TokenRef {

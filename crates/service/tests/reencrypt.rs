@@ -14,6 +14,7 @@ fn put(value: &str) -> PutSecret {
         visibility: None,
         ttl_seconds: None,
         if_match: None,
+        allowed_hosts: None,
     }
 }
 

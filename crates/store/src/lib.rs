@@ -163,6 +163,8 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         name: &str,
     ) -> StoreResult<Option<SecretRow>>;
+    /// A secret by id, whatever its name now (references follow the id).
+    async fn secret_by_id(&self, id: &str) -> StoreResult<Option<SecretRow>>;
     async fn secret_version(
         &self,
         secret_id: &str,

@@ -122,6 +122,9 @@ pub struct SecretRow {
     pub created_by: String,
     pub updated_at: Timestamp,
     pub updated_by: String,
+    /// Destination host patterns the egress executor may send this secret to
+    /// (`api.example.com`, `*.example.org`); empty means anywhere.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -287,6 +287,7 @@ fn secret_in(ws: &str, id: &str, name: &str, version: u64) -> SecretRow {
         created_by: "test".into(),
         updated_at: Timestamp(1),
         updated_by: "test".into(),
+        allowed_hosts: vec!["api.example.com".into()],
     }
 }
 
@@ -1831,12 +1832,17 @@ async fn concurrent_startup_migrates_once(db: &Db) {
         .unwrap()
         .is_some());
     let raw = db.pg_client().await;
-    let versions: i64 = raw
-        .query_one("SELECT COUNT(*) FROM lockbox_schema_version", &[])
+    // Each migration applied exactly once, however many nodes raced to start.
+    let row = raw
+        .query_one(
+            "SELECT COUNT(*), COUNT(DISTINCT version), MAX(version) FROM lockbox_schema_version",
+            &[],
+        )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(versions, 1);
+        .unwrap();
+    let (count, distinct, max): (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(count, distinct);
+    assert_eq!(count, i64::from(max));
     // Schema names are checked.
     let bad = PostgresStore::connect_in_schema(&pg.url, "Bad; DROP").await;
     assert!(matches!(bad, Err(StoreError::Backend(_))));

@@ -125,6 +125,12 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::admin::create_token,
         crate::routes::admin::list_tokens,
         crate::routes::admin::revoke_token,
+        crate::routes::runs::open_run,
+        crate::routes::runs::set,
+        crate::routes::runs::get,
+        crate::routes::runs::delete,
+        crate::routes::runs::fetch,
+        crate::routes::runs::redact,
     )
 )]
 pub struct ApiDoc;

@@ -61,6 +61,10 @@ pub struct PutBody {
     /// Seconds until the secret expires.
     #[serde(default)]
     pub ttl: Option<u64>,
+    /// Hosts the egress executor may send this secret to (`api.example.com`,
+    /// `*.example.org`); omitted keeps the current list, `[]` allows any host.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/secrets/{name}", request_body = PutBody,
@@ -87,6 +91,7 @@ pub async fn put_secret(
             .transpose()?,
         ttl_seconds: body.ttl,
         if_match: if_match(&headers)?,
+        allowed_hosts: body.allowed_hosts,
     };
     let (meta, created) = st
         .svc

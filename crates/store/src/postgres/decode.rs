@@ -14,7 +14,7 @@ pub(super) const TOKEN_COLS: &str = "id, hash, name, kind, user_id, workspace_id
     created_at, created_by, expires_at, last_used_at, revoked_at";
 pub(super) const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, \
     description, current_version, fingerprint, expires_at, created_at, created_by, updated_at, \
-    updated_by";
+    updated_by, allowed_hosts";
 pub(super) const VERSION_COLS: &str =
     "secret_id, version, key_version, sealed, fingerprint, created_at, created_by";
 pub(super) const AUDIT_COLS: &str = "seq, workspace_id, at, actor, action, target, outcome, \
@@ -121,6 +121,8 @@ pub(super) fn secret(r: &Row) -> Result<SecretRow, Fail> {
         created_by: r.try_get("created_by")?,
         updated_at: ts(r.try_get("updated_at")?),
         updated_by: r.try_get("updated_by")?,
+        allowed_hosts: serde_json::from_str(&r.try_get::<_, String>("allowed_hosts")?)
+            .unwrap_or_default(),
     })
 }
 

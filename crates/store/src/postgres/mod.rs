@@ -69,6 +69,76 @@ pub struct PostgresStore {
     channel: String,
     changes: broadcast::Sender<Change>,
     _listener: listener::ListenerHandle,
+    /// Appends that accompany no other change go through one batching task.
+    audit_batch: tokio::sync::mpsc::UnboundedSender<AuditJob>,
+}
+
+type AuditJob = (
+    Vec<AuditRecord>,
+    tokio::sync::oneshot::Sender<StoreResult<()>>,
+);
+
+/// Group commit for plain audit appends (reveals, denials, egress calls): every
+/// append waiting when a batch starts goes into one transaction, under one
+/// `audit_head` lock and one commit, and each caller is answered only after that
+/// commit. Without it, concurrent reveals on one database serialize on the head
+/// lock one commit at a time.
+fn spawn_audit_batcher(
+    pool: Pool,
+    channel: String,
+    node_id: String,
+) -> tokio::sync::mpsc::UnboundedSender<AuditJob> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AuditJob>();
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let records: Vec<&AuditRecord> = batch.iter().flat_map(|(r, _)| r.iter()).collect();
+            let result = append_batch(&pool, &channel, &node_id, &records).await;
+            for (_, reply) in batch {
+                let _ = reply.send(match &result {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::Conflict) => Err(StoreError::Conflict),
+                    Err(StoreError::Backend(s)) => Err(StoreError::Backend(s.clone())),
+                });
+            }
+        }
+    });
+    tx
+}
+
+async fn append_batch(
+    pool: &Pool,
+    channel: &str,
+    node_id: &str,
+    records: &[&AuditRecord],
+) -> StoreResult<()> {
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let result: Result<(), Fail> = async {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let mut w = WriteTx::new(tx);
+            for r in records {
+                w.audit((*r).clone());
+            }
+            w.commit(channel, node_id).await
+        }
+        .await;
+        match result {
+            Err(Fail::Retry(why)) if attempt < tx::MAX_ATTEMPTS => {
+                tracing::debug!(attempt, %why, "retrying an audit batch");
+                tokio::time::sleep(tx::retry_delay(attempt)).await;
+            }
+            other => return other.map_err(StoreError::from),
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -159,12 +229,14 @@ impl PostgresStore {
             changes.clone(),
         )
         .await?;
+        let audit_batch = spawn_audit_batcher(pool.clone(), channel.clone(), node_id.clone());
         Ok(PostgresStore {
             pool,
             node_id,
             channel,
             changes,
             _listener: listener,
+            audit_batch,
         })
     }
 
@@ -201,7 +273,7 @@ fn random_hex(bytes: usize) -> String {
 async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
     w.exec(
         &format!(
-            "INSERT INTO secrets ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+            "INSERT INTO secrets ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         ),
         &[
             &s.id,
@@ -218,10 +290,15 @@ async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
             &s.created_by,
             &s.updated_at.millis(),
             &s.updated_by,
+            &hosts_json(&s.allowed_hosts),
         ],
     )
     .await?;
     Ok(())
+}
+
+fn hosts_json(hosts: &[String]) -> String {
+    serde_json::to_string(hosts).expect("strings serialize")
 }
 
 async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
@@ -670,6 +747,16 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(decode::secret).transpose()?)
     }
 
+    async fn secret_by_id(&self, id: &str) -> StoreResult<Option<SecretRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {SECRET_COLS} FROM secrets WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::secret).transpose()?)
+    }
+
     async fn secret_version(
         &self,
         secret_id: &str,
@@ -743,7 +830,7 @@ impl Store for PostgresStore {
                     let n = w
                         .exec(
                             "UPDATE secrets SET description = $1, current_version = $2, fingerprint = $3, \
-                             expires_at = $4, updated_at = $5, updated_by = $6 \
+                             expires_at = $4, updated_at = $5, updated_by = $6, allowed_hosts = $9 \
                              WHERE id = $7 AND current_version = $8",
                             &[
                                 &s.description,
@@ -754,6 +841,7 @@ impl Store for PostgresStore {
                                 &s.updated_by,
                                 &s.id,
                                 &big(*expected),
+                                &hosts_json(&s.allowed_hosts),
                             ],
                         )
                         .await?;
@@ -856,11 +944,12 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
-        write_tx!(self, |w| {
-            for r in &records {
-                w.audit(r.clone());
-            }
-        })
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.audit_batch
+            .send((records, tx))
+            .map_err(|_| StoreError::Backend("the audit batcher has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the audit batcher dropped an append".into()))?
     }
 
     async fn list_audit(

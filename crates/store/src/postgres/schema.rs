@@ -24,7 +24,8 @@ use tokio_postgres::Client;
 pub(super) const MIGRATION_LOCK: i64 = 0x006c_6f63_6b62_6f78;
 
 /// Migration `i` (0-based) brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workspaces (
     id TEXT COLLATE "C" PRIMARY KEY,
     name TEXT COLLATE "C" NOT NULL UNIQUE,
@@ -113,7 +114,11 @@ CREATE TABLE audit_head (
     hash TEXT NOT NULL
 );
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS}');
-"#];
+"#,
+    r#"
+ALTER TABLE secrets ADD COLUMN allowed_hosts TEXT NOT NULL DEFAULT '[]';
+"#,
+];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own
 /// transaction, while holding the migration advisory lock on `client` (a

@@ -152,6 +152,8 @@ fn secret_from(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
         created_by: r.get("created_by")?,
         updated_at: ts(r.get("updated_at")?),
         updated_by: r.get("updated_by")?,
+        allowed_hosts: serde_json::from_str(&r.get::<_, String>("allowed_hosts")?)
+            .unwrap_or_default(),
     })
 }
 
@@ -187,11 +189,12 @@ fn audit_from(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
 }
 
 const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, description, \
-    current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by";
+    current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by, \
+    allowed_hosts";
 
 fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO secrets ({SECRET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        "INSERT INTO secrets ({SECRET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     ))?
     .execute(params![
         s.id,
@@ -208,8 +211,13 @@ fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
         s.created_by,
         s.updated_at.millis(),
         s.updated_by,
+        hosts_json(&s.allowed_hosts),
     ])?;
     Ok(())
+}
+
+fn hosts_json(hosts: &[String]) -> String {
+    serde_json::to_string(hosts).expect("strings serialize")
 }
 
 #[async_trait]
@@ -606,6 +614,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn secret_by_id(&self, id: &str) -> StoreResult<Option<SecretRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ?"))?
+                    .query_row([id], secret_from)
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
     async fn secret_version(
         &self,
         secret_id: &str,
@@ -679,7 +699,8 @@ impl Store for SqliteStore {
                         .conn
                         .prepare_cached(
                             "UPDATE secrets SET description = ?, current_version = ?, fingerprint = ?, \
-                             expires_at = ?, updated_at = ?, updated_by = ? WHERE id = ? AND current_version = ?",
+                             expires_at = ?, updated_at = ?, updated_by = ?, allowed_hosts = ? \
+                             WHERE id = ? AND current_version = ?",
                         )?
                         .execute(params![
                             s.description,
@@ -688,6 +709,7 @@ impl Store for SqliteStore {
                             s.expires_at.map(|t| t.millis()),
                             s.updated_at.millis(),
                             s.updated_by,
+                            hosts_json(&s.allowed_hosts),
                             s.id,
                             *expected as i64,
                         ])?;

@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE workspaces (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -85,7 +86,11 @@ CREATE TABLE audit_events (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_by_workspace ON audit_events (workspace_id, seq);
-"#];
+"#,
+    r#"
+ALTER TABLE secrets ADD COLUMN allowed_hosts TEXT NOT NULL DEFAULT '[]';
+"#,
+];
 
 /// Applies pending migrations in one transaction each.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,742 @@
+//! The executor: one `reqwest` client, built once, and the fetch pipeline
+//! (resolve → check → substitute → sign → send → follow redirects → read → redact).
+//!
+//! Order matters and is the point of this module: every reference is resolved and
+//! every used secret's `allowed_hosts` and the SSRF guard are checked before the first
+//! byte goes out, and again for each redirect hop. Substituted strings live in
+//! `Zeroizing` buffers. Errors are built from fixed texts plus hosts and secret names,
+//! never from `reqwest`'s own messages (which quote URLs), and pass through the
+//! redactor before they leave.
+
+use crate::guard::{host_allowed, Guard, GuardedResolver, LookupFailed, Refusal};
+use crate::refs::{self, Encoding, Table};
+use crate::sigv4;
+use crate::{
+    Attempt, Auth, EgressPolicy, FetchOutcome, FetchRequest, ReferenceResolver, Resolved,
+    UsedSecret,
+};
+use base64::Engine as _;
+use lockbox_core::{Error, ErrorCode};
+use lockbox_redact::{Options, Redactor};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use url::Url;
+use zeroize::Zeroizing;
+
+/// Sends automations' requests. Cheap to clone (the client is shared).
+#[derive(Clone)]
+pub struct Executor {
+    client: reqwest::Client,
+    guard: Guard,
+    policy: Arc<EgressPolicy>,
+}
+
+/// Request headers an automation may not set: framing and hop-by-hop headers the
+/// client owns, `host` (virtual-host confusion would send a secret to another site
+/// behind the same address), and `accept-encoding` (the response must arrive
+/// uncompressed to be redacted).
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-authorization",
+    "proxy-connection",
+    "accept-encoding",
+];
+
+/// Headers that carry credentials even without a reference; dropped on a
+/// cross-origin hop like secret-bearing ones (as browsers and reqwest do).
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// Headers that describe a body; dropped when a redirect turns the request into a GET.
+const BODY_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-language",
+    "content-location",
+];
+
+struct Header {
+    name: HeaderName,
+    value: HeaderValue,
+    secret: bool,
+}
+
+struct Body {
+    bytes: Zeroizing<Vec<u8>>,
+    /// Names of the secrets spliced into the body.
+    secrets: Vec<String>,
+}
+
+enum PreparedAuth {
+    /// `Authorization` value for basic and bearer auth.
+    Header(Zeroizing<String>),
+    Aws {
+        access_key: Zeroizing<String>,
+        secret_key: Zeroizing<String>,
+        session_token: Option<Zeroizing<String>>,
+        region: String,
+        service: String,
+    },
+}
+
+/// The request after substitution, hop by hop.
+struct Prepared {
+    method: Method,
+    url: Url,
+    headers: Vec<Header>,
+    body: Option<Body>,
+    auth: Option<PreparedAuth>,
+}
+
+fn denied(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::EgressDenied, msg)
+}
+
+fn host_of(url: &Url) -> String {
+    url.host_str().unwrap_or("").to_string()
+}
+
+fn parse_method(m: Option<&str>) -> Result<Method, Error> {
+    let m = m.unwrap_or("GET").trim().to_ascii_uppercase();
+    if m == "CONNECT" || m == "TRACE" {
+        return Err(Error::invalid(format!("method {m} is not allowed")));
+    }
+    Method::from_bytes(m.as_bytes())
+        .map_err(|_| Error::invalid("method is not a valid HTTP method"))
+}
+
+fn check_scheme(url: &Url) -> Result<(), Error> {
+    match url.scheme() {
+        "http" | "https" => {}
+        _ => return Err(Error::invalid("only http and https URLs are allowed")),
+    }
+    if url.host().is_none() {
+        return Err(Error::invalid("the URL has no host"));
+    }
+    Ok(())
+}
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+impl Executor {
+    pub fn new(policy: EgressPolicy) -> Executor {
+        let guard = Guard::new(policy.allow_private, &policy.dangerous_allow_ips);
+        let client = reqwest::Client::builder()
+            // System HTTP(S)_PROXY must not route around the guard.
+            .no_proxy()
+            // Redirects are followed by `fetch`, hop by hop, with checks.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            // Names resolve through the guard; the client connects only to checked addresses.
+            .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
+            .user_agent(concat!("lockbox-egress/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(policy.max_timeout))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("building the egress HTTP client (TLS roots) cannot fail");
+        Executor {
+            client,
+            guard,
+            policy: Arc::new(policy),
+        }
+    }
+
+    fn deadline(&self, timeout_ms: Option<u64>) -> Result<Duration, Error> {
+        match timeout_ms {
+            None => Ok(self.policy.default_timeout.min(self.policy.max_timeout)),
+            Some(0) => Err(Error::invalid("timeout_ms must be positive")),
+            Some(ms) => {
+                let d = Duration::from_millis(ms);
+                if d > self.policy.max_timeout {
+                    return Err(Error::invalid(format!(
+                        "timeout_ms is {ms}; the limit is {}",
+                        self.policy.max_timeout.as_millis()
+                    )));
+                }
+                Ok(d)
+            }
+        }
+    }
+
+    /// Resolves, checks, sends and redacts one automation request. See the crate docs
+    /// for the order of checks; any refusal happens before the first byte is sent.
+    pub async fn fetch(
+        &self,
+        req: FetchRequest,
+        resolver: &dyn ReferenceResolver,
+    ) -> Result<FetchOutcome, Error> {
+        self.fetch_audited(req, resolver).await.1
+    }
+
+    /// [`fetch`](Executor::fetch), also reporting what was attempted, so a refused or
+    /// failed call can be audited with the secrets it tried to use. The [`Attempt`] is
+    /// filled as far as the call got: empty `used` if it failed before resolving,
+    /// empty `host` if the URL never parsed.
+    pub async fn fetch_audited(
+        &self,
+        req: FetchRequest,
+        resolver: &dyn ReferenceResolver,
+    ) -> (Attempt, Result<FetchOutcome, Error>) {
+        let mut attempt = Attempt {
+            method: String::new(),
+            host: String::new(),
+            used: Vec::new(),
+        };
+        let result = self.fetch_inner(req, resolver, &mut attempt).await;
+        (attempt, result)
+    }
+
+    async fn fetch_inner(
+        &self,
+        req: FetchRequest,
+        resolver: &dyn ReferenceResolver,
+        attempt: &mut Attempt,
+    ) -> Result<FetchOutcome, Error> {
+        // Checks that need no value come first.
+        let method = parse_method(req.method.as_deref())?;
+        attempt.method = method.as_str().to_string();
+        let timeout = self.deadline(req.timeout_ms)?;
+        for name in req.headers.keys() {
+            if name.contains(refs::PREFIX) {
+                return Err(Error::invalid(
+                    "references are resolved in header values, not header names",
+                ));
+            }
+        }
+        for key in req.query.keys() {
+            if key.contains(refs::PREFIX) {
+                return Err(Error::invalid(
+                    "references are resolved in query values, not query names",
+                ));
+            }
+        }
+        // A JSON body is serialized with its references in place: reference tokens
+        // need no JSON escaping, so they appear verbatim, keys and leaves alike.
+        let body_template: Option<(String, bool)> = match &req.body {
+            None => None,
+            Some(serde_json::Value::String(s)) => Some((s.clone(), false)),
+            Some(v) => Some((
+                serde_json::to_string(v).map_err(|_| Error::invalid("body is not valid JSON"))?,
+                true,
+            )),
+        };
+
+        // 1. Find every reference.
+        let mut texts: Vec<&str> = vec![req.url.as_str()];
+        texts.extend(req.headers.values().map(String::as_str));
+        texts.extend(req.query.values().map(String::as_str));
+        if let Some((b, _)) = &body_template {
+            texts.push(b);
+        }
+        match &req.auth {
+            None => {}
+            Some(Auth::Basic { username, password }) => texts.extend([username.as_str(), password]),
+            Some(Auth::Bearer { token }) => texts.push(token),
+            Some(Auth::Awsv4 {
+                access_key,
+                secret_key,
+                session_token,
+                region,
+                service,
+            }) => {
+                texts.extend([access_key.as_str(), secret_key, region, service]);
+                texts.extend(session_token.as_deref());
+            }
+        }
+        let mut references: Vec<&str> = Vec::new();
+        for t in &texts {
+            for r in refs::find(t)? {
+                let token = &t[r];
+                if !references.contains(&token) {
+                    references.push(token);
+                }
+            }
+        }
+
+        // 2. Resolve them all (resolver errors pass through unchanged).
+        let mut resolved: Vec<Resolved> = Vec::with_capacity(references.len());
+        for r in &references {
+            resolved.push(resolver.resolve(r).await?);
+        }
+        let mut table = Table::new();
+        let mut secret_names = Table::new();
+        let mut plaintexts: Vec<(&str, &[u8])> = Vec::with_capacity(resolved.len());
+        for (r, res) in references.iter().zip(&resolved) {
+            // EXPOSE: the plaintext is spliced into the outgoing request and fed to the
+            // redactor that masks it in the response; it goes nowhere else.
+            let bytes = res.value.expose();
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| Error::invalid(format!("secret \"{}\" is not text", res.name)))?;
+            table.insert(*r, text);
+            secret_names.insert(*r, res.name.as_str());
+            plaintexts.push((res.name.as_str(), bytes));
+        }
+        let redactor = Redactor::new(&plaintexts, Options::default());
+        let mut used: Vec<UsedSecret> = Vec::new();
+        for res in &resolved {
+            if !used
+                .iter()
+                .any(|u| u.name == res.name && u.secret_id == res.secret_id)
+            {
+                used.push(UsedSecret {
+                    name: res.name.clone(),
+                    secret_id: res.secret_id.clone(),
+                });
+            }
+        }
+        attempt.used = used.clone();
+        let scrub = |e: Error| Error::new(e.code, redactor.redact_str(&e.message).into_owned());
+
+        // 3. Substitute.
+        let prepared =
+            prepare(&req, method, &body_template, &table, &secret_names).map_err(scrub)?;
+        let method_str = prepared.method.as_str().to_string();
+        let host = redactor.redact_str(&host_of(&prepared.url)).into_owned();
+        attempt.host = host.clone();
+
+        // 4. Check, send, follow, read: all within one deadline.
+        let run = self.run(prepared, &resolved, &redactor);
+        let (status, headers, body, bytes) = match tokio::time::timeout(timeout, run).await {
+            Ok(r) => r.map_err(scrub)?,
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "upstream did not answer within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+        };
+        Ok(FetchOutcome {
+            status,
+            headers,
+            body,
+            used,
+            method: method_str,
+            host,
+            bytes,
+        })
+    }
+
+    /// Checks a hop's destination: every used secret's `allowed_hosts`, then the SSRF
+    /// guard (IP literals and what a name alone tells; addresses are checked again by
+    /// the resolver when the name is resolved).
+    fn check_destination(&self, url: &Url, resolved: &[Resolved]) -> Result<(), Error> {
+        let host = host_of(url);
+        for r in resolved {
+            if !host_allowed(&r.allowed_hosts, &host) {
+                return Err(denied(format!(
+                    "secret \"{}\" may not be sent to host \"{host}\"",
+                    r.name
+                )));
+            }
+        }
+        let h = url
+            .host()
+            .ok_or_else(|| Error::invalid("the URL has no host"))?;
+        self.guard
+            .check_host(&h)
+            .map_err(|refusal| denied(refusal.to_string()))
+    }
+
+    async fn run(
+        &self,
+        mut p: Prepared,
+        resolved: &[Resolved],
+        redactor: &Redactor,
+    ) -> Result<(u16, Vec<(String, String)>, serde_json::Value, u64), Error> {
+        let origin0 = p.url.origin();
+        let mut crossed = false;
+        let mut redirects = 0usize;
+        loop {
+            self.check_destination(&p.url, resolved)?;
+            if !crossed && p.url.origin() != origin0 {
+                crossed = true;
+                p.headers
+                    .retain(|h| !h.secret && !CREDENTIAL_HEADERS.contains(&h.name.as_str()));
+                p.auth = None;
+                if let Some(b) = &p.body {
+                    if !b.secrets.is_empty() {
+                        return Err(denied(format!(
+                            "a redirect to host \"{}\" (another origin) would replay a request body holding secret \"{}\"",
+                            host_of(&p.url),
+                            b.secrets[0]
+                        )));
+                    }
+                }
+            }
+            let resp = self.send_once(&p).await?;
+            let status = resp.status();
+            let is_redirect = matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY
+                    | StatusCode::FOUND
+                    | StatusCode::SEE_OTHER
+                    | StatusCode::TEMPORARY_REDIRECT
+                    | StatusCode::PERMANENT_REDIRECT
+            );
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| v.as_bytes().to_vec());
+            let (true, Some(location)) = (is_redirect, location) else {
+                return self.read_response(resp, redactor).await;
+            };
+            if redirects >= self.policy.max_redirects {
+                return Err(Error::invalid(format!(
+                    "stopped after {} redirects (the limit)",
+                    self.policy.max_redirects
+                )));
+            }
+            redirects += 1;
+            let location = std::str::from_utf8(&location)
+                .map_err(|_| Error::invalid("a redirect's Location is not valid text"))?;
+            let next = p
+                .url
+                .join(location)
+                .map_err(|_| Error::invalid("a redirect's Location is not a valid URL"))?;
+            check_scheme(&next)
+                .map_err(|_| Error::invalid("a redirect points to a non-HTTP URL"))?;
+            if next.origin() != origin0 && redactor.redact_str(next.as_str()) != next.as_str() {
+                return Err(denied(format!(
+                    "a redirect to host \"{}\" (another origin) would carry a secret in its URL",
+                    host_of(&next)
+                )));
+            }
+            if matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+            ) {
+                if p.method != Method::HEAD {
+                    p.method = Method::GET;
+                }
+                p.body = None;
+                p.headers
+                    .retain(|h| !BODY_HEADERS.contains(&h.name.as_str()));
+            }
+            p.url = next;
+        }
+    }
+
+    async fn send_once(&self, p: &Prepared) -> Result<reqwest::Response, Error> {
+        let mut headers = HeaderMap::with_capacity(p.headers.len() + 4);
+        for h in &p.headers {
+            headers.append(h.name.clone(), h.value.clone());
+        }
+        let body: &[u8] = p.body.as_ref().map(|b| b.bytes.as_slice()).unwrap_or(&[]);
+        match &p.auth {
+            None => {}
+            Some(PreparedAuth::Header(v)) => {
+                let mut v = HeaderValue::from_str(v)
+                    .map_err(|_| Error::invalid("auth produces an invalid Authorization header"))?;
+                v.set_sensitive(true);
+                headers.insert(reqwest::header::AUTHORIZATION, v);
+            }
+            Some(PreparedAuth::Aws {
+                access_key,
+                secret_key,
+                session_token,
+                region,
+                service,
+            }) => {
+                let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(headers.len());
+                for (k, v) in &headers {
+                    let v = v.to_str().map_err(|_| {
+                        Error::invalid(
+                            "a header value is not visible ASCII, so it cannot be signed",
+                        )
+                    })?;
+                    pairs.push((k.as_str(), v));
+                }
+                let signed = sigv4::sign(
+                    &sigv4::Credentials {
+                        access_key,
+                        secret_key,
+                        session_token: session_token.as_deref().map(|s| s.as_str()),
+                    },
+                    &sigv4::SignInput {
+                        method: p.method.as_str(),
+                        url: p.url.as_str(),
+                        headers: &pairs,
+                        body,
+                        region,
+                        service,
+                        time: SystemTime::now(),
+                        content_sha256_header: true,
+                    },
+                )?;
+                for (name, value) in signed.headers {
+                    let mut v = HeaderValue::from_str(&value)
+                        .map_err(|_| Error::invalid("auth.awsv4 produced an invalid header"))?;
+                    v.set_sensitive(true);
+                    headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
+        let mut rb = self
+            .client
+            .request(p.method.clone(), p.url.clone())
+            .headers(headers);
+        if p.body.is_some() {
+            rb = rb.body(body.to_vec());
+        }
+        rb.send().await.map_err(|e| map_send_error(&e, &p.url))
+    }
+
+    async fn read_response(
+        &self,
+        mut resp: reqwest::Response,
+        redactor: &Redactor,
+    ) -> Result<(u16, Vec<(String, String)>, serde_json::Value, u64), Error> {
+        let status = resp.status().as_u16();
+        let max = self.policy.max_response_bytes;
+        let too_large = || {
+            Error::too_large(format!(
+                "the response body is larger than the limit of {max} bytes"
+            ))
+        };
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    redactor.redact_str(k.as_str()).into_owned(),
+                    redactor
+                        .redact_str(&String::from_utf8_lossy(v.as_bytes()))
+                        .into_owned(),
+                )
+            })
+            .collect();
+        let is_json = is_json_content_type(resp.headers());
+        let host = host_of(resp.url());
+        let mut buf = Zeroizing::new(Vec::new());
+        while let Some(chunk) = resp.chunk().await.map_err(|_| {
+            Error::invalid(format!("reading the response from host \"{host}\" failed"))
+        })? {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        let parsed = if is_json {
+            serde_json::from_slice::<serde_json::Value>(&buf).ok()
+        } else {
+            None
+        };
+        let body = match parsed {
+            Some(mut v) => {
+                redactor.redact_json(&mut v);
+                v
+            }
+            None => serde_json::Value::String(
+                redactor
+                    .redact_str(&String::from_utf8_lossy(&buf))
+                    .into_owned(),
+            ),
+        };
+        Ok((status, headers, body, buf.len() as u64))
+    }
+}
+
+/// Maps a `reqwest` error to a message with the host only: `reqwest`'s own text
+/// quotes the URL (path and query may hold values).
+fn map_send_error(e: &reqwest::Error, url: &Url) -> Error {
+    let host = host_of(url);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(refusal) = s.downcast_ref::<Refusal>() {
+            return denied(refusal.to_string());
+        }
+        if let Some(lookup) = s.downcast_ref::<LookupFailed>() {
+            return Error::invalid(lookup.to_string());
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        Error::invalid(format!("the request to host \"{host}\" timed out"))
+    } else if e.is_connect() {
+        Error::invalid(format!("could not connect to host \"{host}\""))
+    } else {
+        Error::invalid(format!("the request to host \"{host}\" failed"))
+    }
+}
+
+/// Substitutes every part of the request and validates what the automation may set.
+fn prepare(
+    req: &FetchRequest,
+    method: Method,
+    body_template: &Option<(String, bool)>,
+    table: &Table<'_>,
+    secret_names: &Table<'_>,
+) -> Result<Prepared, Error> {
+    let url_text = refs::substitute(&req.url, table, Encoding::Raw)?;
+    let mut url =
+        Url::parse(&url_text).map_err(|e| Error::invalid(format!("the URL is not valid: {e}")))?;
+    check_scheme(&url)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid(
+            "credentials in the URL are not allowed; use auth.basic",
+        ));
+    }
+    if !req.query.is_empty() {
+        let mut pairs = url.query_pairs_mut();
+        for (k, v) in &req.query {
+            let v = refs::substitute(v, table, Encoding::Raw)?;
+            pairs.append_pair(k, &v);
+        }
+    }
+
+    let aws = matches!(req.auth, Some(Auth::Awsv4 { .. }));
+    let mut headers = Vec::with_capacity(req.headers.len() + 1);
+    let mut has_content_type = false;
+    for (name, value) in &req.headers {
+        let hn = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Error::invalid(format!("header name \"{name}\" is not valid")))?;
+        let lower = hn.as_str();
+        if RESERVED_HEADERS.contains(&lower) {
+            return Err(Error::invalid(format!(
+                "header \"{lower}\" is set by Lockbox"
+            )));
+        }
+        if req.auth.is_some() && lower == "authorization" {
+            return Err(Error::invalid(
+                "set either auth or an Authorization header, not both",
+            ));
+        }
+        if aws
+            && matches!(
+                lower,
+                "x-amz-date" | "x-amz-content-sha256" | "x-amz-security-token"
+            )
+        {
+            return Err(Error::invalid(format!(
+                "header \"{lower}\" is set by auth.awsv4"
+            )));
+        }
+        has_content_type |= lower == "content-type";
+        let secret = value.contains(refs::PREFIX);
+        let v = refs::substitute(value, table, Encoding::Raw)?;
+        let mut hv = HeaderValue::from_str(&v).map_err(|_| {
+            Error::invalid(format!(
+                "header \"{lower}\" has a value that is not a valid header value"
+            ))
+        })?;
+        hv.set_sensitive(secret);
+        headers.push(Header {
+            name: hn,
+            value: hv,
+            secret,
+        });
+    }
+
+    let body = match body_template {
+        None => None,
+        Some((template, is_json)) => {
+            let is_json = *is_json;
+            let mut names: Vec<String> = Vec::new();
+            for r in refs::find(template)? {
+                let name = secret_names
+                    .get(&template[r])
+                    .copied()
+                    .unwrap_or("?")
+                    .to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            let enc = if is_json {
+                Encoding::JsonString
+            } else {
+                Encoding::Raw
+            };
+            let text = refs::substitute(template, table, enc)?;
+            if !has_content_type {
+                headers.push(Header {
+                    name: reqwest::header::CONTENT_TYPE,
+                    value: HeaderValue::from_static(if is_json {
+                        "application/json"
+                    } else {
+                        "text/plain; charset=utf-8"
+                    }),
+                    secret: false,
+                });
+            }
+            let bytes = Zeroizing::new(text.as_bytes().to_vec());
+            Some(Body {
+                bytes,
+                secrets: names,
+            })
+        }
+    };
+
+    let auth = match &req.auth {
+        None => None,
+        Some(Auth::Basic { username, password }) => {
+            let user = refs::substitute(username, table, Encoding::Raw)?;
+            let pass = refs::substitute(password, table, Encoding::Raw)?;
+            if user.contains(':') {
+                return Err(Error::invalid("a basic-auth username cannot contain ':'"));
+            }
+            let mut joined = Zeroizing::new(String::with_capacity(user.len() + pass.len() + 1));
+            joined.push_str(&user);
+            joined.push(':');
+            joined.push_str(&pass);
+            let mut value = Zeroizing::new(String::from("Basic "));
+            base64::engine::general_purpose::STANDARD.encode_string(joined.as_bytes(), &mut value);
+            Some(PreparedAuth::Header(value))
+        }
+        Some(Auth::Bearer { token }) => {
+            let token = refs::substitute(token, table, Encoding::Raw)?;
+            let mut value = Zeroizing::new(String::from("Bearer "));
+            value.push_str(&token);
+            Some(PreparedAuth::Header(value))
+        }
+        Some(Auth::Awsv4 {
+            access_key,
+            secret_key,
+            session_token,
+            region,
+            service,
+        }) => Some(PreparedAuth::Aws {
+            access_key: refs::substitute(access_key, table, Encoding::Raw)?,
+            secret_key: refs::substitute(secret_key, table, Encoding::Raw)?,
+            session_token: match session_token {
+                Some(t) => Some(refs::substitute(t, table, Encoding::Raw)?),
+                None => None,
+            },
+            region: refs::substitute(region, table, Encoding::Raw)?.to_string(),
+            service: refs::substitute(service, table, Encoding::Raw)?.to_string(),
+        }),
+    };
+
+    Ok(Prepared {
+        method,
+        url,
+        headers,
+        body,
+        auth,
+    })
+}

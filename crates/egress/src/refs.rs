@@ -1,0 +1,131 @@
+//! Finding and substituting `$secret:<token>` references in request text.
+//!
+//! A reference is `$secret:` followed by one or more base64url characters
+//! (`[A-Za-z0-9_-]`), matched greedily; a string may hold several. This module only
+//! finds them and splices in already-resolved plaintext: it never resolves a
+//! reference, never decides whether a value may be sent, and keeps every string that
+//! holds plaintext in a [`Zeroizing`] buffer.
+
+use lockbox_core::Error;
+use std::collections::HashMap;
+use std::ops::Range;
+use zeroize::Zeroizing;
+
+/// The prefix every reference starts with.
+pub const PREFIX: &str = "$secret:";
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Byte ranges of every reference in `text`, in order. A `$secret:` prefix with no
+/// token after it is an error, so a typo never goes out as literal text.
+pub fn find(text: &str) -> Result<Vec<Range<usize>>, Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(PREFIX) {
+        let start = from + pos;
+        let mut end = start + PREFIX.len();
+        while end < bytes.len() && is_token_byte(bytes[end]) {
+            end += 1;
+        }
+        if end == start + PREFIX.len() {
+            return Err(Error::invalid(
+                "a `$secret:` reference has no token after the prefix",
+            ));
+        }
+        out.push(start..end);
+        from = end;
+    }
+    Ok(out)
+}
+
+/// How a value is written where it is spliced in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As is (URL text, header values, query values, text bodies, auth fields).
+    Raw,
+    /// As the inside of a JSON string literal (JSON bodies).
+    JsonString,
+}
+
+/// Resolved plaintext by reference.
+pub type Table<'a> = HashMap<&'a str, &'a str>;
+
+/// `text` with every reference replaced by its plaintext. Every reference in `text`
+/// must be in `table` (the executor resolves them all first).
+pub fn substitute(
+    text: &str,
+    table: &Table<'_>,
+    enc: Encoding,
+) -> Result<Zeroizing<String>, Error> {
+    let ranges = find(text)?;
+    let mut out = Zeroizing::new(String::with_capacity(text.len() + 64));
+    let mut last = 0;
+    for r in ranges {
+        out.push_str(&text[last..r.start]);
+        let value = table
+            .get(&text[r.clone()])
+            .ok_or_else(|| Error::internal("reference was not resolved before substitution"))?;
+        match enc {
+            Encoding::Raw => out.push_str(value),
+            Encoding::JsonString => push_json_escaped(&mut out, value),
+        }
+        last = r.end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// Writes `s` escaped exactly as `serde_json` escapes string contents.
+fn push_json_escaped(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let b = c as u8;
+                out.push_str("\\u00");
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_several_references_greedily() {
+        let t = "a $secret:abc-_9 b$secret:XYZ/c $secret:q";
+        let r = find(t).unwrap();
+        let got: Vec<&str> = r.iter().map(|r| &t[r.clone()]).collect();
+        assert_eq!(got, ["$secret:abc-_9", "$secret:XYZ", "$secret:q"]);
+        assert!(find("no refs $ here").unwrap().is_empty());
+        assert!(find("bad $secret: token").is_err());
+        assert!(find("bad at end $secret:").is_err());
+    }
+
+    #[test]
+    fn substitutes_raw_and_json_escaped() {
+        let mut table = Table::new();
+        table.insert("$secret:a", "v\"1\\\n\u{1}");
+        table.insert("$secret:b", "two");
+        let raw = substitute("x=$secret:a&y=$secret:b;$secret:b", &table, Encoding::Raw).unwrap();
+        assert_eq!(&*raw, "x=v\"1\\\n\u{1}&y=two;two");
+        let js = substitute("$secret:a", &table, Encoding::JsonString).unwrap();
+        let expected = serde_json::to_string("v\"1\\\n\u{1}").unwrap();
+        assert_eq!(format!("\"{}\"", &*js), expected);
+        assert!(substitute("$secret:missing", &table, Encoding::Raw).is_err());
+    }
+}

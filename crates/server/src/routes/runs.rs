@@ -1,0 +1,274 @@
+//! The automation API (seed 001): `POST /v1/runs` opens a run; a run token then
+//! uses `/v1/run/secrets/{set,get,delete}` (answers are references, never values),
+//! `/v1/run/fetch` (the egress executor resolves references and redacts the
+//! response) and `/v1/run/redact` (scrubs log lines and event payloads).
+
+use crate::error::ApiError;
+use crate::extract::{Caller, JsonBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use lockbox_core::{Error, ErrorCode, Scope, SecretName, UserName};
+use lockbox_service::runs::{EgressRecord, OpenedRun};
+use lockbox_service::{Lockbox, Principal};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/runs", post(open_run))
+        .route("/v1/run/secrets/set", post(set))
+        .route("/v1/run/secrets/get", post(get))
+        .route("/v1/run/secrets/delete", post(delete))
+        .route("/v1/run/fetch", post(fetch))
+        .route("/v1/run/redact", post(redact))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRunBody {
+    pub workspace: String,
+    /// A member's user name: the run acts as that user (user scope available).
+    pub user: Option<String>,
+    /// `manual`, `webhook`, `cron`, …
+    pub trigger: String,
+    /// Seconds the run token lives (default 900).
+    pub ttl: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/runs", request_body = OpenRunBody,
+    responses((status = 201, description = "{\"run_id\", \"token\", …}; the token is shown once")))]
+pub async fn open_run(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<OpenRunBody>,
+) -> ApiResult<(StatusCode, Json<OpenedRun>)> {
+    let user = body.user.as_deref().map(UserName::parse).transpose()?;
+    let run = st
+        .svc
+        .open_run(
+            &caller.principal,
+            &body.workspace,
+            user.as_ref(),
+            &body.trigger,
+            body.ttl,
+            &caller.ctx,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(run)))
+}
+
+fn scope_of(s: &str) -> Result<Scope, Error> {
+    Scope::parse(s)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBody {
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// `workspace` or `user`.
+    pub scope: String,
+    pub ttl: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/run/secrets/set", request_body = SetBody,
+    responses((status = 200, description = "{\"ref\": \"$secret:…\"}")))]
+pub async fn set(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<SetBody>,
+) -> ApiResult<Json<Value>> {
+    let name = SecretName::parse(&b.name)?;
+    let r = st
+        .svc
+        .run_set_secret(
+            &caller.principal,
+            &name,
+            b.value,
+            scope_of(&b.scope)?,
+            b.ttl,
+            &caller.ctx,
+        )
+        .await?;
+    Ok(Json(json!({ "ref": r })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetBody {
+    pub name: String,
+    pub scope: String,
+    /// One field of a JSON object value.
+    pub field: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/run/secrets/get", request_body = GetBody,
+    responses((status = 200, description = "{\"ref\": \"$secret:…\"}"), (status = 404, description = "{\"error\": \"not_found\"}")))]
+pub async fn get(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<GetBody>,
+) -> ApiResult<Json<Value>> {
+    let name = SecretName::parse(&b.name)?;
+    let r = st
+        .svc
+        .run_get_secret(
+            &caller.principal,
+            &name,
+            scope_of(&b.scope)?,
+            b.field.as_deref(),
+            &caller.ctx,
+        )
+        .await?;
+    Ok(Json(json!({ "ref": r })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    pub name: String,
+    pub scope: String,
+}
+
+#[utoipa::path(post, path = "/v1/run/secrets/delete", request_body = DeleteBody,
+    responses((status = 200, description = "{\"deleted\": true}")))]
+pub async fn delete(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<DeleteBody>,
+) -> ApiResult<Json<Value>> {
+    let name = SecretName::parse(&b.name)?;
+    st.svc
+        .run_delete_secret(&caller.principal, &name, scope_of(&b.scope)?, &caller.ctx)
+        .await?;
+    Ok(Json(json!({ "deleted": true })))
+}
+
+/// Resolves references for the egress executor, as the run that presented them.
+struct RunResolver {
+    svc: Arc<Lockbox>,
+    principal: Principal,
+}
+
+#[async_trait::async_trait]
+impl lockbox_egress::ReferenceResolver for RunResolver {
+    async fn resolve(&self, reference: &str) -> Result<lockbox_egress::Resolved, Error> {
+        let r = self
+            .svc
+            .resolve_reference(&self.principal, reference)
+            .await?;
+        Ok(lockbox_egress::Resolved {
+            name: r.name,
+            secret_id: r.secret_id,
+            value: r.value,
+            allowed_hosts: r.allowed_hosts,
+        })
+    }
+}
+
+#[utoipa::path(post, path = "/v1/run/fetch", request_body(content = Object),
+    responses((status = 200, description = "{\"status\", \"headers\", \"body\"}, every resolved value redacted"),
+              (status = 403, description = "egress_denied: a host a secret may not go to, or a private address")))]
+pub async fn fetch(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<lockbox_egress::FetchRequest>,
+) -> ApiResult<Json<Value>> {
+    if caller.principal.run.is_none() {
+        return Err(Error::forbidden(
+            "only a run token may use the run API; open a run with POST /v1/runs",
+        )
+        .into());
+    }
+    let resolver = RunResolver {
+        svc: st.svc.clone(),
+        principal: caller.principal.clone(),
+    };
+    let (attempt, result) = st.egress.fetch_audited(req, &resolver).await;
+    let secrets = attempt
+        .used
+        .iter()
+        .map(|u| (u.name.clone(), u.secret_id.clone()))
+        .collect();
+    match result {
+        Ok(out) => {
+            let rec = EgressRecord {
+                method: out.method.clone(),
+                host: out.host.clone(),
+                status: Some(out.status),
+                bytes: out.bytes,
+                secrets,
+                error: None,
+            };
+            st.svc
+                .record_egress(&caller.principal, rec, &caller.ctx)
+                .await;
+            let headers: serde_json::Map<String, Value> = out
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            Ok(Json(
+                json!({ "status": out.status, "headers": headers, "body": out.body }),
+            ))
+        }
+        Err(e) => {
+            let rec = EgressRecord {
+                method: attempt.method,
+                host: attempt.host,
+                status: None,
+                bytes: 0,
+                secrets,
+                error: Some(e.code),
+            };
+            st.svc
+                .record_egress(&caller.principal, rec, &caller.ctx)
+                .await;
+            Err(e.into())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedactBody {
+    pub lines: Option<Vec<String>>,
+    #[schema(value_type = Object)]
+    pub event: Option<Value>,
+}
+
+#[utoipa::path(post, path = "/v1/run/redact", request_body = RedactBody,
+    responses((status = 200, description = "{\"lines\": […]} or {\"event\": …}, every secret value the run can reach masked")))]
+pub async fn redact(
+    State(st): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<RedactBody>,
+) -> ApiResult<Json<Value>> {
+    let redactor = st.svc.run_redactor(&caller.principal).await?;
+    let mut out = serde_json::Map::new();
+    if let Some(lines) = b.lines {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|l| Value::String(redactor.redact_str(l).into_owned()))
+            .collect();
+        out.insert("lines".into(), Value::Array(lines));
+    }
+    if let Some(mut event) = b.event {
+        redactor.redact_json(&mut event);
+        out.insert("event".into(), event);
+    }
+    if out.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Invalid,
+            "send {\"lines\": [...]} or {\"event\": ...}",
+        ));
+    }
+    Ok(Json(Value::Object(out)))
+}
