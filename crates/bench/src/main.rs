@@ -28,6 +28,17 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:8280")]
         listen: String,
     },
+    /// Latency of `/v1/run/fetch` against calling the same upstream directly.
+    EgressLatency {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        upstream: String,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     SqliteInserts {
         #[arg(long)]
         dir: std::path::PathBuf,
@@ -77,6 +88,12 @@ async fn main() -> Result<()> {
             axum::serve(l, app).await?;
         }
         Cmd::SqliteInserts { dir, seconds } => sqlite_inserts(&dir, seconds)?,
+        Cmd::EgressLatency {
+            addr,
+            token,
+            upstream,
+            requests,
+        } => egress_latency(addr, token, upstream, requests).await?,
         Cmd::HotPatch {
             addr,
             token,
@@ -102,6 +119,79 @@ fn sqlite_inserts(dir: &std::path::Path, seconds: u64) -> Result<()> {
         n += 1;
     }
     println!("{:.0}", n as f64 / start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn egress_latency(
+    addr: String,
+    token: String,
+    upstream: String,
+    requests: usize,
+) -> Result<()> {
+    let http = reqwest::Client::new();
+    let run: serde_json::Value = http
+        .post(format!("{addr}/v1/runs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"workspace": "default", "trigger": "manual"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let run = run["token"].as_str().unwrap_or_default().to_owned();
+    http.post(format!("{addr}/v1/run/secrets/set"))
+        .bearer_auth(&run)
+        .json(&serde_json::json!({"name": "bench-egress", "value": "egress-bench-token-0123456789", "scope": "workspace"}))
+        .send()
+        .await?;
+    let mut reference = String::new();
+    let (mut direct, mut via) = (Vec::new(), Vec::new());
+    for i in 0..requests {
+        if i % 200 == 0 {
+            let r: serde_json::Value = http
+                .post(format!("{addr}/v1/run/secrets/get"))
+                .bearer_auth(&run)
+                .json(&serde_json::json!({"name": "bench-egress", "scope": "workspace"}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            reference = r["ref"].as_str().unwrap_or_default().to_owned();
+        }
+        let t = Instant::now();
+        let r = http
+            .get(format!("{upstream}/api/data"))
+            .header("authorization", "Bearer egress-bench-token-0123456789")
+            .send()
+            .await?;
+        r.bytes().await?;
+        direct.push(t.elapsed());
+        let t = Instant::now();
+        let r = http
+            .post(format!("{addr}/v1/run/fetch"))
+            .bearer_auth(&run)
+            .json(&serde_json::json!({"url": format!("{upstream}/api/data"), "headers": {"Authorization": format!("Bearer {reference}")}}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("fetch failed: {}", r.status());
+        }
+        r.bytes().await?;
+        via.push(t.elapsed());
+    }
+    direct.sort();
+    via.sort();
+    let q = |v: &Vec<Duration>, p: f64| {
+        v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{{\"direct_p50_ms\": {:.3}, \"direct_p99_ms\": {:.3}, \"fetch_p50_ms\": {:.3}, \"fetch_p99_ms\": {:.3}, \"added_p50_ms\": {:.3}, \"added_p99_ms\": {:.3}}}",
+        q(&direct, 0.5),
+        q(&direct, 0.99),
+        q(&via, 0.5),
+        q(&via, 0.99),
+        q(&via, 0.5) - q(&direct, 0.5),
+        q(&via, 0.99) - q(&direct, 0.99)
+    );
     Ok(())
 }
 

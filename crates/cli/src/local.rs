@@ -17,7 +17,9 @@ fn init_tracing(format: LogFormat, default_filter: &str) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Every line passes through the process-wide log redactor (values recently
+        // resolved for automations) before it reaches stderr.
+        .with_writer(|| lockbox_redact::global::RedactingWriter::new(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal());
     // `try_init` so a second call (tests, embedding) is not a panic.
     let _ = match format {

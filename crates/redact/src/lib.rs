@@ -42,6 +42,7 @@
 //! ```
 
 mod forms;
+pub mod global;
 mod json;
 mod matcher;
 mod stream;

@@ -392,6 +392,14 @@ impl Lockbox {
             serde_json::Value::String(s) => SecretValue::from_json_bytes(s.into_bytes()),
             _ => value,
         };
+        // A value put to use is kept out of this process's own log output too
+        // (defense in depth: nothing is meant to log it).
+        // EXPOSE: registered with the log redactor, which only ever masks it.
+        lockbox_redact::global::register(
+            &row.name,
+            text.expose(),
+            std::time::Duration::from_secs(600),
+        );
         Ok(ResolvedReference {
             name: row.name,
             secret_id: row.id,
