@@ -334,15 +334,25 @@ async fn fetch_sends_the_real_value_everywhere_and_redacts_every_echo() {
         echo_auth.starts_with("Basic ") && echo_auth.contains("[REDACTED:password]"),
         "{echo_auth}"
     );
+    assert!(!out.contains("pa ss/w"), "{out}");
     // Audited: run, secrets by name and id, method, host; no value, no query string.
-    let log = s.get(&s.owner, "/v1/workspaces/default/audit").await;
-    let ev = log.json()["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "egress.fetch")
-        .cloned()
-        .unwrap();
+    // (The row is committed in the background right after the answer.)
+    let mut found = None;
+    let mut log = s.get(&s.owner, "/v1/workspaces/default/audit").await;
+    for _ in 0..200 {
+        log = s.get(&s.owner, "/v1/workspaces/default/audit").await;
+        found = log.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["action"] == "egress.fetch")
+            .cloned();
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let ev = found.expect("the egress call is audited");
     assert_eq!(ev["detail"]["method"], "POST");
     assert_eq!(ev["detail"]["host"], "127.0.0.1");
     let names: Vec<&str> = ev["detail"]["secrets"]

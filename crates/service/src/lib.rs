@@ -70,6 +70,8 @@ pub struct Lockbox {
     workspaces: TtlCache<String, Option<WorkspaceRow>>,
     memberships: TtlCache<(String, String), Option<Role>>,
     secrets: TtlCache<secrets::SecretKey, lockbox_store::SecretRow>,
+    /// The same rows by id, for resolving references (which follow the id).
+    secrets_by_id: TtlCache<String, lockbox_store::SecretRow>,
     versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
@@ -151,6 +153,7 @@ impl Lockbox {
             workspaces: TtlCache::new(clock.clone(), ttl),
             memberships: TtlCache::new(clock.clone(), ttl),
             secrets: TtlCache::new(clock.clone(), ttl),
+            secrets_by_id: TtlCache::new(clock.clone(), ttl),
             versions: TtlCache::new(clock.clone(), 60_000),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
@@ -254,6 +257,7 @@ impl Lockbox {
         use lockbox_store::Change;
         match change {
             Change::Secret(id) => {
+                self.secrets_by_id.remove(id);
                 self.secrets.retain(|_, row| &row.id != id);
                 self.versions.retain(|(sid, _), _| sid != id);
                 self.redactors.clear();
@@ -267,12 +271,14 @@ impl Lockbox {
                     .retain(|_, row| row.as_ref().is_some_and(|w| &w.id != id));
                 self.memberships.retain(|(ws, _), _| ws != id);
                 self.secrets.retain(|(ws, _, _, _), _| ws != id);
+                self.secrets_by_id.retain(|_, row| &row.workspace_id != id);
                 self.forget_workspace_keys(id);
                 self.versions.clear();
                 self.tokens_by_hash.clear();
             }
             Change::Everything => {
                 self.redactors.clear();
+                self.secrets_by_id.clear();
                 self.workspaces.clear();
                 self.memberships.clear();
                 self.secrets.clear();

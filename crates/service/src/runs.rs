@@ -353,12 +353,19 @@ impl Lockbox {
             ));
         }
         let gone = || Error::not_found("the secret behind the reference was deleted");
-        let row = self
-            .store
-            .secret_by_id(&claims.s)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(gone)?;
+        let row = match self.secrets_by_id.get(&claims.s) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .secret_by_id(&claims.s)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(gone)?;
+                self.secrets_by_id.put(claims.s.clone(), row.clone());
+                row
+            }
+        };
         if row.workspace_id != run.workspace_id
             || row.expires_at.is_some_and(|e| e <= self.clock.now())
         {

@@ -426,6 +426,7 @@ impl Lockbox {
             match result {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok((self.meta(&t.ws, &row), created));
                 }
@@ -620,6 +621,7 @@ impl Lockbox {
             .map_err(store_err);
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.versions.retain(|(id, _), _| id != &row.id);
+        self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
         if !deleted? {
             return Err(not_found(name));
@@ -704,6 +706,7 @@ impl Lockbox {
             {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta(&t.ws, &row));
                 }
@@ -786,6 +789,7 @@ impl Lockbox {
             {
                 Ok(row) => {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta(&t.ws, &row));
                 }
@@ -844,6 +848,7 @@ impl Lockbox {
             .await;
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.secrets.remove(&secret_key(&t, new_name.as_str()));
+        self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
         match renamed {
             Ok(true) => {}
@@ -870,6 +875,7 @@ impl Lockbox {
             self.redactors.clear();
         }
         for row in &gone {
+            self.secrets_by_id.remove(&row.id);
             self.secrets.retain(|_, cached| cached.id != row.id);
             self.versions.retain(|(id, _), _| id != &row.id);
         }

@@ -207,9 +207,11 @@ pub async fn fetch(
                 secrets,
                 error: None,
             };
-            st.svc
-                .record_egress(&caller.principal, rec, &caller.ctx)
-                .await;
+            // The call has happened; its audit row is group-committed in the
+            // background rather than holding the automation's answer on an fsync.
+            let (svc, principal, ctx) =
+                (st.svc.clone(), caller.principal.clone(), caller.ctx.clone());
+            tokio::spawn(async move { svc.record_egress(&principal, rec, &ctx).await });
             let headers: serde_json::Map<String, Value> = out
                 .headers
                 .into_iter()
