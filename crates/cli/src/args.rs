@@ -71,6 +71,45 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Show who the current token is.
     Whoami,
+    /// Seed 001's YAML automations.
+    #[command(subcommand)]
+    Flow(FlowCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlowCmd {
+    /// Run a flow file: against a server (LOCKBOX_ADDR/LOCKBOX_TOKEN), or embedded
+    /// against the local store with --data-dir. Prints step results and events as
+    /// JSON lines, redacted; exits 1 when the flow fails.
+    Run(FlowRunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FlowRunArgs {
+    /// The flow's YAML file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A member the run acts as (enables the user scope).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// What started the run: manual, webhook, cron, …
+    #[arg(long, default_value = "manual")]
+    pub trigger: String,
+    /// A `{{config.KEY}}` value (repeatable); the value is JSON when it parses as JSON.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// A JSON object of config values (the --config flags override it).
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Run embedded against this data directory instead of a server.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// With --data-dir: the PostgreSQL store instead of the embedded one.
+    #[arg(long, value_name = "URL", requires = "data_dir")]
+    pub database: Option<String>,
+    /// With --data-dir: let fetches reach loopback and private addresses.
+    #[arg(long, requires = "data_dir")]
+    pub egress_allow_private: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! stderr) and the exit code (0 ok, 1 error, 2 usage error from clap).
 
 mod args;
+mod flow;
 mod input;
 mod local;
 mod output;
@@ -41,6 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workspace(cmd) => remote::workspace(g, cmd).await,
         Command::Audit(cmd) => remote::audit(g, cmd).await,
         Command::Whoami => remote::whoami(g).await,
+        Command::Flow(args::FlowCmd::Run(args)) => flow::run(g, args).await,
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::client::{seg, Call, Client};
 use crate::error::Result;
 use crate::types::{
-    AddedMember, AuditPage, CreatedToken, Me, Member, MemberRole, Settings, SettingsPatch,
-    TokenInfo, WorkspaceInfo,
+    AddedMember, AuditPage, CreatedToken, Me, Member, MemberRole, OpenedRun, Settings,
+    SettingsPatch, TokenInfo, WorkspaceInfo,
 };
 use lockbox_core::Role;
 use reqwest::Method;
@@ -202,6 +202,21 @@ impl Client {
     }
 
     /// `GET /v1/me`: who the caller is and where it may act.
+    /// `POST /v1/runs`: opens an automation run (owner/admin) and returns its
+    /// token (`lbr_…`, shown once) for the run API.
+    pub async fn open_run(
+        &self,
+        ws: &str,
+        user: Option<&str>,
+        trigger: &str,
+        ttl: Option<u64>,
+    ) -> Result<OpenedRun> {
+        let body =
+            serde_json::json!({"workspace": ws, "user": user, "trigger": trigger, "ttl": ttl});
+        let call = Call::new(Method::POST, "/v1/runs".into()).json(&body)?;
+        self.send_json("open run", call).await
+    }
+
     pub async fn me(&self) -> Result<Me> {
         self.send_json("me", Call::new(Method::GET, "/v1/me".into()))
             .await

@@ -36,8 +36,8 @@ pub use encode::encode_path_segment;
 pub use error::{Error, Result};
 pub use types::{
     AddedMember, AuditEvent, AuditPage, CreatedToken, DescriptionUpdate, Me, MeToken, MeWorkspace,
-    Member, MemberRole, PutOptions, PutOutcome, SecretList, SecretMeta, Settings, SettingsPatch,
-    TokenInfo, VersionInfo, WorkspaceInfo,
+    Member, MemberRole, OpenedRun, PutOptions, PutOutcome, SecretList, SecretMeta, Settings,
+    SettingsPatch, TokenInfo, VersionInfo, WorkspaceInfo,
 };
 
 pub use lockbox_core::{ErrorCode, Role, Scope, SecretValue, Visibility};

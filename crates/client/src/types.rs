@@ -300,3 +300,23 @@ mod tests {
         );
     }
 }
+
+/// `POST /v1/runs` answer. `token` is the run token, shown once.
+#[derive(Clone, serde::Deserialize, serde::Serialize)]
+pub struct OpenedRun {
+    pub run_id: String,
+    pub token: String,
+    pub workspace: String,
+    pub user: Option<String>,
+    pub trigger: String,
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for OpenedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedRun")
+            .field("run_id", &self.run_id)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}

@@ -72,6 +72,7 @@ pub enum Action {
     RevealRestricted,
     UseReferences,
     OpenRun,
+    ManageFlows,
     ManageMembers,
     ManageTokens,
     ManageSettings,
@@ -80,7 +81,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::ListSecrets,
         Action::WriteSecret,
         Action::RenameSecret,
@@ -89,6 +90,7 @@ impl Action {
         Action::RevealRestricted,
         Action::UseReferences,
         Action::OpenRun,
+        Action::ManageFlows,
         Action::ManageMembers,
         Action::ManageTokens,
         Action::ManageSettings,
@@ -106,6 +108,7 @@ impl Action {
             Action::RevealRestricted => "reveal restricted secrets",
             Action::UseReferences => "use secret references",
             Action::OpenRun => "open automation runs",
+            Action::ManageFlows => "store flows and declare bindings",
             Action::ManageMembers => "manage members",
             Action::ManageTokens => "manage tokens",
             Action::ManageSettings => "change workspace settings",
@@ -128,7 +131,7 @@ pub fn allowed(actor: Actor, action: Action) -> bool {
             WriteSecret | RenameSecret | DeleteSecret => matches!(role, Owner | Admin),
             RevealMasked => matches!(role, Owner | Admin | Editor),
             RevealRestricted | UseReferences => false,
-            ManageMembers | ManageTokens | OpenRun => matches!(role, Owner | Admin),
+            ManageMembers | ManageTokens | OpenRun | ManageFlows => matches!(role, Owner | Admin),
             ManageSettings | DeleteWorkspace => role == Owner,
             ReadAudit => matches!(role, Owner | Admin),
         },
@@ -159,7 +162,7 @@ mod tests {
 
     /// The whole matrix, row by row, as DESIGN.md prints it:
     /// (action, owner, admin, editor, viewer, run).
-    const MATRIX: [(Action, bool, bool, bool, bool, bool); 13] = [
+    const MATRIX: [(Action, bool, bool, bool, bool, bool); 14] = [
         (Action::ListSecrets, true, true, true, true, true),
         (Action::WriteSecret, true, true, false, false, true),
         (Action::RenameSecret, true, true, false, false, false),
@@ -170,6 +173,8 @@ mod tests {
         // Not in DESIGN.md's table: a run can write and delete secrets, so only
         // roles that can do that themselves may open one.
         (Action::OpenRun, true, true, false, false, false),
+        // Flows decide where secrets go: the same people who may write secrets.
+        (Action::ManageFlows, true, true, false, false, false),
         (Action::ManageMembers, true, true, false, false, false),
         (Action::ManageTokens, true, true, false, false, false),
         (Action::ManageSettings, true, false, false, false, false),

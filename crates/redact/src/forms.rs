@@ -278,10 +278,10 @@ fn base64_bounds(len: usize, offset: usize) -> (usize, usize, u8) {
     let first = begin_bits.div_ceil(6);
     let last = end_bits / 6; // exclusive
     let mut ext = 0;
-    if begin_bits % 6 != 0 {
+    if !begin_bits.is_multiple_of(6) {
         ext |= EXT_LEFT;
     }
-    if end_bits % 6 != 0 {
+    if !end_bits.is_multiple_of(6) {
         ext |= EXT_RIGHT;
     }
     (first, last.max(first), ext)

@@ -55,6 +55,7 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
             "workspaces": snap.workspaces.len(), "workspace_keys": snap.workspace_keys.len(),
             "users": snap.users.len(), "memberships": snap.memberships.len(), "tokens": snap.tokens.len(),
             "secrets": snap.secrets.len(), "versions": snap.versions.len(), "audit": snap.audit.len(),
+            "flows": snap.flows.len(), "bindings": snap.bindings.len(),
         },
     })];
     for w in &snap.workspaces {
@@ -97,6 +98,16 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
         out.push(json!({"t": "version", "secret_id": v.secret_id, "version": v.version, "key_version": v.key_version,
             "sealed": B64.encode(&v.sealed), "fingerprint": v.fingerprint, "created_at": v.created_at.millis(),
             "created_by": v.created_by}));
+    }
+    for f in &snap.flows {
+        out.push(
+            json!({"t": "flow", "workspace_id": f.workspace_id, "slug": f.slug, "yaml": f.yaml,
+            "updated_at": f.updated_at.millis(), "updated_by": f.updated_by}),
+        );
+    }
+    for b in &snap.bindings {
+        out.push(json!({"t": "binding", "workspace_id": b.workspace_id, "owner": b.owner, "secret": b.secret,
+            "location": b.location}));
     }
     for a in &snap.audit {
         out.push(json!({"t": "audit", "seq": a.seq, "workspace_id": a.record.workspace_id, "at": a.record.at.millis(),
@@ -254,6 +265,29 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
             })()
             .ok_or_else(|| bad(t))?,
         ),
+        "flow" => snap.flows.push(
+            (|| {
+                Some(FlowRow {
+                    workspace_id: s(v, "workspace_id")?,
+                    slug: s(v, "slug")?,
+                    yaml: s(v, "yaml")?,
+                    updated_at: ts(v, "updated_at")?,
+                    updated_by: s(v, "updated_by")?,
+                })
+            })()
+            .ok_or_else(|| bad(t))?,
+        ),
+        "binding" => snap.bindings.push(
+            (|| {
+                Some(BindingRow {
+                    workspace_id: s(v, "workspace_id")?,
+                    owner: s(v, "owner")?,
+                    secret: s(v, "secret")?,
+                    location: s(v, "location")?,
+                })
+            })()
+            .ok_or_else(|| bad(t))?,
+        ),
         _ => return Err(bad("unknown")),
     }
     Ok(())
@@ -345,9 +379,22 @@ mod tests {
                 prev_hash: "p".into(),
                 hash: "h".into(),
             }],
+            flows: vec![FlowRow {
+                workspace_id: "w".into(),
+                slug: "call-with-oauth".into(),
+                yaml: "slug: x\ndo: []\n".into(),
+                updated_at: Timestamp(6),
+                updated_by: "user:owner".into(),
+            }],
+            bindings: vec![BindingRow {
+                workspace_id: "w".into(),
+                owner: "flow:call-with-oauth".into(),
+                secret: "clientSecret".into(),
+                location: "do[0].fetch".into(),
+            }],
         };
         let lines = encode(&snap, Timestamp(0));
-        assert_eq!(check_header(&lines[0]).unwrap(), 8);
+        assert_eq!(check_header(&lines[0]).unwrap(), 10);
         let mut back = Snapshot::default();
         for l in &lines[1..] {
             let text = l.to_string();

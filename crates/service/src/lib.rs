@@ -11,6 +11,7 @@ pub mod admin;
 mod auth;
 mod backup;
 mod cache;
+mod flows;
 mod keys;
 mod members;
 pub mod runs;
@@ -20,6 +21,7 @@ mod types;
 mod workspaces;
 
 pub use auth::Principal;
+pub use flows::{BindingInfo, FlowInfo};
 pub use secrets::{PatchDoc, PutSecret};
 pub use types::*;
 
@@ -72,6 +74,7 @@ pub struct Lockbox {
     secrets: TtlCache<secrets::SecretKey, lockbox_store::SecretRow>,
     /// The same rows by id, for resolving references (which follow the id).
     secrets_by_id: TtlCache<String, lockbox_store::SecretRow>,
+    bindings_cache: TtlCache<(String, String), Vec<BindingInfo>>,
     versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
@@ -154,6 +157,7 @@ impl Lockbox {
             memberships: TtlCache::new(clock.clone(), ttl),
             secrets: TtlCache::new(clock.clone(), ttl),
             secrets_by_id: TtlCache::new(clock.clone(), ttl),
+            bindings_cache: TtlCache::new(clock.clone(), ttl),
             versions: TtlCache::new(clock.clone(), 60_000),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
@@ -431,6 +435,7 @@ fn action_verb(a: Action) -> &'static str {
         Action::RevealMasked | Action::RevealRestricted => "secret.reveal",
         Action::UseReferences => "secret.reference",
         Action::OpenRun => "run.open",
+        Action::ManageFlows => "flow.change",
         Action::ManageMembers => "member.change",
         Action::ManageTokens => "token.change",
         Action::ManageSettings => "workspace.settings",

@@ -314,7 +314,7 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<()> {
         let run = self.run_of(p)?;
-        self.delete_secret(p, &run.workspace, scope, name, ctx)
+        self.delete_secret(p, &run.workspace, scope, name, false, ctx)
             .await
     }
 

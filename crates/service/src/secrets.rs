@@ -215,6 +215,7 @@ impl Lockbox {
             updated_at: s.updated_at.to_rfc3339(),
             updated_by: s.updated_by.clone(),
             allowed_hosts: s.allowed_hosts.clone(),
+            bindings: None,
         }
     }
 
@@ -454,7 +455,20 @@ impl Lockbox {
             .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
             .await?;
         let row = self.find_live(&t, name).await?;
-        Ok(self.meta(&t.ws, &row))
+        let mut meta = self.meta(&t.ws, &row);
+        if t.scope == Scope::Workspace {
+            let key = (t.ws.id.clone(), name.as_str().to_owned());
+            let uses = match self.bindings_cache.get(&key) {
+                Some(u) => u,
+                None => {
+                    let u = self.bindings_of(&t.ws.id, name.as_str()).await?;
+                    self.bindings_cache.put(key, u.clone());
+                    u
+                }
+            };
+            meta.bindings = Some(uses);
+        }
+        Ok(meta)
     }
 
     pub async fn secret_exists(
@@ -600,19 +614,45 @@ impl Lockbox {
         ws_name: &str,
         scope: Scope,
         name: &SecretName,
+        force: bool,
         ctx: &RequestCtx,
     ) -> Result<()> {
         let t = self
             .authorized_target(p, ws_name, scope, Action::DeleteSecret, Some(name), ctx)
             .await?;
         let row = self.find_live(&t, name).await?;
+        // Seed 003: a secret a flow uses is not deleted by accident.
+        let uses = match t.scope {
+            Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
+            Scope::User => Vec::new(),
+        };
+        if !uses.is_empty() && !force {
+            let err = Self::secret_in_use(name.as_str(), &uses);
+            self.audit_denied(
+                p,
+                Some(&t.ws.id),
+                "secret.delete",
+                Some(name.as_str()),
+                &err,
+                ctx,
+            )
+            .await;
+            return Err(err);
+        }
+        let mut detail =
+            serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()});
+        if !uses.is_empty() {
+            detail["forced"] = serde_json::json!(true);
+            detail["bindings"] =
+                serde_json::json!(uses.iter().map(|b| b.owner.clone()).collect::<Vec<_>>());
+        }
         let audit = self.record(
             p,
             Some(&t.ws.id),
             "secret.delete",
             Some(name.as_str()),
             ctx,
-            serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()}),
+            detail,
         );
         let deleted = self
             .store

@@ -20,6 +20,10 @@ pub struct SecretMeta {
     pub updated_by: String,
     /// Hosts the egress executor may send this secret to; empty means anywhere.
     pub allowed_hosts: Vec<String>,
+    /// Who uses it (stored flows, platforms' own flows): on a single secret's
+    /// metadata, not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bindings: Option<Vec<crate::BindingInfo>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -74,6 +74,8 @@ pub struct Snapshot {
     pub secrets: Vec<SecretRow>,
     pub versions: Vec<VersionRow>,
     pub audit: Vec<AuditRow>,
+    pub flows: Vec<FlowRow>,
+    pub bindings: Vec<BindingRow>,
 }
 
 /// How a version commit relates to what is stored.
@@ -196,6 +198,35 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<AuditRow>>;
     /// Walks the whole chain and reports the first broken link, if any.
     async fn verify_audit(&self) -> StoreResult<audit_chain::VerifyReport>;
+
+    // --- flows and bindings
+    /// Creates or replaces a flow and, in the same transaction, the bindings owned
+    /// by `flow:<slug>`.
+    async fn put_flow(
+        &self,
+        flow: FlowRow,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    async fn get_flow(&self, workspace_id: &str, slug: &str) -> StoreResult<Option<FlowRow>>;
+    async fn list_flows(&self, workspace_id: &str) -> StoreResult<Vec<FlowRow>>;
+    /// Deletes a flow and its bindings.
+    async fn delete_flow(
+        &self,
+        workspace_id: &str,
+        slug: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Replaces every binding of `owner` in the workspace.
+    async fn put_bindings(
+        &self,
+        workspace_id: &str,
+        owner: &str,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
+    /// Who uses the secret `name` (workspace scope), ordered by owner and location.
+    async fn bindings_of(&self, workspace_id: &str, secret: &str) -> StoreResult<Vec<BindingRow>>;
 
     // --- several processes on one store
     /// Changes committed by *other* processes sharing this store (PostgreSQL

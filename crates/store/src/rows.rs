@@ -55,6 +55,27 @@ pub struct MemberRow {
     pub since: Timestamp,
 }
 
+/// A flow stored in Lockbox (seed 001's YAML automations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    pub workspace_id: String,
+    pub slug: String,
+    pub yaml: String,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+}
+
+/// One use of a secret (by name, workspace scope) by an owner: `flow:<slug>` for
+/// stored flows, or a platform's own id for flows it runs itself (seed 003).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BindingRow {
+    pub workspace_id: String,
+    pub owner: String,
+    pub secret: String,
+    /// Where in the owner it is used (a step path, a node and field).
+    pub location: String,
+}
+
 /// A membership row as stored (for snapshots).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {

@@ -219,6 +219,7 @@ macro_rules! conformance {
 
 conformance! {
     store: [
+        flows_and_bindings,
         a_failing_job_does_not_spoil_its_batch,
         compare_and_set_admits_one_writer_per_version,
         versions_are_pruned_to_the_limit,
@@ -503,6 +504,95 @@ async fn compare_and_set_admits_one_writer_per_version(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(found.current_version, 2);
     assert_eq!(audit_rows(&*s).await, 3);
+}
+
+async fn flows_and_bindings(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let flow = |slug: &str, yaml: &str| FlowRow {
+        workspace_id: "ws".into(),
+        slug: slug.into(),
+        yaml: yaml.into(),
+        updated_at: Timestamp(5),
+        updated_by: "test".into(),
+    };
+    let bind = |owner: &str, secret: &str, location: &str| BindingRow {
+        workspace_id: "ws".into(),
+        owner: owner.into(),
+        secret: secret.into(),
+        location: location.into(),
+    };
+    s.put_flow(
+        flow("b-flow", "v1"),
+        vec![bind("", "clientSecret", "do[0].fetch")],
+        audit("flow.put"),
+    )
+    .await
+    .unwrap();
+    s.put_flow(
+        flow("a-flow", "v1"),
+        vec![bind("", "clientSecret", "do[1].run")],
+        audit("flow.put"),
+    )
+    .await
+    .unwrap();
+    // Replacing a flow replaces its bindings.
+    s.put_flow(
+        flow("b-flow", "v2"),
+        vec![bind("", "apiKey", "do[0].fetch")],
+        audit("flow.put"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_flow("ws", "b-flow").await.unwrap().unwrap().yaml,
+        "v2"
+    );
+    let slugs: Vec<String> = s
+        .list_flows("ws")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.slug)
+        .collect();
+    assert_eq!(slugs, ["a-flow", "b-flow"]);
+    let used = s.bindings_of("ws", "clientSecret").await.unwrap();
+    assert_eq!(used, vec![bind("flow:a-flow", "clientSecret", "do[1].run")]);
+    // A platform's own bindings, replaced whole.
+    s.put_bindings(
+        "ws",
+        "platform:crm",
+        vec![bind("", "clientSecret", "node 3 / header")],
+        audit("bindings.put"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.bindings_of("ws", "clientSecret").await.unwrap().len(), 2);
+    s.put_bindings("ws", "platform:crm", vec![], audit("bindings.put"))
+        .await
+        .unwrap();
+    assert_eq!(s.bindings_of("ws", "clientSecret").await.unwrap().len(), 1);
+    // Deleting the flow frees the secret.
+    assert!(s
+        .delete_flow("ws", "a-flow", audit("flow.delete"))
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_flow("ws", "a-flow", audit("flow.delete"))
+        .await
+        .unwrap());
+    assert!(s
+        .bindings_of("ws", "clientSecret")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.get_flow("ws", "a-flow").await.unwrap().is_none());
+    // They travel with a snapshot.
+    let snap = s.export().await.unwrap();
+    assert_eq!(snap.flows.len(), 1);
+    assert_eq!(
+        snap.bindings,
+        vec![bind("flow:b-flow", "apiKey", "do[0].fetch")]
+    );
 }
 
 async fn versions_are_pruned_to_the_limit(s: Arc<dyn Store>) {

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
             put(set_member).delete(remove_member),
         )
         .route("/v1/workspaces/{ws}/audit", get(audit))
+        .route("/v1/workspaces/{ws}/bindings/{owner}", put(put_bindings))
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{id}", delete(revoke_token))
 }
@@ -298,4 +299,40 @@ pub async fn revoke_token(
         .revoke_token(&caller.principal, &id, &caller.ctx)
         .await?;
     Ok(Json(json!({"revoked": true})))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindingsBody {
+    /// Every secret this owner uses, replacing what it declared before.
+    pub bindings: Vec<BindingUse>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindingUse {
+    pub secret: String,
+    /// Where the owner uses it (a node and field, a step path).
+    pub location: String,
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/bindings/{owner}", params(("ws" = String, Path), ("owner" = String, Path)),
+    request_body = BindingsBody,
+    responses((status = 200, description = "{\"owner\", \"bindings\": […]}; bound secrets refuse deletion without force")))]
+pub async fn put_bindings(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((ws, owner)): ApiPath<(String, String)>,
+    JsonBody(body): JsonBody<BindingsBody>,
+) -> ApiResult<Json<Value>> {
+    let uses = body
+        .bindings
+        .into_iter()
+        .map(|b| (b.secret, b.location))
+        .collect();
+    let out = st
+        .svc
+        .put_bindings(&caller.principal, &ws, &owner, uses, &caller.ctx)
+        .await?;
+    Ok(Json(json!({ "owner": owner, "bindings": out })))
 }

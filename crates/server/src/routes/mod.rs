@@ -1,6 +1,7 @@
 //! Route tables, one module per area.
 
 pub mod admin;
+pub mod flows;
 pub mod ops;
 pub mod runs;
 pub mod secrets;

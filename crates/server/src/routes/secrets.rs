@@ -125,17 +125,27 @@ pub async fn metadata(
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/secrets/{name}",
-    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "{\"deleted\": true}")))]
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query),
+           ("force" = Option<bool>, Query, description = "delete even though flows use it (audited)")),
+    responses((status = 200, description = "{\"deleted\": true}"),
+              (status = 409, description = "secret_in_use: a flow uses it")))]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(path): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ScopeQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (ws, name) = parse_name(path)?;
+    let scope = ScopeQuery { scope: q.scope }.scope()?;
     st.svc
-        .delete_secret(&caller.principal, &ws, q.scope()?, &name, &caller.ctx)
+        .delete_secret(
+            &caller.principal,
+            &ws,
+            scope,
+            &name,
+            q.force.unwrap_or(false),
+            &caller.ctx,
+        )
         .await?;
     Ok(Json(serde_json::json!({"deleted": true})))
 }
@@ -187,6 +197,13 @@ pub async fn patch(
         )
         .await?;
     Ok(meta_response(StatusCode::OK, meta))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    pub scope: Option<String>,
+    pub force: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -270,6 +270,46 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
+fn flow_from(r: &Row) -> Result<FlowRow, Fail> {
+    Ok(FlowRow {
+        workspace_id: r.try_get(0)?,
+        slug: r.try_get(1)?,
+        yaml: r.try_get(2)?,
+        updated_at: Timestamp(r.try_get(3)?),
+        updated_by: r.try_get(4)?,
+    })
+}
+
+fn binding_from(r: &Row) -> Result<BindingRow, Fail> {
+    Ok(BindingRow {
+        workspace_id: r.try_get(0)?,
+        owner: r.try_get(1)?,
+        secret: r.try_get(2)?,
+        location: r.try_get(3)?,
+    })
+}
+
+async fn replace_bindings(
+    w: &WriteTx<'_>,
+    workspace_id: &str,
+    owner: &str,
+    rows: &[BindingRow],
+) -> Result<(), Fail> {
+    w.exec(
+        "DELETE FROM bindings WHERE workspace_id = $1 AND owner = $2",
+        &[&workspace_id, &owner],
+    )
+    .await?;
+    for b in rows {
+        w.exec(
+            "INSERT INTO bindings (workspace_id, owner, secret, location) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING",
+            &[&workspace_id, &owner, &b.secret, &b.location],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
     w.exec(
         &format!(
@@ -985,6 +1025,96 @@ impl Store for PostgresStore {
         Some(self.changes.subscribe())
     }
 
+    async fn put_flow(
+        &self,
+        flow: FlowRow,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            w.exec(
+                "INSERT INTO flows (workspace_id, slug, yaml, updated_at, updated_by) VALUES ($1,$2,$3,$4,$5) \
+                 ON CONFLICT (workspace_id, slug) DO UPDATE SET yaml = excluded.yaml, \
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                &[&flow.workspace_id, &flow.slug, &flow.yaml, &flow.updated_at.millis(), &flow.updated_by],
+            )
+            .await?;
+            replace_bindings(
+                &w,
+                &flow.workspace_id,
+                &format!("flow:{}", flow.slug),
+                &bindings,
+            )
+            .await?;
+            w.audit(audit.clone());
+        })
+    }
+
+    async fn get_flow(&self, workspace_id: &str, slug: &str) -> StoreResult<Option<FlowRow>> {
+        let row = self
+            .row(
+                "SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows WHERE workspace_id = $1 AND slug = $2",
+                &[&workspace_id, &slug],
+            )
+            .await?;
+        Ok(row.as_ref().map(flow_from).transpose()?)
+    }
+
+    async fn list_flows(&self, workspace_id: &str) -> StoreResult<Vec<FlowRow>> {
+        let rows = self
+            .rows(
+                "SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows WHERE workspace_id = $1 ORDER BY slug",
+                &[&workspace_id],
+            )
+            .await?;
+        Ok(decode::all(&rows, flow_from)?)
+    }
+
+    async fn delete_flow(
+        &self,
+        workspace_id: &str,
+        slug: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "DELETE FROM flows WHERE workspace_id = $1 AND slug = $2",
+                    &[&workspace_id, &slug],
+                )
+                .await?;
+            replace_bindings(&w, workspace_id, &format!("flow:{slug}"), &[]).await?;
+            if n > 0 {
+                w.audit(audit.clone());
+            }
+            n > 0
+        })
+    }
+
+    async fn put_bindings(
+        &self,
+        workspace_id: &str,
+        owner: &str,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        write_tx!(self, |w| {
+            replace_bindings(&w, workspace_id, owner, &bindings).await?;
+            w.audit(audit.clone());
+        })
+    }
+
+    async fn bindings_of(&self, workspace_id: &str, secret: &str) -> StoreResult<Vec<BindingRow>> {
+        let rows = self
+            .rows(
+                "SELECT workspace_id, owner, secret, location FROM bindings WHERE workspace_id = $1 AND secret = $2 \
+                 ORDER BY owner, location",
+                &[&workspace_id, &secret],
+            )
+            .await?;
+        Ok(decode::all(&rows, binding_from)?)
+    }
+
     async fn export(&self) -> StoreResult<Snapshot> {
         let mut client = self.client().await?;
         // One snapshot for every table; read-only, so it never fails to serialize.
@@ -1048,6 +1178,24 @@ impl Store for PostgresStore {
             .await?,
             decode::audit,
         )?;
+        let flows = decode::all(
+            &all(
+                "SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows \
+                  ORDER BY workspace_id, slug"
+                    .to_string(),
+            )
+            .await?,
+            flow_from,
+        )?;
+        let bindings = decode::all(
+            &all(
+                "SELECT workspace_id, owner, secret, location FROM bindings \
+                  ORDER BY workspace_id, owner, secret, location"
+                    .to_string(),
+            )
+            .await?,
+            binding_from,
+        )?;
         tx.commit().await.map_err(Fail::from)?;
         Ok(Snapshot {
             workspaces,
@@ -1058,6 +1206,8 @@ impl Store for PostgresStore {
             secrets,
             versions,
             audit,
+            flows,
+            bindings,
         })
     }
 
@@ -1112,6 +1262,20 @@ impl Store for PostgresStore {
             }
             for a in &snap.audit {
                 tx::insert_audit_row(w.tx(), a).await?;
+            }
+            for f in &snap.flows {
+                w.exec(
+                    "INSERT INTO flows (workspace_id, slug, yaml, updated_at, updated_by) VALUES ($1,$2,$3,$4,$5)",
+                    &[&f.workspace_id, &f.slug, &f.yaml, &f.updated_at.millis(), &f.updated_by],
+                )
+                .await?;
+            }
+            for b in &snap.bindings {
+                w.exec(
+                    "INSERT INTO bindings (workspace_id, owner, secret, location) VALUES ($1,$2,$3,$4)",
+                    &[&b.workspace_id, &b.owner, &b.secret, &b.location],
+                )
+                .await?;
             }
             w.exec(
                 "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",

@@ -118,6 +118,24 @@ INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS}');
     r#"
 ALTER TABLE secrets ADD COLUMN allowed_hosts TEXT NOT NULL DEFAULT '[]';
 "#,
+    r#"
+CREATE TABLE flows (
+    workspace_id TEXT COLLATE "C" NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    slug TEXT COLLATE "C" NOT NULL,
+    yaml TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, slug)
+);
+CREATE TABLE bindings (
+    workspace_id TEXT COLLATE "C" NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    owner TEXT COLLATE "C" NOT NULL,
+    secret TEXT COLLATE "C" NOT NULL,
+    location TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (workspace_id, owner, secret, location)
+);
+CREATE INDEX bindings_by_secret ON bindings (workspace_id, secret);
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

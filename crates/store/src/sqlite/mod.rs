@@ -216,6 +216,40 @@ fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
     Ok(())
 }
 
+fn flow_from(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
+    Ok(FlowRow {
+        workspace_id: r.get(0)?,
+        slug: r.get(1)?,
+        yaml: r.get(2)?,
+        updated_at: ts(r.get(3)?),
+        updated_by: r.get(4)?,
+    })
+}
+
+fn binding_from(r: &Row<'_>) -> rusqlite::Result<BindingRow> {
+    Ok(BindingRow {
+        workspace_id: r.get(0)?,
+        owner: r.get(1)?,
+        secret: r.get(2)?,
+        location: r.get(3)?,
+    })
+}
+
+fn replace_bindings(
+    c: &Connection,
+    workspace_id: &str,
+    owner: &str,
+    rows: &[BindingRow],
+) -> StoreResult<()> {
+    c.prepare_cached("DELETE FROM bindings WHERE workspace_id = ? AND owner = ?")?
+        .execute([workspace_id, owner])?;
+    for b in rows {
+        c.prepare_cached("INSERT OR IGNORE INTO bindings (workspace_id, owner, secret, location) VALUES (?,?,?,?)")?
+            .execute(params![workspace_id, owner, b.secret, b.location])?;
+    }
+    Ok(())
+}
+
 fn hosts_json(hosts: &[String]) -> String {
     serde_json::to_string(hosts).expect("strings serialize")
 }
@@ -838,6 +872,98 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_flow(
+        &self,
+        flow: FlowRow,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        self.write(move |ctx| {
+            ctx.conn.execute(
+                "INSERT INTO flows (workspace_id, slug, yaml, updated_at, updated_by) VALUES (?,?,?,?,?) \
+                 ON CONFLICT (workspace_id, slug) DO UPDATE SET yaml = excluded.yaml, \
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                params![flow.workspace_id, flow.slug, flow.yaml, flow.updated_at.millis(), flow.updated_by],
+            )?;
+            replace_bindings(ctx.conn, &flow.workspace_id, &format!("flow:{}", flow.slug), &bindings)?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn get_flow(&self, workspace_id: &str, slug: &str) -> StoreResult<Option<FlowRow>> {
+        let (w, s) = (workspace_id.to_owned(), slug.to_owned());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows WHERE workspace_id = ? AND slug = ?",
+            )?
+            .query_row([w, s], flow_from)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn list_flows(&self, workspace_id: &str) -> StoreResult<Vec<FlowRow>> {
+        let w = workspace_id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows WHERE workspace_id = ? ORDER BY slug",
+            )?;
+            let rows = st.query_map([w], flow_from)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_flow(
+        &self,
+        workspace_id: &str,
+        slug: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let (w, s) = (workspace_id.to_owned(), slug.to_owned());
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "DELETE FROM flows WHERE workspace_id = ? AND slug = ?",
+                [&w, &s],
+            )?;
+            replace_bindings(ctx.conn, &w, &format!("flow:{s}"), &[])?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn put_bindings(
+        &self,
+        workspace_id: &str,
+        owner: &str,
+        bindings: Vec<BindingRow>,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        let (w, o) = (workspace_id.to_owned(), owner.to_owned());
+        self.write(move |ctx| {
+            replace_bindings(ctx.conn, &w, &o, &bindings)?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn bindings_of(&self, workspace_id: &str, secret: &str) -> StoreResult<Vec<BindingRow>> {
+        let (w, s) = (workspace_id.to_owned(), secret.to_owned());
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT workspace_id, owner, secret, location FROM bindings WHERE workspace_id = ? AND secret = ? \
+                 ORDER BY owner, location",
+            )?;
+            let rows = st.query_map([w, s], binding_from)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn export(&self) -> StoreResult<Snapshot> {
         self.read(|c| {
             // One read transaction: WAL gives it a stable view while writers go on.
@@ -883,7 +1009,13 @@ impl Store for SqliteStore {
                     .query_map([], version_from)?
                     .collect::<Result<_, _>>()?;
                 let audit = all("SELECT * FROM audit_events ORDER BY seq")?.query_map([], audit_from)?.collect::<Result<_, _>>()?;
-                Ok(Snapshot { workspaces, workspace_keys, users, memberships, tokens, secrets, versions, audit })
+                let flows = all("SELECT workspace_id, slug, yaml, updated_at, updated_by FROM flows ORDER BY workspace_id, slug")?
+                    .query_map([], flow_from)?
+                    .collect::<Result<_, _>>()?;
+                let bindings = all("SELECT workspace_id, owner, secret, location FROM bindings ORDER BY workspace_id, owner, secret, location")?
+                    .query_map([], binding_from)?
+                    .collect::<Result<_, _>>()?;
+                Ok(Snapshot { workspaces, workspace_keys, users, memberships, tokens, secrets, versions, audit, flows, bindings })
             })();
             let _ = c.execute_batch("COMMIT");
             snap
@@ -953,6 +1085,18 @@ impl Store for SqliteStore {
                     a.seq, a.record.workspace_id, a.record.at.millis(), a.record.actor, a.record.action, a.record.target,
                     a.record.outcome, a.record.request_id, a.record.detail.to_string(), a.prev_hash, a.hash,
                 ])?;
+            }
+            for f in &snap.flows {
+                c.execute(
+                    "INSERT INTO flows (workspace_id, slug, yaml, updated_at, updated_by) VALUES (?,?,?,?,?)",
+                    params![f.workspace_id, f.slug, f.yaml, f.updated_at.millis(), f.updated_by],
+                )?;
+            }
+            for b in &snap.bindings {
+                c.execute(
+                    "INSERT INTO bindings (workspace_id, owner, secret, location) VALUES (?,?,?,?)",
+                    params![b.workspace_id, b.owner, b.secret, b.location],
+                )?;
             }
             ctx.reload_chain()
         })

@@ -90,6 +90,24 @@ CREATE INDEX audit_by_workspace ON audit_events (workspace_id, seq);
     r#"
 ALTER TABLE secrets ADD COLUMN allowed_hosts TEXT NOT NULL DEFAULT '[]';
 "#,
+    r#"
+CREATE TABLE flows (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    slug TEXT NOT NULL,
+    yaml TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, slug)
+);
+CREATE TABLE bindings (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    owner TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    location TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, owner, secret, location)
+);
+CREATE INDEX bindings_by_secret ON bindings (workspace_id, secret);
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.

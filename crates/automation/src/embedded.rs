@@ -1,0 +1,182 @@
+//! [`EmbeddedModule`]: the secrets module in-process, over `lockbox_service::Lockbox`
+//! (the `run_*` methods, as the run a run token names) and the egress executor
+//! (references resolved by the service for that run, every call audited).
+//!
+//! Thin on purpose: every rule lives in the service or the executor. This adapter
+//! mirrors the server's `/v1/run/*` handlers and never sees a value: the resolver
+//! hands `SecretValue`s straight to the executor.
+
+use crate::module::{ModuleError, SecretsModule};
+use lockbox_core::{Error, Scope, SecretName};
+use lockbox_egress::{Executor, FetchRequest, ReferenceResolver, Resolved};
+use lockbox_service::runs::EgressRecord;
+use lockbox_service::{Lockbox, Principal, RequestCtx};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The secrets module for one run, in-process.
+pub struct EmbeddedModule {
+    svc: Arc<Lockbox>,
+    principal: Principal,
+    egress: Arc<Executor>,
+    ctx: RequestCtx,
+}
+
+impl EmbeddedModule {
+    /// Acts as the run `run_token` (`lbr_…`) names. Any other token is refused.
+    pub async fn new(
+        svc: Arc<Lockbox>,
+        run_token: &str,
+        egress: Arc<Executor>,
+    ) -> Result<EmbeddedModule, ModuleError> {
+        let principal = svc.authenticate(run_token).await?;
+        if principal.run.is_none() {
+            return Err(ModuleError::new(
+                "forbidden",
+                "the flow runtime needs a run token; open a run first",
+            ));
+        }
+        Ok(EmbeddedModule {
+            svc,
+            principal,
+            egress,
+            ctx: RequestCtx::default(),
+        })
+    }
+
+    /// Tags the service's audit rows with a request id.
+    pub fn with_request_id(mut self, id: impl Into<String>) -> EmbeddedModule {
+        self.ctx.request_id = Some(id.into());
+        self
+    }
+}
+
+/// Resolves references for the executor as the run (the server's `RunResolver`).
+struct RunResolver<'a> {
+    svc: &'a Lockbox,
+    principal: &'a Principal,
+}
+
+#[async_trait::async_trait]
+impl ReferenceResolver for RunResolver<'_> {
+    async fn resolve(&self, reference: &str) -> Result<Resolved, Error> {
+        let r = self
+            .svc
+            .resolve_reference(self.principal, reference)
+            .await?;
+        Ok(Resolved {
+            name: r.name,
+            secret_id: r.secret_id,
+            value: r.value,
+            allowed_hosts: r.allowed_hosts,
+        })
+    }
+}
+
+fn parse_name_scope(name: &str, scope: &str) -> Result<(SecretName, Scope), ModuleError> {
+    Ok((SecretName::parse(name)?, Scope::parse(scope)?))
+}
+
+#[async_trait::async_trait]
+impl SecretsModule for EmbeddedModule {
+    async fn set(
+        &self,
+        name: &str,
+        value: Value,
+        scope: &str,
+        ttl: Option<u64>,
+    ) -> Result<String, ModuleError> {
+        let (name, scope) = parse_name_scope(name, scope)?;
+        Ok(self
+            .svc
+            .run_set_secret(&self.principal, &name, value, scope, ttl, &self.ctx)
+            .await?)
+    }
+
+    async fn get(
+        &self,
+        name: &str,
+        scope: &str,
+        field: Option<&str>,
+    ) -> Result<String, ModuleError> {
+        let (name, scope) = parse_name_scope(name, scope)?;
+        Ok(self
+            .svc
+            .run_get_secret(&self.principal, &name, scope, field, &self.ctx)
+            .await?)
+    }
+
+    async fn delete(&self, name: &str, scope: &str) -> Result<(), ModuleError> {
+        let (name, scope) = parse_name_scope(name, scope)?;
+        Ok(self
+            .svc
+            .run_delete_secret(&self.principal, &name, scope, &self.ctx)
+            .await?)
+    }
+
+    async fn fetch(&self, request: Value) -> Result<Value, ModuleError> {
+        // serde's message could quote a field's content; say which shape is expected.
+        let req: FetchRequest = serde_json::from_value(request).map_err(|_| {
+            ModuleError::invalid(
+                "the fetch request does not match seed 001's fields (url, method, headers, \
+                 query, body, auth {basic|bearer|awsv4}, timeout_ms)",
+            )
+        })?;
+        let resolver = RunResolver {
+            svc: &self.svc,
+            principal: &self.principal,
+        };
+        let (attempt, result) = self.egress.fetch_audited(req, &resolver).await;
+        let secrets = attempt
+            .used
+            .iter()
+            .map(|u| (u.name.clone(), u.secret_id.clone()))
+            .collect();
+        match result {
+            Ok(out) => {
+                let rec = EgressRecord {
+                    method: out.method.clone(),
+                    host: out.host.clone(),
+                    status: Some(out.status),
+                    bytes: out.bytes,
+                    secrets,
+                    error: None,
+                };
+                self.svc
+                    .record_egress(&self.principal, rec, &self.ctx)
+                    .await;
+                let headers: serde_json::Map<String, Value> = out
+                    .headers
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                Ok(json!({ "status": out.status, "headers": headers, "body": out.body }))
+            }
+            Err(e) => {
+                let rec = EgressRecord {
+                    method: attempt.method,
+                    host: attempt.host,
+                    status: None,
+                    bytes: 0,
+                    secrets,
+                    error: Some(e.code),
+                };
+                self.svc
+                    .record_egress(&self.principal, rec, &self.ctx)
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn redact(&self, mut v: Value) -> Value {
+        match self.svc.run_redactor(&self.principal).await {
+            Ok(r) => {
+                r.redact_json(&mut v);
+                v
+            }
+            // Fail closed: nothing leaves unredacted.
+            Err(_) => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),
+        }
+    }
+}

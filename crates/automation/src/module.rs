@@ -1,0 +1,79 @@
+//! The one interface both runtimes use to reach Lockbox: seed 001's secrets module
+//! (`set`, `get`, `delete`), the egress executor (`fetch`) and the run's redactor.
+//!
+//! Implementations: [`crate::EmbeddedModule`] (in-process, over the service and the
+//! executor) and [`crate::RemoteModule`] (HTTP, over the run API). Neither ever hands
+//! the runtime a secret value: `set` and `get` answer `$secret:` references, and
+//! `fetch` answers a response with every resolved value already redacted.
+
+use serde_json::Value;
+use std::fmt;
+
+/// A failed module call: a stable code (`not_found`, `user_required`, `forbidden`,
+/// `egress_denied`, `invalid`, …; the codes of `lockbox_core::ErrorCode`) and a
+/// message that never holds a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ModuleError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ModuleError {
+        ModuleError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ModuleError {
+        ModuleError::new("invalid", message)
+    }
+}
+
+impl fmt::Display for ModuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ModuleError {}
+
+impl From<lockbox_core::Error> for ModuleError {
+    fn from(e: lockbox_core::Error) -> ModuleError {
+        ModuleError::new(e.code.as_str(), e.message)
+    }
+}
+
+/// Seed 001's secrets module plus egress and redaction, as one run sees them.
+#[async_trait::async_trait]
+pub trait SecretsModule: Send + Sync {
+    /// Upserts; answers a `$secret:…` reference to the new version.
+    async fn set(
+        &self,
+        name: &str,
+        value: Value,
+        scope: &str,
+        ttl: Option<u64>,
+    ) -> Result<String, ModuleError>;
+
+    /// Answers a fresh `$secret:…` reference (to one field of a JSON object value
+    /// when `field` is given).
+    async fn get(
+        &self,
+        name: &str,
+        scope: &str,
+        field: Option<&str>,
+    ) -> Result<String, ModuleError>;
+
+    async fn delete(&self, name: &str, scope: &str) -> Result<(), ModuleError>;
+
+    /// Sends seed 001's fetch fields (`url`, `method`, `headers`, `query`, `body`,
+    /// `auth`, `timeout_ms`; references inside) through the egress executor and
+    /// answers `{"status", "headers", "body"}` with every resolved value redacted.
+    async fn fetch(&self, request: Value) -> Result<Value, ModuleError>;
+
+    /// Masks every secret value the run can reach. Events, step results and the
+    /// flow's output go through this before anyone sees them. Fails closed.
+    async fn redact(&self, v: Value) -> Value;
+}

@@ -1,0 +1,198 @@
+//! Flows stored in Lockbox (seed 001's YAML automations): validated by the flow
+//! runtime on the way in, their secret uses recorded as bindings (seed 003), and
+//! run on the server as a run of the caller's workspace.
+
+use crate::error::ApiError;
+use crate::extract::{body_bytes, parse_json, ApiPath, Caller};
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lockbox_automation::{EmbeddedModule, Flow, FlowError};
+use lockbox_core::{Error, ErrorCode, UserName};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/workspaces/{ws}/flows", get(list))
+        .route(
+            "/v1/workspaces/{ws}/flows/{slug}",
+            get(get_flow).put(put_flow).delete(delete_flow),
+        )
+        .route("/v1/workspaces/{ws}/flows/{slug}/runs", post(run_flow))
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A flow error as an API error: `invalid`, with line, column and path in the message.
+fn flow_error(e: FlowError) -> ApiError {
+    let code = ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Invalid);
+    let mut message = e.message.clone();
+    if let (Some(l), Some(c)) = (e.line, e.column) {
+        message.push_str(&format!(" (line {l}, column {c})"));
+    }
+    if !e.path.is_empty() {
+        message.push_str(&format!(" at {}", e.path));
+    }
+    ApiError::from(Error::new(code, message))
+}
+
+fn parse(slug: &str, yaml: &str) -> ApiResult<Flow> {
+    let flow = Flow::from_yaml(yaml).map_err(flow_error)?;
+    lockbox_automation::validate(&flow).map_err(flow_error)?;
+    if let Some(own) = flow.slug.as_deref().filter(|s| *s != slug) {
+        return Err(Error::invalid(format!("the flow's slug is '{own}', not '{slug}'")).into());
+    }
+    Ok(flow)
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
+    request_body(content = String, content_type = "application/yaml"),
+    responses((status = 200, description = "stored; its secret uses become bindings"),
+              (status = 400, description = "invalid, with line and column")))]
+pub async fn put_flow(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let bytes = body_bytes(req, &st).await?;
+    let yaml =
+        String::from_utf8(bytes.to_vec()).map_err(|_| Error::invalid("a flow is UTF-8 YAML"))?;
+    let flow = parse(&slug, &yaml)?;
+    let uses: Vec<(String, String)> = lockbox_automation::bindings(&flow)
+        .into_iter()
+        .map(|b| (b.secret, b.path))
+        .collect();
+    let info = st
+        .svc
+        .put_flow(
+            &caller.principal,
+            &ws,
+            &slug,
+            yaml,
+            uses.clone(),
+            &caller.ctx,
+        )
+        .await?;
+    Ok(Json(json!({
+        "slug": info.slug,
+        "updated_at": info.updated_at,
+        "updated_by": info.updated_by,
+        "bindings": uses.iter().map(|(s, p)| json!({"secret": s, "location": p})).collect::<Vec<_>>(),
+    })))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, description = "the flow's YAML")))]
+pub async fn get_flow(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let yaml = st
+        .svc
+        .get_flow(&caller.principal, &ws, &slug, &caller.ctx)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/yaml")], yaml).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/flows", params(("ws" = String, Path)),
+    responses((status = 200, description = "{\"flows\": […]}")))]
+pub async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(ws): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    let flows = st
+        .svc
+        .list_flows(&caller.principal, &ws, &caller.ctx)
+        .await?;
+    Ok(Json(json!({ "flows": flows })))
+}
+
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, description = "{\"deleted\": true}; its secrets are no longer bound by it")))]
+pub async fn delete_flow(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    st.svc
+        .delete_flow(&caller.principal, &ws, &slug, &caller.ctx)
+        .await?;
+    Ok(Json(json!({"deleted": true})))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunFlowBody {
+    /// A member the run acts as (user scope available).
+    pub user: Option<String>,
+    /// Default `manual`.
+    pub trigger: Option<String>,
+    /// Values for `{{config.*}}`.
+    #[schema(value_type = Object)]
+    pub config: Option<serde_json::Map<String, Value>>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/flows/{slug}/runs", params(("ws" = String, Path), ("slug" = String, Path)),
+    request_body = RunFlowBody,
+    responses((status = 200, description = "{\"run_id\", \"status\", \"lines\", \"output\", \"warnings\", \"error\"?}, all redacted")))]
+pub async fn run_flow(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath((ws, slug)): ApiPath<(String, String)>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    let bytes = body_bytes(req, &st).await?;
+    let body: RunFlowBody = if bytes.is_empty() {
+        RunFlowBody::default()
+    } else {
+        parse_json(&bytes)?
+    };
+    let yaml = st
+        .svc
+        .get_flow(&caller.principal, &ws, &slug, &caller.ctx)
+        .await?;
+    let flow = parse(&slug, &yaml)?;
+    let user = body.user.as_deref().map(UserName::parse).transpose()?;
+    let trigger = body.trigger.unwrap_or_else(|| "manual".into());
+    let run = st
+        .svc
+        .open_run(
+            &caller.principal,
+            &ws,
+            user.as_ref(),
+            &trigger,
+            None,
+            &caller.ctx,
+        )
+        .await?;
+    let mut module = EmbeddedModule::new(st.svc.clone(), &run.token, st.egress.clone())
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal),
+                e.message,
+            )
+        })?;
+    if let Some(id) = &caller.ctx.request_id {
+        module = module.with_request_id(id.clone());
+    }
+    let mut lines = Vec::new();
+    let result =
+        lockbox_automation::run_flow(&flow, &module, body.config.unwrap_or_default(), &mut |l| {
+            lines.push(serde_json::to_value(&l).unwrap_or(Value::Null))
+        })
+        .await;
+    Ok(Json(match result {
+        Ok(r) => {
+            json!({"run_id": run.run_id, "status": "succeeded", "lines": lines, "output": r.output, "warnings": r.warnings})
+        }
+        Err(e) => json!({"run_id": run.run_id, "status": "failed", "lines": lines, "error": e}),
+    }))
+}
