@@ -74,6 +74,19 @@ pub enum Command {
     /// Seed 001's YAML automations.
     #[command(subcommand)]
     Flow(FlowCmd),
+    /// Run a program with the workspace's secrets as environment variables, and
+    /// mask their values in its output (like `op run`).
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Only secrets whose names start with this; it is removed from the variable names.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// The program and its arguments (after `--`).
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,6 +9,7 @@ mod input;
 mod local;
 mod output;
 mod remote;
+mod run;
 
 use args::{Cli, Command, KeysCmd};
 use clap::Parser;
@@ -43,6 +44,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(cmd) => remote::audit(g, cmd).await,
         Command::Whoami => remote::whoami(g).await,
         Command::Flow(args::FlowCmd::Run(args)) => flow::run(g, args).await,
+        Command::Run(args) => run::run(g, args).await,
     }
 }
 

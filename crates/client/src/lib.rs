@@ -5,6 +5,8 @@
 //! transport lives in `client.rs`, the error type in `error.rs`, the path encoder in
 //! `encode.rs`, the wire types in `types.rs`, and the endpoint methods in
 //! `secrets.rs` (secrets) and `admin.rs` (workspaces, members, tokens, audit, caller).
+//! `store.rs` adds [`Secrets`] (from [`Client::secrets`]): one workspace and scope as a
+//! typed key-value store with `put`/`get`/`exists`/`patch`/`patch_with`/`delete`.
 //!
 //! Secret values come back as [`lockbox_core::SecretValue`], which prints
 //! `[REDACTED]`: getting the plaintext takes an explicit `expose()`.
@@ -29,11 +31,13 @@ mod client;
 mod encode;
 mod error;
 mod secrets;
+mod store;
 mod types;
 
 pub use client::{Client, ClientBuilder, DEFAULT_ADDR, DEFAULT_TIMEOUT};
 pub use encode::encode_path_segment;
 pub use error::{Error, Result};
+pub use store::Secrets;
 pub use types::{
     AddedMember, AuditEvent, AuditPage, CreatedToken, DescriptionUpdate, Me, MeToken, MeWorkspace,
     Member, MemberRole, OpenedRun, PutOptions, PutOutcome, SecretList, SecretMeta, Settings,

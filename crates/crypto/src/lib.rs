@@ -1,7 +1,7 @@
 //! Lockbox's cryptography: the master keyring, per-workspace data keys, envelope
 //! encryption of secret versions, keyed fingerprints and API-token material.
 //!
-//! Only [`hazmat`] touches AEAD, HKDF and HMAC primitives (from `ring`); everything
+//! Only `hazmat.rs` touches AEAD, HKDF and HMAC primitives (from `ring`); everything
 //! else in Lockbox uses the safe API here. Keys are neither `Clone` nor `Debug`; they
 //! are referred to by version.
 

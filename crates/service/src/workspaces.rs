@@ -166,6 +166,9 @@ impl Lockbox {
         if !deleted {
             return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
         }
+        if let Err(e) = self.store.purge_deleted().await {
+            tracing::warn!(error = %e, "could not purge the deleted workspace's leftovers from the write-ahead log");
+        }
         Ok(())
     }
 

@@ -236,6 +236,12 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// After a crypto-shred: make sure no copy of what was deleted stays in files
+    /// the store keeps beside its data (SQLite: checkpoint and truncate the WAL).
+    async fn purge_deleted(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     // --- backup, restore, re-encryption
     /// A consistent snapshot of every table, read in one transaction.
     async fn export(&self) -> StoreResult<Snapshot>;

@@ -1,5 +1,5 @@
 //! The embedded store: one SQLite file in WAL mode, one writer thread with group
-//! commit (see [`writer`]), and a small pool of reader connections used from
+//! commit (see `writer.rs`), and a small pool of reader connections used from
 //! `spawn_blocking`.
 
 mod schema;
@@ -1158,6 +1158,21 @@ impl Store for SqliteStore {
             Ok(n)
         })
         .await
+    }
+
+    async fn purge_deleted(&self) -> StoreResult<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> StoreResult<()> {
+            // secure_delete zeroed the rows in the pages the deletion rewrote; the
+            // WAL still holds earlier frames with them until it is checkpointed and
+            // truncated.
+            let c = Connection::open(&path)?;
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("checkpoint task: {e}")))?
     }
 
     async fn verify_audit(&self) -> StoreResult<VerifyReport> {

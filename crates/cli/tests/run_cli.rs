@@ -1,0 +1,91 @@
+//! `lockbox run`: a child gets the secrets as environment variables, and what it
+//! prints (raw, base64, split across writes, on stdout or stderr) shows only
+//! redactions; its exit code comes back.
+
+mod support;
+
+use std::process::Command;
+use support::{cli, err_text, text, ServerProcess, BIN};
+
+#[test]
+fn child_gets_values_and_its_output_shows_only_redactions() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let token = s.token();
+    let url = s.url();
+    for (name, value) in [
+        ("app/api-key", "sk_live_RunChild_987654"),
+        ("app/db password", "pg-pass-Zz9Yy8Xx7"),
+        ("other", "not-for-app-123"),
+    ] {
+        assert!(cli(&url, &token, &["secret", "set", name], Some(value))
+            .status
+            .success());
+    }
+    let script = r#"
+echo "key=$API_KEY"
+echo "db=$DB_PASSWORD"
+env | grep -c OTHER
+printf %s "$API_KEY" | base64
+half=$(printf %s "$DB_PASSWORD" | cut -c1-7)
+rest=$(printf %s "$DB_PASSWORD" | cut -c8-)
+printf %s "$half" >&2
+sleep 0.2
+printf '%s\n' "$rest" >&2
+test "$API_KEY" = "sk_live_RunChild_987654" || exit 9
+exit 7
+"#;
+    let o = Command::new(BIN)
+        .args(["run", "--prefix", "app/", "--", "sh", "-c", script])
+        .env("LOCKBOX_ADDR", &url)
+        .env("LOCKBOX_TOKEN", &token)
+        .env_remove("LOCKBOX_WORKSPACE")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "exit code passes through: {}{}",
+        text(&o),
+        err_text(&o)
+    );
+    let (out, err) = (text(&o), err_text(&o));
+    assert!(out.contains("key=[REDACTED:app/api-key]"), "{out}");
+    assert!(out.contains("db=[REDACTED:app/db password]"), "{out}");
+    assert!(out.contains("\n0\n"), "only the prefix's secrets: {out}");
+    for leak in [
+        "sk_live_RunChild_987654",
+        "c2tfbGl2ZV9SdW5DaGlsZF85ODc2NTQ",
+        "pg-pass-Zz9Yy8Xx7",
+        "pg-pass",
+    ] {
+        assert!(
+            !out.contains(leak) && !err.contains(leak),
+            "leaked {leak}: {out} {err}"
+        );
+    }
+    assert!(err.contains("[REDACTED:app/db password]"), "{err}");
+
+    // Two names mapping to one variable are refused.
+    assert!(cli(
+        &url,
+        &token,
+        &["secret", "set", "app/api_key"],
+        Some("collides-1234")
+    )
+    .status
+    .success());
+    let o = Command::new(BIN)
+        .args(["run", "--prefix", "app/", "--", "true"])
+        .env("LOCKBOX_ADDR", &url)
+        .env("LOCKBOX_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(err_text(&o).contains("API_KEY"), "{}", err_text(&o));
+    s.stop();
+}

@@ -1,0 +1,513 @@
+//! [`Secrets`]: a small key-value view of one workspace and scope, in the shape of
+//! a connector SDK's secrets store (`put`, `get`, `exists`, `patch`, `delete`),
+//! with typed values through serde.
+//!
+//! Every method is one or a few calls of the low-level [`Client`]; nothing is cached.
+//! Values travel as JSON; a Rust value that serializes to an empty document (`""`,
+//! `{}`, `[]`, `null`) is refused by the server as `invalid`.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::types::PutOptions;
+use lockbox_core::{ErrorCode, Scope, SecretValue};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How many read-modify-write rounds [`Secrets::patch_with`] makes before giving up.
+const PATCH_WITH_TRIES: u32 = 16;
+/// The first back-off of [`Secrets::patch_with`]; it doubles each round, jittered.
+const PATCH_WITH_BASE_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest single back-off of [`Secrets::patch_with`].
+const PATCH_WITH_MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The secrets of one workspace, in its workspace scope or in the caller's user
+/// scope, as a typed key-value store.
+///
+/// Made by [`Client::secrets`]; cheap to clone (clones share the connection pool).
+///
+/// ```no_run
+/// # async fn demo() -> lockbox_client::Result<()> {
+/// use lockbox_client::Client;
+///
+/// let secrets = Client::from_env()?.secrets("default");
+/// secrets.put("authToken", &serde_json::json!({"token": "t0k", "siteId": 123})).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    client: Client,
+    workspace: String,
+    scope: Scope,
+}
+
+impl Client {
+    /// The secrets of `workspace`, in its workspace scope. See [`Secrets`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let present = secrets.exists("authToken").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn secrets(&self, workspace: &str) -> Secrets {
+        Secrets {
+            client: self.clone(),
+            workspace: workspace.to_owned(),
+            scope: Scope::Workspace,
+        }
+    }
+}
+
+impl Secrets {
+    /// The same workspace, but the caller's own user scope (`?scope=user`): names
+    /// there are separate from the workspace scope's.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let mine = lockbox_client::Client::from_env()?.secrets("default").user_scope();
+    /// mine.put("github", "ghp_personal").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn user_scope(self) -> Secrets {
+        Secrets {
+            scope: Scope::User,
+            ..self
+        }
+    }
+
+    /// The workspace this store is bound to.
+    ///
+    /// ```no_run
+    /// # fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// assert_eq!(secrets.workspace(), "default");
+    /// # Ok(()) }
+    /// ```
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// The scope this store is bound to.
+    ///
+    /// ```no_run
+    /// # fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::Scope;
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default").user_scope();
+    /// assert_eq!(secrets.scope(), Scope::User);
+    /// # Ok(()) }
+    /// ```
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Writes `value` (serialized to JSON) as the new version of `name`, creating
+    /// the secret when it does not exist. Last writer wins; for read-modify-write
+    /// use [`Secrets::patch`] or [`Secrets::patch_with`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use serde::Serialize;
+    ///
+    /// #[derive(Serialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct AuthToken { token: String, site_id: u64 }
+    ///
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// secrets.put("authToken", &AuthToken { token: "t0k".into(), site_id: 123 }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn put<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        let value = to_json("value", value)?;
+        self.client
+            .put_secret(
+                &self.workspace,
+                self.scope,
+                name,
+                &value,
+                &PutOptions::default(),
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Reveals `name` and deserializes it as `T`; `Ok(None)` when it does not exist
+    /// (or has expired). Each call is an audited reveal on the server.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let auth: Option<serde_json::Value> = secrets.get("authToken").await?;
+    /// let token = auth.as_ref().and_then(|a| a["token"].as_str());
+    /// # Ok(()) }
+    /// ```
+    pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
+        match self.reveal(name).await? {
+            Some((value, _)) => decode(&value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`Secrets::get`], but hands back the value as a
+    /// [`SecretValue`]: it prints `[REDACTED]`, zeroizes its buffer when dropped,
+    /// and gives the JSON bytes only through `expose()`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// if let Some(value) = secrets.get_secret("authToken").await? {
+    ///     println!("{value:?}"); // [REDACTED]
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn get_secret(&self, name: &str) -> Result<Option<SecretValue>> {
+        Ok(self.reveal(name).await?.map(|(value, _)| value))
+    }
+
+    /// Whether `name` exists (a `HEAD`, no reveal, no value on the wire).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// if secrets.exists("authToken").await? {
+    ///     // we already authenticated
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        self.client
+            .secret_exists(&self.workspace, self.scope, name)
+            .await
+    }
+
+    /// Deletes `name`; `Ok(false)` when it did not exist.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let was_there = secrets.delete("authToken").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete(&self, name: &str) -> Result<bool> {
+        match self
+            .client
+            .delete_secret(&self.workspace, self.scope, name)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) if e.code() == Some(ErrorCode::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Applies `patch` (serialized to JSON) as a JSON merge patch (RFC 7396): its
+    /// fields replace the stored ones, fields it leaves out are kept, a `null`
+    /// field removes one. The server applies it atomically (read, merge and
+    /// compare-and-set write in one request), so concurrent patches never lose each
+    /// other. A missing secret is a `not_found` error: create it with
+    /// [`Secrets::put`] first.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// // update the token without changing the site id
+    /// secrets.patch("authToken", &serde_json::json!({"token": "fresh"})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn patch<T: Serialize + ?Sized>(&self, name: &str, patch: &T) -> Result<()> {
+        let patch = to_json("patch", patch)?;
+        self.client
+            .patch_merge(&self.workspace, self.scope, name, &patch, None)
+            .await
+            .map(drop)
+    }
+
+    /// Atomic read-modify-write with a callback: reads the current value (`None`
+    /// when `name` does not exist), calls `f` with it, and writes what `f` returns
+    /// only if nobody wrote in between (`If-Match` on the version that was read).
+    /// Returns the value now stored.
+    ///
+    /// **`f` may run more than once.** When another writer gets in first the server
+    /// answers `412 version_mismatch`; the value is then read again and `f` runs
+    /// again on the fresh value, up to 16 rounds with a jittered exponential back-off
+    /// (5 ms doubling, at most 0.5 s), after which the last error is returned. So `f`
+    /// must compute its answer from its argument only, without side effects that must
+    /// not repeat (no sending mail, no incrementing an outside counter).
+    ///
+    /// `f` returning `None` means "leave it as it is": nothing is written and the
+    /// current value is returned (or, when the secret does not exist, a `not_found`
+    /// error, since there is no value to return).
+    ///
+    /// **Creating.** When `name` does not exist and `f(None)` gives a value, it is
+    /// created with a plain `PUT` (the API has no create-only write). The answer says
+    /// whether that `PUT` created the secret; if it did not, another writer created
+    /// it first and this write has landed on top of theirs. The overwrite is then
+    /// undone (their version is revealed from the history and written back with
+    /// `If-Match` on this write's version) and the round starts over, so `f` runs on
+    /// their value. Should a third writer already have written on top of this one,
+    /// the undo is refused and `patch_with` fails with `conflict`: their version is
+    /// still in the secret's history (`versions`/`rollback`). Pre-create secrets that
+    /// many writers race to create to avoid that window entirely.
+    ///
+    /// Versions restart at 1 when a secret is deleted and created again, so a
+    /// concurrent delete-and-recreate between the read and the write can go unseen.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct TokenRateLimit { counter: u64, hour: u64, token: String }
+    ///
+    /// let (current_hour, api_call_cost) = (17, 3);
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let now = secrets
+    ///     .patch_with("token", |value: Option<TokenRateLimit>| {
+    ///         let mut value = value?; // nothing stored yet: leave it
+    ///         if value.hour != current_hour {
+    ///             value.hour = current_hour;
+    ///             value.counter = 0;
+    ///         } else {
+    ///             value.counter += api_call_cost;
+    ///         }
+    ///         Some(value)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn patch_with<T, F>(&self, name: &str, mut f: F) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<T>,
+    {
+        let mut round = 0;
+        loop {
+            let lost = match self.patch_with_once(name, &mut f).await? {
+                Round::Done(value) => return Ok(value),
+                Round::Lost(e) => e,
+            };
+            round += 1;
+            if round >= PATCH_WITH_TRIES {
+                return Err(lost);
+            }
+            tokio::time::sleep(backoff(round)).await;
+        }
+    }
+
+    /// One round of [`Secrets::patch_with`]: read, call `f`, conditional write.
+    /// [`Round::Lost`] means nothing of this round is left in the store and the
+    /// round may be run again; any `Err` is final.
+    async fn patch_with_once<T, F>(&self, name: &str, f: &mut F) -> Result<Round<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnMut(Option<T>) -> Option<T>,
+    {
+        let stored = self.reveal(name).await?;
+        let current = match &stored {
+            Some((value, _)) => Some(decode::<T>(value)?),
+            None => None,
+        };
+        let version = stored.as_ref().map(|(_, version)| *version);
+        let Some(next) = f(current) else {
+            // Leave it unchanged and hand back what is stored (decoded afresh, since
+            // `f` consumed its argument).
+            return match &stored {
+                Some((value, _)) => decode(value).map(Round::Done),
+                None => Err(not_found(name)),
+            };
+        };
+        drop(stored);
+        let json = to_json("value", &next)?;
+        let opts = PutOptions {
+            if_match: version,
+            ..PutOptions::default()
+        };
+        let outcome = match self
+            .client
+            .put_secret(&self.workspace, self.scope, name, &json, &opts)
+            .await
+        {
+            Ok(outcome) => outcome,
+            // Refused as a whole: nothing was written.
+            Err(e) if is_lost_race(&e) => return Ok(Round::Lost(e)),
+            Err(e) => return Err(e),
+        };
+        if version.is_some() || outcome.created {
+            return Ok(Round::Done(next));
+        }
+        // We meant to create it, but someone else did first: our blind PUT is the
+        // version on top of theirs. Put theirs back, only if nobody wrote since.
+        let ours = outcome.meta.version;
+        let theirs = self
+            .client
+            .reveal(
+                &self.workspace,
+                self.scope,
+                name,
+                Some(ours.saturating_sub(1)),
+            )
+            .await?;
+        let theirs = theirs
+            .to_json()
+            .map_err(|_| Error::Decode("patch_with: the overwritten version is not JSON".into()))?;
+        let undo = PutOptions {
+            if_match: Some(ours),
+            ..PutOptions::default()
+        };
+        match self
+            .client
+            .put_secret(&self.workspace, self.scope, name, &theirs, &undo)
+            .await
+        {
+            Ok(_) => Ok(Round::Lost(Error::Api {
+                code: ErrorCode::Conflict,
+                message: format!("'{name}' kept being created by another writer"),
+                status: 409,
+                request_id: None,
+            })),
+            Err(e) if e.code() == Some(ErrorCode::VersionMismatch) => Err(Error::Api {
+                code: ErrorCode::Conflict,
+                message: format!(
+                    "'{name}' was created concurrently and written again before this \
+                     write could be undone; version {} holds the other creator's value",
+                    ours.saturating_sub(1)
+                ),
+                status: 409,
+                request_id: e.request_id().map(str::to_owned),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reveals the current version: `None` on `not_found`.
+    async fn reveal(&self, name: &str) -> Result<Option<(SecretValue, u64)>> {
+        match self
+            .client
+            .reveal_with_version(&self.workspace, self.scope, name, None)
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if e.code() == Some(ErrorCode::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// How one round of [`Secrets::patch_with`] ended.
+enum Round<T> {
+    /// Written (or deliberately left alone): the value now stored.
+    Done(T),
+    /// Another writer got in first and nothing of this round remains: run again.
+    Lost(Error),
+}
+
+/// A `not_found` error made on the client side.
+fn not_found(name: &str) -> Error {
+    Error::Api {
+        code: ErrorCode::NotFound,
+        message: format!("secret '{name}' does not exist"),
+        status: 404,
+        request_id: None,
+    }
+}
+
+/// Whether [`Secrets::patch_with`] should read again and retry after `e`.
+fn is_lost_race(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Api {
+            code: ErrorCode::VersionMismatch,
+            ..
+        }
+    ) || matches!(
+        e,
+        // The server's own compare-and-set loop ran out ("changing too fast").
+        Error::Api {
+            code: ErrorCode::Conflict,
+            ..
+        }
+    )
+}
+
+fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<serde_json::Value> {
+    // serde_json's message names the type problem, never the data.
+    serde_json::to_value(value).map_err(|e| Error::Config(format!("cannot encode {what}: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(value: &SecretValue) -> Result<T> {
+    // EXPOSE: deserialized straight into the caller's type; the error keeps only
+    // the position, never the text.
+    serde_json::from_slice(value.expose()).map_err(|e| Error::decode("secret value", &e))
+}
+
+/// The back-off before round `round` (1-based): `base * 2^(round-1)`, capped,
+/// then a random point in its upper half.
+fn backoff(round: u32) -> Duration {
+    let full = PATCH_WITH_BASE_BACKOFF
+        .saturating_mul(1 << (round - 1).min(16))
+        .min(PATCH_WITH_MAX_BACKOFF);
+    let nanos = full.as_nanos() as u64;
+    let half = nanos / 2;
+    Duration::from_nanos(half + jitter() % (half + 1))
+}
+
+/// A pseudo-random number from the clock and a per-process counter (splitmix64):
+/// only for spreading retries apart, never for anything secret.
+fn jitter() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = now
+        ^ COUNTER
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .rotate_left(17);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        for round in 1..=PATCH_WITH_TRIES {
+            let full = PATCH_WITH_BASE_BACKOFF
+                .saturating_mul(1 << (round - 1))
+                .min(PATCH_WITH_MAX_BACKOFF);
+            let b = backoff(round);
+            assert!(
+                b >= full / 2 && b <= full,
+                "round {round}: {b:?} vs {full:?}"
+            );
+        }
+        let samples: std::collections::HashSet<_> = (0..32).map(|_| backoff(8)).collect();
+        assert!(samples.len() > 1, "no jitter");
+    }
+
+    #[test]
+    fn lost_races_are_retried_other_errors_are_not() {
+        let api = |code, status, request_id: Option<&str>| Error::Api {
+            code,
+            message: "m".into(),
+            status,
+            request_id: request_id.map(str::to_owned),
+        };
+        assert!(is_lost_race(&api(ErrorCode::VersionMismatch, 412, None)));
+        assert!(is_lost_race(&api(ErrorCode::Conflict, 409, Some("r"))));
+        assert!(!is_lost_race(&api(ErrorCode::NotFound, 404, Some("r"))));
+        assert!(!is_lost_race(&api(ErrorCode::Forbidden, 403, Some("r"))));
+        assert!(!is_lost_race(&Error::Transport("t".into())));
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_value() {
+        let v = SecretValue::from_json_bytes(br#""hunter2""#.to_vec());
+        let e = decode::<u64>(&v).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+    }
+}
