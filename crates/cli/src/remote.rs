@@ -230,6 +230,7 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
         }),
         ttl: args.ttl,
         if_match: args.if_match,
+        create_only: false,
     };
     let out = c
         .put_secret(&g.workspace, scope, &args.name, &value, &opts)

@@ -156,6 +156,7 @@ pub(crate) struct Call {
     query: Vec<(&'static str, String)>,
     body: Option<(Vec<u8>, &'static str)>,
     if_match: Option<u64>,
+    create_only: bool,
 }
 
 impl Call {
@@ -166,6 +167,7 @@ impl Call {
             query: Vec::new(),
             body: None,
             if_match: None,
+            create_only: false,
         }
     }
 
@@ -206,6 +208,12 @@ impl Call {
 
     pub(crate) fn if_match(mut self, version: Option<u64>) -> Call {
         self.if_match = version;
+        self
+    }
+
+    /// `If-None-Match: *`: the write only creates.
+    pub(crate) fn create_only(mut self, yes: bool) -> Call {
+        self.create_only = yes;
         self
     }
 }
@@ -300,6 +308,9 @@ impl Client {
                 .header(AUTHORIZATION, self.auth.clone());
             if let Some(version) = call.if_match {
                 req = req.header(IF_MATCH, format!("\"{version}\""));
+            }
+            if call.create_only {
+                req = req.header(reqwest::header::IF_NONE_MATCH, "*");
             }
             if let Some((bytes, content_type)) = &call.body {
                 req = req.header(CONTENT_TYPE, *content_type).body(bytes.clone());

@@ -85,6 +85,7 @@ impl Client {
         let call = Call::new(Method::PUT, Self::secret_path(ws, name)?)
             .scope(scope)
             .if_match(opts.if_match)
+            .create_only(opts.create_only)
             .json(&body)?;
         let (status, bytes) = self.send(call).await?;
         let meta: SecretMeta =

@@ -240,15 +240,9 @@ impl Secrets {
     /// error, since there is no value to return).
     ///
     /// **Creating.** When `name` does not exist and `f(None)` gives a value, it is
-    /// created with a plain `PUT` (the API has no create-only write). The answer says
-    /// whether that `PUT` created the secret; if it did not, another writer created
-    /// it first and this write has landed on top of theirs. The overwrite is then
-    /// undone (their version is revealed from the history and written back with
-    /// `If-Match` on this write's version) and the round starts over, so `f` runs on
-    /// their value. Should a third writer already have written on top of this one,
-    /// the undo is refused and `patch_with` fails with `conflict`: their version is
-    /// still in the secret's history (`versions`/`rollback`). Pre-create secrets that
-    /// many writers race to create to avoid that window entirely.
+    /// written create-only (`If-None-Match: *`): if another writer created it in the
+    /// meantime, the write is refused and the round starts over, so `f` runs on their
+    /// value.
     ///
     /// Versions restart at 1 when a secret is deleted and created again, so a
     /// concurrent delete-and-recreate between the read and the write can go unseen.
@@ -319,63 +313,21 @@ impl Secrets {
         };
         drop(stored);
         let json = to_json("value", &next)?;
+        // An existing value is replaced only if it is still the one `f` saw; a
+        // missing one is only created, never written over one that appeared since.
         let opts = PutOptions {
             if_match: version,
-            ..PutOptions::default()
-        };
-        let outcome = match self
-            .client
-            .put_secret(&self.workspace, self.scope, name, &json, &opts)
-            .await
-        {
-            Ok(outcome) => outcome,
-            // Refused as a whole: nothing was written.
-            Err(e) if is_lost_race(&e) => return Ok(Round::Lost(e)),
-            Err(e) => return Err(e),
-        };
-        if version.is_some() || outcome.created {
-            return Ok(Round::Done(next));
-        }
-        // We meant to create it, but someone else did first: our blind PUT is the
-        // version on top of theirs. Put theirs back, only if nobody wrote since.
-        let ours = outcome.meta.version;
-        let theirs = self
-            .client
-            .reveal(
-                &self.workspace,
-                self.scope,
-                name,
-                Some(ours.saturating_sub(1)),
-            )
-            .await?;
-        let theirs = theirs
-            .to_json()
-            .map_err(|_| Error::Decode("patch_with: the overwritten version is not JSON".into()))?;
-        let undo = PutOptions {
-            if_match: Some(ours),
+            create_only: version.is_none(),
             ..PutOptions::default()
         };
         match self
             .client
-            .put_secret(&self.workspace, self.scope, name, &theirs, &undo)
+            .put_secret(&self.workspace, self.scope, name, &json, &opts)
             .await
         {
-            Ok(_) => Ok(Round::Lost(Error::Api {
-                code: ErrorCode::Conflict,
-                message: format!("'{name}' kept being created by another writer"),
-                status: 409,
-                request_id: None,
-            })),
-            Err(e) if e.code() == Some(ErrorCode::VersionMismatch) => Err(Error::Api {
-                code: ErrorCode::Conflict,
-                message: format!(
-                    "'{name}' was created concurrently and written again before this \
-                     write could be undone; version {} holds the other creator's value",
-                    ours.saturating_sub(1)
-                ),
-                status: 409,
-                request_id: e.request_id().map(str::to_owned),
-            }),
+            Ok(_) => Ok(Round::Done(next)),
+            // Refused as a whole: nothing was written.
+            Err(e) if is_lost_race(&e) => Ok(Round::Lost(e)),
             Err(e) => Err(e),
         }
     }

@@ -76,6 +76,9 @@ pub struct PutOptions {
     pub ttl: Option<u64>,
     /// Only write when the current version is this one (`If-Match: "<n>"`).
     pub if_match: Option<u64>,
+    /// Only create: refused with `version_mismatch` when the secret exists
+    /// (`If-None-Match: *`).
+    pub create_only: bool,
 }
 
 impl PutOptions {
@@ -97,6 +100,10 @@ impl PutOptions {
     }
     pub fn if_match(mut self, version: u64) -> Self {
         self.if_match = Some(version);
+        self
+    }
+    pub fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
 }

@@ -241,6 +241,37 @@ async fn patch_with_loses_no_updates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn patch_with_creates_once_when_writers_race_to_create() {
+    let fx = start().await;
+    let secrets = fx.client.secrets("default");
+    // Nobody creates it up front: every task's first round may find it missing.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let s: Secrets = secrets.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    s.patch_with("fresh-counter", |c: Option<Counter>| {
+                        Some(Counter {
+                            n: c.map_or(1, |c| c.n + 1),
+                        })
+                    })
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        secrets.get::<Counter>("fresh-counter").await.unwrap(),
+        Some(Counter { n: 80 })
+    );
+    fx.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn user_scope_is_separate_from_workspace_scope() {
     let fx = start().await;
     let shared = fx.client.secrets("default");

@@ -266,6 +266,7 @@ impl Lockbox {
             ttl_seconds: ttl,
             if_match: None,
             allowed_hosts: None,
+            create_only: false,
         };
         let (meta, _) = self
             .put_secret(p, &run.workspace, scope, name, req, ctx)

@@ -34,6 +34,8 @@ pub struct PutSecret {
     pub if_match: Option<u64>,
     /// `None` keeps the current list; `Some(vec![])` allows any host.
     pub allowed_hosts: Option<Vec<String>>,
+    /// Only create (`If-None-Match: *`): an existing secret is `version_mismatch`.
+    pub create_only: bool,
 }
 
 /// A patch document: RFC 7396 merge patch or RFC 6902 JSON Patch (as sent; the
@@ -389,6 +391,17 @@ impl Lockbox {
                 .filter(|s| self.live(Some((*s).clone())).is_none())
                 .map(|s| s.id.clone());
             let existing = self.live(found);
+            if req.create_only {
+                if let Some(cur) = &existing {
+                    if !fresh {
+                        continue; // the cache may be behind; decide on a fresh read
+                    }
+                    return Err(Error::new(
+                        ErrorCode::VersionMismatch,
+                        format!("'{name}' already exists (version {})", cur.current_version),
+                    ));
+                }
+            }
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
                 if have != Some(want) {
@@ -430,6 +443,12 @@ impl Lockbox {
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok((self.meta(&t.ws, &row), created));
+                }
+                Err(StoreError::Conflict) if req.create_only && existing.is_none() => {
+                    return Err(Error::new(
+                        ErrorCode::VersionMismatch,
+                        format!("'{name}' already exists"),
+                    ))
                 }
                 Err(StoreError::Conflict) if req.if_match.is_some() => {
                     return Err(version_mismatch(name, req.if_match.unwrap_or(0), None))

@@ -15,6 +15,7 @@ fn put(value: &str) -> PutSecret {
         ttl_seconds: None,
         if_match: None,
         allowed_hosts: None,
+        create_only: false,
     }
 }
 

@@ -171,6 +171,7 @@ impl Env {
                     ttl_seconds: None,
                     if_match: None,
                     allowed_hosts: None,
+                    create_only: false,
                 },
                 &RequestCtx::default(),
             )

@@ -36,6 +36,18 @@ fn parse_name(ws_and_name: (String, String)) -> Result<(String, SecretName), Api
     Ok((ws, SecretName::parse(&name)?))
 }
 
+/// `If-None-Match: *` on PUT: create only, never overwrite.
+fn if_none_match_any(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(header::IF_NONE_MATCH) {
+        None => Ok(false),
+        Some(v) if v.as_bytes() == b"*" => Ok(true),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Invalid,
+            "If-None-Match takes only '*' (create only)",
+        )),
+    }
+}
+
 fn meta_response(status: StatusCode, meta: SecretMeta) -> Response {
     let etag = format!("\"{}\"", meta.version);
     let mut resp = (status, Json(meta)).into_response();
@@ -92,6 +104,7 @@ pub async fn put_secret(
         ttl_seconds: body.ttl,
         if_match: if_match(&headers)?,
         allowed_hosts: body.allowed_hosts,
+        create_only: if_none_match_any(&headers)?,
     };
     let (meta, created) = st
         .svc
