@@ -73,6 +73,60 @@ impl ReferenceResolver for RunResolver<'_> {
     }
 }
 
+/// One outbound call for a run: references resolved by the service as that run,
+/// sent by the egress executor, answered as `{status, headers, body}` (redacted),
+/// and audited (`egress.fetch`, with the secrets it used even when it failed). The
+/// one path every caller takes: the server's `/v1/run/fetch` and the embedded module.
+/// The audit row of a finished call is committed in the background rather than
+/// holding the answer on an fsync; a refused call's row is written before answering.
+pub async fn fetch_as_run(
+    svc: &Arc<Lockbox>,
+    principal: &Principal,
+    egress: &Executor,
+    req: FetchRequest,
+    ctx: &RequestCtx,
+) -> Result<Value, Error> {
+    let resolver = RunResolver { svc, principal };
+    let (attempt, result) = egress.fetch_audited(req, &resolver).await;
+    let secrets = attempt
+        .used
+        .iter()
+        .map(|u| (u.name.clone(), u.secret_id.clone()))
+        .collect();
+    match result {
+        Ok(out) => {
+            let rec = EgressRecord {
+                method: out.method.clone(),
+                host: out.host.clone(),
+                status: Some(out.status),
+                bytes: out.bytes,
+                secrets,
+                error: None,
+            };
+            let (svc, principal, ctx) = (svc.clone(), principal.clone(), ctx.clone());
+            tokio::spawn(async move { svc.record_egress(&principal, rec, &ctx).await });
+            let headers: serde_json::Map<String, Value> = out
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            Ok(json!({ "status": out.status, "headers": headers, "body": out.body }))
+        }
+        Err(e) => {
+            let rec = EgressRecord {
+                method: attempt.method,
+                host: attempt.host,
+                status: None,
+                bytes: 0,
+                secrets,
+                error: Some(e.code),
+            };
+            svc.record_egress(principal, rec, ctx).await;
+            Err(e)
+        }
+    }
+}
+
 fn parse_name_scope(name: &str, scope: &str) -> Result<(SecretName, Scope), ModuleError> {
     Ok((SecretName::parse(name)?, Scope::parse(scope)?))
 }
@@ -122,51 +176,7 @@ impl SecretsModule for EmbeddedModule {
                  query, body, auth {basic|bearer|awsv4}, timeout_ms)",
             )
         })?;
-        let resolver = RunResolver {
-            svc: &self.svc,
-            principal: &self.principal,
-        };
-        let (attempt, result) = self.egress.fetch_audited(req, &resolver).await;
-        let secrets = attempt
-            .used
-            .iter()
-            .map(|u| (u.name.clone(), u.secret_id.clone()))
-            .collect();
-        match result {
-            Ok(out) => {
-                let rec = EgressRecord {
-                    method: out.method.clone(),
-                    host: out.host.clone(),
-                    status: Some(out.status),
-                    bytes: out.bytes,
-                    secrets,
-                    error: None,
-                };
-                self.svc
-                    .record_egress(&self.principal, rec, &self.ctx)
-                    .await;
-                let headers: serde_json::Map<String, Value> = out
-                    .headers
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect();
-                Ok(json!({ "status": out.status, "headers": headers, "body": out.body }))
-            }
-            Err(e) => {
-                let rec = EgressRecord {
-                    method: attempt.method,
-                    host: attempt.host,
-                    status: None,
-                    bytes: 0,
-                    secrets,
-                    error: Some(e.code),
-                };
-                self.svc
-                    .record_egress(&self.principal, rec, &self.ctx)
-                    .await;
-                Err(e.into())
-            }
-        }
+        Ok(fetch_as_run(&self.svc, &self.principal, &self.egress, req, &self.ctx).await?)
     }
 
     async fn redact(&self, mut v: Value) -> Value {

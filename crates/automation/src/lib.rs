@@ -39,11 +39,12 @@ mod flow;
 mod module;
 mod remote;
 mod runtime;
+pub mod script;
 pub mod template;
 mod yaml;
 
 pub use analysis::{bindings, validate, Binding};
-pub use embedded::EmbeddedModule;
+pub use embedded::{fetch_as_run, EmbeddedModule};
 pub use flow::{
     Branch, EmitStep, FetchStep, Flow, FlowError, Instruction, OnError, RunStep, SecretsFunction,
     Step, TValue,

@@ -77,6 +77,9 @@ async fn main() -> Result<()> {
                     .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
                     .collect();
                 axum::Json(serde_json::json!({
+                    // A login endpoint's answer, so seed 000's caching pattern can
+                    // run against this server as it is.
+                    "token": "echo-jwt-3f9a1c7e5b2d",
                     "method": parts.method.as_str(),
                     "uri": parts.uri.to_string(),
                     "headers": headers,

@@ -74,6 +74,9 @@ pub enum Command {
     /// Seed 001's YAML automations.
     #[command(subcommand)]
     Flow(FlowCmd),
+    /// Seed 000's scripts.
+    #[command(subcommand)]
+    Script(ScriptCmd),
     /// Run a program with the workspace's secrets as environment variables, and
     /// mask their values in its output (like `op run`).
     Run(RunArgs),
@@ -87,6 +90,39 @@ pub struct RunArgs {
     /// The program and its arguments (after `--`).
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScriptCmd {
+    /// Run a script: on a server (LOCKBOX_ADDR/LOCKBOX_TOKEN), or embedded against
+    /// the local store with --data-dir. Prints its log lines and result (redacted);
+    /// exits 1 when it fails or is cancelled.
+    Run(ScriptRunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ScriptRunArgs {
+    /// The script file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A member the run acts as.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// What started the run: manual, webhook, cron, …
+    #[arg(long, default_value = "manual")]
+    pub trigger: String,
+    /// `Data.Request.body`: JSON, or @FILE to read it from a file.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub request_body: Option<String>,
+    /// Run embedded against this data directory instead of a server.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// With --data-dir: the PostgreSQL store instead of the embedded one.
+    #[arg(long, value_name = "URL", requires = "data_dir")]
+    pub database: Option<String>,
+    /// With --data-dir: let calls reach loopback and private addresses.
+    #[arg(long, requires = "data_dir")]
+    pub egress_allow_private: bool,
 }
 
 #[derive(Subcommand, Debug)]

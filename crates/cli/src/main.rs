@@ -10,6 +10,7 @@ mod local;
 mod output;
 mod remote;
 mod run;
+mod script;
 
 use args::{Cli, Command, KeysCmd};
 use clap::Parser;
@@ -45,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Whoami => remote::whoami(g).await,
         Command::Flow(args::FlowCmd::Run(args)) => flow::run(g, args).await,
         Command::Run(args) => run::run(g, args).await,
+        Command::Script(args::ScriptCmd::Run(args)) => script::run(g, args).await,
     }
 }
 

@@ -217,6 +217,22 @@ impl Client {
         self.send_json("open run", call).await
     }
 
+    /// `POST /v1/workspaces/{ws}/scripts/run`: runs a seed 000 script on the server
+    /// as a run of the workspace; answers `{status, logs, message}` (redacted).
+    pub async fn run_script(
+        &self,
+        ws: &str,
+        source: &str,
+        request: Option<&serde_json::Value>,
+        user: Option<&str>,
+        trigger: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        let body = serde_json::json!({"source": source, "request": request, "user": user, "trigger": trigger});
+        let path = format!("{}/scripts/run", Self::workspace_path(ws)?);
+        let call = Call::new(Method::POST, path).json(&body)?;
+        self.send_json("run script", call).await
+    }
+
     pub async fn me(&self) -> Result<Me> {
         self.send_json("me", Call::new(Method::GET, "/v1/me".into()))
             .await

@@ -72,6 +72,7 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
         .merge(routes::admin::router())
         .merge(routes::runs::router())
         .merge(routes::flows::router())
+        .merge(routes::scripts::router())
         .merge(routes::ops::router())
         .fallback(|| async {
             error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")

@@ -403,11 +403,8 @@ impl Lockbox {
         // A value put to use is kept out of this process's own log output too
         // (defense in depth: nothing is meant to log it).
         // EXPOSE: registered with the log redactor, which only ever masks it.
-        lockbox_redact::global::register(
-            &row.name,
-            text.expose(),
-            std::time::Duration::from_secs(600),
-        );
+        let plain = text.expose();
+        lockbox_redact::global::register(&row.name, plain, std::time::Duration::from_secs(600));
         Ok(ResolvedReference {
             name: row.name,
             secret_id: row.id,
@@ -471,6 +468,30 @@ impl Lockbox {
         drop(named);
         self.redactors.put(key, redactor.clone());
         Ok(redactor)
+    }
+
+    /// A script runtime read a value as the run (seed 000's `GetSecret`, which hands
+    /// the script plaintext): audited like a reveal, durably, before the value is used.
+    pub async fn record_run_read(
+        &self,
+        p: &Principal,
+        name: &str,
+        secret_id: &str,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let run = self.run_of(p)?;
+        let audit = self.record(
+            p,
+            Some(&run.workspace_id),
+            "secret.read",
+            Some(name),
+            ctx,
+            serde_json::json!({"run": run.run_id, "secret_id": secret_id}),
+        );
+        self.store
+            .append_audit(vec![audit])
+            .await
+            .map_err(store_err)
     }
 
     /// Audits one egress call of a run.

@@ -4,4 +4,5 @@ pub mod admin;
 pub mod flows;
 pub mod ops;
 pub mod runs;
+pub mod scripts;
 pub mod secrets;

@@ -131,6 +131,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::flows::list,
         crate::routes::flows::delete_flow,
         crate::routes::flows::run_flow,
+        crate::routes::scripts::run,
         crate::routes::runs::open_run,
         crate::routes::runs::set,
         crate::routes::runs::get,

@@ -11,11 +11,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use lockbox_core::{Error, ErrorCode, Scope, SecretName, UserName};
-use lockbox_service::runs::{EgressRecord, OpenedRun};
-use lockbox_service::{Lockbox, Principal};
+use lockbox_service::runs::OpenedRun;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -151,28 +149,6 @@ pub async fn delete(
     Ok(Json(json!({ "deleted": true })))
 }
 
-/// Resolves references for the egress executor, as the run that presented them.
-struct RunResolver {
-    svc: Arc<Lockbox>,
-    principal: Principal,
-}
-
-#[async_trait::async_trait]
-impl lockbox_egress::ReferenceResolver for RunResolver {
-    async fn resolve(&self, reference: &str) -> Result<lockbox_egress::Resolved, Error> {
-        let r = self
-            .svc
-            .resolve_reference(&self.principal, reference)
-            .await?;
-        Ok(lockbox_egress::Resolved {
-            name: r.name,
-            secret_id: r.secret_id,
-            value: r.value,
-            allowed_hosts: r.allowed_hosts,
-        })
-    }
-}
-
 #[utoipa::path(post, path = "/v1/run/fetch", request_body(content = Object),
     responses((status = 200, description = "{\"status\", \"headers\", \"body\"}, every resolved value redacted"),
               (status = 403, description = "egress_denied: a host a secret may not go to, or a private address")))]
@@ -187,55 +163,10 @@ pub async fn fetch(
         )
         .into());
     }
-    let resolver = RunResolver {
-        svc: st.svc.clone(),
-        principal: caller.principal.clone(),
-    };
-    let (attempt, result) = st.egress.fetch_audited(req, &resolver).await;
-    let secrets = attempt
-        .used
-        .iter()
-        .map(|u| (u.name.clone(), u.secret_id.clone()))
-        .collect();
-    match result {
-        Ok(out) => {
-            let rec = EgressRecord {
-                method: out.method.clone(),
-                host: out.host.clone(),
-                status: Some(out.status),
-                bytes: out.bytes,
-                secrets,
-                error: None,
-            };
-            // The call has happened; its audit row is group-committed in the
-            // background rather than holding the automation's answer on an fsync.
-            let (svc, principal, ctx) =
-                (st.svc.clone(), caller.principal.clone(), caller.ctx.clone());
-            tokio::spawn(async move { svc.record_egress(&principal, rec, &ctx).await });
-            let headers: serde_json::Map<String, Value> = out
-                .headers
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            Ok(Json(
-                json!({ "status": out.status, "headers": headers, "body": out.body }),
-            ))
-        }
-        Err(e) => {
-            let rec = EgressRecord {
-                method: attempt.method,
-                host: attempt.host,
-                status: None,
-                bytes: 0,
-                secrets,
-                error: Some(e.code),
-            };
-            st.svc
-                .record_egress(&caller.principal, rec, &caller.ctx)
-                .await;
-            Err(e.into())
-        }
-    }
+    let answer =
+        lockbox_automation::fetch_as_run(&st.svc, &caller.principal, &st.egress, req, &caller.ctx)
+            .await?;
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -1,0 +1,108 @@
+//! Seed 000's script runtime: `var`, `if … then … else … end`, `and`/`or`/`not`,
+//! comparisons, `+`, object and array literals, member access and the builtins
+//! `SetSecret`, `GetSecret`, `InvokeRestMethod`, `Log` and `CancelAction`, with
+//! `Data.Request` bound to the triggering request.
+//!
+//! ```text
+//! parse(source)                          -> Program | ScriptError (line, column)
+//! run_script(source, request, &host)     -> ScriptRun  (Limits::default())
+//! run_script_with(source, request, &host, limits) -> ScriptRun
+//! EmbeddedScriptHost::new(svc, run_token, egress) -> host over the real service
+//! ```
+//!
+//! Secrets: `GetSecret` hands the script the plaintext, **marked** (tainted) with
+//! the secret's name; concatenation and object/array construction carry the
+//! marks. Marked text may flow into `InvokeRestMethod`'s url, headers and body and
+//! into `SetSecret`'s value. Before a request leaves, every marked span is put
+//! back as a `$secret:` reference for that secret, so the value only ever leaves
+//! through the egress executor (which checks the secret's allowed hosts and the
+//! SSRF guard, and audits which secrets each call used). Everywhere else (log
+//! lines, `CancelAction`'s message, error messages, the run's result) marked spans
+//! become `[REDACTED:<name>]`, and then a redactor over every value the run read or
+//! wrote scrubs encoded forms, and the host's redactor (every secret the run can
+//! reach) scrubs again.
+
+mod host;
+mod interp;
+mod parse;
+
+pub use host::{EmbeddedScriptHost, HostSecret, ScriptHost};
+pub use interp::Limits;
+pub use parse::{parse, BinOp, Builtin, Expr, ExprKind, Pos, Program, Stmt, UnOp};
+
+use serde::Serialize;
+use std::fmt;
+
+/// A parse or runtime error, with the 1-based line and column it points at.
+/// Messages never hold a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptError {
+    pub code: String,
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl ScriptError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>, pos: Pos) -> ScriptError {
+        ScriptError {
+            code: code.into(),
+            message: message.into(),
+            line: pos.line,
+            column: pos.column,
+        }
+    }
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {}, column {}: {}",
+            self.code, self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// One `Log` line (or a line the runtime adds, e.g. why `SetSecret` failed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// `Debug`, `Information`, `Warning` or `Error`.
+    pub level: String,
+    pub message: String,
+}
+
+/// What a script run did. Every string here has been redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptRun {
+    /// `completed`, `cancelled` (CancelAction) or `failed` (parse error, runtime
+    /// error or a limit).
+    pub status: String,
+    pub logs: Vec<LogLine>,
+    /// CancelAction's message, or the error (`code at line L, column C: …`).
+    pub message: Option<String>,
+    /// The error, when `status` is `failed`.
+    pub error: Option<ScriptError>,
+}
+
+/// Runs seed 000 `source` with `Data.Request` = `request` (`{body, headers,
+/// query}`) over `host`, within [`Limits::default`].
+pub async fn run_script(
+    source: &str,
+    request: serde_json::Value,
+    host: &dyn ScriptHost,
+) -> ScriptRun {
+    run_script_with(source, request, host, Limits::default()).await
+}
+
+/// [`run_script`] with explicit limits.
+pub async fn run_script_with(
+    source: &str,
+    request: serde_json::Value,
+    host: &dyn ScriptHost,
+    limits: Limits,
+) -> ScriptRun {
+    interp::run(source, request, host, limits).await
+}

@@ -1,0 +1,69 @@
+//! `POST /v1/workspaces/{ws}/scripts/run`: runs a seed 000 script on the server as
+//! a run of the workspace (opened for the caller, who must be allowed to open runs).
+//! The answer holds only redacted logs and messages.
+
+use crate::error::ApiError;
+use crate::extract::{ApiPath, Caller, JsonBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use lockbox_automation::script::{run_script, EmbeddedScriptHost, ScriptRun};
+use lockbox_core::{Error, ErrorCode, UserName};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/workspaces/{ws}/scripts/run", post(run))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunScriptBody {
+    /// The script (seed 000's language).
+    pub source: String,
+    /// `Data.Request`: `{"body", "headers", "query"}`.
+    #[schema(value_type = Object)]
+    pub request: Option<Value>,
+    /// A member the run acts as.
+    pub user: Option<String>,
+    /// Default `manual`.
+    pub trigger: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/scripts/run", params(("ws" = String, Path)),
+    request_body = RunScriptBody,
+    responses((status = 200, description = "{\"status\": \"completed\"|\"cancelled\"|\"failed\", \"logs\", \"message\"?}, redacted")))]
+pub async fn run(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(ws): ApiPath<String>,
+    JsonBody(body): JsonBody<RunScriptBody>,
+) -> Result<Json<ScriptRun>, ApiError> {
+    if body.source.len() > 1024 * 1024 {
+        return Err(Error::too_large("a script is at most 1 MiB").into());
+    }
+    let user = body.user.as_deref().map(UserName::parse).transpose()?;
+    let trigger = body.trigger.unwrap_or_else(|| "manual".into());
+    let run = st
+        .svc
+        .open_run(
+            &caller.principal,
+            &ws,
+            user.as_ref(),
+            &trigger,
+            None,
+            &caller.ctx,
+        )
+        .await?;
+    let host = EmbeddedScriptHost::new(st.svc.clone(), &run.token, st.egress.clone())
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal),
+                e.message,
+            )
+        })?;
+    let request = body.request.unwrap_or(Value::Null);
+    Ok(Json(run_script(&body.source, request, &host).await))
+}
