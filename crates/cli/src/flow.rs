@@ -8,7 +8,6 @@ use anyhow::{bail, Context, Result};
 use lockbox_automation::{EmbeddedModule, Flow, OutputLine, RemoteModule, SecretsModule};
 use serde_json::{Map, Value};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 fn config(args: &FlowRunArgs) -> Result<Map<String, Value>> {
     let mut config = match &args.config_file {
@@ -32,13 +31,6 @@ fn config(args: &FlowRunArgs) -> Result<Map<String, Value>> {
     Ok(config)
 }
 
-fn token(g: &Global) -> Result<String> {
-    g.token
-        .clone()
-        .filter(|t| !t.is_empty())
-        .context("no token: set LOCKBOX_TOKEN or pass --token")
-}
-
 pub async fn run(g: &Global, args: FlowRunArgs) -> Result<ExitCode> {
     let yaml = std::fs::read_to_string(&args.file)
         .with_context(|| format!("read {}", args.file.display()))?;
@@ -57,38 +49,17 @@ pub async fn run(g: &Global, args: FlowRunArgs) -> Result<ExitCode> {
             )
         }
         Some(dir) => {
-            let svc = Arc::new(
-                lockbox_service::Lockbox::open(
-                    dir,
-                    args.database.as_deref(),
-                    lockbox_service::ServiceConfig::default(),
-                )
-                .await?,
-            );
-            let caller = svc.authenticate(&token(g)?).await?;
-            let user = args
-                .user
-                .as_deref()
-                .map(lockbox_core::UserName::parse)
-                .transpose()?;
-            let run = svc
-                .open_run(
-                    &caller,
-                    &g.workspace,
-                    user.as_ref(),
-                    &args.trigger,
-                    None,
-                    &Default::default(),
-                )
-                .await?;
-            let egress = Arc::new(lockbox_egress::Executor::new(
-                lockbox_egress::EgressPolicy {
-                    allow_private: args.egress_allow_private,
-                    ..Default::default()
-                },
-            ));
+            let run = crate::embedded::open_run(
+                g,
+                dir,
+                args.database.as_deref(),
+                args.user.as_deref(),
+                &args.trigger,
+                args.egress_allow_private,
+            )
+            .await?;
             Box::new(
-                EmbeddedModule::new(svc, &run.token, egress)
+                EmbeddedModule::new(run.svc, &run.token, run.egress)
                     .await
                     .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?,
             )

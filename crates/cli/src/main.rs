@@ -4,6 +4,7 @@
 //! stderr) and the exit code (0 ok, 1 error, 2 usage error from clap).
 
 mod args;
+mod embedded;
 mod flow;
 mod input;
 mod local;

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use lockbox_automation::script::{run_script, EmbeddedScriptHost};
 use serde_json::{json, Value};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 fn request(args: &ScriptRunArgs) -> Result<Value> {
     let Some(raw) = &args.request_body else {
@@ -41,42 +40,16 @@ pub async fn run(g: &Global, args: ScriptRunArgs) -> Result<ExitCode> {
                 .await?
         }
         Some(dir) => {
-            let svc = Arc::new(
-                lockbox_service::Lockbox::open(
-                    dir,
-                    args.database.as_deref(),
-                    lockbox_service::ServiceConfig::default(),
-                )
-                .await?,
-            );
-            let token = g
-                .token
-                .clone()
-                .filter(|t| !t.is_empty())
-                .context("no token: set LOCKBOX_TOKEN")?;
-            let caller = svc.authenticate(&token).await?;
-            let user = args
-                .user
-                .as_deref()
-                .map(lockbox_core::UserName::parse)
-                .transpose()?;
-            let run = svc
-                .open_run(
-                    &caller,
-                    &g.workspace,
-                    user.as_ref(),
-                    &args.trigger,
-                    None,
-                    &Default::default(),
-                )
-                .await?;
-            let egress = Arc::new(lockbox_egress::Executor::new(
-                lockbox_egress::EgressPolicy {
-                    allow_private: args.egress_allow_private,
-                    ..Default::default()
-                },
-            ));
-            let host = EmbeddedScriptHost::new(svc, &run.token, egress)
+            let run = crate::embedded::open_run(
+                g,
+                dir,
+                args.database.as_deref(),
+                args.user.as_deref(),
+                &args.trigger,
+                args.egress_allow_private,
+            )
+            .await?;
+            let host = EmbeddedScriptHost::new(run.svc, &run.token, run.egress)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             serde_json::to_value(run_script(&source, request, &host).await)?
