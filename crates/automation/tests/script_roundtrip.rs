@@ -151,8 +151,9 @@ fn expr() -> impl Strategy<Value = Expr> {
     leaf().prop_recursive(4, 24, 4, |inner| {
         let e = |kind| Expr { kind, pos: NOWHERE };
         prop_oneof![
-            prop::collection::vec(("[a-z]{1,6}", inner.clone()), 0..3)
-                .prop_map(move |f| e(ExprKind::Object(f))),
+            // The parser refuses duplicate keys, so the generator makes them unique.
+            prop::collection::btree_map("[a-z]{1,6}", inner.clone(), 0..3)
+                .prop_map(move |f| e(ExprKind::Object(f.into_iter().collect()))),
             prop::collection::vec(inner.clone(), 0..3).prop_map(move |i| e(ExprKind::Array(i))),
             (name(), name())
                 .prop_map(move |(b, m)| e(ExprKind::Member(Box::new(e(ExprKind::Var(b))), m))),
