@@ -182,16 +182,19 @@ impl Lockbox {
         self.live(row).ok_or_else(|| not_found(name))
     }
 
-    /// One sealed version; versions never change once written, so they cache well.
+    /// One sealed version. Only its state (deleted, destroyed) and its sealing
+    /// (re-encryption) ever change, and both evict it, so it caches well.
     pub(crate) async fn version_row(
         &self,
         secret_id: &str,
         version: u64,
     ) -> Result<Option<Arc<VersionRow>>> {
+        use std::sync::atomic::Ordering;
         let key = (secret_id.to_owned(), version);
         if let Some(v) = self.versions.get(&key) {
             return Ok(Some(v));
         }
+        let generation = self.versions_gen.load(Ordering::SeqCst);
         let v = self
             .store
             .secret_version(secret_id, version)
@@ -199,7 +202,9 @@ impl Lockbox {
             .map_err(store_err)?
             .map(Arc::new);
         if let Some(v) = &v {
-            self.versions.put(key, v.clone());
+            self.versions.put_if(key, v.clone(), || {
+                self.versions_gen.load(Ordering::SeqCst) == generation
+            });
         }
         Ok(v)
     }
@@ -751,7 +756,7 @@ impl Lockbox {
             .await
             .map_err(store_err);
         self.secrets.remove(&secret_key(&t, name.as_str()));
-        self.versions.retain(|(id, _), _| id != &row.id);
+        self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
         if !deleted? {
@@ -1012,7 +1017,7 @@ impl Lockbox {
         for row in &gone {
             self.secrets_by_id.remove(&row.id);
             self.secrets.retain(|_, cached| cached.id != row.id);
-            self.versions.retain(|(id, _), _| id != &row.id);
+            self.forget_versions(|id| id != row.id);
         }
         Ok(gone.len())
     }

@@ -234,7 +234,7 @@ impl Lockbox {
     /// Drops every cached copy of a secret whose versions or settings changed.
     fn forget_secret(&self, t: &Target, name: &SecretName, row: &SecretRow) {
         self.secrets.remove(&secret_key(t, name.as_str()));
-        self.versions.retain(|(id, _), _| id != &row.id);
+        self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
     }
