@@ -357,6 +357,27 @@ async fn cas_required_refuses_blind_writes() {
         .await
         .assert_error(400, "invalid");
     put_ok(&s, "free", "free-2").await;
+    // A patch is a write too.
+    let patch = |if_match: Option<&str>| {
+        let mut req = s
+            .http
+            .patch(format!("{}{}", s.url, TestServer::secret_path("guarded")))
+            .bearer_auth(&s.owner)
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"k": "v"}).to_string());
+        if let Some(m) = if_match {
+            req = req.header("if-match", m);
+        }
+        s.raw(req)
+    };
+    let r = patch(None).await;
+    r.assert_error(400, "invalid");
+    assert!(
+        r.text.contains("check-and-set parameter required"),
+        "{}",
+        r.text
+    );
+    assert_eq!(patch(Some("\"1\"")).await.status, 200);
 }
 
 #[tokio::test]

@@ -789,6 +789,21 @@ impl Lockbox {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
+            if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
+                let err = Error::invalid(format!(
+                    "check-and-set parameter required for '{name}': send the expected version (If-Match)"
+                ));
+                self.audit_denied(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.patch",
+                    Some(name.as_str()),
+                    &err,
+                    ctx,
+                )
+                .await;
+                return Err(err);
+            }
             if let Some(want) = if_match {
                 if row.current_version != want {
                     if !fresh {
