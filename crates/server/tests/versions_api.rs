@@ -647,3 +647,114 @@ async fn version_numbers_are_never_reused() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(put_ok(&s, "counter", "again").await, 1);
 }
+
+#[tokio::test]
+async fn backup_and_restore_carry_version_states_and_settings() {
+    let mut s = TestServer::start().await;
+    let r = s
+        .put(
+            &s.owner,
+            "kept",
+            json!({"value": "kept-1", "labels": {"team": "ops"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    put_ok(&s, "kept", "kept-2").await;
+    put_ok(&s, "kept", "kept-3").await;
+    settings(
+        &s,
+        &s.owner,
+        "kept",
+        json!({"cas_required": true, "max_versions": 5, "delete_version_after": 3600}),
+    )
+    .await;
+    versions_op(&s, &s.owner, "kept", "destroy", json!([1])).await;
+    versions_op(&s, &s.owner, "kept", "delete", json!([3])).await;
+    ws_settings(&s, json!({"delete_version_after": 7200})).await;
+    let meta_before = s.get(&s.owner, &path("kept", "")).await.json();
+    let versions_before = versions(&s, "kept").await;
+    s.stop().await;
+
+    let backup = s.dir.path().join("lockbox.backup");
+    let src = lockbox_service::admin::Location {
+        data_dir: s.data_dir(),
+        database: None,
+    };
+    lockbox_service::admin::backup(&src, &backup, &lockbox_service::admin::NoProgress)
+        .await
+        .unwrap();
+    let restored = tempfile::tempdir().unwrap();
+    let dst_dir = restored.path().join("data");
+    std::fs::create_dir_all(&dst_dir).unwrap();
+    std::fs::copy(s.data_dir().join("master.key"), dst_dir.join("master.key")).unwrap();
+    let dst = lockbox_service::admin::Location {
+        data_dir: dst_dir.clone(),
+        database: None,
+    };
+    lockbox_service::admin::restore(&dst, &backup, &lockbox_service::admin::NoProgress)
+        .await
+        .unwrap();
+    let server = lockbox_server::start_with_clock(
+        lockbox_server::ServerConfig {
+            data_dir: dst_dir,
+            listen: "127.0.0.1:0".into(),
+            ..Default::default()
+        },
+        std::sync::Arc::new(s.clock.clone()),
+    )
+    .await
+    .unwrap();
+    let url = server.url();
+    let get = |p: String| {
+        let http = s.http.clone();
+        let (url, owner) = (url.clone(), s.owner.clone());
+        async move {
+            let r = http
+                .get(format!("{url}{p}"))
+                .bearer_auth(owner)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (st, meta) = get(path("kept", "")).await;
+    assert_eq!(st, 200);
+    assert_eq!(meta, meta_before);
+    assert_eq!(meta["labels"], json!({"team": "ops"}));
+    assert_eq!(meta["current_deleted"], true);
+    let (_, v) = get(path("kept", "/versions")).await;
+    assert_eq!(v["versions"].as_array().unwrap(), &versions_before);
+    let (_, w) = get("/v1/workspaces/default/settings".into()).await;
+    assert_eq!(w["delete_version_after"], 7200);
+    // Version 2 still reveals; 1 stays destroyed and 3 deleted.
+    let reveal = |v: u64| {
+        let http = s.http.clone();
+        let (url, owner) = (url.clone(), s.owner.clone());
+        async move {
+            let r = http
+                .post(format!(
+                    "{url}{}",
+                    path("kept", &format!("/reveal?version={v}"))
+                ))
+                .bearer_auth(owner)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    assert_eq!(
+        reveal(2).await,
+        (200, json!({"value": "kept-2", "version": 2}))
+    );
+    assert_eq!(reveal(1).await.0, 404);
+    assert_eq!(reveal(3).await.0, 404);
+    server.stop().await;
+}
