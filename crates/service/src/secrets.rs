@@ -464,6 +464,9 @@ impl Lockbox {
             let cas_required =
                 t.ws.settings.cas_required || existing.as_ref().is_some_and(|s| s.cas_required);
             if cas_required && req.if_match.is_none() && !req.create_only {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
                 let err = Error::invalid(format!(
                     "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
                 ));
@@ -790,6 +793,9 @@ impl Lockbox {
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
             if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
                 let err = Error::invalid(format!(
                     "check-and-set parameter required for '{name}': send the expected version (If-Match)"
                 ));
