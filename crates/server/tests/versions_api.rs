@@ -299,6 +299,9 @@ async fn cas_required_refuses_blind_writes() {
         "{}",
         r.text
     );
+    assert!(audit_actions(&s)
+        .await
+        .contains(&("secret.put".to_owned(), "denied:invalid".to_owned())));
     let r = s
         .put(&s.owner, "new", json!({"value": "blind-create"}))
         .await;
@@ -513,6 +516,16 @@ async fn labels_round_trip_and_reserved_keys_are_refused() {
     let meta = s.get(&s.owner, &path("labelled", "")).await.json();
     assert_eq!(meta["labels"], json!({"owner": "ops"}));
     assert_eq!(meta["version"], 2);
+    // Settings changes are audited, naming label keys, never more.
+    let r = s.get(&s.owner, "/v1/workspaces/default/audit").await;
+    let events = r.json()["events"].as_array().unwrap().clone();
+    let set = events
+        .iter()
+        .find(|e| e["action"] == "secret.settings" && e["outcome"] == "ok")
+        .expect("secret.settings audited");
+    assert_eq!(set["target"], "labelled");
+    assert_eq!(set["detail"]["labels"], json!(["owner"]));
+    assert!(!set.to_string().contains("\"ops\""), "{set}");
 }
 
 #[tokio::test]
