@@ -771,3 +771,15 @@ async fn backup_and_restore_carry_version_states_and_settings() {
     assert_eq!(reveal(3).await.0, 404);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_new_routes() {
+    let s = TestServer::start().await;
+    let doc = s
+        .raw(s.http.get(format!("{}/openapi.json", s.url)))
+        .await
+        .json();
+    let paths = &doc["paths"];
+    assert!(paths["/v1/workspaces/{ws}/secrets/{name}/versions/{op}"]["post"].is_object());
+    assert!(paths["/v1/workspaces/{ws}/secrets/{name}/settings"]["patch"].is_object());
+}
