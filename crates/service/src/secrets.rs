@@ -16,6 +16,7 @@ use lockbox_crypto::{random_id, ValueAad};
 use lockbox_store::{
     CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How often a write without `If-Match` re-reads and retries after losing a race.
@@ -36,6 +37,8 @@ pub struct PutSecret {
     pub allowed_hosts: Option<Vec<String>>,
     /// Only create (`If-None-Match: *`): an existing secret is `version_mismatch`.
     pub create_only: bool,
+    /// `None` keeps the current labels; `Some` replaces them (keys `lockbox.*` refused).
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// A patch document: RFC 7396 merge patch or RFC 6902 JSON Patch (as sent; the
@@ -52,11 +55,11 @@ enum Patch {
 }
 
 /// Where a secret call points: workspace plus scope plus owner.
-struct Target {
-    ws: WorkspaceRow,
-    scope: Scope,
-    owner: String,
-    actor: Actor,
+pub(crate) struct Target {
+    pub(crate) ws: WorkspaceRow,
+    pub(crate) scope: Scope,
+    pub(crate) owner: String,
+    pub(crate) actor: Actor,
 }
 
 impl Lockbox {
@@ -103,7 +106,7 @@ impl Lockbox {
         })
     }
 
-    async fn authorized_target(
+    pub(crate) async fn authorized_target(
         &self,
         p: &Principal,
         ws_name: &str,
@@ -169,7 +172,7 @@ impl Lockbox {
         self.find_live_fresh(t, name, false).await
     }
 
-    async fn find_live_fresh(
+    pub(crate) async fn find_live_fresh(
         &self,
         t: &Target,
         name: &SecretName,
@@ -179,16 +182,19 @@ impl Lockbox {
         self.live(row).ok_or_else(|| not_found(name))
     }
 
-    /// One sealed version; versions never change once written, so they cache well.
+    /// One sealed version. Only its state (deleted, destroyed) and its sealing
+    /// (re-encryption) ever change, and both evict it, so it caches well.
     pub(crate) async fn version_row(
         &self,
         secret_id: &str,
         version: u64,
     ) -> Result<Option<Arc<VersionRow>>> {
+        use std::sync::atomic::Ordering;
         let key = (secret_id.to_owned(), version);
         if let Some(v) = self.versions.get(&key) {
             return Ok(Some(v));
         }
+        let generation = self.versions_gen.load(Ordering::SeqCst);
         let v = self
             .store
             .secret_version(secret_id, version)
@@ -196,12 +202,14 @@ impl Lockbox {
             .map_err(store_err)?
             .map(Arc::new);
         if let Some(v) = &v {
-            self.versions.put(key, v.clone());
+            self.versions.put_if(key, v.clone(), || {
+                self.versions_gen.load(Ordering::SeqCst) == generation
+            });
         }
         Ok(v)
     }
 
-    fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
+    pub(crate) fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
         SecretMeta {
             id: s.id.clone(),
             name: s.name.clone(),
@@ -218,10 +226,40 @@ impl Lockbox {
             updated_by: s.updated_by.clone(),
             allowed_hosts: s.allowed_hosts.clone(),
             bindings: None,
+            labels: s.labels.clone(),
+            max_versions: s.max_versions,
+            cas_required: s.cas_required,
+            delete_version_after: s.delete_version_after,
+            current_deleted: self.current_deleted(s),
         }
     }
 
+    /// The current version of `s` is soft-deleted or destroyed now.
+    pub(crate) fn current_deleted(&self, s: &SecretRow) -> bool {
+        s.current_destroyed || s.current_deleted_at.is_some_and(|d| d <= self.clock.now())
+    }
+
+    /// The plaintext of one version; a soft-deleted or destroyed version is
+    /// `not_found`, whatever asks for it.
     pub(crate) async fn open_version(
+        &self,
+        ws: &WorkspaceRow,
+        s: &SecretRow,
+        v: &VersionRow,
+    ) -> Result<SecretValue> {
+        if v.is_deleted(self.clock.now()) {
+            let state = if v.destroyed { "destroyed" } else { "deleted" };
+            return Err(Error::not_found(format!(
+                "version {} of secret '{}' is {state}",
+                v.version, s.name
+            )));
+        }
+        self.open_sealed(ws, s, v).await
+    }
+
+    /// Decrypts a version without asking whether it is deleted: only for the
+    /// output redactor, which must still mask soft-deleted values.
+    pub(crate) async fn open_sealed(
         &self,
         ws: &WorkspaceRow,
         s: &SecretRow,
@@ -249,6 +287,7 @@ impl Lockbox {
         visibility: Visibility,
         expires_at: Option<Timestamp>,
         allowed_hosts: Option<Vec<String>>,
+        labels: Option<BTreeMap<String, String>>,
         audit_action: &str,
         audit_detail: serde_json::Value,
         ctx: &RequestCtx,
@@ -263,6 +302,7 @@ impl Lockbox {
                     current_version: cur.current_version + 1,
                     expires_at: expires_at.or(cur.expires_at),
                     allowed_hosts: allowed_hosts.unwrap_or_else(|| cur.allowed_hosts.clone()),
+                    labels: labels.unwrap_or_else(|| cur.labels.clone()),
                     updated_at: now,
                     updated_by: by.clone(),
                     ..cur.clone()
@@ -286,6 +326,12 @@ impl Lockbox {
                     updated_at: now,
                     updated_by: by.clone(),
                     allowed_hosts: allowed_hosts.unwrap_or_default(),
+                    labels: labels.unwrap_or_default(),
+                    max_versions: None,
+                    cas_required: false,
+                    delete_version_after: None,
+                    current_deleted_at: None,
+                    current_destroyed: false,
                 },
                 match expired_id {
                     Some(old) => Expect::ReplaceExpired(old),
@@ -305,6 +351,14 @@ impl Lockbox {
             row.description = None;
         }
         row.fingerprint = fingerprint.clone();
+        // Vault's delete_version_after: the version is born with its deletion time.
+        let deleted_at = row
+            .delete_version_after
+            .or(t.ws.settings.delete_version_after)
+            .filter(|d| *d > 0)
+            .map(|d| now.plus_seconds(d));
+        row.current_deleted_at = deleted_at;
+        row.current_destroyed = false;
         let version = VersionRow {
             secret_id: row.id.clone(),
             version: row.current_version,
@@ -313,6 +367,8 @@ impl Lockbox {
             fingerprint,
             created_at: now,
             created_by: by,
+            deleted_at,
+            destroyed: false,
         };
         let mut detail = audit_detail;
         detail["version"] = serde_json::json!(row.current_version);
@@ -331,7 +387,7 @@ impl Lockbox {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions: t.ws.settings.max_versions,
+                    max_versions: row.max_versions.unwrap_or(t.ws.settings.max_versions),
                 },
                 audit,
             )
@@ -383,6 +439,9 @@ impl Lockbox {
             .as_deref()
             .map(parse_host_patterns)
             .transpose()?;
+        if let Some(l) = &req.labels {
+            crate::versions::check_labels(l)?;
+        }
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let found = self.find_secret(&t, name, fresh).await?;
@@ -401,6 +460,26 @@ impl Lockbox {
                         format!("'{name}' already exists (version {})", cur.current_version),
                     ));
                 }
+            }
+            let cas_required =
+                t.ws.settings.cas_required || existing.as_ref().is_some_and(|s| s.cas_required);
+            if cas_required && req.if_match.is_none() && !req.create_only {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
+                let err = Error::invalid(format!(
+                    "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
+                ));
+                self.audit_denied(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.put",
+                    Some(name.as_str()),
+                    &err,
+                    ctx,
+                )
+                .await;
+                return Err(err);
             }
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
@@ -432,6 +511,7 @@ impl Lockbox {
                     req.visibility.unwrap_or_default(),
                     expires_at,
                     allowed_hosts.clone(),
+                    req.labels.clone(),
                     "secret.put",
                     serde_json::json!({"created": created}),
                     ctx,
@@ -679,7 +759,7 @@ impl Lockbox {
             .await
             .map_err(store_err);
         self.secrets.remove(&secret_key(&t, name.as_str()));
-        self.versions.retain(|(id, _), _| id != &row.id);
+        self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
         if !deleted? {
@@ -712,6 +792,24 @@ impl Lockbox {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
+            if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
+                let err = Error::invalid(format!(
+                    "check-and-set parameter required for '{name}': send the expected version (If-Match)"
+                ));
+                self.audit_denied(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.patch",
+                    Some(name.as_str()),
+                    &err,
+                    ctx,
+                )
+                .await;
+                return Err(err);
+            }
             if let Some(want) = if_match {
                 if row.current_version != want {
                     if !fresh {
@@ -755,6 +853,7 @@ impl Lockbox {
                     &value,
                     None,
                     row.visibility,
+                    None,
                     None,
                     None,
                     "secret.patch",
@@ -802,6 +901,8 @@ impl Lockbox {
                 fingerprint: v.fingerprint,
                 created_at: v.created_at.to_rfc3339(),
                 created_by: v.created_by,
+                deleted_at: v.deleted_at.map(Timestamp::to_rfc3339),
+                destroyed: v.destroyed,
             })
             .collect())
     }
@@ -838,6 +939,7 @@ impl Lockbox {
                     &value,
                     None,
                     row.visibility,
+                    None,
                     None,
                     None,
                     "secret.rollback",
@@ -936,7 +1038,7 @@ impl Lockbox {
         for row in &gone {
             self.secrets_by_id.remove(&row.id);
             self.secrets.retain(|_, cached| cached.id != row.id);
-            self.versions.retain(|(id, _), _| id != &row.id);
+            self.forget_versions(|id| id != row.id);
         }
         Ok(gone.len())
     }
@@ -955,7 +1057,7 @@ fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u3
 
 pub(crate) type SecretKey = (String, &'static str, String, String);
 
-fn secret_key(t: &Target, name: &str) -> SecretKey {
+pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
     (
         t.ws.id.clone(),
         t.scope.as_str(),
@@ -992,7 +1094,7 @@ pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-fn not_found(name: &SecretName) -> Error {
+pub(crate) fn not_found(name: &SecretName) -> Error {
     Error::not_found(format!("secret '{name}' not found"))
 }
 

@@ -2,6 +2,7 @@
 //! value). Times are RFC 3339 strings.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SecretMeta {
@@ -24,6 +25,39 @@ pub struct SecretMeta {
     /// metadata, not in lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bindings: Option<Vec<crate::BindingInfo>>,
+    /// Free-form labels (Vault `custom_metadata`); never secret. Keys starting with
+    /// `lockbox.` are reserved.
+    pub labels: BTreeMap<String, String>,
+    /// Versions kept for this secret; `None` = the workspace setting.
+    pub max_versions: Option<u32>,
+    /// Writes must name the version they expect (effective: this or the workspace's).
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = the workspace setting.
+    pub delete_version_after: Option<u64>,
+    /// The current version is soft-deleted or destroyed: reveals answer `not_found`.
+    pub current_deleted: bool,
+}
+
+impl SecretMeta {
+    /// The labels plus Lockbox's own facts under the reserved `lockbox.` keys
+    /// (`lockbox.description`, `lockbox.visibility`, `lockbox.fingerprint`,
+    /// `lockbox.expires_at`; absent facts are left out), as Vault clients see
+    /// `custom_metadata`. Users can never write these keys, so they cannot spoof them.
+    pub fn labels_with_facts(&self) -> BTreeMap<String, String> {
+        let mut out = self.labels.clone();
+        let facts = [
+            ("description", self.description.clone()),
+            ("visibility", Some(self.visibility.to_owned())),
+            ("fingerprint", Some(self.fingerprint.clone())),
+            ("expires_at", self.expires_at.clone()),
+        ];
+        for (k, v) in facts {
+            if let Some(v) = v {
+                out.insert(format!("{}{k}", crate::RESERVED_LABEL_PREFIX), v);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +73,11 @@ pub struct VersionInfo {
     pub created_at: String,
     pub created_by: String,
     pub current: bool,
+    /// When the version was (or will be) soft-deleted, RFC 3339; may be in the future
+    /// (`delete_version_after`). A deleted version can be undeleted.
+    pub deleted_at: Option<String>,
+    /// The ciphertext is gone for good; the metadata stays.
+    pub destroyed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,3 +170,40 @@ pub struct AuditPage {
 }
 
 pub use lockbox_store::WorkspaceSettings;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_with_facts_adds_the_reserved_keys() {
+        let meta = SecretMeta {
+            id: "i".into(),
+            name: "n".into(),
+            workspace: "w".into(),
+            scope: "workspace",
+            visibility: "masked",
+            description: None,
+            version: 1,
+            fingerprint: "fp".into(),
+            expires_at: Some("2030-01-01T00:00:00Z".into()),
+            created_at: String::new(),
+            created_by: String::new(),
+            updated_at: String::new(),
+            updated_by: String::new(),
+            allowed_hosts: vec![],
+            bindings: None,
+            labels: [("team".to_owned(), "ops".to_owned())].into(),
+            max_versions: None,
+            cas_required: false,
+            delete_version_after: None,
+            current_deleted: false,
+        };
+        let all = meta.labels_with_facts();
+        assert_eq!(all["team"], "ops");
+        assert_eq!(all["lockbox.visibility"], "masked");
+        assert_eq!(all["lockbox.fingerprint"], "fp");
+        assert_eq!(all["lockbox.expires_at"], "2030-01-01T00:00:00Z");
+        assert!(!all.contains_key("lockbox.description"));
+    }
+}
