@@ -16,6 +16,7 @@ mod keys;
 mod members;
 pub mod runs;
 mod secrets;
+mod sessions;
 mod tokens;
 mod types;
 mod workspaces;
@@ -23,6 +24,7 @@ mod workspaces;
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
 pub use secrets::{PatchDoc, PutSecret};
+pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
 
 use cache::TtlCache;
