@@ -64,7 +64,10 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// Headers on every console response: no framing, no inline script, no referrer.
+/// Headers on every console response: no framing, no inline script, no referrer
+/// to other sites. (`Referrer-Policy: same-origin` rather than `no-referrer`: under
+/// `no-referrer` Chromium sends `Origin: null` on same-origin form posts, which would
+/// make the Origin check below useless.)
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -75,7 +78,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
