@@ -148,6 +148,12 @@ fn place_error(panel: &mut Panel, e: Error) {
     }
 }
 
+/// Errors shown as a page of their own rather than inside a panel: the session
+/// ended, or the role may not do this at all (editors have no panel to show it in).
+fn refused(e: &Error) -> bool {
+    matches!(e.code, ErrorCode::Unauthenticated | ErrorCode::Forbidden)
+}
+
 fn status_for(e: &Error) -> StatusCode {
     crate::error::status_of(e.code)
 }
@@ -197,7 +203,7 @@ pub async fn create_secret(
         .await
     {
         Ok(_) => Redirect::to(&secrets_url(&ws, "created", name.as_str())).into_response(),
-        Err(e) if e.code == ErrorCode::Unauthenticated => pages::fail(&c, e),
+        Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) if e.code == ErrorCode::VersionMismatch => {
             panel.errors.insert(
                 "name",
@@ -286,7 +292,7 @@ pub async fn edit_secret(
     };
     match st.svc.put_secret(p, &ws, scope, &target, req, &c.ctx).await {
         Ok(_) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
-        Err(e) if e.code == ErrorCode::Unauthenticated => pages::fail(&c, e),
+        Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) => {
             let status = status_for(&e);
             place_error(&mut panel, e);
@@ -317,7 +323,7 @@ pub async fn delete_secret(
         .await
     {
         Ok(()) => Redirect::to(&secrets_url(&ws, "deleted", name.as_str())).into_response(),
-        Err(e) if e.code == ErrorCode::Unauthenticated => pages::fail(&c, e),
+        Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) => {
             let status = status_for(&e);
             if e.code == ErrorCode::SecretInUse {
