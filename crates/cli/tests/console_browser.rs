@@ -182,3 +182,80 @@ fn console_in_a_real_browser() {
     assert!(!log.contains("seed-value-of-"), "{log}");
     assert!(!log.contains(&editor), "{log}");
 }
+
+/// Under TLS the session cookie is `Secure` and `__Host-` prefixed, and only that
+/// cookie name is read back. (No browser needed.)
+#[test]
+fn session_cookie_is_secure_and_host_prefixed_under_tls() {
+    let cwd = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cp, kp) = (cwd.path().join("cert.pem"), cwd.path().join("key.pem"));
+    std::fs::write(&cp, cert.cert.pem()).unwrap();
+    std::fs::write(&kp, cert.signing_key.serialize_pem()).unwrap();
+    let token_file = cwd.path().join("owner.token");
+    let s = ServerProcess::start(
+        cwd.path(),
+        &[
+            "--data-dir",
+            "d",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cp.to_str().unwrap(),
+            "--tls-key",
+            kp.to_str().unwrap(),
+            "--init-token-file",
+            token_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let owner = loop {
+        match std::fs::read_to_string(&token_file) {
+            Ok(t) if t.ends_with('\n') => break t.trim().to_owned(),
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => panic!("no owner token file: {r:?}\n{}", s.output()),
+        }
+    };
+    let port = s.addr.rsplit(':').next().unwrap().to_owned();
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let r = client
+        .post(format!("{base}/console/sign-in"))
+        .form(&[("token", owner.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-lockbox_session=lbs_"), "{set}");
+    for flag in ["; Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Domain="), "{set}");
+    let secret = set
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_owned())
+        .unwrap();
+    let page = |cookie: String| {
+        client
+            .get(format!("{base}/console/w/default/secrets"))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        page(format!("__Host-lockbox_session={secret}")).status(),
+        200
+    );
+    // The unprefixed name (which a sibling site could plant) is not read under TLS.
+    assert_eq!(page(format!("lockbox_session={secret}")).status(), 303);
+}
