@@ -135,7 +135,11 @@ fn console_in_a_real_browser() {
         .to_owned();
     for (name, desc, vis) in [
         ("orders-api-key", "Orders service API key", "masked"),
-        ("db/primary-password", "PostgreSQL primary, app user", "restricted"),
+        (
+            "db/primary-password",
+            "PostgreSQL primary, app user",
+            "restricted",
+        ),
         ("slack-webhook", "Alerts channel webhook", "masked"),
     ] {
         api(
@@ -235,7 +239,13 @@ fn session_cookie_is_secure_and_host_prefixed_under_tls() {
     assert_eq!(r.status(), 303);
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set.starts_with("__Host-lockbox_session=lbs_"), "{set}");
-    for flag in ["; Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+    for flag in [
+        "; Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        "Max-Age=",
+    ] {
         assert!(set.contains(flag), "{set}");
     }
     assert!(!set.contains("Domain="), "{set}");

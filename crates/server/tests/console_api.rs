@@ -145,7 +145,13 @@ fn assert_no_inline_code(html: &str) {
     }
     assert!(!html.contains(" style="), "inline style attribute");
     assert!(!html.contains("<style"), "inline style element");
-    for attr in [" onclick=", " onload=", " onerror=", " onsubmit=", "javascript:"] {
+    for attr in [
+        " onclick=",
+        " onload=",
+        " onerror=",
+        " onsubmit=",
+        "javascript:",
+    ] {
         assert!(!html.contains(attr), "{attr}");
     }
 }
@@ -410,7 +416,10 @@ async fn roles_are_enforced_on_direct_console_requests() {
             "/console/w/default/secrets/edit",
             vec![("name", "masked"), ("value", "x")],
         ),
-        ("/console/w/default/secrets/delete", vec![("name", "masked")]),
+        (
+            "/console/w/default/secrets/delete",
+            vec![("name", "masked")],
+        ),
         (
             "/console/w/default/members/add",
             vec![("user", "mallory"), ("role", "owner")],

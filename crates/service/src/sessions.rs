@@ -218,7 +218,8 @@ impl Lockbox {
             .await
             .map_err(store_err)?
             .ok_or_else(denied)?;
-        let audit = self.session_audit(&session.principal, &parent, "session.end", &session.id, ctx);
+        let audit =
+            self.session_audit(&session.principal, &parent, "session.end", &session.id, ctx);
         let ended = self
             .store
             .revoke_token(&session.id, self.clock.now(), audit)
@@ -226,7 +227,10 @@ impl Lockbox {
             .map_err(store_err)?;
         self.forget_token(&session.id);
         if !ended {
-            return Err(Error::new(ErrorCode::Unauthenticated, "session already ended"));
+            return Err(Error::new(
+                ErrorCode::Unauthenticated,
+                "session already ended",
+            ));
         }
         Ok(())
     }

@@ -166,7 +166,11 @@ pub async fn create_secret(
     let (c, f) = (f.console, f.form);
     let mut panel = f.panel("new");
     let name = SecretName::parse(&f.name)
-        .map_err(|e| panel.errors.insert("name", format!("{}: {}", e.code, e.message)))
+        .map_err(|e| {
+            panel
+                .errors
+                .insert("name", format!("{}: {}", e.code, e.message))
+        })
         .ok();
     if f.value.is_empty() {
         panel
@@ -174,19 +178,39 @@ pub async fn create_secret(
             .insert("value", "invalid: enter the secret's value".into());
     }
     let visibility = Visibility::parse(&f.visibility)
-        .map_err(|e| panel.errors.insert("visibility", format!("{}: {}", e.code, e.message)))
+        .map_err(|e| {
+            panel
+                .errors
+                .insert("visibility", format!("{}: {}", e.code, e.message))
+        })
         .ok();
     let scope = match parse_scope(&f.scope) {
         Ok(s) => s,
         Err(e) => return pages::fail(&c, e),
     };
     let (Some(name), Some(visibility)) = (name, visibility) else {
-        return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), StatusCode::BAD_REQUEST)
-            .await;
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     };
     if !panel.errors.is_empty() {
-        return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), StatusCode::BAD_REQUEST)
-            .await;
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     let req = PutSecret {
         value: serde_json::Value::String(f.value),
@@ -254,8 +278,16 @@ pub async fn edit_secret(
             .insert("value", "invalid: enter the new value".into());
     }
     if !panel.errors.is_empty() {
-        return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), StatusCode::BAD_REQUEST)
-            .await;
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     }
     // Edit what exists (never create by accident), and only the version the user saw.
     let current = match st.svc.secret_metadata(p, &ws, scope, &name, &c.ctx).await {
@@ -275,9 +307,10 @@ pub async fn edit_secret(
             }
             Err(e) => {
                 let status = status_for(&e);
-                panel.errors.insert("name", format!("{}: {}", e.code, e.message));
-                return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status)
-                    .await;
+                panel
+                    .errors
+                    .insert("name", format!("{}: {}", e.code, e.message));
+                return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await;
             }
         }
     }
@@ -359,9 +392,8 @@ pub async fn reveal(
     c: Console,
     JsonBody(b): JsonBody<RevealBody>,
 ) -> Response {
-    let fail = |e: Error| {
-        view::error_response(e.code, &e.message, c.ctx.request_id.as_deref(), true)
-    };
+    let fail =
+        |e: Error| view::error_response(e.code, &e.message, c.ctx.request_id.as_deref(), true);
     let scope = match parse_scope(&b.scope) {
         Ok(s) => s,
         Err(e) => return fail(e),

@@ -28,7 +28,8 @@ use axum::Router;
 use lockbox_core::ErrorCode;
 
 /// The strict Content-Security-Policy every console response carries.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes; merged into the main router with one line.
@@ -48,12 +49,18 @@ pub fn router() -> Router<AppState> {
             get(pages::secrets).post(actions::create_secret),
         )
         .route("/console/w/{ws}/secrets/edit", post(actions::edit_secret))
-        .route("/console/w/{ws}/secrets/delete", post(actions::delete_secret))
+        .route(
+            "/console/w/{ws}/secrets/delete",
+            post(actions::delete_secret),
+        )
         .route("/console/w/{ws}/secrets/reveal", post(actions::reveal))
         .route("/console/w/{ws}/members", get(pages::members))
         .route("/console/w/{ws}/members/add", post(actions::add_member))
         .route("/console/w/{ws}/members/role", post(actions::set_role))
-        .route("/console/w/{ws}/members/remove", post(actions::remove_member))
+        .route(
+            "/console/w/{ws}/members/remove",
+            post(actions::remove_member),
+        )
         .route("/console/w/{ws}/tokens", get(pages::tokens))
         .route("/console/w/{ws}/tokens/create", post(actions::create_token))
         .route("/console/w/{ws}/tokens/revoke", post(actions::revoke_token))

@@ -172,10 +172,7 @@ fn csrf_refusal(parts: &Parts) -> Refusal {
 }
 
 fn header_csrf(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
+    parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
 
 impl FromRequestParts<AppState> for Console {
@@ -313,7 +310,13 @@ mod tests {
         let c = set_cookie(true, "lbs_y", 60);
         let c = c.to_str().unwrap();
         assert!(c.starts_with("__Host-lockbox_session=lbs_y;"));
-        for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=60", "Secure"] {
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=60",
+            "Secure",
+        ] {
             assert!(c.contains(flag), "{c}");
         }
         assert!(!set_cookie(false, "lbs_y", 60)

@@ -10,14 +10,38 @@ use minijinja::Environment;
 use std::sync::OnceLock;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../console/templates/base.html")),
-    ("sign_in.html", include_str!("../../console/templates/sign_in.html")),
-    ("secrets.html", include_str!("../../console/templates/secrets.html")),
-    ("members.html", include_str!("../../console/templates/members.html")),
-    ("tokens.html", include_str!("../../console/templates/tokens.html")),
-    ("audit.html", include_str!("../../console/templates/audit.html")),
-    ("message.html", include_str!("../../console/templates/message.html")),
-    ("notice.html", include_str!("../../console/templates/notice.html")),
+    (
+        "base.html",
+        include_str!("../../console/templates/base.html"),
+    ),
+    (
+        "sign_in.html",
+        include_str!("../../console/templates/sign_in.html"),
+    ),
+    (
+        "secrets.html",
+        include_str!("../../console/templates/secrets.html"),
+    ),
+    (
+        "members.html",
+        include_str!("../../console/templates/members.html"),
+    ),
+    (
+        "tokens.html",
+        include_str!("../../console/templates/tokens.html"),
+    ),
+    (
+        "audit.html",
+        include_str!("../../console/templates/audit.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../console/templates/message.html"),
+    ),
+    (
+        "notice.html",
+        include_str!("../../console/templates/notice.html"),
+    ),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -68,7 +92,12 @@ pub fn error_page(code: ErrorCode, message: &str, request_id: Option<&str>) -> R
                 request_id => request_id,
             })
         })
-        .unwrap_or_else(|_| format!("<!doctype html><title>Error</title><p>{}</p>", code.as_str()));
+        .unwrap_or_else(|_| {
+            format!(
+                "<!doctype html><title>Error</title><p>{}</p>",
+                code.as_str()
+            )
+        });
     let mut r = (crate::error::status_of(code), Html(html)).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
