@@ -529,3 +529,82 @@ async fn form_errors_never_echo_the_value() {
     let v = ts.reveal(&ts.owner, "taken").await;
     assert_eq!(v.json()["value"], "original");
 }
+
+/// Two nodes over one PostgreSQL database: a session made on one node works on the
+/// other, and signing out on the other ends it on the first at once (sessions are
+/// read from the store on every request). Needs `LOCKBOX_TEST_DATABASE_URL`.
+#[tokio::test]
+async fn sessions_work_across_nodes_and_sign_out_holds_everywhere() {
+    let Some(db) = lockbox_testkit::fresh_database().await else {
+        return;
+    };
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let start = |dir: std::path::PathBuf| {
+        let db = db.clone();
+        async move {
+            lockbox_server::start(lockbox_server::ServerConfig {
+                data_dir: dir,
+                database: Some(db),
+                listen: "127.0.0.1:0".into(),
+                ..lockbox_server::ServerConfig::default()
+            })
+            .await
+            .expect("node starts")
+        }
+    };
+    let a = start(d1.path().join("data")).await;
+    std::fs::create_dir_all(d2.path().join("data")).unwrap();
+    std::fs::copy(
+        d1.path().join("data/master.key"),
+        d2.path().join("data/master.key"),
+    )
+    .unwrap();
+    let b = start(d2.path().join("data")).await;
+    let owner = a.init_token.clone().expect("first node bootstraps");
+    let http = client();
+    let r = http
+        .post(format!("{}/console/sign-in", a.url()))
+        .form(&[("token", owner.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = |url: String| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        async move {
+            http.get(format!("{url}/console/w/default/secrets"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let on_b = page(b.url()).await;
+    assert_eq!(on_b.status(), 200);
+    let html = on_b.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let out = http
+        .post(format!("{}/console/sign-out", b.url()))
+        .header("cookie", cookie.clone())
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let on_a = page(a.url()).await;
+    assert_eq!(
+        on_a.status(),
+        StatusCode::SEE_OTHER,
+        "signed out on node A too"
+    );
+    a.stop().await;
+    b.stop().await;
+}
