@@ -158,6 +158,22 @@ fn console_in_a_real_browser() {
         serde_json::json!({"bindings": [{"secret": "orders-api-key", "location": "node call-api, header Authorization"}]}),
     );
 
+    // A second workspace, so the owner gets the workspace switcher.
+    api(
+        &http,
+        Method::POST,
+        format!("{url}/v1/workspaces"),
+        &owner,
+        serde_json::json!({"name": "staging"}),
+    );
+    api(
+        &http,
+        Method::PUT,
+        format!("{url}/v1/workspaces/staging/secrets/staging-only"),
+        &owner,
+        serde_json::json!({"value": "seed-value-of-staging", "description": "Only in staging"}),
+    );
+
     let shot = target_dir().join("console-secrets.png");
     let out = Command::new("node")
         .arg("console.test.mjs")

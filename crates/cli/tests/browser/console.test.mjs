@@ -152,6 +152,7 @@ await scenario("owner: headers, sign-in, cookie flags, create masked and restric
   assert.equal(await page.getByRole("button", { name: "Reveal stripe-key", exact: true }).count(), 1);
 
   // Screenshot for review (and the README).
+  await page.goto(SECRETS);
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   // Reveal: shown, then hidden again after 30 seconds.
@@ -329,6 +330,7 @@ await scenario("editor: sees the list and reveals masked values, but no New secr
   await signIn(page, EDITOR);
   await row(page, "signing-key").waitFor();
   assert.equal(await page.getByRole("button", { name: "New secret" }).count(), 0);
+  assert.equal(await page.getByLabel("Workspace").count(), 0, "one workspace: no switcher");
   assert.equal(await page.getByRole("button", { name: /^Edit / }).count(), 0);
   assert.equal(await page.getByRole("button", { name: /^Delete / }).count(), 0);
   assert.equal(await page.getByRole("button", { name: "Reveal signing-key", exact: true }).count(), 0);
@@ -371,10 +373,17 @@ await scenario("viewer: no reveal buttons; a direct reveal is forbidden", async 
   await ctx.close();
 });
 
-await scenario("owner: members, tokens and audit pages", async () => {
+await scenario("owner: members, tokens and audit pages; workspace switcher", async () => {
   const ctx = await newContext();
   const page = await ctx.newPage();
   await signIn(page, OWNER);
+  // Several workspaces: the switcher moves between them (the editor has one: no switcher).
+  await page.getByLabel("Workspace").selectOption("staging");
+  await page.waitForURL(/\/console\/w\/staging\/secrets$/);
+  assert.equal(await page.locator('tr[data-name="staging-only"]').count(), 1);
+  assert.equal(await page.locator(`tr[data-name="${BOUND}"]`).count(), 0);
+  await page.getByLabel("Workspace").selectOption("default");
+  await page.waitForURL(/\/console\/w\/default\/secrets$/);
   await page.getByRole("link", { name: "Members" }).click();
   await page.getByLabel("User name").fill("carol");
   await page.getByLabel("Role", { exact: true }).selectOption("editor");

@@ -370,7 +370,11 @@ pub async fn delete_secret(
                 }
             }
             panel.code = Some(e.code.as_str());
-            panel.error = Some(e.message);
+            panel.error = Some(if e.code == ErrorCode::SecretInUse {
+                format!("'{name}' is used by the flows below; remove those uses first.")
+            } else {
+                e.message
+            });
             pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
         }
     }

@@ -228,6 +228,8 @@ struct Row {
     scope: &'static str,
     fingerprint: String,
     updated: String,
+    updated_day: String,
+    updated_time: String,
     updated_by: String,
     can_reveal: bool,
     can_edit: bool,
@@ -245,7 +247,13 @@ fn row(m: SecretMeta, actor: Role) -> Row {
         visibility: m.visibility,
         scope: m.scope,
         fingerprint: m.fingerprint,
-        updated: when(&m.updated_at),
+        updated: m.updated_at.clone(),
+        updated_day: m.updated_at.get(..10).unwrap_or("").to_owned(),
+        updated_time: m
+            .updated_at
+            .get(11..16)
+            .map(|t| format!("{t} UTC"))
+            .unwrap_or_default(),
         updated_by: m.updated_by,
     }
 }
