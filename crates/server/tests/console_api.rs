@@ -608,3 +608,97 @@ async fn sessions_work_across_nodes_and_sign_out_holds_everywhere() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Edit keeps the name unless the workspace allows renames; the audit page filters
+/// by secret, actor, action and day.
+#[tokio::test]
+async fn edit_renames_only_when_allowed_and_audit_filters_work() {
+    let ts = TestServer::start().await;
+    ts.put(
+        &ts.owner,
+        "old-name",
+        json!({"value": "v1", "description": "first"}),
+    )
+    .await;
+    let (b, _) = Browser::sign_in(&ts, &ts.owner).await;
+    let csrf = b.csrf().await;
+    let page = b.get("/console/w/default/secrets").await.text;
+    assert!(page.contains("id=\"edit-name\" name=\"new_name\""));
+    assert!(page.contains(" readonly"), "names are fixed by default");
+    let edit = |new_name: &'static str, value: &'static str| {
+        let csrf = csrf.clone();
+        let b = &b;
+        async move {
+            b.post_form(
+                "/console/w/default/secrets/edit",
+                &[
+                    ("name", "old-name"),
+                    ("new_name", new_name),
+                    ("value", value),
+                    ("description", "second"),
+                    ("csrf", &csrf),
+                ],
+                h(&[]),
+            )
+            .await
+        }
+    };
+    // Renames are off: the rename is refused next to the Name field, nothing changes.
+    let r = edit("new-name", "v2").await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("forbidden"));
+    let meta = ts
+        .get(&ts.owner, "/v1/workspaces/default/secrets/old-name")
+        .await;
+    assert_eq!(meta.json()["version"], 1);
+    // Same name: value and description change.
+    let r = edit("old-name", "v2").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let meta = ts
+        .get(&ts.owner, "/v1/workspaces/default/secrets/old-name")
+        .await;
+    assert_eq!(meta.json()["version"], 2);
+    assert_eq!(meta.json()["description"], "second");
+    assert_eq!(ts.reveal(&ts.owner, "old-name").await.json()["value"], "v2");
+    // Renames on: the field is editable and the rename goes through.
+    let r = ts
+        .call(
+            &ts.owner,
+            Method::PATCH,
+            "/v1/workspaces/default/settings",
+            Some(json!({"allow_rename": true})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let page = b.get("/console/w/default/secrets").await.text;
+    let field = &page[page.find("id=\"edit-name\"").unwrap()..];
+    assert!(!field[..field.find('>').unwrap()].contains("readonly"));
+    let r = edit("new-name", "v3").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(ts.reveal(&ts.owner, "new-name").await.json()["value"], "v3");
+    ts.get(&ts.owner, "/v1/workspaces/default/secrets/old-name")
+        .await
+        .assert_error(404, "not_found");
+
+    // Audit filters: the manual clock stands at 2027-01-15.
+    let rows = |html: &str| html.matches("<td data-label=\"Action\">").count();
+    let all = b.get("/console/w/default/audit").await.text;
+    assert!(rows(&all) >= 5, "{all}");
+    let reveals = b
+        .get("/console/w/default/audit?action=secret.reveal&actor=user%3Aowner")
+        .await
+        .text;
+    assert_eq!(rows(&reveals), 2, "{reveals}");
+    let renamed = b.get("/console/w/default/audit?secret=new-name").await.text;
+    assert!(rows(&renamed) >= 2 && !renamed.contains("<code>secret.patch</code>"));
+    let today = b
+        .get("/console/w/default/audit?from=2027-01-15&to=2027-01-15")
+        .await
+        .text;
+    assert_eq!(rows(&today), rows(&all));
+    let later = b.get("/console/w/default/audit?from=2027-01-16").await.text;
+    assert_eq!(rows(&later), 0);
+    let bad = b.get("/console/w/default/audit?from=yesterday").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.text.contains("invalid"));
+}
