@@ -475,6 +475,33 @@ async fn the_api_never_accepts_the_session_cookie() {
     ts.get(&b.cookie, "/v1/workspaces/default/secrets")
         .await
         .assert_error(401, "unauthenticated");
+    // A personal token named like a session, linking to the owner's token, is
+    // still just that user's API token: it never works as a session cookie.
+    let erin = ts.member("erin", "viewer").await;
+    let owner_id = ts.get(&ts.owner, "/v1/me").await.json()["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = ts
+        .call(
+            &erin,
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": format!("console-session:{owner_id}")})),
+        )
+        .await;
+    assert_eq!(forged.status, 201, "{}", forged.text);
+    let forged = forged.json()["token"].as_str().unwrap().to_owned();
+    for value in [forged.clone(), format!("lbs_{}", &forged[4..])] {
+        let r = ts
+            .raw(
+                client()
+                    .get(format!("{}/console/w/default/secrets", ts.url))
+                    .header("cookie", format!("{COOKIE}={value}")),
+            )
+            .await;
+        assert!(redirects_to_sign_in(&r), "{}", r.text);
+    }
     // And the console does not take a bearer token.
     let bearer = ts
         .raw(
