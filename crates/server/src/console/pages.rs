@@ -479,7 +479,8 @@ pub async fn render_tokens(
         .filter(|t| t.workspace.as_deref().is_none_or(|w| w == ws))
         .map(|t| {
             let session = t.name.starts_with(lockbox_service::SESSION_NAME_PREFIX);
-            let current = t.id == c.session.principal.token_id || t.id == c.session.id;
+            let parent = t.id == c.session.principal.token_id;
+            let current = t.id == c.session.id;
             minijinja::context! {
                 id => t.id,
                 name => if session { "console session".to_owned() } else { t.name },
@@ -491,6 +492,7 @@ pub async fn render_tokens(
                 last_used => t.last_used_at.as_deref().map(when),
                 revoked => t.revoked_at.is_some(),
                 current => current,
+                parent => parent,
             }
         })
         .collect();
