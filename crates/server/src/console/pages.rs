@@ -307,7 +307,10 @@ pub async fn secrets(
     ApiQuery(q): ApiQuery<SecretsQuery>,
 ) -> Response {
     let flash = match (q.done.as_deref(), q.name.as_deref()) {
-        (Some(d @ ("created" | "updated" | "deleted")), Some(n)) => {
+        // Only a real secret name (the link is forgeable: no free text in the flash).
+        (Some(d @ ("created" | "updated" | "deleted")), Some(n))
+            if n.len() <= 128 && lockbox_core::SecretName::parse(n).is_ok() =>
+        {
             Some(format!("Secret '{n}' {d}."))
         }
         _ => None,
