@@ -477,9 +477,16 @@ pub async fn render_tokens(
         Ok(t) => t,
         Err(e) => return fail(c, e),
     };
+    let now = st.svc.now().to_rfc3339();
     let rows: Vec<_> = all
         .into_iter()
         .filter(|t| t.workspace.as_deref().is_none_or(|w| w == ws))
+        // Ended console sessions are history, not tokens anyone can use.
+        .filter(|t| {
+            !t.name.starts_with(lockbox_service::SESSION_NAME_PREFIX)
+                || (t.revoked_at.is_none()
+                    && t.expires_at.as_deref().is_none_or(|e| e > now.as_str()))
+        })
         .map(|t| {
             let session = t.name.starts_with(lockbox_service::SESSION_NAME_PREFIX);
             let parent = t.id == c.session.principal.token_id;
