@@ -3,6 +3,7 @@
 //! OpenAPI, TLS, and start-up. No business rule lives here: every handler parses,
 //! calls `lockbox_service::Lockbox`, and shapes the answer.
 
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -74,6 +75,7 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
         .merge(routes::flows::router())
         .merge(routes::scripts::router())
         .merge(routes::ops::router())
+        .merge(console::router())
         .fallback(|| async {
             error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")
         })
@@ -217,7 +219,7 @@ pub async fn start_with_clock(
             ..lockbox_egress::EgressPolicy::default()
         },
     ));
-    let app = router(svc.clone(), egress);
+    let app = router(svc.clone(), egress).layer(axum::Extension(console::Tls(tls.is_some())));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -1,0 +1,177 @@
+// Lockbox console: progressive enhancement only. Pages and forms work from the
+// server; this script opens panels and dialogs, filters the table as you type,
+// and reveals masked values on request (POST with the CSRF token), hiding them
+// again after 30 seconds. It stores nothing in localStorage or sessionStorage.
+(function () {
+  "use strict";
+  var DOTS = "\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022";
+  var REVEAL_MS = 30000;
+  document.documentElement.classList.add("js");
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+
+  // ---- overlays (side panels and dialogs)
+  var opener = null;
+  function focusables(el) {
+    return Array.prototype.filter.call(
+      el.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea, [tabindex]"),
+      function (e) { return !e.disabled && e.getAttribute("tabindex") !== "-1" && e.offsetParent !== null; }
+    );
+  }
+  function openOverlay(overlay, from) {
+    closeAll();
+    opener = from || document.activeElement;
+    overlay.hidden = false;
+    var first = overlay.querySelector("input:not([type=hidden]):not([readonly]), textarea, select") ||
+      overlay.querySelector("[data-close]");
+    var list = focusables(overlay);
+    if (overlay.querySelector('[role="dialog"]').classList.contains("dialog")) {
+      first = overlay.querySelector("[data-close]") || list[0];
+    }
+    if (first) { first.focus(); }
+  }
+  function closeOverlay(overlay) {
+    overlay.hidden = true;
+    if (opener && document.body.contains(opener)) { opener.focus(); }
+    opener = null;
+  }
+  function closeAll() {
+    document.querySelectorAll("[data-overlay]").forEach(function (o) { o.hidden = true; });
+  }
+  function overlayOf(id) {
+    var el = document.getElementById(id);
+    return el ? el.closest("[data-overlay]") : null;
+  }
+  function fill(overlay, data) {
+    overlay.querySelectorAll("[data-fill-value]").forEach(function (el) {
+      el.value = data[el.getAttribute("data-fill-value")] || "";
+    });
+    overlay.querySelectorAll("[data-fill-text]").forEach(function (el) {
+      el.textContent = data[el.getAttribute("data-fill-text")] || "";
+    });
+    overlay.querySelectorAll("[data-dialog-error], .alert, .field-error").forEach(function (el) { el.remove(); });
+    overlay.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    overlay.querySelectorAll("input[type=password]").forEach(function (el) { el.value = ""; });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var t = ev.target.closest("button, [data-overlay]");
+    if (!t) { return; }
+    if (t.hasAttribute("data-overlay")) {
+      if (ev.target === t) { closeOverlay(t); }
+      return;
+    }
+    if (t.hasAttribute("data-open")) {
+      var o = overlayOf(t.getAttribute("data-open"));
+      if (o) { openOverlay(o, t); }
+    } else if (t.hasAttribute("data-close")) {
+      closeOverlay(t.closest("[data-overlay]"));
+    } else if (t.hasAttribute("data-edit")) {
+      var e = overlayOf("panel-edit");
+      fill(e, {
+        name: t.getAttribute("data-edit"),
+        scope: t.getAttribute("data-scope"),
+        description: t.getAttribute("data-description"),
+        visibility: t.getAttribute("data-visibility")
+      });
+      openOverlay(e, t);
+    } else if (t.hasAttribute("data-delete")) {
+      var d = overlayOf("dialog-delete");
+      fill(d, { name: t.getAttribute("data-delete"), scope: t.getAttribute("data-scope") });
+      openOverlay(d, t);
+    } else if (t.hasAttribute("data-reveal")) {
+      reveal(t);
+    }
+  });
+
+  document.addEventListener("keydown", function (ev) {
+    var open = document.querySelector("[data-overlay]:not([hidden])");
+    if (!open) { return; }
+    if (ev.key === "Escape") {
+      ev.preventDefault();
+      closeOverlay(open);
+    } else if (ev.key === "Tab") {
+      var list = focusables(open);
+      if (!list.length) { return; }
+      var first = list[0], last = list[list.length - 1];
+      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+    }
+  });
+
+  // ---- reveal: fetched on click, shown for 30 s, then dots again
+  var timers = new WeakMap();
+  function hide(btn, cell) {
+    cell.textContent = DOTS;
+    cell.classList.remove("revealed");
+    btn.textContent = "Reveal";
+    btn.setAttribute("aria-label", "Reveal " + btn.getAttribute("data-reveal"));
+    btn.removeAttribute("aria-pressed");
+    var id = timers.get(btn);
+    if (id) { clearTimeout(id); timers.delete(btn); }
+  }
+  function reveal(btn) {
+    var name = btn.getAttribute("data-reveal");
+    var scope = btn.getAttribute("data-scope") || "workspace";
+    var row = btn.closest("tr");
+    var cell = row && row.querySelector(".value");
+    if (!cell) { return; }
+    if (btn.getAttribute("aria-pressed") === "true") { hide(btn, cell); return; }
+    var ws = location.pathname.split("/")[3];
+    btn.disabled = true;
+    fetch("/console/w/" + ws + "/secrets/reveal", {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify({ name: name, scope: scope })
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      btn.disabled = false;
+      if (!res.ok) {
+        cell.textContent = (res.body && res.body.error) || "error";
+        cell.classList.add("error");
+        setTimeout(function () { cell.textContent = DOTS; cell.classList.remove("error"); }, 4000);
+        return;
+      }
+      var v = res.body.value;
+      cell.textContent = typeof v === "string" ? v : JSON.stringify(v);
+      res.body = null;
+      cell.classList.add("revealed");
+      btn.textContent = "Hide";
+      btn.setAttribute("aria-label", "Hide " + name);
+      btn.setAttribute("aria-pressed", "true");
+      timers.set(btn, setTimeout(function () { hide(btn, cell); }, REVEAL_MS));
+    }).catch(function () {
+      btn.disabled = false;
+      cell.textContent = DOTS;
+    });
+  }
+
+  // ---- search: filter rows as you type (the server filters on submit)
+  document.querySelectorAll("[data-filter]").forEach(function (input) {
+    input.addEventListener("input", function () {
+      var q = input.value.trim().toLowerCase();
+      document.querySelectorAll("table[data-filterable] tbody tr[data-name]").forEach(function (tr) {
+        tr.hidden = q !== "" && tr.getAttribute("data-name").toLowerCase().indexOf(q) === -1;
+      });
+    });
+  });
+
+  // ---- workspace switcher
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+    s.addEventListener("change", function () { s.form.submit(); });
+  });
+
+  // A panel or dialog the server rendered open (a failed action): focus into it.
+  var open = document.querySelector("[data-overlay]:not([hidden])");
+  if (open) {
+    var target = open.querySelector("[aria-invalid=true]") || open.querySelector(".alert") && open.querySelector("[data-close]") ||
+      open.querySelector("input:not([type=hidden]):not([readonly]), textarea, select, button");
+    if (target) { target.focus(); }
+  }
+})();

@@ -1,0 +1,615 @@
+//! The console's actions (POST): sign-in and sign-out, create, edit, delete and
+//! reveal secrets, members and tokens. Each goes through a CSRF-checking extractor
+//! (`session.rs`), calls the service with the session's principal, and answers with
+//! a redirect (success) or the page again with the error next to its field.
+//!
+//! Only `reveal` answers with a value, as JSON to the console script, after the
+//! service has authorized and audited it. A value typed into a form is never
+//! rendered back into a page, not even after a validation error.
+
+use super::pages::{self, Flow, Notice, Panel};
+use super::session::{self, Console, ConsoleForm, PublicForm};
+use super::view;
+use crate::extract::{ApiPath, JsonBody};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use lockbox_core::{Error, ErrorCode, Role, Scope, SecretName, TokenName, UserName, Visibility};
+use lockbox_service::PutSecret;
+use serde::Deserialize;
+
+fn secrets_url(ws: &str, done: &str, name: &str) -> String {
+    let q = serde_urlencoded::to_string([("done", done), ("name", name)]).unwrap_or_default();
+    format!("/console/w/{ws}/secrets?{q}")
+}
+
+fn parse_scope(s: &str) -> Result<Scope, Error> {
+    match s {
+        "" => Ok(Scope::Workspace),
+        s => Scope::parse(s),
+    }
+}
+
+// ---- sign-in, sign-out
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn sign_in(State(st): State<AppState>, f: PublicForm<SignInForm>) -> Response {
+    if f.form.token.trim().is_empty() {
+        return pages::sign_in_form(
+            StatusCode::BAD_REQUEST,
+            Some("invalid"),
+            Some("Enter an API token."),
+        );
+    }
+    match st.svc.sign_in(&f.form.token, &f.ctx).await {
+        Ok(ns) => {
+            let max_age = ns.session.max_age_seconds(st.svc.now());
+            let mut r = Redirect::to("/console/").into_response();
+            r.headers_mut().insert(
+                header::SET_COOKIE,
+                session::set_cookie(f.tls, &ns.secret, max_age),
+            );
+            r
+        }
+        Err(e) => {
+            let msg = if e.code == ErrorCode::Unauthenticated {
+                "That token was not accepted: it is unknown, revoked or expired, or a run token."
+                    .to_owned()
+            } else {
+                e.message
+            };
+            pages::sign_in_form(
+                crate::error::status_of(e.code),
+                Some(e.code.as_str()),
+                Some(&msg),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn sign_out(State(st): State<AppState>, f: ConsoleForm<Empty>) -> Response {
+    let c = f.console;
+    if let Err(e) = st.svc.sign_out(&c.session, &c.ctx).await {
+        if e.code != ErrorCode::Unauthenticated {
+            return pages::fail(&c, e);
+        }
+    }
+    let mut r = Redirect::to("/console/sign-in").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(c.tls));
+    r
+}
+
+// ---- secrets
+
+#[derive(Deserialize)]
+pub struct SecretForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    new_name: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    visibility: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    q: String,
+}
+
+impl SecretForm {
+    fn panel(&self, kind: &'static str) -> Panel {
+        Panel {
+            kind,
+            name: self.name.clone(),
+            new_name: self.new_name.clone(),
+            description: self.description.clone(),
+            visibility: self.visibility.clone(),
+            scope: self.scope.clone(),
+            ..Panel::default()
+        }
+    }
+}
+
+/// Puts a service error next to the field it is about, or at the top of the panel.
+fn place_error(panel: &mut Panel, e: Error) {
+    let m = e.message.as_str();
+    let field = if m.starts_with("secret name") || m.contains("already exists") {
+        Some("name")
+    } else if m.starts_with("secret value") {
+        Some("value")
+    } else if m.starts_with("description") {
+        Some("description")
+    } else if m.starts_with("visibility") {
+        Some("visibility")
+    } else {
+        None
+    };
+    match field {
+        Some(f) => {
+            panel.errors.insert(f, format!("{}: {m}", e.code));
+        }
+        None => {
+            panel.code = Some(e.code.as_str());
+            panel.error = Some(e.message);
+        }
+    }
+}
+
+/// Errors shown as a page of their own rather than inside a panel: the session
+/// ended, or the role may not do this at all (editors have no panel to show it in).
+fn refused(e: &Error) -> bool {
+    matches!(e.code, ErrorCode::Unauthenticated | ErrorCode::Forbidden)
+}
+
+fn status_for(e: &Error) -> StatusCode {
+    crate::error::status_of(e.code)
+}
+
+pub async fn create_secret(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<SecretForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let mut panel = f.panel("new");
+    let name = SecretName::parse(&f.name)
+        .map_err(|e| {
+            panel
+                .errors
+                .insert("name", format!("{}: {}", e.code, e.message))
+        })
+        .ok();
+    if f.value.is_empty() {
+        panel
+            .errors
+            .insert("value", "invalid: enter the secret's value".into());
+    }
+    let visibility = Visibility::parse(&f.visibility)
+        .map_err(|e| {
+            panel
+                .errors
+                .insert("visibility", format!("{}: {}", e.code, e.message))
+        })
+        .ok();
+    let scope = match parse_scope(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let (Some(name), Some(visibility)) = (name, visibility) else {
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    if !panel.errors.is_empty() {
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let req = PutSecret {
+        value: serde_json::Value::String(f.value),
+        description: Some(f.description.clone()).filter(|d| !d.is_empty()),
+        visibility: Some(visibility),
+        ttl_seconds: None,
+        if_match: None,
+        allowed_hosts: None,
+        create_only: true,
+    };
+    match st
+        .svc
+        .put_secret(&c.session.principal, &ws, scope, &name, req, &c.ctx)
+        .await
+    {
+        Ok(_) => Redirect::to(&secrets_url(&ws, "created", name.as_str())).into_response(),
+        Err(e) if refused(&e) => pages::fail(&c, e),
+        Err(e) if e.code == ErrorCode::VersionMismatch => {
+            panel.errors.insert(
+                "name",
+                "conflict: a secret with this name already exists".into(),
+            );
+            pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), StatusCode::CONFLICT).await
+        }
+        Err(e) => {
+            let status = status_for(&e);
+            place_error(&mut panel, e);
+            pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
+        }
+    }
+}
+
+pub async fn edit_secret(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<SecretForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let mut panel = f.panel("edit");
+    let p = &c.session.principal;
+    let scope = match parse_scope(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let name = match SecretName::parse(&f.name) {
+        Ok(n) => n,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let new_name = match f.new_name.trim() {
+        "" => None,
+        n if n == name.as_str() => None,
+        n => match SecretName::parse(n) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                panel
+                    .errors
+                    .insert("name", format!("{}: {}", e.code, e.message));
+                None
+            }
+        },
+    };
+    if f.value.is_empty() {
+        panel
+            .errors
+            .insert("value", "invalid: enter the new value".into());
+    }
+    if !panel.errors.is_empty() {
+        return pages::render_secrets(
+            &st,
+            &c,
+            &ws,
+            &f.q,
+            None,
+            Some(panel),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    // Edit what exists (never create by accident), and only the version the user saw.
+    let current = match st.svc.secret_metadata(p, &ws, scope, &name, &c.ctx).await {
+        Ok(m) => m,
+        Err(e) => {
+            let status = status_for(&e);
+            place_error(&mut panel, e);
+            return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await;
+        }
+    };
+    let mut target = name.clone();
+    if let Some(n) = new_name {
+        match st.svc.rename_secret(p, &ws, scope, &name, &n, &c.ctx).await {
+            Ok(_) => {
+                target = n;
+                panel.name = target.as_str().to_owned();
+            }
+            Err(e) => {
+                let status = status_for(&e);
+                panel
+                    .errors
+                    .insert("name", format!("{}: {}", e.code, e.message));
+                return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await;
+            }
+        }
+    }
+    let req = PutSecret {
+        value: serde_json::Value::String(f.value),
+        description: Some(f.description.clone()),
+        visibility: None,
+        ttl_seconds: None,
+        if_match: Some(current.version),
+        allowed_hosts: None,
+        create_only: false,
+    };
+    match st.svc.put_secret(p, &ws, scope, &target, req, &c.ctx).await {
+        Ok(_) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
+        Err(e) if refused(&e) => pages::fail(&c, e),
+        Err(e) => {
+            let status = status_for(&e);
+            place_error(&mut panel, e);
+            pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
+        }
+    }
+}
+
+pub async fn delete_secret(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<SecretForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let mut panel = f.panel("delete");
+    let p = &c.session.principal;
+    let scope = match parse_scope(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let name = match SecretName::parse(&f.name) {
+        Ok(n) => n,
+        Err(e) => return pages::fail(&c, e),
+    };
+    match st
+        .svc
+        .delete_secret(p, &ws, scope, &name, false, &c.ctx)
+        .await
+    {
+        Ok(()) => Redirect::to(&secrets_url(&ws, "deleted", name.as_str())).into_response(),
+        Err(e) if refused(&e) => pages::fail(&c, e),
+        Err(e) => {
+            let status = status_for(&e);
+            if e.code == ErrorCode::SecretInUse {
+                if let Ok(m) = st.svc.secret_metadata(p, &ws, scope, &name, &c.ctx).await {
+                    panel.flows = m
+                        .bindings
+                        .unwrap_or_default()
+                        .iter()
+                        .map(Flow::from)
+                        .collect();
+                }
+            }
+            panel.code = Some(e.code.as_str());
+            panel.error = Some(if e.code == ErrorCode::SecretInUse {
+                format!("'{name}' is used by the flows below; remove those uses first.")
+            } else {
+                e.message
+            });
+            pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealBody {
+    name: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// The one console answer that carries a value: JSON for the script, after the
+/// service authorized and audited the reveal.
+pub async fn reveal(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    c: Console,
+    JsonBody(b): JsonBody<RevealBody>,
+) -> Response {
+    let fail =
+        |e: Error| view::error_response(e.code, &e.message, c.ctx.request_id.as_deref(), true);
+    let scope = match parse_scope(&b.scope) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let name = match SecretName::parse(&b.name) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    match st
+        .svc
+        .reveal_secret(&c.session.principal, &ws, scope, &name, None, &c.ctx)
+        .await
+    {
+        Ok((value, version)) => {
+            let mut body = Vec::with_capacity(value.len() + 32);
+            body.extend_from_slice(b"{\"value\":");
+            // EXPOSE: an authorized, audited reveal is the one console answer with a value.
+            body.extend_from_slice(value.expose());
+            body.extend_from_slice(format!(",\"version\":{version}}}").as_bytes());
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => fail(e),
+    }
+}
+
+// ---- members
+
+#[derive(Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    role: String,
+}
+
+fn notice_err(e: Error) -> (Notice, StatusCode) {
+    let status = status_for(&e);
+    (
+        Notice {
+            code: Some(e.code.as_str()),
+            error: Some(e.message),
+            ..Notice::default()
+        },
+        status,
+    )
+}
+
+pub async fn add_member(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<MemberForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let run = async {
+        let user = UserName::parse(f.user.trim())?;
+        let role = Role::parse(&f.role)?;
+        st.svc
+            .add_member(&c.session.principal, &ws, &user, role, &c.ctx)
+            .await
+    };
+    let (notice, status) = match run.await {
+        Ok(added) => (
+            Notice {
+                text: Some(match &added.token {
+                    Some(_) => format!(
+                        "Invited new user '{}' as {}. Give them this token now; it is shown once:",
+                        added.user, added.role
+                    ),
+                    None => format!("Added '{}' as {}.", added.user, added.role),
+                }),
+                token: added.token,
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        ),
+        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) => notice_err(e),
+    };
+    pages::render_members(&st, &c, &ws, notice, status).await
+}
+
+pub async fn set_role(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<MemberForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let run = async {
+        let user = UserName::parse(f.user.trim())?;
+        let role = Role::parse(&f.role)?;
+        st.svc
+            .set_member_role(&c.session.principal, &ws, &user, role, &c.ctx)
+            .await
+    };
+    let (notice, status) = match run.await {
+        Ok(m) => (
+            Notice {
+                text: Some(format!("'{}' is now {}.", m.user, m.role)),
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        ),
+        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) => notice_err(e),
+    };
+    pages::render_members(&st, &c, &ws, notice, status).await
+}
+
+pub async fn remove_member(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<MemberForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let run = async {
+        let user = UserName::parse(f.user.trim())?;
+        st.svc
+            .remove_member(&c.session.principal, &ws, &user, &c.ctx)
+            .await
+            .map(|()| user)
+    };
+    let (notice, status) = match run.await {
+        Ok(u) => (
+            Notice {
+                text: Some(format!("Removed '{u}'.")),
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        ),
+        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) => notice_err(e),
+    };
+    pages::render_members(&st, &c, &ws, notice, status).await
+}
+
+// ---- tokens
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    /// Days until it expires; empty for never.
+    #[serde(default)]
+    days: String,
+    #[serde(default)]
+    id: String,
+}
+
+pub async fn create_token(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<TokenForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let run = async {
+        let name = TokenName::parse(&f.name)?;
+        let role = Role::parse(&f.role)?;
+        let ttl = match f.days.trim() {
+            "" => None,
+            d => Some(
+                d.parse::<u64>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| Error::invalid("expiry is a whole number of days"))?
+                    .saturating_mul(86_400),
+            ),
+        };
+        st.svc
+            .create_service_token(&c.session.principal, &ws, &name, role, ttl, &c.ctx)
+            .await
+    };
+    let (notice, status) = match run.await {
+        Ok(t) => (
+            Notice {
+                text: Some(format!(
+                    "Created service token '{}' ({}). Copy it now; it is shown once:",
+                    t.name,
+                    t.role.unwrap_or("")
+                )),
+                token: Some(t.token),
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        ),
+        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) => notice_err(e),
+    };
+    pages::render_tokens(&st, &c, &ws, notice, status).await
+}
+
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<TokenForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let (notice, status) = match st
+        .svc
+        .revoke_token(&c.session.principal, f.id.trim(), &c.ctx)
+        .await
+    {
+        Ok(()) => (
+            Notice {
+                text: Some("Token revoked.".into()),
+                ..Notice::default()
+            },
+            StatusCode::OK,
+        ),
+        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) => notice_err(e),
+    };
+    pages::render_tokens(&st, &c, &ws, notice, status).await
+}

@@ -1,0 +1,327 @@
+//! The console's session cookie and CSRF checks, as extractors.
+//!
+//! Handlers can only reach the session through these extractors, and every one
+//! used by a state-changing route checks the CSRF token (header `X-CSRF-Token`, or
+//! the `csrf` form field) in constant time, so a forgotten check fails closed.
+//! This module must never log or echo the cookie's secret.
+
+use super::view;
+use crate::extract::RequestId;
+use crate::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use lockbox_core::ErrorCode;
+use lockbox_service::{RequestCtx, Session};
+use serde::de::DeserializeOwned;
+
+/// Whether the server listens with TLS (set as a request extension at start-up):
+/// decides the cookie's name (`__Host-` prefix) and its `Secure` flag.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tls(pub bool);
+
+const COOKIE: &str = "lockbox_session";
+const HOST_COOKIE: &str = "__Host-lockbox_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+fn tls(parts_ext: &axum::http::Extensions) -> bool {
+    parts_ext.get::<Tls>().is_some_and(|t| t.0)
+}
+
+fn cookie_name(tls: bool) -> &'static str {
+    if tls {
+        HOST_COOKIE
+    } else {
+        COOKIE
+    }
+}
+
+/// The session cookie's value, if the request carries one.
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// `Set-Cookie` for a new session.
+pub fn set_cookie(tls: bool, secret: &str, max_age: i64) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    let v = format!(
+        "{}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        cookie_name(tls)
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(tls: bool) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        cookie_name(tls)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Whether the client wants JSON answers (the console script's `fetch` calls).
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+fn ctx_of(parts: &Parts) -> RequestCtx {
+    RequestCtx {
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// A signed-in console request.
+pub struct Console {
+    pub session: Session,
+    pub ctx: RequestCtx,
+    pub tls: bool,
+}
+
+/// Why a console extractor refused.
+pub enum Refusal {
+    /// No live session on a page: go to the sign-in page.
+    SignIn { tls: bool, had_cookie: bool },
+    Error {
+        code: ErrorCode,
+        message: String,
+        json: bool,
+        request_id: Option<String>,
+    },
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::SignIn { tls, had_cookie } => {
+                let mut r = Redirect::to("/console/sign-in").into_response();
+                if had_cookie {
+                    r.headers_mut()
+                        .insert(header::SET_COOKIE, clear_cookie(tls));
+                }
+                r
+            }
+            Refusal::Error {
+                code,
+                message,
+                json,
+                request_id,
+            } => view::error_response(code, &message, request_id.as_deref(), json),
+        }
+    }
+}
+
+async fn resolve(parts: &Parts, state: &AppState) -> Result<Console, Refusal> {
+    let tls = tls(&parts.extensions);
+    let ctx = ctx_of(parts);
+    let changing = super::state_changing(&parts.method);
+    let cookie = cookie_value(&parts.headers, cookie_name(tls));
+    let refuse_missing = || {
+        if changing {
+            Refusal::Error {
+                code: ErrorCode::Unauthenticated,
+                message: "no session, or it ended; sign in again".into(),
+                json: wants_json(&parts.headers),
+                request_id: ctx.request_id.clone(),
+            }
+        } else {
+            Refusal::SignIn {
+                tls,
+                had_cookie: cookie.is_some(),
+            }
+        }
+    };
+    let Some(secret) = cookie else {
+        return Err(refuse_missing());
+    };
+    match state.svc.session(secret).await {
+        Ok(session) => Ok(Console {
+            session,
+            ctx: ctx.clone(),
+            tls,
+        }),
+        Err(e) if e.code == ErrorCode::Unauthenticated => Err(refuse_missing()),
+        Err(e) => Err(Refusal::Error {
+            code: e.code,
+            message: e.message,
+            json: wants_json(&parts.headers),
+            request_id: ctx.request_id.clone(),
+        }),
+    }
+}
+
+fn csrf_refusal(parts: &Parts) -> Refusal {
+    Refusal::Error {
+        code: ErrorCode::Forbidden,
+        message: "missing or wrong CSRF token; reload the page and try again".into(),
+        json: wants_json(&parts.headers),
+        request_id: ctx_of(parts).request_id,
+    }
+}
+
+fn header_csrf(parts: &Parts) -> Option<&str> {
+    parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Refusal;
+
+    /// On a state-changing request this also demands the `X-CSRF-Token` header.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        let c = resolve(parts, state).await?;
+        if super::state_changing(&parts.method)
+            && !header_csrf(parts).is_some_and(|t| c.session.csrf_matches(t))
+        {
+            return Err(csrf_refusal(parts));
+        }
+        Ok(c)
+    }
+}
+
+/// An optional session (the sign-in page and `/console/`).
+pub struct MaybeConsole(pub Option<Console>);
+
+impl FromRequestParts<AppState> for MaybeConsole {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Refusal> {
+        if super::state_changing(&parts.method) {
+            return Err(csrf_refusal(parts));
+        }
+        match resolve(parts, state).await {
+            Ok(c) => Ok(MaybeConsole(Some(c))),
+            Err(Refusal::SignIn { .. }) => Ok(MaybeConsole(None)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A form post (`application/x-www-form-urlencoded`) from a signed-in page: the
+/// session, the CSRF token (form field `csrf` or the header) and the fields.
+pub struct ConsoleForm<T> {
+    pub console: Console,
+    pub form: T,
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refusal> {
+        let (parts, body) = req.into_parts();
+        let console = resolve(&parts, state).await?;
+        let json = wants_json(&parts.headers);
+        let header_token = header_csrf(&parts).map(str::to_owned);
+        let refusal = csrf_refusal(&parts);
+        let request_id = console.ctx.request_id.clone();
+        let bytes = crate::extract::body_bytes(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| Refusal::Error {
+                code: e.error.code,
+                message: e.error.message,
+                json,
+                request_id: request_id.clone(),
+            })?;
+        let field: CsrfField =
+            serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField { csrf: None });
+        let presented = field.csrf.or(header_token);
+        if !presented.is_some_and(|t| console.session.csrf_matches(&t)) {
+            return Err(refusal);
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| Refusal::Error {
+            code: ErrorCode::Invalid,
+            message: format!(
+                "form: {}",
+                crate::error::sanitize_serde_message(&e.to_string())
+            ),
+            json,
+            request_id,
+        })?;
+        Ok(ConsoleForm { console, form })
+    }
+}
+
+/// A public form post (sign-in): no session yet, so no CSRF token; the Origin
+/// check and `SameSite=Strict` cover it.
+pub struct PublicForm<T> {
+    pub form: T,
+    pub ctx: RequestCtx,
+    pub tls: bool,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PublicForm<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Refusal> {
+        let (parts, body) = req.into_parts();
+        let ctx = ctx_of(&parts);
+        let tls = tls(&parts.extensions);
+        let bytes = crate::extract::body_bytes(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| Refusal::Error {
+                code: e.error.code,
+                message: e.error.message,
+                json: false,
+                request_id: ctx.request_id.clone(),
+            })?;
+        let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| Refusal::Error {
+            code: ErrorCode::Invalid,
+            message: format!(
+                "form: {}",
+                crate::error::sanitize_serde_message(&e.to_string())
+            ),
+            json: false,
+            request_id: ctx.request_id.clone(),
+        })?;
+        Ok(PublicForm { form, ctx, tls })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_parsing_and_flags() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; lockbox_session=lbs_x; b=2"),
+        );
+        assert_eq!(cookie_value(&h, COOKIE), Some("lbs_x"));
+        assert_eq!(cookie_value(&h, HOST_COOKIE), None);
+        let c = set_cookie(true, "lbs_y", 60);
+        let c = c.to_str().unwrap();
+        assert!(c.starts_with("__Host-lockbox_session=lbs_y;"));
+        for flag in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=60",
+            "Secure",
+        ] {
+            assert!(c.contains(flag), "{c}");
+        }
+        assert!(!set_cookie(false, "lbs_y", 60)
+            .to_str()
+            .unwrap()
+            .contains("Secure"));
+    }
+}

@@ -1,0 +1,157 @@
+//! Rendering: the template environment (templates compiled into the binary,
+//! HTML auto-escaping on), and the console's error pages, which show the stable
+//! error code and never an internal cause.
+
+use super::assets;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use lockbox_core::ErrorCode;
+use minijinja::Environment;
+use std::sync::OnceLock;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "base.html",
+        include_str!("../../console/templates/base.html"),
+    ),
+    (
+        "sign_in.html",
+        include_str!("../../console/templates/sign_in.html"),
+    ),
+    (
+        "secrets.html",
+        include_str!("../../console/templates/secrets.html"),
+    ),
+    (
+        "members.html",
+        include_str!("../../console/templates/members.html"),
+    ),
+    (
+        "tokens.html",
+        include_str!("../../console/templates/tokens.html"),
+    ),
+    (
+        "audit.html",
+        include_str!("../../console/templates/audit.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../console/templates/message.html"),
+    ),
+    (
+        "notice.html",
+        include_str!("../../console/templates/notice.html"),
+    ),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // `.html` templates are HTML-escaped (minijinja's default callback).
+        env.set_auto_escape_callback(minijinja::default_auto_escape_callback);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)
+                .expect("console templates compile (checked by a unit test)");
+        }
+        env.add_global("js", assets::js_path());
+        env.add_global("css", assets::css_path());
+        env
+    })
+}
+
+/// Renders a template with `ctx`; a rendering failure is an `internal` page.
+pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "console template failed");
+            error_page(
+                ErrorCode::Internal,
+                "internal error; quote the request id when reporting it",
+                None,
+            )
+        }
+    }
+}
+
+/// An HTML page naming the error's stable code.
+pub fn error_page(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
+    let message = if code == ErrorCode::Internal {
+        "internal error; quote the request id when reporting it"
+    } else {
+        message
+    };
+    let html = env()
+        .get_template("message.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                title => title_of(code),
+                code => code.as_str(),
+                message => message,
+                request_id => request_id,
+            })
+        })
+        .unwrap_or_else(|_| {
+            format!(
+                "<!doctype html><title>Error</title><p>{}</p>",
+                code.as_str()
+            )
+        });
+    let mut r = (crate::error::status_of(code), Html(html)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The error as the caller wants it: JSON (`{"error", "message", "request_id"}`)
+/// for the console script, an HTML page otherwise.
+pub fn error_response(
+    code: ErrorCode,
+    message: &str,
+    request_id: Option<&str>,
+    json: bool,
+) -> Response {
+    if json {
+        let message = if code == ErrorCode::Internal {
+            "internal error; quote the request id when reporting it"
+        } else {
+            message
+        };
+        crate::error::error_response(code, message, request_id)
+    } else {
+        error_page(code, message, request_id)
+    }
+}
+
+fn title_of(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotFound => "Not found",
+        ErrorCode::Forbidden => "Not allowed",
+        ErrorCode::Unauthenticated => "Signed out",
+        ErrorCode::Internal => "Something went wrong",
+        _ => "That did not work",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_compile_and_escape() {
+        let e = env();
+        for (name, _) in TEMPLATES {
+            assert!(e.get_template(name).is_ok(), "{name}");
+        }
+        let r = e
+            .get_template("message.html")
+            .unwrap()
+            .render(minijinja::context! {
+                title => "t", code => "invalid", message => "<script>x</script>",
+            })
+            .unwrap();
+        assert!(!r.contains("<script>x"));
+        assert!(r.contains("&lt;script&gt;"));
+    }
+}
