@@ -220,6 +220,7 @@ pub async fn create_secret(
         if_match: None,
         allowed_hosts: None,
         create_only: true,
+        labels: None,
     };
     match st
         .svc
@@ -322,6 +323,7 @@ pub async fn edit_secret(
         if_match: Some(current.version),
         allowed_hosts: None,
         create_only: false,
+        labels: None,
     };
     match st.svc.put_secret(p, &ws, scope, &target, req, &c.ctx).await {
         Ok(_) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
