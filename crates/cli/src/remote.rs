@@ -6,6 +6,7 @@ use crate::args::{
     WorkspaceCmd,
 };
 use crate::input;
+use crate::versions;
 use crate::output::{or_dash, print_json, print_table};
 use anyhow::{anyhow, Result};
 use lockbox_client::{
@@ -50,8 +51,8 @@ fn print_meta(meta: &SecretMeta) {
             format!("{} by {}", meta.updated_at, meta.updated_by),
         ),
     ];
-    for (k, v) in rows {
-        println!("{:<12} {v}", format!("{k}:"));
+    for (k, v) in rows.into_iter().chain(versions::settings_rows(meta)) {
+        println!("{:<14} {v}", format!("{k}:"));
     }
 }
 
@@ -175,24 +176,11 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
             if g.json {
                 print_json(&versions)?;
             } else {
-                let rows: Vec<Vec<String>> = versions
-                    .iter()
-                    .map(|v| {
-                        vec![
-                            format!("{}{}", v.version, if v.current { " *" } else { "" }),
-                            v.fingerprint.clone(),
-                            v.created_at.clone(),
-                            v.created_by.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["VERSION", "FINGERPRINT", "CREATED", "BY"],
-                    &rows,
-                    "no versions",
-                );
+                versions::print_versions(&versions);
             }
         }
+        SecretSub::Versions(cmd) => versions::change(&c, ws, scope, g.json, cmd).await?,
+        SecretSub::Settings(args) => versions::settings(&c, ws, scope, g.json, args).await?,
         SecretSub::Rollback { name, version } => {
             let meta = c.rollback(ws, scope, &name, version).await?;
             if g.json {
@@ -231,6 +219,11 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
         ttl: args.ttl,
         if_match: args.if_match,
         create_only: false,
+        labels: if args.labels.is_empty() {
+            None
+        } else {
+            Some(versions::label_map(args.labels)?)
+        },
     };
     let out = c
         .put_secret(&g.workspace, scope, &args.name, &value, &opts)
