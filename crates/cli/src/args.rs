@@ -645,7 +645,15 @@ mod tests {
     fn versions_need_a_version_and_labels_conflict_with_clearing() {
         assert!(Cli::try_parse_from(["lockbox", "secret", "versions", "delete", "k"]).is_err());
         let cli = Cli::try_parse_from([
-            "lockbox", "secret", "versions", "destroy", "k", "--version", "1", "--version", "3",
+            "lockbox",
+            "secret",
+            "versions",
+            "destroy",
+            "k",
+            "--version",
+            "1",
+            "--version",
+            "3",
             "--yes",
         ])
         .unwrap();
@@ -657,7 +665,13 @@ mod tests {
             _ => panic!("not destroy"),
         }
         assert!(Cli::try_parse_from([
-            "lockbox", "secret", "settings", "k", "--label", "a=b", "--clear-labels"
+            "lockbox",
+            "secret",
+            "settings",
+            "k",
+            "--label",
+            "a=b",
+            "--clear-labels"
         ])
         .is_err());
     }

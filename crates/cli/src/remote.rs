@@ -6,8 +6,8 @@ use crate::args::{
     WorkspaceCmd,
 };
 use crate::input;
-use crate::versions;
 use crate::output::{or_dash, print_json, print_table};
+use crate::versions;
 use anyhow::{anyhow, Result};
 use lockbox_client::{
     Client, DescriptionUpdate, PutOptions, Scope, SecretMeta, SettingsPatch, Visibility,

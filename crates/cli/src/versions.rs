@@ -94,7 +94,13 @@ fn confirm_destroy(name: &str, versions: &[u64]) -> Result<()> {
 }
 
 /// `secret versions delete|undelete|destroy`.
-pub async fn change(c: &Client, ws: &str, scope: Scope, json: bool, cmd: VersionsCmd) -> Result<()> {
+pub async fn change(
+    c: &Client,
+    ws: &str,
+    scope: Scope,
+    json: bool,
+    cmd: VersionsCmd,
+) -> Result<()> {
     let (verb, targets): (&str, VersionTargets) = match cmd {
         VersionsCmd::Delete(t) => ("deleted", t),
         VersionsCmd::Undelete(t) => ("undeleted", t),
@@ -174,7 +180,10 @@ pub fn settings_rows(meta: &SecretMeta) -> Vec<(&'static str, String)> {
         ),
     ];
     if meta.current_deleted {
-        rows.push(("state", "current version deleted (undelete to read it)".to_owned()));
+        rows.push((
+            "state",
+            "current version deleted (undelete to read it)".to_owned(),
+        ));
     }
     rows
 }

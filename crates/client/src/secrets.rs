@@ -11,10 +11,10 @@ use crate::types::{
     DescriptionUpdate, PutOptions, PutOutcome, SecretList, SecretMeta, SecretSettingsPatch,
     VersionInfo,
 };
-use std::collections::BTreeMap;
 use lockbox_core::{Scope, SecretValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `PUT /secrets/{name}` body.
 #[derive(Serialize)]

@@ -262,11 +262,7 @@ impl Secrets {
     /// secrets.destroy_versions("authToken", &[1, 2]).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn destroy_versions(
-        &self,
-        name: &str,
-        versions: &[u64],
-    ) -> Result<Vec<VersionInfo>> {
+    pub async fn destroy_versions(&self, name: &str, versions: &[u64]) -> Result<Vec<VersionInfo>> {
         self.client
             .destroy_versions(&self.workspace, self.scope, name, versions)
             .await

@@ -382,7 +382,9 @@ mod tests {
             serde_json::to_value(&p).unwrap(),
             json!({"cas_required": false})
         );
-        let p = SecretSettingsPatch::default().clear_labels().max_versions(0);
+        let p = SecretSettingsPatch::default()
+            .clear_labels()
+            .max_versions(0);
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
             json!({"labels": {}, "max_versions": 0})

@@ -27,7 +27,10 @@ async fn start() -> Fixture {
     })
     .await
     .expect("server starts");
-    let token = server.init_token.clone().expect("first start makes a token");
+    let token = server
+        .init_token
+        .clone()
+        .expect("first start makes a token");
     let client = Client::new(&server.url(), &token).unwrap();
     Fixture {
         _tmp: tmp,
@@ -59,11 +62,17 @@ async fn delete_undelete_and_destroy_versions() {
 
     // Soft-delete the current version (empty list): reveal is not_found, the
     // metadata says so, the older version still reads.
-    let after = c.delete_versions(WS, Scope::Workspace, NAME, &[]).await.unwrap();
+    let after = c
+        .delete_versions(WS, Scope::Workspace, NAME, &[])
+        .await
+        .unwrap();
     assert!(version(&after, 2).deleted_at.is_some());
     assert!(version(&after, 1).deleted_at.is_none());
     assert!(!version(&after, 2).destroyed);
-    let err = c.reveal(WS, Scope::Workspace, NAME, None).await.unwrap_err();
+    let err = c
+        .reveal(WS, Scope::Workspace, NAME, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));
     assert!(!err.to_string().contains("value-two"), "{err}");
     let meta = c.get_secret(WS, Scope::Workspace, NAME).await.unwrap();
@@ -86,7 +95,12 @@ async fn delete_undelete_and_destroy_versions() {
     let value = c.reveal(WS, Scope::Workspace, NAME, None).await.unwrap();
     // EXPOSE: the test compares the undeleted value with what was written
     assert_eq!(value.expose(), br#""value-two-B2""#);
-    assert!(!c.get_secret(WS, Scope::Workspace, NAME).await.unwrap().current_deleted);
+    assert!(
+        !c.get_secret(WS, Scope::Workspace, NAME)
+            .await
+            .unwrap()
+            .current_deleted
+    );
 
     // Destroy version 1 through the store view; unknown numbers are ignored.
     let after = secrets.destroy_versions(NAME, &[1, 99]).await.unwrap();
@@ -137,9 +151,16 @@ async fn labels_and_per_secret_settings() {
     put(c, "v1", &PutOptions::default().label("team", "payments")).await;
     put(c, "v2", &PutOptions::default()).await;
     let meta = c.get_secret(WS, Scope::Workspace, NAME).await.unwrap();
-    assert_eq!(meta.labels.get("team").map(String::as_str), Some("payments"));
     assert_eq!(
-        (meta.max_versions, meta.cas_required, meta.delete_version_after),
+        meta.labels.get("team").map(String::as_str),
+        Some("payments")
+    );
+    assert_eq!(
+        (
+            meta.max_versions,
+            meta.cas_required,
+            meta.delete_version_after
+        ),
         (None, false, None)
     );
 
@@ -154,7 +175,12 @@ async fn labels_and_per_secret_settings() {
         .await
         .unwrap();
     assert_eq!(meta.version, 2, "settings are not a new version");
-    assert_eq!(meta.labels.len(), 2, "labels are replaced: {:?}", meta.labels);
+    assert_eq!(
+        meta.labels.len(),
+        2,
+        "labels are replaced: {:?}",
+        meta.labels
+    );
     assert_eq!(meta.labels["owner"], "alice");
     assert_eq!(meta.max_versions, Some(5));
     assert!(meta.cas_required);
@@ -163,7 +189,13 @@ async fn labels_and_per_secret_settings() {
     // cas_required: a blind write is refused, one naming the version goes through
     // and is scheduled for deletion an hour later.
     let err = c
-        .put_secret(WS, Scope::Workspace, NAME, &json!("v3"), &PutOptions::default())
+        .put_secret(
+            WS,
+            Scope::Workspace,
+            NAME,
+            &json!("v3"),
+            &PutOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Invalid), "{err}");
@@ -171,7 +203,12 @@ async fn labels_and_per_secret_settings() {
     let v3 = c.versions(WS, Scope::Workspace, NAME).await.unwrap();
     assert!(version(&v3, 3).deleted_at.is_some(), "{v3:?}");
     assert!(version(&v3, 2).deleted_at.is_none());
-    assert!(!c.get_secret(WS, Scope::Workspace, NAME).await.unwrap().current_deleted);
+    assert!(
+        !c.get_secret(WS, Scope::Workspace, NAME)
+            .await
+            .unwrap()
+            .current_deleted
+    );
 
     // Only the fields sent change; clearing labels and going back to the
     // workspace's settings with 0.
@@ -204,9 +241,15 @@ async fn labels_and_per_secret_settings() {
     assert_eq!(err.code(), Some(ErrorCode::Invalid), "{err}");
 
     // The user scope is separate: settings there touch only the caller's secret.
-    c.put_secret(WS, Scope::User, NAME, &json!("mine"), &PutOptions::default())
-        .await
-        .unwrap();
+    c.put_secret(
+        WS,
+        Scope::User,
+        NAME,
+        &json!("mine"),
+        &PutOptions::default(),
+    )
+    .await
+    .unwrap();
     let mine = c
         .secrets(WS)
         .user_scope()
