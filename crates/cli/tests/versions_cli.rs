@@ -204,7 +204,7 @@ fn version_states_and_settings_walkthrough() {
     assert_eq!(meta["version"], 3, "settings are not a new version");
     let shown = run(&["secret", "settings", name], None);
     assert!(
-        shown.contains("30m") && shown.contains("cas_required:   true"),
+        shown.contains("30m") && line_of(&shown, "cas_required:").ends_with(" true"),
         "{shown}"
     );
 
