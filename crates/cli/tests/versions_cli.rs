@@ -302,3 +302,71 @@ fn line_of(table: &str, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no line for {prefix}: {table}"))
         .to_owned()
 }
+
+/// Runs `lockbox ARGS` on a pseudo-terminal (util-linux `script`, part of every
+/// Debian install), typing `typed` into it; returns (success, everything shown).
+fn on_terminal(url: &str, token: &str, args: &str, typed: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("script")
+        .args(["-qec", &format!("{} {args}", support::BIN), "/dev/null"])
+        .env("LOCKBOX_ADDR", url)
+        .env("LOCKBOX_TOKEN", token)
+        .env_remove("LOCKBOX_WORKSPACE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn destroy_asks_on_a_terminal_and_only_yes_destroys() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let token = s.token();
+    let url = s.url();
+    for v in ["tty-one-1", "tty-two-2"] {
+        let o = cli(&url, &token, &["secret", "set", "ttysecret"], Some(v));
+        assert!(o.status.success(), "{}", err_text(&o));
+    }
+    let destroyed = |n: u64| {
+        let o = cli(
+            &url,
+            &token,
+            &["--json", "secret", "history", "ttysecret"],
+            None,
+        );
+        version(&json(&text(&o)), n)["destroyed"] == true
+    };
+    let cmd = "secret versions destroy ttysecret --version 1";
+    let (ok, shown) = on_terminal(&url, &token, cmd, "no\n");
+    assert!(!ok, "{shown}");
+    assert!(shown.contains("cannot be undone"), "{shown}");
+    assert!(shown.contains("cancelled"), "{shown}");
+    assert!(!destroyed(1));
+    let (ok, shown) = on_terminal(&url, &token, cmd, "yes\n");
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains("destroyed version 1 of ttysecret"),
+        "{shown}"
+    );
+    assert!(destroyed(1));
+    assert!(!destroyed(2));
+    s.stop();
+}
