@@ -111,19 +111,21 @@ pub async fn change(
             ("destroyed", targets)
         }
     };
-    let VersionTargets { name, versions } = targets;
+    let VersionTargets { name, mut versions } = targets;
+    // `--version 2 --version 2` is one version; keep the order given.
+    let mut seen = std::collections::HashSet::new();
+    versions.retain(|n| seen.insert(*n));
     let after = match verb {
         "deleted" => c.delete_versions(ws, scope, &name, &versions).await?,
         "undeleted" => c.undelete_versions(ws, scope, &name, &versions).await?,
         _ => c.destroy_versions(ws, scope, &name, &versions).await?,
     };
     // The server ignores unknown numbers; say which ones those were.
-    let mut unknown: Vec<u64> = versions
+    let unknown: Vec<u64> = versions
         .iter()
         .copied()
         .filter(|n| !after.iter().any(|v| v.version == *n))
         .collect();
-    unknown.dedup();
     if !unknown.is_empty() {
         eprintln!("warning: {name} has no {} (ignored)", numbers(&unknown));
     }

@@ -67,6 +67,8 @@ fn version_states_and_settings_walkthrough() {
             "1",
             "--version",
             "9",
+            "--version",
+            "3",
         ],
         None,
     );

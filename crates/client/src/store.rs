@@ -106,7 +106,9 @@ impl Secrets {
 
     /// Writes `value` (serialized to JSON) as the new version of `name`, creating
     /// the secret when it does not exist. Last writer wins; for read-modify-write
-    /// use [`Secrets::patch`] or [`Secrets::patch_with`].
+    /// use [`Secrets::patch`] or [`Secrets::patch_with`]. A secret whose settings
+    /// have `cas_required` refuses this blind write (`invalid`);
+    /// [`Secrets::patch_with`] names the version it read and goes through.
     ///
     /// ```no_run
     /// # async fn demo() -> lockbox_client::Result<()> {

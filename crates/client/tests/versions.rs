@@ -209,6 +209,23 @@ async fn labels_and_per_secret_settings() {
             .unwrap()
             .current_deleted
     );
+    // The store view: a blind put is refused, patch_with (which names the version
+    // it read) goes through.
+    let store = c.secrets(WS);
+    let err = store.put(NAME, "blind").await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Invalid), "{err}");
+    let written: String = store
+        .patch_with(NAME, |v: Option<String>| v.map(|old| format!("{old}+")))
+        .await
+        .unwrap();
+    assert_eq!(written, "v3+");
+    assert_eq!(
+        c.get_secret(WS, Scope::Workspace, NAME)
+            .await
+            .unwrap()
+            .version,
+        4
+    );
 
     // Only the fields sent change; clearing labels and going back to the
     // workspace's settings with 0.
