@@ -574,6 +574,13 @@ pub enum WorkspaceCmd {
         /// How many versions to keep per secret.
         #[arg(long, value_name = "N")]
         max_versions: Option<u32>,
+        /// Refuse writes that do not name the version they expect, in every secret.
+        #[arg(long, value_name = "BOOL")]
+        cas_required: Option<bool>,
+        /// New versions read as deleted after this long (seconds, or 30m, 12h, 7d);
+        /// 0 turns it off.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        delete_version_after: Option<u64>,
     },
 }
 

@@ -411,24 +411,32 @@ pub async fn workspace(g: &Global, cmd: WorkspaceCmd) -> Result<ExitCode> {
         WorkspaceCmd::Settings {
             allow_rename,
             max_versions,
+            cas_required,
+            delete_version_after,
         } => {
-            let settings = if allow_rename.is_none() && max_versions.is_none() {
+            let patch = SettingsPatch {
+                allow_rename,
+                max_versions,
+                cas_required,
+                delete_version_after,
+            };
+            let settings = if patch == SettingsPatch::default() {
                 c.get_settings(&g.workspace).await?
             } else {
-                c.patch_settings(
-                    &g.workspace,
-                    &SettingsPatch {
-                        allow_rename,
-                        max_versions,
-                    },
-                )
-                .await?
+                c.patch_settings(&g.workspace, &patch).await?
             };
             if g.json {
                 print_json(&settings)?;
             } else {
-                println!("allow_rename: {}", settings.allow_rename);
-                println!("max_versions: {}", settings.max_versions);
+                println!("allow_rename:         {}", settings.allow_rename);
+                println!("max_versions:         {}", settings.max_versions);
+                println!("cas_required:         {}", settings.cas_required);
+                println!(
+                    "delete_version_after: {}",
+                    settings
+                        .delete_version_after
+                        .map_or_else(|| "off".to_owned(), versions::duration)
+                );
             }
         }
     }

@@ -146,7 +146,7 @@ pub async fn change(
 }
 
 /// Human form of a duration in seconds: the largest whole unit.
-fn duration(seconds: u64) -> String {
+pub fn duration(seconds: u64) -> String {
     match seconds {
         0 => "0s".to_owned(),
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),

@@ -276,6 +276,49 @@ fn version_states_and_settings_walkthrough() {
     );
     assert!(err.contains("not_found"), "{err}");
 
+    // The workspace-wide defaults: shown, set, and turned off again.
+    let shown = run(&["workspace", "settings"], None);
+    assert!(
+        line_of(&shown, "delete_version_after:").ends_with(" off"),
+        "{shown}"
+    );
+    let ws = json(&run(
+        &[
+            "--json",
+            "workspace",
+            "settings",
+            "--cas-required",
+            "true",
+            "--delete-version-after",
+            "12h",
+        ],
+        None,
+    ));
+    assert_eq!(ws["cas_required"], true);
+    assert_eq!(ws["delete_version_after"], 43_200);
+    let (_, err) = fails(&["secret", "set", "other"], Some("blind-write"));
+    assert!(err.contains("invalid"), "{err}");
+    let shown = run(&["workspace", "settings"], None);
+    assert!(
+        line_of(&shown, "delete_version_after:").ends_with(" 12h"),
+        "{shown}"
+    );
+    let ws = json(&run(
+        &[
+            "--json",
+            "workspace",
+            "settings",
+            "--cas-required",
+            "false",
+            "--delete-version-after",
+            "0",
+        ],
+        None,
+    ));
+    assert_eq!(ws["cas_required"], false);
+    assert_eq!(ws["delete_version_after"], Value::Null);
+    run(&["secret", "set", "other"], Some("written-now"));
+
     // A viewer may look but not change states or settings.
     let added = run(&["member", "add", "vera", "--role", "viewer"], None);
     let vera = find_token(&added).expect("viewer token");

@@ -213,6 +213,12 @@ pub struct WorkspaceInfo {
 pub struct Settings {
     pub allow_rename: bool,
     pub max_versions: u32,
+    /// Every write in the workspace must name the version it expects.
+    #[serde(default)]
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = never.
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
 }
 
 /// A `PATCH /settings` body: only the fields that are `Some` are sent.
@@ -222,6 +228,11 @@ pub struct SettingsPatch {
     pub allow_rename: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_versions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cas_required: Option<bool>,
+    /// Seconds; `0` turns it off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_version_after: Option<u64>,
 }
 
 /// One member of a workspace.
@@ -418,7 +429,7 @@ mod tests {
     fn settings_patch_sends_only_set_fields() {
         let p = SettingsPatch {
             allow_rename: Some(true),
-            max_versions: None,
+            ..SettingsPatch::default()
         };
         assert_eq!(
             serde_json::to_value(&p).unwrap(),

@@ -5,7 +5,7 @@
 //! viewer and a reserved label key get.
 
 use lockbox_client::{
-    Client, ErrorCode, PutOptions, Role, Scope, SecretSettingsPatch, VersionInfo,
+    Client, ErrorCode, PutOptions, Role, Scope, SecretSettingsPatch, SettingsPatch, VersionInfo,
 };
 use serde_json::json;
 
@@ -256,6 +256,47 @@ async fn labels_and_per_secret_settings() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Invalid), "{err}");
+
+    // The workspace-wide switches, through the SDK's workspace settings.
+    let ws = c
+        .patch_settings(
+            WS,
+            &SettingsPatch {
+                cas_required: Some(true),
+                delete_version_after: Some(600),
+                ..SettingsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ws.cas_required, ws.delete_version_after),
+        (true, Some(600))
+    );
+    let err = c
+        .put_secret(
+            WS,
+            Scope::Workspace,
+            "fresh",
+            &json!("x"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Invalid), "{err}");
+    let ws = c
+        .patch_settings(
+            WS,
+            &SettingsPatch {
+                cas_required: Some(false),
+                delete_version_after: Some(0),
+                ..SettingsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((ws.cas_required, ws.delete_version_after), (false, None));
+    assert_eq!(c.get_settings(WS).await.unwrap(), ws);
 
     // The user scope is separate: settings there touch only the caller's secret.
     c.put_secret(
