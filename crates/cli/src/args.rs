@@ -341,7 +341,8 @@ pub enum SecretSub {
         #[arg(long, value_name = "N")]
         if_match: Option<u64>,
     },
-    /// List a secret's versions, newest first.
+    /// List a secret's versions, newest first, with each one's state (current,
+    /// deleted at …, destroyed).
     History {
         /// Secret name.
         name: String,
@@ -361,6 +362,104 @@ pub enum SecretSub {
         /// New name.
         new_name: String,
     },
+    /// Soft-delete, undelete or destroy versions of a secret.
+    #[command(subcommand)]
+    Versions(VersionsCmd),
+    /// Show a secret's labels and settings, or change them (not a new version).
+    Settings(SecretSettingsArgs),
+}
+
+/// The version numbers a `secret versions …` command acts on.
+#[derive(Args, Debug)]
+pub struct VersionTargets {
+    /// Secret name.
+    pub name: String,
+    /// A version number (repeatable).
+    #[arg(long = "version", value_name = "N", required = true)]
+    pub versions: Vec<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VersionsCmd {
+    /// Soft-delete versions: their value no longer reads until undeleted.
+    Delete(VersionTargets),
+    /// Make soft-deleted versions readable again (destroyed ones stay destroyed).
+    Undelete(VersionTargets),
+    /// Remove versions' values for good (metadata stays). Asks first on a
+    /// terminal; needs --yes when stdin is not a terminal.
+    Destroy {
+        #[command(flatten)]
+        targets: VersionTargets,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SecretSettingsArgs {
+    /// Secret name.
+    pub name: String,
+    /// A label (repeatable). The labels given replace all the current ones.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Remove every label.
+    #[arg(long, conflicts_with = "labels")]
+    pub clear_labels: bool,
+    /// Versions to keep for this secret (0: the workspace's setting).
+    #[arg(long, value_name = "N")]
+    pub max_versions: Option<u32>,
+    /// Refuse writes that do not name the version they expect (--if-match).
+    #[arg(long, value_name = "BOOL")]
+    pub cas_required: Option<bool>,
+    /// New versions read as deleted after this long: seconds, or a number with
+    /// s, m, h or d (30m, 12h, 7d). 0: the workspace's setting.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub delete_version_after: Option<u64>,
+}
+
+impl SecretSettingsArgs {
+    /// True when the command only shows the settings.
+    pub fn is_show(&self) -> bool {
+        self.labels.is_empty()
+            && !self.clear_labels
+            && self.max_versions.is_none()
+            && self.cas_required.is_none()
+            && self.delete_version_after.is_none()
+    }
+}
+
+/// `KEY=VALUE` (split at the first `=`; the key must not be empty).
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("a label is KEY=VALUE with a non-empty key".to_owned()),
+    }
+}
+
+/// Seconds, or a whole number with one of the suffixes s, m, h, d.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    const HELP: &str = "takes seconds or a number with s, m, h or d (3600, 30m, 12h, 7d)";
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c.to_ascii_lowercase()),
+        _ => (s, 's'),
+    };
+    let factor: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(HELP.to_owned()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HELP.to_owned());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| "the duration is too long".to_owned())
 }
 
 #[derive(Args, Debug)]
@@ -388,6 +487,10 @@ pub struct SetArgs {
     /// Only write when the secret is at this version.
     #[arg(long, value_name = "N")]
     pub if_match: Option<u64>,
+    /// A label (repeatable); the labels given replace the current ones. Omitted:
+    /// labels are kept.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,6 +574,13 @@ pub enum WorkspaceCmd {
         /// How many versions to keep per secret.
         #[arg(long, value_name = "N")]
         max_versions: Option<u32>,
+        /// Refuse writes that do not name the version they expect, in every secret.
+        #[arg(long, value_name = "BOOL")]
+        cas_required: Option<bool>,
+        /// New versions read as deleted after this long (seconds, or 30m, 12h, 7d);
+        /// 0 turns it off.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        delete_version_after: Option<u64>,
     },
 }
 
@@ -516,6 +626,61 @@ mod tests {
             _ => panic!("not a secret command"),
         }
         assert_eq!(cli.global.workspace, "team");
+    }
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("12H"), Ok(43_200));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert_eq!(parse_duration("0"), Ok(0));
+        for bad in ["", "m", "-5", "1.5h", "3w", "ten", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_split_at_the_first_equals() {
+        assert_eq!(parse_label("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_label("a="), Ok(("a".into(), String::new())));
+        assert!(parse_label("=b").is_err());
+        assert!(parse_label("ab").is_err());
+    }
+
+    #[test]
+    fn versions_need_a_version_and_labels_conflict_with_clearing() {
+        assert!(Cli::try_parse_from(["lockbox", "secret", "versions", "delete", "k"]).is_err());
+        let cli = Cli::try_parse_from([
+            "lockbox",
+            "secret",
+            "versions",
+            "destroy",
+            "k",
+            "--version",
+            "1",
+            "--version",
+            "3",
+            "--yes",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Secret(SecretCmd {
+                command: SecretSub::Versions(VersionsCmd::Destroy { targets, yes }),
+                ..
+            }) => assert_eq!((targets.versions, yes), (vec![1, 3], true)),
+            _ => panic!("not destroy"),
+        }
+        assert!(Cli::try_parse_from([
+            "lockbox",
+            "secret",
+            "settings",
+            "k",
+            "--label",
+            "a=b",
+            "--clear-labels"
+        ])
+        .is_err());
     }
 
     #[test]

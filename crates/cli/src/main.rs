@@ -12,6 +12,7 @@ mod output;
 mod remote;
 mod run;
 mod script;
+mod versions;
 
 use args::{Cli, Command, KeysCmd};
 use clap::Parser;

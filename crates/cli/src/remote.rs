@@ -7,6 +7,7 @@ use crate::args::{
 };
 use crate::input;
 use crate::output::{or_dash, print_json, print_table};
+use crate::versions;
 use anyhow::{anyhow, Result};
 use lockbox_client::{
     Client, DescriptionUpdate, PutOptions, Scope, SecretMeta, SettingsPatch, Visibility,
@@ -50,8 +51,8 @@ fn print_meta(meta: &SecretMeta) {
             format!("{} by {}", meta.updated_at, meta.updated_by),
         ),
     ];
-    for (k, v) in rows {
-        println!("{:<12} {v}", format!("{k}:"));
+    for (k, v) in rows.into_iter().chain(versions::settings_rows(meta)) {
+        println!("{:<14} {v}", format!("{k}:"));
     }
 }
 
@@ -175,24 +176,11 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
             if g.json {
                 print_json(&versions)?;
             } else {
-                let rows: Vec<Vec<String>> = versions
-                    .iter()
-                    .map(|v| {
-                        vec![
-                            format!("{}{}", v.version, if v.current { " *" } else { "" }),
-                            v.fingerprint.clone(),
-                            v.created_at.clone(),
-                            v.created_by.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["VERSION", "FINGERPRINT", "CREATED", "BY"],
-                    &rows,
-                    "no versions",
-                );
+                versions::print_versions(&versions);
             }
         }
+        SecretSub::Versions(cmd) => versions::change(&c, ws, scope, g.json, cmd).await?,
+        SecretSub::Settings(args) => versions::settings(&c, ws, scope, g.json, args).await?,
         SecretSub::Rollback { name, version } => {
             let meta = c.rollback(ws, scope, &name, version).await?;
             if g.json {
@@ -231,6 +219,11 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
         ttl: args.ttl,
         if_match: args.if_match,
         create_only: false,
+        labels: if args.labels.is_empty() {
+            None
+        } else {
+            Some(versions::label_map(args.labels)?)
+        },
     };
     let out = c
         .put_secret(&g.workspace, scope, &args.name, &value, &opts)
@@ -418,24 +411,32 @@ pub async fn workspace(g: &Global, cmd: WorkspaceCmd) -> Result<ExitCode> {
         WorkspaceCmd::Settings {
             allow_rename,
             max_versions,
+            cas_required,
+            delete_version_after,
         } => {
-            let settings = if allow_rename.is_none() && max_versions.is_none() {
+            let patch = SettingsPatch {
+                allow_rename,
+                max_versions,
+                cas_required,
+                delete_version_after,
+            };
+            let settings = if patch == SettingsPatch::default() {
                 c.get_settings(&g.workspace).await?
             } else {
-                c.patch_settings(
-                    &g.workspace,
-                    &SettingsPatch {
-                        allow_rename,
-                        max_versions,
-                    },
-                )
-                .await?
+                c.patch_settings(&g.workspace, &patch).await?
             };
             if g.json {
                 print_json(&settings)?;
             } else {
-                println!("allow_rename: {}", settings.allow_rename);
-                println!("max_versions: {}", settings.max_versions);
+                println!("allow_rename:         {}", settings.allow_rename);
+                println!("max_versions:         {}", settings.max_versions);
+                println!("cas_required:         {}", settings.cas_required);
+                println!(
+                    "delete_version_after: {}",
+                    settings
+                        .delete_version_after
+                        .map_or_else(|| "off".to_owned(), versions::duration)
+                );
             }
         }
     }

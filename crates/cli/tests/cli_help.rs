@@ -40,7 +40,8 @@ fn secret_help_lists_its_subcommands() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for sub in [
-        "set", "get", "ls", "rm", "reveal", "patch", "history", "rollback", "rename",
+        "set", "get", "ls", "rm", "reveal", "patch", "history", "rollback", "rename", "versions",
+        "settings",
     ] {
         assert!(text.contains(sub), "secret --help lacks {sub}:\n{text}");
     }

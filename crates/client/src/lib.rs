@@ -40,8 +40,8 @@ pub use error::{Error, Result};
 pub use store::Secrets;
 pub use types::{
     AddedMember, AuditEvent, AuditPage, CreatedToken, DescriptionUpdate, Me, MeToken, MeWorkspace,
-    Member, MemberRole, OpenedRun, PutOptions, PutOutcome, SecretList, SecretMeta, Settings,
-    SettingsPatch, TokenInfo, VersionInfo, WorkspaceInfo,
+    Member, MemberRole, OpenedRun, PutOptions, PutOutcome, SecretList, SecretMeta,
+    SecretSettingsPatch, Settings, SettingsPatch, TokenInfo, VersionInfo, WorkspaceInfo,
 };
 
 pub use lockbox_core::{ErrorCode, Role, Scope, SecretValue, Visibility};

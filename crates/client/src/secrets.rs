@@ -8,11 +8,13 @@
 use crate::client::{seg, Call, Client};
 use crate::error::{Error, Result};
 use crate::types::{
-    DescriptionUpdate, PutOptions, PutOutcome, SecretList, SecretMeta, VersionInfo,
+    DescriptionUpdate, PutOptions, PutOutcome, SecretList, SecretMeta, SecretSettingsPatch,
+    VersionInfo,
 };
 use lockbox_core::{Scope, SecretValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// `PUT /secrets/{name}` body.
 #[derive(Serialize)]
@@ -24,6 +26,8 @@ struct PutBody<'a> {
     visibility: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<&'a BTreeMap<String, String>>,
 }
 
 /// `POST /secrets/{name}/reveal` answer. Decoded straight into the redacting wrapper's
@@ -37,6 +41,12 @@ struct RevealBody {
 #[derive(Deserialize)]
 struct VersionsBody {
     versions: Vec<VersionInfo>,
+}
+
+/// `POST /secrets/{name}/versions/{op}` body.
+#[derive(Serialize)]
+struct VersionNumbers<'a> {
+    versions: &'a [u64],
 }
 
 #[derive(Serialize)]
@@ -81,6 +91,7 @@ impl Client {
             },
             visibility: opts.visibility.map(|v| v.as_str()),
             ttl: opts.ttl,
+            labels: opts.labels.as_ref(),
         };
         let call = Call::new(Method::PUT, Self::secret_path(ws, name)?)
             .scope(scope)
@@ -197,6 +208,138 @@ impl Client {
         .scope(scope);
         let body: VersionsBody = self.send_json("versions", call).await?;
         Ok(body.versions)
+    }
+
+    /// `POST /secrets/{name}/versions/{op}`: the shared body of the three state changes.
+    async fn change_versions(
+        &self,
+        op: &'static str,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        versions: &[u64],
+    ) -> Result<Vec<VersionInfo>> {
+        let call = Call::new(
+            Method::POST,
+            format!("{}/versions/{op}", Self::secret_path(ws, name)?),
+        )
+        .scope(scope)
+        .json(&VersionNumbers { versions })?;
+        let body: VersionsBody = self.send_json(&format!("{op} versions"), call).await?;
+        Ok(body.versions)
+    }
+
+    /// `POST /secrets/{name}/versions/delete`: soft-deletes `versions` (an empty
+    /// slice means the current version). Recoverable with
+    /// [`Client::undelete_versions`]; revealing a deleted version is `not_found`.
+    /// Unknown numbers are ignored. Returns every version after the change.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::{Client, Scope};
+    ///
+    /// let client = Client::from_env()?;
+    /// let versions = client
+    ///     .delete_versions("default", Scope::Workspace, "stripe/api key", &[2])
+    ///     .await?;
+    /// assert!(versions.iter().any(|v| v.version == 2 && v.deleted_at.is_some()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_versions(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        versions: &[u64],
+    ) -> Result<Vec<VersionInfo>> {
+        self.change_versions("delete", ws, scope, name, versions)
+            .await
+    }
+
+    /// `POST /secrets/{name}/versions/undelete`: makes soft-deleted `versions`
+    /// readable again (an empty slice means the current version); a destroyed
+    /// version stays destroyed. Returns every version after the change.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::{Client, Scope};
+    ///
+    /// let client = Client::from_env()?;
+    /// client
+    ///     .undelete_versions("default", Scope::Workspace, "stripe/api key", &[2])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn undelete_versions(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        versions: &[u64],
+    ) -> Result<Vec<VersionInfo>> {
+        self.change_versions("undelete", ws, scope, name, versions)
+            .await
+    }
+
+    /// `POST /secrets/{name}/versions/destroy`: removes the ciphertext of
+    /// `versions` for good (an empty slice means the current version); their
+    /// metadata stays listed with `destroyed: true`. Cannot be undone. Returns every
+    /// version after the change.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::{Client, Scope};
+    ///
+    /// let client = Client::from_env()?;
+    /// let versions = client
+    ///     .destroy_versions("default", Scope::Workspace, "stripe/api key", &[1])
+    ///     .await?;
+    /// assert!(versions.iter().any(|v| v.version == 1 && v.destroyed));
+    /// # Ok(()) }
+    /// ```
+    pub async fn destroy_versions(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        versions: &[u64],
+    ) -> Result<Vec<VersionInfo>> {
+        self.change_versions("destroy", ws, scope, name, versions)
+            .await
+    }
+
+    /// `PATCH /secrets/{name}/settings`: labels, `max_versions`, `cas_required` and
+    /// `delete_version_after` of one secret. Fields left `None` keep their value;
+    /// no new version is written. Returns the metadata after the change.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::{Client, Scope, SecretSettingsPatch};
+    ///
+    /// let client = Client::from_env()?;
+    /// let patch = SecretSettingsPatch::default()
+    ///     .label("team", "payments")
+    ///     .cas_required(true);
+    /// let meta = client
+    ///     .update_secret_settings("default", Scope::Workspace, "stripe/api key", &patch)
+    ///     .await?;
+    /// assert!(meta.cas_required);
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_secret_settings(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        patch: &SecretSettingsPatch,
+    ) -> Result<SecretMeta> {
+        let call = Call::new(
+            Method::PATCH,
+            format!("{}/settings", Self::secret_path(ws, name)?),
+        )
+        .scope(scope)
+        .json(patch)?;
+        self.send_json("secret settings", call).await
     }
 
     /// `POST /secrets/{name}/rollback`: writes a new version equal to `version`.

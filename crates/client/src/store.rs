@@ -1,6 +1,8 @@
 //! [`Secrets`]: a small key-value view of one workspace and scope, in the shape of
 //! a connector SDK's secrets store (`put`, `get`, `exists`, `patch`, `delete`),
-//! with typed values through serde.
+//! with typed values through serde, plus the version states (`versions`,
+//! `delete_versions`, `undelete_versions`, `destroy_versions`) and per-secret
+//! settings (`update_settings`).
 //!
 //! Every method is one or a few calls of the low-level [`Client`]; nothing is cached.
 //! Values travel as JSON; a Rust value that serializes to an empty document (`""`,
@@ -8,7 +10,7 @@
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::types::PutOptions;
+use crate::types::{PutOptions, SecretMeta, SecretSettingsPatch, VersionInfo};
 use lockbox_core::{ErrorCode, Scope, SecretValue};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -104,7 +106,9 @@ impl Secrets {
 
     /// Writes `value` (serialized to JSON) as the new version of `name`, creating
     /// the secret when it does not exist. Last writer wins; for read-modify-write
-    /// use [`Secrets::patch`] or [`Secrets::patch_with`].
+    /// use [`Secrets::patch`] or [`Secrets::patch_with`]. A secret whose settings
+    /// have `cas_required` refuses this blind write (`invalid`);
+    /// [`Secrets::patch_with`] names the version it read and goes through.
     ///
     /// ```no_run
     /// # async fn demo() -> lockbox_client::Result<()> {
@@ -199,6 +203,96 @@ impl Secrets {
             Err(e) if e.code() == Some(ErrorCode::NotFound) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every version of `name`, newest first, with its state (`deleted_at`,
+    /// `destroyed`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let live = secrets.versions("authToken").await?.iter().filter(|v| !v.destroyed).count();
+    /// # Ok(()) }
+    /// ```
+    pub async fn versions(&self, name: &str) -> Result<Vec<VersionInfo>> {
+        self.client
+            .versions(&self.workspace, self.scope, name)
+            .await
+    }
+
+    /// Soft-deletes `versions` of `name` (`&[]`: the current one); see
+    /// [`Client::delete_versions`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// secrets.delete_versions("authToken", &[]).await?;
+    /// assert_eq!(secrets.get_secret("authToken").await?.map(|_| ()), None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_versions(&self, name: &str, versions: &[u64]) -> Result<Vec<VersionInfo>> {
+        self.client
+            .delete_versions(&self.workspace, self.scope, name, versions)
+            .await
+    }
+
+    /// Makes soft-deleted `versions` of `name` readable again; see
+    /// [`Client::undelete_versions`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// secrets.undelete_versions("authToken", &[3]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn undelete_versions(
+        &self,
+        name: &str,
+        versions: &[u64],
+    ) -> Result<Vec<VersionInfo>> {
+        self.client
+            .undelete_versions(&self.workspace, self.scope, name, versions)
+            .await
+    }
+
+    /// Removes the ciphertext of `versions` of `name` for good; see
+    /// [`Client::destroy_versions`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// secrets.destroy_versions("authToken", &[1, 2]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn destroy_versions(&self, name: &str, versions: &[u64]) -> Result<Vec<VersionInfo>> {
+        self.client
+            .destroy_versions(&self.workspace, self.scope, name, versions)
+            .await
+    }
+
+    /// Changes the per-secret settings of `name` (labels, `max_versions`,
+    /// `cas_required`, `delete_version_after`); see
+    /// [`Client::update_secret_settings`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> lockbox_client::Result<()> {
+    /// use lockbox_client::SecretSettingsPatch;
+    ///
+    /// let secrets = lockbox_client::Client::from_env()?.secrets("default");
+    /// let meta = secrets
+    ///     .update_settings("authToken", &SecretSettingsPatch::default().max_versions(3))
+    ///     .await?;
+    /// assert_eq!(meta.max_versions, Some(3));
+    /// # Ok(()) }
+    /// ```
+    pub async fn update_settings(
+        &self,
+        name: &str,
+        patch: &SecretSettingsPatch,
+    ) -> Result<SecretMeta> {
+        self.client
+            .update_secret_settings(&self.workspace, self.scope, name, patch)
+            .await
     }
 
     /// Applies `patch` (serialized to JSON) as a JSON merge patch (RFC 7396): its

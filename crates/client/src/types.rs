@@ -7,6 +7,7 @@
 
 use lockbox_core::Visibility;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A secret's metadata. Never the value.
@@ -27,6 +28,23 @@ pub struct SecretMeta {
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
+    /// Free-form string labels (Vault's `custom_metadata`). Never secret.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Versions kept for this secret; `None` means the workspace's setting.
+    #[serde(default)]
+    pub max_versions: Option<u32>,
+    /// Writes must say which version they expect (`If-Match`) or create only.
+    #[serde(default)]
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` means the
+    /// workspace's setting.
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
+    /// The current version reads as deleted (or is destroyed) now: revealing it is
+    /// `not_found` until it is undeleted.
+    #[serde(default)]
+    pub current_deleted: bool,
 }
 
 /// One page of `GET /secrets`.
@@ -44,6 +62,71 @@ pub struct VersionInfo {
     pub created_at: String,
     pub created_by: String,
     pub current: bool,
+    /// When the version was (or, when scheduled by `delete_version_after`, will be)
+    /// soft-deleted, RFC 3339. A deleted version can be undeleted.
+    #[serde(default)]
+    pub deleted_at: Option<String>,
+    /// The ciphertext is gone for good; only the metadata is left.
+    #[serde(default)]
+    pub destroyed: bool,
+}
+
+/// A `PATCH /secrets/{name}/settings` body: only the fields that are `Some` are
+/// sent; the others keep their value. Not a new version of the secret.
+///
+/// ```
+/// use lockbox_client::SecretSettingsPatch;
+///
+/// let patch = SecretSettingsPatch::default()
+///     .label("team", "payments")
+///     .max_versions(5)
+///     .cas_required(true)
+///     .delete_version_after(30 * 24 * 3600);
+/// assert_eq!(patch.labels.as_ref().map(|l| l.len()), Some(1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SecretSettingsPatch {
+    /// Replaces every label (`Some(empty)` clears them). Keys starting with
+    /// `lockbox.` are reserved and refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Versions kept; `0` goes back to the workspace's setting (at most 1000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_versions: Option<u32>,
+    /// Refuse writes that do not name the version they expect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cas_required: Option<bool>,
+    /// Seconds after which each new version reads as deleted; `0` goes back to the
+    /// workspace's setting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_version_after: Option<u64>,
+}
+
+impl SecretSettingsPatch {
+    /// Adds one label to the set that will replace the current labels.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
+    /// Removes every label.
+    pub fn clear_labels(mut self) -> Self {
+        self.labels = Some(BTreeMap::new());
+        self
+    }
+    pub fn max_versions(mut self, n: u32) -> Self {
+        self.max_versions = Some(n);
+        self
+    }
+    pub fn cas_required(mut self, on: bool) -> Self {
+        self.cas_required = Some(on);
+        self
+    }
+    pub fn delete_version_after(mut self, seconds: u64) -> Self {
+        self.delete_version_after = Some(seconds);
+        self
+    }
 }
 
 /// The answer to a `PUT /secrets/{name}`: `created` is true on `201`.
@@ -79,6 +162,8 @@ pub struct PutOptions {
     /// Only create: refused with `version_mismatch` when the secret exists
     /// (`If-None-Match: *`).
     pub create_only: bool,
+    /// Replaces the labels (`Some(empty)` clears them); `None` keeps them.
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 impl PutOptions {
@@ -106,6 +191,13 @@ impl PutOptions {
         self.create_only = true;
         self
     }
+    /// Adds one label to the set that replaces the secret's labels.
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(key.into(), value.into());
+        self
+    }
 }
 
 /// One workspace the caller belongs to (`GET /v1/workspaces`, `POST /v1/workspaces`).
@@ -121,6 +213,12 @@ pub struct WorkspaceInfo {
 pub struct Settings {
     pub allow_rename: bool,
     pub max_versions: u32,
+    /// Every write in the workspace must name the version it expects.
+    #[serde(default)]
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = never.
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
 }
 
 /// A `PATCH /settings` body: only the fields that are `Some` are sent.
@@ -130,6 +228,11 @@ pub struct SettingsPatch {
     pub allow_rename: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_versions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cas_required: Option<bool>,
+    /// Seconds; `0` turns it off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_version_after: Option<u64>,
 }
 
 /// One member of a workspace.
@@ -266,10 +369,37 @@ mod tests {
             "scope": "workspace", "visibility": "masked", "description": null, "version": 3,
             "fingerprint": "9f1c", "expires_at": null, "created_at": "2026-01-01T00:00:00Z",
             "created_by": "user:owner", "updated_at": "2026-01-02T00:00:00Z",
-            "updated_by": "token:ci"});
+            "updated_by": "token:ci", "labels": {"team": "payments"}, "max_versions": null,
+            "cas_required": false, "delete_version_after": 3600, "current_deleted": true});
         let meta: SecretMeta = serde_json::from_value(body.clone()).unwrap();
         assert_eq!(meta.version, 3);
         assert_eq!(serde_json::to_value(&meta).unwrap(), body);
+        assert!(meta.current_deleted);
+        assert_eq!(meta.delete_version_after, Some(3600));
+    }
+
+    #[test]
+    fn older_servers_without_the_new_fields_still_decode() {
+        let body = json!({"version": 2, "fingerprint": "ab", "created_at": "x",
+            "created_by": "y", "current": true});
+        let v: VersionInfo = serde_json::from_value(body).unwrap();
+        assert_eq!((v.deleted_at, v.destroyed), (None, false));
+    }
+
+    #[test]
+    fn secret_settings_patch_sends_only_set_fields() {
+        let p = SecretSettingsPatch::default().cas_required(false);
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"cas_required": false})
+        );
+        let p = SecretSettingsPatch::default()
+            .clear_labels()
+            .max_versions(0);
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"labels": {}, "max_versions": 0})
+        );
     }
 
     #[test]
@@ -299,7 +429,7 @@ mod tests {
     fn settings_patch_sends_only_set_fields() {
         let p = SettingsPatch {
             allow_rename: Some(true),
-            max_versions: None,
+            ..SettingsPatch::default()
         };
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
