@@ -397,7 +397,7 @@ pub struct VersionsBody {
            ("op" = String, Path, description = "delete (soft, recoverable), undelete, or destroy (ciphertext removed for good)"),
            ("scope" = Option<String>, Query)),
     responses((status = 200, description = "the secret's versions after the change: {\"versions\": […]}"),
-              (status = 400, description = "secret_in_use: a bound secret's versions are not deleted or destroyed")))]
+              (status = 409, description = "secret_in_use: a bound secret's versions are not deleted or destroyed")))]
 pub async fn change_versions(
     State(st): State<AppState>,
     caller: Caller,
