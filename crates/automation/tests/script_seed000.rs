@@ -668,6 +668,7 @@ async fn allowed_hosts_are_enforced_by_the_executor() {
                 if_match: None,
                 allowed_hosts: Some(vec!["api.example.com".into()]),
                 create_only: false,
+                labels: None,
             },
             &RequestCtx::default(),
         )

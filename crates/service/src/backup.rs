@@ -35,6 +35,20 @@ fn oi(v: &Value, k: &str) -> Option<Option<i64>> {
         x => x.as_i64().map(Some),
     }
 }
+/// A field added after format 1 was first written: absent reads as null.
+fn later_oi(v: &Value, k: &str) -> Option<Option<i64>> {
+    match v.get(k) {
+        None | Some(Value::Null) => Some(None),
+        Some(x) => x.as_i64().map(Some),
+    }
+}
+/// A flag added after format 1 was first written: absent reads as false.
+fn later_bool(v: &Value, k: &str) -> Option<bool> {
+    match v.get(k) {
+        None => Some(false),
+        Some(x) => x.as_bool(),
+    }
+}
 fn b(v: &Value, k: &str) -> Option<Vec<u8>> {
     B64.decode(v.get(k)?.as_str()?).ok()
 }
@@ -92,12 +106,16 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
             "current_version": x.current_version, "fingerprint": x.fingerprint,
             "expires_at": x.expires_at.map(Timestamp::millis), "created_at": x.created_at.millis(),
             "created_by": x.created_by, "updated_at": x.updated_at.millis(), "updated_by": x.updated_by,
-            "allowed_hosts": x.allowed_hosts}));
+            "allowed_hosts": x.allowed_hosts, "labels": x.labels, "max_versions": x.max_versions,
+            "cas_required": x.cas_required, "delete_version_after": x.delete_version_after,
+            "current_deleted_at": x.current_deleted_at.map(Timestamp::millis),
+            "current_destroyed": x.current_destroyed}));
     }
     for v in &snap.versions {
         out.push(json!({"t": "version", "secret_id": v.secret_id, "version": v.version, "key_version": v.key_version,
             "sealed": B64.encode(&v.sealed), "fingerprint": v.fingerprint, "created_at": v.created_at.millis(),
-            "created_by": v.created_by}));
+            "created_by": v.created_by, "deleted_at": v.deleted_at.map(Timestamp::millis),
+            "destroyed": v.destroyed}));
     }
     for f in &snap.flows {
         out.push(
@@ -227,6 +245,21 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                         None => Vec::new(),
                         Some(h) => serde_json::from_value(h.clone()).ok()?,
                     },
+                    labels: match v.get("labels") {
+                        None => Default::default(),
+                        Some(l) => serde_json::from_value(l.clone()).ok()?,
+                    },
+                    max_versions: later_oi(v, "max_versions")?
+                        .map(u32::try_from)
+                        .transpose()
+                        .ok()?,
+                    cas_required: later_bool(v, "cas_required")?,
+                    delete_version_after: later_oi(v, "delete_version_after")?
+                        .map(u64::try_from)
+                        .transpose()
+                        .ok()?,
+                    current_deleted_at: later_oi(v, "current_deleted_at")?.map(Timestamp),
+                    current_destroyed: later_bool(v, "current_destroyed")?,
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -241,6 +274,8 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                     fingerprint: s(v, "fingerprint")?,
                     created_at: ts(v, "created_at")?,
                     created_by: s(v, "created_by")?,
+                    deleted_at: later_oi(v, "deleted_at")?.map(Timestamp),
+                    destroyed: later_bool(v, "destroyed")?,
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -354,6 +389,12 @@ mod tests {
                 updated_at: Timestamp(2),
                 updated_by: "u".into(),
                 allowed_hosts: vec!["*.example.org".into()],
+                labels: [("team".to_owned(), "payments".to_owned())].into(),
+                max_versions: Some(4),
+                cas_required: true,
+                delete_version_after: Some(3600),
+                current_deleted_at: Some(Timestamp(5)),
+                current_destroyed: false,
             }],
             versions: vec![VersionRow {
                 secret_id: "s".into(),
@@ -363,6 +404,8 @@ mod tests {
                 fingerprint: "f".into(),
                 created_at: Timestamp(4),
                 created_by: "c".into(),
+                deleted_at: Some(Timestamp(5)),
+                destroyed: false,
             }],
             audit: vec![AuditRow {
                 seq: 1,
@@ -403,5 +446,37 @@ mod tests {
         assert_eq!(back, snap);
         assert!(decode_row(&json!({"t": "secret", "id": 1}), &mut back).is_err());
         assert!(check_header(&json!({"format": "other"})).is_err());
+    }
+
+    #[test]
+    fn rows_written_before_version_states_still_decode() {
+        let mut back = Snapshot::default();
+        decode_row(
+            &json!({"t": "secret", "id": "s", "workspace_id": "w", "scope": "workspace", "owner": "",
+                "name": "db", "visibility": "masked", "description": null, "current_version": 2,
+                "fingerprint": "f", "expires_at": null, "created_at": 1, "created_by": "c",
+                "updated_at": 2, "updated_by": "c", "allowed_hosts": []}),
+            &mut back,
+        )
+        .unwrap();
+        decode_row(
+            &json!({"t": "version", "secret_id": "s", "version": 2, "key_version": 1,
+                "sealed": "AAAA", "fingerprint": "f", "created_at": 2, "created_by": "c"}),
+            &mut back,
+        )
+        .unwrap();
+        let s = &back.secrets[0];
+        assert!(s.labels.is_empty() && !s.cas_required && !s.current_destroyed);
+        assert_eq!((s.max_versions, s.delete_version_after), (None, None));
+        let v = &back.versions[0];
+        assert_eq!((v.deleted_at, v.destroyed), (None, false));
+        // A bad new field is still an error, not a silent default.
+        assert!(decode_row(
+            &json!({"t": "version", "secret_id": "s", "version": 2, "key_version": 1,
+                "sealed": "AAAA", "fingerprint": "f", "created_at": 2, "created_by": "c",
+                "destroyed": "yes"}),
+            &mut back,
+        )
+        .is_err());
     }
 }

@@ -18,12 +18,15 @@ pub mod runs;
 mod secrets;
 mod tokens;
 mod types;
+mod versions;
 mod workspaces;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
 pub use secrets::{PatchDoc, PutSecret};
 pub use types::*;
+pub use versions::{SecretSettingsPatch, RESERVED_LABEL_PREFIX};
+pub use workspaces::WorkspaceSettingsPatch;
 
 use cache::TtlCache;
 use keys::KeyCache;

@@ -267,6 +267,7 @@ impl Lockbox {
             if_match: None,
             allowed_hosts: None,
             create_only: false,
+            labels: None,
         };
         let (meta, _) = self
             .put_secret(p, &run.workspace, scope, name, req, ctx)
@@ -288,6 +289,11 @@ impl Lockbox {
         let row = self
             .live_secret(p, &run.workspace, scope, name, Action::UseReferences, ctx)
             .await?;
+        if self.current_deleted(&row) {
+            return Err(Error::not_found(format!(
+                "the current version of secret '{name}' is deleted"
+            )));
+        }
         if let Some(f) = field {
             // Check the field now, so a typo fails here rather than at fetch time.
             let ws = self.workspace(&run.workspace).await?;
@@ -449,8 +455,10 @@ impl Lockbox {
                 let done = rows.len() < 1000;
                 after = rows.last().map(|r| r.name.clone());
                 for row in rows {
-                    if let Some(v) = self.version_row(&row.id, row.current_version).await? {
-                        let value = self.open_version(&ws, &row, &v).await?;
+                    // Soft-deleted values are still masked; destroyed ones are gone.
+                    let v = self.version_row(&row.id, row.current_version).await?;
+                    if let Some(v) = v.filter(|v| !v.destroyed) {
+                        let value = self.open_sealed(&ws, &row, &v).await?;
                         named.push((row.name.clone(), value.to_json()?));
                     }
                 }

@@ -16,6 +16,7 @@ use lockbox_crypto::{random_id, ValueAad};
 use lockbox_store::{
     CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How often a write without `If-Match` re-reads and retries after losing a race.
@@ -36,6 +37,8 @@ pub struct PutSecret {
     pub allowed_hosts: Option<Vec<String>>,
     /// Only create (`If-None-Match: *`): an existing secret is `version_mismatch`.
     pub create_only: bool,
+    /// `None` keeps the current labels; `Some` replaces them (keys `lockbox.*` refused).
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// A patch document: RFC 7396 merge patch or RFC 6902 JSON Patch (as sent; the
@@ -52,11 +55,11 @@ enum Patch {
 }
 
 /// Where a secret call points: workspace plus scope plus owner.
-struct Target {
-    ws: WorkspaceRow,
-    scope: Scope,
-    owner: String,
-    actor: Actor,
+pub(crate) struct Target {
+    pub(crate) ws: WorkspaceRow,
+    pub(crate) scope: Scope,
+    pub(crate) owner: String,
+    pub(crate) actor: Actor,
 }
 
 impl Lockbox {
@@ -103,7 +106,7 @@ impl Lockbox {
         })
     }
 
-    async fn authorized_target(
+    pub(crate) async fn authorized_target(
         &self,
         p: &Principal,
         ws_name: &str,
@@ -169,7 +172,7 @@ impl Lockbox {
         self.find_live_fresh(t, name, false).await
     }
 
-    async fn find_live_fresh(
+    pub(crate) async fn find_live_fresh(
         &self,
         t: &Target,
         name: &SecretName,
@@ -201,7 +204,7 @@ impl Lockbox {
         Ok(v)
     }
 
-    fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
+    pub(crate) fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
         SecretMeta {
             id: s.id.clone(),
             name: s.name.clone(),
@@ -218,10 +221,40 @@ impl Lockbox {
             updated_by: s.updated_by.clone(),
             allowed_hosts: s.allowed_hosts.clone(),
             bindings: None,
+            labels: s.labels.clone(),
+            max_versions: s.max_versions,
+            cas_required: s.cas_required,
+            delete_version_after: s.delete_version_after,
+            current_deleted: self.current_deleted(s),
         }
     }
 
+    /// The current version of `s` is soft-deleted or destroyed now.
+    pub(crate) fn current_deleted(&self, s: &SecretRow) -> bool {
+        s.current_destroyed || s.current_deleted_at.is_some_and(|d| d <= self.clock.now())
+    }
+
+    /// The plaintext of one version; a soft-deleted or destroyed version is
+    /// `not_found`, whatever asks for it.
     pub(crate) async fn open_version(
+        &self,
+        ws: &WorkspaceRow,
+        s: &SecretRow,
+        v: &VersionRow,
+    ) -> Result<SecretValue> {
+        if v.is_deleted(self.clock.now()) {
+            let state = if v.destroyed { "destroyed" } else { "deleted" };
+            return Err(Error::not_found(format!(
+                "version {} of secret '{}' is {state}",
+                v.version, s.name
+            )));
+        }
+        self.open_sealed(ws, s, v).await
+    }
+
+    /// Decrypts a version without asking whether it is deleted: only for the
+    /// output redactor, which must still mask soft-deleted values.
+    pub(crate) async fn open_sealed(
         &self,
         ws: &WorkspaceRow,
         s: &SecretRow,
@@ -249,6 +282,7 @@ impl Lockbox {
         visibility: Visibility,
         expires_at: Option<Timestamp>,
         allowed_hosts: Option<Vec<String>>,
+        labels: Option<BTreeMap<String, String>>,
         audit_action: &str,
         audit_detail: serde_json::Value,
         ctx: &RequestCtx,
@@ -263,6 +297,7 @@ impl Lockbox {
                     current_version: cur.current_version + 1,
                     expires_at: expires_at.or(cur.expires_at),
                     allowed_hosts: allowed_hosts.unwrap_or_else(|| cur.allowed_hosts.clone()),
+                    labels: labels.unwrap_or_else(|| cur.labels.clone()),
                     updated_at: now,
                     updated_by: by.clone(),
                     ..cur.clone()
@@ -286,6 +321,12 @@ impl Lockbox {
                     updated_at: now,
                     updated_by: by.clone(),
                     allowed_hosts: allowed_hosts.unwrap_or_default(),
+                    labels: labels.unwrap_or_default(),
+                    max_versions: None,
+                    cas_required: false,
+                    delete_version_after: None,
+                    current_deleted_at: None,
+                    current_destroyed: false,
                 },
                 match expired_id {
                     Some(old) => Expect::ReplaceExpired(old),
@@ -305,6 +346,14 @@ impl Lockbox {
             row.description = None;
         }
         row.fingerprint = fingerprint.clone();
+        // Vault's delete_version_after: the version is born with its deletion time.
+        let deleted_at = row
+            .delete_version_after
+            .or(t.ws.settings.delete_version_after)
+            .filter(|d| *d > 0)
+            .map(|d| now.plus_seconds(d));
+        row.current_deleted_at = deleted_at;
+        row.current_destroyed = false;
         let version = VersionRow {
             secret_id: row.id.clone(),
             version: row.current_version,
@@ -313,6 +362,8 @@ impl Lockbox {
             fingerprint,
             created_at: now,
             created_by: by,
+            deleted_at,
+            destroyed: false,
         };
         let mut detail = audit_detail;
         detail["version"] = serde_json::json!(row.current_version);
@@ -331,7 +382,7 @@ impl Lockbox {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions: t.ws.settings.max_versions,
+                    max_versions: row.max_versions.unwrap_or(t.ws.settings.max_versions),
                 },
                 audit,
             )
@@ -383,6 +434,9 @@ impl Lockbox {
             .as_deref()
             .map(parse_host_patterns)
             .transpose()?;
+        if let Some(l) = &req.labels {
+            crate::versions::check_labels(l)?;
+        }
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let found = self.find_secret(&t, name, fresh).await?;
@@ -401,6 +455,23 @@ impl Lockbox {
                         format!("'{name}' already exists (version {})", cur.current_version),
                     ));
                 }
+            }
+            let cas_required =
+                t.ws.settings.cas_required || existing.as_ref().is_some_and(|s| s.cas_required);
+            if cas_required && req.if_match.is_none() && !req.create_only {
+                let err = Error::invalid(format!(
+                    "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
+                ));
+                self.audit_denied(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.put",
+                    Some(name.as_str()),
+                    &err,
+                    ctx,
+                )
+                .await;
+                return Err(err);
             }
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
@@ -432,6 +503,7 @@ impl Lockbox {
                     req.visibility.unwrap_or_default(),
                     expires_at,
                     allowed_hosts.clone(),
+                    req.labels.clone(),
                     "secret.put",
                     serde_json::json!({"created": created}),
                     ctx,
@@ -757,6 +829,7 @@ impl Lockbox {
                     row.visibility,
                     None,
                     None,
+                    None,
                     "secret.patch",
                     serde_json::json!({}),
                     ctx,
@@ -802,6 +875,8 @@ impl Lockbox {
                 fingerprint: v.fingerprint,
                 created_at: v.created_at.to_rfc3339(),
                 created_by: v.created_by,
+                deleted_at: v.deleted_at.map(Timestamp::to_rfc3339),
+                destroyed: v.destroyed,
             })
             .collect())
     }
@@ -838,6 +913,7 @@ impl Lockbox {
                     &value,
                     None,
                     row.visibility,
+                    None,
                     None,
                     None,
                     "secret.rollback",
@@ -955,7 +1031,7 @@ fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u3
 
 pub(crate) type SecretKey = (String, &'static str, String, String);
 
-fn secret_key(t: &Target, name: &str) -> SecretKey {
+pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
     (
         t.ws.id.clone(),
         t.scope.as_str(),
@@ -992,7 +1068,7 @@ pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-fn not_found(name: &SecretName) -> Error {
+pub(crate) fn not_found(name: &SecretName) -> Error {
     Error::not_found(format!("secret '{name}' not found"))
 }
 

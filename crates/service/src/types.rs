@@ -2,6 +2,7 @@
 //! value). Times are RFC 3339 strings.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SecretMeta {
@@ -24,6 +25,17 @@ pub struct SecretMeta {
     /// metadata, not in lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bindings: Option<Vec<crate::BindingInfo>>,
+    /// Free-form labels (Vault `custom_metadata`); never secret. Keys starting with
+    /// `lockbox.` are reserved.
+    pub labels: BTreeMap<String, String>,
+    /// Versions kept for this secret; `None` = the workspace setting.
+    pub max_versions: Option<u32>,
+    /// Writes must name the version they expect (effective: this or the workspace's).
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = the workspace setting.
+    pub delete_version_after: Option<u64>,
+    /// The current version is soft-deleted or destroyed: reveals answer `not_found`.
+    pub current_deleted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +51,11 @@ pub struct VersionInfo {
     pub created_at: String,
     pub created_by: String,
     pub current: bool,
+    /// When the version was (or will be) soft-deleted, RFC 3339; may be in the future
+    /// (`delete_version_after`). A deleted version can be undeleted.
+    pub deleted_at: Option<String>,
+    /// The ciphertext is gone for good; the metadata stays.
+    pub destroyed: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -184,14 +184,20 @@ impl Lockbox {
         Ok(ws.settings)
     }
 
+    /// Changes workspace settings (owner only); fields left `None` keep their value.
     pub async fn update_workspace_settings(
         &self,
         p: &Principal,
         ws_name: &str,
-        allow_rename: Option<bool>,
-        max_versions: Option<u32>,
+        patch: WorkspaceSettingsPatch,
         ctx: &RequestCtx,
     ) -> Result<WorkspaceSettings> {
+        let WorkspaceSettingsPatch {
+            allow_rename,
+            max_versions,
+            cas_required,
+            delete_version_after,
+        } = patch;
         let (ws, _) = self
             .authorize(p, ws_name, Action::ManageSettings, Some(ws_name), ctx)
             .await?;
@@ -205,13 +211,24 @@ impl Lockbox {
             }
             settings.max_versions = m;
         }
+        if let Some(c) = cas_required {
+            settings.cas_required = c;
+        }
+        if let Some(d) = delete_version_after {
+            settings.delete_version_after = check_delete_after(d)?;
+        }
         let audit = self.record(
             p,
             Some(&ws.id),
             "workspace.settings",
             Some(ws_name),
             ctx,
-            serde_json::json!({"allow_rename": settings.allow_rename, "max_versions": settings.max_versions}),
+            serde_json::json!({
+                "allow_rename": settings.allow_rename,
+                "max_versions": settings.max_versions,
+                "cas_required": settings.cas_required,
+                "delete_version_after": settings.delete_version_after,
+            }),
         );
         self.store
             .update_workspace_settings(&ws.id, settings.clone(), audit)
@@ -286,4 +303,27 @@ impl Lockbox {
             workspaces,
         })
     }
+}
+
+/// A change to workspace settings; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceSettingsPatch {
+    pub allow_rename: Option<bool>,
+    pub max_versions: Option<u32>,
+    pub cas_required: Option<bool>,
+    /// Seconds; `Some(0)` turns it off.
+    pub delete_version_after: Option<u64>,
+}
+
+/// The longest `delete_version_after` accepted: ten years.
+pub(crate) const MAX_DELETE_AFTER_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+/// `delete_version_after` as stored: `0` means never (`None`).
+pub(crate) fn check_delete_after(seconds: u64) -> Result<Option<u64>> {
+    if seconds > MAX_DELETE_AFTER_SECONDS {
+        return Err(Error::invalid(format!(
+            "delete_version_after must be at most {MAX_DELETE_AFTER_SECONDS} seconds"
+        )));
+    }
+    Ok((seconds > 0).then_some(seconds))
 }

@@ -16,6 +16,7 @@ fn put(value: &str) -> PutSecret {
         if_match: None,
         allowed_hosts: None,
         create_only: false,
+        labels: None,
     }
 }
 

@@ -184,6 +184,26 @@ pub trait Store: Send + Sync + 'static {
         audit: AuditRecord,
     ) -> StoreResult<bool>;
     async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool>;
+    /// Soft-deletes, undeletes or destroys the listed versions of a secret (unknown
+    /// numbers are ignored) and appends `audit`; returns the versions that changed,
+    /// ascending. Destroyed versions never change again.
+    async fn change_versions(
+        &self,
+        secret_id: &str,
+        versions: Vec<u64>,
+        change: VersionChange,
+        audit: AuditRecord,
+    ) -> StoreResult<Vec<u64>>;
+    /// Replaces a secret's own settings (labels, max_versions, cas_required,
+    /// delete_version_after); `false` if the secret is gone.
+    async fn update_secret_settings(
+        &self,
+        secret_id: &str,
+        settings: SecretSettings,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
     /// Deletes every secret expired at `now`; returns what it removed (each audited).
     async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>>;
 

@@ -3,6 +3,7 @@
 
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Per-workspace settings, stored as JSON so new ones need no migration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,6 +13,11 @@ pub struct WorkspaceSettings {
     pub allow_rename: bool,
     /// Versions kept per secret.
     pub max_versions: u32,
+    /// Every write must say which version it expects (Vault KV `cas_required`).
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = never
+    /// (Vault KV `delete_version_after`).
+    pub delete_version_after: Option<u64>,
 }
 
 impl Default for WorkspaceSettings {
@@ -19,6 +25,8 @@ impl Default for WorkspaceSettings {
         WorkspaceSettings {
             allow_rename: false,
             max_versions: 10,
+            cas_required: false,
+            delete_version_after: None,
         }
     }
 }
@@ -146,6 +154,40 @@ pub struct SecretRow {
     /// Destination host patterns the egress executor may send this secret to
     /// (`api.example.com`, `*.example.org`); empty means anywhere.
     pub allowed_hosts: Vec<String>,
+    /// Free-form labels (Vault `custom_metadata`); never secret.
+    pub labels: BTreeMap<String, String>,
+    /// Versions kept for this secret; `None` = the workspace setting.
+    pub max_versions: Option<u32>,
+    /// Writes must name the version they expect (or the workspace says so).
+    pub cas_required: bool,
+    /// Seconds after which a new version reads as deleted; `None` = the workspace setting.
+    pub delete_version_after: Option<u64>,
+    /// Read from the current version's row (never written through this row):
+    /// when it is or will be soft-deleted.
+    pub current_deleted_at: Option<Timestamp>,
+    /// Read from the current version's row (never written through this row):
+    /// its ciphertext is destroyed.
+    pub current_destroyed: bool,
+}
+
+/// A secret's own settings, as `update_secret_settings` writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecretSettings {
+    pub labels: BTreeMap<String, String>,
+    pub max_versions: Option<u32>,
+    pub cas_required: bool,
+    pub delete_version_after: Option<u64>,
+}
+
+/// What `change_versions` does to the versions it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionChange {
+    /// Soft delete at this instant (versions already deleted earlier keep their time).
+    Delete(Timestamp),
+    /// Clear the deletion time (destroyed versions stay destroyed).
+    Undelete,
+    /// Replace the sealed bytes by nothing and mark the version destroyed.
+    Destroy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +200,18 @@ pub struct VersionRow {
     pub fingerprint: String,
     pub created_at: Timestamp,
     pub created_by: String,
+    /// Soft-deleted at this instant (explicitly, or scheduled by
+    /// `delete_version_after`); the version reads as deleted once it has passed.
+    pub deleted_at: Option<Timestamp>,
+    /// The ciphertext was removed for good (`sealed` is empty).
+    pub destroyed: bool,
+}
+
+impl VersionRow {
+    /// Soft-deleted or destroyed at `now`: its value must not be read.
+    pub fn is_deleted(&self, now: Timestamp) -> bool {
+        self.destroyed || self.deleted_at.is_some_and(|d| d <= now)
+    }
 }
 
 #[derive(Debug, Clone)]

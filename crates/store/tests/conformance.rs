@@ -289,6 +289,12 @@ fn secret_in(ws: &str, id: &str, name: &str, version: u64) -> SecretRow {
         updated_at: Timestamp(1),
         updated_by: "test".into(),
         allowed_hosts: vec!["api.example.com".into()],
+        labels: Default::default(),
+        max_versions: None,
+        cas_required: false,
+        delete_version_after: None,
+        current_deleted_at: None,
+        current_destroyed: false,
     }
 }
 
@@ -305,6 +311,8 @@ fn version(id: &str, v: u64) -> VersionRow {
         fingerprint: "fp".into(),
         created_at: Timestamp(1),
         created_by: "test".into(),
+        deleted_at: None,
+        destroyed: false,
     }
 }
 
@@ -661,6 +669,8 @@ async fn workspaces_create_list_and_settings(s: Arc<dyn Store>) {
     let settings = WorkspaceSettings {
         allow_rename: true,
         max_versions: 3,
+        cas_required: true,
+        delete_version_after: Some(90),
     };
     s.update_workspace_settings("w2", settings.clone(), audit_in("w2", "workspace.settings"))
         .await
@@ -1518,6 +1528,8 @@ async fn populate(s: &dyn Store) {
         WorkspaceSettings {
             allow_rename: true,
             max_versions: 2,
+            cas_required: true,
+            delete_version_after: Some(60),
         },
         audit_in("w2", "workspace.settings"),
     )

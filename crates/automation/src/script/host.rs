@@ -151,6 +151,7 @@ impl ScriptHost for EmbeddedScriptHost {
             if_match: None,
             allowed_hosts: None,
             create_only: false,
+            labels: None,
         };
         self.svc
             .put_secret(

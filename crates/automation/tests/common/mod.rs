@@ -172,6 +172,7 @@ impl Env {
                     if_match: None,
                     allowed_hosts: None,
                     create_only: false,
+                    labels: None,
                 },
                 &RequestCtx::default(),
             )

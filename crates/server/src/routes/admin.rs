@@ -106,6 +106,9 @@ pub async fn get_settings(
 pub struct SettingsBody {
     pub allow_rename: Option<bool>,
     pub max_versions: Option<u32>,
+    pub cas_required: Option<bool>,
+    /// Seconds; 0 turns it off.
+    pub delete_version_after: Option<u64>,
 }
 
 #[utoipa::path(patch, path = "/v1/workspaces/{ws}/settings", params(("ws" = String, Path)),
@@ -121,8 +124,12 @@ pub async fn patch_settings(
             .update_workspace_settings(
                 &caller.principal,
                 &ws,
-                body.allow_rename,
-                body.max_versions,
+                lockbox_service::WorkspaceSettingsPatch {
+                    allow_rename: body.allow_rename,
+                    max_versions: body.max_versions,
+                    cas_required: body.cas_required,
+                    delete_version_after: body.delete_version_after,
+                },
                 &caller.ctx,
             )
             .await?,

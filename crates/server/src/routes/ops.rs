@@ -111,6 +111,8 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::secrets::versions,
         crate::routes::secrets::rollback,
         crate::routes::secrets::rename,
+        crate::routes::secrets::change_versions,
+        crate::routes::secrets::patch_settings,
         crate::routes::admin::me,
         crate::routes::admin::list_workspaces,
         crate::routes::admin::create_workspace,

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lockbox_core::{ErrorCode, Scope, SecretName, Visibility};
+use lockbox_service::SecretSettingsPatch;
 use lockbox_service::{PatchDoc, PutSecret, SecretMeta};
 use serde::Deserialize;
 
@@ -29,6 +30,14 @@ pub fn router() -> Router<AppState> {
             post(rollback),
         )
         .route("/v1/workspaces/{ws}/secrets/{name}/rename", post(rename))
+        .route(
+            "/v1/workspaces/{ws}/secrets/{name}/versions/{op}",
+            post(change_versions),
+        )
+        .route(
+            "/v1/workspaces/{ws}/secrets/{name}/settings",
+            axum::routing::patch(patch_settings),
+        )
 }
 
 fn parse_name(ws_and_name: (String, String)) -> Result<(String, SecretName), ApiError> {
@@ -77,6 +86,10 @@ pub struct PutBody {
     /// `*.example.org`); omitted keeps the current list, `[]` allows any host.
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Free-form string labels (Vault `custom_metadata`); omitted keeps them, `{}`
+    /// clears them. Keys starting with `lockbox.` are reserved.
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/secrets/{name}", request_body = PutBody,
@@ -105,6 +118,7 @@ pub async fn put_secret(
         if_match: if_match(&headers)?,
         allowed_hosts: body.allowed_hosts,
         create_only: if_none_match_any(&headers)?,
+        labels: body.labels,
     };
     let (meta, created) = st
         .svc
@@ -366,4 +380,106 @@ pub async fn list(
         )
         .await?;
     Ok(Json(page))
+}
+
+/// Body of `POST …/versions/{delete|undelete|destroy}`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsBody {
+    /// Version numbers; omitted or `[]` means the current version. Unknown numbers
+    /// are ignored.
+    #[serde(default)]
+    pub versions: Vec<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/versions/{op}", request_body = VersionsBody,
+    params(("ws" = String, Path), ("name" = String, Path),
+           ("op" = String, Path, description = "delete (soft, recoverable), undelete, or destroy (ciphertext removed for good)"),
+           ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "the secret's versions after the change: {\"versions\": […]}"),
+              (status = 400, description = "secret_in_use: a bound secret's versions are not deleted or destroyed")))]
+pub async fn change_versions(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    JsonBody(body): JsonBody<VersionsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (ws, name, op) = path;
+    let (ws, name) = parse_name((ws, name))?;
+    let scope = q.scope()?;
+    let (p, ctx) = (&caller.principal, &caller.ctx);
+    match op.as_str() {
+        "delete" => {
+            st.svc
+                .delete_versions(p, &ws, scope, &name, &body.versions, ctx)
+                .await?
+        }
+        "undelete" => {
+            st.svc
+                .undelete_versions(p, &ws, scope, &name, &body.versions, ctx)
+                .await?
+        }
+        "destroy" => {
+            st.svc
+                .destroy_versions(p, &ws, scope, &name, &body.versions, ctx)
+                .await?
+        }
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "versions operations are delete, undelete and destroy",
+            ))
+        }
+    }
+    let versions = st.svc.list_versions(p, &ws, scope, &name, ctx).await?;
+    Ok(Json(serde_json::json!({ "versions": versions })))
+}
+
+/// Body of `PATCH …/secrets/{name}/settings`; omitted fields keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettingsBody {
+    /// Replaces every label; keys starting with `lockbox.` are reserved.
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Versions kept; 0 = the workspace setting.
+    #[serde(default)]
+    pub max_versions: Option<u32>,
+    #[serde(default)]
+    pub cas_required: Option<bool>,
+    /// Seconds after which a new version reads as deleted; 0 = the workspace setting.
+    #[serde(default)]
+    pub delete_version_after: Option<u64>,
+}
+
+#[utoipa::path(patch, path = "/v1/workspaces/{ws}/secrets/{name}/settings", request_body = SecretSettingsBody,
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    responses((status = 200, description = "the secret's metadata")))]
+pub async fn patch_settings(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<ScopeQuery>,
+    JsonBody(body): JsonBody<SecretSettingsBody>,
+) -> Result<Response, ApiError> {
+    let (ws, name) = parse_name(path)?;
+    let patch = SecretSettingsPatch {
+        labels: body.labels,
+        max_versions: body.max_versions,
+        cas_required: body.cas_required,
+        delete_version_after: body.delete_version_after,
+    };
+    let meta = st
+        .svc
+        .update_secret_settings(
+            &caller.principal,
+            &ws,
+            q.scope()?,
+            &name,
+            patch,
+            &caller.ctx,
+        )
+        .await?;
+    Ok(meta_response(StatusCode::OK, meta))
 }

@@ -12,11 +12,21 @@ pub(super) const KEY_COLS: &str = "workspace_id, version, master_version, wrappe
 pub(super) const USER_COLS: &str = "id, name, created_at";
 pub(super) const TOKEN_COLS: &str = "id, hash, name, kind, user_id, workspace_id, role, \
     created_at, created_by, expires_at, last_used_at, revoked_at";
+/// The stored columns of `secrets`, in insert order.
+pub(super) const SECRET_INSERT_COLS: &str = "id, workspace_id, scope, owner, name, visibility, \
+    description, current_version, fingerprint, expires_at, created_at, created_by, updated_at, \
+    updated_by, allowed_hosts, labels, max_versions, cas_required, delete_version_after";
+/// What a secret row is read with: its columns plus the state of its current
+/// version (`FROM secrets` must not be aliased).
 pub(super) const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, \
     description, current_version, fingerprint, expires_at, created_at, created_by, updated_at, \
-    updated_by, allowed_hosts";
-pub(super) const VERSION_COLS: &str =
-    "secret_id, version, key_version, sealed, fingerprint, created_at, created_by";
+    updated_by, allowed_hosts, labels, max_versions, cas_required, delete_version_after, \
+    (SELECT cv.deleted_at FROM secret_versions cv WHERE cv.secret_id = secrets.id \
+     AND cv.version = secrets.current_version) AS current_deleted_at, \
+    COALESCE((SELECT cv.destroyed FROM secret_versions cv WHERE cv.secret_id = secrets.id \
+     AND cv.version = secrets.current_version), false) AS current_destroyed";
+pub(super) const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, \
+    created_at, created_by, deleted_at, destroyed";
 pub(super) const AUDIT_COLS: &str = "seq, workspace_id, at, actor, action, target, outcome, \
     request_id, detail, prev_hash, hash";
 
@@ -25,7 +35,7 @@ pub(super) fn int(v: u32) -> Result<i32, Fail> {
     i32::try_from(v).map_err(|_| Fail::Backend(format!("key version {v} is out of range")))
 }
 
-/// A PostgreSQL INTEGER read back as a key version.
+/// A PostgreSQL INTEGER read back as a key version or a count.
 fn uint(v: i32) -> Result<u32, Fail> {
     u32::try_from(v).map_err(|_| Fail::Backend(format!("negative key version {v} stored")))
 }
@@ -123,6 +133,17 @@ pub(super) fn secret(r: &Row) -> Result<SecretRow, Fail> {
         updated_by: r.try_get("updated_by")?,
         allowed_hosts: serde_json::from_str(&r.try_get::<_, String>("allowed_hosts")?)
             .unwrap_or_default(),
+        labels: serde_json::from_str(&r.try_get::<_, String>("labels")?).unwrap_or_default(),
+        max_versions: r
+            .try_get::<_, Option<i32>>("max_versions")?
+            .map(uint)
+            .transpose()?,
+        cas_required: r.try_get("cas_required")?,
+        delete_version_after: r
+            .try_get::<_, Option<i64>>("delete_version_after")?
+            .map(|d| d as u64),
+        current_deleted_at: r.try_get::<_, Option<i64>>("current_deleted_at")?.map(ts),
+        current_destroyed: r.try_get("current_destroyed")?,
     })
 }
 
@@ -135,6 +156,8 @@ pub(super) fn version(r: &Row) -> Result<VersionRow, Fail> {
         fingerprint: r.try_get("fingerprint")?,
         created_at: ts(r.try_get("created_at")?),
         created_by: r.try_get("created_by")?,
+        deleted_at: r.try_get::<_, Option<i64>>("deleted_at")?.map(ts),
+        destroyed: r.try_get("destroyed")?,
     })
 }
 

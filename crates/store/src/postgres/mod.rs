@@ -17,7 +17,8 @@
 //!
 //! The changes each write reports to other processes (on commit, ids only):
 //! - `commit_version`, `rename_secret`, `delete_secret`, `purge_expired`,
-//!   `reseal_versions`: `Secret(id)` per secret changed (a replaced expired
+//!   `reseal_versions`, `change_versions`, `update_secret_settings`: `Secret(id)`
+//!   per secret changed (a replaced expired
 //!   secret too);
 //! - `insert_token`, `revoke_token`: `Token(id)`;
 //! - `put_membership`, `delete_membership`: `Membership(workspace, user)`;
@@ -43,8 +44,8 @@ use crate::{Change, CommitVersion, Expect, Snapshot, Store, StoreError, StoreRes
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use decode::{
-    big, int, AUDIT_COLS, KEY_COLS, SECRET_COLS, TOKEN_COLS, USER_COLS, VERSION_COLS,
-    WORKSPACE_COLS,
+    big, int, AUDIT_COLS, KEY_COLS, SECRET_COLS, SECRET_INSERT_COLS, TOKEN_COLS, USER_COLS,
+    VERSION_COLS, WORKSPACE_COLS,
 };
 use lockbox_core::{Role, Scope, Timestamp};
 use std::collections::HashMap;
@@ -313,7 +314,8 @@ async fn replace_bindings(
 async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
     w.exec(
         &format!(
-            "INSERT INTO secrets ({SECRET_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
+            "INSERT INTO secrets ({SECRET_INSERT_COLS}) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
         ),
         &[
             &s.id,
@@ -331,6 +333,10 @@ async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
             &s.updated_at.millis(),
             &s.updated_by,
             &hosts_json(&s.allowed_hosts),
+            &labels_json(&s.labels),
+            &s.max_versions.map(int).transpose()?,
+            &s.cas_required,
+            &s.delete_version_after.map(big),
         ],
     )
     .await?;
@@ -341,9 +347,15 @@ fn hosts_json(hosts: &[String]) -> String {
     serde_json::to_string(hosts).expect("strings serialize")
 }
 
+fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).expect("strings serialize")
+}
+
 async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
     w.exec(
-        &format!("INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7)"),
+        &format!(
+            "INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+        ),
         &[
             &v.secret_id,
             &big(v.version),
@@ -352,6 +364,8 @@ async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
             &v.fingerprint,
             &v.created_at.millis(),
             &v.created_by,
+            &v.deleted_at.map(|t| t.millis()),
+            &v.destroyed,
         ],
     )
     .await?;
@@ -870,8 +884,8 @@ impl Store for PostgresStore {
                     let n = w
                         .exec(
                             "UPDATE secrets SET description = $1, current_version = $2, fingerprint = $3, \
-                             expires_at = $4, updated_at = $5, updated_by = $6, allowed_hosts = $9 \
-                             WHERE id = $7 AND current_version = $8",
+                             expires_at = $4, updated_at = $5, updated_by = $6, allowed_hosts = $9, \
+                             labels = $10 WHERE id = $7 AND current_version = $8",
                             &[
                                 &s.description,
                                 &big(s.current_version),
@@ -882,6 +896,7 @@ impl Store for PostgresStore {
                                 &s.id,
                                 &big(*expected),
                                 &hosts_json(&s.allowed_hosts),
+                                &labels_json(&s.labels),
                             ],
                         )
                         .await?;
@@ -933,6 +948,92 @@ impl Store for PostgresStore {
             .await?;
             let n = w
                 .exec("DELETE FROM secrets WHERE id = $1", &[&secret_id])
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Secret(secret_id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
+    async fn change_versions(
+        &self,
+        secret_id: &str,
+        versions: Vec<u64>,
+        change: VersionChange,
+        audit: AuditRecord,
+    ) -> StoreResult<Vec<u64>> {
+        let mut wanted: Vec<i64> = versions.into_iter().map(big).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        write_tx!(self, |w| {
+            let rows = match change {
+                VersionChange::Delete(at) => {
+                    w.query(
+                        "UPDATE secret_versions SET deleted_at = $1 WHERE secret_id = $2 \
+                         AND version = ANY($3) AND NOT destroyed \
+                         AND (deleted_at IS NULL OR deleted_at > $1) RETURNING version",
+                        &[&at.millis(), &secret_id, &wanted],
+                    )
+                    .await?
+                }
+                VersionChange::Undelete => {
+                    w.query(
+                        "UPDATE secret_versions SET deleted_at = NULL WHERE secret_id = $1 \
+                         AND version = ANY($2) AND NOT destroyed AND deleted_at IS NOT NULL \
+                         RETURNING version",
+                        &[&secret_id, &wanted],
+                    )
+                    .await?
+                }
+                VersionChange::Destroy => {
+                    w.query(
+                        "UPDATE secret_versions SET sealed = ''::bytea, destroyed = true \
+                         WHERE secret_id = $1 AND version = ANY($2) AND NOT destroyed \
+                         RETURNING version",
+                        &[&secret_id, &wanted],
+                    )
+                    .await?
+                }
+            };
+            let mut changed = rows
+                .iter()
+                .map(|r| r.try_get::<_, i64>(0).map(|v| v as u64))
+                .collect::<Result<Vec<u64>, _>>()?;
+            changed.sort_unstable();
+            w.audit(audit.clone());
+            w.changed(Change::Secret(secret_id.to_owned()));
+            changed
+        })
+    }
+
+    async fn update_secret_settings(
+        &self,
+        secret_id: &str,
+        settings: SecretSettings,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let max_versions = settings.max_versions.map(int).transpose()?;
+        let delete_after = settings.delete_version_after.map(big);
+        let labels = labels_json(&settings.labels);
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "UPDATE secrets SET labels = $1, max_versions = $2, cas_required = $3, \
+                     delete_version_after = $4, updated_at = $5, updated_by = $6 WHERE id = $7",
+                    &[
+                        &labels,
+                        &max_versions,
+                        &settings.cas_required,
+                        &delete_after,
+                        &at.millis(),
+                        &by,
+                        &secret_id,
+                    ],
+                )
                 .await?;
             if n > 0 {
                 w.audit(audit.clone());
@@ -1311,8 +1412,10 @@ impl Store for PostgresStore {
         let rows = tx::query(
             &client,
             "SELECT v.secret_id, v.version, v.key_version, v.sealed, v.fingerprint, v.created_at, \
-             v.created_by FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
-             WHERE s.workspace_id = $1 AND v.key_version <> $2 ORDER BY v.secret_id, v.version LIMIT $3",
+             v.created_by, v.deleted_at, v.destroyed FROM secret_versions v \
+             JOIN secrets s ON s.id = v.secret_id \
+             WHERE s.workspace_id = $1 AND v.key_version <> $2 AND NOT v.destroyed \
+             ORDER BY v.secret_id, v.version LIMIT $3",
             &[&workspace_id, &int(active)?, &i64::from(limit)],
         )
         .await?;
@@ -1346,7 +1449,8 @@ impl Store for PostgresStore {
                 let changed = w
                     .exec(
                         "UPDATE secret_versions SET key_version = $1, sealed = $2 \
-                         WHERE secret_id = $3 AND version = $4 AND key_version = $5",
+                         WHERE secret_id = $3 AND version = $4 AND key_version = $5 \
+                         AND NOT destroyed",
                         &[
                             &int(v.key_version)?,
                             &v.sealed,

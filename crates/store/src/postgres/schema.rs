@@ -136,6 +136,14 @@ CREATE TABLE bindings (
 );
 CREATE INDEX bindings_by_secret ON bindings (workspace_id, secret);
 "#,
+    r#"
+ALTER TABLE secret_versions ADD COLUMN deleted_at BIGINT;
+ALTER TABLE secret_versions ADD COLUMN destroyed BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE secrets ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE secrets ADD COLUMN max_versions INTEGER;
+ALTER TABLE secrets ADD COLUMN cas_required BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE secrets ADD COLUMN delete_version_after BIGINT;
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

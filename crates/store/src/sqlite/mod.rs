@@ -154,6 +154,14 @@ fn secret_from(r: &Row<'_>) -> rusqlite::Result<SecretRow> {
         updated_by: r.get("updated_by")?,
         allowed_hosts: serde_json::from_str(&r.get::<_, String>("allowed_hosts")?)
             .unwrap_or_default(),
+        labels: serde_json::from_str(&r.get::<_, String>("labels")?).unwrap_or_default(),
+        max_versions: r.get("max_versions")?,
+        cas_required: r.get("cas_required")?,
+        delete_version_after: r
+            .get::<_, Option<i64>>("delete_version_after")?
+            .map(|s| s as u64),
+        current_deleted_at: r.get::<_, Option<i64>>("current_deleted_at")?.map(ts),
+        current_destroyed: r.get("current_destroyed")?,
     })
 }
 
@@ -166,6 +174,8 @@ fn version_from(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
         fingerprint: r.get("fingerprint")?,
         created_at: ts(r.get("created_at")?),
         created_by: r.get("created_by")?,
+        deleted_at: r.get::<_, Option<i64>>("deleted_at")?.map(ts),
+        destroyed: r.get("destroyed")?,
     })
 }
 
@@ -188,13 +198,50 @@ fn audit_from(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
     })
 }
 
+/// The stored columns of `secrets`, as inserted.
+const SECRET_INSERT_COLS: &str = "id, workspace_id, scope, owner, name, visibility, description, \
+    current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by, \
+    allowed_hosts, labels, max_versions, cas_required, delete_version_after";
+
+/// What a secret row is read with: its columns plus the state of its current
+/// version (`FROM secrets` must not be aliased).
 const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, description, \
     current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by, \
-    allowed_hosts";
+    allowed_hosts, labels, max_versions, cas_required, delete_version_after, \
+    (SELECT cv.deleted_at FROM secret_versions cv WHERE cv.secret_id = secrets.id \
+     AND cv.version = secrets.current_version) AS current_deleted_at, \
+    COALESCE((SELECT cv.destroyed FROM secret_versions cv WHERE cv.secret_id = secrets.id \
+     AND cv.version = secrets.current_version), 0) AS current_destroyed";
+
+/// The columns of `secret_versions`, in insert order.
+const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, created_at, \
+    created_by, deleted_at, destroyed";
+
+fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).expect("strings serialize")
+}
+
+fn insert_version(conn: &Connection, v: &VersionRow) -> StoreResult<()> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO secret_versions ({VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?)"
+    ))?
+    .execute(params![
+        v.secret_id,
+        v.version as i64,
+        v.key_version,
+        v.sealed,
+        v.fingerprint,
+        v.created_at.millis(),
+        v.created_by,
+        v.deleted_at.map(|t| t.millis()),
+        v.destroyed,
+    ])?;
+    Ok(())
+}
 
 fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO secrets ({SECRET_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        "INSERT INTO secrets ({SECRET_INSERT_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     ))?
     .execute(params![
         s.id,
@@ -212,6 +259,10 @@ fn insert_secret(conn: &Connection, s: &SecretRow) -> StoreResult<()> {
         s.updated_at.millis(),
         s.updated_by,
         hosts_json(&s.allowed_hosts),
+        labels_json(&s.labels),
+        s.max_versions,
+        s.cas_required,
+        s.delete_version_after.map(|d| d as i64),
     ])?;
     Ok(())
 }
@@ -733,7 +784,7 @@ impl Store for SqliteStore {
                         .conn
                         .prepare_cached(
                             "UPDATE secrets SET description = ?, current_version = ?, fingerprint = ?, \
-                             expires_at = ?, updated_at = ?, updated_by = ?, allowed_hosts = ? \
+                             expires_at = ?, updated_at = ?, updated_by = ?, allowed_hosts = ?, labels = ? \
                              WHERE id = ? AND current_version = ?",
                         )?
                         .execute(params![
@@ -744,6 +795,7 @@ impl Store for SqliteStore {
                             s.updated_at.millis(),
                             s.updated_by,
                             hosts_json(&s.allowed_hosts),
+                            labels_json(&s.labels),
                             s.id,
                             *expected as i64,
                         ])?;
@@ -753,20 +805,7 @@ impl Store for SqliteStore {
                 }
             }
             let v = &commit.version;
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO secret_versions (secret_id, version, key_version, sealed, fingerprint, created_at, created_by) \
-                     VALUES (?,?,?,?,?,?,?)",
-                )?
-                .execute(params![
-                    v.secret_id,
-                    v.version as i64,
-                    v.key_version,
-                    v.sealed,
-                    v.fingerprint,
-                    v.created_at.millis(),
-                    v.created_by
-                ])?;
+            insert_version(ctx.conn, v)?;
             let keep_from = v.version.saturating_sub(u64::from(commit.max_versions.max(1))) as i64;
             ctx.conn
                 .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")?
@@ -806,6 +845,78 @@ impl Store for SqliteStore {
             let n = ctx
                 .conn
                 .execute("DELETE FROM secrets WHERE id = ?", [&id])?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn change_versions(
+        &self,
+        secret_id: &str,
+        versions: Vec<u64>,
+        change: VersionChange,
+        audit: AuditRecord,
+    ) -> StoreResult<Vec<u64>> {
+        let id = secret_id.to_owned();
+        self.write(move |ctx| {
+            let mut changed = Vec::new();
+            let mut wanted = versions;
+            wanted.sort_unstable();
+            wanted.dedup();
+            for v in wanted {
+                let n = match change {
+                    VersionChange::Delete(at) => ctx.conn.prepare_cached(
+                        "UPDATE secret_versions SET deleted_at = ?1 WHERE secret_id = ?2 AND version = ?3 \
+                         AND destroyed = 0 AND (deleted_at IS NULL OR deleted_at > ?1)",
+                    )?
+                    .execute(params![at.millis(), id, v as i64])?,
+                    VersionChange::Undelete => ctx.conn.prepare_cached(
+                        "UPDATE secret_versions SET deleted_at = NULL WHERE secret_id = ? AND version = ? \
+                         AND destroyed = 0 AND deleted_at IS NOT NULL",
+                    )?
+                    .execute(params![id, v as i64])?,
+                    VersionChange::Destroy => ctx.conn.prepare_cached(
+                        "UPDATE secret_versions SET sealed = x'', destroyed = 1 WHERE secret_id = ? \
+                         AND version = ? AND destroyed = 0",
+                    )?
+                    .execute(params![id, v as i64])?,
+                };
+                if n > 0 {
+                    changed.push(v);
+                }
+            }
+            ctx.append_audit(audit)?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn update_secret_settings(
+        &self,
+        secret_id: &str,
+        settings: SecretSettings,
+        at: Timestamp,
+        by: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let (id, by) = (secret_id.to_owned(), by.to_owned());
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE secrets SET labels = ?, max_versions = ?, cas_required = ?, \
+                 delete_version_after = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+                params![
+                    labels_json(&settings.labels),
+                    settings.max_versions,
+                    settings.cas_required,
+                    settings.delete_version_after.map(|d| d as i64),
+                    at.millis(),
+                    by,
+                    id
+                ],
+            )?;
             if n > 0 {
                 ctx.append_audit(audit)?;
             }
@@ -1070,11 +1181,7 @@ impl Store for SqliteStore {
                 insert_secret(c, s)?;
             }
             for v in &snap.versions {
-                c.prepare_cached(
-                    "INSERT INTO secret_versions (secret_id, version, key_version, sealed, fingerprint, created_at, created_by) \
-                     VALUES (?,?,?,?,?,?,?)",
-                )?
-                .execute(params![v.secret_id, v.version as i64, v.key_version, v.sealed, v.fingerprint, v.created_at.millis(), v.created_by])?;
+                insert_version(c, v)?;
             }
             for a in &snap.audit {
                 c.prepare_cached(
@@ -1127,13 +1234,16 @@ impl Store for SqliteStore {
         let w = workspace_id.to_owned();
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT v.secret_id, v.version, v.key_version, v.sealed, v.fingerprint, v.created_at, v.created_by \
-                 FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
-                 WHERE s.workspace_id = ? AND v.key_version != ? ORDER BY v.secret_id, v.version LIMIT ?",
+                "SELECT v.* FROM secret_versions v JOIN secrets s ON s.id = v.secret_id \
+                 WHERE s.workspace_id = ? AND v.key_version != ? AND v.destroyed = 0 \
+                 ORDER BY v.secret_id, v.version LIMIT ?",
             )?;
-            let versions: Vec<VersionRow> = st.query_map(params![w, active, limit], version_from)?.collect::<Result<_, _>>()?;
+            let versions: Vec<VersionRow> = st
+                .query_map(params![w, active, limit], version_from)?
+                .collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(versions.len());
-            let mut sst = c.prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ?"))?;
+            let mut sst =
+                c.prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ?"))?;
             for v in versions {
                 if let Some(s) = sst.query_row([&v.secret_id], secret_from).optional()? {
                     out.push((s, v));
@@ -1151,9 +1261,16 @@ impl Store for SqliteStore {
                 n += ctx
                     .conn
                     .prepare_cached(
-                        "UPDATE secret_versions SET key_version = ?, sealed = ? WHERE secret_id = ? AND version = ? AND key_version = ?",
+                        "UPDATE secret_versions SET key_version = ?, sealed = ? \
+                         WHERE secret_id = ? AND version = ? AND key_version = ? AND destroyed = 0",
                     )?
-                    .execute(params![v.key_version, v.sealed, v.secret_id, v.version as i64, old])?;
+                    .execute(params![
+                        v.key_version,
+                        v.sealed,
+                        v.secret_id,
+                        v.version as i64,
+                        old
+                    ])?;
             }
             Ok(n)
         })

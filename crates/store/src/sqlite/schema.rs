@@ -108,6 +108,14 @@ CREATE TABLE bindings (
 );
 CREATE INDEX bindings_by_secret ON bindings (workspace_id, secret);
 "#,
+    r#"
+ALTER TABLE secret_versions ADD COLUMN deleted_at INTEGER;
+ALTER TABLE secret_versions ADD COLUMN destroyed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE secrets ADD COLUMN max_versions INTEGER;
+ALTER TABLE secrets ADD COLUMN cas_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN delete_version_after INTEGER;
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.

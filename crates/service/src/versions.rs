@@ -1,0 +1,305 @@
+//! Version states and per-secret settings: soft delete, undelete and destroy of
+//! individual versions, and a secret's labels, `max_versions`, `cas_required` and
+//! `delete_version_after` (the storage concepts Vault KV v2 clients rely on, offered
+//! natively too).
+//!
+//! Owns the rules: who may change a version's state, that a bound secret is not
+//! deleted or destroyed, that version numbers are never reused. It must never hand
+//! out a value: a deleted or destroyed version reads as `not_found` everywhere a
+//! value could leave (reveal, runs, patch, rollback).
+
+use crate::auth::Principal;
+use crate::secrets::{not_found, secret_key, Target};
+use crate::{store_err, Lockbox, RequestCtx, SecretMeta};
+use lockbox_core::{Action, Error, ErrorCode, Result, Scope, SecretName};
+use lockbox_store::{SecretRow, SecretSettings, VersionChange};
+use std::collections::BTreeMap;
+
+/// At most this many labels per secret (Vault's limit on `custom_metadata`).
+const MAX_LABELS: usize = 64;
+/// Longest label key and value, in bytes (Vault's limits).
+const MAX_LABEL_KEY: usize = 128;
+const MAX_LABEL_VALUE: usize = 512;
+/// Reserved label prefix: Lockbox's own facts are shown under it, read-only.
+pub const RESERVED_LABEL_PREFIX: &str = "lockbox.";
+/// At most this many version numbers in one call.
+const MAX_VERSIONS_PER_CALL: usize = 1000;
+
+/// A change to one secret's settings; `None` keeps a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSettingsPatch {
+    /// Replaces every label (Vault `custom_metadata`); keys `lockbox.*` are refused.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Versions kept for this secret; `Some(0)` falls back to the workspace setting.
+    pub max_versions: Option<u32>,
+    pub cas_required: Option<bool>,
+    /// Seconds; `Some(0)` falls back to the workspace setting.
+    pub delete_version_after: Option<u64>,
+}
+
+impl Lockbox {
+    /// Soft-deletes versions (empty slice = the current version). Recoverable.
+    pub async fn delete_versions(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        versions: &[u64],
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        self.change_versions(
+            p,
+            ws,
+            scope,
+            name,
+            versions,
+            VersionChange::Delete(now),
+            ctx,
+        )
+        .await
+    }
+
+    /// Undoes a soft delete (empty slice = the current version); destroyed
+    /// versions stay destroyed.
+    pub async fn undelete_versions(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        versions: &[u64],
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        self.change_versions(p, ws, scope, name, versions, VersionChange::Undelete, ctx)
+            .await
+    }
+
+    /// Removes the ciphertext of these versions for good; metadata stays.
+    pub async fn destroy_versions(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        versions: &[u64],
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        self.change_versions(p, ws, scope, name, versions, VersionChange::Destroy, ctx)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // the three public calls above, one body
+    async fn change_versions(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        versions: &[u64],
+        change: VersionChange,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let (action, verb) = match change {
+            VersionChange::Delete(_) => (Action::DeleteSecret, "secret.delete_versions"),
+            VersionChange::Undelete => (Action::WriteSecret, "secret.undelete_versions"),
+            VersionChange::Destroy => (Action::DeleteSecret, "secret.destroy_versions"),
+        };
+        let t = self
+            .authorized_target(p, ws, scope, action, Some(name), ctx)
+            .await?;
+        if versions.len() > MAX_VERSIONS_PER_CALL {
+            return Err(Error::invalid(format!(
+                "at most {MAX_VERSIONS_PER_CALL} versions per call"
+            )));
+        }
+        let row = self.find_live_fresh(&t, name, true).await?;
+        if action == Action::DeleteSecret && t.scope == Scope::Workspace {
+            // Seed 003: what a flow uses is not deleted by accident, one version or all.
+            let uses = self.bindings_of(&t.ws.id, name.as_str()).await?;
+            if !uses.is_empty() {
+                let mut owners: Vec<&str> = uses.iter().map(|b| b.owner.as_str()).collect();
+                owners.dedup();
+                let err = Error::new(
+                    ErrorCode::SecretInUse,
+                    format!(
+                        "secret '{name}' is used by {}; remove those uses before deleting or destroying its versions",
+                        owners.join(", ")
+                    ),
+                );
+                self.audit_denied(p, Some(&t.ws.id), verb, Some(name.as_str()), &err, ctx)
+                    .await;
+                return Err(err);
+            }
+        }
+        let wanted: Vec<u64> = if versions.is_empty() {
+            vec![row.current_version]
+        } else {
+            versions.to_vec()
+        };
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            verb,
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({"versions": wanted, "scope": t.scope.as_str()}),
+        );
+        let result = self
+            .store
+            .change_versions(&row.id, wanted, change, audit)
+            .await
+            .map_err(store_err);
+        self.forget_secret(&t, name, &row);
+        let changed = result?;
+        if change == VersionChange::Destroy && !changed.is_empty() {
+            // SQLite: the rows were zeroed in place (secure_delete); the WAL still
+            // holds the old pages until it is checkpointed.
+            if let Err(e) = self.store.purge_deleted().await {
+                tracing::warn!(error = %e, "could not purge destroyed versions from the write-ahead log");
+            }
+        }
+        Ok(())
+    }
+
+    /// Labels, max_versions, cas_required, delete_version_after of one secret.
+    pub async fn update_secret_settings(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        patch: SecretSettingsPatch,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let t = self
+            .authorized_target(p, ws, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        if let Some(l) = &patch.labels {
+            check_labels(l)?;
+        }
+        let max_versions = match patch.max_versions {
+            Some(m) if m > 1000 => {
+                return Err(Error::invalid("max_versions must be between 0 and 1000"))
+            }
+            other => other,
+        };
+        let delete_after = patch
+            .delete_version_after
+            .map(crate::workspaces::check_delete_after)
+            .transpose()?;
+        let row = self.find_live_fresh(&t, name, true).await?;
+        let settings = SecretSettings {
+            labels: patch.labels.unwrap_or_else(|| row.labels.clone()),
+            // 0 falls back to the workspace setting, as in Vault.
+            max_versions: match max_versions {
+                Some(0) => None,
+                Some(m) => Some(m),
+                None => row.max_versions,
+            },
+            cas_required: patch.cas_required.unwrap_or(row.cas_required),
+            delete_version_after: match delete_after {
+                Some(d) => d,
+                None => row.delete_version_after,
+            },
+        };
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            "secret.settings",
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({
+                "scope": t.scope.as_str(),
+                "labels": settings.labels.keys().collect::<Vec<_>>(),
+                "max_versions": settings.max_versions,
+                "cas_required": settings.cas_required,
+                "delete_version_after": settings.delete_version_after,
+            }),
+        );
+        let updated = self
+            .store
+            .update_secret_settings(&row.id, settings, self.clock.now(), &p.label(), audit)
+            .await
+            .map_err(store_err);
+        self.forget_secret(&t, name, &row);
+        if !updated? {
+            return Err(not_found(name));
+        }
+        let row = self.find_live_fresh(&t, name, true).await?;
+        Ok(self.meta(&t.ws, &row))
+    }
+
+    /// Drops every cached copy of a secret whose versions or settings changed.
+    fn forget_secret(&self, t: &Target, name: &SecretName, row: &SecretRow) {
+        self.secrets.remove(&secret_key(t, name.as_str()));
+        self.versions.retain(|(id, _), _| id != &row.id);
+        self.secrets_by_id.remove(&row.id);
+        self.redactors.clear();
+    }
+}
+
+/// Labels as Vault's `custom_metadata` allows them, minus the reserved prefix:
+/// at most 64, keys 1 to 128 bytes, values up to 512 bytes, no control characters.
+pub(crate) fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::invalid(format!(
+            "a secret takes at most {MAX_LABELS} labels"
+        )));
+    }
+    for (k, v) in labels {
+        if k.is_empty() || k.len() > MAX_LABEL_KEY || k.chars().any(char::is_control) {
+            return Err(Error::invalid(format!(
+                "label keys are 1 to {MAX_LABEL_KEY} bytes without control characters"
+            )));
+        }
+        if k.to_ascii_lowercase().starts_with(RESERVED_LABEL_PREFIX) {
+            return Err(Error::invalid(format!(
+                "label key '{k}' is reserved: keys starting with '{RESERVED_LABEL_PREFIX}' show Lockbox's own facts and are read-only"
+            )));
+        }
+        if v.len() > MAX_LABEL_VALUE
+            || v.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
+            return Err(Error::invalid(format!(
+                "label '{k}': values are at most {MAX_LABEL_VALUE} bytes without control characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(k: &str, v: &str) -> BTreeMap<String, String> {
+        [(k.to_owned(), v.to_owned())].into()
+    }
+
+    #[test]
+    fn labels_refuse_reserved_keys_in_any_case() {
+        assert!(check_labels(&one("team", "payments")).is_ok());
+        for k in ["lockbox.description", "LockBox.visibility", "lockbox."] {
+            let e = check_labels(&one(k, "x")).unwrap_err();
+            assert_eq!(e.code, ErrorCode::Invalid);
+            assert!(e.message.contains("reserved"), "{}", e.message);
+        }
+        assert!(check_labels(&one("lockboxer", "x")).is_ok());
+    }
+
+    #[test]
+    fn labels_refuse_sizes_and_control_characters() {
+        assert!(check_labels(&one("", "x")).is_err());
+        assert!(check_labels(&one(&"k".repeat(129), "x")).is_err());
+        assert!(check_labels(&one("k", &"v".repeat(513))).is_err());
+        assert!(check_labels(&one("k", "a\0b")).is_err());
+        assert!(check_labels(&one("k\u{1b}", "x")).is_err());
+        assert!(check_labels(&one("k", "line\nbreak")).is_ok());
+        let many: BTreeMap<String, String> =
+            (0..65).map(|i| (format!("k{i}"), String::new())).collect();
+        assert!(check_labels(&many).is_err());
+    }
+}
