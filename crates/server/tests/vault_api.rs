@@ -26,6 +26,21 @@ async fn vault(s: &TestServer, token: &str, method: &str, path: &str, body: Opti
     s.raw(req).await
 }
 
+/// Sends bytes as they are (no client-side path normalisation) and reads the answer.
+async fn raw_http(s: &TestServer, request: &str) -> String {
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let request = request.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        out
+    })
+    .await
+    .unwrap()
+}
+
 fn assert_vault_error(r: &Resp, status: u16) -> Value {
     assert_eq!(r.status.as_u16(), status, "body: {}", r.text);
     assert_eq!(
@@ -158,21 +173,14 @@ async fn list_method_and_list_query_show_folders() {
     assert_eq!(assert_vault_error(&r, 404)["errors"], json!([]));
 
     // LIST on the wire, as the `vault` CLI sends it.
-    let addr = s.url.trim_start_matches("http://").to_owned();
-    let token = s.owner.clone();
-    let text = tokio::task::spawn_blocking(move || {
-        let mut c = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            c,
-            "LIST /vault/v1/secret/metadata/app HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        c.read_to_string(&mut out).unwrap();
-        out
-    })
-    .await
-    .unwrap();
+    let text = raw_http(
+        &s,
+        &format!(
+            "LIST /vault/v1/secret/metadata/app HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {}\r\nConnection: close\r\n\r\n",
+            s.owner
+        ),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"keys\":[\"api\",\"db\",\"deep/\"]"), "{text}");
 }
@@ -602,7 +610,7 @@ async fn private_mount_is_the_callers_user_scope() {
 #[tokio::test]
 async fn paths_vault_cannot_express_and_unknown_routes_keep_the_vault_shape() {
     let s = TestServer::start().await;
-    for bad in ["a//b", "a/", "a/./b", "a/%2E%2E/b", "a%00b"] {
+    for bad in ["a//b", "a/", "a%00b", "a%2F%2Fb"] {
         let r = vault(
             &s,
             &s.owner,
@@ -612,6 +620,19 @@ async fn paths_vault_cannot_express_and_unknown_routes_keep_the_vault_shape() {
         )
         .await;
         assert_vault_error(&r, 400);
+    }
+    // Dot segments, sent as they are (HTTP libraries would resolve them first).
+    for bad in ["a/./b", "a/%2E%2E/b", "%2E"] {
+        let text = raw_http(
+            &s,
+            &format!(
+                "POST {DATA}/{bad} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {}\r\nContent-Type: application/json\r\nContent-Length: 20\r\nConnection: close\r\n\r\n{{\"data\": {{\"k\": \"v\"}}}}",
+                s.owner
+            ),
+        )
+        .await;
+        assert!(text.starts_with("HTTP/1.1 400"), "{bad}: {text}");
+        assert!(text.contains("{\"errors\":["), "{bad}: {text}");
     }
     // A native name with `//` exists but is left out of Vault lists.
     s.put(&s.owner, "x//y", json!({"value": "v-1"})).await;

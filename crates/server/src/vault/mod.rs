@@ -35,8 +35,10 @@ use std::collections::HashMap;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/vault", any(dispatch))
+        .route("/vault/", any(dispatch))
         .route("/vault/{*path}", any(dispatch))
         .route("/v1/vault", any(dispatch))
+        .route("/v1/vault/", any(dispatch))
         .route("/v1/vault/{*path}", any(dispatch))
 }
 
