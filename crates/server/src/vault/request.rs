@@ -48,7 +48,9 @@ pub fn api_path(raw: &str) -> Result<String, VaultError> {
         .strip_prefix("/vault/v1/")
         .or_else(|| raw.strip_prefix("/v1/vault/"))
         .ok_or_else(VaultError::not_found)?;
-    percent_decode(rest)
+    // Some clients join `/v1/` and a path that starts with `/` (vaultrs's
+    // `/auth/token/lookup-self`); Vault reads that as the same path.
+    percent_decode(rest.trim_start_matches('/'))
 }
 
 fn percent_decode(s: &str) -> Result<String, VaultError> {
@@ -209,6 +211,7 @@ mod tests {
     fn both_prefixes_decode() {
         assert_eq!(api_path("/vault/v1/secret/data/a%20b").unwrap(), "secret/data/a b");
         assert_eq!(api_path("/v1/vault/secret/data/a%2Fb").unwrap(), "secret/data/a/b");
+        assert_eq!(api_path("/v1/vault//auth/token/lookup-self").unwrap(), "auth/token/lookup-self");
         assert!(api_path("/vault/v2/secret").is_err());
         assert!(api_path("/vault/v1/secret/data/%zz").is_err());
         assert!(api_path("/vault/v1/secret/data/%ff").is_err());
