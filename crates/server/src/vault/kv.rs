@@ -145,13 +145,11 @@ impl KvRequest<'_> {
     ) -> Result<(SecretMeta, Vec<VersionInfo>), VaultError> {
         let svc = &self.st.svc;
         let c = self.caller;
-        let meta = svc
-            .secret_metadata(&c.principal, self.ws(), self.scope, name, &c.ctx)
-            .await?;
-        let versions = svc
-            .list_versions(&c.principal, self.ws(), self.scope, name, &c.ctx)
-            .await?;
-        Ok((meta, versions))
+        let (meta, versions) = tokio::join!(
+            svc.secret_metadata(&c.principal, self.ws(), self.scope, name, &c.ctx),
+            svc.list_versions(&c.principal, self.ws(), self.scope, name, &c.ctx),
+        );
+        Ok((meta?, versions?))
     }
 
     // ---- data

@@ -172,14 +172,21 @@ async fn token_workspace(
 ) -> Result<String, VaultError> {
     let names: Vec<String> = match &p.run {
         Some(run) => vec![run.workspace.clone()],
-        None => st
-            .svc
-            .whoami(p)
-            .await?
-            .workspaces
-            .into_iter()
-            .map(|w| w.name)
-            .collect(),
+        None => match workspaces_cache::get(&p.token_id, st.svc.now()) {
+            Some(names) => names,
+            None => {
+                let names: Vec<String> = st
+                    .svc
+                    .whoami(p)
+                    .await?
+                    .workspaces
+                    .into_iter()
+                    .map(|w| w.name)
+                    .collect();
+                workspaces_cache::put(&p.token_id, st.svc.now(), names.clone());
+                names
+            }
+        },
     };
     let ns_refused = || {
         VaultError::new(
@@ -199,6 +206,38 @@ async fn token_workspace(
             "invalid: this token's user belongs to several workspaces; name one in \
              X-Vault-Namespace (VAULT_NAMESPACE)",
         )),
+    }
+}
+
+/// Which workspace names a token id belongs to, for one second (the service's
+/// `whoami` is a store read per call). Only routing uses it: every operation is
+/// still authorized by the service against the principal, so a stale entry can at
+/// worst name a workspace the service then refuses.
+mod workspaces_cache {
+    use lockbox_core::Timestamp;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    const TTL_MS: i64 = 1000;
+    const MAX_ENTRIES: usize = 10_000;
+
+    type Entries = HashMap<String, (Timestamp, Vec<String>)>;
+    static CACHE: Mutex<Option<Entries>> = Mutex::new(None);
+
+    pub fn get(token_id: &str, now: Timestamp) -> Option<Vec<String>> {
+        let guard = CACHE.lock().ok()?;
+        let (at, names) = guard.as_ref()?.get(token_id)?;
+        (now.millis() - at.millis() < TTL_MS && now >= *at).then(|| names.clone())
+    }
+
+    pub fn put(token_id: &str, now: Timestamp, names: Vec<String>) {
+        if let Ok(mut guard) = CACHE.lock() {
+            let map = guard.get_or_insert_with(HashMap::new);
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(token_id.to_owned(), (now, names));
+        }
     }
 }
 
