@@ -655,6 +655,8 @@ async fn paths_vault_cannot_express_and_unknown_routes_keep_the_vault_shape() {
     // Unsupported method on a KV path.
     let r = vault(&s, &s.owner, "OPTIONS", &format!("{DATA}/a"), None).await;
     assert_vault_error(&r, 405);
+    let r = vault(&s, &s.owner, "HEAD", &format!("{DATA}/a"), None).await;
+    assert_eq!(r.status, 405);
     // Malformed JSON body: 400 in Vault's shape, input not echoed.
     let r = s
         .raw(
@@ -750,4 +752,56 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
     let r = vault(&s, &s.owner, "GET", &p, None).await;
     assert_eq!(r.status, 404, "{}", r.text);
     assert_envelope(&r);
+}
+
+#[tokio::test]
+async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
+    let s = TestServer::start().await;
+    let r = s
+        .call(
+            &s.owner,
+            Method::POST,
+            "/v1/workspaces",
+            Some(json!({"name": "team-b"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let path = format!("{}{DATA}/k", s.url);
+    let body = json!({"data": {"v": "in-team-b"}});
+    let r = s
+        .raw(s.http.post(&path).header("X-Vault-Token", &s.owner).json(&body))
+        .await;
+    let e = assert_vault_error(&r, 400);
+    assert!(e["errors"][0].as_str().unwrap().contains("X-Vault-Namespace"));
+    let r = s
+        .raw(
+            s.http
+                .post(&path)
+                .header("X-Vault-Token", &s.owner)
+                .header("X-Vault-Namespace", "team-b")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s
+        .call(
+            &s.owner,
+            Method::POST,
+            "/v1/workspaces/team-b/secrets/k/reveal",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["value"], json!({"v": "in-team-b"}));
+    s.reveal(&s.owner, "k").await.assert_error(404, "not_found");
+    // A service token of `default` cannot reach team-b by naming it.
+    let svc = s.service_token("ci", "admin").await;
+    let r = s
+        .raw(
+            s.http
+                .get(&path)
+                .header("X-Vault-Token", &svc)
+                .header("X-Vault-Namespace", "team-b"),
+        )
+        .await;
+    assert_vault_error(&r, 403);
 }

@@ -21,7 +21,7 @@ use crate::extract::RequestId;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -82,8 +82,8 @@ async fn handle(st: &AppState, req: Request, request_id: &str) -> Result<Respons
         ));
     }
     if path == "sys/health" {
-        return match verb {
-            Verb::Read => Ok(sys::health(st).await),
+        return match req.method().as_str() {
+            "GET" | "HEAD" => Ok(sys::health(st).await),
             _ => Err(unsupported_operation()),
         };
     }
@@ -146,10 +146,5 @@ fn unsupported_operation() -> VaultError {
 /// Answers a request the middleware refused before routing (malformed
 /// percent-encoding) in Vault's shape.
 pub fn refused(message: &str) -> Response {
-    let mut r = VaultError::invalid(format!("invalid: {message}")).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    r
+    VaultError::invalid(format!("invalid: {message}")).into_response()
 }

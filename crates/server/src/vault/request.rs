@@ -29,8 +29,8 @@ pub enum Verb {
 impl Verb {
     pub fn of(method: &Method, list_query: bool) -> Verb {
         match method.as_str() {
-            "GET" | "HEAD" if list_query => Verb::List,
-            "GET" | "HEAD" => Verb::Read,
+            "GET" if list_query => Verb::List,
+            "GET" => Verb::Read,
             "LIST" => Verb::List,
             "PUT" | "POST" => Verb::Write,
             "PATCH" => Verb::Patch,
