@@ -317,3 +317,112 @@ async fn concurrent_incrementers_through_different_nodes_lose_no_update() {
     let report = c.nodes[0].service.verify_audit_chain().await.unwrap();
     assert_eq!(report.broken_at, None);
 }
+
+#[tokio::test]
+async fn version_states_and_settings_reach_every_node() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let path = "/v1/workspaces/default/secrets/states";
+    for v in ["pg-value-1", "pg-value-2"] {
+        let (st, _) = c
+            .call(0, &c.owner, Method::PUT, path, Some(json!({ "value": v })))
+            .await;
+        assert!(st == 200 || st == 201);
+    }
+    let reveal = format!("{path}/reveal");
+    // Warm node 1's caches (metadata and the sealed version).
+    let (st, v) = c.call(1, &c.owner, Method::POST, &reveal, None).await;
+    assert_eq!((st, v["value"].clone()), (200, json!("pg-value-2")));
+
+    // Soft delete on node 0: node 1 stops revealing within the bound.
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::POST,
+            &format!("{path}/versions/delete"),
+            Some(json!({"versions": []})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    time_until(Duration::from_secs(1), || async {
+        c.call(1, &c.owner, Method::POST, &reveal, None).await.0 == 404
+    })
+    .await;
+    let (_, meta) = c.call(1, &c.owner, Method::GET, path, None).await;
+    assert_eq!(meta["current_deleted"], true);
+
+    // Destroy version 1 on node 1: the row keeps its metadata, loses its bytes.
+    let (st, body) = c
+        .call(
+            1,
+            &c.owner,
+            Method::POST,
+            &format!("{path}/versions/destroy"),
+            Some(json!({"versions": [1]})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let v1 = body["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == 1)
+        .unwrap()
+        .clone();
+    assert_eq!(v1["destroyed"], true);
+    time_until(Duration::from_secs(1), || async {
+        c.call(
+            0,
+            &c.owner,
+            Method::POST,
+            &format!("{reveal}?version=1"),
+            None,
+        )
+        .await
+        .0 == 404
+    })
+    .await;
+
+    // Per-secret settings and labels, written on one node, read on the other.
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::PATCH,
+            &format!("{path}/settings"),
+            Some(json!({"labels": {"team": "db"}, "cas_required": true, "max_versions": 3})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    time_until(Duration::from_secs(1), || async {
+        c.call(1, &c.owner, Method::GET, path, None).await.1["labels"]["team"] == "db"
+    })
+    .await;
+    let (st, _) = c
+        .call(
+            1,
+            &c.owner,
+            Method::PUT,
+            path,
+            Some(json!({"value": "blind"})),
+        )
+        .await;
+    assert_eq!(st, 400, "cas_required holds on the other node");
+    // Undelete on node 1: node 0 reveals again, and a new version is number 3.
+    let (st, _) = c
+        .call(
+            1,
+            &c.owner,
+            Method::POST,
+            &format!("{path}/versions/undelete"),
+            Some(json!({"versions": [2]})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    time_until(Duration::from_secs(1), || async {
+        c.call(0, &c.owner, Method::POST, &reveal, None).await.1["value"] == "pg-value-2"
+    })
+    .await;
+}

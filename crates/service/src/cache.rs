@@ -41,6 +41,20 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         map.insert(k, (now, v));
     }
 
+    /// Inserts only if `still_current()` holds, judged under the write lock, so an
+    /// eviction that runs after the caller's check cannot be undone by this insert.
+    pub fn put_if(&self, k: K, v: V, still_current: impl FnOnce() -> bool) {
+        let now = self.clock.now();
+        let mut map = self.map.write().expect("cache lock");
+        if !still_current() {
+            return;
+        }
+        if map.len() > 100_000 {
+            map.clear();
+        }
+        map.insert(k, (now, v));
+    }
+
     pub fn remove(&self, k: &K) {
         self.map.write().expect("cache lock").remove(k);
     }
@@ -54,5 +68,30 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 
     pub fn clear(&self) {
         self.map.write().expect("cache lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lockbox_core::ManualClock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A read that started before an eviction must not re-insert what it read.
+    #[test]
+    fn put_if_skips_a_value_read_before_an_eviction() {
+        let cache: TtlCache<&str, u32> =
+            TtlCache::new(Arc::new(ManualClock::new(Timestamp(0))), 1000);
+        let generation = AtomicU64::new(0);
+        let seen = generation.load(Ordering::SeqCst);
+        // The eviction (bump, then evict) happens while the read is in flight.
+        generation.fetch_add(1, Ordering::SeqCst);
+        cache.retain(|_, _| false);
+        cache.put_if("v1", 1, || generation.load(Ordering::SeqCst) == seen);
+        assert_eq!(cache.get(&"v1"), None);
+        // Without an eviction in between it caches.
+        let seen = generation.load(Ordering::SeqCst);
+        cache.put_if("v1", 2, || generation.load(Ordering::SeqCst) == seen);
+        assert_eq!(cache.get(&"v1"), Some(2));
     }
 }

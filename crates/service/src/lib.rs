@@ -79,6 +79,10 @@ pub struct Lockbox {
     secrets_by_id: TtlCache<String, lockbox_store::SecretRow>,
     bindings_cache: TtlCache<(String, String), Vec<BindingInfo>>,
     versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
+    /// Bumped before every eviction from `versions`: a version read from the store
+    /// is cached only if no eviction started meanwhile, so a version deleted or
+    /// destroyed during the read is never cached in its old state.
+    versions_gen: std::sync::atomic::AtomicU64,
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
@@ -162,6 +166,7 @@ impl Lockbox {
             secrets_by_id: TtlCache::new(clock.clone(), ttl),
             bindings_cache: TtlCache::new(clock.clone(), ttl),
             versions: TtlCache::new(clock.clone(), 60_000),
+            versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
             store,
@@ -266,7 +271,7 @@ impl Lockbox {
             Change::Secret(id) => {
                 self.secrets_by_id.remove(id);
                 self.secrets.retain(|_, row| &row.id != id);
-                self.versions.retain(|(sid, _), _| sid != id);
+                self.forget_versions(|sid| sid != id);
                 self.redactors.clear();
             }
             Change::Token(id) => self.forget_token(id),
@@ -280,7 +285,7 @@ impl Lockbox {
                 self.secrets.retain(|(ws, _, _, _), _| ws != id);
                 self.secrets_by_id.retain(|_, row| &row.workspace_id != id);
                 self.forget_workspace_keys(id);
-                self.versions.clear();
+                self.forget_versions(|_| false);
                 self.tokens_by_hash.clear();
             }
             Change::Everything => {
@@ -289,7 +294,7 @@ impl Lockbox {
                 self.workspaces.clear();
                 self.memberships.clear();
                 self.secrets.clear();
-                self.versions.clear();
+                self.forget_versions(|_| false);
                 self.tokens_by_hash.clear();
                 self.forget_all_keys();
             }
@@ -377,6 +382,14 @@ impl Lockbox {
         self.audit_denied(p, Some(&ws.id), action_verb(action), target, &err, ctx)
             .await;
         Err(err)
+    }
+
+    /// Evicts cached versions of the secrets `keep` rejects (by secret id), after
+    /// bumping the generation that `version_row` checks before it caches.
+    pub(crate) fn forget_versions(&self, keep: impl Fn(&str) -> bool) {
+        self.versions_gen
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.versions.retain(|(id, _), _| keep(id));
     }
 
     fn record(

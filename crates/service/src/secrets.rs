@@ -182,16 +182,19 @@ impl Lockbox {
         self.live(row).ok_or_else(|| not_found(name))
     }
 
-    /// One sealed version; versions never change once written, so they cache well.
+    /// One sealed version. Only its state (deleted, destroyed) and its sealing
+    /// (re-encryption) ever change, and both evict it, so it caches well.
     pub(crate) async fn version_row(
         &self,
         secret_id: &str,
         version: u64,
     ) -> Result<Option<Arc<VersionRow>>> {
+        use std::sync::atomic::Ordering;
         let key = (secret_id.to_owned(), version);
         if let Some(v) = self.versions.get(&key) {
             return Ok(Some(v));
         }
+        let generation = self.versions_gen.load(Ordering::SeqCst);
         let v = self
             .store
             .secret_version(secret_id, version)
@@ -199,7 +202,9 @@ impl Lockbox {
             .map_err(store_err)?
             .map(Arc::new);
         if let Some(v) = &v {
-            self.versions.put(key, v.clone());
+            self.versions.put_if(key, v.clone(), || {
+                self.versions_gen.load(Ordering::SeqCst) == generation
+            });
         }
         Ok(v)
     }
@@ -459,6 +464,9 @@ impl Lockbox {
             let cas_required =
                 t.ws.settings.cas_required || existing.as_ref().is_some_and(|s| s.cas_required);
             if cas_required && req.if_match.is_none() && !req.create_only {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
                 let err = Error::invalid(format!(
                     "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
                 ));
@@ -751,7 +759,7 @@ impl Lockbox {
             .await
             .map_err(store_err);
         self.secrets.remove(&secret_key(&t, name.as_str()));
-        self.versions.retain(|(id, _), _| id != &row.id);
+        self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
         if !deleted? {
@@ -784,6 +792,24 @@ impl Lockbox {
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
+            if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
+                if !fresh {
+                    continue; // the cache may be behind; decide on a fresh read
+                }
+                let err = Error::invalid(format!(
+                    "check-and-set parameter required for '{name}': send the expected version (If-Match)"
+                ));
+                self.audit_denied(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.patch",
+                    Some(name.as_str()),
+                    &err,
+                    ctx,
+                )
+                .await;
+                return Err(err);
+            }
             if let Some(want) = if_match {
                 if row.current_version != want {
                     if !fresh {
@@ -1012,7 +1038,7 @@ impl Lockbox {
         for row in &gone {
             self.secrets_by_id.remove(&row.id);
             self.secrets.retain(|_, cached| cached.id != row.id);
-            self.versions.retain(|(id, _), _| id != &row.id);
+            self.forget_versions(|id| id != row.id);
         }
         Ok(gone.len())
     }

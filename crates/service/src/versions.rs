@@ -3,10 +3,12 @@
 //! `delete_version_after` (the storage concepts Vault KV v2 clients rely on, offered
 //! natively too).
 //!
-//! Owns the rules: who may change a version's state, that a bound secret is not
-//! deleted or destroyed, that version numbers are never reused. It must never hand
-//! out a value: a deleted or destroyed version reads as `not_found` everywhere a
-//! value could leave (reveal, runs, patch, rollback).
+//! Owns the rules: who may change a version's state, that a bound secret's versions
+//! are not deleted or destroyed, which label keys are reserved. It must never hand
+//! out a value, and never renumber: versions keep the numbers `secrets` gave them
+//! (from the secret's `current_version`, which only grows). The matching read rule,
+//! "a deleted or destroyed version reads as `not_found` wherever a value could leave"
+//! (reveal, runs, patch, rollback), is `Lockbox::open_version`.
 
 use crate::auth::Principal;
 use crate::secrets::{not_found, secret_key, Target};
@@ -234,7 +236,7 @@ impl Lockbox {
     /// Drops every cached copy of a secret whose versions or settings changed.
     fn forget_secret(&self, t: &Target, name: &SecretName, row: &SecretRow) {
         self.secrets.remove(&secret_key(t, name.as_str()));
-        self.versions.retain(|(id, _), _| id != &row.id);
+        self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
         self.redactors.clear();
     }

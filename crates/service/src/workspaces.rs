@@ -162,7 +162,7 @@ impl Lockbox {
         self.memberships.retain(|(w, _), _| w != &ws.id);
         self.tokens_by_hash.clear();
         self.secrets.retain(|(w, _, _, _), _| w != &ws.id);
-        self.versions.clear();
+        self.forget_versions(|_| false);
         if !deleted {
             return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
         }

@@ -236,6 +236,8 @@ conformance! {
         list_audit_newest_first_in_pages,
         import_into_a_non_empty_store_conflicts,
         reseal_is_compare_and_set_on_the_key_version,
+        version_states_delete_undelete_destroy,
+        secret_settings_update_and_survive_writes,
     ],
     db: [
         acknowledged_writes_survive_reopening,
@@ -601,6 +603,227 @@ async fn flows_and_bindings(s: Arc<dyn Store>) {
         snap.bindings,
         vec![bind("flow:b-flow", "apiKey", "do[0].fetch")]
     );
+}
+
+async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("s", "v"), audit("a"))
+        .await
+        .unwrap();
+    for v in 2..=3u64 {
+        s.commit_version(next(&secret("s", "v", v - 1), v), audit("a"))
+            .await
+            .unwrap();
+    }
+    let cur = |s: Arc<dyn Store>| async move {
+        let row = s
+            .find_secret("ws", Scope::Workspace, "", "v")
+            .await
+            .unwrap()
+            .unwrap();
+        (row.current_deleted_at, row.current_destroyed)
+    };
+    assert_eq!(cur(s.clone()).await, (None, false));
+    let before = audit_rows(&*s).await;
+
+    // Soft delete: unknown numbers ignored, the rest stamped, current shows it.
+    let changed = s
+        .change_versions(
+            "s",
+            vec![3, 1, 99, 1],
+            VersionChange::Delete(Timestamp(50)),
+            audit("del"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, [1, 3]);
+    assert_eq!(cur(s.clone()).await, (Some(Timestamp(50)), false));
+    let v1 = s.secret_version("s", 1).await.unwrap().unwrap();
+    assert_eq!((v1.deleted_at, v1.destroyed), (Some(Timestamp(50)), false));
+    assert_eq!(v1.sealed, [1, 2, 3], "a soft delete keeps the ciphertext");
+    assert!(v1.is_deleted(Timestamp(50)) && !v1.is_deleted(Timestamp(49)));
+    // Deleting again keeps the first deletion time.
+    let changed = s
+        .change_versions(
+            "s",
+            vec![1],
+            VersionChange::Delete(Timestamp(70)),
+            audit("del"),
+        )
+        .await
+        .unwrap();
+    assert!(changed.is_empty());
+    assert_eq!(
+        s.secret_version("s", 1).await.unwrap().unwrap().deleted_at,
+        Some(Timestamp(50))
+    );
+    // The list and the secret row agree.
+    let list = s
+        .list_secrets(ListQuery {
+            workspace_id: "ws".into(),
+            scope: Scope::Workspace,
+            owner: String::new(),
+            prefix: None,
+            after: None,
+            limit: 10,
+            now: Timestamp(0),
+        })
+        .await
+        .unwrap();
+    assert_eq!(list[0].current_deleted_at, Some(Timestamp(50)));
+
+    // Undelete clears it.
+    let changed = s
+        .change_versions("s", vec![3], VersionChange::Undelete, audit("undel"))
+        .await
+        .unwrap();
+    assert_eq!(changed, [3]);
+    assert_eq!(cur(s.clone()).await, (None, false));
+
+    // Destroy: the ciphertext is gone for good, the metadata stays.
+    let changed = s
+        .change_versions("s", vec![2, 3], VersionChange::Destroy, audit("destroy"))
+        .await
+        .unwrap();
+    assert_eq!(changed, [2, 3]);
+    let v2 = s.secret_version("s", 2).await.unwrap().unwrap();
+    assert!(v2.destroyed && v2.sealed.is_empty() && v2.is_deleted(Timestamp(0)));
+    assert_eq!(
+        (v2.fingerprint.as_str(), v2.created_by.as_str()),
+        ("fp2", "test")
+    );
+    assert_eq!(cur(s.clone()).await, (None, true));
+    // Destroyed versions never change again.
+    for change in [
+        VersionChange::Undelete,
+        VersionChange::Destroy,
+        VersionChange::Delete(Timestamp(80)),
+    ] {
+        let changed = s
+            .change_versions("s", vec![2], change, audit("again"))
+            .await
+            .unwrap();
+        assert!(changed.is_empty(), "{change:?}");
+    }
+    assert_eq!(
+        s.secret_version("s", 2).await.unwrap().unwrap().deleted_at,
+        None
+    );
+    // Re-encryption skips what has no ciphertext.
+    let to_reseal = s.versions_to_reseal("ws", 2, 100).await.unwrap();
+    let versions: Vec<u64> = to_reseal.iter().map(|(_, v)| v.version).collect();
+    assert_eq!(versions, [1]);
+    let mut stale = s.secret_version("s", 2).await.unwrap().unwrap();
+    stale.key_version = 2;
+    stale.sealed = vec![9; 4];
+    assert_eq!(s.reseal_versions(vec![(stale, 1)]).await.unwrap(), 0);
+    assert!(s
+        .secret_version("s", 2)
+        .await
+        .unwrap()
+        .unwrap()
+        .sealed
+        .is_empty());
+
+    // A version scheduled for deletion later (delete_version_after) is brought
+    // forward by an explicit delete.
+    let mut c = next(&secret("s", "v", 3), 4);
+    c.version.deleted_at = Some(Timestamp(1_000));
+    s.commit_version(c, audit("a")).await.unwrap();
+    assert_eq!(cur(s.clone()).await, (Some(Timestamp(1_000)), false));
+    let changed = s
+        .change_versions(
+            "s",
+            vec![4],
+            VersionChange::Delete(Timestamp(90)),
+            audit("del"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, [4]);
+    assert_eq!(cur(s.clone()).await, (Some(Timestamp(90)), false));
+    // Every call was audited, changed or not; a missing secret changes nothing.
+    assert!(s
+        .change_versions("nope", vec![1], VersionChange::Destroy, audit("x"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(audit_rows(&*s).await, before + 10);
+}
+
+async fn secret_settings_update_and_survive_writes(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.commit_version(create("s", "v"), audit("a"))
+        .await
+        .unwrap();
+    let settings = SecretSettings {
+        labels: [
+            ("owner".to_owned(), "team-ü".to_owned()),
+            ("empty".to_owned(), String::new()),
+        ]
+        .into(),
+        max_versions: Some(2),
+        cas_required: true,
+        delete_version_after: Some(3_600),
+    };
+    assert!(s
+        .update_secret_settings(
+            "s",
+            settings.clone(),
+            Timestamp(9),
+            "user:bob",
+            audit("set")
+        )
+        .await
+        .unwrap());
+    let row = s.secret_by_id("s").await.unwrap().unwrap();
+    assert_eq!(row.labels, settings.labels);
+    assert_eq!(
+        (row.max_versions, row.cas_required, row.delete_version_after),
+        (Some(2), true, Some(3_600))
+    );
+    assert_eq!(
+        (row.updated_at, row.updated_by.as_str()),
+        (Timestamp(9), "user:bob")
+    );
+    assert_eq!(row.current_version, 1, "settings are not a version");
+    // A version commit keeps the settings and writes the labels it carries.
+    let mut c = next(&row, 2);
+    c.secret.labels = [("owner".to_owned(), "new".to_owned())].into();
+    s.commit_version(c, audit("a")).await.unwrap();
+    let row = s.secret_by_id("s").await.unwrap().unwrap();
+    assert_eq!(row.labels["owner"], "new");
+    assert_eq!(
+        (row.max_versions, row.cas_required, row.delete_version_after),
+        (Some(2), true, Some(3_600))
+    );
+    // Cleared again.
+    assert!(s
+        .update_secret_settings(
+            "s",
+            SecretSettings::default(),
+            Timestamp(10),
+            "x",
+            audit("set")
+        )
+        .await
+        .unwrap());
+    let row = s.secret_by_id("s").await.unwrap().unwrap();
+    assert!(row.labels.is_empty());
+    assert_eq!(
+        (row.max_versions, row.cas_required, row.delete_version_after),
+        (None, false, None)
+    );
+    assert!(!s
+        .update_secret_settings(
+            "gone",
+            SecretSettings::default(),
+            Timestamp(10),
+            "x",
+            audit("set")
+        )
+        .await
+        .unwrap());
 }
 
 async fn versions_are_pruned_to_the_limit(s: Arc<dyn Store>) {
@@ -1585,6 +1808,39 @@ async fn populate(s: &dyn Store) {
     s.commit_version(next(&s1, 2), audit("secret.put"))
         .await
         .unwrap();
+    s.commit_version(next(&s1, 3), audit("secret.put"))
+        .await
+        .unwrap();
+    s.update_secret_settings(
+        "s1",
+        SecretSettings {
+            labels: [("team".into(), "Zahlungs-✓ \"ops\"".into())].into(),
+            max_versions: Some(7),
+            cas_required: true,
+            delete_version_after: Some(86_400),
+        },
+        Timestamp(5),
+        "user:alice",
+        audit("secret.settings"),
+    )
+    .await
+    .unwrap();
+    s.change_versions(
+        "s1",
+        vec![1],
+        VersionChange::Destroy,
+        audit("secret.destroy_versions"),
+    )
+    .await
+    .unwrap();
+    s.change_versions(
+        "s1",
+        vec![3],
+        VersionChange::Delete(Timestamp(6)),
+        audit("secret.delete_versions"),
+    )
+    .await
+    .unwrap();
     let mut s2 = secret_in("w2", "s2", "mine", 1);
     s2.scope = Scope::User;
     s2.owner = "u2".into();
@@ -1626,6 +1882,27 @@ async fn export_then_import_into_the_other_kind(db: &Db) {
     let target = other.open().await;
     target.import(snap.clone()).await.unwrap();
     assert_eq!(target.export().await.unwrap(), snap);
+    // Version states and per-secret settings come across.
+    let s1 = target
+        .find_secret("ws", Scope::Workspace, "", "app/db")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s1.labels["team"], "Zahlungs-✓ \"ops\"");
+    assert_eq!(
+        (s1.max_versions, s1.cas_required, s1.delete_version_after),
+        (Some(7), true, Some(86_400))
+    );
+    assert_eq!(
+        (
+            s1.current_version,
+            s1.current_deleted_at,
+            s1.current_destroyed
+        ),
+        (3, Some(Timestamp(6)), false)
+    );
+    let v1 = target.secret_version("s1", 1).await.unwrap().unwrap();
+    assert!(v1.destroyed && v1.sealed.is_empty());
     let report = target.verify_audit().await.unwrap();
     assert_eq!(report, source.verify_audit().await.unwrap());
     assert_eq!(report.broken_at, None);
@@ -1647,7 +1924,7 @@ async fn export_then_import_into_the_other_kind(db: &Db) {
         .unwrap()
         .unwrap();
     target
-        .commit_version(next(&s1, 3), audit("secret.put"))
+        .commit_version(next(&s1, 4), audit("secret.put"))
         .await
         .unwrap();
     assert!(is_conflict(target.import(snap).await));
@@ -1689,10 +1966,33 @@ async fn change_feed_reaches_other_instances(db: &Db) {
     a.rename_secret("s1", "uno", Timestamp(2), "x", audit("secret.rename"))
         .await
         .unwrap();
+    a.change_versions(
+        "s1",
+        vec![2],
+        VersionChange::Destroy,
+        audit("secret.destroy"),
+    )
+    .await
+    .unwrap();
+    a.update_secret_settings(
+        "s1",
+        SecretSettings::default(),
+        Timestamp(3),
+        "x",
+        audit("secret.settings"),
+    )
+    .await
+    .unwrap();
     a.delete_secret("s1", audit("secret.delete")).await.unwrap();
     expect_changes(
         &mut rx_b,
-        &[secret_id("s1"), secret_id("s1"), secret_id("s1")],
+        &[
+            secret_id("s1"),
+            secret_id("s1"),
+            secret_id("s1"),
+            secret_id("s1"),
+            secret_id("s1"),
+        ],
     )
     .await;
 

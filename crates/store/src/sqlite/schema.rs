@@ -141,3 +141,64 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before version states (schema 3) migrates in place:
+    /// its secrets and versions read back with the defaults.
+    #[test]
+    fn a_schema_3_database_gains_version_states_with_defaults() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces VALUES ('w', 'default', '{\"allow_rename\":false,\"max_versions\":10}', 1, 1);
+             INSERT INTO secrets (id, workspace_id, scope, owner, name, visibility, description,
+                 current_version, fingerprint, expires_at, created_at, created_by, updated_at, updated_by)
+                 VALUES ('s', 'w', 'workspace', '', 'old', 'masked', NULL, 2, 'fp', NULL, 1, 'c', 2, 'c');
+             INSERT INTO secret_versions VALUES ('s', 1, 1, x'0102', 'fp1', 1, 'c');
+             INSERT INTO secret_versions VALUES ('s', 2, 1, x'0304', 'fp', 2, 'c');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let s = conn
+            .query_row(
+                &format!("SELECT {} FROM secrets", super::super::SECRET_COLS),
+                [],
+                super::super::secret_from,
+            )
+            .unwrap();
+        assert!(s.labels.is_empty() && !s.cas_required && !s.current_destroyed);
+        assert_eq!(
+            (s.max_versions, s.delete_version_after, s.current_deleted_at),
+            (None, None, None)
+        );
+        let v = conn
+            .query_row(
+                "SELECT * FROM secret_versions WHERE version = 1",
+                [],
+                super::super::version_from,
+            )
+            .unwrap();
+        assert_eq!(
+            (v.deleted_at, v.destroyed, v.sealed),
+            (None, false, vec![1, 2])
+        );
+        let ws: String = conn
+            .query_row("SELECT settings FROM workspaces", [], |r| r.get(0))
+            .unwrap();
+        let settings: crate::WorkspaceSettings = serde_json::from_str(&ws).unwrap();
+        assert_eq!(
+            (settings.cas_required, settings.delete_version_after),
+            (false, None)
+        );
+    }
+}
