@@ -17,13 +17,13 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use lockbox_core::{ErrorCode, Scope, SecretName};
-use lockbox_service::{PatchDoc, PutSecret, SecretMeta, SecretSettingsPatch, VersionInfo};
+use lockbox_service::{
+    PatchDoc, PutSecret, SecretMeta, SecretSettingsPatch, VersionInfo, RESERVED_LABEL_PREFIX,
+};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Label keys Lockbox shows on read and drops on write.
-const RESERVED_PREFIX: &str = "lockbox.";
 /// The longest list this API assembles (pages of 1,000 from the service).
 const MAX_LIST_PAGES: usize = 100;
 
@@ -482,7 +482,7 @@ impl KvRequest<'_> {
                 };
                 let mut dropped = false;
                 for (k, v) in m {
-                    if k.starts_with(RESERVED_PREFIX) {
+                    if reserved(&k) {
                         dropped = true;
                         continue;
                     }
@@ -634,23 +634,15 @@ fn cas_option(options: Option<&Map<String, Value>>) -> Result<Option<u64>, Vault
 }
 
 /// `custom_metadata` as Vault clients see it: the secret's labels plus Lockbox's
-/// facts under reserved `lockbox.*` keys.
+/// facts under reserved `lockbox.*` keys (the service's one definition).
 pub fn custom_metadata(meta: &SecretMeta) -> Value {
-    let mut m: Map<String, Value> = meta
-        .labels
-        .iter()
-        .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    if let Some(d) = &meta.description {
-        m.insert("lockbox.description".into(), json!(d));
-    }
-    m.insert("lockbox.visibility".into(), json!(meta.visibility));
-    m.insert("lockbox.fingerprint".into(), json!(meta.fingerprint));
-    if let Some(e) = &meta.expires_at {
-        m.insert("lockbox.expires_at".into(), json!(e));
-    }
-    Value::Object(m)
+    json!(meta.labels_with_facts())
+}
+
+/// True for label keys Lockbox reserves (refused by the service, case-insensitively).
+fn reserved(key: &str) -> bool {
+    key.get(..RESERVED_LABEL_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_LABEL_PREFIX))
 }
 
 fn version_metadata(meta: &SecretMeta, v: Option<&VersionInfo>, version: u64) -> Value {
