@@ -29,11 +29,9 @@ fn python_available() -> bool {
 fn virtualenv() -> PathBuf {
     let reqs = suite_dir().join("requirements.txt");
     let pins = std::fs::read(&reqs).expect("requirements.txt");
-    let tag = pins
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let tag = pins.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("vault-hvac-venv-{tag:016x}"));
     let python = venv.join("bin/python");
     let ready = venv.join(".installed");
@@ -46,9 +44,19 @@ fn virtualenv() -> PathBuf {
         .arg(&venv)
         .status()
         .expect("python3 -m venv runs");
-    assert!(st.success(), "python3 -m venv failed (Debian: apt-get install python3-venv)");
+    assert!(
+        st.success(),
+        "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    );
     let st = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
         .arg(&reqs)
         .status()
         .expect("pip runs");

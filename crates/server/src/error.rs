@@ -156,9 +156,9 @@ impl From<Error> for VaultError {
                 ],
                 cause: Some(e.message),
             },
-            ErrorCode::TooLarge
-            | ErrorCode::UnsupportedMediaType
-            | ErrorCode::RateLimited => VaultError::new(status_of(code), format!("{code}: {}", e.message)),
+            ErrorCode::TooLarge | ErrorCode::UnsupportedMediaType | ErrorCode::RateLimited => {
+                VaultError::new(status_of(code), format!("{code}: {}", e.message))
+            }
             ErrorCode::Invalid
             | ErrorCode::UserRequired
             | ErrorCode::Conflict

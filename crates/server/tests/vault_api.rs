@@ -49,7 +49,11 @@ fn assert_vault_error(r: &Resp, status: u16) -> Value {
     );
     let j = r.json();
     assert!(j["errors"].is_array(), "Vault's error shape: {}", r.text);
-    assert!(j.get("error").is_none(), "never the native shape: {}", r.text);
+    assert!(
+        j.get("error").is_none(),
+        "never the native shape: {}",
+        r.text
+    );
     j
 }
 
@@ -108,11 +112,16 @@ async fn write_then_read_through_the_envelope_and_the_native_api() {
     let r = vault(&s, &s.owner, "GET", &format!("{DATA}/app/db"), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let j = assert_envelope(&r);
-    assert_eq!(j["data"]["data"], json!({"user": "app", "password": "pw-1"}));
+    assert_eq!(
+        j["data"]["data"],
+        json!({"user": "app", "password": "pw-1"})
+    );
     assert_eq!(j["data"]["metadata"]["version"], 1);
     let cm = &j["data"]["metadata"]["custom_metadata"];
     assert_eq!(cm["lockbox.visibility"], "masked");
-    assert!(cm["lockbox.fingerprint"].as_str().is_some_and(|f| !f.is_empty()));
+    assert!(cm["lockbox.fingerprint"]
+        .as_str()
+        .is_some_and(|f| !f.is_empty()));
     // The read is a reveal: audited under this request's id.
     let rid = j["request_id"].as_str().unwrap().to_owned();
     let audit = s
@@ -120,9 +129,13 @@ async fn write_then_read_through_the_envelope_and_the_native_api() {
         .await
         .json();
     assert!(
-        audit["events"].as_array().unwrap().iter().any(|e| e["request_id"] == rid.as_str()
-            && e["action"] == "secret.reveal"
-            && e["target"] == "app/db"),
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["request_id"] == rid.as_str()
+                && e["action"] == "secret.reveal"
+                && e["target"] == "app/db"),
         "{audit}"
     );
 
@@ -135,7 +148,14 @@ async fn write_then_read_through_the_envelope_and_the_native_api() {
         Some(json!({"data": {"user": "app", "password": "pw-2"}})),
     )
     .await;
-    let v1 = vault(&s, &s.owner, "GET", &format!("{DATA}/app/db?version=1"), None).await;
+    let v1 = vault(
+        &s,
+        &s.owner,
+        "GET",
+        &format!("{DATA}/app/db?version=1"),
+        None,
+    )
+    .await;
     assert_eq!(v1.json()["data"]["data"]["password"], "pw-1");
     let v2 = vault(&s, &s.owner, "GET", &format!("{DATA}/app/db"), None).await;
     assert_eq!(v2.json()["data"]["data"]["password"], "pw-2");
@@ -182,7 +202,10 @@ async fn list_method_and_list_query_show_folders() {
     )
     .await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(text.contains("\"keys\":[\"api\",\"db\",\"deep/\"]"), "{text}");
+    assert!(
+        text.contains("\"keys\":[\"api\",\"db\",\"deep/\"]"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -291,7 +314,10 @@ async fn patch_needs_merge_patch_and_never_turns_a_string_into_an_object() {
     let r = vault(&s, &s.owner, "GET", &format!("{DATA}/plain"), None).await;
     let j = assert_envelope(&r);
     assert_eq!(j["data"]["data"], json!({"value": "just-a-string-1"}));
-    assert!(j["warnings"][0].as_str().unwrap().contains("not a JSON object"));
+    assert!(j["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("not a JSON object"));
     let r = s
         .raw(
             s.http
@@ -302,7 +328,10 @@ async fn patch_needs_merge_patch_and_never_turns_a_string_into_an_object() {
         )
         .await;
     let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0].as_str().unwrap().contains("not a JSON object"));
+    assert!(e["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("not a JSON object"));
     assert_eq!(native_value(&s, "plain").await, json!("just-a-string-1"));
 }
 
@@ -311,9 +340,7 @@ async fn both_auth_headers_and_namespaces() {
     let s = TestServer::start().await;
     s.put(&s.owner, "k", json!({"value": {"a": "b"}})).await;
     let path = format!("{}{DATA}/k", s.url);
-    let ok = s
-        .raw(s.http.get(&path).bearer_auth(&s.owner))
-        .await;
+    let ok = s.raw(s.http.get(&path).bearer_auth(&s.owner)).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     // X-Vault-Token wins over Authorization.
     let r = s
@@ -351,12 +378,21 @@ async fn both_auth_headers_and_namespaces() {
         .await;
     assert_vault_error(&r, 403);
     // lookup-self answers the presented token.
-    let r = vault(&s, &s.owner, "GET", "/vault/v1/auth/token/lookup-self", None).await;
+    let r = vault(
+        &s,
+        &s.owner,
+        "GET",
+        "/vault/v1/auth/token/lookup-self",
+        None,
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(assert_envelope(&r)["data"]["id"], s.owner.as_str());
     assert_eq!(r.json()["data"]["meta"]["workspace"], "default");
     // sys/health needs no token and is not enveloped.
-    let r = s.raw(s.http.get(format!("{}/vault/v1/sys/health", s.url))).await;
+    let r = s
+        .raw(s.http.get(format!("{}/vault/v1/sys/health", s.url)))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["initialized"], true);
     assert_eq!(r.json()["sealed"], false);
@@ -571,7 +607,10 @@ async fn metadata_labels_and_reserved_keys() {
     assert_eq!(j["data"]["max_versions"], 3);
     assert_eq!(j["data"]["delete_version_after"], "0s");
     // Natively, the labels are there without the reserved keys.
-    let meta = s.get(&s.owner, &TestServer::secret_path("lab")).await.json();
+    let meta = s
+        .get(&s.owner, &TestServer::secret_path("lab"))
+        .await
+        .json();
     assert_eq!(meta["labels"], json!({"team": "infra"}));
     assert_eq!(meta["description"], "the lab key");
 }
@@ -707,7 +746,11 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
         Some(json!({"cas_required": true, "max_versions": 2, "delete_version_after": "1h"})),
     )
     .await;
-    assert!(r.status == StatusCode::NO_CONTENT || r.status == StatusCode::OK, "{}", r.text);
+    assert!(
+        r.status == StatusCode::NO_CONTENT || r.status == StatusCode::OK,
+        "{}",
+        r.text
+    );
     let j = vault(&s, &s.owner, "GET", "/vault/v1/secret/config", None)
         .await
         .json();
@@ -715,7 +758,10 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
     assert_eq!(j["data"]["max_versions"], 2);
     assert_eq!(j["data"]["delete_version_after"], "1h0m0s");
     // The workspace setting is the native one.
-    let native = s.get(&s.owner, "/v1/workspaces/default/settings").await.json();
+    let native = s
+        .get(&s.owner, "/v1/workspaces/default/settings")
+        .await
+        .json();
     assert_eq!(native["cas_required"], true);
 
     // cas_required: a write without cas is refused.
@@ -769,10 +815,18 @@ async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
     let path = format!("{}{DATA}/k", s.url);
     let body = json!({"data": {"v": "in-team-b"}});
     let r = s
-        .raw(s.http.post(&path).header("X-Vault-Token", &s.owner).json(&body))
+        .raw(
+            s.http
+                .post(&path)
+                .header("X-Vault-Token", &s.owner)
+                .json(&body),
+        )
         .await;
     let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0].as_str().unwrap().contains("X-Vault-Namespace"));
+    assert!(e["errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("X-Vault-Namespace"));
     let r = s
         .raw(
             s.http

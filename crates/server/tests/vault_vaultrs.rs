@@ -64,9 +64,14 @@ fn api_errors(e: &ClientError) -> Vec<String> {
 async fn vaultrs_create_read_cas_list_and_versions() {
     let s = TestServer::start().await;
     let c = client(&s, &s.owner);
-    let v1 = kv2::set(&c, "secret", "app/db", &json!({"user": "app", "password": "pw-1"}))
-        .await
-        .unwrap();
+    let v1 = kv2::set(
+        &c,
+        "secret",
+        "app/db",
+        &json!({"user": "app", "password": "pw-1"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(v1.version, 1);
     assert!(!v1.destroyed);
     assert_eq!(
@@ -110,7 +115,9 @@ async fn vaultrs_create_read_cas_list_and_versions() {
     kv2::set(&c, "secret", "app/api", &json!({"k": "v"}))
         .await
         .unwrap();
-    kv2::set(&c, "secret", "top", &json!({"k": "v"})).await.unwrap();
+    kv2::set(&c, "secret", "top", &json!({"k": "v"}))
+        .await
+        .unwrap();
     assert_eq!(
         kv2::list(&c, "secret", "").await.unwrap(),
         vec!["app/", "top"]
@@ -124,9 +131,13 @@ async fn vaultrs_create_read_cas_list_and_versions() {
 
     // Soft delete, undelete, destroy.
     kv2::delete_latest(&c, "secret", "app/db").await.unwrap();
-    let e = kv2::read::<Value>(&c, "secret", "app/db").await.unwrap_err();
+    let e = kv2::read::<Value>(&c, "secret", "app/db")
+        .await
+        .unwrap_err();
     assert_eq!(api_status(&e), 404);
-    s.reveal(&s.owner, "app/db").await.assert_error(404, "not_found");
+    s.reveal(&s.owner, "app/db")
+        .await
+        .assert_error(404, "not_found");
     kv2::undelete_versions(&c, "secret", "app/db", vec![2])
         .await
         .unwrap();
@@ -152,7 +163,9 @@ async fn vaultrs_create_read_cas_list_and_versions() {
 async fn vaultrs_metadata_and_engine_config() {
     let s = TestServer::start().await;
     let c = client(&s, &s.owner);
-    kv2::set(&c, "secret", "m", &json!({"v": "1"})).await.unwrap();
+    kv2::set(&c, "secret", "m", &json!({"v": "1"}))
+        .await
+        .unwrap();
     kv2::set_metadata(
         &c,
         "secret",
@@ -219,9 +232,15 @@ async fn vaultrs_metadata_and_engine_config() {
         .unwrap_err();
     assert_eq!(api_status(&e), 400);
     assert!(api_errors(&e)[0].contains("check-and-set parameter required"));
-    kv2::set_with_options(&c, "secret", "cr", &json!({"v": "1"}), SetSecretRequestOptions { cas: 0 })
-        .await
-        .unwrap();
+    kv2::set_with_options(
+        &c,
+        "secret",
+        "cr",
+        &json!({"v": "1"}),
+        SetSecretRequestOptions { cas: 0 },
+    )
+    .await
+    .unwrap();
     assert_eq!(native_value(&s, "cr").await, json!({"v": "1"}));
 }
 
@@ -236,10 +255,7 @@ async fn vaultrs_token_health_mounts_and_refusals() {
     assert!(!health.sealed);
     let mounts = sys::mount::list(&c).await.unwrap();
     assert_eq!(mounts["secret/"].mount_type, "kv");
-    assert_eq!(
-        mounts["secret/"].options.as_ref().unwrap()["version"],
-        "2"
-    );
+    assert_eq!(mounts["secret/"].options.as_ref().unwrap()["version"], "2");
     // A bad token: 403 permission denied.
     let bad = client(&s, "lbx_not_a_real_token");
     let e = token::lookup_self(&bad).await.unwrap_err();
@@ -250,6 +266,8 @@ async fn vaultrs_token_health_mounts_and_refusals() {
         .unwrap();
     let viewer = client(&s, &s.service_token("viewer", "viewer").await);
     assert_eq!(kv2::list(&viewer, "secret", "").await.unwrap(), vec!["v"]);
-    let e = kv2::read::<Value>(&viewer, "secret", "v").await.unwrap_err();
+    let e = kv2::read::<Value>(&viewer, "secret", "v")
+        .await
+        .unwrap_err();
     assert_eq!(api_status(&e), 403);
 }

@@ -82,7 +82,10 @@ impl Envelope {
     pub fn respond(self, status: StatusCode) -> Response {
         let mut m = self.head();
         m.insert("data".into(), self.data);
-        json_response(status, serde_json::to_vec(&Value::Object(m)).unwrap_or_default())
+        json_response(
+            status,
+            serde_json::to_vec(&Value::Object(m)).unwrap_or_default(),
+        )
     }
 
     /// Like [`Envelope::respond`], with `data` = `{"data": <raw>, "metadata": <data>}`
@@ -193,7 +196,7 @@ fn parse_duration_str(s: &str) -> Option<u64> {
         total_ns += n * scale;
     }
     let secs = (total_ns / 1e9).floor();
-    (secs.is_finite() && secs >= 0.0 && secs < 1e15).then_some(secs as u64)
+    (secs.is_finite() && (0.0..1e15).contains(&secs)).then_some(secs as u64)
 }
 
 #[cfg(test)]

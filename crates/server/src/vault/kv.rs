@@ -9,7 +9,7 @@
 //! through an audited reveal, and never formats a value into an error or a warning.
 
 use super::envelope::{go_duration, no_content, parse_duration, Envelope};
-use super::request::{secret_name, vault_addressable, Verb, VaultCaller};
+use super::request::{secret_name, vault_addressable, VaultCaller, Verb};
 use crate::error::VaultError;
 use crate::extract::parse_json;
 use crate::AppState;
@@ -61,12 +61,9 @@ pub async fn handle(r: KvRequest<'_>) -> Result<Response, VaultError> {
         ("metadata", Verb::Patch) => r.write_metadata(true).await,
         ("metadata", Verb::Delete) => r.delete_metadata().await,
         ("subkeys", Verb::Read) => r.subkeys().await,
-        ("config" | "data" | "delete" | "undelete" | "destroy" | "metadata" | "subkeys", _) => {
-            Err(VaultError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "unsupported operation",
-            ))
-        }
+        ("config" | "data" | "delete" | "undelete" | "destroy" | "metadata" | "subkeys", _) => Err(
+            VaultError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation"),
+        ),
         _ => Err(VaultError::new(StatusCode::NOT_FOUND, "unsupported path")),
     }
 }
@@ -166,7 +163,11 @@ impl KvRequest<'_> {
         match revealed {
             Ok((value, version)) => {
                 let (meta, versions) = self.meta_and_versions(&name).await?;
-                let md = version_metadata(&meta, versions.iter().find(|v| v.version == version), version);
+                let md = version_metadata(
+                    &meta,
+                    versions.iter().find(|v| v.version == version),
+                    version,
+                );
                 let env = Envelope::new(self.request_id, md).kv();
                 // EXPOSE: the Vault data read is an authorized reveal, audited by the
                 // service before it returned; this answer is the one that carries it.
@@ -174,10 +175,9 @@ impl KvRequest<'_> {
                 if bytes.first() == Some(&b'{') {
                     Ok(env.respond_with_raw_data(StatusCode::OK, &[bytes]))
                 } else {
-                    Ok(env.warn(NOT_AN_OBJECT_WARNING).respond_with_raw_data(
-                        StatusCode::OK,
-                        &[b"{\"value\":", bytes, b"}"],
-                    ))
+                    Ok(env
+                        .warn(NOT_AN_OBJECT_WARNING)
+                        .respond_with_raw_data(StatusCode::OK, &[b"{\"value\":", bytes, b"}"]))
                 }
             }
             Err(e) if e.code == ErrorCode::NotFound => {
@@ -191,9 +191,11 @@ impl KvRequest<'_> {
                 match versions.iter().find(|v| v.version == version) {
                     Some(v) if v.destroyed || v.deleted_at.is_some() => {
                         let md = version_metadata(&meta, Some(v), version);
-                        Ok(Envelope::new(self.request_id, json!({"data": null, "metadata": md}))
-                            .kv()
-                            .respond(StatusCode::NOT_FOUND))
+                        Ok(
+                            Envelope::new(self.request_id, json!({"data": null, "metadata": md}))
+                                .kv()
+                                .respond(StatusCode::NOT_FOUND),
+                        )
                     }
                     _ => Err(VaultError::not_found()),
                 }
@@ -241,7 +243,13 @@ impl KvRequest<'_> {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default();
         if ct != "application/merge-patch+json" {
             return Err(VaultError::new(
@@ -329,12 +337,17 @@ impl KvRequest<'_> {
         let (p, ws, scope, ctx) = (&c.principal, self.ws(), self.scope, &c.ctx);
         match op {
             VersionsOp::DeleteLatest | VersionsOp::Delete => {
-                svc.delete_versions(p, ws, scope, &name, &versions, ctx).await?
+                svc.delete_versions(p, ws, scope, &name, &versions, ctx)
+                    .await?
             }
             VersionsOp::Undelete => {
-                svc.undelete_versions(p, ws, scope, &name, &versions, ctx).await?
+                svc.undelete_versions(p, ws, scope, &name, &versions, ctx)
+                    .await?
             }
-            VersionsOp::Destroy => svc.destroy_versions(p, ws, scope, &name, &versions, ctx).await?,
+            VersionsOp::Destroy => {
+                svc.destroy_versions(p, ws, scope, &name, &versions, ctx)
+                    .await?
+            }
         }
         Ok(no_content(self.request_id, Vec::new()))
     }
@@ -361,11 +374,17 @@ impl KvRequest<'_> {
         };
         drop(doc);
         let (meta, versions) = self.meta_and_versions(&name).await?;
-        let md = version_metadata(&meta, versions.iter().find(|v| v.version == version), version);
-        Ok(Envelope::new(self.request_id, json!({"subkeys": keys, "metadata": md}))
-            .kv()
-            .warnings(warnings)
-            .respond(StatusCode::OK))
+        let md = version_metadata(
+            &meta,
+            versions.iter().find(|v| v.version == version),
+            version,
+        );
+        Ok(
+            Envelope::new(self.request_id, json!({"subkeys": keys, "metadata": md}))
+                .kv()
+                .warnings(warnings)
+                .respond(StatusCode::OK),
+        )
     }
 
     // ---- metadata
@@ -453,7 +472,13 @@ impl KvRequest<'_> {
                 .headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .map(|v| {
+                    v.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .unwrap_or_default();
             if ct != "application/merge-patch+json" {
                 return Err(VaultError::new(
@@ -551,8 +576,7 @@ impl KvRequest<'_> {
             .svc
             .workspace_settings(&c.principal, self.ws(), &c.ctx)
             .await?;
-        Ok(Envelope::new(self.request_id, config_data(&s))
-            .respond(StatusCode::OK))
+        Ok(Envelope::new(self.request_id, config_data(&s)).respond(StatusCode::OK))
     }
 
     async fn write_config(&self) -> Result<Response, VaultError> {

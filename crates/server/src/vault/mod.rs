@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use lockbox_core::Scope;
-use request::{Verb, VaultCaller};
+use request::{VaultCaller, Verb};
 use std::collections::HashMap;
 
 /// Every path under `/vault` (and `/v1/vault`, where vaultrs sends a `VAULT_ADDR`

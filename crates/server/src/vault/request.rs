@@ -89,7 +89,9 @@ pub fn secret_name(path: &str) -> Result<SecretName, VaultError> {
 pub fn vault_addressable(name: &str) -> bool {
     !name.is_empty()
         && !name.chars().any(|c| c.is_control())
-        && name.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && name
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// The token: `X-Vault-Token` wins over `Authorization: Bearer`.
@@ -248,9 +250,18 @@ mod tests {
 
     #[test]
     fn both_prefixes_decode() {
-        assert_eq!(api_path("/vault/v1/secret/data/a%20b").unwrap(), "secret/data/a b");
-        assert_eq!(api_path("/v1/vault/secret/data/a%2Fb").unwrap(), "secret/data/a/b");
-        assert_eq!(api_path("/v1/vault//auth/token/lookup-self").unwrap(), "auth/token/lookup-self");
+        assert_eq!(
+            api_path("/vault/v1/secret/data/a%20b").unwrap(),
+            "secret/data/a b"
+        );
+        assert_eq!(
+            api_path("/v1/vault/secret/data/a%2Fb").unwrap(),
+            "secret/data/a/b"
+        );
+        assert_eq!(
+            api_path("/v1/vault//auth/token/lookup-self").unwrap(),
+            "auth/token/lookup-self"
+        );
         assert!(api_path("/vault/v2/secret").is_err());
         assert!(api_path("/vault/v1/secret/data/%zz").is_err());
         assert!(api_path("/vault/v1/secret/data/%ff").is_err());
@@ -261,7 +272,9 @@ mod tests {
         for ok in ["a", "a/b", "with space", "🔑/x", "a.b", "..a"] {
             assert!(secret_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a/", "/a", "a//b", "a/./b", "a/../b", ".", "..", "a\u{7}b"] {
+        for bad in [
+            "", "a/", "/a", "a//b", "a/./b", "a/../b", ".", "..", "a\u{7}b",
+        ] {
             assert!(secret_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -17,8 +17,14 @@ use serde_json::{json, Value};
 
 /// The mounts, with what each one holds.
 pub const MOUNTS: [(&str, &str); 2] = [
-    ("secret", "Lockbox workspace secrets (the token's workspace)"),
-    ("private", "Lockbox user-scope secrets (the caller's own, in the token's workspace)"),
+    (
+        "secret",
+        "Lockbox workspace secrets (the token's workspace)",
+    ),
+    (
+        "private",
+        "Lockbox user-scope secrets (the caller's own, in the token's workspace)",
+    ),
 ];
 
 pub fn mount_info(name: &str, description: &str) -> Value {
