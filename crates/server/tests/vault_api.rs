@@ -442,6 +442,23 @@ async fn rules_carry_over_restricted_roles_wrapping_and_bindings() {
     .await;
     assert_vault_error(&r, 403);
 
+    // A run token never reads a value either (it holds references, not values).
+    let run = s
+        .call(
+            &s.owner,
+            Method::POST,
+            "/v1/runs",
+            Some(json!({"workspace": "default", "trigger": "manual"})),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = vault(&s, &run, "GET", &format!("{DATA}/m"), None).await;
+    assert_vault_error(&r, 403);
+    assert!(!r.text.contains("secret-m-1"));
+
     // Response wrapping is refused, never answered in plaintext.
     let r = s
         .raw(
@@ -708,6 +725,17 @@ async fn paths_vault_cannot_express_and_unknown_routes_keep_the_vault_shape() {
         .await;
     assert_vault_error(&r, 400);
     assert!(!r.text.contains("hunter2"));
+    // A body over the limit: 413 in Vault's shape.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let r = s
+        .raw(
+            s.http
+                .post(format!("{}{DATA}/big", s.url))
+                .header("X-Vault-Token", &s.owner)
+                .json(&json!({"data": {"k": big}})),
+        )
+        .await;
+    assert_vault_error(&r, 413);
     // Native routes keep their own shape.
     let r = s.get(&s.owner, "/v1/nonsense").await;
     r.assert_error(404, "not_found");
