@@ -155,14 +155,17 @@ impl KvRequest<'_> {
         let name = self.name()?;
         let want = self.version_query("version")?;
         let c = self.caller;
-        let revealed = self
-            .st
-            .svc
-            .reveal_secret(&c.principal, self.ws(), self.scope, &name, want, &c.ctx)
-            .await;
+        // The reveal decides; metadata and versions (never a value, and readable by
+        // anyone who may list) are read alongside to save a round of latency.
+        let (revealed, meta_versions) = tokio::join!(
+            self.st
+                .svc
+                .reveal_secret(&c.principal, self.ws(), self.scope, &name, want, &c.ctx),
+            self.meta_and_versions(&name),
+        );
         match revealed {
             Ok((value, version)) => {
-                let (meta, versions) = self.meta_and_versions(&name).await?;
+                let (meta, versions) = meta_versions?;
                 let md = version_metadata(
                     &meta,
                     versions.iter().find(|v| v.version == version),
@@ -183,9 +186,8 @@ impl KvRequest<'_> {
             Err(e) if e.code == ErrorCode::NotFound => {
                 // A soft-deleted or destroyed version is 404 *with* its metadata, as
                 // Vault answers; a secret or version that does not exist is `{"errors":[]}`.
-                let (meta, versions) = match self.meta_and_versions(&name).await {
-                    Ok(mv) => mv,
-                    Err(_) => return Err(VaultError::not_found()),
+                let Ok((meta, versions)) = meta_versions else {
+                    return Err(VaultError::not_found());
                 };
                 let version = want.unwrap_or(meta.version);
                 match versions.iter().find(|v| v.version == version) {
