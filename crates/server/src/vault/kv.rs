@@ -493,10 +493,9 @@ impl KvRequest<'_> {
         let body: MetadataBody = self.body_json()?;
         let mut warnings = Vec::new();
         let c = self.caller;
+        // (JSON `null` reads as absent: the labels stay as they are.)
         let labels = match body.custom_metadata {
             None => None,
-            Some(Value::Null) if !patch => Some(BTreeMap::new()),
-            Some(Value::Null) => None,
             Some(Value::Object(m)) => {
                 let mut labels = if patch {
                     self.st
