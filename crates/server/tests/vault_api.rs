@@ -887,3 +887,70 @@ async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
         .await;
     assert_vault_error(&r, 403);
 }
+
+#[tokio::test]
+async fn subkeys_show_structure_never_values_and_metadata_patch_merges_labels() {
+    let s = TestServer::start().await;
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{DATA}/nested"),
+        Some(json!({"data": {"a": "sub-secret-1", "b": {"c": "sub-secret-2", "d": {"e": 1}}}})),
+    )
+    .await;
+    let r = vault(&s, &s.owner, "GET", "/vault/v1/secret/subkeys/nested", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = assert_envelope(&r);
+    assert_eq!(
+        j["data"]["subkeys"],
+        json!({"a": null, "b": {"c": null, "d": {"e": null}}})
+    );
+    assert_eq!(j["data"]["metadata"]["version"], 1);
+    assert!(!r.text.contains("sub-secret"));
+    let r = vault(
+        &s,
+        &s.owner,
+        "GET",
+        "/vault/v1/secret/subkeys/nested?depth=1",
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["data"]["subkeys"], json!({"a": null, "b": null}));
+
+    // Metadata PATCH: labels merge, null removes one, other fields stay.
+    let meta_url = format!("{}{META}/nested", s.url);
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/nested"),
+        Some(json!({"custom_metadata": {"team": "infra", "tier": "1"}, "max_versions": 4})),
+    )
+    .await;
+    let r = s
+        .raw(
+            s.http
+                .patch(&meta_url)
+                .header("X-Vault-Token", &s.owner)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(json!({"custom_metadata": {"tier": null, "owner": "ops"}}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let meta = s
+        .get(&s.owner, &TestServer::secret_path("nested"))
+        .await
+        .json();
+    assert_eq!(meta["labels"], json!({"team": "infra", "owner": "ops"}));
+    assert_eq!(meta["max_versions"], 4);
+    let r = s
+        .raw(
+            s.http
+                .patch(&meta_url)
+                .header("X-Vault-Token", &s.owner)
+                .body(json!({"max_versions": 1}).to_string()),
+        )
+        .await;
+    assert_vault_error(&r, 415);
+}
