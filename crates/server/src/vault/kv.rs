@@ -846,6 +846,36 @@ mod tests {
     }
 
     #[test]
+    fn reserved_keys_are_recognised_in_any_case() {
+        for k in [
+            "lockbox.description",
+            "LOCKBOX.x",
+            "Lockbox.visibility",
+            "lockbox.",
+        ] {
+            assert!(reserved(k), "{k}");
+        }
+        for k in ["lockbox", "team", "lockboxes.x", "x.lockbox.y", "é"] {
+            assert!(!reserved(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn counts_and_cas_accept_numbers_and_numeric_strings_only() {
+        assert_eq!(count("m", &json!(3)).ok(), Some(3));
+        assert_eq!(count("m", &json!("4")).ok(), Some(4));
+        assert!(count("m", &json!(-1)).is_err());
+        assert!(count("m", &json!(1u64 << 40)).is_err());
+        assert!(count("m", &json!(true)).is_err());
+        let opts = |v: Value| json!({"cas": v}).as_object().cloned();
+        assert_eq!(cas_option(None).ok(), Some(None));
+        assert_eq!(cas_option(opts(json!(0)).as_ref()).ok(), Some(Some(0)));
+        assert_eq!(cas_option(opts(json!("2")).as_ref()).ok(), Some(Some(2)));
+        assert!(cas_option(opts(json!(-2)).as_ref()).is_err());
+        assert!(cas_option(opts(json!([1])).as_ref()).is_err());
+    }
+
+    #[test]
     fn subkeys_hide_every_leaf() {
         let d = json!({"a": 1, "b": {"c": "s", "d": {"e": true}}});
         assert_eq!(
