@@ -156,6 +156,12 @@ the same run are what to compare.
 | If-Match patches of one hot secret, 16 clients | $patch_ok successful/s | ${patch_p50}ms | ${patch_p99}ms | | p99 ≤ 20 ms |
 $pg_rows
 
+Vault API rows: the same secret read, and the same kind of upsert, through the Vault
+KV v2 compatible API (\`/vault/v1/secret/data/…\`, \`X-Vault-Token\`) in the same run. A
+Vault data read is the audited reveal plus the secret's metadata and version list
+(Vault's answer carries \`created_time\`, \`custom_metadata\` and \`deletion_time\`), so it
+costs about two more reads than the native reveal.
+
 Egress (\`/v1/run/fetch\` against calling the same local echo upstream directly, 2,000
 sequential requests each, one connection each way; targets: added median ≤ 0.2 ms,
 p99 ≤ 1 ms):
