@@ -954,3 +954,61 @@ async fn subkeys_show_structure_never_values_and_metadata_patch_merges_labels() 
         .await;
     assert_vault_error(&r, 415);
 }
+
+#[tokio::test]
+async fn another_member_never_reaches_my_private_scope_and_a_removed_member_reads_nothing() {
+    let s = TestServer::start().await;
+    let alice = s.member("alice", "editor").await;
+    let bob = s.member("bob", "editor").await;
+    let r = vault(
+        &s,
+        &alice,
+        "POST",
+        "/vault/v1/private/data/diary",
+        Some(json!({"data": {"t": "alice-private-1"}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Bob's private/ is Bob's: the same path names nothing there.
+    let r = vault(&s, &bob, "GET", "/vault/v1/private/data/diary", None).await;
+    assert_eq!(assert_vault_error(&r, 404)["errors"], json!([]));
+    let r = vault(&s, &bob, "LIST", "/vault/v1/private/metadata/", None).await;
+    assert_vault_error(&r, 404);
+    let r = vault(
+        &s,
+        &bob,
+        "POST",
+        "/vault/v1/private/destroy/diary",
+        Some(json!({"versions": [1]})),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let r = vault(&s, &alice, "GET", "/vault/v1/private/data/diary", None).await;
+    assert_eq!(r.json()["data"]["data"]["t"], "alice-private-1");
+
+    // Alice leaves the workspace: her token reads nothing any more.
+    s.put(
+        &s.owner,
+        "shared",
+        json!({"value": {"k": "shared-value-1"}}),
+    )
+    .await;
+    let r = vault(&s, &alice, "GET", &format!("{DATA}/shared"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s
+        .call(
+            &s.owner,
+            Method::DELETE,
+            "/v1/workspaces/default/members/alice",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = vault(&s, &alice, "GET", &format!("{DATA}/shared"), None).await;
+    assert!(
+        r.status == StatusCode::FORBIDDEN || r.status == StatusCode::NOT_FOUND,
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("shared-value-1"));
+}
