@@ -87,6 +87,8 @@ async fn handle(st: &AppState, req: Request, request_id: &str) -> Result<Respons
             _ => Err(unsupported_operation()),
         };
     }
+    let caller = VaultCaller::authenticate(st, &headers, request_id).await?;
+    // The body is read only for an authenticated caller.
     let body = Bytes::from_request(req, &()).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             VaultError::new(
@@ -97,7 +99,6 @@ async fn handle(st: &AppState, req: Request, request_id: &str) -> Result<Respons
             VaultError::invalid("invalid: request body could not be read")
         }
     })?;
-    let caller = VaultCaller::authenticate(st, &headers, request_id).await?;
     let (mount, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
     let scope = match mount {
         "secret" => Scope::Workspace,
