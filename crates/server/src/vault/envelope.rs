@@ -160,43 +160,60 @@ pub fn parse_duration(field: &str, v: &Value) -> Result<u64, VaultError> {
     }
 }
 
+/// The largest duration accepted: 100 years, far beyond any sensible setting.
+const MAX_DURATION_SECONDS: u64 = 100 * 365 * 86_400;
+
 fn parse_duration_str(s: &str) -> Option<u64> {
     if s.is_empty() || s == "0" {
         return Some(0);
     }
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse().ok();
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut total_ns: f64 = 0.0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_end == 0 {
-            return None;
+    let secs = if s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse::<u64>().ok()?
+    } else {
+        // Exact integer arithmetic in nanoseconds (no float rounding).
+        let s = s.strip_prefix('+').unwrap_or(s);
+        let mut total_ns: u128 = 0;
+        let mut rest = s;
+        while !rest.is_empty() {
+            let num_end = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
+            let (int, frac) = rest[..num_end]
+                .split_once('.')
+                .unwrap_or((&rest[..num_end], ""));
+            if (int.is_empty() && frac.is_empty()) || frac.contains('.') || int.len() > 20 {
+                return None;
+            }
+            rest = &rest[num_end..];
+            let unit_end = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
+            let scale: u128 = match &rest[..unit_end] {
+                "ns" => 1,
+                "us" | "µs" | "μs" => 1_000,
+                "ms" => 1_000_000,
+                "s" => 1_000_000_000,
+                "m" => 60_000_000_000,
+                "h" => 3_600_000_000_000,
+                "d" => 86_400_000_000_000,
+                _ => return None,
+            };
+            rest = &rest[unit_end..];
+            let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+            // Digits past nanosecond precision cannot matter to whole seconds.
+            let frac = &frac[..frac.len().min(18)];
+            let frac_ns = if frac.is_empty() {
+                0
+            } else {
+                frac.parse::<u128>().ok()? * scale / 10u128.pow(frac.len() as u32)
+            };
+            total_ns = total_ns
+                .checked_add(int.checked_mul(scale)?)?
+                .checked_add(frac_ns)?;
         }
-        let n: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "d" => 86400e9,
-            _ => return None,
-        };
-        rest = &rest[unit_end..];
-        total_ns += n * scale;
-    }
-    let secs = (total_ns / 1e9).floor();
-    (secs.is_finite() && (0.0..1e15).contains(&secs)).then_some(secs as u64)
+        u64::try_from(total_ns / 1_000_000_000).ok()?
+    };
+    (secs <= MAX_DURATION_SECONDS).then_some(secs)
 }
 
 #[cfg(test)]
@@ -235,7 +252,22 @@ mod tests {
         ] {
             assert_eq!(p(bad.clone()), None, "{bad}");
         }
-        for s in [0, 1, 59, 60, 61, 3599, 3600, 86400, 100_000] {
+        assert_eq!(p(json!(".5h")), Some(1800));
+        assert_eq!(p(json!("1h.")), None);
+        assert_eq!(p(json!("99999999999999999999999h")), None);
+        assert_eq!(p(json!("1.2.3s")), None);
+        for s in [
+            0,
+            1,
+            59,
+            60,
+            61,
+            3599,
+            3600,
+            86400,
+            100_000,
+            MAX_DURATION_SECONDS,
+        ] {
             assert_eq!(p(json!(go_duration(s))), Some(s));
         }
     }

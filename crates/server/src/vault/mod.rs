@@ -16,6 +16,12 @@ mod sys;
 
 pub use request::vault_addressable;
 
+/// The parsers of untrusted Vault input, public for the fuzz targets (`fuzz/`).
+pub mod parse {
+    pub use super::envelope::{go_duration, parse_duration};
+    pub use super::request::{api_path, secret_name};
+}
+
 use crate::error::VaultError;
 use crate::extract::RequestId;
 use crate::AppState;
