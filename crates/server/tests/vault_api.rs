@@ -810,6 +810,14 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
         )
         .await;
         assert_eq!(r.status, 200, "{}", r.text);
+        // The write's answer carries the scheduled deletion (an hour on).
+        assert!(
+            r.json()["data"]["deletion_time"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty()),
+            "{}",
+            r.text
+        );
     }
     // max_versions 2: version 1 was pruned.
     let j = vault(&s, &s.owner, "GET", &format!("{META}/cr"), None)

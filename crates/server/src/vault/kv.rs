@@ -149,6 +149,36 @@ impl KvRequest<'_> {
         Ok((meta?, versions?))
     }
 
+    /// The answer to a write: the new version's metadata. Its `deletion_time` is
+    /// the service's scheduled one when a `delete_version_after` applies (one more
+    /// read, only then).
+    async fn written_version(&self, name: &SecretName, meta: &SecretMeta) -> Value {
+        let c = self.caller;
+        let svc = &self.st.svc;
+        let scheduled = meta.delete_version_after.is_some_and(|d| d > 0)
+            || svc
+                .workspace_settings(&c.principal, self.ws(), &c.ctx)
+                .await
+                .is_ok_and(|s| s.delete_version_after.is_some_and(|d| d > 0));
+        let deletion_time = if scheduled {
+            svc.list_versions(&c.principal, self.ws(), self.scope, name, &c.ctx)
+                .await
+                .ok()
+                .and_then(|vs| vs.into_iter().find(|v| v.version == meta.version))
+                .and_then(|v| v.deleted_at)
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        json!({
+            "created_time": meta.updated_at,
+            "custom_metadata": custom_metadata(meta),
+            "deletion_time": deletion_time,
+            "destroyed": false,
+            "version": meta.version,
+        })
+    }
+
     // ---- data
 
     async fn read_data(&self) -> Result<Response, VaultError> {
@@ -231,9 +261,11 @@ impl KvRequest<'_> {
             .svc
             .put_secret(&c.principal, self.ws(), self.scope, &name, req, &c.ctx)
             .await?;
-        Ok(Envelope::new(self.request_id, written_version(&meta))
-            .kv()
-            .respond(StatusCode::OK))
+        Ok(
+            Envelope::new(self.request_id, self.written_version(&name, &meta).await)
+                .kv()
+                .respond(StatusCode::OK),
+        )
     }
 
     /// Vault's PATCH: an RFC 7396 merge of `data` into the current object. It is
@@ -283,9 +315,12 @@ impl KvRequest<'_> {
             )
             .await;
         match patched {
-            Ok(meta) => Ok(Envelope::new(self.request_id, written_version(&meta))
-                .kv()
-                .respond(StatusCode::OK)),
+            Ok(meta) => Ok(Envelope::new(
+                self.request_id,
+                self.written_version(&name, &meta).await,
+            )
+            .kv()
+            .respond(StatusCode::OK)),
             Err(e) if e.code == ErrorCode::Invalid => {
                 // The service names the failing operation by index; a failed probe
                 // means the member (or the whole value) is not an object.
@@ -677,17 +712,6 @@ fn version_metadata(meta: &SecretMeta, v: Option<&VersionInfo>, version: u64) ->
         "deletion_time": v.and_then(|v| v.deleted_at.clone()).unwrap_or_default(),
         "destroyed": v.is_some_and(|v| v.destroyed),
         "version": version,
-    })
-}
-
-/// The answer to a write: the new version's metadata.
-fn written_version(meta: &SecretMeta) -> Value {
-    json!({
-        "created_time": meta.updated_at,
-        "custom_metadata": custom_metadata(meta),
-        "deletion_time": "",
-        "destroyed": false,
-        "version": meta.version,
     })
 }
 
