@@ -396,6 +396,11 @@ async fn both_auth_headers_and_namespaces() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["initialized"], true);
     assert_eq!(r.json()["sealed"], false);
+    let r = s
+        .raw(s.http.get(format!("{}/vault/v1/sys/seal-status", s.url)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["sealed"], false);
 }
 
 #[tokio::test]

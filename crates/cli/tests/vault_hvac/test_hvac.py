@@ -295,6 +295,7 @@ def test_lookup_self_and_auth_failures(client):
 
 def test_health_and_mounts(client):
     assert client.sys.read_health_status(method="GET")["initialized"] is True
+    assert client.sys.is_sealed() is False
     mounts = client.sys.list_mounted_secrets_engines()["data"]
     assert mounts["secret/"]["options"]["version"] == "2"
     assert mounts["private/"]["type"] == "kv"

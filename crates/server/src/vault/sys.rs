@@ -1,5 +1,5 @@
 //! Vault's system and token paths that KV clients call around their real work:
-//! `sys/health`, `sys/mounts`, `sys/internal/ui/mounts/<path>` (the `vault kv`
+//! `sys/health`, `sys/seal-status`, `sys/mounts`, `sys/internal/ui/mounts/<path>` (the `vault kv`
 //! CLI's preflight) and `auth/token/lookup-self`.
 //!
 //! Lockbox has exactly two KV v2 mounts, `secret/` (the workspace scope) and
@@ -67,6 +67,32 @@ pub async fn health(st: &AppState) -> Response {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// `sys/seal-status`: unauthenticated and not enveloped, as in Vault (`vault status`,
+/// hvac's `is_sealed`). Lockbox has no seal: it is "unsealed" while its store answers.
+pub async fn seal_status(st: &AppState) -> Response {
+    let ready = st.svc.ready().await;
+    let body = json!({
+        "type": "lockbox",
+        "initialized": true,
+        "sealed": !ready,
+        "t": 1,
+        "n": 1,
+        "progress": 0,
+        "nonce": "",
+        "version": format!("1.15.0+lockbox.{}", env!("CARGO_PKG_VERSION")),
+        "build_date": "",
+        "migration": false,
+        "cluster_name": "lockbox",
+        "cluster_id": "lockbox",
+        "recovery_seal": false,
+        "storage_type": "lockbox",
+    });
+    json_response(
+        StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
     )
 }
