@@ -253,13 +253,13 @@ def test_max_versions_pruning(client, name):
 
 def test_delete_version_after(client, name):
     client.secrets.kv.v2.create_or_update_secret(path=name, secret={"v": "1"})
-    client.secrets.kv.v2.update_metadata(path=name, delete_version_after="2s")
+    client.secrets.kv.v2.update_metadata(path=name, delete_version_after="3s")
     meta = client.secrets.kv.v2.read_secret_metadata(path=name)["data"]
-    assert meta["delete_version_after"] == "2s"
+    assert meta["delete_version_after"] == "3s"
     client.secrets.kv.v2.create_or_update_secret(path=name, secret={"v": "2"})
     assert read(client, name)["data"]["data"] == {"v": "2"}
     assert native_value(name) == {"v": "2"}
-    time.sleep(2.5)
+    time.sleep(3.5)
     with pytest.raises(hvac.exceptions.InvalidPath):
         read(client, name)
     assert native_value(name) is None
