@@ -21,7 +21,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release -q -p lockbox-cli -p lockbox-bench
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release
 
 work=$(mktemp -d)
 pids=()
@@ -74,10 +74,29 @@ request = function()
 end
 LUA
 
+# The Vault KV v2 compatible API: the same reveal and upsert through /vault.
+cat > "$work/vget.lua" <<LUA
+wrk.headers["X-Vault-Token"] = "$TOKEN"
+LUA
+cat > "$work/vput.lua" <<LUA
+local counter = 0
+local tid = tostring(math.random(1, 1000000000))
+wrk.method = "POST"
+wrk.headers["X-Vault-Token"] = "$TOKEN"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local path = "/vault/v1/secret/data/vup-" .. tid .. "-" .. (counter % 500)
+  return wrk.format(nil, path, nil, '{"data": {"value": "upsert-value-' .. counter .. '-0123456789abcdef"}}')
+end
+LUA
+
 read -r _ hello_rps hello_p50 hello_p99 _ <<<"$(run_wrk hello "http://$HELLO/hello")"
 read -r _ meta_rps meta_p50 meta_p99 meta_err <<<"$(run_wrk metadata -s "$work/get.lua" "http://$LBX/v1/workspaces/default/secrets/bench-read")"
 read -r _ rev_rps rev_p50 rev_p99 rev_err <<<"$(run_wrk reveal -s "$work/reveal.lua" "http://$LBX/v1/workspaces/default/secrets/bench-read/reveal")"
 read -r _ up_rps up_p50 up_p99 up_err <<<"$(run_wrk upsert -s "$work/put.lua" "http://$LBX/v1/workspaces/default/secrets/x")"
+read -r _ vget_rps vget_p50 vget_p99 vget_err <<<"$(run_wrk vault-get -s "$work/vget.lua" "http://$LBX/vault/v1/secret/data/bench-read")"
+read -r _ vput_rps vput_p50 vput_p99 vput_err <<<"$(run_wrk vault-put -s "$work/vput.lua" "http://$LBX/vault/v1/secret/data/x")"
 raw=$($BIN/lockbox-bench sqlite-inserts --dir "$work/raw" --seconds "$DURATION")
 egress=$($BIN/lockbox-bench egress-latency --addr "http://$LBX" --token "$TOKEN" --upstream http://127.0.0.1:18280 --requests 2000)
 patch=$($BIN/lockbox-bench hot-patch --addr "http://$LBX" --token "$TOKEN" --clients 16 --seconds "$DURATION")
@@ -132,8 +151,16 @@ the same run are what to compare.
 | reveal (decrypt + durable audit row) | $rev_rps | $rev_p50 | $rev_p99 | $(ratio "$rev_rps" "$hello_rps") × hello | ≥ 0.5 |
 | durable upsert (PUT, group commit) | $up_rps | $up_p50 | $up_p99 | $(ratio "$up_rps" "$raw") × raw inserts | ≥ 2 |
 | raw SQLite single-row inserts, synchronous=FULL (baseline) | $raw | | | 1.00 | |
+| Vault API: data GET (\`/vault/v1/secret/data/…\`, audited reveal) | $vget_rps | $vget_p50 | $vget_p99 | $(ratio "$vget_rps" "$rev_rps") × native reveal | |
+| Vault API: data write (POST, group commit) | $vput_rps | $vput_p50 | $vput_p99 | $(ratio "$vput_rps" "$up_rps") × native upsert | |
 | If-Match patches of one hot secret, 16 clients | $patch_ok successful/s | ${patch_p50}ms | ${patch_p99}ms | | p99 ≤ 20 ms |
 $pg_rows
+
+Vault API rows: the same secret read, and the same kind of upsert, through the Vault
+KV v2 compatible API (\`/vault/v1/secret/data/…\`, \`X-Vault-Token\`) in the same run. A
+Vault data read is the audited reveal plus the secret's metadata and version list
+(Vault's answer carries \`created_time\`, \`custom_metadata\` and \`deletion_time\`), so it
+costs about two more reads than the native reveal.
 
 Egress (\`/v1/run/fetch\` against calling the same local echo upstream directly, 2,000
 sequential requests each, one connection each way; targets: added median ≤ 0.2 ms,
@@ -156,7 +183,8 @@ $(cargo run --release -q -p lockbox-redact --example bench 2>/dev/null)
 Redaction targets: ≥ 1 GB/s per core at 10,000 values; rebuilding the matcher for a
 changed set (build_ms) ≤ 50 ms. Design and what was tried: crates/redact/BENCH.md.
 
-Non-2xx answers during the loads: metadata ${meta_err}, reveal ${rev_err}, upsert ${up_err}
+Non-2xx answers during the loads: metadata ${meta_err}, reveal ${rev_err}, upsert ${up_err},
+Vault GET ${vget_err}, Vault write ${vput_err}
 (wrk counts them; all should be 0).
 MD
 )

@@ -87,6 +87,114 @@ pub fn error_response(code: ErrorCode, message: &str, request_id: Option<&str>) 
     resp
 }
 
+// ---- Vault-compatible API (`/vault/v1/…`): the second renderer -------------------
+
+/// An error on the Vault KV v2 compatible API: Vault's `{"errors": […]}` body with
+/// `Content-Type: application/json` exactly (hvac ignores the body otherwise) and
+/// Vault's statuses. Like [`ApiError`], internal details go to the log only.
+#[derive(Debug)]
+pub struct VaultError {
+    pub status: StatusCode,
+    pub errors: Vec<String>,
+    /// Logged (with the request id) for 500s; never sent.
+    cause: Option<String>,
+}
+
+impl VaultError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        VaultError {
+            status,
+            errors: vec![message.into()],
+            cause: None,
+        }
+    }
+    /// 404 `{"errors": []}`: what Vault answers for a path that holds nothing.
+    pub fn not_found() -> Self {
+        VaultError {
+            status: StatusCode::NOT_FOUND,
+            errors: Vec::new(),
+            cause: None,
+        }
+    }
+    /// 403 `permission denied`: bad or missing token, unknown mount, refused role.
+    pub fn permission_denied() -> Self {
+        VaultError::new(StatusCode::FORBIDDEN, "permission denied")
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        VaultError::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// The text Vault clients match on for a compare-and-set failure.
+    pub const CAS_MISMATCH: &'static str =
+        "check-and-set parameter did not match the current version";
+}
+
+/// Vault's status for each code: 400 for every refusal of the request itself (with
+/// the stable code at the start of the message), 403 for anything about who asks,
+/// 404 with an empty list for what is not there.
+impl From<Error> for VaultError {
+    fn from(e: Error) -> Self {
+        let code = e.code;
+        match code {
+            ErrorCode::NotFound => VaultError::not_found(),
+            ErrorCode::Unauthenticated => VaultError::permission_denied(),
+            ErrorCode::Forbidden | ErrorCode::EgressDenied => VaultError {
+                status: StatusCode::FORBIDDEN,
+                errors: vec![
+                    "permission denied".to_owned(),
+                    format!("{code}: {}", e.message),
+                ],
+                cause: None,
+            },
+            ErrorCode::VersionMismatch => {
+                VaultError::invalid(format!("{} ({})", VaultError::CAS_MISMATCH, e.message))
+            }
+            ErrorCode::Internal => VaultError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                errors: vec![
+                    "internal error; quote the x-request-id response header when reporting it"
+                        .to_owned(),
+                ],
+                cause: Some(e.message),
+            },
+            ErrorCode::TooLarge | ErrorCode::UnsupportedMediaType | ErrorCode::RateLimited => {
+                VaultError::new(status_of(code), format!("{code}: {}", e.message))
+            }
+            ErrorCode::Invalid
+            | ErrorCode::UserRequired
+            | ErrorCode::Conflict
+            | ErrorCode::SecretInUse
+            | ErrorCode::Expired => VaultError::invalid(format!("{code}: {}", e.message)),
+        }
+    }
+}
+
+impl From<ApiError> for VaultError {
+    fn from(e: ApiError) -> Self {
+        VaultError::from(e.error)
+    }
+}
+
+impl IntoResponse for VaultError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            tracing::error!(cause = %cause, "internal error on the Vault API");
+        }
+        // No `ErrorInfo` extension: the request-id layer must not re-render this
+        // body in the native shape.
+        let body = serde_json::to_vec(&serde_json::json!({ "errors": self.errors }))
+            .unwrap_or_else(|_| b"{\"errors\":[]}".to_vec());
+        (
+            self.status,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
+    }
+}
+
 /// serde's messages can quote the offending input (`invalid type: string "…"`),
 /// and input may be a secret. Keep only the parts that describe our schema.
 pub fn sanitize_serde_message(msg: &str) -> String {
@@ -131,6 +239,29 @@ mod tests {
             "missing field `value`"
         );
         assert_eq!(sanitize_serde_message("weird hunter2"), "malformed input");
+    }
+
+    #[test]
+    fn vault_errors_keep_vaults_statuses_and_never_a_cause() {
+        for c in ErrorCode::ALL {
+            let v = VaultError::from(Error::new(c, "the message"));
+            let s = v.status.as_u16();
+            assert!((400..600).contains(&s));
+            assert_eq!(s == 500, c == ErrorCode::Internal);
+            if c == ErrorCode::Internal {
+                assert!(!v.errors.concat().contains("the message"));
+            }
+        }
+        assert!(VaultError::from(Error::not_found("x")).errors.is_empty());
+        assert_eq!(
+            VaultError::from(Error::unauthenticated("x")).errors,
+            vec!["permission denied".to_owned()]
+        );
+        let inuse = VaultError::from(Error::new(ErrorCode::SecretInUse, "used by flow:a"));
+        assert_eq!(inuse.status, StatusCode::BAD_REQUEST);
+        assert!(inuse.errors[0].contains("secret_in_use"));
+        let cas = VaultError::from(Error::new(ErrorCode::VersionMismatch, "at 2, not 1"));
+        assert!(cas.errors[0].starts_with(VaultError::CAS_MISMATCH));
     }
 
     #[test]

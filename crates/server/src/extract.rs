@@ -65,6 +65,9 @@ pub async fn reject_malformed_percent_encoding(req: Request, next: Next) -> Resp
             && !(path.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && path.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
     });
+    if malformed && crate::vault::is_vault_path(req.uri().path()) {
+        return crate::vault::refused("path has malformed percent-encoding");
+    }
     if malformed {
         return axum::response::IntoResponse::into_response(ApiError::new(
             ErrorCode::Invalid,

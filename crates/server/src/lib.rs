@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod routes;
 pub mod tls;
+pub mod vault;
 
 use anyhow::{bail, Context, Result};
 use axum::http::{header, HeaderValue};
@@ -76,6 +77,7 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
         .merge(routes::scripts::router())
         .merge(routes::ops::router())
         .merge(console::router())
+        .merge(vault::router()) // Vault KV v2 compatibility under /vault (its own errors)
         .fallback(|| async {
             error::ApiError::new(lockbox_core::ErrorCode::NotFound, "no such route")
         })
