@@ -400,6 +400,9 @@ pub enum VersionsCmd {
 pub struct SecretSettingsArgs {
     /// Secret name.
     pub name: String,
+    /// A new description ("" clears it); the value and its version stay as they are.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     /// A label (repeatable). The labels given replace all the current ones.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
@@ -422,6 +425,7 @@ impl SecretSettingsArgs {
     /// True when the command only shows the settings.
     pub fn is_show(&self) -> bool {
         self.labels.is_empty()
+            && self.description.is_none()
             && !self.clear_labels
             && self.max_versions.is_none()
             && self.cas_required.is_none()

@@ -209,6 +209,7 @@ pub async fn settings(
             Some(label_map(args.labels)?)
         };
         let patch = SecretSettingsPatch {
+            description: args.description,
             labels,
             max_versions: args.max_versions,
             cas_required: args.cas_required,

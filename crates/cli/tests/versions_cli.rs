@@ -193,6 +193,8 @@ fn version_states_and_settings_walkthrough() {
             "true",
             "--delete-version-after",
             "30m",
+            "--description",
+            "rotated monthly",
         ],
         None,
     ));
@@ -200,6 +202,7 @@ fn version_states_and_settings_walkthrough() {
         meta["labels"],
         serde_json::json!({"owner": "alice", "note": "a=b"})
     );
+    assert_eq!(meta["description"], "rotated monthly");
     assert_eq!(meta["max_versions"], 10);
     assert_eq!(meta["cas_required"], true);
     assert_eq!(meta["delete_version_after"], 1800);

@@ -86,6 +86,9 @@ pub struct VersionInfo {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SecretSettingsPatch {
+    /// The description (`Some("")` clears it); no new version is written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Replaces every label (`Some(empty)` clears them). Keys starting with
     /// `lockbox.` are reserved and refused.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +106,11 @@ pub struct SecretSettingsPatch {
 }
 
 impl SecretSettingsPatch {
+    /// Changes the description only (`""` clears it); the value and its version stay.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
     /// Adds one label to the set that will replace the current labels.
     pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels

@@ -729,3 +729,62 @@ async fn edit_renames_only_when_allowed_and_audit_filters_work() {
     assert_eq!(bad.status, 400);
     assert!(bad.text.contains("invalid"));
 }
+
+#[tokio::test]
+async fn edit_with_a_blank_value_changes_only_the_description() {
+    let ts = TestServer::start().await;
+    // A restricted value: no one can reveal it, so no one could type it again.
+    ts.put(
+        &ts.owner,
+        "webhook-signing",
+        json!({"value": "whsec-original-1", "description": "first", "visibility": "restricted"}),
+    )
+    .await;
+    let (b, _) = Browser::sign_in(&ts, &ts.owner).await;
+    let csrf = b.csrf().await;
+    let r = b
+        .post_form(
+            "/console/w/default/secrets/edit",
+            &[
+                ("name", "webhook-signing"),
+                ("value", ""),
+                ("description", "rotated by the payments team"),
+                ("csrf", &csrf),
+            ],
+            h(&[]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let meta = ts
+        .get(&ts.owner, "/v1/workspaces/default/secrets/webhook-signing")
+        .await
+        .json();
+    assert_eq!(meta["description"], "rotated by the payments team");
+    assert_eq!(meta["version"], 1, "a description is not a new version");
+    assert_eq!(meta["visibility"], "restricted");
+    // The value is untouched: its fingerprint did not move.
+    let versions = ts
+        .get(
+            &ts.owner,
+            "/v1/workspaces/default/secrets/webhook-signing/versions",
+        )
+        .await
+        .json();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
+    assert_eq!(versions["versions"][0]["fingerprint"], meta["fingerprint"]);
+    // A control character in the description is refused next to the field.
+    let r = b
+        .post_form(
+            "/console/w/default/secrets/edit",
+            &[
+                ("name", "webhook-signing"),
+                ("value", ""),
+                ("description", "bad\u{0}text"),
+                ("csrf", &csrf),
+            ],
+            h(&[]),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("control characters"), "{}", r.text);
+}

@@ -783,3 +783,33 @@ async fn the_openapi_document_lists_the_new_routes() {
     assert!(paths["/v1/workspaces/{ws}/secrets/{name}/versions/{op}"]["post"].is_object());
     assert!(paths["/v1/workspaces/{ws}/secrets/{name}/settings"]["patch"].is_object());
 }
+
+#[tokio::test]
+async fn settings_change_the_description_without_a_new_version() {
+    let s = TestServer::start().await;
+    let r = s
+        .put(
+            &s.owner,
+            "described",
+            json!({"value": "v-1", "description": "first"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = settings(&s, &s.owner, "described", json!({"description": "second"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["description"], "second");
+    assert_eq!(r.json()["version"], 1, "a description is not a version");
+    // Omitted keeps it; "" clears it.
+    let r = settings(&s, &s.owner, "described", json!({"cas_required": false})).await;
+    assert_eq!(r.json()["description"], "second");
+    let r = settings(&s, &s.owner, "described", json!({"description": ""})).await;
+    assert_eq!(r.json()["description"], serde_json::Value::Null);
+    // Bad text is refused; a viewer may not change it.
+    settings(&s, &s.owner, "described", json!({"description": "a\u{0}b"}))
+        .await
+        .assert_error(400, "invalid");
+    let viewer = s.member("vic", "viewer").await;
+    settings(&s, &viewer, "described", json!({"description": "x"}))
+        .await
+        .assert_error(403, "forbidden");
+}

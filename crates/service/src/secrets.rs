@@ -421,18 +421,7 @@ impl Lockbox {
             None => None,
         };
         if let Some(d) = &req.description {
-            if d.len() > 4096 {
-                return Err(Error::invalid("description must be at most 4096 bytes"));
-            }
-            // Line breaks and tabs are text; other control characters (NUL above
-            // all, which PostgreSQL cannot store) are not.
-            if d.chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-            {
-                return Err(Error::invalid(
-                    "description must not contain control characters",
-                ));
-            }
+            check_description(d)?;
         }
         let allowed_hosts = req
             .allowed_hosts
@@ -1104,4 +1093,20 @@ fn version_mismatch(name: &SecretName, want: u64, have: Option<u64>) -> Error {
         ErrorCode::VersionMismatch,
         format!("'{name}' is at version {have}, not {want}"),
     )
+}
+
+/// A description: at most 4 KiB of text. Line breaks and tabs are text; other
+/// control characters (NUL above all, which PostgreSQL cannot store) are not.
+pub(crate) fn check_description(d: &str) -> Result<()> {
+    if d.len() > 4096 {
+        return Err(Error::invalid("description must be at most 4096 bytes"));
+    }
+    if d.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(Error::invalid(
+            "description must not contain control characters",
+        ));
+    }
+    Ok(())
 }

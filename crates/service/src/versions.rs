@@ -30,6 +30,8 @@ const MAX_VERSIONS_PER_CALL: usize = 1000;
 /// A change to one secret's settings; `None` keeps a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct SecretSettingsPatch {
+    /// The description: `Some("")` clears it. A metadata change, not a new version.
+    pub description: Option<String>,
     /// Replaces every label (Vault `custom_metadata`); keys `lockbox.*` are refused.
     pub labels: Option<BTreeMap<String, String>>,
     /// Versions kept for this secret; `Some(0)` falls back to the workspace setting.
@@ -181,6 +183,9 @@ impl Lockbox {
         if let Some(l) = &patch.labels {
             check_labels(l)?;
         }
+        if let Some(d) = &patch.description {
+            crate::secrets::check_description(d)?;
+        }
         let max_versions = match patch.max_versions {
             Some(m) if m > 1000 => {
                 return Err(Error::invalid("max_versions must be between 0 and 1000"))
@@ -192,7 +197,13 @@ impl Lockbox {
             .map(crate::workspaces::check_delete_after)
             .transpose()?;
         let row = self.find_live_fresh(&t, name, true).await?;
+        let description_changed = patch.description.is_some();
         let settings = SecretSettings {
+            description: match patch.description {
+                Some(d) if d.is_empty() => None,
+                Some(d) => Some(d),
+                None => row.description.clone(),
+            },
             labels: patch.labels.unwrap_or_else(|| row.labels.clone()),
             // 0 falls back to the workspace setting, as in Vault.
             max_versions: match max_versions {
@@ -214,6 +225,7 @@ impl Lockbox {
             ctx,
             serde_json::json!({
                 "scope": t.scope.as_str(),
+                "description_changed": description_changed,
                 "labels": settings.labels.keys().collect::<Vec<_>>(),
                 "max_versions": settings.max_versions,
                 "cas_required": settings.cas_required,

@@ -173,6 +173,8 @@ pub struct SecretRow {
 /// A secret's own settings, as `update_secret_settings` writes them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecretSettings {
+    /// The secret's description (a metadata change: no new version).
+    pub description: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub max_versions: Option<u32>,
     pub cas_required: bool,

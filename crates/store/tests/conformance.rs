@@ -757,6 +757,7 @@ async fn secret_settings_update_and_survive_writes(s: Arc<dyn Store>) {
         .await
         .unwrap();
     let settings = SecretSettings {
+        description: Some("rotated monthly ü".to_owned()),
         labels: [
             ("owner".to_owned(), "team-ü".to_owned()),
             ("empty".to_owned(), String::new()),
@@ -778,6 +779,7 @@ async fn secret_settings_update_and_survive_writes(s: Arc<dyn Store>) {
         .unwrap());
     let row = s.secret_by_id("s").await.unwrap().unwrap();
     assert_eq!(row.labels, settings.labels);
+    assert_eq!(row.description.as_deref(), Some("rotated monthly ü"));
     assert_eq!(
         (row.max_versions, row.cas_required, row.delete_version_after),
         (Some(2), true, Some(3_600))
@@ -1814,6 +1816,7 @@ async fn populate(s: &dyn Store) {
     s.update_secret_settings(
         "s1",
         SecretSettings {
+            description: None,
             labels: [("team".into(), "Zahlungs-✓ \"ops\"".into())].into(),
             max_versions: Some(7),
             cas_required: true,

@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use lockbox_core::{Error, ErrorCode, Role, Scope, SecretName, TokenName, UserName, Visibility};
-use lockbox_service::PutSecret;
+use lockbox_service::{PutSecret, SecretSettingsPatch};
 use serde::Deserialize;
 
 fn secrets_url(ws: &str, done: &str, name: &str) -> String {
@@ -273,11 +273,6 @@ pub async fn edit_secret(
             }
         },
     };
-    if f.value.is_empty() {
-        panel
-            .errors
-            .insert("value", "invalid: enter the new value".into());
-    }
     if !panel.errors.is_empty() {
         return pages::render_secrets(
             &st,
@@ -315,18 +310,36 @@ pub async fn edit_secret(
             }
         }
     }
-    let req = PutSecret {
-        value: serde_json::Value::String(f.value),
-        description: Some(f.description.clone()),
-        visibility: None,
-        ttl_seconds: None,
-        if_match: Some(current.version),
-        allowed_hosts: None,
-        create_only: false,
-        labels: None,
+    let saved = if f.value.is_empty() {
+        // A blank value keeps the stored one: only the description changes, and
+        // no new version is written (an admin never needs to know a restricted value
+        // to fix its description).
+        let patch = SecretSettingsPatch {
+            description: Some(f.description.clone()),
+            ..SecretSettingsPatch::default()
+        };
+        st.svc
+            .update_secret_settings(p, &ws, scope, &target, patch, &c.ctx)
+            .await
+            .map(drop)
+    } else {
+        let req = PutSecret {
+            value: serde_json::Value::String(f.value),
+            description: Some(f.description.clone()),
+            visibility: None,
+            ttl_seconds: None,
+            if_match: Some(current.version),
+            allowed_hosts: None,
+            create_only: false,
+            labels: None,
+        };
+        st.svc
+            .put_secret(p, &ws, scope, &target, req, &c.ctx)
+            .await
+            .map(drop)
     };
-    match st.svc.put_secret(p, &ws, scope, &target, req, &c.ctx).await {
-        Ok(_) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
+    match saved {
+        Ok(()) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
         Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) => {
             let status = status_for(&e);

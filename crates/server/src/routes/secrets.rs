@@ -440,6 +440,9 @@ pub async fn change_versions(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSettingsBody {
+    /// The description; `""` clears it. No new version is written.
+    #[serde(default)]
+    pub description: Option<String>,
     /// Replaces every label; keys starting with `lockbox.` are reserved.
     #[serde(default)]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
@@ -465,6 +468,7 @@ pub async fn patch_settings(
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
     let patch = SecretSettingsPatch {
+        description: body.description,
         labels: body.labels,
         max_versions: body.max_versions,
         cas_required: body.cas_required,

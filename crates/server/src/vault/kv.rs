@@ -573,6 +573,8 @@ impl KvRequest<'_> {
             }
         };
         let settings = SecretSettingsPatch {
+            // `lockbox.description` is shown read-only; Vault clients do not set it.
+            description: None,
             labels,
             max_versions: body
                 .max_versions

@@ -1023,7 +1023,8 @@ impl Store for PostgresStore {
             let n = w
                 .exec(
                     "UPDATE secrets SET labels = $1, max_versions = $2, cas_required = $3, \
-                     delete_version_after = $4, updated_at = $5, updated_by = $6 WHERE id = $7",
+                     delete_version_after = $4, updated_at = $5, updated_by = $6, description = $8 \
+                     WHERE id = $7",
                     &[
                         &labels,
                         &max_versions,
@@ -1032,6 +1033,7 @@ impl Store for PostgresStore {
                         &at.millis(),
                         &by,
                         &secret_id,
+                        &settings.description,
                     ],
                 )
                 .await?;

@@ -905,9 +905,10 @@ impl Store for SqliteStore {
         let (id, by) = (secret_id.to_owned(), by.to_owned());
         self.write(move |ctx| {
             let n = ctx.conn.execute(
-                "UPDATE secrets SET labels = ?, max_versions = ?, cas_required = ?, \
+                "UPDATE secrets SET description = ?, labels = ?, max_versions = ?, cas_required = ?, \
                  delete_version_after = ?, updated_at = ?, updated_by = ? WHERE id = ?",
                 params![
+                    settings.description,
                     labels_json(&settings.labels),
                     settings.max_versions,
                     settings.cas_required,
