@@ -308,8 +308,8 @@ impl Client {
             .await
     }
 
-    /// `PATCH /secrets/{name}/settings`: labels, `max_versions`, `cas_required` and
-    /// `delete_version_after` of one secret. Fields left `None` keep their value;
+    /// `PATCH /secrets/{name}/settings`: description, labels, `max_versions`,
+    /// `cas_required` and `delete_version_after` of one secret. Fields left `None` keep their value;
     /// no new version is written. Returns the metadata after the change.
     ///
     /// ```no_run

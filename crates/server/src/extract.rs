@@ -200,6 +200,17 @@ impl ScopeQuery {
     }
 }
 
+/// The request's media type, lower-cased and without parameters (`; charset=…`);
+/// `""` when there is none.
+pub fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// `If-Match: "<version>"` (also bare or weak); `*` means "whatever is there".
 pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(axum::http::header::IF_MATCH) else {

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{
-    body_bytes, if_match, parse_json, ApiPath, ApiQuery, Caller, JsonBody, ScopeQuery,
+    body_bytes, if_match, media_type, parse_json, ApiPath, ApiQuery, Caller, JsonBody, ScopeQuery,
 };
 use crate::AppState;
 use axum::extract::{Request, State};
@@ -191,17 +191,7 @@ pub async fn patch(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let content_type = media_type(&headers);
     let bytes = body_bytes(req, &st).await?;
     let doc = match content_type.as_str() {
         "application/merge-patch+json" => PatchDoc::Merge(parse_json(&bytes)?),

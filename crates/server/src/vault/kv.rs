@@ -11,10 +11,10 @@
 use super::envelope::{go_duration, no_content, parse_duration, Envelope};
 use super::request::{secret_name, vault_addressable, VaultCaller, Verb};
 use crate::error::VaultError;
-use crate::extract::parse_json;
+use crate::extract::{media_type, parse_json};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use lockbox_core::{ErrorCode, Scope, SecretName};
 use lockbox_service::{
@@ -117,6 +117,17 @@ impl KvRequest<'_> {
 
     fn ws(&self) -> &str {
         &self.caller.workspace
+    }
+
+    /// Vault's PATCH calls take only `application/merge-patch+json` (as Vault does).
+    fn require_merge_patch(&self) -> Result<(), VaultError> {
+        if media_type(self.headers) != "application/merge-patch+json" {
+            return Err(VaultError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type: PATCH takes Content-Type application/merge-patch+json",
+            ));
+        }
+        Ok(())
     }
 
     fn body_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, VaultError> {
@@ -273,24 +284,7 @@ impl KvRequest<'_> {
     /// that the stored value is an object, so a string value is refused rather than
     /// silently replaced by an object.
     async fn patch_data(&self) -> Result<Response, VaultError> {
-        let ct = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        if ct != "application/merge-patch+json" {
-            return Err(VaultError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type: PATCH takes Content-Type application/merge-patch+json",
-            ));
-        }
+        self.require_merge_patch()?;
         let name = self.name()?;
         let body: DataBody = self.body_json()?;
         let Value::Object(patch) = object_data(body.data)? else {
@@ -505,24 +499,7 @@ impl KvRequest<'_> {
     /// keys merge, `null` removes one) of one secret's settings.
     async fn write_metadata(&self, patch: bool) -> Result<Response, VaultError> {
         if patch {
-            let ct = self
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| {
-                    v.split(';')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_ascii_lowercase()
-                })
-                .unwrap_or_default();
-            if ct != "application/merge-patch+json" {
-                return Err(VaultError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type: PATCH takes Content-Type application/merge-patch+json",
-                ));
-            }
+            self.require_merge_patch()?;
         }
         let name = self.name()?;
         let body: MetadataBody = self.body_json()?;
