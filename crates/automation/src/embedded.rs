@@ -12,7 +12,10 @@ use lockbox_egress::{Executor, FetchRequest, ReferenceResolver, Resolved};
 use lockbox_service::runs::EgressRecord;
 use lockbox_service::{Lockbox, Principal, RequestCtx};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The most references one run's redactor is built from (the service's limit).
+const MAX_REMEMBERED_REFERENCES: usize = 1024;
 
 /// The secrets module for one run, in-process.
 pub struct EmbeddedModule {
@@ -20,6 +23,48 @@ pub struct EmbeddedModule {
     principal: Principal,
     egress: Arc<Executor>,
     ctx: RequestCtx,
+    /// Every reference this run was given or sent: its redactor masks exactly the
+    /// values behind them (never other secrets, so output is no guessing oracle).
+    references: References,
+}
+
+/// The references a run has held, for its redactor.
+#[derive(Default)]
+pub(crate) struct References(Mutex<Vec<String>>);
+
+impl References {
+    pub(crate) fn remember(&self, reference: &str) {
+        let mut held = self.0.lock().expect("references lock");
+        if held.len() < MAX_REMEMBERED_REFERENCES && !held.iter().any(|r| r == reference) {
+            held.push(reference.to_owned());
+        }
+    }
+
+    /// Every reference in the strings of `v` (a fetch request the run sends).
+    pub(crate) fn remember_in(&self, v: &Value) {
+        match v {
+            Value::String(s) => {
+                let mut from = 0;
+                while let Some(pos) = s[from..].find(lockbox_egress::REFERENCE_PREFIX) {
+                    let start = from + pos;
+                    let end = s[start + lockbox_egress::REFERENCE_PREFIX.len()..]
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                        .map_or(s.len(), |e| {
+                            start + lockbox_egress::REFERENCE_PREFIX.len() + e
+                        });
+                    self.remember(&s[start..end]);
+                    from = end.max(start + 1);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| self.remember_in(x)),
+            Value::Object(o) => o.values().for_each(|x| self.remember_in(x)),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn all(&self) -> Vec<String> {
+        self.0.lock().expect("references lock").clone()
+    }
 }
 
 impl EmbeddedModule {
@@ -41,7 +86,47 @@ impl EmbeddedModule {
             principal,
             egress,
             ctx: RequestCtx::default(),
+            references: References::default(),
         })
+    }
+
+    /// The run this module acts as.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Notes a reference the run holds (seed 000's `GetSecret` reads through the
+    /// service directly), so the run's redactor masks its value.
+    pub fn remember_reference(&self, reference: &str) {
+        self.references.remember(reference);
+    }
+
+    /// `secrets.set` with seed 000's description (`None` keeps the current one).
+    /// References in the value are resolved by the service, which keeps their guard.
+    pub async fn store(
+        &self,
+        name: &str,
+        value: Value,
+        scope: &str,
+        ttl: Option<u64>,
+        description: Option<String>,
+    ) -> Result<String, ModuleError> {
+        let (name, scope) = parse_name_scope(name, scope)?;
+        self.references.remember_in(&value);
+        let r = self
+            .svc
+            .run_set_secret(
+                &self.principal,
+                &name,
+                value,
+                scope,
+                ttl,
+                description,
+                &self.ctx,
+            )
+            .await?;
+        self.references.remember(&r);
+        Ok(r)
     }
 
     /// Tags the service's audit rows with a request id.
@@ -140,11 +225,7 @@ impl SecretsModule for EmbeddedModule {
         scope: &str,
         ttl: Option<u64>,
     ) -> Result<String, ModuleError> {
-        let (name, scope) = parse_name_scope(name, scope)?;
-        Ok(self
-            .svc
-            .run_set_secret(&self.principal, &name, value, scope, ttl, &self.ctx)
-            .await?)
+        self.store(name, value, scope, ttl, None).await
     }
 
     async fn get(
@@ -154,10 +235,12 @@ impl SecretsModule for EmbeddedModule {
         field: Option<&str>,
     ) -> Result<String, ModuleError> {
         let (name, scope) = parse_name_scope(name, scope)?;
-        Ok(self
+        let r = self
             .svc
             .run_get_secret(&self.principal, &name, scope, field, &self.ctx)
-            .await?)
+            .await?;
+        self.references.remember(&r);
+        Ok(r)
     }
 
     async fn delete(&self, name: &str, scope: &str) -> Result<(), ModuleError> {
@@ -169,6 +252,7 @@ impl SecretsModule for EmbeddedModule {
     }
 
     async fn fetch(&self, request: Value) -> Result<Value, ModuleError> {
+        self.references.remember_in(&request);
         // serde's message could quote a field's content; say which shape is expected.
         let req: FetchRequest = serde_json::from_value(request).map_err(|_| {
             ModuleError::invalid(
@@ -179,14 +263,16 @@ impl SecretsModule for EmbeddedModule {
         Ok(fetch_as_run(&self.svc, &self.principal, &self.egress, req, &self.ctx).await?)
     }
 
-    async fn redact(&self, mut v: Value) -> Value {
-        match self.svc.run_redactor(&self.principal).await {
-            Ok(r) => {
-                r.redact_json(&mut v);
-                v
-            }
+    async fn redact(&self, v: Value) -> Value {
+        let refs = self.references.all();
+        match self
+            .svc
+            .run_redact(&self.principal, &refs, None, Some(v), &self.ctx)
+            .await
+        {
+            Ok((_, Some(v))) => v,
             // Fail closed: nothing leaves unredacted.
-            Err(_) => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),
+            _ => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),
         }
     }
 }

@@ -14,6 +14,9 @@ pub struct RemoteModule {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// References this run was given or sent: `/v1/run/redact` masks exactly the
+    /// values behind them.
+    references: crate::embedded::References,
 }
 
 impl RemoteModule {
@@ -33,6 +36,7 @@ impl RemoteModule {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
             token: run_token.to_owned(),
+            references: Default::default(),
         }
     }
 
@@ -92,11 +96,14 @@ impl SecretsModule for RemoteModule {
         scope: &str,
         ttl: Option<u64>,
     ) -> Result<String, ModuleError> {
+        self.references.remember_in(&value);
         let mut body = json!({"name": name, "value": value, "scope": scope});
         if let Some(t) = ttl {
             body["ttl"] = json!(t);
         }
-        Self::reference(self.call("/v1/run/secrets/set", body).await?)
+        let r = Self::reference(self.call("/v1/run/secrets/set", body).await?)?;
+        self.references.remember(&r);
+        Ok(r)
     }
 
     async fn get(
@@ -109,7 +116,9 @@ impl SecretsModule for RemoteModule {
         if let Some(f) = field {
             body["field"] = json!(f);
         }
-        Self::reference(self.call("/v1/run/secrets/get", body).await?)
+        let r = Self::reference(self.call("/v1/run/secrets/get", body).await?)?;
+        self.references.remember(&r);
+        Ok(r)
     }
 
     async fn delete(&self, name: &str, scope: &str) -> Result<(), ModuleError> {
@@ -122,11 +131,13 @@ impl SecretsModule for RemoteModule {
     }
 
     async fn fetch(&self, request: Value) -> Result<Value, ModuleError> {
+        self.references.remember_in(&request);
         self.call("/v1/run/fetch", request).await
     }
 
     async fn redact(&self, v: Value) -> Value {
-        match self.call("/v1/run/redact", json!({ "event": v })).await {
+        let body = json!({ "event": v, "refs": self.references.all() });
+        match self.call("/v1/run/redact", body).await {
             Ok(mut out) => match out.get_mut("event") {
                 Some(e) => e.take(),
                 None => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),

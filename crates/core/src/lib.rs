@@ -14,5 +14,7 @@ pub mod value;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorCode, Result};
 pub use names::{SecretName, TokenName, UserName, WorkspaceName};
-pub use policy::{allowed, can_assign_role, Action, Actor, Role};
+pub use policy::{
+    account_allowed, allowed, can_assign_role, AccountAction, Action, Actor, CallerKind, Role,
+};
 pub use value::{Scope, SecretValue, Visibility};

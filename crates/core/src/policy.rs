@@ -1,9 +1,14 @@
 //! The role matrix (DESIGN.md, "Role matrix") as one pure function.
 //!
 //! Every permission check in Lockbox ends here: the service layer asks
-//! [`allowed`] and never compares roles itself. Scope-specific rules (a user's own
-//! private scope) are decided in the service, which then asks this function with the
-//! actor it has settled on.
+//! [`allowed`] (what a role or a run may do in a workspace) or [`account_allowed`]
+//! (what a kind of credential may do outside any one workspace: its identity, its
+//! own tokens, new workspaces, opening runs) and never compares roles itself.
+//! Scope-specific rules (a user's own private scope) are decided in the service,
+//! which then asks this function with the actor it has settled on.
+//!
+//! A run is its own column everywhere: it lists, writes, deletes and references
+//! its workspace's secrets and nothing else; no account action is open to it.
 
 use crate::error::{Error, Result};
 use std::fmt;
@@ -65,6 +70,9 @@ pub enum Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     ListSecrets,
+    /// Members, workspace settings and the names of stored flows: what a member
+    /// sees of the workspace itself. Not a run's business.
+    ViewWorkspace,
     WriteSecret,
     RenameSecret,
     DeleteSecret,
@@ -81,8 +89,9 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::ListSecrets,
+        Action::ViewWorkspace,
         Action::WriteSecret,
         Action::RenameSecret,
         Action::DeleteSecret,
@@ -101,6 +110,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::ListSecrets => "list secrets",
+            Action::ViewWorkspace => "view the workspace's members, settings and flows",
             Action::WriteSecret => "create or update secrets",
             Action::RenameSecret => "rename secrets",
             Action::DeleteSecret => "delete secrets",
@@ -127,7 +137,7 @@ pub fn allowed(actor: Actor, action: Action) -> bool {
     use Role::*;
     match actor {
         Actor::Member(role) => match action {
-            ListSecrets => true,
+            ListSecrets | ViewWorkspace => true,
             WriteSecret | RenameSecret | DeleteSecret => matches!(role, Owner | Admin),
             RevealMasked => matches!(role, Owner | Admin | Editor),
             RevealRestricted | UseReferences => false,
@@ -139,6 +149,83 @@ pub fn allowed(actor: Actor, action: Action) -> bool {
             action,
             ListSecrets | WriteSecret | DeleteSecret | UseReferences
         ),
+    }
+}
+
+/// What kind of credential is calling, for rules that are not about one workspace.
+/// A console session is the kind of the token it was signed in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallerKind {
+    /// A personal token (or its console session): acts as its user.
+    Person,
+    /// A service token (or its console session): one workspace, one fixed role.
+    ServiceToken,
+    /// An automation run (`lbr_…`).
+    Run,
+}
+
+impl CallerKind {
+    pub const ALL: [CallerKind; 3] = [
+        CallerKind::Person,
+        CallerKind::ServiceToken,
+        CallerKind::Run,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerKind::Person => "a personal token",
+            CallerKind::ServiceToken => "a service token",
+            CallerKind::Run => "a run token",
+        }
+    }
+}
+
+/// Actions outside any one workspace's role matrix (or whose workspace is only
+/// known after reading the request body; the workspace rule is then asked too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountAction {
+    /// Who am I, which workspaces do I belong to.
+    ReadIdentity,
+    /// Create a workspace (and become its owner).
+    CreateWorkspace,
+    /// Create a personal token for oneself.
+    CreatePersonalToken,
+    /// List, create or revoke tokens (own personal tokens; service tokens where the
+    /// workspace role allows [`Action::ManageTokens`]).
+    ManageTokens,
+    /// Open or end runs (where the workspace role allows [`Action::OpenRun`]).
+    ManageRuns,
+}
+
+impl AccountAction {
+    pub const ALL: [AccountAction; 5] = [
+        AccountAction::ReadIdentity,
+        AccountAction::CreateWorkspace,
+        AccountAction::CreatePersonalToken,
+        AccountAction::ManageTokens,
+        AccountAction::ManageRuns,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountAction::ReadIdentity => "read its identity and workspaces",
+            AccountAction::CreateWorkspace => "create workspaces",
+            AccountAction::CreatePersonalToken => "create personal tokens",
+            AccountAction::ManageTokens => "list, create or revoke tokens",
+            AccountAction::ManageRuns => "open or end runs",
+        }
+    }
+}
+
+/// The account matrix: `true` when a caller of `kind` may attempt `action`.
+/// Runs may do none of these: a run token never mints, lists or revokes tokens,
+/// never creates workspaces and never opens runs.
+pub fn account_allowed(kind: CallerKind, action: AccountAction) -> bool {
+    use AccountAction::*;
+    match kind {
+        CallerKind::Person => true,
+        CallerKind::ServiceToken => matches!(action, ReadIdentity | ManageTokens | ManageRuns),
+        CallerKind::Run => false,
     }
 }
 
@@ -162,8 +249,9 @@ mod tests {
 
     /// The whole matrix, row by row, as DESIGN.md prints it:
     /// (action, owner, admin, editor, viewer, run).
-    const MATRIX: [(Action, bool, bool, bool, bool, bool); 14] = [
+    const MATRIX: [(Action, bool, bool, bool, bool, bool); 15] = [
         (Action::ListSecrets, true, true, true, true, true),
+        (Action::ViewWorkspace, true, true, true, true, false),
         (Action::WriteSecret, true, true, false, false, true),
         (Action::RenameSecret, true, true, false, false, false),
         (Action::DeleteSecret, true, true, false, false, true),
@@ -200,6 +288,26 @@ mod tests {
             }
             assert_eq!(allowed(Actor::Run, action), row.5, "run {action:?}");
         }
+    }
+
+    #[test]
+    fn account_matrix_refuses_runs_everything() {
+        for action in AccountAction::ALL {
+            assert!(!account_allowed(CallerKind::Run, action), "{action:?}");
+            assert!(account_allowed(CallerKind::Person, action), "{action:?}");
+        }
+        assert!(!account_allowed(
+            CallerKind::ServiceToken,
+            AccountAction::CreateWorkspace
+        ));
+        assert!(!account_allowed(
+            CallerKind::ServiceToken,
+            AccountAction::CreatePersonalToken
+        ));
+        assert!(account_allowed(
+            CallerKind::ServiceToken,
+            AccountAction::ManageTokens
+        ));
     }
 
     #[test]

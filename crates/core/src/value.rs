@@ -36,9 +36,10 @@ impl SecretValue {
                 .map_err(|_| Error::invalid("secret value is not valid JSON"))?,
         );
         if bytes.len() > max_bytes {
+            // Never the actual size: for a patched restricted value it would say how
+            // long the value it cannot see is.
             return Err(Error::too_large(format!(
-                "secret value is {} bytes; the limit is {max_bytes}",
-                bytes.len()
+                "secret value is larger than the limit of {max_bytes} bytes (as JSON)"
             )));
         }
         Ok(SecretValue(bytes))

@@ -2,8 +2,8 @@
 //! SHA-256 is looked up; lookups are cached briefly, and revocation evicts at once in
 //! this process (other processes follow within the cache bound).
 
-use crate::{store_err, Lockbox};
-use lockbox_core::{Error, Result, Role};
+use crate::{store_err, Lockbox, RequestCtx};
+use lockbox_core::{AccountAction, CallerKind, Error, Result, Role};
 use lockbox_store::{TokenKind, TokenRow, UserRow};
 
 /// Who is calling.
@@ -21,6 +21,17 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The kind of credential, as the account matrix sees it.
+    pub fn caller_kind(&self) -> CallerKind {
+        if self.run.is_some() {
+            return CallerKind::Run;
+        }
+        match self.kind {
+            TokenKind::Personal => CallerKind::Person,
+            TokenKind::Service | TokenKind::Run => CallerKind::ServiceToken,
+        }
+    }
+
     /// How the caller appears in audit rows and `created_by`: `user:<name>` or
     /// `token:<name>`.
     pub fn label(&self) -> String {
@@ -36,8 +47,8 @@ impl Principal {
 
 #[derive(Clone)]
 pub(crate) struct CachedToken {
-    row: TokenRow,
-    user: Option<UserRow>,
+    pub(crate) row: TokenRow,
+    pub(crate) user: Option<UserRow>,
 }
 
 impl Lockbox {
@@ -53,27 +64,13 @@ impl Lockbox {
             return Err(denied());
         }
         let hash = lockbox_crypto::hash_token(token);
-        let cached = match self.tokens_by_hash.get(&hash) {
-            Some(c) => c,
-            None => {
-                let row = self.store.token_by_hash(&hash).await.map_err(store_err)?;
-                let entry = match row {
-                    Some(row) => {
-                        let user = match &row.user_id {
-                            Some(uid) => self.store.user_by_id(uid).await.map_err(store_err)?,
-                            None => None,
-                        };
-                        Some(CachedToken { row, user })
-                    }
-                    None => None,
-                };
-                self.tokens_by_hash.put(hash.clone(), entry.clone());
-                entry
-            }
-        };
-        let Some(CachedToken { row, user }) = cached else {
+        let Some(CachedToken { row, user }) = self.token_by_hash_cached(&hash).await? else {
             return Err(denied());
         };
+        // A run's row (or any row that is not an API token) never authenticates as one.
+        if !matches!(row.kind, TokenKind::Personal | TokenKind::Service) {
+            return Err(denied());
+        }
         // The lookup was by hash; compare the stored hash in constant time anyway so
         // a cache or index quirk can never match a different token.
         if !lockbox_crypto::constant_time_eq(row.hash.as_bytes(), hash.as_bytes()) {
@@ -104,6 +101,31 @@ impl Lockbox {
         })
     }
 
+    /// Asks the account matrix; a refusal is audited (without a workspace: the
+    /// action is not about one).
+    pub(crate) async fn check_account(
+        &self,
+        p: &Principal,
+        action: AccountAction,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let kind = p.caller_kind();
+        if lockbox_core::account_allowed(kind, action) {
+            return Ok(());
+        }
+        let err = Error::forbidden(format!("{} may not {}", kind.as_str(), action.as_str()));
+        let verb = match action {
+            AccountAction::ReadIdentity => "identity.read",
+            AccountAction::CreateWorkspace => "workspace.create",
+            AccountAction::CreatePersonalToken | AccountAction::ManageTokens => "token.change",
+            AccountAction::ManageRuns => "run.open",
+        };
+        let ws = p.run.as_ref().map(|r| r.workspace_id.clone());
+        self.audit_denied(p, ws.as_deref(), verb, None, &err, ctx)
+            .await;
+        Err(err)
+    }
+
     /// Writes collected last-use times (batched: not one write per request).
     pub async fn flush_token_use(&self) {
         let used: Vec<_> =
@@ -121,5 +143,27 @@ impl Lockbox {
     pub(crate) fn forget_token(&self, token_id: &str) {
         self.tokens_by_hash
             .retain(|_, v| v.as_ref().is_none_or(|c| c.row.id != token_id));
+        self.tokens_by_id.remove(&token_id.to_owned());
+    }
+
+    /// A token row by the SHA-256 of the presented token, with its user (cached;
+    /// revocation evicts).
+    pub(crate) async fn token_by_hash_cached(&self, hash: &str) -> Result<Option<CachedToken>> {
+        if let Some(c) = self.tokens_by_hash.get(&hash.to_owned()) {
+            return Ok(c);
+        }
+        let row = self.store.token_by_hash(hash).await.map_err(store_err)?;
+        let entry = match row {
+            Some(row) => {
+                let user = match &row.user_id {
+                    Some(uid) => self.user_by_id(uid).await?,
+                    None => None,
+                };
+                Some(CachedToken { row, user })
+            }
+            None => None,
+        };
+        self.tokens_by_hash.put(hash.to_owned(), entry.clone());
+        Ok(entry)
     }
 }

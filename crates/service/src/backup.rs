@@ -98,7 +98,7 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
             "user_id": t.user_id, "workspace_id": t.workspace_id, "role": t.role.map(Role::as_str),
             "created_at": t.created_at.millis(), "created_by": t.created_by,
             "expires_at": t.expires_at.map(Timestamp::millis), "last_used_at": t.last_used_at.map(Timestamp::millis),
-            "revoked_at": t.revoked_at.map(Timestamp::millis)}));
+            "revoked_at": t.revoked_at.map(Timestamp::millis), "run_as_users": t.run_as_users}));
     }
     for x in &snap.secrets {
         out.push(json!({"t": "secret", "id": x.id, "workspace_id": x.workspace_id, "scope": x.scope.as_str(),
@@ -220,6 +220,11 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                     expires_at: ots(v, "expires_at")?,
                     last_used_at: ots(v, "last_used_at")?,
                     revoked_at: ots(v, "revoked_at")?,
+                    // Absent in backups made before the grant existed.
+                    run_as_users: v
+                        .get("run_as_users")
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false),
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -372,6 +377,7 @@ mod tests {
                 expires_at: Some(Timestamp(9)),
                 last_used_at: None,
                 revoked_at: None,
+                run_as_users: true,
             }],
             secrets: vec![SecretRow {
                 id: "s".into(),

@@ -97,7 +97,8 @@ impl Lockbox {
         })
     }
 
-    /// A stored flow's YAML (any member may read flows).
+    /// A stored flow's YAML: only those who may store flows (it can hold literal
+    /// values the flow writes, and it says where secrets go).
     pub async fn get_flow(
         &self,
         p: &Principal,
@@ -106,7 +107,7 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<String> {
         let (ws, _) = self
-            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .authorize(p, ws_name, Action::ManageFlows, Some(slug), ctx)
             .await?;
         self.store
             .get_flow(&ws.id, slug)
@@ -123,7 +124,7 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<Vec<FlowInfo>> {
         let (ws, _) = self
-            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .authorize(p, ws_name, Action::ViewWorkspace, None, ctx)
             .await?;
         Ok(self
             .store

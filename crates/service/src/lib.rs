@@ -49,6 +49,9 @@ pub struct ServiceConfig {
     pub cache_ttl_ms: i64,
     /// How long a `$secret:` reference stays usable (seed 001: "a few minutes").
     pub reference_ttl_seconds: u64,
+    /// The longest a run may be opened for (`POST /v1/runs` `ttl`); a run also
+    /// ends when the token that opened it does.
+    pub max_run_ttl_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -57,8 +60,28 @@ impl Default for ServiceConfig {
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
             cache_ttl_ms: 400,
             reference_ttl_seconds: 300,
+            max_run_ttl_seconds: 3600,
         }
     }
+}
+
+/// What a request needs before its body is read (see [`Lockbox::authorize_request`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Requirement<'a> {
+    /// An action outside one workspace's matrix.
+    Account(lockbox_core::AccountAction),
+    /// Workspace administration (members, settings, flows, audit, tokens): members
+    /// by role; never a run.
+    Workspace { workspace: &'a str, action: Action },
+    /// Secrets of one scope: members by role (or as owners of their own user
+    /// scope), runs by the run column in their own workspace.
+    Secrets {
+        workspace: &'a str,
+        scope: lockbox_core::Scope,
+        action: Action,
+    },
+    /// The run API (`/v1/run/*`): run tokens only, by the run column.
+    Run(Action),
 }
 
 /// Per-request facts the service records (never a value).
@@ -74,6 +97,11 @@ pub struct Lockbox {
     config: ServiceConfig,
     keys: KeyCache,
     tokens_by_hash: TtlCache<String, Option<auth::CachedToken>>,
+    /// Token rows by id: a run's opener, checked on every run call.
+    tokens_by_id: TtlCache<String, Option<lockbox_store::TokenRow>>,
+    users_by_id: TtlCache<String, Option<lockbox_store::UserRow>>,
+    /// `/v1/run/redact` calls per run, for its rate limit.
+    redact_budget: runs::RedactBudget,
     workspaces: TtlCache<String, Option<WorkspaceRow>>,
     memberships: TtlCache<(String, String), Option<Role>>,
     secrets: TtlCache<secrets::SecretKey, lockbox_store::SecretRow>,
@@ -162,6 +190,9 @@ impl Lockbox {
         Lockbox {
             keys: KeyCache::new(clock.clone(), 60_000),
             tokens_by_hash: TtlCache::new(clock.clone(), ttl),
+            tokens_by_id: TtlCache::new(clock.clone(), ttl),
+            users_by_id: TtlCache::new(clock.clone(), ttl),
+            redact_budget: runs::RedactBudget::default(),
             workspaces: TtlCache::new(clock.clone(), ttl),
             memberships: TtlCache::new(clock.clone(), ttl),
             secrets: TtlCache::new(clock.clone(), ttl),
@@ -289,9 +320,12 @@ impl Lockbox {
                 self.forget_workspace_keys(id);
                 self.forget_versions(|_| false);
                 self.tokens_by_hash.clear();
+                self.tokens_by_id.clear();
             }
             Change::Everything => {
                 self.redactors.clear();
+                self.tokens_by_id.clear();
+                self.users_by_id.clear();
                 self.secrets_by_id.clear();
                 self.workspaces.clear();
                 self.memberships.clear();
@@ -316,6 +350,26 @@ impl Lockbox {
             .map_err(store_err)?;
         self.workspaces.put(name.to_owned(), row.clone());
         row.ok_or_else(|| Error::not_found(format!("workspace '{name}' not found")))
+    }
+
+    /// A user row by id (briefly cached: users are only ever created).
+    pub(crate) async fn user_by_id(&self, id: &str) -> Result<Option<lockbox_store::UserRow>> {
+        if let Some(u) = self.users_by_id.get(&id.to_owned()) {
+            return Ok(u);
+        }
+        let u = self.store.user_by_id(id).await.map_err(store_err)?;
+        self.users_by_id.put(id.to_owned(), u.clone());
+        Ok(u)
+    }
+
+    /// A token row by id (cached; revocation evicts it here and on every node).
+    pub(crate) async fn token_row(&self, id: &str) -> Result<Option<lockbox_store::TokenRow>> {
+        if let Some(t) = self.tokens_by_id.get(&id.to_owned()) {
+            return Ok(t);
+        }
+        let t = self.store.token_by_id(id).await.map_err(store_err)?;
+        self.tokens_by_id.put(id.to_owned(), t.clone());
+        Ok(t)
     }
 
     async fn member_role(&self, workspace_id: &str, user_id: &str) -> Result<Option<Role>> {
@@ -386,6 +440,42 @@ impl Lockbox {
         Err(err)
     }
 
+    /// The check a transport makes before it reads a request's body: the row of the
+    /// matrix the route is about, asked with the principal as it is. The operation
+    /// itself asks again (with what only the body tells: the target secret, the
+    /// workspace of `POST /v1/runs` and `POST /v1/tokens`, a restricted value).
+    pub async fn authorize_request(
+        &self,
+        p: &Principal,
+        req: Requirement<'_>,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        match req {
+            Requirement::Account(action) => self.check_account(p, action, ctx).await,
+            Requirement::Workspace { workspace, action } => self
+                .authorize(p, workspace, action, None, ctx)
+                .await
+                .map(|_| ()),
+            Requirement::Secrets {
+                workspace,
+                scope,
+                action,
+            } => self
+                .authorized_target(p, workspace, scope, action, None, ctx)
+                .await
+                .map(|_| ()),
+            Requirement::Run(action) => {
+                let Some(run) = &p.run else {
+                    return Err(Error::forbidden(
+                        "only a run token may use the run API; open a run with POST /v1/runs",
+                    ));
+                };
+                let ws = self.workspace(&run.workspace).await?;
+                self.check(p, &ws, Actor::Run, action, None, ctx).await
+            }
+        }
+    }
+
     /// Evicts cached versions of the secrets `keep` rejects (by secret id), after
     /// bumping the generation that `version_row` checks before it caches.
     pub(crate) fn forget_versions(&self, keep: impl Fn(&str) -> bool) {
@@ -447,6 +537,7 @@ impl Drop for AbortOnDrop {
 fn action_verb(a: Action) -> &'static str {
     match a {
         Action::ListSecrets => "secret.list",
+        Action::ViewWorkspace => "workspace.view",
         Action::WriteSecret => "secret.put",
         Action::RenameSecret => "secret.rename",
         Action::DeleteSecret => "secret.delete",

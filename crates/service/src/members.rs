@@ -14,7 +14,7 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<Vec<MemberInfo>> {
         let (ws, _) = self
-            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .authorize(p, ws_name, Action::ViewWorkspace, None, ctx)
             .await?;
         Ok(self
             .store

@@ -9,22 +9,41 @@
 //! expiring after minutes. Only the egress executor resolves a reference, for the
 //! run it was minted for, and the values it resolves are redacted from what the run
 //! sees afterwards.
+//!
+//! A run is bounded by who opened it: its claims name the opening token, and every
+//! use re-checks that this token is live and may still open runs there, that the
+//! run's row (in the tokens table, so `DELETE /v1/runs/{id}` and revocation reach
+//! every node like a token's) is not ended, and that its user is still a member.
+//! Opening a run that acts as another user is the owner's right, or that of a
+//! service token the owner granted `run_as_users`.
+//!
+//! A value derived from secrets keeps their guard when a run stores it:
+//! [`Lockbox::run_set_secret`] resolves the references in the value itself and the
+//! new version gets the strictest visibility and the intersection of the sources'
+//! `allowed_hosts`.
 
 use crate::auth::Principal;
+use crate::secrets::intersect_hosts;
 use crate::{store_err, Lockbox, PutSecret, RequestCtx};
 use lockbox_core::{
-    Action, Error, ErrorCode, Result, Scope, SecretName, SecretValue, Timestamp, UserName,
+    AccountAction, Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue,
+    Timestamp, UserName, Visibility,
 };
-use lockbox_crypto::{random_id, TokenPurpose};
-use lockbox_store::TokenKind;
+use lockbox_crypto::{hash_token, random_id, TokenPurpose};
+use lockbox_store::{TokenKind, TokenRow};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 pub const RUN_TOKEN_PREFIX: &str = "lbr_";
 pub const REFERENCE_PREFIX: &str = "$secret:";
-/// Default and longest run lifetimes.
+/// Default run lifetime (never more than the configured maximum).
 const DEFAULT_RUN_TTL: u64 = 15 * 60;
-const MAX_RUN_TTL: u64 = 24 * 3600;
+/// The trigger under which no user scope is available (seed 001).
+pub const CRON_TRIGGER: &str = "cron";
+/// `/v1/run/redact`: calls per run per minute, and references per call.
+const REDACT_CALLS_PER_MINUTE: u32 = 120;
+const MAX_REDACT_REFERENCES: usize = 256;
 
 /// The run a run token stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +53,15 @@ pub struct RunContext {
     pub workspace: String,
     pub trigger: String,
     pub expires_at: Timestamp,
+    /// The token that opened the run; the run ends with it.
+    pub opener: String,
+}
+
+impl RunContext {
+    /// Seed 001: a cron-triggered run has no user scope, even if opened with a user.
+    pub fn user_scope_available(&self) -> bool {
+        self.trigger != CRON_TRIGGER
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +72,8 @@ struct RunClaims {
     u: Option<String>,
     t: String,
     e: i64,
+    /// The opening token's id.
+    o: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -76,8 +106,41 @@ pub struct OpenedRun {
 pub struct ResolvedReference {
     pub name: String,
     pub secret_id: String,
+    pub version: u64,
     pub value: SecretValue,
+    /// The value (or field) is JSON other than a string: `value` holds its JSON text.
+    pub non_string: bool,
     pub allowed_hosts: Vec<String>,
+    pub visibility: Visibility,
+}
+
+/// Per-run counters for `/v1/run/redact`'s rate limit (this node's share).
+#[derive(Default)]
+pub(crate) struct RedactBudget(Mutex<HashMap<String, (i64, u32)>>);
+
+impl RedactBudget {
+    /// Counts one call of `run_id` at `now_ms`; false when the minute's budget is spent.
+    fn take(&self, run_id: &str, now_ms: i64) -> bool {
+        let mut map = self.0.lock().expect("redact budget lock");
+        if map.len() > 10_000 {
+            map.retain(|_, (start, _)| now_ms - *start < 60_000);
+        }
+        let entry = map.entry(run_id.to_owned()).or_insert((now_ms, 0));
+        if now_ms - entry.0 >= 60_000 {
+            *entry = (now_ms, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= REDACT_CALLS_PER_MINUTE
+    }
+}
+
+/// What a run's stored value was derived from: the strictest guard of its sources.
+#[derive(Debug, Default)]
+struct Taint {
+    sources: Vec<String>,
+    restricted: bool,
+    /// `None`: no source limits where it may go.
+    hosts: Option<Vec<String>>,
 }
 
 /// What one egress call did, for its audit row. Never a value, never a URL.
@@ -99,7 +162,10 @@ fn valid_trigger(t: &str) -> bool {
 
 impl Lockbox {
     /// Opens a run in a workspace, optionally as one of its members, and returns its
-    /// token (shown once). Owners and admins (people or service tokens) may.
+    /// token (shown once). Owners and admins (people or service tokens) may open
+    /// runs; a run that acts as another member needs the owner role or a service
+    /// token the owner granted `run_as_users`. The run lives `ttl` seconds (at most
+    /// the configured maximum), never longer than the token that opened it.
     pub async fn open_run(
         &self,
         p: &Principal,
@@ -109,7 +175,9 @@ impl Lockbox {
         ttl: Option<u64>,
         ctx: &RequestCtx,
     ) -> Result<OpenedRun> {
-        let (ws, _) = self
+        self.check_account(p, AccountAction::ManageRuns, ctx)
+            .await?;
+        let (ws, role) = self
             .authorize(p, ws_name, Action::OpenRun, None, ctx)
             .await?;
         if !valid_trigger(trigger) {
@@ -117,12 +185,18 @@ impl Lockbox {
                 "trigger must be 1-32 characters of a-z, 0-9, '-', '_' (manual, webhook, cron, …)",
             ));
         }
-        let ttl = ttl.unwrap_or(DEFAULT_RUN_TTL);
-        if ttl == 0 || ttl > MAX_RUN_TTL {
+        let max = self.config.max_run_ttl_seconds.max(1);
+        let ttl = ttl.unwrap_or(DEFAULT_RUN_TTL.min(max));
+        if ttl == 0 || ttl > max {
             return Err(Error::invalid(format!(
-                "ttl must be between 1 and {MAX_RUN_TTL} seconds"
+                "ttl must be between 1 and {max} seconds (the server's --max-run-ttl)"
             )));
         }
+        let opener = self
+            .token_row(&p.token_id)
+            .await?
+            .filter(|t| matches!(t.kind, TokenKind::Personal | TokenKind::Service))
+            .ok_or_else(|| Error::unauthenticated("missing, unknown, revoked or expired token"))?;
         let user_row = match user {
             None => None,
             Some(u) => {
@@ -135,11 +209,25 @@ impl Lockbox {
                 if self.member_role(&ws.id, &row.id).await?.is_none() {
                     return Err(Error::not_found(format!("'{u}' is not a member")));
                 }
+                let is_self = p.user.as_ref().is_some_and(|me| me.id == row.id);
+                if !is_self && role != Role::Owner && !opener.run_as_users {
+                    let err = Error::forbidden(format!(
+                        "role '{role}' may not open a run that acts as '{u}': only the owner, or a \
+                         service token the owner created with run_as_users, may act as another member"
+                    ));
+                    self.audit_denied(p, Some(&ws.id), "run.open", Some(u.as_str()), &err, ctx)
+                        .await;
+                    return Err(err);
+                }
                 Some(row)
             }
         };
         let run_id = random_id();
-        let expires_at = self.clock.now().plus_seconds(ttl);
+        let now = self.clock.now();
+        let mut expires_at = now.plus_seconds(ttl);
+        if let Some(e) = opener.expires_at {
+            expires_at = expires_at.min(e);
+        }
         let claims = RunClaims {
             r: run_id.clone(),
             w: ws.id.clone(),
@@ -147,6 +235,7 @@ impl Lockbox {
             u: user_row.as_ref().map(|u| u.id.clone()),
             t: trigger.to_owned(),
             e: expires_at.millis(),
+            o: opener.id.clone(),
         };
         let token = format!(
             "{RUN_TOKEN_PREFIX}{}",
@@ -155,16 +244,31 @@ impl Lockbox {
                 &serde_json::to_vec(&claims).expect("claims serialize")
             )
         );
+        let row = TokenRow {
+            id: run_id.clone(),
+            hash: hash_token(&token),
+            name: format!("run:{trigger}"),
+            kind: TokenKind::Run,
+            user_id: user_row.as_ref().map(|u| u.id.clone()),
+            workspace_id: Some(ws.id.clone()),
+            role: None,
+            created_at: now,
+            created_by: p.label(),
+            expires_at: Some(expires_at),
+            last_used_at: None,
+            revoked_at: None,
+            run_as_users: false,
+        };
         let audit = self.record(
             p,
             Some(&ws.id),
             "run.open",
             Some(&run_id),
             ctx,
-            serde_json::json!({"trigger": trigger, "user": user_row.as_ref().map(|u| u.name.clone()), "ttl": ttl}),
+            serde_json::json!({"trigger": trigger, "user": user_row.as_ref().map(|u| u.name.clone()), "ttl": ttl, "opener": opener.id}),
         );
         self.store
-            .append_audit(vec![audit])
+            .insert_token(row, audit)
             .await
             .map_err(store_err)?;
         Ok(OpenedRun {
@@ -177,30 +281,115 @@ impl Lockbox {
         })
     }
 
+    /// Ends a run before it expires: its token, and every reference minted for it,
+    /// stop working on every node (within the cache bound). Those who may open runs
+    /// in its workspace may end it. Audited as `run.end`.
+    pub async fn end_run(&self, p: &Principal, run_id: &str, ctx: &RequestCtx) -> Result<()> {
+        self.check_account(p, AccountAction::ManageRuns, ctx)
+            .await?;
+        let not_found = || Error::not_found(format!("run '{run_id}' not found"));
+        let row = self
+            .store
+            .token_by_id(run_id)
+            .await
+            .map_err(store_err)?
+            .filter(|t| t.kind == TokenKind::Run)
+            .ok_or_else(not_found)?;
+        let ws = self
+            .store
+            .list_workspaces()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|w| Some(&w.id) == row.workspace_id.as_ref())
+            .ok_or_else(not_found)?;
+        let role = self.role_in(p, &ws).await.map_err(|_| not_found())?;
+        self.check(
+            p,
+            &ws,
+            Actor::Member(role),
+            Action::OpenRun,
+            Some(run_id),
+            ctx,
+        )
+        .await?;
+        let audit = self.record(
+            p,
+            Some(&ws.id),
+            "run.end",
+            Some(run_id),
+            ctx,
+            serde_json::json!({}),
+        );
+        let ended = self
+            .store
+            .revoke_token(run_id, self.clock.now(), audit)
+            .await
+            .map_err(store_err)?;
+        self.forget_token(run_id);
+        if !ended {
+            return Err(Error::not_found(format!(
+                "run '{run_id}' has already ended"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A run token becomes a principal only while the run is live: its row is not
+    /// ended, the token that opened it is live and may still open runs in the
+    /// workspace, and its user (if any) is still a member. Checked on every call, so
+    /// revoking the opener, removing the user or `DELETE /v1/runs/{id}` ends it.
     pub(crate) async fn authenticate_run(&self, sealed: &str) -> Result<Principal> {
-        let bad = || Error::unauthenticated("not a valid run token");
+        let ended = || Error::unauthenticated("the run has ended");
         let plain = self
             .keyring
             .open_token(TokenPurpose::RunToken, sealed)
-            .map_err(|_| bad())?;
-        let claims: RunClaims = serde_json::from_slice(&plain).map_err(|_| bad())?;
-        if Timestamp(claims.e) <= self.clock.now() {
-            return Err(Error::unauthenticated("the run has ended"));
+            .map_err(|_| ended())?;
+        let claims: RunClaims = serde_json::from_slice(&plain).map_err(|_| ended())?;
+        let now = self.clock.now();
+        if Timestamp(claims.e) <= now {
+            return Err(ended());
+        }
+        let live = |t: &TokenRow| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now);
+        let hash = hash_token(&format!("{RUN_TOKEN_PREFIX}{sealed}"));
+        let row = self
+            .token_by_hash_cached(&hash)
+            .await?
+            .map(|c| c.row)
+            .filter(|r| r.kind == TokenKind::Run && r.id == claims.r && live(r))
+            .ok_or_else(ended)?;
+        let opener = self
+            .token_row(&claims.o)
+            .await?
+            .filter(|t| live(t))
+            .ok_or_else(ended)?;
+        let opener_role = match (
+            opener.kind,
+            &opener.user_id,
+            &opener.workspace_id,
+            opener.role,
+        ) {
+            (TokenKind::Personal, Some(uid), _, _) => self.member_role(&claims.w, uid).await?,
+            (TokenKind::Service, _, Some(ws), role) if ws == &claims.w => role,
+            _ => None,
+        };
+        if !opener_role.is_some_and(|r| lockbox_core::allowed(Actor::Member(r), Action::OpenRun)) {
+            return Err(ended());
         }
         let user = match &claims.u {
-            Some(id) => Some(
-                self.store
-                    .user_by_id(id)
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(bad)?,
-            ),
+            Some(id) => {
+                let u = self.user_by_id(id).await?.ok_or_else(ended)?;
+                if self.member_role(&claims.w, id).await?.is_none() {
+                    return Err(ended());
+                }
+                Some(u)
+            }
             None => None,
         };
         Ok(Principal {
-            token_id: claims.r.clone(),
+            token_id: row.id,
             token_name: format!("run:{}", claims.r),
-            kind: TokenKind::Service,
+            kind: TokenKind::Run,
             user,
             service: None,
             run: Some(RunContext {
@@ -209,6 +398,7 @@ impl Lockbox {
                 workspace: claims.n,
                 trigger: claims.t,
                 expires_at: Timestamp(claims.e),
+                opener: claims.o,
             }),
         })
     }
@@ -249,6 +439,15 @@ impl Lockbox {
     }
 
     /// Seed 001 `secrets.set`: upsert, answer a reference to the new version.
+    ///
+    /// References of this run inside the value's strings are resolved and put in
+    /// place (a string that is exactly one reference to a number, boolean, object or
+    /// array takes that JSON value), so a run can store a value derived from other
+    /// secrets without ever holding it. The stored secret then keeps the strictest
+    /// guard of its sources: `restricted` if any source is, and only the hosts every
+    /// source allows. A source that is restricted cannot be copied into a masked
+    /// secret, and sources whose `allowed_hosts` share no host cannot be combined.
+    #[allow(clippy::too_many_arguments)] // seed 001's parameters plus seed 000's description
     pub async fn run_set_secret(
         &self,
         p: &Principal,
@@ -256,16 +455,65 @@ impl Lockbox {
         value: serde_json::Value,
         scope: Scope,
         ttl: Option<u64>,
+        description: Option<String>,
         ctx: &RequestCtx,
     ) -> Result<String> {
         let run = self.run_of(p)?;
+        let (value, taint) = self.substitute_references(p, value).await?;
+        let mut visibility = None;
+        let mut allowed_hosts = None;
+        if !taint.sources.is_empty() {
+            let t = self.target(p, &run.workspace, scope).await?;
+            let existing = self.find_live_fresh(&t, name, true).await.ok();
+            let sources = taint.sources.join("', '");
+            if taint.restricted {
+                if existing
+                    .as_ref()
+                    .is_some_and(|e| e.visibility != Visibility::Restricted)
+                {
+                    let err = Error::forbidden(format!(
+                        "the value comes from restricted secret(s) '{sources}' and cannot be stored in \
+                         masked secret '{name}'"
+                    ));
+                    self.audit_denied(
+                        p,
+                        Some(&t.ws.id),
+                        "secret.put",
+                        Some(name.as_str()),
+                        &err,
+                        ctx,
+                    )
+                    .await;
+                    return Err(err);
+                }
+                visibility = Some(Visibility::Restricted);
+            }
+            if let Some(hosts) = &taint.hosts {
+                let current = existing
+                    .as_ref()
+                    .map(|e| e.allowed_hosts.clone())
+                    .unwrap_or_default();
+                let narrowed = if current.is_empty() {
+                    Some(hosts.clone())
+                } else {
+                    intersect_hosts(&current, hosts)
+                };
+                match narrowed {
+                    Some(h) => allowed_hosts = Some(h),
+                    None => return Err(Error::forbidden(format!(
+                        "the value comes from '{sources}', whose allowed_hosts share no host with \
+                             '{name}': it could be sent nowhere"
+                    ))),
+                }
+            }
+        }
         let req = PutSecret {
             value,
-            description: None,
-            visibility: None,
+            description,
+            visibility,
             ttl_seconds: ttl,
             if_match: None,
-            allowed_hosts: None,
+            allowed_hosts,
             create_only: false,
             labels: None,
         };
@@ -273,6 +521,44 @@ impl Lockbox {
             .put_secret(p, &run.workspace, scope, name, req, ctx)
             .await?;
         Ok(self.mint_reference(run, &meta.id, meta.version, None))
+    }
+
+    /// Resolves this run's references inside `value`'s strings and splices the
+    /// values in, returning the guard the result inherits.
+    async fn substitute_references(
+        &self,
+        p: &Principal,
+        mut value: serde_json::Value,
+    ) -> Result<(serde_json::Value, Taint)> {
+        let mut refs: Vec<String> = Vec::new();
+        collect_references(&value, &mut refs)?;
+        let mut taint = Taint::default();
+        if refs.is_empty() {
+            return Ok((value, taint));
+        }
+        let mut table: HashMap<String, ResolvedReference> = HashMap::new();
+        for r in refs {
+            let resolved = self.resolve_reference(p, &r).await?;
+            if !taint.sources.contains(&resolved.name) {
+                taint.sources.push(resolved.name.clone());
+            }
+            taint.restricted |= resolved.visibility == Visibility::Restricted;
+            if !resolved.allowed_hosts.is_empty() {
+                taint.hosts = match taint.hosts.take() {
+                    None => Some(resolved.allowed_hosts.clone()),
+                    Some(h) => Some(intersect_hosts(&h, &resolved.allowed_hosts).ok_or_else(|| {
+                        Error::forbidden(format!(
+                            "the value combines secrets whose allowed_hosts share no host ('{}'): it could \
+                             be sent nowhere",
+                            taint.sources.join("', '")
+                        ))
+                    })?),
+                };
+            }
+            table.insert(r, resolved);
+        }
+        splice_references(&mut value, &table)?;
+        Ok((value, taint))
     }
 
     /// Seed 001 `secrets.get`: a reference to the current version (or one field of
@@ -325,6 +611,77 @@ impl Lockbox {
             .await
     }
 
+    /// Opens a reference's claims for the run that presents it: tampered
+    /// (`invalid`), another run's (`forbidden`), expired (`expired`, unless
+    /// `allow_expired`: redaction still masks what a run used).
+    fn open_reference(
+        &self,
+        run: &RunContext,
+        reference: &str,
+        allow_expired: bool,
+    ) -> Result<RefClaims> {
+        let invalid = || {
+            Error::invalid(
+                "the reference is not valid: it was altered, or not issued by this deployment",
+            )
+        };
+        let sealed = reference
+            .strip_prefix(REFERENCE_PREFIX)
+            .ok_or_else(|| Error::invalid("a reference starts with '$secret:'"))?;
+        let plain = self
+            .keyring
+            .open_token(TokenPurpose::SecretReference, sealed)
+            .map_err(|_| invalid())?;
+        let claims: RefClaims = serde_json::from_slice(&plain).map_err(|_| invalid())?;
+        if claims.r != run.run_id || claims.w != run.workspace_id {
+            return Err(Error::forbidden("the reference belongs to another run"));
+        }
+        if !allow_expired && Timestamp(claims.e) <= self.clock.now() {
+            return Err(Error::new(
+                ErrorCode::Expired,
+                "the reference has expired; call secrets.get again right before using it",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// The secret row a reference names, if it is still this run's to use.
+    async fn referenced_row(
+        &self,
+        p: &Principal,
+        run: &RunContext,
+        secret_id: &str,
+    ) -> Result<lockbox_store::SecretRow> {
+        let gone = || Error::not_found("the secret behind the reference was deleted");
+        let row = match self.secrets_by_id.get(&secret_id.to_owned()) {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .secret_by_id(secret_id)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(gone)?;
+                self.secrets_by_id.put(secret_id.to_owned(), row.clone());
+                row
+            }
+        };
+        if row.workspace_id != run.workspace_id
+            || row.expires_at.is_some_and(|e| e <= self.clock.now())
+        {
+            return Err(gone());
+        }
+        if row.scope == Scope::User {
+            if !run.user_scope_available() {
+                return Err(Error::user_required());
+            }
+            if p.user.as_ref().map(|u| u.id.as_str()) != Some(row.owner.as_str()) {
+                return Err(Error::forbidden("the reference belongs to another run"));
+            }
+        }
+        Ok(row)
+    }
+
     /// Opens a reference for the run that presents it. Each failure names its
     /// cause: tampered (`invalid`), another run's (`forbidden`), expired
     /// (`expired`), deleted secret or pruned version (`not_found`).
@@ -334,55 +691,9 @@ impl Lockbox {
         reference: &str,
     ) -> Result<ResolvedReference> {
         let run = self.run_of(p)?;
-        let sealed = reference
-            .strip_prefix(REFERENCE_PREFIX)
-            .ok_or_else(|| Error::invalid("a reference starts with '$secret:'"))?;
-        let plain = self
-            .keyring
-            .open_token(TokenPurpose::SecretReference, sealed)
-            .map_err(|_| {
-                Error::invalid(
-                    "the reference is not valid: it was altered, or not issued by this deployment",
-                )
-            })?;
-        let claims: RefClaims = serde_json::from_slice(&plain).map_err(|_| {
-            Error::invalid(
-                "the reference is not valid: it was altered, or not issued by this deployment",
-            )
-        })?;
-        if claims.r != run.run_id || claims.w != run.workspace_id {
-            return Err(Error::forbidden("the reference belongs to another run"));
-        }
-        if Timestamp(claims.e) <= self.clock.now() {
-            return Err(Error::new(
-                ErrorCode::Expired,
-                "the reference has expired; call secrets.get again right before using it",
-            ));
-        }
+        let claims = self.open_reference(run, reference, false)?;
         let gone = || Error::not_found("the secret behind the reference was deleted");
-        let row = match self.secrets_by_id.get(&claims.s) {
-            Some(row) => row,
-            None => {
-                let row = self
-                    .store
-                    .secret_by_id(&claims.s)
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(gone)?;
-                self.secrets_by_id.put(claims.s.clone(), row.clone());
-                row
-            }
-        };
-        if row.workspace_id != run.workspace_id
-            || row.expires_at.is_some_and(|e| e <= self.clock.now())
-        {
-            return Err(gone());
-        }
-        if row.scope == Scope::User
-            && p.user.as_ref().map(|u| u.id.as_str()) != Some(row.owner.as_str())
-        {
-            return Err(Error::forbidden("the reference belongs to another run"));
-        }
+        let row = self.referenced_row(p, run, &claims.s).await?;
         let ws = self.workspace(&run.workspace).await?;
         if ws.id != run.workspace_id {
             return Err(gone());
@@ -402,9 +713,9 @@ impl Lockbox {
             }
         };
         // Substitution text: a JSON string's own characters, other JSON as JSON.
-        let text = match value.to_json()? {
-            serde_json::Value::String(s) => SecretValue::from_json_bytes(s.into_bytes()),
-            _ => value,
+        let (text, non_string) = match value.to_json()? {
+            serde_json::Value::String(s) => (SecretValue::from_json_bytes(s.into_bytes()), false),
+            _ => (value, true),
         };
         // A value put to use is kept out of this process's own log output too
         // (defense in depth: nothing is meant to log it).
@@ -414,57 +725,63 @@ impl Lockbox {
         Ok(ResolvedReference {
             name: row.name,
             secret_id: row.id,
+            version: claims.v,
             value: text,
+            non_string,
             allowed_hosts: row.allowed_hosts,
+            visibility: row.visibility,
         })
     }
 
-    /// A redactor over every live secret the run can reach (its workspace scope and
-    /// its user's scope), for `/v1/run/redact` and the egress executor's log lines.
-    pub async fn run_redactor(&self, p: &Principal) -> Result<Arc<lockbox_redact::Redactor>> {
+    /// A redactor over the secret versions behind `references`: what this run has
+    /// resolved or stored (it holds their references). Never anything else the run
+    /// can reach, so a run cannot test guesses against values it never used.
+    /// Expired references still count (a run's late log lines are still masked).
+    pub async fn run_redactor(
+        &self,
+        p: &Principal,
+        references: &[String],
+    ) -> Result<Arc<lockbox_redact::Redactor>> {
         let run = self.run_of(p)?;
+        if references.len() > MAX_REDACT_REFERENCES {
+            return Err(Error::invalid(format!(
+                "at most {MAX_REDACT_REFERENCES} references per redaction"
+            )));
+        }
+        let mut versions: Vec<(String, u64)> = Vec::new();
+        for r in references {
+            let c = self.open_reference(run, r, true)?;
+            if !versions.contains(&(c.s.clone(), c.v)) {
+                versions.push((c.s, c.v));
+            }
+        }
+        versions.sort();
         let key = (
-            run.workspace_id.clone(),
-            p.user.as_ref().map(|u| u.id.clone()).unwrap_or_default(),
+            run.run_id.clone(),
+            versions
+                .iter()
+                .map(|(s, v)| format!("{s}:{v}"))
+                .collect::<Vec<_>>()
+                .join(","),
         );
         if let Some(r) = self.redactors.get(&key) {
             return Ok(r);
         }
         let ws = self.workspace(&run.workspace).await?;
-        let mut owners = vec![(Scope::Workspace, String::new())];
-        if let Some(u) = &p.user {
-            owners.push((Scope::User, u.id.clone()));
-        }
         let mut named: Vec<(String, serde_json::Value)> = Vec::new();
-        for (scope, owner) in owners {
-            let mut after = None;
-            loop {
-                let rows = self
-                    .store
-                    .list_secrets(lockbox_store::ListQuery {
-                        workspace_id: ws.id.clone(),
-                        scope,
-                        owner: owner.clone(),
-                        prefix: None,
-                        after: after.clone(),
-                        limit: 1000,
-                        now: self.clock.now(),
-                    })
-                    .await
-                    .map_err(store_err)?;
-                let done = rows.len() < 1000;
-                after = rows.last().map(|r| r.name.clone());
-                for row in rows {
-                    // Soft-deleted values are still masked; destroyed ones are gone.
-                    let v = self.version_row(&row.id, row.current_version).await?;
-                    if let Some(v) = v.filter(|v| !v.destroyed) {
-                        let value = self.open_sealed(&ws, &row, &v).await?;
-                        named.push((row.name.clone(), value.to_json()?));
-                    }
-                }
-                if done {
-                    break;
-                }
+        for (secret_id, version) in &versions {
+            // A secret deleted since is no longer masked (its value is gone for the
+            // run too); one that cannot be read for another reason fails closed.
+            let row = match self.referenced_row(p, run, secret_id).await {
+                Ok(row) => row,
+                Err(e) if e.code == ErrorCode::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // Soft-deleted values are still masked; destroyed ones are gone.
+            let v = self.version_row(&row.id, *version).await?;
+            if let Some(v) = v.filter(|v| !v.destroyed) {
+                let value = self.open_sealed(&ws, &row, &v).await?;
+                named.push((row.name.clone(), value.to_json()?));
             }
         }
         let refs: Vec<(&str, &serde_json::Value)> =
@@ -476,6 +793,74 @@ impl Lockbox {
         drop(named);
         self.redactors.put(key, redactor.clone());
         Ok(redactor)
+    }
+
+    /// `/v1/run/redact` (and the flow runtime's own masking): masks, in `lines` and
+    /// `event`, the values behind `references`. Rate limited per run, and audited
+    /// with counts only (`run.redact`), because every masked line says that a guess
+    /// matched.
+    pub async fn run_redact(
+        &self,
+        p: &Principal,
+        references: &[String],
+        lines: Option<Vec<String>>,
+        event: Option<serde_json::Value>,
+        ctx: &RequestCtx,
+    ) -> Result<(Option<Vec<String>>, Option<serde_json::Value>)> {
+        let run = self.run_of(p)?;
+        if !self
+            .redact_budget
+            .take(&run.run_id, self.clock.now().millis())
+        {
+            let err = Error::new(
+                ErrorCode::RateLimited,
+                format!("at most {REDACT_CALLS_PER_MINUTE} redactions per run per minute"),
+            );
+            self.audit_denied(p, Some(&run.workspace_id), "run.redact", None, &err, ctx)
+                .await;
+            return Err(err);
+        }
+        let redactor = self.run_redactor(p, references).await?;
+        let mut masked = 0usize;
+        let mut bytes = 0usize;
+        let lines_in = lines.as_ref().map_or(0, Vec::len);
+        let lines = lines.map(|ls| {
+            ls.into_iter()
+                .map(|l| {
+                    bytes += l.len();
+                    match redactor.redact_str(&l) {
+                        std::borrow::Cow::Borrowed(_) => l,
+                        std::borrow::Cow::Owned(o) => {
+                            masked += 1;
+                            o
+                        }
+                    }
+                })
+                .collect()
+        });
+        let event = event.map(|mut e| {
+            let before = e.to_string();
+            bytes += before.len();
+            redactor.redact_json(&mut e);
+            if e.to_string() != before {
+                masked += 1;
+            }
+            e
+        });
+        let audit = self.record(
+            p,
+            Some(&run.workspace_id),
+            "run.redact",
+            None,
+            ctx,
+            serde_json::json!({"run": run.run_id, "references": references.len(), "lines": lines_in,
+                "event": event.is_some(), "bytes": bytes, "masked": masked}),
+        );
+        self.store
+            .append_audit(vec![audit])
+            .await
+            .map_err(store_err)?;
+        Ok((lines, event))
     }
 
     /// A script runtime read a value as the run (seed 000's `GetSecret`, which hands
@@ -527,4 +912,108 @@ impl Lockbox {
             tracing::error!(error = %e, "could not write the audit row of an egress call");
         }
     }
+}
+
+/// Every distinct reference in `value`'s strings (keys may not hold one).
+fn collect_references(value: &serde_json::Value, out: &mut Vec<String>) -> Result<()> {
+    match value {
+        serde_json::Value::String(s) => {
+            for r in find_references(s)? {
+                let r = s[r].to_owned();
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                collect_references(x, out)?;
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                if k.contains(REFERENCE_PREFIX) {
+                    return Err(Error::invalid(
+                        "references go in a value's strings, not in its keys",
+                    ));
+                }
+                collect_references(x, out)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Byte ranges of the references in `text`: `$secret:` and one or more base64url
+/// characters (the egress executor reads them the same way).
+fn find_references(text: &str) -> Result<Vec<std::ops::Range<usize>>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(REFERENCE_PREFIX) {
+        let start = from + pos;
+        let mut end = start + REFERENCE_PREFIX.len();
+        while end < bytes.len()
+            && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'-')
+        {
+            end += 1;
+        }
+        if end == start + REFERENCE_PREFIX.len() {
+            return Err(Error::invalid(
+                "a `$secret:` reference has no token after the prefix",
+            ));
+        }
+        out.push(start..end);
+        from = end;
+    }
+    Ok(out)
+}
+
+/// Puts resolved values in place of references (see [`Lockbox::run_set_secret`]).
+fn splice_references(
+    value: &mut serde_json::Value,
+    table: &HashMap<String, ResolvedReference>,
+) -> Result<()> {
+    match value {
+        serde_json::Value::String(s) => {
+            let ranges = find_references(s)?;
+            if ranges.is_empty() {
+                return Ok(());
+            }
+            if ranges.len() == 1 && ranges[0] == (0..s.len()) {
+                if let Some(r) = table.get(s.as_str()).filter(|r| r.non_string) {
+                    // EXPOSE: the value becomes part of the secret being stored, sealed next.
+                    *value = serde_json::from_slice(r.value.expose())
+                        .map_err(|_| Error::internal("a resolved value is not JSON"))?;
+                    return Ok(());
+                }
+            }
+            let mut out = String::with_capacity(s.len() + 64);
+            let mut last = 0;
+            for r in ranges {
+                out.push_str(&s[last..r.start]);
+                let resolved = table.get(&s[r.clone()]).ok_or_else(|| {
+                    Error::internal("reference was not resolved before substitution")
+                })?;
+                // EXPOSE: the value becomes part of the secret being stored, sealed next.
+                out.push_str(&String::from_utf8_lossy(resolved.value.expose()));
+                last = r.end;
+            }
+            out.push_str(&s[last..]);
+            *s = out;
+        }
+        serde_json::Value::Array(a) => {
+            for x in a {
+                splice_references(x, table)?;
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (_, x) in o.iter_mut() {
+                splice_references(x, table)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -65,7 +65,12 @@ pub(crate) struct Target {
 impl Lockbox {
     /// Settles workspace, scope owner and the actor the matrix should judge.
     /// In their own user scope, members act as owners of their private secrets.
-    async fn target(&self, p: &Principal, ws_name: &str, scope: Scope) -> Result<Target> {
+    pub(crate) async fn target(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+    ) -> Result<Target> {
         let ws = self.workspace(ws_name).await?;
         if let Some(run) = &p.run {
             // A run acts in its own workspace only, and in its user's scope only
@@ -76,6 +81,10 @@ impl Lockbox {
             let owner = match scope {
                 Scope::Workspace => String::new(),
                 Scope::User => {
+                    // Seed 001: no user scope in cron triggers, whoever the run acts as.
+                    if !run.user_scope_available() {
+                        return Err(Error::user_required());
+                    }
                     let user = p.user.as_ref().ok_or_else(Error::user_required)?;
                     if self.member_role(&ws.id, &user.id).await?.is_none() {
                         return Err(Error::forbidden("the run's user is no longer a member"));
@@ -207,6 +216,16 @@ impl Lockbox {
             });
         }
         Ok(v)
+    }
+
+    /// Metadata as `p` may see it: a run is not shown fingerprints (it can write
+    /// versions, so comparing fingerprints would let it test guesses).
+    pub(crate) fn meta_for(&self, p: &Principal, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
+        let mut m = self.meta(ws, s);
+        if p.run.is_some() {
+            m.fingerprint = String::new();
+        }
+        m
     }
 
     pub(crate) fn meta(&self, ws: &WorkspaceRow, s: &SecretRow) -> SecretMeta {
@@ -487,6 +506,33 @@ impl Lockbox {
                     )));
                 }
             }
+            let mut detail = serde_json::json!({"created": existing.is_none()});
+            if let (Some(cur), Some(new)) = (&existing, &allowed_hosts) {
+                if &cur.allowed_hosts != new {
+                    // Widening where a secret may go is the owner's alone: an admin who
+                    // could clear the list (then roll back to the real value) could
+                    // send any value anywhere.
+                    if hosts_widen(&cur.allowed_hosts, new) && t.actor != Actor::Member(Role::Owner)
+                    {
+                        let err = Error::forbidden(format!(
+                            "only the owner may widen or clear the allowed_hosts of '{name}'; \
+                             narrowing is open to anyone who may write it"
+                        ));
+                        self.audit_denied(
+                            p,
+                            Some(&t.ws.id),
+                            "secret.allowed_hosts",
+                            Some(name.as_str()),
+                            &err,
+                            ctx,
+                        )
+                        .await;
+                        return Err(err);
+                    }
+                    detail["allowed_hosts"] =
+                        serde_json::json!({"old": cur.allowed_hosts, "new": new});
+                }
+            }
             let created = existing.is_none();
             let result = self
                 .commit_value(
@@ -502,7 +548,7 @@ impl Lockbox {
                     allowed_hosts.clone(),
                     req.labels.clone(),
                     "secret.put",
-                    serde_json::json!({"created": created}),
+                    detail,
                     ctx,
                 )
                 .await;
@@ -511,7 +557,7 @@ impl Lockbox {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
-                    return Ok((self.meta(&t.ws, &row), created));
+                    return Ok((self.meta_for(p, &t.ws, &row), created));
                 }
                 Err(StoreError::Conflict) if req.create_only && existing.is_none() => {
                     return Err(Error::new(
@@ -543,7 +589,7 @@ impl Lockbox {
             .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
             .await?;
         let row = self.find_live(&t, name).await?;
-        let mut meta = self.meta(&t.ws, &row);
+        let mut meta = self.meta_for(p, &t.ws, &row);
         if t.scope == Scope::Workspace {
             let key = (t.ws.id.clone(), name.as_str().to_owned());
             let uses = match self.bindings_cache.get(&key) {
@@ -684,7 +730,7 @@ impl Lockbox {
         let secrets: Vec<SecretMeta> = rows
             .iter()
             .take(limit as usize)
-            .map(|r| self.meta(&t.ws, r))
+            .map(|r| self.meta_for(p, &t.ws, r))
             .collect();
         let next_cursor = more.then(|| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -778,6 +824,35 @@ impl Lockbox {
                 Error::invalid("a JSON Patch document is an array of operations like {\"op\": \"replace\", \"path\": \"/a\", \"value\": 1}")
             })?),
         };
+        if let Patch::Json(ops) = &patch {
+            if ops
+                .0
+                .iter()
+                .any(|op| matches!(op, json_patch::PatchOperation::Test(_)))
+            {
+                // A `test` answers whether a guess equals the stored value: a reveal
+                // in all but name. Only those who may reveal the value may ask.
+                let row = self.find_live(&t, name).await?;
+                let may_reveal = row.visibility == Visibility::Masked
+                    && lockbox_core::allowed(t.actor, Action::RevealMasked);
+                if !may_reveal {
+                    let err = Error::forbidden(format!(
+                        "a JSON Patch 'test' compares with the value of '{name}', which this caller may \
+                         not reveal; leave the test out (use If-Match for concurrency)"
+                    ));
+                    self.audit_denied(
+                        p,
+                        Some(&t.ws.id),
+                        "secret.reveal",
+                        Some(name.as_str()),
+                        &err,
+                        ctx,
+                    )
+                    .await;
+                    return Err(err);
+                }
+            }
+        }
         for attempt in 0..MAX_WRITE_ATTEMPTS {
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
@@ -855,7 +930,7 @@ impl Lockbox {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
-                    return Ok(self.meta(&t.ws, &row));
+                    return Ok(self.meta_for(p, &t.ws, &row));
                 }
                 Err(StoreError::Conflict) if if_match.is_some() => {
                     return Err(version_mismatch(name, if_match.unwrap_or(0), None))
@@ -887,7 +962,12 @@ impl Lockbox {
             .map(|v| VersionInfo {
                 current: v.version == row.current_version,
                 version: v.version,
-                fingerprint: v.fingerprint,
+                // Not for runs: see `meta_for`.
+                fingerprint: if p.run.is_some() {
+                    String::new()
+                } else {
+                    v.fingerprint
+                },
                 created_at: v.created_at.to_rfc3339(),
                 created_by: v.created_by,
                 deleted_at: v.deleted_at.map(Timestamp::to_rfc3339),
@@ -941,7 +1021,7 @@ impl Lockbox {
                     self.secrets.put(secret_key(&t, name.as_str()), row.clone());
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
-                    return Ok(self.meta(&t.ws, &row));
+                    return Ok(self.meta_for(p, &t.ws, &row));
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(store_err(e)),
@@ -1011,7 +1091,7 @@ impl Lockbox {
             Err(e) => return Err(store_err(e)),
         }
         let renamed = self.find_live(&t, new_name).await?;
-        Ok(self.meta(&t.ws, &renamed))
+        Ok(self.meta_for(p, &t.ws, &renamed))
     }
 
     /// Deletes every expired secret (each audited as `secret.expire`).
@@ -1083,6 +1163,64 @@ pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Whether host pattern `outer` lets through everything `inner` does: the same
+/// pattern, or `*.d` over a name or pattern under `.d` (`*.d` does not match `d`).
+fn pattern_covers(outer: &str, inner: &str) -> bool {
+    if outer == inner {
+        return true;
+    }
+    match outer.strip_prefix("*.") {
+        Some(domain) => inner
+            .strip_prefix("*.")
+            .unwrap_or(inner)
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
+        None => false,
+    }
+}
+
+/// Whether replacing `old` by `new` lets a value go somewhere it could not before
+/// (an empty list means anywhere).
+pub(crate) fn hosts_widen(old: &[String], new: &[String]) -> bool {
+    if old.is_empty() {
+        return false;
+    }
+    new.is_empty()
+        || new
+            .iter()
+            .any(|n| !old.iter().any(|o| pattern_covers(o, n)))
+}
+
+/// The hosts both lists allow (an empty list means anywhere); `None` when they
+/// share none, so a value guarded by both could go nowhere.
+pub(crate) fn intersect_hosts(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.is_empty() {
+        return Some(b.to_vec());
+    }
+    if b.is_empty() {
+        return Some(a.to_vec());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for x in a {
+        for y in b {
+            let narrower = if pattern_covers(x, y) {
+                Some(y)
+            } else if pattern_covers(y, x) {
+                Some(x)
+            } else {
+                None
+            };
+            if let Some(n) = narrower {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+        }
+    }
+    out.sort();
+    (!out.is_empty()).then_some(out)
+}
+
 pub(crate) fn not_found(name: &SecretName) -> Error {
     Error::not_found(format!("secret '{name}' not found"))
 }
@@ -1109,4 +1247,46 @@ pub(crate) fn check_description(d: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn host_patterns_cover_only_what_they_match() {
+        assert!(pattern_covers("*.example.org", "a.example.org"));
+        assert!(pattern_covers("*.example.org", "*.a.example.org"));
+        assert!(pattern_covers("*.example.org", "*.example.org"));
+        assert!(!pattern_covers("*.example.org", "example.org"));
+        assert!(!pattern_covers("*.example.org", "badexample.org"));
+        assert!(!pattern_covers("a.example.org", "*.example.org"));
+    }
+
+    #[test]
+    fn clearing_or_adding_a_host_widens_narrowing_does_not() {
+        let old = v(&["api.stripe.com"]);
+        assert!(hosts_widen(&old, &[]));
+        assert!(hosts_widen(&old, &v(&["api.stripe.com", "evil.com"])));
+        assert!(hosts_widen(&old, &v(&["*.stripe.com"])));
+        assert!(!hosts_widen(&old, &v(&["api.stripe.com"])));
+        assert!(!hosts_widen(&v(&["*.stripe.com"]), &v(&["api.stripe.com"])));
+        assert!(!hosts_widen(&[], &v(&["x.com"])));
+        assert!(!hosts_widen(&[], &[]));
+    }
+
+    #[test]
+    fn intersection_keeps_the_narrower_pattern_or_nothing() {
+        assert_eq!(
+            intersect_hosts(&v(&["*.stripe.com"]), &v(&["api.stripe.com"])),
+            Some(v(&["api.stripe.com"]))
+        );
+        assert_eq!(intersect_hosts(&v(&["a.com"]), &v(&["b.com"])), None);
+        assert_eq!(intersect_hosts(&[], &v(&["b.com"])), Some(v(&["b.com"])));
+        assert_eq!(intersect_hosts(&v(&["a.com"]), &[]), Some(v(&["a.com"])));
+    }
 }

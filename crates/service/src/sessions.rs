@@ -121,6 +121,8 @@ impl Lockbox {
             expires_at: Some(expires_at),
             last_used_at: None,
             revoked_at: None,
+            // The session acts as its parent; the parent's own grants apply.
+            run_as_users: false,
         };
         let audit = self.session_audit(&principal, &parent, "session.start", &row.id, ctx);
         self.store
@@ -187,7 +189,7 @@ impl Lockbox {
         };
         let service = match (parent.kind, &parent.workspace_id, parent.role) {
             (TokenKind::Service, Some(ws), Some(role)) => Some((ws.clone(), role)),
-            (TokenKind::Service, _, _) => return Err(denied()),
+            (TokenKind::Service | TokenKind::Run, _, _) => return Err(denied()),
             (TokenKind::Personal, _, _) => None,
         };
         self.token_last_used

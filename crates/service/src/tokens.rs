@@ -4,7 +4,9 @@
 
 use crate::auth::Principal;
 use crate::{store_err, CreatedToken, Lockbox, RequestCtx, TokenInfo};
-use lockbox_core::{can_assign_role, Action, Error, Result, Role, Timestamp, TokenName};
+use lockbox_core::{
+    can_assign_role, AccountAction, Action, Error, Result, Role, Timestamp, TokenName,
+};
 use lockbox_crypto::{generate_token, hash_token, random_id};
 use lockbox_store::{TokenKind, TokenRow, UserRow};
 
@@ -44,6 +46,7 @@ impl Lockbox {
             expires_at,
             last_used_at: None,
             revoked_at: None,
+            run_as_users: false,
         };
         let audit = lockbox_store::AuditRecord {
             workspace_id: None,
@@ -67,6 +70,7 @@ impl Lockbox {
             role: None,
             token,
             expires_at: expires_at.map(Timestamp::to_rfc3339),
+            run_as_users: false,
         })
     }
 
@@ -78,6 +82,8 @@ impl Lockbox {
         ttl: Option<u64>,
         ctx: &RequestCtx,
     ) -> Result<CreatedToken> {
+        self.check_account(p, AccountAction::CreatePersonalToken, ctx)
+            .await?;
         let user = p
             .user
             .as_ref()
@@ -88,7 +94,10 @@ impl Lockbox {
     }
 
     /// A service token acting in `ws_name` with `role`, which must not exceed what
-    /// the caller may hand out.
+    /// the caller may hand out. `run_as_users` lets the token open runs that act as
+    /// any member (a platform's engine); only the owner may grant it, and only to a
+    /// role that may open runs.
+    #[allow(clippy::too_many_arguments)] // one call, one field each
     pub async fn create_service_token(
         &self,
         p: &Principal,
@@ -96,15 +105,34 @@ impl Lockbox {
         name: &TokenName,
         role: Role,
         ttl: Option<u64>,
+        run_as_users: bool,
         ctx: &RequestCtx,
     ) -> Result<CreatedToken> {
+        self.check_account(p, AccountAction::ManageTokens, ctx)
+            .await?;
         let (ws, actor_role) = self
             .authorize(p, ws_name, Action::ManageTokens, Some(name.as_str()), ctx)
             .await?;
-        if !can_assign_role(actor_role, None, Some(role)) {
-            let err = Error::forbidden(format!(
-                "role '{actor_role}' may not create a token with role '{role}'"
+        if run_as_users
+            && !lockbox_core::allowed(lockbox_core::Actor::Member(role), Action::OpenRun)
+        {
+            return Err(Error::invalid(
+                "run_as_users needs a token role that may open runs (owner or admin)",
             ));
+        }
+        let refusal = if !can_assign_role(actor_role, None, Some(role)) {
+            Some(format!(
+                "role '{actor_role}' may not create a token with role '{role}'"
+            ))
+        } else if run_as_users && actor_role != Role::Owner {
+            Some(format!(
+                "role '{actor_role}' may not let a token open runs as other users; only the owner may"
+            ))
+        } else {
+            None
+        };
+        if let Some(msg) = refusal {
+            let err = Error::forbidden(msg);
             self.audit_denied(
                 p,
                 Some(&ws.id),
@@ -131,6 +159,7 @@ impl Lockbox {
             expires_at: exp,
             last_used_at: None,
             revoked_at: None,
+            run_as_users,
         };
         let audit = self.record(
             p,
@@ -138,7 +167,7 @@ impl Lockbox {
             "token.create",
             Some(&row.id),
             ctx,
-            serde_json::json!({"kind": "service", "role": role.as_str(), "name": name.as_str()}),
+            serde_json::json!({"kind": "service", "role": role.as_str(), "name": name.as_str(), "run_as_users": run_as_users}),
         );
         self.store
             .insert_token(row.clone(), audit)
@@ -152,6 +181,7 @@ impl Lockbox {
             role: Some(role.as_str()),
             token,
             expires_at: exp.map(Timestamp::to_rfc3339),
+            run_as_users,
         })
     }
 
@@ -162,6 +192,8 @@ impl Lockbox {
         p: &Principal,
         ws_filter: Option<&str>,
     ) -> Result<Vec<TokenInfo>> {
+        self.check_account(p, AccountAction::ManageTokens, &RequestCtx::default())
+            .await?;
         let all = self.store.list_tokens().await.map_err(store_err)?;
         let workspaces = self.store.list_workspaces().await.map_err(store_err)?;
         let ws_name = |id: &Option<String>| {
@@ -174,6 +206,10 @@ impl Lockbox {
         };
         let mut out = Vec::new();
         for t in all {
+            // Runs are ended with DELETE /v1/runs/{id}, not listed as tokens.
+            if t.kind == TokenKind::Run {
+                continue;
+            }
             let visible = match (&t.user_id, &t.workspace_id) {
                 (Some(uid), _) => p.user.as_ref().is_some_and(|u| &u.id == uid),
                 (None, Some(ws_id)) => {
@@ -212,6 +248,7 @@ impl Lockbox {
                 expires_at: t.expires_at.map(Timestamp::to_rfc3339),
                 last_used_at: t.last_used_at.map(Timestamp::to_rfc3339),
                 revoked_at: t.revoked_at.map(Timestamp::to_rfc3339),
+                run_as_users: t.run_as_users,
             });
         }
         Ok(out)
@@ -220,12 +257,15 @@ impl Lockbox {
     /// Revokes a token: the caller's own personal token, or a service token in a
     /// workspace where the caller manages tokens (admins: only below owner).
     pub async fn revoke_token(&self, p: &Principal, id: &str, ctx: &RequestCtx) -> Result<()> {
+        self.check_account(p, AccountAction::ManageTokens, ctx)
+            .await?;
         let not_found = || Error::not_found(format!("token '{id}' not found"));
         let t = self
             .store
             .token_by_id(id)
             .await
             .map_err(store_err)?
+            .filter(|t| t.kind != TokenKind::Run)
             .ok_or_else(not_found)?;
         let ws_id = match (&t.user_id, &t.workspace_id) {
             (Some(uid), _) => {

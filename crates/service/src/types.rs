@@ -116,6 +116,9 @@ pub struct TokenInfo {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The owner let this service token open runs acting as any member.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub run_as_users: bool,
 }
 
 /// A token just made. `token` is the only time the plaintext token exists outside
@@ -129,6 +132,8 @@ pub struct CreatedToken {
     pub role: Option<&'static str>,
     pub token: String,
     pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub run_as_users: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -242,7 +242,7 @@ impl Lockbox {
             return Err(not_found(name));
         }
         let row = self.find_live_fresh(&t, name, true).await?;
-        Ok(self.meta(&t.ws, &row))
+        Ok(self.meta_for(p, &t.ws, &row))
     }
 
     /// Drops every cached copy of a secret whose versions or settings changed.

@@ -6,7 +6,7 @@ use crate::{
     store_err, AuditEventView, AuditPage, Lockbox, RequestCtx, TokenRef, WhoAmI, WorkspaceInfo,
     WorkspaceRole, WorkspaceSettings,
 };
-use lockbox_core::{Action, Error, Result, Role, WorkspaceName};
+use lockbox_core::{AccountAction, Action, Error, Result, Role, WorkspaceName};
 use lockbox_crypto::random_id;
 use lockbox_store::{AuditRecord, StoreError, TokenKind, UserRow, WorkspaceRow};
 
@@ -88,6 +88,8 @@ impl Lockbox {
         name: &WorkspaceName,
         ctx: &RequestCtx,
     ) -> Result<WorkspaceInfo> {
+        self.check_account(p, AccountAction::CreateWorkspace, ctx)
+            .await?;
         let user = p
             .user
             .as_ref()
@@ -116,9 +118,8 @@ impl Lockbox {
     }
 
     async fn workspace_roles(&self, p: &Principal) -> Result<Vec<(WorkspaceRow, Role)>> {
-        if p.run.is_some() {
-            return Ok(Vec::new());
-        }
+        self.check_account(p, AccountAction::ReadIdentity, &RequestCtx::default())
+            .await?;
         match (&p.user, &p.service) {
             (_, Some((ws_id, role))) => {
                 let all = self.store.list_workspaces().await.map_err(store_err)?;
@@ -179,7 +180,7 @@ impl Lockbox {
         ctx: &RequestCtx,
     ) -> Result<WorkspaceSettings> {
         let (ws, _) = self
-            .authorize(p, ws_name, Action::ListSecrets, None, ctx)
+            .authorize(p, ws_name, Action::ViewWorkspace, None, ctx)
             .await?;
         Ok(ws.settings)
     }
@@ -291,7 +292,7 @@ impl Lockbox {
             .collect();
         Ok(WhoAmI {
             kind: match (p.kind, &p.run) {
-                (_, Some(_)) => "run",
+                (_, Some(_)) | (TokenKind::Run, _) => "run",
                 (TokenKind::Personal, None) => "personal",
                 (TokenKind::Service, None) => "service",
             },

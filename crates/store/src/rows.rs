@@ -99,6 +99,9 @@ pub enum TokenKind {
     Personal,
     /// Acts in one workspace with a fixed role, without a user.
     Service,
+    /// An automation run (`lbr_…`): the row exists so a run can be ended, and ends
+    /// with its opener; its rights come from the sealed run claims, never the row.
+    Run,
 }
 
 impl TokenKind {
@@ -106,12 +109,14 @@ impl TokenKind {
         match self {
             TokenKind::Personal => "personal",
             TokenKind::Service => "service",
+            TokenKind::Run => "run",
         }
     }
     pub fn parse(s: &str) -> Option<TokenKind> {
         match s {
             "personal" => Some(TokenKind::Personal),
             "service" => Some(TokenKind::Service),
+            "run" => Some(TokenKind::Run),
             _ => None,
         }
     }
@@ -132,6 +137,9 @@ pub struct TokenRow {
     pub expires_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// A service token the owner allowed to open runs that act as any member
+    /// (a platform's engine); never set on other kinds.
+    pub run_as_users: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

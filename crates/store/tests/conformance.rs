@@ -387,6 +387,7 @@ fn token(id: &str, created_at: i64) -> TokenRow {
         expires_at: None,
         last_used_at: None,
         revoked_at: None,
+        run_as_users: false,
     }
 }
 
@@ -396,6 +397,8 @@ fn service_token(id: &str, ws: &str) -> TokenRow {
         user_id: None,
         workspace_id: Some(ws.into()),
         role: Some(Role::Viewer),
+        // Round-trips through both stores (the owner's grant to open runs as users).
+        run_as_users: true,
         ..token(id, 10)
     }
 }

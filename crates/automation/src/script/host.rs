@@ -4,7 +4,7 @@ use crate::module::{ModuleError, SecretsModule};
 use crate::EmbeddedModule;
 use lockbox_core::{ErrorCode, Scope, SecretName};
 use lockbox_egress::Executor;
-use lockbox_service::{Lockbox, Principal, PutSecret, RequestCtx};
+use lockbox_service::{Lockbox, Principal, RequestCtx};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -25,7 +25,10 @@ pub trait ScriptHost: Send + Sync {
     /// A reference to one field of the current version of `name` (object values).
     async fn reference(&self, name: &str, field: Option<&str>) -> Result<String, ModuleError>;
 
-    /// Upserts a workspace secret; `description` `None` keeps the old one.
+    /// Upserts a workspace secret; `description` `None` keeps the old one. Strings
+    /// in `value` may hold `$secret:` references (how the script hands over what it
+    /// read from secrets): the service resolves them and the stored secret keeps
+    /// the strictest guard of those secrets.
     async fn set_secret(
         &self,
         name: &str,
@@ -46,7 +49,6 @@ pub trait ScriptHost: Send + Sync {
 pub struct EmbeddedScriptHost {
     svc: Arc<Lockbox>,
     principal: Principal,
-    workspace: String,
     module: EmbeddedModule,
     ctx: RequestCtx,
 }
@@ -60,15 +62,15 @@ impl EmbeddedScriptHost {
     ) -> Result<EmbeddedScriptHost, ModuleError> {
         let module = EmbeddedModule::new(svc.clone(), run_token, egress).await?;
         let principal = svc.authenticate(run_token).await?;
-        let workspace = principal
-            .run
-            .as_ref()
-            .map(|r| r.workspace.clone())
-            .ok_or_else(|| ModuleError::new("forbidden", "the script runtime needs a run token"))?;
+        if principal.run.is_none() {
+            return Err(ModuleError::new(
+                "forbidden",
+                "the script runtime needs a run token",
+            ));
+        }
         Ok(EmbeddedScriptHost {
             svc,
             principal,
-            workspace,
             module,
             ctx: RequestCtx::default(),
         })
@@ -88,7 +90,10 @@ impl ScriptHost for EmbeddedScriptHost {
             .run_get_secret(&self.principal, &n, Scope::Workspace, None, &self.ctx)
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                self.module.remember_reference(&r);
+                r
+            }
             Err(e) if e.code == ErrorCode::NotFound || e.code == ErrorCode::Expired => {
                 return Ok(None)
             }
@@ -130,10 +135,12 @@ impl ScriptHost for EmbeddedScriptHost {
 
     async fn reference(&self, name: &str, field: Option<&str>) -> Result<String, ModuleError> {
         let n = name_of(name)?;
-        Ok(self
+        let r = self
             .svc
             .run_get_secret(&self.principal, &n, Scope::Workspace, field, &self.ctx)
-            .await?)
+            .await?;
+        self.module.remember_reference(&r);
+        Ok(r)
     }
 
     async fn set_secret(
@@ -142,25 +149,13 @@ impl ScriptHost for EmbeddedScriptHost {
         value: Value,
         description: Option<&str>,
     ) -> Result<(), ModuleError> {
-        let n = name_of(name)?;
-        let req = PutSecret {
-            value,
-            description: description.map(str::to_owned),
-            visibility: None,
-            ttl_seconds: None,
-            if_match: None,
-            allowed_hosts: None,
-            create_only: false,
-            labels: None,
-        };
-        self.svc
-            .put_secret(
-                &self.principal,
-                &self.workspace,
-                Scope::Workspace,
-                &n,
-                req,
-                &self.ctx,
+        self.module
+            .store(
+                name,
+                value,
+                "workspace",
+                None,
+                description.map(str::to_owned),
             )
             .await?;
         Ok(())

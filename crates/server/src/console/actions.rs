@@ -583,7 +583,7 @@ pub async fn create_token(
             ),
         };
         st.svc
-            .create_service_token(&c.session.principal, &ws, &name, role, ttl, &c.ctx)
+            .create_service_token(&c.session.principal, &ws, &name, role, ttl, false, &c.ctx)
             .await
     };
     let (notice, status) = match run.await {

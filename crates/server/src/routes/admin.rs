@@ -243,6 +243,10 @@ pub struct CreateTokenBody {
     pub role: Option<String>,
     /// Seconds until the token expires.
     pub ttl: Option<u64>,
+    /// Service tokens only, granted by the owner: the token may open runs that act
+    /// as any member (a platform's engine).
+    #[serde(default)]
+    pub run_as_users: bool,
 }
 
 #[utoipa::path(post, path = "/v1/tokens", request_body = CreateTokenBody,
@@ -257,8 +261,22 @@ pub async fn create_token(
         (Some(ws), Some(role)) => {
             let role = Role::parse(&role)?;
             st.svc
-                .create_service_token(&caller.principal, &ws, &name, role, body.ttl, &caller.ctx)
+                .create_service_token(
+                    &caller.principal,
+                    &ws,
+                    &name,
+                    role,
+                    body.ttl,
+                    body.run_as_users,
+                    &caller.ctx,
+                )
                 .await?
+        }
+        (None, None) if body.run_as_users => {
+            return Err(lockbox_core::Error::invalid(
+                "run_as_users is a grant for service tokens (give 'workspace' and 'role')",
+            )
+            .into())
         }
         (None, None) => {
             st.svc

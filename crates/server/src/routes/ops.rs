@@ -135,6 +135,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::flows::run_flow,
         crate::routes::scripts::run,
         crate::routes::runs::open_run,
+        crate::routes::runs::end_run,
         crate::routes::runs::set,
         crate::routes::runs::get,
         crate::routes::runs::delete,

@@ -1,14 +1,15 @@
 //! The automation API (seed 001): `POST /v1/runs` opens a run; a run token then
 //! uses `/v1/run/secrets/{set,get,delete}` (answers are references, never values),
 //! `/v1/run/fetch` (the egress executor resolves references and redacts the
-//! response) and `/v1/run/redact` (scrubs log lines and event payloads).
+//! response) and `/v1/run/redact` (scrubs log lines and event payloads of the
+//! values behind the references the run holds). `DELETE /v1/runs/{id}` ends a run.
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{delete as delete_route, post};
 use axum::{Json, Router};
 use lockbox_core::{Error, ErrorCode, Scope, SecretName, UserName};
 use lockbox_service::runs::OpenedRun;
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/runs", post(open_run))
+        .route("/v1/runs/{id}", delete_route(end_run))
         .route("/v1/run/secrets/set", post(set))
         .route("/v1/run/secrets/get", post(get))
         .route("/v1/run/secrets/delete", post(delete))
@@ -35,7 +37,8 @@ pub struct OpenRunBody {
     pub user: Option<String>,
     /// `manual`, `webhook`, `cron`, …
     pub trigger: String,
-    /// Seconds the run token lives (default 900).
+    /// Seconds the run token lives (default 900, at most the server's
+    /// `--max-run-ttl`, default 3600; never longer than the opening token).
     pub ttl: Option<u64>,
 }
 
@@ -59,6 +62,18 @@ pub async fn open_run(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(run)))
+}
+
+#[utoipa::path(delete, path = "/v1/runs/{id}", params(("id" = String, Path)),
+    responses((status = 200, description = "{\"ended\": true}: the run token and its references stop working"),
+              (status = 404, description = "no such run, or already ended")))]
+pub async fn end_run(
+    State(st): State<AppState>,
+    caller: Caller,
+    crate::extract::ApiPath(id): crate::extract::ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    st.svc.end_run(&caller.principal, &id, &caller.ctx).await?;
+    Ok(Json(json!({ "ended": true })))
 }
 
 fn scope_of(s: &str) -> Result<Scope, Error> {
@@ -92,6 +107,7 @@ pub async fn set(
             b.value,
             scope_of(&b.scope)?,
             b.ttl,
+            None,
             &caller.ctx,
         )
         .await?;
@@ -173,35 +189,48 @@ pub async fn fetch(
 #[serde(deny_unknown_fields)]
 pub struct RedactBody {
     pub lines: Option<Vec<String>>,
+    /// Any JSON, `null` included (an `emit` without a payload).
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Object)]
     pub event: Option<Value>,
+    /// The references the run holds (answers of `secrets.set`/`get`, and those it
+    /// sent in fetches): exactly the values behind them are masked.
+    #[serde(default)]
+    pub refs: Vec<String>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 #[utoipa::path(post, path = "/v1/run/redact", request_body = RedactBody,
-    responses((status = 200, description = "{\"lines\": […]} or {\"event\": …}, every secret value the run can reach masked")))]
+    responses((status = 200, description = "{\"lines\": […]} or {\"event\": …}, the values behind `refs` masked"),
+              (status = 429, description = "rate_limited: too many redactions for this run")))]
 pub async fn redact(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<RedactBody>,
 ) -> ApiResult<Json<Value>> {
-    let redactor = st.svc.run_redactor(&caller.principal).await?;
-    let mut out = serde_json::Map::new();
-    if let Some(lines) = b.lines {
-        let lines: Vec<Value> = lines
-            .iter()
-            .map(|l| Value::String(redactor.redact_str(l).into_owned()))
-            .collect();
-        out.insert("lines".into(), Value::Array(lines));
-    }
-    if let Some(mut event) = b.event {
-        redactor.redact_json(&mut event);
-        out.insert("event".into(), event);
-    }
-    if out.is_empty() {
+    if b.lines.is_none() && b.event.is_none() {
         return Err(ApiError::new(
             ErrorCode::Invalid,
-            "send {\"lines\": [...]} or {\"event\": ...}",
+            "send {\"lines\": [...]} or {\"event\": ...}, with the run's references in \"refs\"",
         ));
+    }
+    let (lines, event) = st
+        .svc
+        .run_redact(&caller.principal, &b.refs, b.lines, b.event, &caller.ctx)
+        .await?;
+    let mut out = serde_json::Map::new();
+    if let Some(lines) = lines {
+        out.insert(
+            "lines".into(),
+            Value::Array(lines.into_iter().map(Value::String).collect()),
+        );
+    }
+    if let Some(event) = event {
+        out.insert("event".into(), event);
     }
     Ok(Json(Value::Object(out)))
 }

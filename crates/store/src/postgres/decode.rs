@@ -11,7 +11,7 @@ pub(super) const WORKSPACE_COLS: &str = "id, name, settings, active_key_version,
 pub(super) const KEY_COLS: &str = "workspace_id, version, master_version, wrapped";
 pub(super) const USER_COLS: &str = "id, name, created_at";
 pub(super) const TOKEN_COLS: &str = "id, hash, name, kind, user_id, workspace_id, role, \
-    created_at, created_by, expires_at, last_used_at, revoked_at";
+    created_at, created_by, expires_at, last_used_at, revoked_at, run_as_users";
 /// The stored columns of `secrets`, in insert order.
 pub(super) const SECRET_INSERT_COLS: &str = "id, workspace_id, scope, owner, name, visibility, \
     description, current_version, fingerprint, expires_at, created_at, created_by, updated_at, \
@@ -110,6 +110,7 @@ pub(super) fn token(r: &Row) -> Result<TokenRow, Fail> {
         expires_at: r.try_get::<_, Option<i64>>("expires_at")?.map(ts),
         last_used_at: r.try_get::<_, Option<i64>>("last_used_at")?.map(ts),
         revoked_at: r.try_get::<_, Option<i64>>("revoked_at")?.map(ts),
+        run_as_users: r.try_get("run_as_users")?,
     })
 }
 

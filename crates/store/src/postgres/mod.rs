@@ -420,7 +420,7 @@ async fn insert_membership(
 async fn insert_token(w: &WriteTx<'_>, t: &TokenRow) -> Result<(), Fail> {
     w.exec(
         &format!(
-            "INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"
+            "INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
         ),
         &[
             &t.id,
@@ -435,6 +435,7 @@ async fn insert_token(w: &WriteTx<'_>, t: &TokenRow) -> Result<(), Fail> {
             &t.expires_at.map(|x| x.millis()),
             &t.last_used_at.map(|x| x.millis()),
             &t.revoked_at.map(|x| x.millis()),
+            &t.run_as_users,
         ],
     )
     .await?;

@@ -144,6 +144,9 @@ ALTER TABLE secrets ADD COLUMN max_versions INTEGER;
 ALTER TABLE secrets ADD COLUMN cas_required BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE secrets ADD COLUMN delete_version_after BIGINT;
 "#,
+    r#"
+ALTER TABLE tokens ADD COLUMN run_as_users BOOLEAN NOT NULL DEFAULT false;
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

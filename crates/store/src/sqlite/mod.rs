@@ -131,6 +131,7 @@ fn token_from(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
         expires_at: r.get::<_, Option<i64>>("expires_at")?.map(ts),
         last_used_at: r.get::<_, Option<i64>>("last_used_at")?.map(ts),
         revoked_at: r.get::<_, Option<i64>>("revoked_at")?.map(ts),
+        run_as_users: r.get::<_, i64>("run_as_users")? != 0,
     })
 }
 
@@ -604,7 +605,7 @@ impl Store for SqliteStore {
         self.write(move |ctx| {
             ctx.conn.execute(
                 "INSERT INTO tokens (id, hash, name, kind, user_id, workspace_id, role, created_at, created_by, \
-                 expires_at, last_used_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                 expires_at, last_used_at, revoked_at, run_as_users) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 params![
                     t.id,
                     t.hash,
@@ -618,6 +619,7 @@ impl Store for SqliteStore {
                     t.expires_at.map(|x| x.millis()),
                     t.last_used_at.map(|x| x.millis()),
                     t.revoked_at.map(|x| x.millis()),
+                    i64::from(t.run_as_users),
                 ],
             )?;
             ctx.append_audit(audit)
@@ -1170,11 +1172,12 @@ impl Store for SqliteStore {
             for t in &snap.tokens {
                 c.execute(
                     "INSERT INTO tokens (id, hash, name, kind, user_id, workspace_id, role, created_at, created_by, \
-                     expires_at, last_used_at, revoked_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                     expires_at, last_used_at, revoked_at, run_as_users) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     params![
                         t.id, t.hash, t.name, t.kind.as_str(), t.user_id, t.workspace_id, t.role.map(|r| r.as_str()),
                         t.created_at.millis(), t.created_by, t.expires_at.map(|x| x.millis()),
                         t.last_used_at.map(|x| x.millis()), t.revoked_at.map(|x| x.millis()),
+                        i64::from(t.run_as_users),
                     ],
                 )?;
             }

@@ -116,6 +116,9 @@ ALTER TABLE secrets ADD COLUMN max_versions INTEGER;
 ALTER TABLE secrets ADD COLUMN cas_required INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN delete_version_after INTEGER;
 "#,
+    r#"
+ALTER TABLE tokens ADD COLUMN run_as_users INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
