@@ -87,6 +87,11 @@ pub struct RunArgs {
     /// Only secrets whose names start with this; it is removed from the variable names.
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
+    /// Allow a secret to set this variable although it changes how programs start,
+    /// load code or route traffic (PATH, LD_PRELOAD, BASH_ENV, NODE_OPTIONS, …).
+    /// Repeat for several.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub allow_env: Vec<String>,
     /// The program and its arguments (after `--`).
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -237,6 +242,10 @@ pub struct ServerArgs {
     /// Largest secret value, in bytes of its JSON encoding.
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_value_bytes: usize,
+    /// The longest a run (`POST /v1/runs`) may be opened for, in seconds. A run
+    /// also ends when the token that opened it is revoked or expires.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub max_run_ttl: u64,
     /// Log line format (filter with RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -528,6 +537,10 @@ pub enum TokenCmd {
         /// Expire the token this many seconds from now.
         #[arg(long, value_name = "SECONDS")]
         ttl: Option<u64>,
+        /// Let this service token open runs that act as any member (a platform's
+        /// engine). Only the owner may grant it.
+        #[arg(long, requires = "role")]
+        run_as_users: bool,
     },
     /// List tokens of the current workspace (or all you can see with --all).
     #[command(alias = "list")]

@@ -40,6 +40,7 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
         insecure_http: args.insecure_http,
         max_value_bytes: args.max_value_bytes,
         egress_allow_private: args.egress_allow_private,
+        max_run_ttl_seconds: args.max_run_ttl,
     };
     lockbox_server::run(config).await?;
     Ok(ExitCode::SUCCESS)

@@ -241,10 +241,15 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
 pub async fn token(g: &Global, cmd: TokenCmd) -> Result<ExitCode> {
     let c = client(g)?;
     match cmd {
-        TokenCmd::Create { name, role, ttl } => {
+        TokenCmd::Create {
+            name,
+            role,
+            ttl,
+            run_as_users,
+        } => {
             let created = match role {
                 Some(role) => {
-                    c.create_service_token(&name, &g.workspace, role.into(), ttl)
+                    c.create_service_token_with(&name, &g.workspace, role.into(), ttl, run_as_users)
                         .await?
                 }
                 None => c.create_personal_token(&name, ttl).await?,

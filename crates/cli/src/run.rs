@@ -9,6 +9,13 @@
 //! to the same variable are an error, naming both. A string value is passed as its
 //! text, any other JSON value as JSON. Restricted secrets are skipped (no person,
 //! and so no program started by one, may read them).
+//!
+//! Whoever may write a secret (an admin, a run) must not get to run code on the
+//! machine of whoever uses `lockbox run`: a secret that would set a variable that
+//! changes how programs start, load code or route traffic (`BASH_ENV`, `PATH`,
+//! `LD_PRELOAD`, `NODE_OPTIONS`, `PYTHONSTARTUP`, `GIT_SSH_COMMAND`, `HTTPS_PROXY`,
+//! …) is refused before anything is revealed, unless the user names that variable
+//! with `--allow-env`.
 
 use crate::args::{Global, RunArgs};
 use anyhow::{bail, Context, Result};
@@ -37,12 +44,111 @@ pub fn var_name(name: &str, prefix: &str) -> String {
     out
 }
 
+/// Variables that decide which code a program runs or loads, or where its
+/// traffic goes. Exact names; [`DANGEROUS_PREFIXES`] and proxies are matched too.
+const DANGEROUS_VARS: &[&str] = &[
+    "BASH_ENV",
+    "ENV",
+    "PATH",
+    "IFS",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "CDPATH",
+    "GLOBIGNORE",
+    "HOME",
+    "ZDOTDIR",
+    "SHELL",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "LESSOPEN",
+    "LESSCLOSE",
+    "BROWSER",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+    "RUBYOPT",
+    "RUBYLIB",
+    "PERLLIB",
+    "CLASSPATH",
+    "GCONV_PATH",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "RES_OPTIONS",
+    "TCLLIBPATH",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "ELECTRON_RUN_AS_NODE",
+    "GOFLAGS",
+    "CC",
+    "CXX",
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "MAKEFLAGS",
+    "TERMINFO",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+];
+const DANGEROUS_PREFIXES: &[&str] = &[
+    "LD_",
+    "DYLD_",
+    "PYTHON",
+    "PERL5",
+    "PERL_",
+    "GIT_",
+    "NODE_",
+    "NPM_CONFIG_",
+    "PIP_",
+    "CARGO_",
+    "RUSTC",
+    "GEM_",
+    "BUNDLE_",
+    "JAVA_",
+    "_JAVA_",
+    "JDK_JAVA_",
+    "DOTNET_",
+    "CORECLR_",
+    "COR_",
+    "LUA_",
+    "R_PROFILE",
+    "R_ENVIRON",
+    "XDG_",
+    "SSL_",
+    "OPENSSL_",
+    "BASH_FUNC_",
+];
+
+/// Whether a variable changes how programs start, load code or route traffic.
+pub fn dangerous_var(var: &str) -> bool {
+    DANGEROUS_VARS.contains(&var)
+        || DANGEROUS_PREFIXES.iter().any(|p| var.starts_with(p))
+        || var.ends_with("_PROXY")
+}
+
 pub async fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
     let client = crate::remote::client(g)?;
     let prefix = args.prefix.clone().unwrap_or_default();
     let metas = client
         .list_all_secrets(&g.workspace, Scope::Workspace, args.prefix.as_deref())
         .await?;
+    // Refuse before revealing anything: a refused run reveals (and audits) nothing.
+    let allowed: Vec<String> = args
+        .allow_env
+        .iter()
+        .map(|v| v.trim().to_ascii_uppercase())
+        .collect();
+    for meta in metas.iter().filter(|m| m.visibility != "restricted") {
+        let var = var_name(&meta.name, &prefix);
+        if dangerous_var(&var) && !allowed.contains(&var) {
+            bail!(
+                "secret '{}' would set ${var}, which changes how programs start, load code or \
+                 route traffic; refused (if you mean it, pass --allow-env {var})",
+                meta.name
+            );
+        }
+    }
     let mut env: BTreeMap<String, (String, zeroize::Zeroizing<String>)> = BTreeMap::new();
     let mut named: Vec<(String, serde_json::Value)> = Vec::new();
     for meta in metas {
@@ -157,7 +263,42 @@ pub async fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
-    use super::var_name;
+    use super::{dangerous_var, var_name};
+
+    #[test]
+    fn variables_that_load_code_are_dangerous() {
+        for v in [
+            "BASH_ENV",
+            "ENV",
+            "PATH",
+            "IFS",
+            "SHELLOPTS",
+            "PS4",
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "DYLD_INSERT_LIBRARIES",
+            "NODE_OPTIONS",
+            "PYTHONSTARTUP",
+            "PYTHONPATH",
+            "PERL5OPT",
+            "RUBYOPT",
+            "GIT_SSH_COMMAND",
+            "JAVA_TOOL_OPTIONS",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            assert!(dangerous_var(v), "{v}");
+        }
+        for v in [
+            "DB_PASSWORD",
+            "STRIPE_API_KEY",
+            "API_TOKEN",
+            "DATABASE_URL",
+            "PATH_PREFIX_X",
+        ] {
+            assert!(!dangerous_var(v), "{v}");
+        }
+    }
 
     #[test]
     fn names_map_to_variables() {

@@ -89,3 +89,94 @@ exit 7
     assert!(err_text(&o).contains("API_KEY"), "{}", err_text(&o));
     s.stop();
 }
+
+/// Issue 14, case 9: whoever may write a secret (an admin, a run token) must not
+/// get to run code on the machine of the person who uses `lockbox run`.
+#[test]
+fn run_refuses_secrets_that_would_set_startup_variables() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let token = s.token();
+    let url = s.url();
+    let marker = cwd.path().join("pwned");
+    let payload = format!("touch {}", marker.display());
+    for (name, value) in [
+        ("app/api-key", "sk_live_Harmless_123456"),
+        ("app/BASH_ENV", payload.as_str()),
+    ] {
+        assert!(cli(&url, &token, &["secret", "set", name], Some(value))
+            .status
+            .success());
+    }
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--prefix", "app/"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "bash", "-c", "echo ran"]);
+        Command::new(BIN)
+            .args(&args)
+            .env("LOCKBOX_ADDR", &url)
+            .env("LOCKBOX_TOKEN", &token)
+            .env_remove("LOCKBOX_WORKSPACE")
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert!(!o.status.success(), "{}{}", text(&o), err_text(&o));
+    let err = err_text(&o);
+    assert!(
+        err.contains("app/BASH_ENV") && err.contains("$BASH_ENV") && err.contains("--allow-env"),
+        "the error names the secret, the variable and the way out: {err}"
+    );
+    assert!(!text(&o).contains("ran"), "the command never started");
+    assert!(!marker.exists(), "BASH_ENV ran code");
+    // Nothing was revealed (and so audited) for a refused run.
+    let audit = cli(&url, &token, &["--json", "audit", "ls"], None);
+    let audit = text(&audit);
+    assert!(
+        !audit.contains("secret.reveal"),
+        "a refused run reveals nothing: {audit}"
+    );
+    // The rest of the class, each behind its own prefix (names map case-blind).
+    for (i, var) in [
+        "path",
+        "LD_PRELOAD",
+        "node-options",
+        "PYTHONSTARTUP",
+        "GIT_SSH_COMMAND",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let prefix = format!("set{i}/");
+        let name = format!("{prefix}{var}");
+        assert!(cli(
+            &url,
+            &token,
+            &["secret", "set", &name],
+            Some("/tmp/x-123456")
+        )
+        .status
+        .success());
+        let o = Command::new(BIN)
+            .args(["run", "--prefix", &prefix, "--", "true"])
+            .env("LOCKBOX_ADDR", &url)
+            .env("LOCKBOX_TOKEN", &token)
+            .env_remove("LOCKBOX_WORKSPACE")
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{name} was accepted");
+        assert!(err_text(&o).contains(&name), "{}", err_text(&o));
+    }
+    // Named explicitly, it is the user's choice.
+    let o = run(&["--allow-env", "BASH_ENV"]);
+    assert!(o.status.success(), "{}{}", text(&o), err_text(&o));
+    assert!(text(&o).contains("ran"));
+    assert!(
+        marker.exists(),
+        "with --allow-env the variable is passed on"
+    );
+}

@@ -46,6 +46,8 @@ struct CreateTokenBody<'a> {
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    run_as_users: bool,
 }
 
 #[derive(Deserialize)]
@@ -162,11 +164,27 @@ impl Client {
         role: Role,
         ttl: Option<u64>,
     ) -> Result<CreatedToken> {
+        self.create_service_token_with(name, ws, role, ttl, false)
+            .await
+    }
+
+    /// As [`create_service_token`](Self::create_service_token); with
+    /// `run_as_users` the owner lets the token open runs that act as any member (a
+    /// platform's engine; `POST /v1/runs` with `user`). Only the owner may grant it.
+    pub async fn create_service_token_with(
+        &self,
+        name: &str,
+        ws: &str,
+        role: Role,
+        ttl: Option<u64>,
+        run_as_users: bool,
+    ) -> Result<CreatedToken> {
         let body = CreateTokenBody {
             name,
             workspace: Some(ws),
             role: Some(role.as_str()),
             ttl,
+            run_as_users,
         };
         let call = Call::new(Method::POST, "/v1/tokens".into()).json(&body)?;
         self.send_json("create token", call).await
@@ -183,6 +201,7 @@ impl Client {
             workspace: None,
             role: None,
             ttl,
+            run_as_users: false,
         };
         let call = Call::new(Method::POST, "/v1/tokens".into()).json(&body)?;
         self.send_json("create token", call).await

@@ -293,6 +293,9 @@ pub struct TokenInfo {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The owner let this service token open runs acting as any member.
+    #[serde(default)]
+    pub run_as_users: bool,
 }
 
 /// The answer to `POST /v1/tokens`. `token` is the bearer string, shown only once.
@@ -305,6 +308,8 @@ pub struct CreatedToken {
     pub role: Option<String>,
     pub token: String,
     pub expires_at: Option<String>,
+    #[serde(default)]
+    pub run_as_users: bool,
 }
 
 impl fmt::Debug for CreatedToken {

@@ -78,23 +78,33 @@ pub async fn reject_malformed_percent_encoding(req: Request, next: Next) -> Resp
 }
 
 /// The authenticated caller plus what the service records about the request.
+#[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub ctx: RequestCtx,
+}
+
+/// Authenticates the bearer token of a request (the authorization gate does this
+/// once for every `/v1` route and hands the result on).
+pub async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
+    let token = bearer(&parts.headers)
+        .ok_or_else(|| Error::unauthenticated("send 'Authorization: Bearer <token>'"))?;
+    let principal = state.svc.authenticate(token).await?;
+    Ok(Caller {
+        principal,
+        ctx: RequestCtx { request_id },
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-        let token = bearer(&parts.headers)
-            .ok_or_else(|| Error::unauthenticated("send 'Authorization: Bearer <token>'"))?;
-        let principal = state.svc.authenticate(token).await?;
-        Ok(Caller {
-            principal,
-            ctx: RequestCtx { request_id },
-        })
+        if let Some(c) = parts.extensions.remove::<Caller>() {
+            return Ok(c);
+        }
+        authenticate_parts(parts, state).await
     }
 }
 

@@ -34,6 +34,8 @@ pub struct ServerConfig {
     /// Let the egress executor reach loopback and private addresses (tests,
     /// internal APIs). Off by default: the SSRF guard refuses them.
     pub egress_allow_private: bool,
+    /// The longest a run may be opened for, in seconds (default 3600).
+    pub max_run_ttl_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             insecure_http: false,
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
             egress_allow_private: false,
+            max_run_ttl_seconds: ServiceConfig::default().max_run_ttl_seconds,
         }
     }
 }
@@ -69,12 +72,20 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
         .saturating_add(64 * 1024);
     // Install the metrics recorder before the first request is counted.
     routes::ops::prometheus();
-    Router::new()
+    let state = AppState { svc, egress };
+    // Every /v1 route passes the authorization gate before its body is read.
+    let v1 = Router::new()
         .merge(routes::secrets::router())
         .merge(routes::admin::router())
         .merge(routes::runs::router())
         .merge(routes::flows::router())
         .merge(routes::scripts::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::gate::authorize,
+        ));
+    Router::new()
+        .merge(v1)
         .merge(routes::ops::router())
         .merge(console::router())
         .merge(vault::router()) // Vault KV v2 compatibility under /vault (its own errors)
@@ -87,7 +98,7 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
                 "method not allowed on this route",
             )
         })
-        .with_state(AppState { svc, egress })
+        .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(routes::ops::track))
         .layer(SetResponseHeaderLayer::overriding(
@@ -203,6 +214,7 @@ pub async fn start_with_clock(
         config.database.as_deref(),
         ServiceConfig {
             max_value_bytes: config.max_value_bytes,
+            max_run_ttl_seconds: config.max_run_ttl_seconds,
             ..ServiceConfig::default()
         },
         clock,

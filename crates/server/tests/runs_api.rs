@@ -135,7 +135,16 @@ async fn only_owners_and_admins_open_runs_and_run_tokens_expire() {
     .await;
     assert_eq!(st, 404);
     let run = run_token(&s, None, "manual").await;
-    assert_eq!(s.get(&run, "/v1/me").await.json()["kind"], "run");
+    // A run has the run column only: not even its identity page.
+    s.get(&run, "/v1/me").await.assert_error(403, "forbidden");
+    let alive = |t: String| {
+        let s = &s;
+        async move {
+            s.call(&t, Method::GET, "/v1/workspaces/default/secrets", None)
+                .await
+        }
+    };
+    assert_eq!(alive(run.clone()).await.status, 200);
     // A run cannot administer, nor reveal.
     s.put(&s.owner, "k", json!({"value": "reveal-me-not"}))
         .await;
@@ -147,13 +156,9 @@ async fn only_owners_and_admins_open_runs_and_run_tokens_expire() {
     let mut bad = run.clone();
     bad.pop();
     bad.push(if run.ends_with('A') { 'B' } else { 'A' });
-    s.get(&bad, "/v1/me")
-        .await
-        .assert_error(401, "unauthenticated");
+    alive(bad).await.assert_error(401, "unauthenticated");
     s.clock.advance_seconds(901);
-    s.get(&run, "/v1/me")
-        .await
-        .assert_error(401, "unauthenticated");
+    alive(run).await.assert_error(401, "unauthenticated");
 }
 
 #[tokio::test]
@@ -495,7 +500,21 @@ async fn redact_scrubs_log_lines_and_events_for_the_run() {
     )
     .await;
     let run = run_token(&s, None, "manual").await;
-    let r = run_call(&s, &run, "/v1/run/redact", json!({"lines": ["calling with sk_live_RedactMe_12345", "b64 c2tfbGl2ZV9SZWRhY3RNZV8xMjM0NQ== end", "nothing here"]})).await;
+    // A value the run holds no reference to is not masked: the redactor is no
+    // oracle on the workspace's other secrets.
+    let r = run_call(
+        &s,
+        &run,
+        "/v1/run/redact",
+        json!({"lines": ["calling with sk_live_RedactMe_12345"]}),
+    )
+    .await;
+    assert_eq!(r.json()["lines"][0], "calling with sk_live_RedactMe_12345");
+    let refs = json!([
+        get_ref(&s, &run, "apiKey").await,
+        get_ref(&s, &run, "json").await
+    ]);
+    let r = run_call(&s, &run, "/v1/run/redact", json!({"refs": refs, "lines": ["calling with sk_live_RedactMe_12345", "b64 c2tfbGl2ZV9SZWRhY3RNZV8xMjM0NQ== end", "nothing here"]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let lines = r.json()["lines"].clone();
     assert_eq!(lines[0], "calling with [REDACTED:apiKey]");
@@ -507,29 +526,38 @@ async fn redact_scrubs_log_lines_and_events_for_the_run() {
         "{lines}"
     );
     assert_eq!(lines[2], "nothing here");
-    let r = run_call(&s, &run, "/v1/run/redact", json!({"event": {"msg": "login Secr3t-Pass-Word", "list": ["x", {"deep": "sk_live_RedactMe_12345"}]}})).await;
+    let r = run_call(&s, &run, "/v1/run/redact", json!({"refs": refs, "event": {"msg": "login Secr3t-Pass-Word", "list": ["x", {"deep": "sk_live_RedactMe_12345"}]}})).await;
     let ev = r.json()["event"].clone();
     assert!(
         !ev.to_string().contains("Secr3t-Pass-Word")
             && !ev.to_string().contains("sk_live_RedactMe"),
         "{ev}"
     );
-    // A secret the run sets is covered at once.
-    run_call(
+    // A secret the run sets is covered by the reference it got back, at once,
+    // and an emit without a payload (`null`) is an event like any other.
+    let set = run_call(
         &s,
         &run,
         "/v1/run/secrets/set",
         json!({"name": "fresh", "value": "fresh-token-777888", "scope": "workspace"}),
     )
     .await;
+    let fresh = set.json()["ref"].clone();
     let r = run_call(
         &s,
         &run,
         "/v1/run/redact",
-        json!({"lines": ["got fresh-token-777888"]}),
+        json!({"refs": [fresh], "lines": ["got fresh-token-777888"]}),
     )
     .await;
     assert_eq!(r.json()["lines"][0], "got [REDACTED:fresh]");
+    let r = run_call(&s, &run, "/v1/run/redact", json!({"event": null})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json(), json!({"event": null}));
+    // Each call is audited with counts, never the lines.
+    let audit = s.get(&s.owner, "/v1/workspaces/default/audit").await.text;
+    assert!(audit.contains("run.redact"), "{audit}");
+    assert!(!audit.contains("fresh-token-777888") && !audit.contains("calling with"));
     run_call(&s, &run, "/v1/run/redact", json!({}))
         .await
         .assert_error(400, "invalid");

@@ -500,10 +500,12 @@ impl Lockbox {
                 };
                 match narrowed {
                     Some(h) => allowed_hosts = Some(h),
-                    None => return Err(Error::forbidden(format!(
+                    None => {
+                        return Err(Error::forbidden(format!(
                         "the value comes from '{sources}', whose allowed_hosts share no host with \
                              '{name}': it could be sent nowhere"
-                    ))),
+                    )))
+                    }
                 }
             }
         }

@@ -234,6 +234,20 @@ struct Row {
     can_reveal: bool,
     can_edit: bool,
     can_delete: bool,
+    /// Another listed name that looks the same (Unicode confusables, UTS #39).
+    looks_like: Option<String>,
+}
+
+/// Marks each row whose name differs from another listed name only by
+/// characters that look alike (`pаypal` with a Cyrillic `а` beside `paypal`).
+fn mark_confusables(rows: &mut [Row]) {
+    use unicode_security::confusable_detection::skeleton;
+    let skeletons: Vec<String> = rows.iter().map(|r| skeleton(&r.name).collect()).collect();
+    for i in 0..rows.len() {
+        let twin = (0..rows.len())
+            .find(|&j| j != i && skeletons[j] == skeletons[i] && rows[j].name != rows[i].name);
+        rows[i].looks_like = twin.map(|j| rows[j].name.clone());
+    }
 }
 
 fn row(m: SecretMeta, actor: Role) -> Row {
@@ -255,6 +269,7 @@ fn row(m: SecretMeta, actor: Role) -> Row {
             .map(|t| format!("{t} UTC"))
             .unwrap_or_default(),
         updated_by: m.updated_by,
+        looks_like: None,
     }
 }
 
@@ -341,12 +356,12 @@ pub async fn render_secrets(
         Ok(l) => l,
         Err(e) => return fail(c, e),
     };
-    let rows: Vec<Row> = match all_secrets(st, c, ws, Scope::Workspace, q).await {
+    let mut rows: Vec<Row> = match all_secrets(st, c, ws, Scope::Workspace, q).await {
         Ok(s) => s.into_iter().map(|m| row(m, lay.role())).collect(),
         Err(e) => return fail(c, e),
     };
     // A member's own user-scoped secrets: they act as owner there.
-    let mine: Option<Vec<Row>> = if lay.personal {
+    let mut mine: Option<Vec<Row>> = if lay.personal {
         match all_secrets(st, c, ws, Scope::User, q).await {
             Ok(s) => Some(s.into_iter().map(|m| row(m, Role::Owner)).collect()),
             Err(e) => return fail(c, e),
@@ -354,6 +369,10 @@ pub async fn render_secrets(
     } else {
         None
     };
+    mark_confusables(&mut rows);
+    if let Some(m) = mine.as_mut() {
+        mark_confusables(m);
+    }
     view::render(
         status,
         "secrets.html",
@@ -633,4 +652,37 @@ pub async fn audit(
             f => minijinja::context! { secret => secret, actor => actor, action => action, from => from, to => to },
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Row {
+        Row {
+            name: name.into(),
+            description: String::new(),
+            visibility: "masked",
+            scope: "workspace",
+            fingerprint: String::new(),
+            updated: String::new(),
+            updated_day: String::new(),
+            updated_time: String::new(),
+            updated_by: String::new(),
+            can_reveal: false,
+            can_edit: false,
+            can_delete: false,
+            looks_like: None,
+        }
+    }
+
+    #[test]
+    fn names_that_differ_only_by_lookalikes_are_marked() {
+        // Latin "paypal" and one with a Cyrillic "а" (U+0430).
+        let mut rows = vec![named("paypal"), named("p\u{0430}ypal"), named("stripe")];
+        mark_confusables(&mut rows);
+        assert_eq!(rows[0].looks_like.as_deref(), Some("p\u{0430}ypal"));
+        assert_eq!(rows[1].looks_like.as_deref(), Some("paypal"));
+        assert_eq!(rows[2].looks_like, None);
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod flows;
+pub mod gate;
 pub mod ops;
 pub mod runs;
 pub mod scripts;
