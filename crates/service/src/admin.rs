@@ -275,6 +275,7 @@ async fn reseal_all(
                         owner: &secret.owner,
                         version: version.version,
                         key_version: kv,
+                        policy: None,
                     };
                     let value = old_key
                         .open(&aad(version.key_version), &version.sealed)

@@ -1041,6 +1041,7 @@ fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u3
         owner: &s.owner,
         version,
         key_version,
+        policy: None,
     }
 }
 
