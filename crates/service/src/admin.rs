@@ -286,15 +286,15 @@ async fn reseal_all(
                             ))
                         })?;
                     let sealed = new_key.seal(&aad(active), &value);
-                    let old_version = version.key_version;
-                    updates.push((
-                        lockbox_store::VersionRow {
+                    updates.push(lockbox_store::Reseal {
+                        old_key_version: version.key_version,
+                        old_policy: version.policy.clone(),
+                        version: lockbox_store::VersionRow {
                             key_version: active,
                             sealed,
                             ..version
                         },
-                        old_version,
-                    ));
+                    });
                 }
                 let n = store.reseal_versions(updates).await.map_err(store_err)?;
                 report.versions_resealed += n;

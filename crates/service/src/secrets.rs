@@ -369,6 +369,7 @@ impl Lockbox {
             created_by: by,
             deleted_at,
             destroyed: false,
+            policy: None,
         };
         let mut detail = audit_detail;
         detail["version"] = serde_json::json!(row.current_version);

@@ -116,6 +116,10 @@ ALTER TABLE secrets ADD COLUMN max_versions INTEGER;
 ALTER TABLE secrets ADD COLUMN cas_required INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN delete_version_after INTEGER;
 "#,
+    r#"
+ALTER TABLE secret_versions ADD COLUMN policy TEXT;
+CREATE INDEX secret_versions_legacy ON secret_versions (secret_id, version) WHERE policy IS NULL;
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
@@ -147,7 +151,8 @@ mod tests {
     use super::*;
 
     /// A database written before version states (schema 3) migrates in place:
-    /// its secrets and versions read back with the defaults.
+    /// its secrets and versions read back with the defaults (versions as legacy
+    /// rows, without a policy).
     #[test]
     fn a_schema_3_database_gains_version_states_with_defaults() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -189,8 +194,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            (v.deleted_at, v.destroyed, v.sealed),
-            (None, false, vec![1, 2])
+            (v.deleted_at, v.destroyed, v.sealed, v.policy),
+            (None, false, vec![1, 2], None)
         );
         let ws: String = conn
             .query_row("SELECT settings FROM workspaces", [], |r| r.get(0))
