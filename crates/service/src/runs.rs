@@ -415,7 +415,7 @@ impl Lockbox {
             name: row.name,
             secret_id: row.id,
             value: text,
-            allowed_hosts: row.allowed_hosts,
+            allowed_hosts: crate::policy_seal::authenticated_hosts(&v, row.allowed_hosts),
         })
     }
 
