@@ -297,6 +297,18 @@ impl Lockbox {
         Ok(report)
     }
 
+    /// Evicts cached versions `..=through` of one secret (those a commit pruned),
+    /// bumping the generation `version_row` checks before it caches.
+    pub(crate) fn forget_versions_through(&self, secret_id: &str, through: u64) {
+        if through == 0 {
+            return;
+        }
+        self.versions_gen
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.versions
+            .retain(|(id, v), _| id != secret_id || *v > through);
+    }
+
     /// Runs the policy sweep now and then every ten minutes, until aborted.
     pub(crate) fn spawn_policy_sweep(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();

@@ -390,17 +390,24 @@ impl Lockbox {
             ctx,
             detail,
         );
+        let max_versions = row.max_versions.unwrap_or(t.ws.settings.max_versions);
         self.store
             .commit_version(
                 CommitVersion {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions: row.max_versions.unwrap_or(t.ws.settings.max_versions),
+                    max_versions,
                 },
                 audit,
             )
             .await?;
+        // The commit pruned the oldest versions: none may linger in the cache
+        // (writes read the current version through it, see policy_seal.rs).
+        let pruned_through = row
+            .current_version
+            .saturating_sub(u64::from(max_versions.max(1)));
+        self.forget_versions_through(&row.id, pruned_through);
         Ok(row)
     }
 
