@@ -95,7 +95,7 @@ exit 7
 #[test]
 fn run_refuses_secrets_that_would_set_startup_variables() {
     let cwd = tempfile::tempdir().unwrap();
-    let mut s = ServerProcess::start(
+    let s = ServerProcess::start(
         cwd.path(),
         &["--data-dir", "d", "--listen", "127.0.0.1:0"],
         &[],

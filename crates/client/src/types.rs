@@ -425,6 +425,7 @@ mod tests {
             role: Some("editor".into()),
             token: "lbx_supersecret".into(),
             expires_at: None,
+            run_as_users: false,
         };
         assert!(!format!("{t:?}").contains("supersecret"));
         let m = AddedMember {

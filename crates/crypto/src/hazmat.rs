@@ -86,6 +86,20 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
     out
 }
 
+/// HMAC-SHA256 over the concatenation of `parts`, without copying them into one
+/// buffer (one of them may be a plaintext).
+pub(crate) fn hmac_sha256_parts(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let mut ctx = ring::hmac::Context::with_key(&k);
+    for p in parts {
+        ctx.update(p);
+    }
+    let tag = ctx.sign();
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
 pub(crate) fn sha256(msg: &[u8]) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, msg);
     let mut out = [0u8; 32];
@@ -109,6 +123,15 @@ mod tests {
         assert!(open(&key, b"aad-1", &flipped).is_err());
         assert!(open(&key, b"aad-1", &blob[..10]).is_err());
         assert!(open(&key, b"aad-1", &[]).is_err());
+    }
+
+    #[test]
+    fn hmac_over_parts_is_hmac_over_their_concatenation() {
+        let key = [3u8; 32];
+        assert_eq!(
+            hmac_sha256_parts(&key, &[b"ab", b"", b"cde"]),
+            hmac_sha256(&key, b"abcde")
+        );
     }
 
     #[test]

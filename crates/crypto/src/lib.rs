@@ -16,7 +16,7 @@ pub use sealed::TokenPurpose;
 pub use token::{
     constant_time_eq, generate_token, hash_token, looks_like_token, random_id, TOKEN_PREFIX,
 };
-pub use workspace_key::{DataKey, ValueAad};
+pub use workspace_key::{DataKey, PolicyAad, ValueAad};
 
 /// Crypto failures. None carries key or plaintext material.
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,9 @@
 //! Long work reports through [`Progress`], so the CLI can draw a bar while this
 //! crate stays free of presentation.
 
-use crate::{backup, open_store, store_err};
+use crate::{backup, open_store, policy_seal, store_err};
 use lockbox_core::{Clock, Error, Result, SystemClock, Timestamp};
-use lockbox_crypto::{DataKey, MasterKeyring, ValueAad, WrappedDataKey};
+use lockbox_crypto::{DataKey, MasterKeyring, WrappedDataKey};
 use lockbox_store::{AuditRecord, Snapshot, Store, WorkspaceKeyRow};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -268,32 +268,17 @@ async fn reseal_all(
                         e.insert(unwrap(version.key_version)?);
                     }
                     let old_key = &old_keys[&version.key_version];
-                    let aad = |kv: u32| ValueAad {
-                        workspace_id: &ws.id,
-                        secret_id: &secret.id,
-                        scope: secret.scope,
-                        owner: &secret.owner,
-                        version: version.version,
-                        key_version: kv,
-                    };
-                    let value = old_key
-                        .open(&aad(version.key_version), &version.sealed)
-                        .map_err(|_| {
-                            Error::internal(format!(
-                                "version {} of secret {} does not decrypt; stopping",
-                                version.version, secret.id
-                            ))
-                        })?;
-                    let sealed = new_key.seal(&aad(active), &value);
-                    let old_version = version.key_version;
-                    updates.push((
-                        lockbox_store::VersionRow {
-                            key_version: active,
-                            sealed,
-                            ..version
-                        },
-                        old_version,
-                    ));
+                    // Always v2: a legacy version is sealed with the policy it has now.
+                    let update = policy_seal::reseal(
+                        &ws.id, &secret, &version, old_key, &new_key, active,
+                    )
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "version {} of secret {} does not decrypt (or its stored policy does not match its ciphertext); stopping",
+                            version.version, secret.id
+                        ))
+                    })?;
+                    updates.push(update);
                 }
                 let n = store.reseal_versions(updates).await.map_err(store_err)?;
                 report.versions_resealed += n;

@@ -42,6 +42,14 @@ fn later_oi(v: &Value, k: &str) -> Option<Option<i64>> {
         Some(x) => x.as_i64().map(Some),
     }
 }
+/// A version's policy, added after format 1 was first written: absent or null
+/// reads as none (a legacy version); anything else must be a policy.
+fn later_policy(v: &Value, k: &str) -> Option<Option<VersionPolicy>> {
+    match v.get(k) {
+        None | Some(Value::Null) => Some(None),
+        Some(p) => serde_json::from_value(p.clone()).ok().map(Some),
+    }
+}
 /// A flag added after format 1 was first written: absent reads as false.
 fn later_bool(v: &Value, k: &str) -> Option<bool> {
     match v.get(k) {
@@ -115,7 +123,7 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
         out.push(json!({"t": "version", "secret_id": v.secret_id, "version": v.version, "key_version": v.key_version,
             "sealed": B64.encode(&v.sealed), "fingerprint": v.fingerprint, "created_at": v.created_at.millis(),
             "created_by": v.created_by, "deleted_at": v.deleted_at.map(Timestamp::millis),
-            "destroyed": v.destroyed}));
+            "destroyed": v.destroyed, "policy": v.policy}));
     }
     for f in &snap.flows {
         out.push(
@@ -281,6 +289,7 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                     created_by: s(v, "created_by")?,
                     deleted_at: later_oi(v, "deleted_at")?.map(Timestamp),
                     destroyed: later_bool(v, "destroyed")?,
+                    policy: later_policy(v, "policy")?,
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -412,6 +421,7 @@ mod tests {
                 created_by: "c".into(),
                 deleted_at: Some(Timestamp(5)),
                 destroyed: false,
+                policy: Some(VersionPolicy::v2(vec!["*.example.org".into()])),
             }],
             audit: vec![AuditRow {
                 seq: 1,
@@ -475,8 +485,18 @@ mod tests {
         assert!(s.labels.is_empty() && !s.cas_required && !s.current_destroyed);
         assert_eq!((s.max_versions, s.delete_version_after), (None, None));
         let v = &back.versions[0];
-        assert_eq!((v.deleted_at, v.destroyed), (None, false));
+        assert_eq!(
+            (v.deleted_at, v.destroyed, v.policy.clone()),
+            (None, false, None)
+        );
         // A bad new field is still an error, not a silent default.
+        assert!(decode_row(
+            &json!({"t": "version", "secret_id": "s", "version": 2, "key_version": 1,
+                "sealed": "AAAA", "fingerprint": "f", "created_at": 2, "created_by": "c",
+                "policy": {"aad": 2, "allowed_hosts": "anywhere"}}),
+            &mut back,
+        )
+        .is_err());
         assert!(decode_row(
             &json!({"t": "version", "secret_id": "s", "version": 2, "key_version": 1,
                 "sealed": "AAAA", "fingerprint": "f", "created_at": 2, "created_by": "c",

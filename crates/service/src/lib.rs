@@ -14,6 +14,7 @@ mod cache;
 mod flows;
 mod keys;
 mod members;
+mod policy_seal;
 pub mod runs;
 mod secrets;
 mod sessions;
@@ -24,6 +25,7 @@ mod workspaces;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
+pub use policy_seal::PolicySweepReport;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
@@ -262,7 +264,8 @@ impl Lockbox {
         Ok(Some(token.token))
     }
 
-    /// Background upkeep: purge expired secrets and flush token last-use times.
+    /// Background upkeep: purge expired secrets and flush token last-use times, and
+    /// re-seal legacy versions with their policy bound (policy_seal.rs).
     /// Runs until the returned handle is aborted.
     pub fn spawn_background(
         self: &Arc<Self>,
@@ -284,8 +287,10 @@ impl Lockbox {
                 }
             })
         });
+        let sweep = self.spawn_policy_sweep();
         tokio::spawn(async move {
             let _follower = AbortOnDrop(follower);
+            let _sweep = AbortOnDrop(Some(sweep));
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;

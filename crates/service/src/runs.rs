@@ -730,7 +730,7 @@ impl Lockbox {
             version: claims.v,
             value: text,
             non_string,
-            allowed_hosts: row.allowed_hosts,
+            allowed_hosts: crate::policy_seal::authenticated_hosts(&v, row.allowed_hosts),
             visibility: row.visibility,
         })
     }

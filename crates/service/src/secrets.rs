@@ -12,7 +12,7 @@ use lockbox_core::{
     Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue, Timestamp,
     Visibility,
 };
-use lockbox_crypto::{random_id, ValueAad};
+use lockbox_crypto::random_id;
 use lockbox_store::{
     CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
 };
@@ -277,18 +277,15 @@ impl Lockbox {
     }
 
     /// Decrypts a version without asking whether it is deleted: only for the
-    /// output redactor, which must still mask soft-deleted values.
+    /// output redactor, which must still mask soft-deleted values. The stored
+    /// policy must match what the ciphertext was sealed under (policy_seal.rs).
     pub(crate) async fn open_sealed(
         &self,
         ws: &WorkspaceRow,
         s: &SecretRow,
         v: &VersionRow,
     ) -> Result<SecretValue> {
-        let key = self.data_key(&ws.id, v.key_version).await?;
-        key.open(&aad(ws, s, v.version, v.key_version), &v.sealed).map_err(|e| {
-            tracing::error!(secret_id = %s.id, version = v.version, error = %e, "stored version does not decrypt");
-            Error::internal("a stored secret version failed to decrypt")
-        })
+        self.open_bound(&ws.id, s, v).await
     }
 
     /// Seals `value` as the next version of `existing` (or version 1 of a new
@@ -314,6 +311,16 @@ impl Lockbox {
         let now = self.clock.now();
         let by = p.label();
         let key_version = t.ws.active_key_version;
+        // A new version carries on the policy the current version's ciphertext
+        // authenticates, never the row's columns alone (policy_seal.rs).
+        let allowed_hosts = match existing {
+            Some(cur) => Some(
+                self.inherited_hosts(&t.ws, cur, allowed_hosts)
+                    .await
+                    .map_err(|e| StoreError::Backend(e.message))?,
+            ),
+            None => allowed_hosts,
+        };
         let (row, expect) = match existing {
             Some(cur) => (
                 SecretRow {
@@ -362,8 +369,9 @@ impl Lockbox {
             .data_key(&t.ws.id, key_version)
             .await
             .map_err(|e| StoreError::Backend(e.message))?;
-        let sealed = key.seal(&aad(&t.ws, &row, row.current_version, key_version), value);
-        let fingerprint = key.fingerprint(value);
+        // Sealed bound to the secret's visibility and this version's allowed_hosts.
+        let (sealed, policy, fingerprint) =
+            crate::policy_seal::seal_new(&key, &t.ws.id, &row, key_version, value);
         let mut row = row;
         // An empty description is how a caller clears it.
         if row.description.as_deref() == Some("") {
@@ -388,6 +396,7 @@ impl Lockbox {
             created_by: by,
             deleted_at,
             destroyed: false,
+            policy: Some(policy),
         };
         let mut detail = audit_detail;
         detail["version"] = serde_json::json!(row.current_version);
@@ -400,17 +409,24 @@ impl Lockbox {
             ctx,
             detail,
         );
+        let max_versions = row.max_versions.unwrap_or(t.ws.settings.max_versions);
         self.store
             .commit_version(
                 CommitVersion {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions: row.max_versions.unwrap_or(t.ws.settings.max_versions),
+                    max_versions,
                 },
                 audit,
             )
             .await?;
+        // The commit pruned the oldest versions: none may linger in the cache
+        // (writes read the current version through it, see policy_seal.rs).
+        let pruned_through = row
+            .current_version
+            .saturating_sub(u64::from(max_versions.max(1)));
+        self.forget_versions_through(&row.id, pruned_through);
         Ok(row)
     }
 
@@ -1110,17 +1126,6 @@ impl Lockbox {
             self.forget_versions(|id| id != row.id);
         }
         Ok(gone.len())
-    }
-}
-
-fn aad<'a>(ws: &'a WorkspaceRow, s: &'a SecretRow, version: u64, key_version: u32) -> ValueAad<'a> {
-    ValueAad {
-        workspace_id: &ws.id,
-        secret_id: &s.id,
-        scope: s.scope,
-        owner: &s.owner,
-        version,
-        key_version,
     }
 }
 

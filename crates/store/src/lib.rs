@@ -278,7 +278,15 @@ pub trait Store: Send + Sync + 'static {
         active: u32,
         limit: u32,
     ) -> StoreResult<Vec<(SecretRow, VersionRow)>>;
-    /// Replaces the sealed bytes and key version of versions, each only if it is
-    /// still sealed under the given old key version; returns how many changed.
-    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize>;
+    /// Re-seals versions in place, each compare-and-set as [`Reseal`] describes;
+    /// returns how many changed. Not audited (the caller writes one summary row).
+    async fn reseal_versions(&self, updates: Vec<Reseal>) -> StoreResult<usize>;
+    /// Up to `limit` legacy versions (no policy: sealed under the v1 encoding) that
+    /// still hold a ciphertext, in every workspace, each with its secret row,
+    /// ordered by (secret id, version) and strictly after `after`.
+    async fn legacy_versions(
+        &self,
+        after: Option<(String, u64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>>;
 }

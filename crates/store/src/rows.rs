@@ -200,6 +200,46 @@ pub enum VersionChange {
     Destroy,
 }
 
+/// The policy a version was sealed under, kept beside its ciphertext (column
+/// `secret_versions.policy`, JSON). The ciphertext's associated data binds it (see
+/// `lockbox_crypto::ValueAad`), so an edited policy makes the version fail to
+/// decrypt rather than take effect. A version without one (`None`, NULL) is a
+/// legacy row sealed under the v1 encoding, which binds no policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionPolicy {
+    /// The associated-data encoding that binds this policy
+    /// ([`VersionPolicy::AAD_V2`]: `lockbox.secret-version.v2`).
+    pub aad: u32,
+    /// Destination host patterns the egress executor may send this version to;
+    /// empty means anywhere.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl VersionPolicy {
+    pub const AAD_V2: u32 = 2;
+
+    /// A policy bound by the v2 encoding.
+    pub fn v2(allowed_hosts: Vec<String>) -> VersionPolicy {
+        VersionPolicy {
+            aad: Self::AAD_V2,
+            allowed_hosts,
+        }
+    }
+
+    /// The stored form (NULL for a legacy version).
+    pub fn to_column(policy: Option<&VersionPolicy>) -> Option<String> {
+        policy.map(|p| serde_json::to_string(p).expect("a policy serializes"))
+    }
+
+    /// Reads the stored form. Text that is not a policy reads as none: the version
+    /// is then opened with the v1 encoding, which a v2 ciphertext fails, so an
+    /// edited policy can never loosen anything.
+    pub fn from_column(text: Option<&str>) -> Option<VersionPolicy> {
+        text.and_then(|t| serde_json::from_str(t).ok())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRow {
     pub secret_id: String,
@@ -215,6 +255,8 @@ pub struct VersionRow {
     pub deleted_at: Option<Timestamp>,
     /// The ciphertext was removed for good (`sealed` is empty).
     pub destroyed: bool,
+    /// The policy this version was sealed under; `None` for a legacy (v1) version.
+    pub policy: Option<VersionPolicy>,
 }
 
 impl VersionRow {
@@ -222,6 +264,25 @@ impl VersionRow {
     pub fn is_deleted(&self, now: Timestamp) -> bool {
         self.destroyed || self.deleted_at.is_some_and(|d| d <= now)
     }
+}
+
+/// One version re-sealed in place by `Store::reseal_versions`: under a new
+/// workspace-key version (re-encryption), or from the legacy v1 encoding to v2
+/// with the policy it has now (the policy sweep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reseal {
+    /// The version as it will read: its `key_version`, `sealed`, `policy` and
+    /// `fingerprint` are written (the secret's own fingerprint follows when this is
+    /// its current version).
+    pub version: VersionRow,
+    /// Compare-and-set: written only while the stored version is still sealed
+    /// under this key version…
+    pub old_key_version: u32,
+    /// …and under this policy (`None`: still a legacy version). Converting a
+    /// legacy version (`None` to `Some`) also requires the secret's
+    /// `allowed_hosts` column to still equal the new policy's list, so a policy
+    /// read before a concurrent write is never sealed in.
+    pub old_policy: Option<VersionPolicy>,
 }
 
 #[derive(Debug, Clone)]

@@ -236,6 +236,7 @@ conformance! {
         list_audit_newest_first_in_pages,
         import_into_a_non_empty_store_conflicts,
         reseal_is_compare_and_set_on_the_key_version,
+        version_policies_round_trip_and_legacy_versions_convert_once,
         version_states_delete_undelete_destroy,
         secret_settings_update_and_survive_writes,
     ],
@@ -315,6 +316,7 @@ fn version(id: &str, v: u64) -> VersionRow {
         created_by: "test".into(),
         deleted_at: None,
         destroyed: false,
+        policy: Some(VersionPolicy::v2(vec!["api.example.com".into()])),
     }
 }
 
@@ -719,7 +721,13 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
     let mut stale = s.secret_version("s", 2).await.unwrap().unwrap();
     stale.key_version = 2;
     stale.sealed = vec![9; 4];
-    assert_eq!(s.reseal_versions(vec![(stale, 1)]).await.unwrap(), 0);
+    let old_policy = stale.policy.clone();
+    let stale = Reseal {
+        version: stale,
+        old_key_version: 1,
+        old_policy,
+    };
+    assert_eq!(s.reseal_versions(vec![stale]).await.unwrap(), 0);
     assert!(s
         .secret_version("s", 2)
         .await
@@ -1668,17 +1676,16 @@ async fn reseal_is_compare_and_set_on_the_key_version(s: Arc<dyn Store>) {
     let first_two = s.versions_to_reseal("ws", 2, 2).await.unwrap();
     assert_eq!(first_two.len(), 2);
 
-    let updates: Vec<(VersionRow, u32)> = todo
+    let updates: Vec<Reseal> = todo
         .iter()
-        .map(|(_, v)| {
-            (
-                VersionRow {
-                    key_version: 2,
-                    sealed: vec![7; 5],
-                    ..v.clone()
-                },
-                1,
-            )
+        .map(|(_, v)| Reseal {
+            version: VersionRow {
+                key_version: 2,
+                sealed: vec![7; 5],
+                ..v.clone()
+            },
+            old_key_version: 1,
+            old_policy: v.policy.clone(),
         })
         .collect();
     let before = audit_rows(&*s).await;
@@ -1694,6 +1701,139 @@ async fn reseal_is_compare_and_set_on_the_key_version(s: Arc<dyn Store>) {
         1
     );
     assert_eq!(audit_rows(&*s).await, before);
+}
+
+async fn version_policies_round_trip_and_legacy_versions_convert_once(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let legacy = |mut c: CommitVersion| {
+        c.version.policy = None;
+        c
+    };
+    let wide = VersionPolicy::v2(vec!["*.example.org".into(), "api.example.com".into()]);
+    // a: a legacy version 1, then version 2 sealed with a policy.
+    s.commit_version(legacy(create("a", "a")), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut a2 = next(&secret("a", "a", 1), 2);
+    a2.version.policy = Some(wide.clone());
+    s.commit_version(a2, audit("secret.put")).await.unwrap();
+    // b: two legacy versions. c: a legacy version that was destroyed.
+    s.commit_version(legacy(create("b", "b")), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(legacy(next(&secret("b", "b", 1), 2)), audit("secret.put"))
+        .await
+        .unwrap();
+    s.commit_version(legacy(create("c", "c")), audit("secret.put"))
+        .await
+        .unwrap();
+    s.change_versions("c", vec![1], VersionChange::Destroy, audit("destroy"))
+        .await
+        .unwrap();
+
+    // Every read carries the policy.
+    assert_eq!(
+        s.secret_version("a", 1).await.unwrap().unwrap().policy,
+        None
+    );
+    assert_eq!(
+        s.secret_version("a", 2).await.unwrap().unwrap().policy,
+        Some(wide.clone())
+    );
+    let policies: Vec<Option<VersionPolicy>> = s
+        .list_versions("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.policy)
+        .collect();
+    assert_eq!(policies, [Some(wide.clone()), None]);
+
+    // Legacy versions that still hold a ciphertext, in order, paged by cursor.
+    let key = |rows: &[(SecretRow, VersionRow)]| -> Vec<(String, u64)> {
+        rows.iter()
+            .map(|(s, v)| (s.id.clone(), v.version))
+            .collect()
+    };
+    let all = s.legacy_versions(None, 100).await.unwrap();
+    let expect = |l: &[(&str, u64)]| -> Vec<(String, u64)> {
+        l.iter().map(|(id, v)| ((*id).to_owned(), *v)).collect()
+    };
+    assert_eq!(key(&all), expect(&[("a", 1), ("b", 1), ("b", 2)]));
+    assert_eq!(all[1].0.allowed_hosts, ["api.example.com"]);
+    let page = s.legacy_versions(None, 2).await.unwrap();
+    assert_eq!(key(&page), expect(&[("a", 1), ("b", 1)]));
+    let page = s.legacy_versions(Some(("b".into(), 1)), 2).await.unwrap();
+    assert_eq!(key(&page), expect(&[("b", 2)]));
+    assert!(s
+        .legacy_versions(Some(("b".into(), 2)), 2)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let convert = |(row, v): &(SecretRow, VersionRow), hosts: Vec<String>| Reseal {
+        version: VersionRow {
+            sealed: vec![9; 4],
+            policy: Some(VersionPolicy::v2(hosts)),
+            fingerprint: format!("rfp-{}-{}", row.id, v.version),
+            ..v.clone()
+        },
+        old_key_version: v.key_version,
+        old_policy: None,
+    };
+    // A conversion whose list is not the secret's list any more is refused.
+    let stale = convert(&all[1], vec!["old.example.com".into()]);
+    let before = audit_rows(&*s).await;
+    assert_eq!(s.reseal_versions(vec![stale]).await.unwrap(), 0);
+    let updates: Vec<Reseal> = all
+        .iter()
+        .map(|x| convert(x, x.0.allowed_hosts.clone()))
+        .collect();
+    assert_eq!(s.reseal_versions(updates.clone()).await.unwrap(), 3);
+    // Compare-and-set: a second node doing the same changes nothing.
+    assert_eq!(s.reseal_versions(updates).await.unwrap(), 0);
+    assert!(s.legacy_versions(None, 100).await.unwrap().is_empty());
+    let b2 = s.secret_version("b", 2).await.unwrap().unwrap();
+    assert_eq!(
+        (b2.sealed, b2.policy, b2.fingerprint.as_str()),
+        (
+            vec![9; 4],
+            Some(VersionPolicy::v2(vec!["api.example.com".into()])),
+            "rfp-b-2"
+        )
+    );
+    // The secret's fingerprint follows its current version, and only that.
+    let fp = |id: &'static str| {
+        let s = s.clone();
+        async move { s.secret_by_id(id).await.unwrap().unwrap().fingerprint }
+    };
+    assert_eq!(fp("b").await, "rfp-b-2");
+    assert_eq!(fp("a").await, "fp2");
+    let c1 = s.secret_version("c", 1).await.unwrap().unwrap();
+    assert!(c1.destroyed && c1.policy.is_none());
+    // Re-sealing is not audited.
+    assert_eq!(audit_rows(&*s).await, before);
+
+    // Under a new key version, the policy must still be the one read.
+    let a2 = s.secret_version("a", 2).await.unwrap().unwrap();
+    let rekey = |old_policy| Reseal {
+        version: VersionRow {
+            key_version: 2,
+            sealed: vec![8; 4],
+            ..a2.clone()
+        },
+        old_key_version: 1,
+        old_policy,
+    };
+    assert_eq!(s.reseal_versions(vec![rekey(None)]).await.unwrap(), 0);
+    assert_eq!(
+        s.reseal_versions(vec![rekey(Some(wide.clone()))])
+            .await
+            .unwrap(),
+        1
+    );
+    let a2 = s.secret_version("a", 2).await.unwrap().unwrap();
+    assert_eq!((a2.key_version, a2.policy), (2, Some(wide)));
 }
 
 async fn acknowledged_writes_survive_reopening(db: &Db) {
@@ -1854,6 +1994,8 @@ async fn populate(s: &dyn Store) {
     let mut c = commit_new(s2);
     c.version.key_version = 2;
     c.version.sealed = (0..=255).collect();
+    // A legacy version (no policy) beside policy-bound ones.
+    c.version.policy = None;
     s.commit_version(c, audit_in("w2", "secret.put"))
         .await
         .unwrap();
@@ -1909,6 +2051,25 @@ async fn export_then_import_into_the_other_kind(db: &Db) {
     );
     let v1 = target.secret_version("s1", 1).await.unwrap().unwrap();
     assert!(v1.destroyed && v1.sealed.is_empty());
+    // Version policies come across, legacy ones as legacy.
+    assert_eq!(
+        target
+            .secret_version("s1", 2)
+            .await
+            .unwrap()
+            .unwrap()
+            .policy,
+        Some(VersionPolicy::v2(vec!["api.example.com".into()]))
+    );
+    assert_eq!(
+        target
+            .secret_version("s2", 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .policy,
+        None
+    );
     let report = target.verify_audit().await.unwrap();
     assert_eq!(report, source.verify_audit().await.unwrap());
     assert_eq!(report.broken_at, None);

@@ -26,7 +26,7 @@ pub(super) const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visi
     COALESCE((SELECT cv.destroyed FROM secret_versions cv WHERE cv.secret_id = secrets.id \
      AND cv.version = secrets.current_version), false) AS current_destroyed";
 pub(super) const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, \
-    created_at, created_by, deleted_at, destroyed";
+    created_at, created_by, deleted_at, destroyed, policy";
 pub(super) const AUDIT_COLS: &str = "seq, workspace_id, at, actor, action, target, outcome, \
     request_id, detail, prev_hash, hash";
 
@@ -159,6 +159,7 @@ pub(super) fn version(r: &Row) -> Result<VersionRow, Fail> {
         created_by: r.try_get("created_by")?,
         deleted_at: r.try_get::<_, Option<i64>>("deleted_at")?.map(ts),
         destroyed: r.try_get("destroyed")?,
+        policy: VersionPolicy::from_column(r.try_get::<_, Option<String>>("policy")?.as_deref()),
     })
 }
 

@@ -354,7 +354,7 @@ fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
 async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
     w.exec(
         &format!(
-            "INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)"
+            "INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
         ),
         &[
             &v.secret_id,
@@ -366,6 +366,7 @@ async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
             &v.created_by,
             &v.deleted_at.map(|t| t.millis()),
             &v.destroyed,
+            &VersionPolicy::to_column(v.policy.as_ref()),
         ],
     )
     .await?;
@@ -1415,7 +1416,7 @@ impl Store for PostgresStore {
         let rows = tx::query(
             &client,
             "SELECT v.secret_id, v.version, v.key_version, v.sealed, v.fingerprint, v.created_at, \
-             v.created_by, v.deleted_at, v.destroyed FROM secret_versions v \
+             v.created_by, v.deleted_at, v.destroyed, v.policy FROM secret_versions v \
              JOIN secrets s ON s.id = v.secret_id \
              WHERE s.workspace_id = $1 AND v.key_version <> $2 AND NOT v.destroyed \
              ORDER BY v.secret_id, v.version LIMIT $3",
@@ -1445,30 +1446,94 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize> {
+    async fn reseal_versions(&self, updates: Vec<Reseal>) -> StoreResult<usize> {
         write_tx!(self, |w| {
             let mut n: u64 = 0;
-            for (v, old) in &updates {
+            for u in &updates {
+                let v = &u.version;
+                // Converting a legacy version: only while the secret's list is still
+                // the one being sealed in.
+                let row_hosts = if u.old_policy.is_none() {
+                    v.policy.as_ref().map(|p| hosts_json(&p.allowed_hosts))
+                } else {
+                    None
+                };
                 let changed = w
                     .exec(
-                        "UPDATE secret_versions SET key_version = $1, sealed = $2 \
-                         WHERE secret_id = $3 AND version = $4 AND key_version = $5 \
-                         AND NOT destroyed",
+                        "UPDATE secret_versions SET key_version = $1, sealed = $2, policy = $3, \
+                         fingerprint = $4 \
+                         WHERE secret_id = $5 AND version = $6 AND key_version = $7 \
+                         AND policy IS NOT DISTINCT FROM $8::text AND NOT destroyed \
+                         AND ($9::text IS NULL OR EXISTS (SELECT 1 FROM secrets s \
+                              WHERE s.id = secret_versions.secret_id AND s.allowed_hosts = $9::text))",
                         &[
                             &int(v.key_version)?,
                             &v.sealed,
+                            &VersionPolicy::to_column(v.policy.as_ref()),
+                            &v.fingerprint,
                             &v.secret_id,
                             &big(v.version),
-                            &int(*old)?,
+                            &int(u.old_key_version)?,
+                            &VersionPolicy::to_column(u.old_policy.as_ref()),
+                            &row_hosts,
                         ],
                     )
                     .await?;
                 if changed > 0 {
+                    w.exec(
+                        "UPDATE secrets SET fingerprint = $1 WHERE id = $2 \
+                         AND current_version = $3 AND fingerprint <> $1",
+                        &[&v.fingerprint, &v.secret_id, &big(v.version)],
+                    )
+                    .await?;
                     w.changed(Change::Secret(v.secret_id.clone()));
                 }
                 n += changed;
             }
             n as usize
         })
+    }
+
+    async fn legacy_versions(
+        &self,
+        after: Option<(String, u64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>> {
+        let client = self.client().await?;
+        let (after_id, after_version) = match after {
+            Some((id, v)) => (Some(id), big(v)),
+            None => (None, 0),
+        };
+        let rows = tx::query(
+            &client,
+            &format!(
+                "SELECT {VERSION_COLS} FROM secret_versions WHERE policy IS NULL AND NOT destroyed \
+                 AND ($1::text IS NULL OR secret_id > $1::text \
+                      OR (secret_id = $1::text AND version > $2)) \
+                 ORDER BY secret_id, version LIMIT $3"
+            ),
+            &[&after_id, &after_version, &i64::from(limit)],
+        )
+        .await?;
+        let versions = decode::all(&rows, decode::version)?;
+        if versions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<&str> = versions.iter().map(|v| v.secret_id.as_str()).collect();
+        ids.dedup();
+        let rows = tx::query(
+            &client,
+            &format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ANY($1)"),
+            &[&ids],
+        )
+        .await?;
+        let secrets: HashMap<String, SecretRow> = decode::all(&rows, decode::secret)?
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
+        Ok(versions
+            .into_iter()
+            .filter_map(|v| secrets.get(&v.secret_id).map(|s| (s.clone(), v)))
+            .collect())
     }
 }

@@ -145,6 +145,10 @@ ALTER TABLE secrets ADD COLUMN cas_required BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE secrets ADD COLUMN delete_version_after BIGINT;
 "#,
     r#"
+ALTER TABLE secret_versions ADD COLUMN policy TEXT;
+CREATE INDEX secret_versions_legacy ON secret_versions (secret_id, version) WHERE policy IS NULL;
+"#,
+    r#"
 ALTER TABLE tokens ADD COLUMN run_as_users BOOLEAN NOT NULL DEFAULT false;
 "#,
 ];

@@ -177,6 +177,7 @@ fn version_from(r: &Row<'_>) -> rusqlite::Result<VersionRow> {
         created_by: r.get("created_by")?,
         deleted_at: r.get::<_, Option<i64>>("deleted_at")?.map(ts),
         destroyed: r.get("destroyed")?,
+        policy: VersionPolicy::from_column(r.get::<_, Option<String>>("policy")?.as_deref()),
     })
 }
 
@@ -216,7 +217,7 @@ const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visibility, des
 
 /// The columns of `secret_versions`, in insert order.
 const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, created_at, \
-    created_by, deleted_at, destroyed";
+    created_by, deleted_at, destroyed, policy";
 
 fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
     serde_json::to_string(labels).expect("strings serialize")
@@ -224,7 +225,7 @@ fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
 
 fn insert_version(conn: &Connection, v: &VersionRow) -> StoreResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO secret_versions ({VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?)"
+        "INSERT INTO secret_versions ({VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
     ))?
     .execute(params![
         v.secret_id,
@@ -236,6 +237,7 @@ fn insert_version(conn: &Connection, v: &VersionRow) -> StoreResult<()> {
         v.created_by,
         v.deleted_at.map(|t| t.millis()),
         v.destroyed,
+        VersionPolicy::to_column(v.policy.as_ref()),
     ])?;
     Ok(())
 }
@@ -1258,25 +1260,81 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn reseal_versions(&self, updates: Vec<(VersionRow, u32)>) -> StoreResult<usize> {
+    async fn reseal_versions(&self, updates: Vec<Reseal>) -> StoreResult<usize> {
         self.write(move |ctx| {
             let mut n = 0;
-            for (v, old) in &updates {
-                n += ctx
+            for u in &updates {
+                let v = &u.version;
+                // Converting a legacy version: only while the secret's list is still
+                // the one being sealed in.
+                let row_hosts = if u.old_policy.is_none() {
+                    v.policy.as_ref().map(|p| hosts_json(&p.allowed_hosts))
+                } else {
+                    None
+                };
+                let changed = ctx
                     .conn
                     .prepare_cached(
-                        "UPDATE secret_versions SET key_version = ?, sealed = ? \
-                         WHERE secret_id = ? AND version = ? AND key_version = ? AND destroyed = 0",
+                        "UPDATE secret_versions SET key_version = ?1, sealed = ?2, policy = ?3, \
+                         fingerprint = ?4 \
+                         WHERE secret_id = ?5 AND version = ?6 AND key_version = ?7 \
+                         AND policy IS ?8 AND destroyed = 0 \
+                         AND (?9 IS NULL OR EXISTS (SELECT 1 FROM secrets s \
+                              WHERE s.id = secret_versions.secret_id AND s.allowed_hosts = ?9))",
                     )?
                     .execute(params![
                         v.key_version,
                         v.sealed,
+                        VersionPolicy::to_column(v.policy.as_ref()),
+                        v.fingerprint,
                         v.secret_id,
                         v.version as i64,
-                        old
+                        u.old_key_version,
+                        VersionPolicy::to_column(u.old_policy.as_ref()),
+                        row_hosts,
                     ])?;
+                if changed > 0 {
+                    ctx.conn
+                        .prepare_cached(
+                            "UPDATE secrets SET fingerprint = ?1 WHERE id = ?2 \
+                             AND current_version = ?3 AND fingerprint != ?1",
+                        )?
+                        .execute(params![v.fingerprint, v.secret_id, v.version as i64])?;
+                }
+                n += changed;
             }
             Ok(n)
+        })
+        .await
+    }
+
+    async fn legacy_versions(
+        &self,
+        after: Option<(String, u64)>,
+        limit: u32,
+    ) -> StoreResult<Vec<(SecretRow, VersionRow)>> {
+        self.read(move |c| {
+            let (after_id, after_version) = match after {
+                Some((id, v)) => (Some(id), v as i64),
+                None => (None, 0),
+            };
+            let mut st = c.prepare_cached(
+                "SELECT * FROM secret_versions WHERE policy IS NULL AND destroyed = 0 \
+                 AND (?1 IS NULL OR secret_id > ?1 OR (secret_id = ?1 AND version > ?2)) \
+                 ORDER BY secret_id, version LIMIT ?3",
+            )?;
+            let versions: Vec<VersionRow> = st
+                .query_map(params![after_id, after_version, limit], version_from)?
+                .collect::<Result<_, _>>()?;
+            let mut out = Vec::with_capacity(versions.len());
+            let mut sst =
+                c.prepare_cached(&format!("SELECT {SECRET_COLS} FROM secrets WHERE id = ?"))?;
+            for v in versions {
+                if let Some(s) = sst.query_row([&v.secret_id], secret_from).optional()? {
+                    out.push((s, v));
+                }
+            }
+            Ok(out)
         })
         .await
     }

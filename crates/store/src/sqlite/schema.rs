@@ -117,6 +117,10 @@ ALTER TABLE secrets ADD COLUMN cas_required INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN delete_version_after INTEGER;
 "#,
     r#"
+ALTER TABLE secret_versions ADD COLUMN policy TEXT;
+CREATE INDEX secret_versions_legacy ON secret_versions (secret_id, version) WHERE policy IS NULL;
+"#,
+    r#"
 ALTER TABLE tokens ADD COLUMN run_as_users INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
@@ -150,7 +154,8 @@ mod tests {
     use super::*;
 
     /// A database written before version states (schema 3) migrates in place:
-    /// its secrets and versions read back with the defaults.
+    /// its secrets and versions read back with the defaults (versions as legacy
+    /// rows, without a policy).
     #[test]
     fn a_schema_3_database_gains_version_states_with_defaults() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -192,8 +197,8 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            (v.deleted_at, v.destroyed, v.sealed),
-            (None, false, vec![1, 2])
+            (v.deleted_at, v.destroyed, v.sealed, v.policy),
+            (None, false, vec![1, 2], None)
         );
         let ws: String = conn
             .query_row("SELECT settings FROM workspaces", [], |r| r.get(0))
