@@ -103,7 +103,8 @@ fn run_refuses_secrets_that_would_set_startup_variables() {
     let token = s.token();
     let url = s.url();
     let marker = cwd.path().join("pwned");
-    let payload = format!("touch {}", marker.display());
+    // bash expands BASH_ENV before sourcing it: a command substitution runs.
+    let payload = format!("$(touch {})", marker.display());
     for (name, value) in [
         ("app/api-key", "sk_live_Harmless_123456"),
         ("app/BASH_ENV", payload.as_str()),

@@ -37,6 +37,12 @@ fn refused_char(c: char) -> Option<&'static str> {
     }
 }
 
+/// `text` in Unicode normalization form C, as names are stored (for prefixes and
+/// other partial names that are compared with stored names).
+pub fn nfc(text: &str) -> String {
+    text.nfc().collect()
+}
+
 impl SecretName {
     pub fn parse(raw: &str) -> Result<SecretName> {
         if raw.is_empty() {

@@ -403,14 +403,16 @@ async fn the_redact_endpoint_is_no_oracle_on_values_the_run_never_used() {
         .await
         .json()["ref"]
         .clone();
-    s.call(
-        &run,
-        Method::POST,
-        "/v1/run/redact",
-        Some(json!({"refs": [foreign], "lines": guesses})),
-    )
-    .await
-    .assert_error(403, "forbidden");
+    let r = s
+        .call(
+            &run,
+            Method::POST,
+            "/v1/run/redact",
+            Some(json!({"refs": [foreign], "lines": guesses})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["lines"], json!(guesses));
     // Rate limited per run, and every call audited with counts only.
     let mut limited = false;
     for _ in 0..130 {

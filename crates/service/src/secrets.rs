@@ -729,6 +729,8 @@ impl Lockbox {
                     .ok_or_else(|| Error::invalid("cursor is not one this server issued"))?,
             ),
         };
+        // Names are stored in NFC; so is the prefix they are compared with.
+        let prefix = prefix.map(|p| lockbox_core::names::nfc(&p));
         let rows = self
             .store
             .list_secrets(ListQuery {
