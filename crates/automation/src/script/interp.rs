@@ -1222,7 +1222,11 @@ impl<'h> Interp<'h> {
         }
     }
 
-    /// `SetSecret(name, value, description)`.
+    /// `SetSecret(name, value, description)`. The value goes to the host the way a
+    /// request body goes to the executor: every secret span becomes its reference,
+    /// which the service resolves (this run's only) and whose guard the stored
+    /// secret inherits (strictest visibility, intersection of allowed_hosts). The
+    /// run never hands the service a secret's plaintext to store.
     async fn set_secret(&mut self, args: Vec<V>, pos: Pos) -> Res<V> {
         let name = match self.plain_arg(&args[0], "SetSecret's name", pos)? {
             Some(n) => n.to_owned(),
@@ -1240,8 +1244,10 @@ impl<'h> Interp<'h> {
             )?;
             return Ok(V::Bool(false));
         }
-        // Marks dropped: the plaintext is stored (see the next commit).
-        let value = self.plaintext_json(&args[1]);
+        let value = self.egress_json(&args[1], pos).await?;
+        let from_secret = args[1].is_tainted();
+        // What the stored secret will hold, as the run knows it: masked from here on.
+        let held = self.plaintext_json(&args[1]);
         let description = match &args[2] {
             V::Null => None,
             v => {
@@ -1249,18 +1255,23 @@ impl<'h> Interp<'h> {
                 Some(self.scrub(&d))
             }
         };
-        match self
+        let result = self
             .host
-            .set_secret(&name, value.clone(), description.as_deref())
-            .await
-        {
-            Ok(()) => {
-                self.remember(&name, value);
-                Ok(V::Bool(true))
+            .set_secret(&name, value, description.as_deref())
+            .await;
+        // Whatever the service said, the value is masked on the way out.
+        self.remember(&name, held);
+        match result {
+            Ok(()) => Ok(V::Bool(true)),
+            // A refusal of a value built from secrets may depend on that value (its
+            // size once resolved, say): it ends the run, so a script learns at most
+            // one such answer per run instead of searching with many calls.
+            Err(e) if from_secret => {
+                let m = format!("SetSecret('{name}') failed: {}", e.message);
+                let m = self.scrub(&m);
+                fail(&e.code, m, pos)
             }
             Err(e) => {
-                // Whatever the service said, the value is masked on the way out.
-                self.remember(&name, value);
                 let m = format!("SetSecret('{name}') failed: {}: {}", e.code, e.message);
                 self.log("Warning", m, pos)?;
                 Ok(V::Bool(false))

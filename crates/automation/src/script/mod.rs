@@ -36,6 +36,15 @@
 //! not look at values either: `limit_string` counts a string's plain bytes,
 //! `limit_secret_spans` its number of secret spans, `limit_logs` the lines and
 //! their bytes before masking.
+//!
+//! `SetSecret` stores what the script holds the way a request sends it: every
+//! tainted span or leaf becomes its reference (a tainted number or boolean, a
+//! string that is exactly its reference), and the service resolves this run's
+//! references, splices the values in and gives the stored secret the strictest
+//! visibility and the intersection of the sources' allowed_hosts. The run never
+//! hands over a plaintext to store, so a restricted value cannot be laundered into
+//! a masked secret. A refusal of such a value ends the run (it may depend on the
+//! value, e.g. its resolved size).
 
 mod host;
 mod interp;
