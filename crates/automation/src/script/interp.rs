@@ -1,5 +1,13 @@
 //! The interpreter: values with taint marks, builtins over a [`ScriptHost`],
 //! limits, and redaction of everything that leaves the run.
+//!
+//! A value read from a secret is never held where the script can look at it: a
+//! string keeps only *spans* that point at the secret's leaf (the text lives in
+//! `Interp::sources`), and a number or boolean leaf is an opaque [`V::Secret`].
+//! What a script may do with such a value does not depend on it: concatenate,
+//! put it in objects and arrays, send it (as a reference), store it (as a
+//! reference), test it against `null` and take the truth of anything but a
+//! boolean (always true). Everything else is a `tainted_value` error.
 
 use super::host::ScriptHost;
 use super::parse::{parse, BinOp, Builtin, Expr, ExprKind, Pos, Stmt, UnOp};
@@ -13,20 +21,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Caps on one run. Exceeding one ends the run `failed` with a `limit_*` code.
+/// No check looks at a secret's value: a string's secret spans count by number,
+/// never by length.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Statements plus expression nodes evaluated (`limit_steps`).
     pub max_steps: u64,
     /// Wall clock for the whole run, outbound calls included (`limit_time`).
     pub timeout: Duration,
-    /// Longest string a script may build, in bytes (`limit_string`).
+    /// Most bytes of a string a script may build, counting only the text that did
+    /// not come from a secret (`limit_string`).
     pub max_string_bytes: usize,
+    /// Most secret spans in one string (`limit_secret_spans`). Each span is one
+    /// secret's leaf, at most the service's value limit (64 KiB).
+    pub max_secret_spans: usize,
     /// Most entries in one object or array (`limit_size`).
     pub max_items: usize,
     /// Most `InvokeRestMethod` calls (`limit_calls`).
     pub max_calls: usize,
     /// Most log lines (`limit_logs`).
     pub max_logs: usize,
+    /// Most bytes of all log lines together, counted before masking (`limit_logs`):
+    /// every line is masked, and masking answers guesses.
+    pub max_log_bytes: usize,
 }
 
 impl Default for Limits {
@@ -35,43 +52,101 @@ impl Default for Limits {
             max_steps: 100_000,
             timeout: Duration::from_secs(60),
             max_string_bytes: 1 << 20,
+            max_secret_spans: 256,
             max_items: 10_000,
             max_calls: 32,
             max_logs: 1_000,
+            max_log_bytes: 1 << 20,
         }
     }
 }
 
-/// A span of a string that came from a secret (`src` indexes `Interp::sources`).
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    start: usize,
-    end: usize,
-    src: usize,
+/// One piece of a string.
+#[derive(Debug, Clone)]
+enum Seg {
+    /// Text the script may see (never empty).
+    Plain(String),
+    /// A secret's leaf, `Interp::sources[src]`. `quoted`: the span stands for the
+    /// leaf written as a JSON string literal (a string inside an array or object
+    /// that was turned into text).
+    Secret { src: usize, quoted: bool },
 }
 
+/// A string: plain text and secret spans. Adjacent plain pieces are merged.
 #[derive(Debug, Clone, Default)]
 struct TStr {
-    s: String,
-    marks: Vec<Mark>,
+    segs: Vec<Seg>,
 }
 
 impl TStr {
     fn plain(s: impl Into<String>) -> TStr {
+        let mut t = TStr::default();
+        t.push_str(&s.into());
+        t
+    }
+
+    fn secret(src: usize) -> TStr {
         TStr {
-            s: s.into(),
-            marks: Vec::new(),
+            segs: vec![Seg::Secret { src, quoted: false }],
         }
     }
 
+    fn push_str(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        match self.segs.last_mut() {
+            Some(Seg::Plain(p)) => p.push_str(s),
+            _ => self.segs.push(Seg::Plain(s.to_owned())),
+        }
+    }
+
+    fn push_secret(&mut self, src: usize, quoted: bool) {
+        self.segs.push(Seg::Secret { src, quoted });
+    }
+
     fn push(&mut self, other: &TStr) {
-        let off = self.s.len();
-        self.s.push_str(&other.s);
-        self.marks.extend(other.marks.iter().map(|m| Mark {
-            start: m.start + off,
-            end: m.end + off,
-            src: m.src,
-        }));
+        for seg in &other.segs {
+            match seg {
+                Seg::Plain(p) => self.push_str(p),
+                Seg::Secret { src, quoted } => self.push_secret(*src, *quoted),
+            }
+        }
+    }
+
+    /// The text, when no part of it came from a secret.
+    fn as_plain(&self) -> Option<&str> {
+        match self.segs.as_slice() {
+            [] => Some(""),
+            [Seg::Plain(p)] => Some(p),
+            _ => None,
+        }
+    }
+
+    fn first_secret(&self) -> Option<usize> {
+        self.segs.iter().find_map(|s| match s {
+            Seg::Secret { src, .. } => Some(*src),
+            Seg::Plain(_) => None,
+        })
+    }
+
+    /// Bytes of the plain pieces (what `limit_string` counts).
+    fn plain_len(&self) -> usize {
+        self.segs
+            .iter()
+            .map(|s| match s {
+                Seg::Plain(p) => p.len(),
+                Seg::Secret { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Number of secret spans (what `limit_secret_spans` counts).
+    fn spans(&self) -> usize {
+        self.segs
+            .iter()
+            .filter(|s| matches!(s, Seg::Secret { .. }))
+            .count()
     }
 }
 
@@ -83,6 +158,8 @@ enum V {
     Str(TStr),
     Arr(Vec<V>),
     Obj(Vec<(String, V)>),
+    /// A number or boolean leaf of a JSON secret, `Interp::sources[src]`: opaque.
+    Secret(usize),
 }
 
 impl V {
@@ -94,31 +171,29 @@ impl V {
             V::Str(_) => "a string",
             V::Arr(_) => "an array",
             V::Obj(_) => "an object",
+            V::Secret(_) => "a secret's value",
         }
     }
 
+    /// Null and `false` are false, everything else true. A tainted boolean's truth
+    /// is its value: callers go through [`Interp::truth`].
     fn truthy(&self) -> bool {
         !matches!(self, V::Null | V::Bool(false))
     }
 
-    fn is_marked(&self) -> bool {
-        match self {
-            V::Str(t) => !t.marks.is_empty(),
-            V::Arr(a) => a.iter().any(V::is_marked),
-            V::Obj(o) => o.iter().any(|(_, v)| v.is_marked()),
-            _ => false,
-        }
+    /// Holds anything read from a secret, at any depth.
+    fn is_tainted(&self) -> bool {
+        self.taint().is_some()
     }
 
-    /// Plain JSON, marks dropped (for storage, never for display).
-    fn to_json(&self) -> Value {
+    /// The first secret span or leaf inside, if any.
+    fn taint(&self) -> Option<usize> {
         match self {
-            V::Null => Value::Null,
-            V::Bool(b) => Value::Bool(*b),
-            V::Num(n) => num_json(*n),
-            V::Str(t) => Value::String(t.s.clone()),
-            V::Arr(a) => Value::Array(a.iter().map(V::to_json).collect()),
-            V::Obj(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            V::Str(t) => t.first_secret(),
+            V::Secret(src) => Some(*src),
+            V::Arr(a) => a.iter().find_map(V::taint),
+            V::Obj(o) => o.iter().find_map(|(_, v)| v.taint()),
+            V::Null | V::Bool(_) | V::Num(_) => None,
         }
     }
 
@@ -133,12 +208,16 @@ impl V {
         }
     }
 
+    /// Equality of untainted values (callers check taint first).
     fn deep_eq(&self, other: &V) -> bool {
         match (self, other) {
             (V::Null, V::Null) => true,
             (V::Bool(a), V::Bool(b)) => a == b,
             (V::Num(a), V::Num(b)) => a == b,
-            (V::Str(a), V::Str(b)) => a.s == b.s,
+            (V::Str(a), V::Str(b)) => match (a.as_plain(), b.as_plain()) {
+                (Some(x), Some(y)) => x == y,
+                _ => false,
+            },
             (V::Arr(a), V::Arr(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.deep_eq(y))
             }
@@ -170,7 +249,15 @@ fn fmt_num(n: f64) -> String {
     }
 }
 
-/// Where a marked span came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeafKind {
+    Str,
+    Num,
+    Bool,
+}
+
+/// One leaf read from a secret. Its text is never displayed nor sent: only the
+/// local scrub and what `SetSecret` remembers use it.
 struct Source {
     name: String,
     /// Top-level field of a JSON object secret.
@@ -179,6 +266,9 @@ struct Source {
     reference: Option<String>,
     /// Nested deeper than one field: cannot be sent as a reference.
     nested: bool,
+    kind: LeafKind,
+    /// A string's own characters, a number's or boolean's JSON text.
+    text: String,
 }
 
 enum Stop {
@@ -204,6 +294,8 @@ struct Interp<'h> {
     redactor: Option<Arc<Redactor>>,
     url_redactor: Option<Arc<Redactor>>,
     logs: Vec<LogLine>,
+    /// Bytes of all log lines so far, before masking.
+    log_bytes: usize,
     steps: u64,
     calls: usize,
 }
@@ -229,6 +321,7 @@ pub(super) async fn run(
         redactor: None,
         url_redactor: None,
         logs: Vec::new(),
+        log_bytes: 0,
         steps: 0,
         calls: 0,
     };
@@ -291,6 +384,10 @@ async fn finish(host: &dyn ScriptHost, logs: Vec<LogLine>, outcome: Res<()>) -> 
 
 const LEVELS: [&str; 4] = ["Debug", "Information", "Warning", "Error"];
 
+/// What a script may do with a secret's value, said in every `tainted_value` error.
+const TAINT_RULE: &str = "a secret's value may only be concatenated, put in objects and \
+                          arrays, sent, stored, or tested against null";
+
 impl<'h> Interp<'h> {
     fn tick(&mut self, pos: Pos) -> Res<()> {
         self.steps += 1;
@@ -317,15 +414,34 @@ impl<'h> Interp<'h> {
         Ok(())
     }
 
-    fn check_str(&self, t: &TStr, pos: Pos) -> Res<()> {
-        if t.s.len() > self.limits.max_string_bytes {
+    /// `limit_string` on the plain bytes, `limit_secret_spans` on the number of
+    /// spans: neither depends on a secret's value or length.
+    fn check_len(&self, plain: usize, spans: usize, pos: Pos) -> Res<()> {
+        if plain > self.limits.max_string_bytes {
             return fail(
                 "limit_string",
-                format!("a string grew past {} bytes", self.limits.max_string_bytes),
+                format!(
+                    "a string grew past {} bytes (not counting secrets' values)",
+                    self.limits.max_string_bytes
+                ),
+                pos,
+            );
+        }
+        if spans > self.limits.max_secret_spans {
+            return fail(
+                "limit_secret_spans",
+                format!(
+                    "a string holds more than {} secret values",
+                    self.limits.max_secret_spans
+                ),
                 pos,
             );
         }
         Ok(())
+    }
+
+    fn check_str(&self, t: &TStr, pos: Pos) -> Res<()> {
+        self.check_len(t.plain_len(), t.spans(), pos)
     }
 
     fn check_items(&self, n: usize, pos: Pos) -> Res<()> {
@@ -340,6 +456,31 @@ impl<'h> Interp<'h> {
             );
         }
         Ok(())
+    }
+
+    /// A `tainted_value` error about `v` (which holds a secret's value): names the
+    /// secret, never the value.
+    fn tainted<T>(&self, v: &V, what: &str, pos: Pos) -> Res<T> {
+        let name = v
+            .taint()
+            .map(|src| self.sources[src].name.as_str())
+            .unwrap_or("?");
+        fail(
+            "tainted_value",
+            format!("{what}: it holds a value of secret '{name}'; {TAINT_RULE}"),
+            pos,
+        )
+    }
+
+    /// The truth of `v` for `if`, `not`, `and` and `or`. Any value from a secret is
+    /// true, except a boolean, whose truth is its value: deciding on one is an error.
+    fn truth(&self, v: &V, pos: Pos) -> Res<bool> {
+        if let V::Secret(src) = v {
+            if self.sources[*src].kind == LeafKind::Bool {
+                return self.tainted(v, "cannot decide on a boolean read from a secret", pos);
+            }
+        }
+        Ok(v.truthy())
     }
 
     fn remember(&mut self, name: &str, value: Value) {
@@ -357,7 +498,8 @@ impl<'h> Interp<'h> {
                 self.known.iter().map(|(n, v)| (n.as_str(), v)).collect();
             let base = Redactor::with_json(&refs, Options::default());
             // The forms a value takes once the script has pasted it raw into a URL
-            // (the `url` crate escapes only what it must: a space, quotes, `<`, `>`).
+            // (the `url` crate escapes only what it must: a space, quotes, `<`, `>`),
+            // and number leaves, which `with_json` does not register on their own.
             let mut extra: Vec<(String, String)> = Vec::new();
             for (name, v) in &self.known {
                 let mut leaves = Vec::new();
@@ -369,6 +511,9 @@ impl<'h> Interp<'h> {
                         }
                     }
                 }
+                let mut numbers = Vec::new();
+                number_leaves(v, &mut numbers);
+                extra.extend(numbers.into_iter().map(|n| (name.clone(), n)));
             }
             let extra: Vec<(&str, &[u8])> = extra
                 .iter()
@@ -388,27 +533,62 @@ impl<'h> Interp<'h> {
         }
     }
 
-    /// Text for display: marked spans become `[REDACTED:<name>]`.
+    /// Text for display: secret spans become `[REDACTED:<name>]` (not yet scrubbed).
     fn unmarked(&self, t: &TStr) -> String {
-        let mut marks = t.marks.clone();
-        marks.sort_by_key(|m| m.start);
-        let mut out = String::with_capacity(t.s.len());
-        let mut at = 0;
-        for m in marks {
-            if m.start < at {
-                continue;
+        let mut out = String::new();
+        for seg in &t.segs {
+            match seg {
+                Seg::Plain(p) => out.push_str(p),
+                Seg::Secret { src, .. } => {
+                    out.push_str("[REDACTED:");
+                    out.push_str(&self.sources[*src].name);
+                    out.push(']');
+                }
             }
-            out.push_str(&t.s[at..m.start]);
-            out.push_str("[REDACTED:");
-            out.push_str(&self.sources[m.src].name);
-            out.push(']');
-            at = m.end;
         }
-        out.push_str(&t.s[at..]);
         out
     }
 
-    /// A value as text, keeping marks (for concatenation).
+    /// The plaintext a string stands for (only for the local scrub: never shown).
+    fn plaintext(&self, t: &TStr) -> String {
+        let mut out = String::new();
+        for seg in &t.segs {
+            match seg {
+                Seg::Plain(p) => out.push_str(p),
+                Seg::Secret { src, quoted } => {
+                    let text = &self.sources[*src].text;
+                    if *quoted {
+                        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+                    } else {
+                        out.push_str(text);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The JSON a value stands for, secrets' values in place (for the local scrub).
+    fn plaintext_json(&self, v: &V) -> Value {
+        match v {
+            V::Null => Value::Null,
+            V::Bool(b) => Value::Bool(*b),
+            V::Num(n) => num_json(*n),
+            V::Str(t) => Value::String(self.plaintext(t)),
+            V::Secret(src) => {
+                let text = &self.sources[*src].text;
+                serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
+            }
+            V::Arr(a) => Value::Array(a.iter().map(|x| self.plaintext_json(x)).collect()),
+            V::Obj(o) => Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), self.plaintext_json(x)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A value as text, keeping secret spans (for concatenation).
     fn to_tstr(&self, v: &V, pos: Pos) -> Res<TStr> {
         let mut out = TStr::default();
         self.write_tstr(v, &mut out, false, pos)?;
@@ -417,86 +597,93 @@ impl<'h> Interp<'h> {
 
     fn write_tstr(&self, v: &V, out: &mut TStr, nested: bool, pos: Pos) -> Res<()> {
         match v {
-            V::Null => out.s.push_str("null"),
-            V::Bool(b) => out.s.push_str(if *b { "true" } else { "false" }),
-            V::Num(n) => out.s.push_str(&fmt_num(*n)),
+            V::Null => out.push_str("null"),
+            V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            V::Num(n) => out.push_str(&fmt_num(*n)),
+            V::Secret(src) => out.push_secret(*src, false),
             V::Str(t) if !nested => out.push(t),
-            V::Str(t) => {
-                let quoted = serde_json::to_string(&t.s).unwrap_or_default();
-                let start = out.s.len();
-                out.s.push_str(&quoted);
-                if let Some(m) = t.marks.first() {
-                    out.marks.push(Mark {
-                        start,
-                        end: out.s.len(),
-                        src: m.src,
-                    });
+            V::Str(t) => match t.segs.as_slice() {
+                // A secret string alone: one span for the whole JSON literal.
+                [Seg::Secret { src, quoted: false }] => out.push_secret(*src, true),
+                segs => {
+                    out.push_str("\"");
+                    for seg in segs {
+                        match seg {
+                            Seg::Plain(p) => {
+                                let q = serde_json::to_string(p).unwrap_or_default();
+                                out.push_str(q.get(1..q.len() - 1).unwrap_or_default());
+                            }
+                            Seg::Secret { src, quoted } => out.push_secret(*src, *quoted),
+                        }
+                    }
+                    out.push_str("\"");
                 }
-            }
+            },
             V::Arr(a) => {
-                out.s.push('[');
+                out.push_str("[");
                 for (i, x) in a.iter().enumerate() {
                     if i > 0 {
-                        out.s.push(',');
+                        out.push_str(",");
                     }
                     self.write_tstr(x, out, true, pos)?;
                     self.check_str(out, pos)?;
                 }
-                out.s.push(']');
+                out.push_str("]");
             }
             V::Obj(o) => {
-                out.s.push('{');
+                out.push_str("{");
                 for (i, (k, x)) in o.iter().enumerate() {
                     if i > 0 {
-                        out.s.push(',');
+                        out.push_str(",");
                     }
-                    out.s
-                        .push_str(&serde_json::to_string(k).unwrap_or_default());
-                    out.s.push(':');
+                    out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                    out.push_str(":");
                     self.write_tstr(x, out, true, pos)?;
                     self.check_str(out, pos)?;
                 }
-                out.s.push('}');
+                out.push_str("}");
             }
         }
         self.check_str(out, pos)
     }
 
-    /// A value as display text: marks replaced, then scrubbed.
-    fn display(&mut self, v: &V, pos: Pos) -> Res<String> {
+    /// A value as display text: secret spans replaced (scrubbed where it leaves).
+    fn display(&self, v: &V, pos: Pos) -> Res<String> {
         let t = self.to_tstr(v, pos)?;
-        let text = self.unmarked(&t);
-        Ok(self.scrub(&text))
+        Ok(self.unmarked(&t))
     }
 
-    /// A string for the egress executor: marked spans become references.
+    /// A string for the egress executor or the service: secret spans become
+    /// references. Whether this fails depends only on the plain text after a span.
     async fn for_egress(&mut self, t: &TStr, pos: Pos) -> Res<String> {
-        let mut marks = t.marks.clone();
-        marks.sort_by_key(|m| m.start);
-        let mut out = String::with_capacity(t.s.len());
-        let mut at = 0;
-        for m in marks {
-            if m.start < at {
-                continue;
+        let mut out = String::new();
+        for (i, seg) in t.segs.iter().enumerate() {
+            match seg {
+                Seg::Plain(p) => out.push_str(p),
+                Seg::Secret { src, .. } => {
+                    // A reference runs over letters, digits, '-' and '_'; another
+                    // reference (`$secret:`) after it is fine.
+                    if let Some(Seg::Plain(next)) = t.segs.get(i + 1) {
+                        let follows = next.chars().next();
+                        if follows
+                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                        {
+                            return fail(
+                                "secret_placement",
+                                format!(
+                                    "a value of secret '{}' is directly followed by a letter, \
+                                     digit, '-' or '_'; put a separator after it",
+                                    self.sources[*src].name
+                                ),
+                                pos,
+                            );
+                        }
+                    }
+                    let reference = self.reference_of(*src, pos).await?;
+                    out.push_str(&reference);
+                }
             }
-            let follows = t.s[m.end..].chars().next();
-            if follows.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                return fail(
-                    "secret_placement",
-                    format!(
-                        "a value of secret '{}' is directly followed by a letter, digit, '-' or \
-                         '_'; put a separator after it",
-                        self.sources[m.src].name
-                    ),
-                    pos,
-                );
-            }
-            let reference = self.reference_of(m.src, pos).await?;
-            out.push_str(&t.s[at..m.start]);
-            out.push_str(&reference);
-            at = m.end;
         }
-        out.push_str(&t.s[at..]);
         Ok(out)
     }
 
@@ -509,7 +696,7 @@ impl<'h> Interp<'h> {
             return fail(
                 "secret_placement",
                 format!(
-                    "only a whole secret or one top-level field of '{}' can be sent",
+                    "only a whole secret or one top-level field of '{}' can be sent or stored",
                     s.name
                 ),
                 pos,
@@ -528,10 +715,17 @@ impl<'h> Interp<'h> {
         }
     }
 
+    /// JSON for the egress executor or the service: every secret span becomes its
+    /// reference; a number or boolean from a secret becomes a string that is
+    /// exactly its reference.
     fn egress_json<'a>(&'a mut self, v: &'a V, pos: Pos) -> BoxFut<'a, Res<Value>> {
         Box::pin(async move {
             Ok(match v {
+                V::Null => Value::Null,
+                V::Bool(b) => Value::Bool(*b),
+                V::Num(n) => num_json(*n),
                 V::Str(t) => Value::String(self.for_egress(t, pos).await?),
+                V::Secret(src) => Value::String(self.reference_of(*src, pos).await?),
                 V::Arr(a) => {
                     let mut out = Vec::with_capacity(a.len());
                     for x in a {
@@ -546,98 +740,83 @@ impl<'h> Interp<'h> {
                     }
                     Value::Object(out)
                 }
-                other => other.to_json(),
             })
         })
     }
 
-    /// Marks a value read from secret `name`.
-    fn mark_secret(&mut self, name: &str, value: Value, reference: String) -> V {
-        let whole = self.sources.len();
+    fn push_source(
+        &mut self,
+        name: &str,
+        field: Option<&str>,
+        reference: Option<String>,
+        nested: bool,
+        kind: LeafKind,
+        text: String,
+    ) -> usize {
         self.sources.push(Source {
             name: name.to_owned(),
-            field: None,
-            reference: Some(reference),
-            nested: false,
-        });
-        match value {
-            Value::String(s) => V::Str(TStr {
-                marks: vec![Mark {
-                    start: 0,
-                    end: s.len(),
-                    src: whole,
-                }],
-                s,
-            }),
-            Value::Object(o) => {
-                let mut out = Vec::with_capacity(o.len());
-                for (k, v) in o {
-                    let src = self.sources.len();
-                    self.sources.push(Source {
-                        name: name.to_owned(),
-                        field: Some(k.clone()),
-                        reference: None,
-                        nested: false,
-                    });
-                    let v = self.mark_leaves(v, src, name);
-                    out.push((k, v));
-                }
-                V::Obj(out)
-            }
-            other => {
-                let src = self.sources.len();
-                self.sources.push(Source {
-                    name: name.to_owned(),
-                    field: None,
-                    reference: None,
-                    nested: true,
-                });
-                self.mark_leaves(other, src, name)
-            }
-        }
-    }
-
-    /// Marks every string leaf; the top level with `src`, deeper ones as nested.
-    fn mark_leaves(&mut self, v: Value, src: usize, name: &str) -> V {
-        match v {
-            Value::String(s) => V::Str(TStr {
-                marks: vec![Mark {
-                    start: 0,
-                    end: s.len(),
-                    src,
-                }],
-                s,
-            }),
-            Value::Array(a) => {
-                let nested = self.nested_source(name);
-                V::Arr(
-                    a.into_iter()
-                        .map(|x| self.mark_leaves(x, nested, name))
-                        .collect(),
-                )
-            }
-            Value::Object(o) => {
-                let nested = self.nested_source(name);
-                V::Obj(
-                    o.into_iter()
-                        .map(|(k, x)| (k, self.mark_leaves(x, nested, name)))
-                        .collect(),
-                )
-            }
-            other => V::from_json(other),
-        }
-    }
-
-    fn nested_source(&mut self, name: &str) -> usize {
-        self.sources.push(Source {
-            name: name.to_owned(),
-            field: None,
-            reference: None,
-            nested: true,
+            field: field.map(str::to_owned),
+            reference,
+            nested,
+            kind,
+            text,
         });
         self.sources.len() - 1
     }
 
+    /// Marks a value read from secret `name`: every string, number and boolean
+    /// leaf, at any depth.
+    fn mark_secret(&mut self, name: &str, value: Value, reference: String) -> V {
+        match value {
+            Value::String(s) => {
+                let src = self.push_source(name, None, Some(reference), false, LeafKind::Str, s);
+                V::Str(TStr::secret(src))
+            }
+            Value::Object(o) => V::Obj(
+                o.into_iter()
+                    .map(|(k, v)| {
+                        let v = self.mark_leaves(v, name, Some(&k), false);
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            other => self.mark_leaves(other, name, None, true),
+        }
+    }
+
+    /// Marks every leaf: a top-level field (`field`) can be sent as a reference,
+    /// deeper leaves (`nested`) cannot.
+    fn mark_leaves(&mut self, v: Value, name: &str, field: Option<&str>, nested: bool) -> V {
+        match v {
+            Value::Null => V::Null,
+            Value::String(s) => {
+                let src = self.push_source(name, field, None, nested, LeafKind::Str, s);
+                V::Str(TStr::secret(src))
+            }
+            Value::Number(n) => {
+                let src = self.push_source(name, field, None, nested, LeafKind::Num, n.to_string());
+                V::Secret(src)
+            }
+            Value::Bool(b) => {
+                let src =
+                    self.push_source(name, field, None, nested, LeafKind::Bool, b.to_string());
+                V::Secret(src)
+            }
+            Value::Array(a) => V::Arr(
+                a.into_iter()
+                    .map(|x| self.mark_leaves(x, name, None, true))
+                    .collect(),
+            ),
+            Value::Object(o) => V::Obj(
+                o.into_iter()
+                    .map(|(k, x)| (k, self.mark_leaves(x, name, None, true)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Appends a log line. Both caps count the line before masking, so whether a
+    /// line fits never depends on a secret.
     fn log(&mut self, level: &str, message: String, pos: Pos) -> Res<()> {
         if self.logs.len() >= self.limits.max_logs {
             return fail(
@@ -645,6 +824,17 @@ impl<'h> Interp<'h> {
                 format!(
                     "the script wrote more than {} log lines",
                     self.limits.max_logs
+                ),
+                pos,
+            );
+        }
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.log_bytes > self.limits.max_log_bytes {
+            return fail(
+                "limit_logs",
+                format!(
+                    "the script wrote more than {} bytes of log lines",
+                    self.limits.max_log_bytes
                 ),
                 pos,
             );
@@ -696,7 +886,7 @@ impl<'h> Interp<'h> {
             } => {
                 self.tick(*pos)?;
                 let c = self.eval(cond).await?;
-                if c.truthy() {
+                if self.truth(&c, *pos)? {
                     self.block(then).await?;
                 } else {
                     self.block(els).await?;
@@ -746,11 +936,14 @@ impl<'h> Interp<'h> {
                 }
                 ExprKind::Member(obj, name) => {
                     let o = self.eval(obj).await?;
-                    member(&o, name, pos)?
+                    self.member(&o, name, pos)?
                 }
                 ExprKind::Index(obj, idx) => {
                     let o = self.eval(obj).await?;
                     let i = self.eval(idx).await?;
+                    if i.is_tainted() {
+                        return self.tainted(&i, "cannot index with a secret's value", pos);
+                    }
                     match (&o, &i) {
                         (V::Null, _) => V::Null,
                         (V::Arr(a), V::Num(n)) => {
@@ -760,7 +953,13 @@ impl<'h> Interp<'h> {
                                 V::Null
                             }
                         }
-                        (V::Obj(_), V::Str(k)) => member(&o, &k.s, pos)?,
+                        (V::Obj(_), V::Str(k)) => {
+                            let k = k.as_plain().unwrap_or_default().to_owned();
+                            self.member(&o, &k, pos)?
+                        }
+                        (V::Str(_) | V::Secret(_), _) if o.is_tainted() => {
+                            return self.tainted(&o, "cannot index a secret's value", pos)
+                        }
                         _ => {
                             return fail(
                                 "type_error",
@@ -770,9 +969,15 @@ impl<'h> Interp<'h> {
                         }
                     }
                 }
-                ExprKind::Unary(UnOp::Not, x) => V::Bool(!self.eval(x).await?.truthy()),
+                ExprKind::Unary(UnOp::Not, x) => {
+                    let v = self.eval(x).await?;
+                    V::Bool(!self.truth(&v, pos)?)
+                }
                 ExprKind::Unary(UnOp::Neg, x) => match self.eval(x).await? {
                     V::Num(n) => V::Num(-n),
+                    other if other.is_tainted() => {
+                        return self.tainted(&other, "cannot negate a secret's value", pos)
+                    }
                     other => {
                         return fail(
                             "type_error",
@@ -783,18 +988,20 @@ impl<'h> Interp<'h> {
                 },
                 ExprKind::Binary(BinOp::And, a, b) => {
                     let a = self.eval(a).await?;
-                    if !a.truthy() {
+                    if !self.truth(&a, pos)? {
                         V::Bool(false)
                     } else {
-                        V::Bool(self.eval(b).await?.truthy())
+                        let b = self.eval(b).await?;
+                        V::Bool(self.truth(&b, pos)?)
                     }
                 }
                 ExprKind::Binary(BinOp::Or, a, b) => {
                     let a = self.eval(a).await?;
-                    if a.truthy() {
+                    if self.truth(&a, pos)? {
                         V::Bool(true)
                     } else {
-                        V::Bool(self.eval(b).await?.truthy())
+                        let b = self.eval(b).await?;
+                        V::Bool(self.truth(&b, pos)?)
                     }
                 }
                 ExprKind::Binary(op, a, b) => {
@@ -813,24 +1020,91 @@ impl<'h> Interp<'h> {
         })
     }
 
+    /// `a.name`: a field of an object (read from a secret or not), or the length
+    /// of an array that holds no secret's value.
+    fn member(&self, o: &V, name: &str, pos: Pos) -> Res<V> {
+        match o {
+            V::Null => Ok(V::Null),
+            V::Obj(fields) => Ok(fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or(V::Null)),
+            V::Arr(a) if name == "length" || name == "Count" => {
+                if o.is_tainted() {
+                    return self.tainted(
+                        o,
+                        &format!("cannot take '.{name}' of an array holding a secret's value"),
+                        pos,
+                    );
+                }
+                Ok(V::Num(a.len() as f64))
+            }
+            other if other.is_tainted() => self.tainted(
+                other,
+                &format!("cannot read member '{name}' of a secret's value"),
+                pos,
+            ),
+            other => fail(
+                "type_error",
+                format!("cannot read member '{name}' of {}", other.type_name()),
+                pos,
+            ),
+        }
+    }
+
     fn binary(&mut self, op: BinOp, a: V, b: V, pos: Pos) -> Res<V> {
+        let sym = match op {
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::Lt => "<",
+            BinOp::Gt => ">",
+            BinOp::Le => "<=",
+            BinOp::Ge => ">=",
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+        };
+        let tainted = if a.is_tainted() {
+            Some(&a)
+        } else if b.is_tainted() {
+            Some(&b)
+        } else {
+            None
+        };
         Ok(match op {
-            BinOp::Eq => V::Bool(a.deep_eq(&b)),
-            BinOp::Ne => V::Bool(!a.deep_eq(&b)),
+            BinOp::Eq | BinOp::Ne => {
+                // Against null only: a value read from a secret is never null.
+                let eq = if matches!(a, V::Null) || matches!(b, V::Null) {
+                    matches!(a, V::Null) && matches!(b, V::Null)
+                } else if let Some(t) = tainted {
+                    return self.tainted(
+                        t,
+                        &format!("cannot compare with '{sym}' (only with null)"),
+                        pos,
+                    );
+                } else {
+                    a.deep_eq(&b)
+                };
+                V::Bool(if op == BinOp::Eq { eq } else { !eq })
+            }
             BinOp::Add => match (&a, &b) {
                 (V::Num(x), V::Num(y)) => V::Num(x + y),
                 (V::Str(_), _) | (_, V::Str(_)) => {
+                    // Concatenation keeps the spans.
                     let mut t = self.to_tstr(&a, pos)?;
                     let u = self.to_tstr(&b, pos)?;
-                    if t.s.len() + u.s.len() > self.limits.max_string_bytes {
-                        return fail(
-                            "limit_string",
-                            format!("a string grew past {} bytes", self.limits.max_string_bytes),
-                            pos,
-                        );
-                    }
+                    self.check_len(t.plain_len() + u.plain_len(), t.spans() + u.spans(), pos)?;
                     t.push(&u);
                     V::Str(t)
+                }
+                _ if tainted.is_some() => {
+                    return self.tainted(
+                        tainted.unwrap_or(&a),
+                        "cannot compute with '+' (only join it to a string)",
+                        pos,
+                    )
                 }
                 _ => {
                     return fail(
@@ -842,6 +1116,9 @@ impl<'h> Interp<'h> {
             },
             BinOp::Sub => match (&a, &b) {
                 (V::Num(x), V::Num(y)) => V::Num(x - y),
+                _ if tainted.is_some() => {
+                    return self.tainted(tainted.unwrap_or(&a), "cannot compute with '-'", pos)
+                }
                 _ => {
                     return fail(
                         "type_error",
@@ -851,9 +1128,12 @@ impl<'h> Interp<'h> {
                 }
             },
             BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge => {
+                if let Some(t) = tainted {
+                    return self.tainted(t, &format!("cannot compare with '{sym}'"), pos);
+                }
                 let ord = match (&a, &b) {
                     (V::Num(x), V::Num(y)) => x.partial_cmp(y),
-                    (V::Str(x), V::Str(y)) => Some(x.s.cmp(&y.s)),
+                    (V::Str(x), V::Str(y)) => x.as_plain().partial_cmp(&y.as_plain()),
                     _ => {
                         return fail(
                             "type_error",
@@ -876,14 +1156,23 @@ impl<'h> Interp<'h> {
         })
     }
 
+    /// A plain string argument (a name, a level, a method), or why not.
+    fn plain_arg<'v>(&self, v: &'v V, what: &str, pos: Pos) -> Res<Option<&'v str>> {
+        if v.is_tainted() {
+            return self.tainted(v, &format!("{what} cannot come from a secret"), pos);
+        }
+        Ok(match v {
+            V::Str(t) => t.as_plain(),
+            _ => None,
+        })
+    }
+
     async fn call(&mut self, f: Builtin, mut args: Vec<V>, pos: Pos) -> Res<V> {
         args.resize(f.arity().1, V::Null);
         match f {
             Builtin::Log => {
-                let level = match &args[0] {
-                    V::Str(t) if t.marks.is_empty() && LEVELS.contains(&t.s.as_str()) => {
-                        t.s.clone()
-                    }
+                let level = match self.plain_arg(&args[0], "Log's level", pos)? {
+                    Some(l) if LEVELS.contains(&l) => l.to_owned(),
                     _ => return fail(
                         "invalid_level",
                         "Log's level must be \"Debug\", \"Information\", \"Warning\" or \"Error\"",
@@ -902,18 +1191,14 @@ impl<'h> Interp<'h> {
                 Err(Stop::Cancelled(msg))
             }
             Builtin::GetSecret => {
-                let name = match &args[0] {
-                    V::Str(t) if t.marks.is_empty() => t.s.clone(),
-                    other => {
+                let name = match self.plain_arg(&args[0], "GetSecret's name", pos)? {
+                    Some(n) => n.to_owned(),
+                    None => {
                         return fail(
                             "type_error",
                             format!(
-                                "GetSecret's name must be a plain string, not {}",
-                                if other.is_marked() {
-                                    "a secret's value"
-                                } else {
-                                    other.type_name()
-                                }
+                                "GetSecret's name must be a string, not {}",
+                                args[0].type_name()
                             ),
                             pos,
                         )
@@ -932,53 +1217,65 @@ impl<'h> Interp<'h> {
                     }
                 }
             }
-            Builtin::SetSecret => {
-                let name = match &args[0] {
-                    V::Str(t) if t.marks.is_empty() => t.s.clone(),
-                    other => {
-                        let why = if other.is_marked() {
-                            "the name must not come from a secret's value".to_owned()
-                        } else {
-                            format!("the name must be a string, not {}", other.type_name())
-                        };
-                        self.log("Warning", format!("SetSecret failed: {why}"), pos)?;
-                        return Ok(V::Bool(false));
-                    }
-                };
-                let value = match &args[1] {
-                    V::Null => {
-                        self.log(
-                            "Warning",
-                            format!("SetSecret('{name}') failed: the value is null"),
-                            pos,
-                        )?;
-                        return Ok(V::Bool(false));
-                    }
-                    v => v.to_json(),
-                };
-                let description = match &args[2] {
-                    V::Null => None,
-                    v => Some(self.display(v, pos)?),
-                };
-                match self
-                    .host
-                    .set_secret(&name, value.clone(), description.as_deref())
-                    .await
-                {
-                    Ok(()) => {
-                        self.remember(&name, value);
-                        Ok(V::Bool(true))
-                    }
-                    Err(e) => {
-                        // Whatever the service said, the value is masked on the way out.
-                        self.remember(&name, value);
-                        let m = format!("SetSecret('{name}') failed: {}: {}", e.code, e.message);
-                        self.log("Warning", m, pos)?;
-                        Ok(V::Bool(false))
-                    }
-                }
-            }
+            Builtin::SetSecret => self.set_secret(args, pos).await,
             Builtin::InvokeRestMethod => self.invoke(args, pos).await,
+        }
+    }
+
+    /// `SetSecret(name, value, description)`. The value goes to the host the way a
+    /// request body goes to the executor: every secret span becomes its reference,
+    /// which the service resolves (this run's only) and whose guard the stored
+    /// secret inherits (strictest visibility, intersection of allowed_hosts). The
+    /// run never hands the service a secret's plaintext to store.
+    async fn set_secret(&mut self, args: Vec<V>, pos: Pos) -> Res<V> {
+        let name = match self.plain_arg(&args[0], "SetSecret's name", pos)? {
+            Some(n) => n.to_owned(),
+            None => {
+                let why = format!("the name must be a string, not {}", args[0].type_name());
+                self.log("Warning", format!("SetSecret failed: {why}"), pos)?;
+                return Ok(V::Bool(false));
+            }
+        };
+        if matches!(args[1], V::Null) {
+            self.log(
+                "Warning",
+                format!("SetSecret('{name}') failed: the value is null"),
+                pos,
+            )?;
+            return Ok(V::Bool(false));
+        }
+        let value = self.egress_json(&args[1], pos).await?;
+        let from_secret = args[1].is_tainted();
+        // What the stored secret will hold, as the run knows it: masked from here on.
+        let held = self.plaintext_json(&args[1]);
+        let description = match &args[2] {
+            V::Null => None,
+            v => {
+                let d = self.display(v, pos)?;
+                Some(self.scrub(&d))
+            }
+        };
+        let result = self
+            .host
+            .set_secret(&name, value, description.as_deref())
+            .await;
+        // Whatever the service said, the value is masked on the way out.
+        self.remember(&name, held);
+        match result {
+            Ok(()) => Ok(V::Bool(true)),
+            // A refusal of a value built from secrets may depend on that value (its
+            // size once resolved, say): it ends the run, so a script learns at most
+            // one such answer per run instead of searching with many calls.
+            Err(e) if from_secret => {
+                let m = format!("SetSecret('{name}') failed: {}", e.message);
+                let m = self.scrub(&m);
+                fail(&e.code, m, pos)
+            }
+            Err(e) => {
+                let m = format!("SetSecret('{name}') failed: {}: {}", e.code, e.message);
+                self.log("Warning", m, pos)?;
+                Ok(V::Bool(false))
+            }
         }
     }
 
@@ -996,6 +1293,9 @@ impl<'h> Interp<'h> {
         }
         let url = match &args[0] {
             V::Str(t) => self.for_egress(t, pos).await?,
+            other if other.is_tainted() => {
+                return self.tainted(other, "InvokeRestMethod's url must be a string", pos)
+            }
             other => {
                 return fail(
                     "type_error",
@@ -1009,17 +1309,19 @@ impl<'h> Interp<'h> {
         };
         let method = match &args[1] {
             V::Null => "GET".to_owned(),
-            V::Str(t) if t.marks.is_empty() => t.s.clone(),
-            other => {
-                return fail(
-                    "type_error",
-                    format!(
-                        "InvokeRestMethod's method must be a string, not {}",
-                        other.type_name()
-                    ),
-                    pos,
-                )
-            }
+            v => match self.plain_arg(v, "InvokeRestMethod's method", pos)? {
+                Some(m) => m.to_owned(),
+                None => {
+                    return fail(
+                        "type_error",
+                        format!(
+                            "InvokeRestMethod's method must be a string, not {}",
+                            v.type_name()
+                        ),
+                        pos,
+                    )
+                }
+            },
         };
         let mut headers = Map::new();
         match &args[2] {
@@ -1029,6 +1331,7 @@ impl<'h> Interp<'h> {
                     let text = match v {
                         V::Null => continue,
                         V::Str(t) => self.for_egress(t, pos).await?,
+                        V::Secret(src) => self.reference_of(*src, pos).await?,
                         V::Num(n) => fmt_num(*n),
                         V::Bool(b) => b.to_string(),
                         other => {
@@ -1041,6 +1344,9 @@ impl<'h> Interp<'h> {
                     };
                     headers.insert(k.clone(), Value::String(text));
                 }
+            }
+            other if other.is_tainted() => {
+                return self.tainted(other, "InvokeRestMethod's headers must be an object", pos)
             }
             other => {
                 return fail(
@@ -1101,6 +1407,15 @@ fn string_leaves<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
     }
 }
 
+fn number_leaves(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(a) => a.iter().for_each(|x| number_leaves(x, out)),
+        Value::Object(o) => o.values().for_each(|x| number_leaves(x, out)),
+        _ => {}
+    }
+}
+
 /// How `url` writes `s` into a query and into a path.
 fn url_forms(s: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -1115,21 +1430,4 @@ fn url_forms(s: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn member(o: &V, name: &str, pos: Pos) -> Res<V> {
-    match o {
-        V::Null => Ok(V::Null),
-        V::Obj(fields) => Ok(fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or(V::Null)),
-        V::Arr(a) if name == "length" || name == "Count" => Ok(V::Num(a.len() as f64)),
-        other => fail(
-            "type_error",
-            format!("cannot read member '{name}' of {}", other.type_name()),
-            pos,
-        ),
-    }
 }

@@ -10,17 +10,41 @@
 //! EmbeddedScriptHost::new(svc, run_token, egress) -> host over the real service
 //! ```
 //!
-//! Secrets: `GetSecret` hands the script the plaintext, **marked** (tainted) with
-//! the secret's name; concatenation and object/array construction carry the
-//! marks. Marked text may flow into `InvokeRestMethod`'s url, headers and body and
-//! into `SetSecret`'s value. Before a request leaves, every marked span is put
-//! back as a `$secret:` reference for that secret, so the value only ever leaves
-//! through the egress executor (which checks the secret's allowed hosts and the
-//! SSRF guard, and audits which secrets each call used). Everywhere else (log
-//! lines, `CancelAction`'s message, error messages, the run's result) marked spans
-//! become `[REDACTED:<name>]`, and then a redactor over every value the run read or
-//! wrote scrubs encoded forms, and the host's redactor (every secret the run can
-//! reach) scrubs again.
+//! Secrets: `GetSecret` hands the script the value, **tainted** with the
+//! secret's name: a string value, and every string, number and boolean leaf of a
+//! JSON value at any depth. A tainted string holds only spans that point at the
+//! secret (the text stays inside the interpreter); a tainted number or boolean is
+//! opaque. Concatenation and object/array construction carry the taint. Tainted
+//! values may flow into `InvokeRestMethod`'s url, headers and body and into
+//! `SetSecret`'s value: before a request leaves, every tainted span or leaf is put
+//! back as a `$secret:` reference for that secret (a whole secret or one top-level
+//! field; deeper leaves are a `secret_placement` error), so the value only ever
+//! leaves through the egress executor (which checks the secret's allowed hosts and
+//! the SSRF guard, and audits which secrets each call used). Everywhere else (log
+//! lines, `CancelAction`'s message, error messages, the run's result) tainted
+//! spans become `[REDACTED:<name>]`, and then a redactor over every value the run
+//! read or wrote scrubs encoded forms, and the host's redactor (every secret the
+//! run can reach) scrubs again.
+//!
+//! The script never learns a value: a tainted value may be tested against `null`
+//! (`x == null`, `x != null`) and for truth (always true, except a boolean's, whose
+//! truth is its value). Anything else that would look at it is a located
+//! `tainted_value` error naming the secret: `==`/`!=` against anything but `null`
+//! (deep equality included), `<`, `>`, `<=`, `>=`, arithmetic, unary `-`, `if`,
+//! `not`, `and`, `or` on a tainted boolean, indexing with a tainted key, `.length`
+//! of an array holding one, a tainted Log level, method or secret name. Limits do
+//! not look at values either: `limit_string` counts a string's plain bytes,
+//! `limit_secret_spans` its number of secret spans, `limit_logs` the lines and
+//! their bytes before masking.
+//!
+//! `SetSecret` stores what the script holds the way a request sends it: every
+//! tainted span or leaf becomes its reference (a tainted number or boolean, a
+//! string that is exactly its reference), and the service resolves this run's
+//! references, splices the values in and gives the stored secret the strictest
+//! visibility and the intersection of the sources' allowed_hosts. The run never
+//! hands over a plaintext to store, so a restricted value cannot be laundered into
+//! a masked secret. A refusal of such a value ends the run (it may depend on the
+//! value, e.g. its resolved size).
 
 mod host;
 mod interp;
