@@ -40,6 +40,8 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
         insecure_http: args.insecure_http,
         max_value_bytes: args.max_value_bytes,
         egress_allow_private: args.egress_allow_private,
+        dangerous_egress_allow_metadata: args.dangerous_egress_allow_metadata,
+        public_url: args.public_url,
     };
     lockbox_server::run(config).await?;
     Ok(ExitCode::SUCCESS)
