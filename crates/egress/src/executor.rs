@@ -431,8 +431,9 @@ impl Executor {
         let mut table = Table::new();
         let mut secret_names = Table::new();
         let mut plaintexts: Vec<(&str, &[u8])> = Vec::with_capacity(resolved.len());
-        // The path-encoded form of each value (which the redactor's own URL forms do
-        // not cover), and each value lower-cased, for the redirect host check.
+        // More forms to redact: the path-encoded form of each value (which the
+        // redactor's own URL forms do not cover) and a URL-valued secret's path and
+        // query; and each value lower-cased, for the redirect host check.
         let mut path_forms: Vec<(&str, Zeroizing<String>)> = Vec::new();
         let mut lowered: Vec<Zeroizing<String>> = Vec::new();
         for (r, res) in references.iter().zip(&resolved) {
@@ -451,6 +452,19 @@ impl Executor {
             }
             if text.len() >= Options::default().min_len {
                 lowered.push(Zeroizing::new(text.to_ascii_lowercase()));
+            }
+            // A URL-valued secret's path and query (a webhook's secret part) come back
+            // from an upstream that echoes its request line without the rest of the
+            // URL: mask them on their own too.
+            if template.base.as_deref() == Some(*r) {
+                if let Ok(u) = Url::parse(text) {
+                    let tail = Zeroizing::new(
+                        u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
+                    );
+                    if tail.len() > 1 {
+                        path_forms.push((res.name.as_str(), tail));
+                    }
+                }
             }
         }
         plaintexts.extend(path_forms.iter().map(|(n, p)| (*n, p.as_bytes())));
