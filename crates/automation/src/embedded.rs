@@ -183,6 +183,7 @@ pub async fn fetch_as_run(
             let rec = EgressRecord {
                 method: out.method.clone(),
                 host: out.host.clone(),
+                url_secret: out.url_secret.clone(),
                 status: Some(out.status),
                 bytes: out.bytes,
                 secrets,
@@ -201,6 +202,7 @@ pub async fn fetch_as_run(
             let rec = EgressRecord {
                 method: attempt.method,
                 host: attempt.host,
+                url_secret: attempt.url_secret,
                 status: None,
                 bytes: 0,
                 secrets,

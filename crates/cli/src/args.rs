@@ -236,9 +236,27 @@ pub struct ServerArgs {
     #[arg(long)]
     pub insecure_http: bool,
     /// Let automations' outbound calls reach loopback and private addresses (tests,
-    /// internal APIs). Off by default: the SSRF guard refuses them.
+    /// internal APIs). Off by default: the SSRF guard refuses them. Cloud-metadata and
+    /// link-local addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, …) and
+    /// Lockbox's own address stay refused.
     #[arg(long)]
     pub egress_allow_private: bool,
+    /// DANGEROUS: let automations' outbound calls reach cloud-metadata and link-local
+    /// addresses (169.254.169.254, fd00:ec2::254, 100.100.100.200, …). Those services
+    /// hand out this machine's cloud credentials to anyone who asks; an automation
+    /// could read them. Only for a deployment that must call such an address.
+    #[arg(long)]
+    pub dangerous_egress_allow_metadata: bool,
+    /// The URL clients reach this server at, when a proxy or load balancer sits in
+    /// front (https://lockbox.example.com). Automations' outbound calls may not go to
+    /// it, nor to the listen address.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LOCKBOX_PUBLIC_URL",
+        value_parser = public_url
+    )]
+    pub public_url: Option<String>,
     /// Largest secret value, in bytes of its JSON encoding.
     #[arg(long, value_name = "N", default_value_t = 65536)]
     pub max_value_bytes: usize,
@@ -599,6 +617,13 @@ pub enum WorkspaceCmd {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         delete_version_after: Option<u64>,
     },
+}
+
+/// `--public-url`: an absolute http(s) URL, checked when the command line is read.
+fn public_url(text: &str) -> Result<String, String> {
+    lockbox_server::parse_public_url(text)
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

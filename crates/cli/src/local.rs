@@ -41,6 +41,8 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
         max_value_bytes: args.max_value_bytes,
         egress_allow_private: args.egress_allow_private,
         max_run_ttl_seconds: args.max_run_ttl,
+        dangerous_egress_allow_metadata: args.dangerous_egress_allow_metadata,
+        public_url: args.public_url,
     };
     lockbox_server::run(config).await?;
     Ok(ExitCode::SUCCESS)

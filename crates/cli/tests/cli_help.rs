@@ -82,8 +82,37 @@ fn server_help_lists_its_flags() {
         "--insecure-http",
         "--max-value-bytes",
         "--log-format",
+        "--egress-allow-private",
+        "--dangerous-egress-allow-metadata",
+        "--public-url",
     ] {
         assert!(text.contains(flag), "server --help lacks {flag}:\n{text}");
+    }
+    // The help says what each egress switch leaves refused or exposes.
+    assert!(text.contains("metadata"), "{text}");
+    assert!(text.contains("LOCKBOX_PUBLIC_URL"), "{text}");
+}
+
+#[test]
+fn a_public_url_that_is_not_an_absolute_http_url_is_refused_at_start() {
+    for bad in [
+        "lockbox.example.com",
+        "ftp://lockbox.example.com",
+        "https://u:p@lockbox.example.com",
+    ] {
+        let out = lockbox(&[
+            "server",
+            "--public-url",
+            bad,
+            "--data-dir",
+            "/nonexistent/lockbox-never",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("--public-url must be an absolute http(s) URL"),
+            "{bad}: {err}"
+        );
     }
 }
 

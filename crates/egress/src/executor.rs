@@ -1,16 +1,21 @@
 //! The executor: one `reqwest` client, built once, and the fetch pipeline
 //! (resolve → check → substitute → sign → send → follow redirects → read → redact).
 //!
-//! Order matters and is the point of this module: every reference is resolved and
-//! every used secret's `allowed_hosts` and the SSRF guard are checked before the first
-//! byte goes out, and again for each redirect hop. Substituted strings live in
-//! `Zeroizing` buffers. Errors are built from fixed texts plus hosts and secret names,
-//! never from `reqwest`'s own messages (which quote URLs), and pass through the
+//! Order matters and is the point of this module: where references sit in the URL and
+//! whether a Lockbox credential rides along are checked before anything is resolved;
+//! every reference is resolved and every used secret's `allowed_hosts` and the SSRF
+//! guard are checked before the first byte goes out, and again for each redirect hop.
+//! Substituted strings live in `Zeroizing` buffers. Errors are built from fixed texts
+//! plus secret names and hosts as the run wrote them ([`Dest`]): never a substituted
+//! value, never a host that came from a secret or an upstream (a redirect's Location),
+//! never `reqwest`'s own messages (which quote URLs); and they pass through the
 //! redactor before they leave.
 
-use crate::guard::{host_allowed, Guard, GuardedResolver, LookupFailed, Refusal};
+use crate::credentials;
+use crate::guard::{host_allowed, Blocked, Guard, GuardedResolver, LookupFailed, Refusal};
 use crate::refs::{self, Encoding, Table};
 use crate::sigv4;
+use crate::urls;
 use crate::{
     Attempt, Auth, EgressPolicy, FetchOutcome, FetchRequest, ReferenceResolver, Resolved,
     UsedSecret,
@@ -91,13 +96,145 @@ enum PreparedAuth {
 struct Prepared {
     method: Method,
     url: Url,
+    /// The secret that held the URL, when one did.
+    url_secret: Option<String>,
     headers: Vec<Header>,
     body: Option<Body>,
     auth: Option<PreparedAuth>,
 }
 
+/// How errors name a destination. Only a host the run wrote itself is quoted; a host
+/// that came from a secret (a URL-valued secret) or from an upstream (a redirect's
+/// Location, which may reflect a value) is named by where it came from.
+#[derive(Debug, Clone)]
+enum Dest {
+    /// The host as the run wrote it.
+    Written(String),
+    /// The host of the URL a secret held, by the secret's name.
+    UrlSecret(String),
+    /// The host of redirect hop N (1 for the first redirect).
+    Hop(usize),
+}
+
+impl Dest {
+    fn describe(&self) -> String {
+        match self {
+            Dest::Written(h) => format!("host \"{h}\""),
+            Dest::UrlSecret(n) => format!("the host of the URL held by secret \"{n}\""),
+            Dest::Hop(n) => format!("the host of redirect hop {n}"),
+        }
+    }
+
+    /// A guard refusal: with its reason for a written host; with the class alone
+    /// otherwise (the reason can quote parts of the address).
+    fn refused(&self, r: &Refusal) -> Error {
+        match self {
+            Dest::Written(_) => denied(r.to_string()),
+            _ => denied(format!(
+                "{} is refused: {}",
+                self.describe(),
+                r.kind.summary()
+            )),
+        }
+    }
+
+    fn unresolved(&self, l: &LookupFailed) -> Error {
+        match self {
+            Dest::Written(_) => Error::invalid(l.to_string()),
+            _ => Error::invalid(format!("could not resolve {}", self.describe())),
+        }
+    }
+
+    fn blocked(&self, b: &Blocked) -> Error {
+        match b {
+            Blocked::Refused(r) => self.refused(r),
+            Blocked::Lookup(l) => self.unresolved(l),
+        }
+    }
+}
+
 fn denied(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::EgressDenied, msg)
+}
+
+fn carries_token(part: &str) -> Error {
+    denied(format!("{part} carries a Lockbox token"))
+}
+
+/// The run's request as written (references blanked out, so a reference's own token
+/// is never mistaken for a credential) carries no Lockbox credential.
+fn check_written_credentials(req: &FetchRequest) -> Result<(), Error> {
+    let blank = |t: &str| -> Result<String, Error> {
+        let mut out = String::with_capacity(t.len());
+        let mut last = 0;
+        for r in refs::find(t)? {
+            out.push_str(&t[last..r.start]);
+            out.push(' ');
+            last = r.end;
+        }
+        out.push_str(&t[last..]);
+        Ok(out)
+    };
+    let has =
+        |t: &str| -> Result<bool, Error> { Ok(credentials::carries_token(blank(t)?.as_bytes())) };
+    if has(&req.url)? {
+        return Err(carries_token("the URL"));
+    }
+    for (name, value) in &req.headers {
+        let lower = name.trim().to_ascii_lowercase();
+        if credentials::carries_token(name.as_bytes()) || has(value)? {
+            return Err(carries_token(&format!("header \"{lower}\"")));
+        }
+        if lower == "cookie" && credentials::names_session_cookie(&blank(value)?) {
+            return Err(denied("header \"cookie\" carries Lockbox's session cookie"));
+        }
+    }
+    for (key, value) in &req.query {
+        if credentials::carries_token(key.as_bytes()) || has(value)? {
+            return Err(carries_token(&format!("query parameter \"{key}\"")));
+        }
+    }
+    let body_text = match &req.body {
+        None => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(v) => {
+            Some(serde_json::to_string(v).map_err(|_| Error::invalid("body is not valid JSON"))?)
+        }
+    };
+    if let Some(text) = body_text {
+        if credentials::body_carries_token(blank(&text)?.as_bytes()) {
+            return Err(carries_token("the body"));
+        }
+    }
+    let auth_fields: Vec<(&str, &str)> = match &req.auth {
+        None => Vec::new(),
+        Some(Auth::Basic { username, password }) => {
+            vec![("auth.basic", username.as_str()), ("auth.basic", password)]
+        }
+        Some(Auth::Bearer { token }) => vec![("auth.bearer", token.as_str())],
+        Some(Auth::Awsv4 {
+            access_key,
+            secret_key,
+            session_token,
+            region,
+            service,
+        }) => {
+            let mut v = vec![
+                ("auth.awsv4", access_key.as_str()),
+                ("auth.awsv4", secret_key),
+                ("auth.awsv4", region),
+                ("auth.awsv4", service),
+            ];
+            v.extend(session_token.as_deref().map(|t| ("auth.awsv4", t)));
+            v
+        }
+    };
+    for (part, value) in auth_fields {
+        if has(value)? {
+            return Err(carries_token(part));
+        }
+    }
+    Ok(())
 }
 
 fn host_of(url: &Url) -> String {
@@ -124,6 +261,14 @@ fn check_scheme(url: &Url) -> Result<(), Error> {
     Ok(())
 }
 
+fn media_type(ct: &str) -> String {
+    ct.split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 fn is_json_content_type(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(reqwest::header::CONTENT_TYPE)
@@ -131,18 +276,13 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let media = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = media_type(ct);
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
 }
 
 impl Executor {
     pub fn new(policy: EgressPolicy) -> Executor {
-        let guard = Guard::new(policy.allow_private, &policy.dangerous_allow_ips);
+        let guard = Guard::from_policy(&policy);
         let client = reqwest::Client::builder()
             // System HTTP(S)_PROXY must not route around the guard.
             .no_proxy()
@@ -202,6 +342,7 @@ impl Executor {
         let mut attempt = Attempt {
             method: String::new(),
             host: String::new(),
+            url_secret: None,
             used: Vec::new(),
         };
         let result = self.fetch_inner(req, resolver, &mut attempt).await;
@@ -232,6 +373,13 @@ impl Executor {
                 ));
             }
         }
+        // Where the URL's references sit (never in its scheme, credentials, host, port
+        // or fragment), before anything is resolved: the host as written is all the
+        // errors and the audit row will ever name.
+        let template = urls::template(&req.url)?;
+        attempt.host = template.host.clone();
+        // No Lockbox credential rides along, as the run wrote the request.
+        check_written_credentials(&req)?;
         // A JSON body is serialized with its references in place: reference tokens
         // need no JSON escaping, so they appear verbatim, keys and leaves alike.
         let body_template: Option<(String, bool)> = match &req.body {
@@ -283,6 +431,11 @@ impl Executor {
         let mut table = Table::new();
         let mut secret_names = Table::new();
         let mut plaintexts: Vec<(&str, &[u8])> = Vec::with_capacity(resolved.len());
+        // More forms to redact: the path-encoded form of each value (which the
+        // redactor's own URL forms do not cover) and a URL-valued secret's path and
+        // query; and each value lower-cased, for the redirect host check.
+        let mut path_forms: Vec<(&str, Zeroizing<String>)> = Vec::new();
+        let mut lowered: Vec<Zeroizing<String>> = Vec::new();
         for (r, res) in references.iter().zip(&resolved) {
             // EXPOSE: the plaintext is spliced into the outgoing request and fed to the
             // redactor that masks it in the response; it goes nowhere else.
@@ -292,8 +445,33 @@ impl Executor {
             table.insert(*r, text);
             secret_names.insert(*r, res.name.as_str());
             plaintexts.push((res.name.as_str(), bytes));
+            let mut path = Zeroizing::new(String::new());
+            refs::push_path_encoded(&mut path, text);
+            if path.as_str() != text {
+                path_forms.push((res.name.as_str(), path));
+            }
+            if text.len() >= Options::default().min_len {
+                lowered.push(Zeroizing::new(text.to_ascii_lowercase()));
+            }
+            // A URL-valued secret's path and query (a webhook's secret part) come back
+            // from an upstream that echoes its request line without the rest of the
+            // URL: mask them on their own too.
+            if template.base.as_deref() == Some(*r) {
+                if let Ok(u) = Url::parse(text) {
+                    let tail = Zeroizing::new(
+                        u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
+                    );
+                    if tail.len() > 1 {
+                        path_forms.push((res.name.as_str(), tail));
+                    }
+                }
+            }
         }
+        plaintexts.extend(path_forms.iter().map(|(n, p)| (*n, p.as_bytes())));
         let redactor = Redactor::new(&plaintexts, Options::default());
+        if let Some(base) = &template.base {
+            attempt.url_secret = secret_names.get(base.as_str()).map(|n| n.to_string());
+        }
         let mut used: Vec<UsedSecret> = Vec::new();
         for res in &resolved {
             if !used
@@ -309,15 +487,18 @@ impl Executor {
         attempt.used = used.clone();
         let scrub = |e: Error| Error::new(e.code, redactor.redact_str(&e.message).into_owned());
 
-        // 3. Substitute.
+        // 3. Substitute (and check the result for Lockbox credentials).
         let prepared =
             prepare(&req, method, &body_template, &table, &secret_names).map_err(scrub)?;
         let method_str = prepared.method.as_str().to_string();
-        let host = redactor.redact_str(&host_of(&prepared.url)).into_owned();
-        attempt.host = host.clone();
+        let url_secret = prepared.url_secret.clone();
+        let first = match &url_secret {
+            Some(name) => Dest::UrlSecret(name.clone()),
+            None => Dest::Written(template.host.clone()),
+        };
 
         // 4. Check, send, follow, read: all within one deadline.
-        let run = self.run(prepared, &resolved, &redactor);
+        let run = self.run(prepared, first, &resolved, &redactor, &lowered);
         let (status, headers, body, bytes) = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r.map_err(scrub)?,
             Err(_) => {
@@ -333,43 +514,61 @@ impl Executor {
             body,
             used,
             method: method_str,
-            host,
+            host: template.host,
+            url_secret,
             bytes,
         })
     }
 
     /// Checks a hop's destination: every used secret's `allowed_hosts`, then the SSRF
-    /// guard (IP literals and what a name alone tells; addresses are checked again by
-    /// the resolver when the name is resolved).
-    fn check_destination(&self, url: &Url, resolved: &[Resolved]) -> Result<(), Error> {
+    /// guard with the port (IP literals, or every address the name resolves to, which
+    /// the guard pins for the connection; Lockbox's own endpoints).
+    async fn check_destination(
+        &self,
+        url: &Url,
+        dest: &Dest,
+        resolved: &[Resolved],
+    ) -> Result<(), Error> {
         let host = host_of(url);
         for r in resolved {
             if !host_allowed(&r.allowed_hosts, &host) {
                 return Err(denied(format!(
-                    "secret \"{}\" may not be sent to host \"{host}\"",
-                    r.name
+                    "secret \"{}\" may not be sent to {}",
+                    r.name,
+                    dest.describe()
                 )));
             }
         }
         let h = url
             .host()
             .ok_or_else(|| Error::invalid("the URL has no host"))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| Error::invalid("the URL has no port"))?;
         self.guard
-            .check_host(&h)
-            .map_err(|refusal| denied(refusal.to_string()))
+            .check_destination(&h, port)
+            .await
+            .map_err(|b| dest.blocked(&b))
     }
 
     async fn run(
         &self,
         mut p: Prepared,
+        first: Dest,
         resolved: &[Resolved],
         redactor: &Redactor,
+        lowered: &[Zeroizing<String>],
     ) -> Result<(u16, Vec<(String, String)>, serde_json::Value, u64), Error> {
         let origin0 = p.url.origin();
         let mut crossed = false;
         let mut redirects = 0usize;
         loop {
-            self.check_destination(&p.url, resolved)?;
+            let dest = if redirects == 0 {
+                first.clone()
+            } else {
+                Dest::Hop(redirects)
+            };
+            self.check_destination(&p.url, &dest, resolved).await?;
             if !crossed && p.url.origin() != origin0 {
                 crossed = true;
                 p.headers
@@ -378,14 +577,13 @@ impl Executor {
                 if let Some(b) = &p.body {
                     if !b.secrets.is_empty() {
                         return Err(denied(format!(
-                            "a redirect to host \"{}\" (another origin) would replay a request body holding secret \"{}\"",
-                            host_of(&p.url),
+                            "redirect hop {redirects} goes to another origin, and would replay a request body holding secret \"{}\"",
                             b.secrets[0]
                         )));
                     }
                 }
             }
-            let resp = self.send_once(&p).await?;
+            let resp = self.send_once(&p, &dest).await?;
             let status = resp.status();
             let is_redirect = matches!(
                 status,
@@ -400,7 +598,7 @@ impl Executor {
                 .get(reqwest::header::LOCATION)
                 .map(|v| v.as_bytes().to_vec());
             let (true, Some(location)) = (is_redirect, location) else {
-                return self.read_response(resp, redactor).await;
+                return self.read_response(resp, redactor, &dest).await;
             };
             if redirects >= self.policy.max_redirects {
                 return Err(Error::invalid(format!(
@@ -417,10 +615,20 @@ impl Executor {
                 .map_err(|_| Error::invalid("a redirect's Location is not a valid URL"))?;
             check_scheme(&next)
                 .map_err(|_| Error::invalid("a redirect points to a non-HTTP URL"))?;
+            // An upstream may reflect a value into its Location's host (lower-cased by
+            // the URL parser, so the redactor would miss it): such a host never
+            // reaches DNS, a connection or an error.
+            if let Some(h) = next.host_str().filter(|h| Some(*h) != p.url.host_str()) {
+                let h = h.to_ascii_lowercase();
+                if lowered.iter().any(|v| h.contains(v.as_str())) {
+                    return Err(denied(format!(
+                        "redirect hop {redirects} would carry a secret in its host"
+                    )));
+                }
+            }
             if next.origin() != origin0 && redactor.redact_str(next.as_str()) != next.as_str() {
                 return Err(denied(format!(
-                    "a redirect to host \"{}\" (another origin) would carry a secret in its URL",
-                    host_of(&next)
+                    "redirect hop {redirects} goes to another origin, and would carry a secret in its URL"
                 )));
             }
             if matches!(
@@ -438,7 +646,7 @@ impl Executor {
         }
     }
 
-    async fn send_once(&self, p: &Prepared) -> Result<reqwest::Response, Error> {
+    async fn send_once(&self, p: &Prepared, dest: &Dest) -> Result<reqwest::Response, Error> {
         let mut headers = HeaderMap::with_capacity(p.headers.len() + 4);
         for h in &p.headers {
             headers.append(h.name.clone(), h.value.clone());
@@ -500,13 +708,14 @@ impl Executor {
         if p.body.is_some() {
             rb = rb.body(body.to_vec());
         }
-        rb.send().await.map_err(|e| map_send_error(&e, &p.url))
+        rb.send().await.map_err(|e| map_send_error(&e, dest))
     }
 
     async fn read_response(
         &self,
         mut resp: reqwest::Response,
         redactor: &Redactor,
+        dest: &Dest,
     ) -> Result<(u16, Vec<(String, String)>, serde_json::Value, u64), Error> {
         let status = resp.status().as_u16();
         let max = self.policy.max_response_bytes;
@@ -531,10 +740,12 @@ impl Executor {
             })
             .collect();
         let is_json = is_json_content_type(resp.headers());
-        let host = host_of(resp.url());
         let mut buf = Zeroizing::new(Vec::new());
         while let Some(chunk) = resp.chunk().await.map_err(|_| {
-            Error::invalid(format!("reading the response from host \"{host}\" failed"))
+            Error::invalid(format!(
+                "reading the response from {} failed",
+                dest.describe()
+            ))
         })? {
             if buf.len() + chunk.len() > max {
                 return Err(too_large());
@@ -561,26 +772,27 @@ impl Executor {
     }
 }
 
-/// Maps a `reqwest` error to a message with the host only: `reqwest`'s own text
-/// quotes the URL (path and query may hold values).
-fn map_send_error(e: &reqwest::Error, url: &Url) -> Error {
-    let host = host_of(url);
+/// Maps a `reqwest` error to a message naming the destination only: `reqwest`'s own
+/// text quotes the URL (path and query may hold values), and a guard refusal from the
+/// resolver quotes the name it resolved, which only a written host may show.
+fn map_send_error(e: &reqwest::Error, dest: &Dest) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(refusal) = s.downcast_ref::<Refusal>() {
-            return denied(refusal.to_string());
+            return dest.refused(refusal);
         }
         if let Some(lookup) = s.downcast_ref::<LookupFailed>() {
-            return Error::invalid(lookup.to_string());
+            return dest.unresolved(lookup);
         }
         source = s.source();
     }
+    let what = dest.describe();
     if e.is_timeout() {
-        Error::invalid(format!("the request to host \"{host}\" timed out"))
+        Error::invalid(format!("the request to {what} timed out"))
     } else if e.is_connect() {
-        Error::invalid(format!("could not connect to host \"{host}\""))
+        Error::invalid(format!("could not connect to {what}"))
     } else {
-        Error::invalid(format!("the request to host \"{host}\" failed"))
+        Error::invalid(format!("the request to {what} failed"))
     }
 }
 
@@ -592,26 +804,28 @@ fn prepare(
     table: &Table<'_>,
     secret_names: &Table<'_>,
 ) -> Result<Prepared, Error> {
-    let url_text = refs::substitute(&req.url, table, Encoding::Raw)?;
-    let mut url =
-        Url::parse(&url_text).map_err(|e| Error::invalid(format!("the URL is not valid: {e}")))?;
-    check_scheme(&url)?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid(
-            "credentials in the URL are not allowed; use auth.basic",
-        ));
-    }
+    // Each value encoded for the URL component it sits in; the URL's structure is the
+    // one the run wrote (or the one a URL-valued secret holds).
+    let built = urls::build(&req.url, table, secret_names)?;
+    let mut url = built.url;
     if !req.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
         for (k, v) in &req.query {
             let v = refs::substitute(v, table, Encoding::Raw)?;
+            if credentials::carries_token(v.as_bytes()) {
+                return Err(carries_token(&format!("query parameter \"{k}\"")));
+            }
             pairs.append_pair(k, &v);
         }
+    }
+    if credentials::carries_token(url.as_str().as_bytes()) {
+        return Err(carries_token("the URL"));
     }
 
     let aws = matches!(req.auth, Some(Auth::Awsv4 { .. }));
     let mut headers = Vec::with_capacity(req.headers.len() + 1);
     let mut has_content_type = false;
+    let mut is_form = false;
     for (name, value) in &req.headers {
         let hn = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| Error::invalid(format!("header name \"{name}\" is not valid")))?;
@@ -636,9 +850,18 @@ fn prepare(
                 "header \"{lower}\" is set by auth.awsv4"
             )));
         }
-        has_content_type |= lower == "content-type";
+        if lower == "content-type" {
+            has_content_type = true;
+            is_form = media_type(value) == "application/x-www-form-urlencoded";
+        }
         let secret = value.contains(refs::PREFIX);
         let v = refs::substitute(value, table, Encoding::Raw)?;
+        if credentials::carries_token(v.as_bytes()) {
+            return Err(carries_token(&format!("header \"{lower}\"")));
+        }
+        if lower == "cookie" && credentials::names_session_cookie(&v) {
+            return Err(denied("header \"cookie\" carries Lockbox's session cookie"));
+        }
         let mut hv = HeaderValue::from_str(&v).map_err(|_| {
             Error::invalid(format!(
                 "header \"{lower}\" has a value that is not a valid header value"
@@ -667,12 +890,19 @@ fn prepare(
                     names.push(name);
                 }
             }
+            // JSON bodies: JSON string escaping; a form body: form encoding (so a value
+            // with `+`, `&` or `=` arrives as one intact field); other text: as is.
             let enc = if is_json {
                 Encoding::JsonString
+            } else if is_form {
+                Encoding::Form
             } else {
                 Encoding::Raw
             };
             let text = refs::substitute(template, table, enc)?;
+            if credentials::body_carries_token(text.as_bytes()) {
+                return Err(carries_token("the body"));
+            }
             if !has_content_type {
                 headers.push(Header {
                     name: reqwest::header::CONTENT_TYPE,
@@ -697,6 +927,11 @@ fn prepare(
         Some(Auth::Basic { username, password }) => {
             let user = refs::substitute(username, table, Encoding::Raw)?;
             let pass = refs::substitute(password, table, Encoding::Raw)?;
+            if credentials::carries_token(user.as_bytes())
+                || credentials::carries_token(pass.as_bytes())
+            {
+                return Err(carries_token("auth.basic"));
+            }
             if user.contains(':') {
                 return Err(Error::invalid("a basic-auth username cannot contain ':'"));
             }
@@ -710,6 +945,9 @@ fn prepare(
         }
         Some(Auth::Bearer { token }) => {
             let token = refs::substitute(token, table, Encoding::Raw)?;
+            if credentials::carries_token(token.as_bytes()) {
+                return Err(carries_token("auth.bearer"));
+            }
             let mut value = Zeroizing::new(String::from("Bearer "));
             value.push_str(&token);
             Some(PreparedAuth::Header(value))
@@ -720,21 +958,42 @@ fn prepare(
             session_token,
             region,
             service,
-        }) => Some(PreparedAuth::Aws {
-            access_key: refs::substitute(access_key, table, Encoding::Raw)?,
-            secret_key: refs::substitute(secret_key, table, Encoding::Raw)?,
-            session_token: match session_token {
-                Some(t) => Some(refs::substitute(t, table, Encoding::Raw)?),
-                None => None,
-            },
-            region: refs::substitute(region, table, Encoding::Raw)?.to_string(),
-            service: refs::substitute(service, table, Encoding::Raw)?.to_string(),
-        }),
+        }) => {
+            let aws = PreparedAuth::Aws {
+                access_key: refs::substitute(access_key, table, Encoding::Raw)?,
+                secret_key: refs::substitute(secret_key, table, Encoding::Raw)?,
+                session_token: match session_token {
+                    Some(t) => Some(refs::substitute(t, table, Encoding::Raw)?),
+                    None => None,
+                },
+                region: refs::substitute(region, table, Encoding::Raw)?.to_string(),
+                service: refs::substitute(service, table, Encoding::Raw)?.to_string(),
+            };
+            if let PreparedAuth::Aws {
+                access_key,
+                secret_key,
+                session_token,
+                region,
+                service,
+            } = &aws
+            {
+                let fields = [access_key.as_str(), secret_key, region, service];
+                if fields
+                    .iter()
+                    .chain(session_token.as_deref().map(|t| t.as_str()).as_ref())
+                    .any(|f| credentials::carries_token(f.as_bytes()))
+                {
+                    return Err(carries_token("auth.awsv4"));
+                }
+            }
+            Some(aws)
+        }
     };
 
     Ok(Prepared {
         method,
         url,
+        url_secret: built.url_secret,
         headers,
         body,
         auth,

@@ -1,22 +1,30 @@
 //! Lockbox's outbound HTTP executor ("Egress executor" in DESIGN.md).
 //!
 //! An automation hands Lockbox a [`FetchRequest`] whose strings hold `$secret:<token>`
-//! references. [`Executor::fetch`] finds and resolves every reference first (through a
-//! [`ReferenceResolver`] the service layer provides), checks each secret's
-//! `allowed_hosts` and the SSRF guard against the destination before a byte leaves,
-//! substitutes the values, signs `auth.awsv4` requests, sends with a deadline and a
-//! response-size limit, follows redirects itself (checking every hop, and stripping
-//! secret-bearing headers, auth and bodies when a hop leaves the origin), and returns a
-//! [`FetchOutcome`] whose status, headers and body have every resolved value redacted.
+//! references. [`Executor::fetch`] first checks where the references sit (never in the
+//! URL's scheme, credentials, host, port or fragment, unless one reference is the
+//! whole URL or starts it: a URL-valued secret) and that no Lockbox credential rides
+//! along; then resolves every reference (through a [`ReferenceResolver`] the service
+//! layer provides), checks each secret's `allowed_hosts` and the SSRF guard (which
+//! also refuses Lockbox's own endpoints) against the destination before a byte leaves,
+//! substitutes the values, each encoded for the part of the request it lands in, signs
+//! `auth.awsv4` requests, sends with a deadline and a response-size limit, follows
+//! redirects itself (checking every hop, and stripping secret-bearing headers, auth and
+//! bodies when a hop leaves the origin), and returns a [`FetchOutcome`] whose status,
+//! headers and body have every resolved value redacted.
 //!
-//! What this crate must never do: put a value in an error message, a log line or the
-//! outcome; follow a redirect or connect anywhere without checking it; read proxy
-//! settings from the environment. Each `.expose()` call carries an `// EXPOSE:` comment.
+//! What this crate must never do: put a value in an error message, a log line, an
+//! audit field or the outcome (errors and audit fields quote the request as the run
+//! wrote it, never after substitution, and never a host an upstream chose); follow a
+//! redirect or connect anywhere without checking it; read proxy settings from the
+//! environment. Each `.expose()` call carries an `// EXPOSE:` comment.
 
+mod credentials;
 mod executor;
 pub mod guard;
 mod refs;
 pub mod sigv4;
+mod urls;
 
 pub use executor::Executor;
 pub use refs::PREFIX as REFERENCE_PREFIX;
@@ -26,9 +34,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// What the automation asked for (seed 001's `fetch` fields). Strings in the URL,
-/// header values, query values, body string leaves and keys, and auth fields may hold
-/// references.
+/// What the automation asked for (seed 001's `fetch` fields). Strings in the URL's
+/// path and query, header values, query values, body string leaves and keys, and auth
+/// fields may hold references; so may the start of the URL, when the secret holds a
+/// whole URL (a webhook URL, say) and the rest of the text adds a path or a query.
+/// Values are written encoded for where they land: path encoding in the path, form
+/// encoding in the query and in `application/x-www-form-urlencoded` bodies, JSON
+/// string escaping in JSON bodies, raw in headers, auth and other text bodies.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FetchRequest {
@@ -95,12 +107,26 @@ pub trait ReferenceResolver: Send + Sync {
     async fn resolve(&self, reference: &str) -> Result<Resolved, lockbox_core::Error>;
 }
 
-/// Deployment-wide limits and the SSRF switch.
+/// Deployment-wide limits and the SSRF switches.
 #[derive(Debug, Clone)]
 pub struct EgressPolicy {
-    /// Allow loopback, private, link-local and every other non-public destination.
-    /// Off by default; the server exposes it as `--egress-allow-private`.
+    /// Allow loopback, private and every other non-public destination except cloud
+    /// metadata and link-local addresses (see `dangerous_allow_metadata`) and Lockbox's
+    /// own endpoints. Off by default; the server exposes it as
+    /// `--egress-allow-private`.
     pub allow_private: bool,
+    /// Allow cloud-metadata addresses (169.254.169.254, fd00:ec2::254, …) and the
+    /// link-local ranges, which hand out the machine's cloud credentials. Off by
+    /// default; the server exposes it as `--dangerous-egress-allow-metadata`.
+    pub dangerous_allow_metadata: bool,
+    /// Lockbox's own listen addresses: refused as destinations (address and port)
+    /// whatever the other switches say. A listen on `0.0.0.0` or `::` stands for every
+    /// loopback and local address with that port.
+    pub self_endpoints: Vec<std::net::SocketAddr>,
+    /// Lockbox's public URLs: their host (by name, case-insensitively, with the URL's
+    /// port or the scheme's default) is refused as a destination; with
+    /// `allow_private`, so are the addresses the name resolves to, on that port.
+    pub self_urls: Vec<url::Url>,
     /// Redirects followed before giving up (default 5).
     pub max_redirects: usize,
     /// Largest response body read (default 10 MiB); larger is `too_large`.
@@ -111,7 +137,8 @@ pub struct EgressPolicy {
     pub max_timeout: Duration,
     /// Exact addresses allowed even though the SSRF guard would refuse them (an
     /// internal API the deployment trusts, a test upstream). Empty by default; every
-    /// other non-public address stays refused.
+    /// other non-public address stays refused. An exception lifts the metadata class
+    /// too (for exactly that address), never Lockbox's own endpoints.
     pub dangerous_allow_ips: Vec<IpAddr>,
 }
 
@@ -124,6 +151,9 @@ impl Default for EgressPolicy {
             default_timeout: Duration::from_secs(30),
             max_timeout: Duration::from_secs(120),
             dangerous_allow_ips: Vec::new(),
+            dangerous_allow_metadata: false,
+            self_endpoints: Vec::new(),
+            self_urls: Vec::new(),
         }
     }
 }
@@ -140,10 +170,13 @@ pub struct FetchOutcome {
     pub body: serde_json::Value,
     /// Every secret a reference resolved to, once each, in order of first use.
     pub used: Vec<UsedSecret>,
-    /// For the audit row: the requested method and host (never the URL or query;
-    /// redacted if a value was spliced into the host).
+    /// For the audit row: the requested method and host as the run wrote it (never
+    /// the URL or query). Empty when the URL came from a secret (see `url_secret`).
     pub method: String,
     pub host: String,
+    /// The name of the secret that held the URL, when the URL was one (its host is
+    /// then never reported).
+    pub url_secret: Option<String>,
     /// Bytes of the final response body as received.
     pub bytes: u64,
 }
@@ -153,8 +186,11 @@ pub struct FetchOutcome {
 pub struct Attempt {
     /// The requested method, once it parsed.
     pub method: String,
-    /// The destination host, once the URL parsed (redacted like [`FetchOutcome::host`]).
+    /// The destination host as the run wrote it, once the URL parsed; empty when the
+    /// URL comes from a secret (like [`FetchOutcome::host`]).
     pub host: String,
+    /// The name of the secret that held the URL, once it resolved.
+    pub url_secret: Option<String>,
     /// Every secret resolved for the call, once references resolved.
     pub used: Vec<UsedSecret>,
 }

@@ -2,9 +2,9 @@
 //!
 //! A reference is `$secret:` followed by one or more base64url characters
 //! (`[A-Za-z0-9_-]`), matched greedily; a string may hold several. This module only
-//! finds them and splices in already-resolved plaintext: it never resolves a
-//! reference, never decides whether a value may be sent, and keeps every string that
-//! holds plaintext in a [`Zeroizing`] buffer.
+//! finds them and splices in already-resolved plaintext, encoded for where it lands
+//! ([`Encoding`]): it never resolves a reference, never decides whether a value may be
+//! sent, and keeps every string that holds plaintext in a [`Zeroizing`] buffer.
 
 use lockbox_core::Error;
 use std::collections::HashMap;
@@ -44,10 +44,15 @@ pub fn find(text: &str) -> Result<Vec<Range<usize>>, Error> {
 /// How a value is written where it is spliced in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// As is (URL text, header values, query values, text bodies, auth fields).
+    /// As is (header values, `query` map values before form encoding, text bodies,
+    /// auth fields).
     Raw,
     /// As the inside of a JSON string literal (JSON bodies).
     JsonString,
+    /// `application/x-www-form-urlencoded` (URL query positions, form bodies).
+    Form,
+    /// RFC 3986 path characters (URL path positions), see [`push_path_encoded`].
+    Path,
 }
 
 /// Resolved plaintext by reference.
@@ -68,14 +73,38 @@ pub fn substitute(
         let value = table
             .get(&text[r.clone()])
             .ok_or_else(|| Error::internal("reference was not resolved before substitution"))?;
-        match enc {
-            Encoding::Raw => out.push_str(value),
-            Encoding::JsonString => push_json_escaped(&mut out, value),
-        }
+        push_encoded(&mut out, value, enc);
         last = r.end;
     }
     out.push_str(&text[last..]);
     Ok(out)
+}
+
+/// Appends `value` to `out` written as `enc` says.
+pub fn push_encoded(out: &mut String, value: &str, enc: Encoding) {
+    match enc {
+        Encoding::Raw => out.push_str(value),
+        Encoding::JsonString => push_json_escaped(out, value),
+        Encoding::Form => out.extend(url::form_urlencoded::byte_serialize(value.as_bytes())),
+        Encoding::Path => push_path_encoded(out, value),
+    }
+}
+
+/// Writes `s` for a URL path: everything but RFC 3986's unreserved characters
+/// (`A-Za-z0-9-._~`), sub-delims (`!$&'()*+,;=`), `:`, `@` and `/` is
+/// percent-encoded (so `%`, `?`, `#`, `\`, spaces, controls and every non-ASCII byte
+/// are), and the value cannot leave the path.
+pub fn push_path_encoded(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0xf) as usize] as char);
+        }
+    }
 }
 
 /// Writes `s` escaped exactly as `serde_json` escapes string contents.
@@ -127,5 +156,15 @@ mod tests {
         let expected = serde_json::to_string("v\"1\\\n\u{1}").unwrap();
         assert_eq!(format!("\"{}\"", &*js), expected);
         assert!(substitute("$secret:missing", &table, Encoding::Raw).is_err());
+    }
+
+    #[test]
+    fn substitutes_form_and_path_encoded() {
+        let mut table = Table::new();
+        table.insert("$secret:a", "Az+Sec/ret=&x~9 é?#%");
+        let form = substitute("k=$secret:a", &table, Encoding::Form).unwrap();
+        assert_eq!(&*form, "k=Az%2BSec%2Fret%3D%26x%7E9+%C3%A9%3F%23%25");
+        let path = substitute("/p/$secret:a", &table, Encoding::Path).unwrap();
+        assert_eq!(&*path, "/p/Az+Sec/ret=&x~9%20%C3%A9%3F%23%25");
     }
 }

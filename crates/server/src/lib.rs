@@ -32,10 +32,19 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     pub max_value_bytes: usize,
     /// Let the egress executor reach loopback and private addresses (tests,
-    /// internal APIs). Off by default: the SSRF guard refuses them.
+    /// internal APIs). Off by default: the SSRF guard refuses them. Cloud-metadata
+    /// and link-local addresses, and Lockbox's own endpoints, stay refused.
     pub egress_allow_private: bool,
     /// The longest a run may be opened for, in seconds (default 3600).
     pub max_run_ttl_seconds: u64,
+    /// Let the egress executor reach cloud-metadata addresses (169.254.169.254,
+    /// fd00:ec2::254, …) and the link-local ranges, which hand out this machine's
+    /// cloud credentials. Off by default; a warning is logged at start when on.
+    pub dangerous_egress_allow_metadata: bool,
+    /// The URL clients reach Lockbox at (`https://lockbox.example.com`), when it is
+    /// not the listen address (a proxy or load balancer in front). The egress
+    /// executor refuses it as a destination, like the listen address.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -51,8 +60,35 @@ impl Default for ServerConfig {
             max_value_bytes: lockbox_core::value::DEFAULT_MAX_VALUE_BYTES,
             egress_allow_private: false,
             max_run_ttl_seconds: ServiceConfig::default().max_run_ttl_seconds,
+            dangerous_egress_allow_metadata: false,
+            public_url: None,
         }
     }
+}
+
+/// Parses `--public-url`: an absolute http(s) URL with a host, no credentials, no
+/// query or fragment (a path is allowed: Lockbox behind a path prefix).
+pub fn parse_public_url(text: &str) -> Result<url::Url> {
+    let bad = |why: &str| {
+        anyhow::anyhow!(
+            "--public-url must be an absolute http(s) URL such as https://lockbox.example.com \
+             ({why}): '{text}'"
+        )
+    };
+    let u = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad("the scheme is not http or https"));
+    }
+    if u.host().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("it carries credentials"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("it has a query or a fragment"));
+    }
+    Ok(u)
 }
 
 #[derive(Clone)]
@@ -209,6 +245,11 @@ pub async fn start_with_clock(
              sits in front of Lockbox."
         );
     }
+    let public_url = config
+        .public_url
+        .as_deref()
+        .map(parse_public_url)
+        .transpose()?;
     let svc = Lockbox::open_with_clock(
         &config.data_dir,
         config.database.as_deref(),
@@ -227,17 +268,29 @@ pub async fn start_with_clock(
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));
-    let egress = Arc::new(lockbox_egress::Executor::new(
-        lockbox_egress::EgressPolicy {
-            allow_private: config.egress_allow_private,
-            ..lockbox_egress::EgressPolicy::default()
-        },
-    ));
-    let app = router(svc.clone(), egress).layer(axum::Extension(console::Tls(tls.is_some())));
+    // Bound before the egress executor is built: the executor refuses Lockbox's own
+    // address (the one actually bound, port 0 resolved) and its public URL, so a run
+    // cannot make Lockbox call its own API.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    if config.dangerous_egress_allow_metadata {
+        tracing::warn!(
+            "--dangerous-egress-allow-metadata is on: automations' outbound calls may reach \
+             cloud-metadata and link-local addresses, which hand out this machine's cloud credentials"
+        );
+    }
+    let egress = Arc::new(lockbox_egress::Executor::new(
+        lockbox_egress::EgressPolicy {
+            allow_private: config.egress_allow_private,
+            dangerous_allow_metadata: config.dangerous_egress_allow_metadata,
+            self_endpoints: vec![local],
+            self_urls: public_url.into_iter().collect(),
+            ..lockbox_egress::EgressPolicy::default()
+        },
+    ));
+    let app = router(svc.clone(), egress).layer(axum::Extension(console::Tls(tls.is_some())));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         let _ = rx.await;

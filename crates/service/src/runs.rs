@@ -146,7 +146,11 @@ struct Taint {
 /// What one egress call did, for its audit row. Never a value, never a URL.
 pub struct EgressRecord {
     pub method: String,
+    /// The host as the run wrote it; empty when the URL came from a secret.
     pub host: String,
+    /// The name of the secret that held the URL, when one did (its host is never
+    /// recorded).
+    pub url_secret: Option<String>,
     pub status: Option<u16>,
     pub bytes: u64,
     pub secrets: Vec<(String, String)>,
@@ -896,20 +900,25 @@ impl Lockbox {
     /// Audits one egress call of a run.
     pub async fn record_egress(&self, p: &Principal, rec: EgressRecord, ctx: &RequestCtx) {
         let Some(run) = &p.run else { return };
+        let mut detail = serde_json::json!({
+            "run": run.run_id,
+            "method": rec.method,
+            "host": rec.host,
+            "status": rec.status,
+            "bytes": rec.bytes,
+            "secrets": rec.secrets.iter().map(|(n, id)| serde_json::json!({"name": n, "id": id})).collect::<Vec<_>>(),
+        });
+        if let Some(name) = &rec.url_secret {
+            detail["url_secret"] = serde_json::json!(name);
+        }
+        let target = (!rec.host.is_empty()).then_some(rec.host.as_str());
         let mut audit = self.record(
             p,
             Some(&run.workspace_id),
             "egress.fetch",
-            Some(&rec.host),
+            target,
             ctx,
-            serde_json::json!({
-                "run": run.run_id,
-                "method": rec.method,
-                "host": rec.host,
-                "status": rec.status,
-                "bytes": rec.bytes,
-                "secrets": rec.secrets.iter().map(|(n, id)| serde_json::json!({"name": n, "id": id})).collect::<Vec<_>>(),
-            }),
+            detail,
         );
         if let Some(code) = rec.error {
             audit.outcome = format!("failed:{code}");
