@@ -447,8 +447,9 @@ Log("Information", GetSecret("deep"))"#,
     let r = t.run("CancelAction(GetSecret(\"card\").active)").await;
     assert_eq!(r.message.as_deref(), Some("[REDACTED:card]"));
 
-    // An error message about a URL that holds the PIN (the executor refuses the
-    // host: the pinned secret may only go to api.example.com).
+    // An error message about a URL that holds the PIN in its host: the executor
+    // refuses a reference in a host before resolving it (`invalid`), and nothing in
+    // the message holds the value.
     t.put_with(
         "pinned-card",
         json!({"pin": PIN}),
@@ -460,7 +461,7 @@ Log("Information", GetSecret("deep"))"#,
         .run("var r = InvokeRestMethod(\"http://h\" + GetSecret(\"pinned-card\").pin + \".example.net/x\", \"GET\", null, null)")
         .await;
     assert_eq!(r.status, "failed", "{r:?}");
-    assert_eq!(r.error.as_ref().unwrap().code, "egress_denied", "{r:?}");
+    assert_eq!(r.error.as_ref().unwrap().code, "invalid", "{r:?}");
     assert_clean(&text_of(&r), &[PIN_TEXT]);
 
     // A tainted number leaves only as a reference, and arrives as its value.

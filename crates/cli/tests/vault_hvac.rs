@@ -89,8 +89,9 @@ fn hvac_suite_passes_against_a_real_server() {
         ],
         &[],
     );
-    for _ in 0..100 {
-        if token_file.exists() {
+    for _ in 0..200 {
+        // The server links the file into place whole; a newline ends the token.
+        if std::fs::read_to_string(&token_file).is_ok_and(|t| t.ends_with('\n')) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
