@@ -426,3 +426,94 @@ async fn version_states_and_settings_reach_every_node() {
     })
     .await;
 }
+
+/// Issue 14: a run ends everywhere when it is ended, or when the token that opened
+/// it is revoked, on another node, within the propagation bound.
+#[tokio::test]
+async fn ending_a_run_or_revoking_its_opener_on_one_node_ends_it_everywhere() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let (_, t) = c
+        .call(
+            0,
+            &c.owner,
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "engine", "workspace": "default", "role": "admin"})),
+        )
+        .await;
+    let (engine, engine_id) = (
+        t["token"].as_str().unwrap().to_owned(),
+        t["id"].as_str().unwrap().to_owned(),
+    );
+    let open = |token: String| {
+        let c = &c;
+        async move {
+            let (st, r) = c
+                .call(
+                    0,
+                    &token,
+                    Method::POST,
+                    "/v1/runs",
+                    Some(json!({"workspace": "default", "trigger": "manual"})),
+                )
+                .await;
+            assert_eq!(st, 201, "{r}");
+            (
+                r["token"].as_str().unwrap().to_owned(),
+                r["run_id"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let alive = |node: usize, run: String| {
+        let c = &c;
+        async move {
+            c.call(
+                node,
+                &run,
+                Method::GET,
+                "/v1/workspaces/default/secrets",
+                None,
+            )
+            .await
+            .0 == 200
+        }
+    };
+    let (by_engine, _) = open(engine.clone()).await;
+    let (by_owner, owner_run_id) = open(c.owner.clone()).await;
+    // Both runs work (and are cached) on node 1.
+    assert!(alive(1, by_engine.clone()).await && alive(1, by_owner.clone()).await);
+    // Ending one on node 0 ends it on node 1.
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::DELETE,
+            &format!("/v1/runs/{owner_run_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = time_until(Duration::from_secs(1), || async {
+        !alive(1, by_owner.clone()).await
+    })
+    .await;
+    println!("an ended run was refused on the other node after {took:?}");
+    // Revoking the opener on node 0 ends its run on node 1.
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::DELETE,
+            &format!("/v1/tokens/{engine_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let took = time_until(Duration::from_secs(1), || async {
+        !alive(1, by_engine.clone()).await
+    })
+    .await;
+    println!("a run whose opener was revoked was refused on the other node after {took:?}");
+}

@@ -849,10 +849,10 @@ impl Lockbox {
                 .collect()
         });
         let event = event.map(|mut e| {
-            let before = e.to_string();
-            bytes += before.len();
+            let before = e.clone();
+            bytes += serde_json::to_vec(&e).map_or(0, |b| b.len());
             redactor.redact_json(&mut e);
-            if e.to_string() != before {
+            if e != before {
                 masked += 1;
             }
             e
