@@ -248,7 +248,7 @@ pub struct ServerArgs {
     #[arg(long)]
     pub dangerous_egress_allow_metadata: bool,
     /// The URL clients reach this server at, when a proxy or load balancer sits in
-    /// front (https://lockbox.example.com). Automations' outbound calls may not go to
+    /// front (`https://lockbox.example.com`). Automations' outbound calls may not go to
     /// it, nor to the listen address.
     #[arg(
         long,
