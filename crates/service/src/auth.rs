@@ -121,9 +121,7 @@ impl Lockbox {
             AccountAction::ManageRuns => "run.open",
         };
         let ws = p.run.as_ref().map(|r| r.workspace_id.clone());
-        self.audit_denied(p, ws.as_deref(), verb, None, &err, ctx)
-            .await;
-        Err(err)
+        Err(self.refuse(p, ws.as_deref(), verb, None, err, ctx).await)
     }
 
     /// Writes collected last-use times (batched: not one write per request).

@@ -440,9 +440,9 @@ impl Lockbox {
             Actor::Run => "a run".to_owned(),
         };
         let err = Error::forbidden(format!("{who} may not {}", action.as_str()));
-        self.audit_denied(p, Some(&ws.id), action_verb(action), target, &err, ctx)
-            .await;
-        Err(err)
+        Err(self
+            .refuse(p, Some(&ws.id), action_verb(action), target, err, ctx)
+            .await)
     }
 
     /// The check a transport makes before it reads a request's body: the row of the
@@ -508,6 +508,32 @@ impl Lockbox {
             request_id: ctx.request_id.clone(),
             detail,
         }
+    }
+
+    /// Audits a refusal and hands back the error to return with it.
+    async fn refuse(
+        &self,
+        p: &Principal,
+        workspace_id: Option<&str>,
+        action: &str,
+        target: Option<&str>,
+        err: Error,
+        ctx: &RequestCtx,
+    ) -> Error {
+        self.audit_denied(p, workspace_id, action, target, &err, ctx)
+            .await;
+        err
+    }
+
+    /// A workspace by id (rows that name theirs by id: tokens, runs).
+    pub(crate) async fn workspace_by_id(&self, id: &str) -> Result<Option<WorkspaceRow>> {
+        Ok(self
+            .store
+            .list_workspaces()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|w| w.id == id))
     }
 
     /// Records a refused or failed attempt. Never fails the request itself.

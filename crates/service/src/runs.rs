@@ -219,9 +219,9 @@ impl Lockbox {
                         "role '{role}' may not open a run that acts as '{u}': only the owner, or a \
                          service token the owner created with run_as_users, may act as another member"
                     ));
-                    self.audit_denied(p, Some(&ws.id), "run.open", Some(u.as_str()), &err, ctx)
-                        .await;
-                    return Err(err);
+                    return Err(self
+                        .refuse(p, Some(&ws.id), "run.open", Some(u.as_str()), err, ctx)
+                        .await);
                 }
                 Some(row)
             }
@@ -300,12 +300,8 @@ impl Lockbox {
             .filter(|t| t.kind == TokenKind::Run)
             .ok_or_else(not_found)?;
         let ws = self
-            .store
-            .list_workspaces()
-            .await
-            .map_err(store_err)?
-            .into_iter()
-            .find(|w| Some(&w.id) == row.workspace_id.as_ref())
+            .workspace_by_id(row.workspace_id.as_deref().unwrap_or_default())
+            .await?
             .ok_or_else(not_found)?;
         let role = self.role_in(p, &ws).await.map_err(|_| not_found())?;
         self.check(
@@ -479,16 +475,16 @@ impl Lockbox {
                         "the value comes from restricted secret(s) '{sources}' and cannot be stored in \
                          masked secret '{name}'"
                     ));
-                    self.audit_denied(
-                        p,
-                        Some(&t.ws.id),
-                        "secret.put",
-                        Some(name.as_str()),
-                        &err,
-                        ctx,
-                    )
-                    .await;
-                    return Err(err);
+                    return Err(self
+                        .refuse(
+                            p,
+                            Some(&t.ws.id),
+                            "secret.put",
+                            Some(name.as_str()),
+                            err,
+                            ctx,
+                        )
+                        .await);
                 }
                 visibility = Some(Visibility::Restricted);
             }
@@ -826,9 +822,9 @@ impl Lockbox {
                 ErrorCode::RateLimited,
                 format!("at most {REDACT_CALLS_PER_MINUTE} redactions per run per minute"),
             );
-            self.audit_denied(p, Some(&run.workspace_id), "run.redact", None, &err, ctx)
-                .await;
-            return Err(err);
+            return Err(self
+                .refuse(p, Some(&run.workspace_id), "run.redact", None, err, ctx)
+                .await);
         }
         let redactor = self.run_redactor(p, references).await?;
         let mut masked = 0usize;

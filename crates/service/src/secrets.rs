@@ -494,16 +494,16 @@ impl Lockbox {
                 let err = Error::invalid(format!(
                     "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
                 ));
-                self.audit_denied(
-                    p,
-                    Some(&t.ws.id),
-                    "secret.put",
-                    Some(name.as_str()),
-                    &err,
-                    ctx,
-                )
-                .await;
-                return Err(err);
+                return Err(self
+                    .refuse(
+                        p,
+                        Some(&t.ws.id),
+                        "secret.put",
+                        Some(name.as_str()),
+                        err,
+                        ctx,
+                    )
+                    .await);
             }
             if let Some(want) = req.if_match {
                 let have = existing.as_ref().map(|s| s.current_version);
@@ -534,16 +534,16 @@ impl Lockbox {
                             "only the owner may widen or clear the allowed_hosts of '{name}'; \
                              narrowing is open to anyone who may write it"
                         ));
-                        self.audit_denied(
-                            p,
-                            Some(&t.ws.id),
-                            "secret.allowed_hosts",
-                            Some(name.as_str()),
-                            &err,
-                            ctx,
-                        )
-                        .await;
-                        return Err(err);
+                        return Err(self
+                            .refuse(
+                                p,
+                                Some(&t.ws.id),
+                                "secret.allowed_hosts",
+                                Some(name.as_str()),
+                                err,
+                                ctx,
+                            )
+                            .await);
                     }
                     detail["allowed_hosts"] =
                         serde_json::json!({"old": cur.allowed_hosts, "new": new});
@@ -656,16 +656,16 @@ impl Lockbox {
         };
         if row.visibility == Visibility::Restricted {
             let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
-            self.audit_denied(
-                p,
-                Some(&t.ws.id),
-                "secret.reveal",
-                Some(name.as_str()),
-                &err,
-                ctx,
-            )
-            .await;
-            return Err(err);
+            return Err(self
+                .refuse(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.reveal",
+                    Some(name.as_str()),
+                    err,
+                    ctx,
+                )
+                .await);
         }
         self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
             .await?;
@@ -780,16 +780,16 @@ impl Lockbox {
         };
         if !uses.is_empty() && !force {
             let err = Self::secret_in_use(name.as_str(), &uses);
-            self.audit_denied(
-                p,
-                Some(&t.ws.id),
-                "secret.delete",
-                Some(name.as_str()),
-                &err,
-                ctx,
-            )
-            .await;
-            return Err(err);
+            return Err(self
+                .refuse(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.delete",
+                    Some(name.as_str()),
+                    err,
+                    ctx,
+                )
+                .await);
         }
         let mut detail =
             serde_json::json!({"version": row.current_version, "scope": t.scope.as_str()});
@@ -858,16 +858,16 @@ impl Lockbox {
                         "a JSON Patch 'test' compares with the value of '{name}', which this caller may \
                          not reveal; leave the test out (use If-Match for concurrency)"
                     ));
-                    self.audit_denied(
-                        p,
-                        Some(&t.ws.id),
-                        "secret.reveal",
-                        Some(name.as_str()),
-                        &err,
-                        ctx,
-                    )
-                    .await;
-                    return Err(err);
+                    return Err(self
+                        .refuse(
+                            p,
+                            Some(&t.ws.id),
+                            "secret.reveal",
+                            Some(name.as_str()),
+                            err,
+                            ctx,
+                        )
+                        .await);
                 }
             }
         }
@@ -881,16 +881,16 @@ impl Lockbox {
                 let err = Error::invalid(format!(
                     "check-and-set parameter required for '{name}': send the expected version (If-Match)"
                 ));
-                self.audit_denied(
-                    p,
-                    Some(&t.ws.id),
-                    "secret.patch",
-                    Some(name.as_str()),
-                    &err,
-                    ctx,
-                )
-                .await;
-                return Err(err);
+                return Err(self
+                    .refuse(
+                        p,
+                        Some(&t.ws.id),
+                        "secret.patch",
+                        Some(name.as_str()),
+                        err,
+                        ctx,
+                    )
+                    .await);
             }
             if let Some(want) = if_match {
                 if row.current_version != want {
@@ -1069,16 +1069,16 @@ impl Lockbox {
                 "renames are disabled in workspace '{}' (setting allow_rename)",
                 t.ws.name
             ));
-            self.audit_denied(
-                p,
-                Some(&t.ws.id),
-                "secret.rename",
-                Some(name.as_str()),
-                &err,
-                ctx,
-            )
-            .await;
-            return Err(err);
+            return Err(self
+                .refuse(
+                    p,
+                    Some(&t.ws.id),
+                    "secret.rename",
+                    Some(name.as_str()),
+                    err,
+                    ctx,
+                )
+                .await);
         }
         let row = self.find_live(&t, name).await?;
         let now = self.clock.now();

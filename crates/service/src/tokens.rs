@@ -133,16 +133,16 @@ impl Lockbox {
         };
         if let Some(msg) = refusal {
             let err = Error::forbidden(msg);
-            self.audit_denied(
-                p,
-                Some(&ws.id),
-                "token.create",
-                Some(name.as_str()),
-                &err,
-                ctx,
-            )
-            .await;
-            return Err(err);
+            return Err(self
+                .refuse(
+                    p,
+                    Some(&ws.id),
+                    "token.create",
+                    Some(name.as_str()),
+                    err,
+                    ctx,
+                )
+                .await);
         }
         let exp = self.token_expiry(ttl)?;
         let token = generate_token();
@@ -275,14 +275,7 @@ impl Lockbox {
                 None
             }
             (None, Some(ws_id)) => {
-                let ws = self
-                    .store
-                    .list_workspaces()
-                    .await
-                    .map_err(store_err)?
-                    .into_iter()
-                    .find(|w| &w.id == ws_id)
-                    .ok_or_else(not_found)?;
+                let ws = self.workspace_by_id(ws_id).await?.ok_or_else(not_found)?;
                 let role = self.role_in(p, &ws).await.map_err(|_| not_found())?;
                 self.check(
                     p,

@@ -132,9 +132,9 @@ impl Lockbox {
                         owners.join(", ")
                     ),
                 );
-                self.audit_denied(p, Some(&t.ws.id), verb, Some(name.as_str()), &err, ctx)
-                    .await;
-                return Err(err);
+                return Err(self
+                    .refuse(p, Some(&t.ws.id), verb, Some(name.as_str()), err, ctx)
+                    .await);
             }
         }
         let wanted: Vec<u64> = if versions.is_empty() {
