@@ -11,7 +11,7 @@ pub mod sealed;
 pub mod token;
 pub mod workspace_key;
 
-pub use master::{KeySource, MasterKeyring, WrappedDataKey};
+pub use master::{CheckOutcome, KeySource, MasterKeyring, WrappedDataKey};
 pub use sealed::TokenPurpose;
 pub use token::{
     constant_time_eq, generate_token, hash_token, looks_like_token, random_id, TOKEN_PREFIX,
