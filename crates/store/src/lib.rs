@@ -12,10 +12,12 @@
 //! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
 
 pub mod audit_chain;
+pub mod key_registry;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
+pub use key_registry::{KeyRegistry, MasterKeyCheckRow, NodeRow};
 pub use postgres::PostgresStore;
 pub use rows::*;
 pub use sqlite::SqliteStore;
@@ -100,7 +102,7 @@ pub struct CommitVersion {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: KeyRegistry + Send + Sync + 'static {
     // --- workspaces and keys
     async fn create_workspace(
         &self,

@@ -239,6 +239,7 @@ conformance! {
         version_policies_round_trip_and_legacy_versions_convert_once,
         version_states_delete_undelete_destroy,
         secret_settings_update_and_survive_writes,
+        key_checks_are_recorded_once_and_nodes_expire,
     ],
     db: [
         acknowledged_writes_survive_reopening,
@@ -2415,4 +2416,52 @@ async fn concurrent_startup_migrates_once(db: &Db) {
     // Schema names are checked.
     let bad = PostgresStore::connect_in_schema(&pg.url, "Bad; DROP").await;
     assert!(matches!(bad, Err(StoreError::Backend(_))));
+}
+
+// ---------------------------------------------------------------------------
+// Master keys every node agrees on (issue 16)
+
+fn node_row(id: &str, versions: &[u32], seen: i64) -> NodeRow {
+    NodeRow {
+        id: id.into(),
+        host: "h".into(),
+        pid: 42,
+        key_source: "the key file /x/master.key".into(),
+        key_versions: versions.to_vec(),
+        problem: None,
+        started_at: Timestamp(1),
+        seen_at: Timestamp(seen),
+        expires_at: Timestamp(seen + 1000),
+    }
+}
+
+async fn key_checks_are_recorded_once_and_nodes_expire(s: Arc<dyn Store>) {
+    assert!(s.master_key_checks().await.unwrap().is_empty());
+    let check = |v: u32, b: u8| MasterKeyCheckRow {
+        version: v,
+        check: vec![b; 40],
+        created_at: Timestamp(v as i64),
+    };
+    assert!(s.add_master_key_check(check(2, 2)).await.unwrap());
+    assert!(s.add_master_key_check(check(1, 1)).await.unwrap());
+    // A check is never replaced: the second node with another key loses.
+    assert!(!s.add_master_key_check(check(1, 9)).await.unwrap());
+    assert_eq!(
+        s.master_key_checks().await.unwrap(),
+        vec![check(1, 1), check(2, 2)]
+    );
+
+    s.put_node(node_row("a", &[1], 10_000)).await.unwrap();
+    s.put_node(node_row("b", &[1], 10_000)).await.unwrap();
+    let mut b = node_row("b", &[1, 2], 10_500);
+    b.problem = Some("missing version 3".into());
+    s.put_node(b.clone()).await.unwrap();
+    assert_eq!(
+        s.live_nodes(Timestamp(10_600)).await.unwrap(),
+        vec![node_row("a", &[1], 10_000), b.clone()]
+    );
+    // a's row expired at 11_000; b's lasts until 11_500.
+    assert_eq!(s.live_nodes(Timestamp(11_200)).await.unwrap(), vec![b]);
+    s.remove_node("b").await.unwrap();
+    assert!(s.live_nodes(Timestamp(11_200)).await.unwrap().is_empty());
 }

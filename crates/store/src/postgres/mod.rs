@@ -34,6 +34,7 @@
 //! and recycled (still wrapped under the master key).
 
 mod decode;
+mod key_registry;
 mod listener;
 mod schema;
 mod tx;

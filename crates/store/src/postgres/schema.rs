@@ -151,6 +151,25 @@ CREATE INDEX secret_versions_legacy ON secret_versions (secret_id, version) WHER
     r#"
 ALTER TABLE tokens ADD COLUMN run_as_users BOOLEAN NOT NULL DEFAULT false;
 "#,
+    // Master keys every node agrees on (key_registry.rs).
+    r#"
+CREATE TABLE master_key_checks (
+    version INTEGER PRIMARY KEY,
+    key_check BYTEA NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE nodes (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    key_source TEXT NOT NULL,
+    key_versions TEXT NOT NULL,
+    problem TEXT,
+    started_at BIGINT NOT NULL,
+    seen_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

@@ -2,6 +2,7 @@
 //! commit (see `writer.rs`), and a small pool of reader connections used from
 //! `spawn_blocking`.
 
+mod key_registry;
 mod schema;
 mod writer;
 

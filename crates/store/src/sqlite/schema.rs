@@ -123,6 +123,25 @@ CREATE INDEX secret_versions_legacy ON secret_versions (secret_id, version) WHER
     r#"
 ALTER TABLE tokens ADD COLUMN run_as_users INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Master keys every node agrees on (key_registry.rs).
+    r#"
+CREATE TABLE master_key_checks (
+    version INTEGER PRIMARY KEY,
+    key_check BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    key_source TEXT NOT NULL,
+    key_versions TEXT NOT NULL,
+    problem TEXT,
+    started_at INTEGER NOT NULL,
+    seen_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
