@@ -22,11 +22,15 @@ pub enum ErrorCode {
     TooLarge,
     RateLimited,
     UnsupportedMediaType,
+    /// This node cannot serve the request now, for a reason the message names (a
+    /// missing master key version, …); another node or a later try may. 503 with
+    /// `Retry-After`.
+    Unavailable,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::NotFound,
         ErrorCode::UserRequired,
         ErrorCode::Forbidden,
@@ -40,6 +44,7 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -58,6 +63,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -116,6 +122,11 @@ impl Error {
             ErrorCode::UserRequired,
             "the user scope needs a caller with a user; this principal has none",
         )
+    }
+    /// The node cannot serve this now (503 with `Retry-After`); the message says why
+    /// and what an operator does about it.
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Unavailable, why)
     }
     /// An internal failure. `context` is for the log only; callers see a generic text.
     pub fn internal(context: impl fmt::Display) -> Self {

@@ -44,9 +44,13 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+/// Seconds a client should wait before retrying an `unavailable` answer.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
 
 /// Left on an error response so the request-id middleware can stamp the body.
 #[derive(Debug, Clone)]
@@ -82,6 +86,12 @@ pub fn error_response(code: ErrorCode, message: &str, request_id: Option<&str>) 
         resp.headers_mut().insert(
             "www-authenticate",
             HeaderValue::from_static("Bearer realm=\"lockbox\""),
+        );
+    }
+    if code == ErrorCode::Unavailable {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
         );
     }
     resp
@@ -156,7 +166,10 @@ impl From<Error> for VaultError {
                 ],
                 cause: Some(e.message),
             },
-            ErrorCode::TooLarge | ErrorCode::UnsupportedMediaType | ErrorCode::RateLimited => {
+            ErrorCode::TooLarge
+            | ErrorCode::UnsupportedMediaType
+            | ErrorCode::RateLimited
+            | ErrorCode::Unavailable => {
                 VaultError::new(status_of(code), format!("{code}: {}", e.message))
             }
             ErrorCode::Invalid
@@ -271,5 +284,18 @@ mod tests {
             assert!((400..600).contains(&s));
             assert_eq!(s == 500, c == ErrorCode::Internal);
         }
+    }
+
+    #[test]
+    fn unavailable_is_a_503_with_retry_after_and_its_message() {
+        let resp = ApiError::new(ErrorCode::Unavailable, "master key version 2 is missing")
+            .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            resp.headers()[axum::http::header::RETRY_AFTER],
+            UNAVAILABLE_RETRY_AFTER_SECONDS.to_string().as_str()
+        );
+        let info = resp.extensions().get::<ErrorInfo>().unwrap();
+        assert_eq!(info.message, "master key version 2 is missing");
     }
 }
