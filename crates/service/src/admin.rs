@@ -8,10 +8,10 @@
 //! Long work reports through [`Progress`], so the CLI can draw a bar while this
 //! crate stays free of presentation.
 
-use crate::{backup, open_store, policy_seal, store_err};
+use crate::{backup, keycheck, open_store, policy_seal, store_err};
 use lockbox_core::{Clock, Error, Result, SystemClock, Timestamp};
 use lockbox_crypto::{DataKey, MasterKeyring, WrappedDataKey};
-use lockbox_store::{AuditRecord, Snapshot, Store, WorkspaceKeyRow};
+use lockbox_store::{AuditRecord, MasterKeyCheckRow, NodeRow, Snapshot, Store, WorkspaceKeyRow};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,9 +43,61 @@ impl Progress for NoProgress {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RotateReport {
     pub new_master_version: u32,
+    /// True when this run made the new version (no version newer than the one in
+    /// use was in the keyring yet).
+    pub added_version: bool,
     pub rewrapped: usize,
+    /// Live nodes that hold the new version (every live node, or there was no switch).
+    pub live_nodes: usize,
     /// Present with `--reencrypt`.
     pub reencrypted: Option<ReencryptReport>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AddKeyReport {
+    pub version: u32,
+    /// False when a version newer than the one in use was already waiting.
+    pub added: bool,
+    pub key_source: String,
+}
+
+/// What `lockbox keys status` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyStatus {
+    /// The master-key version in use (the newest with a key check in the store).
+    pub in_use: u32,
+    /// Every version with a key check, ascending.
+    pub recorded: Vec<u32>,
+    /// This keyring: where it comes from and what it holds.
+    pub key_source: String,
+    pub key_versions: Vec<u32>,
+    pub nodes: Vec<NodeStatus>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeStatus {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub key_source: String,
+    pub key_versions: Vec<u32>,
+    pub problem: Option<String>,
+    /// Milliseconds since its last heartbeat.
+    pub seen_ms_ago: i64,
+}
+
+impl From<NodeRow> for NodeStatus {
+    fn from(n: NodeRow) -> Self {
+        NodeStatus {
+            seen_ms_ago: (now().millis() - n.seen_at.millis()).max(0),
+            id: n.id,
+            host: n.host,
+            pid: n.pid,
+            key_source: n.key_source,
+            key_versions: n.key_versions,
+            problem: n.problem,
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -85,8 +137,9 @@ async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
             loc.data_dir.display()
         )));
     }
-    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
     let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
+    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
+    keycheck::verify_at_start(store.as_ref(), &keyring).await?;
     Ok((keyring, store))
 }
 
@@ -103,27 +156,180 @@ fn system_audit(action: &str, detail: serde_json::Value) -> AuditRecord {
     }
 }
 
-/// Adds a master-key version and rewraps every workspace key under it; with
-/// `reencrypt`, also gives every workspace a new data-key version and re-seals
-/// every secret version under it (see [`reencrypt`]).
+fn newest(checks: &[MasterKeyCheckRow]) -> u32 {
+    checks.iter().map(|c| c.version).max().unwrap_or(0)
+}
+
+/// The first step of a rotation on the key file: adds a master-key version that is
+/// not used yet (or names the one already waiting). Copy the key file to every node
+/// (they re-read it within [`crate::KEY_CHECK_EVERY`]), then [`rotate_master_key`].
+pub async fn add_master_key(loc: &Location) -> Result<AddKeyReport> {
+    let (keyring, store) = open(loc).await?;
+    let in_use = newest(&store.master_key_checks().await.map_err(store_err)?);
+    let waiting = keyring.versions().into_iter().filter(|v| *v > in_use).max();
+    let (version, added) = match waiting {
+        Some(v) => (v, false),
+        None => (keyring.add_version()?, true),
+    };
+    Ok(AddKeyReport {
+        version,
+        added,
+        key_source: keyring.source().to_string(),
+    })
+}
+
+/// The version in use, this keyring, and the live nodes with the versions they hold.
+pub async fn key_status(loc: &Location) -> Result<KeyStatus> {
+    let (keyring, store) = open(loc).await?;
+    let checks = store.master_key_checks().await.map_err(store_err)?;
+    let nodes = store.live_nodes(now()).await.map_err(store_err)?;
+    Ok(KeyStatus {
+        in_use: newest(&checks),
+        recorded: checks.iter().map(|c| c.version).collect(),
+        key_source: keyring.source().to_string(),
+        key_versions: keyring.versions(),
+        nodes: nodes.into_iter().map(NodeStatus::from).collect(),
+    })
+}
+
+/// The second step: switches the deployment to a master-key version newer than the
+/// one in use, and rewraps every workspace key under it; with `reencrypt`, also gives
+/// every workspace a new data-key version and re-seals every secret version under it
+/// (see [`reencrypt`]).
+///
+/// The version is the newest one this keyring holds beyond the one in use; when
+/// there is none and the keys come from a key file, one is added first (so on a
+/// single node, or with nodes sharing this key file, rotation is one command). The
+/// switch waits up to `wait` for every live node (heartbeat rows in the store) to
+/// report the version, and is refused, naming the nodes that lack it, if one does
+/// not: a switch never takes a node down. Then the version's key check is recorded
+/// (nodes follow it within [`crate::KEY_CHECK_EVERY`]) and every key is rewrapped.
+/// An interrupted run is finished by running it again (keys still wrapped under an
+/// older version are rewrapped to the one in use, without adding another).
 pub async fn rotate_master_key(
     loc: &Location,
     reencrypt: bool,
+    wait: std::time::Duration,
     progress: &dyn Progress,
 ) -> Result<RotateReport> {
     let (keyring, store) = open(loc).await?;
+    let in_use = newest(&store.master_key_checks().await.map_err(store_err)?);
     let keys = store.all_workspace_keys().await.map_err(store_err)?;
-    // Unwrap everything first: a key that does not open stops the rotation before
-    // anything changes.
-    let mut opened = Vec::with_capacity(keys.len());
-    for k in &keys {
+    let behind = keys.iter().any(|k| k.master_version != in_use);
+    let waiting = keyring.versions().into_iter().filter(|v| *v > in_use).max();
+    let (target, added) = match waiting {
+        Some(v) => (v, false),
+        // A switch that did not finish: finish it first.
+        None if behind => (in_use, false),
+        None => (keyring.add_version()?, true),
+    };
+    let live = wait_for_nodes(store.as_ref(), target, wait, added, &keyring).await?;
+    if target != in_use {
+        store
+            .add_master_key_check(MasterKeyCheckRow {
+                version: target,
+                check: keyring.key_check(target)?,
+                created_at: now(),
+            })
+            .await
+            .map_err(store_err)?;
+    }
+    keyring.activate(target)?;
+    let mut rewrapped = rewrap_all(&keyring, store.as_ref(), target).await?;
+    if !live.is_empty() {
+        // A node may have wrapped a new workspace key under the old version before it
+        // noticed the switch (within one check interval): sweep once more after it.
+        tokio::time::sleep(crate::KEY_CHECK_EVERY + std::time::Duration::from_millis(500)).await;
+        rewrapped += rewrap_all(&keyring, store.as_ref(), target).await?;
+    }
+    let reencrypted = if reencrypt {
+        Some(reseal_all(&keyring, store.as_ref(), progress).await?)
+    } else {
+        None
+    };
+    Ok(RotateReport {
+        new_master_version: target,
+        added_version: added,
+        rewrapped,
+        live_nodes: live.len(),
+        reencrypted,
+    })
+}
+
+/// Waits until every live node holds `target`; the live nodes, or a refusal naming
+/// those that lack it.
+async fn wait_for_nodes(
+    store: &dyn Store,
+    target: u32,
+    wait: std::time::Duration,
+    added: bool,
+    keyring: &MasterKeyring,
+) -> Result<Vec<NodeRow>> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let live = store.live_nodes(now()).await.map_err(store_err)?;
+        let lacking: Vec<&NodeRow> = live
+            .iter()
+            .filter(|n| !n.key_versions.contains(&target))
+            .collect();
+        if lacking.is_empty() {
+            return Ok(live);
+        }
+        if std::time::Instant::now() >= deadline {
+            let names = lacking
+                .iter()
+                .map(|n| {
+                    format!(
+                        "node {} on {} (pid {}, keys from {}, holds version(s) {:?})",
+                        n.id, n.host, n.pid, n.key_source, n.key_versions
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let how = match keyring.source() {
+                lockbox_crypto::KeySource::File(p) => format!(
+                    "copy {} (it holds version {target}) over their key files (they re-read it within {} s), \
+                     or add version {target} to their LOCKBOX_MASTER_KEYS and restart them",
+                    p.display(),
+                    crate::KEY_CHECK_EVERY.as_secs()
+                ),
+                other => format!(
+                    "add version {target} (the key in {other}) to their keyrings and restart them"
+                ),
+            };
+            return Err(Error::conflict(format!(
+                "not switching to master key version {target}: {} live node(s) do not hold it yet: {names}. \
+                 {}Add it to every node's keyring: {how}; then run `lockbox keys rotate` again. \
+                 A node that is gone stops counting when its heartbeat expires ({} s). See {}.",
+                lacking.len(),
+                if added {
+                    format!("Version {target} was added to this keyring and waits there, unused. ")
+                } else {
+                    String::new()
+                },
+                crate::NODE_TTL.as_secs(),
+                keycheck::KEYS_DOC
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// Rewraps every workspace key not yet under `target`; how many it rewrapped.
+async fn rewrap_all(keyring: &MasterKeyring, store: &dyn Store, target: u32) -> Result<usize> {
+    let keys = store.all_workspace_keys().await.map_err(store_err)?;
+    // Unwrap everything first: a key that does not open stops before anything changes.
+    let mut opened = Vec::new();
+    for k in keys.iter().filter(|k| k.master_version != target) {
         let wrapped = WrappedDataKey {
             master_version: k.master_version,
             blob: k.wrapped.clone(),
         };
         opened.push((k, keyring.unwrap(&k.workspace_id, k.version, &wrapped)?));
     }
-    let new_version = keyring.rotate()?;
+    if opened.is_empty() {
+        return Ok(0);
+    }
     let rewrapped: Vec<WorkspaceKeyRow> = opened
         .iter()
         .map(|(k, dk)| {
@@ -142,21 +348,12 @@ pub async fn rotate_master_key(
             rewrapped,
             system_audit(
                 "keys.rotate",
-                serde_json::json!({"master_version": new_version, "rewrapped": n}),
+                serde_json::json!({"master_version": target, "rewrapped": n}),
             ),
         )
         .await
         .map_err(store_err)?;
-    let reencrypted = if reencrypt {
-        Some(reseal_all(&keyring, store.as_ref(), progress).await?)
-    } else {
-        None
-    };
-    Ok(RotateReport {
-        new_master_version: new_version,
-        rewrapped: n,
-        reencrypted,
-    })
+    Ok(n)
 }
 
 /// Re-seals every secret version under a new workspace-key version, in batches,
@@ -390,7 +587,7 @@ pub async fn restore(
         ));
     }
     if loc.database.is_none() {
-        crate::prepare_data_dir(&loc.data_dir)?;
+        crate::prepare_data_dir(&loc.data_dir, true)?;
     }
     let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
     for k in &snap.workspace_keys {

@@ -36,21 +36,30 @@ impl Lockbox {
             master_version: row.master_version,
             blob: row.wrapped,
         };
-        let key = Arc::new(self.keyring.unwrap(workspace_id, version, &wrapped)?);
+        let key = match self.keyring.unwrap(workspace_id, version, &wrapped) {
+            Ok(k) => Arc::new(k),
+            // Another node switched to a version this keyring lacks: 503, not 500.
+            Err(lockbox_crypto::CryptoError::UnknownMasterVersion(v)) => {
+                return Err(self.missing_master_key(v))
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.keys.0.put(k, key.clone());
         Ok(key)
     }
 
-    pub(crate) fn new_workspace_key(&self, workspace_id: &str) -> WorkspaceKeyRow {
+    pub(crate) fn new_workspace_key(&self, workspace_id: &str) -> Result<WorkspaceKeyRow> {
+        // Never wrap under an older version than the one the deployment uses.
+        self.require_keys()?;
         let key = DataKey::generate();
         let wrapped = self.keyring.wrap(workspace_id, 1, &key);
         self.keys.0.put((workspace_id.to_owned(), 1), Arc::new(key));
-        WorkspaceKeyRow {
+        Ok(WorkspaceKeyRow {
             workspace_id: workspace_id.to_owned(),
             version: 1,
             master_version: wrapped.master_version,
             wrapped: wrapped.blob,
-        }
+        })
     }
 
     pub(crate) fn forget_all_keys(&self) {

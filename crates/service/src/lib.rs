@@ -12,6 +12,7 @@ mod auth;
 mod backup;
 mod cache;
 mod flows;
+mod keycheck;
 mod keys;
 mod members;
 mod policy_seal;
@@ -25,6 +26,7 @@ mod workspaces;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
+pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
 pub use policy_seal::PolicySweepReport;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
@@ -118,15 +120,39 @@ pub struct Lockbox {
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
+    /// Master keys every node agrees on (keycheck.rs).
+    key_watch: keycheck::KeyWatch,
 }
 
-fn prepare_data_dir(data_dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| Error::internal(format!("create {}: {e}", data_dir.display())))?;
+/// Creates the data directory if needed and, when the embedded store will write
+/// there (`writable`), proves it can: a failure names the path, the operation and
+/// the OS error instead of SQLite's "unable to open database file".
+fn prepare_data_dir(data_dir: &Path, writable: bool) -> Result<()> {
+    let fail = |op: &str, path: &Path, e: std::io::Error| {
+        Error::invalid(format!(
+            "data directory {}: cannot {op} {}: {e}",
+            data_dir.display(),
+            path.display()
+        ))
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| fail("create", data_dir, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    if writable {
+        let probe = data_dir.join(".lockbox-write-check");
+        std::fs::write(&probe, b"").map_err(|e| fail("write (it must be writable)", &probe, e))?;
+        let _ = std::fs::remove_file(&probe);
+        let db = data_dir.join(lockbox_store::sqlite::DB_FILE_NAME);
+        if db.exists() {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&db)
+                .map_err(|e| fail("open for writing", &db, e))?;
+        }
     }
     Ok(())
 }
@@ -135,17 +161,60 @@ fn prepare_data_dir(data_dir: &Path) -> Result<()> {
 /// `postgres://` URL.
 pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
     match database {
-        None => Ok(Arc::new(SqliteStore::open(data_dir).map_err(store_err)?)),
+        None => Ok(Arc::new(SqliteStore::open(data_dir).map_err(|e| {
+            Error::invalid(format!(
+                "cannot open the embedded store {}: {e}",
+                data_dir.join(lockbox_store::sqlite::DB_FILE_NAME).display()
+            ))
+        })?)),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(Arc::new(
                 lockbox_store::PostgresStore::connect(url)
                     .await
                     .map_err(|e| {
-                        Error::internal(format!("cannot open the PostgreSQL store: {e}"))
+                        Error::invalid(format!(
+                            "cannot open the PostgreSQL store {}: {e}",
+                            describe_database_url(url)
+                        ))
                     })?,
             ))
         }
-        Some(_) => Err(Error::invalid("--database takes a postgres:// URL")),
+        Some(url) => Err(Error::invalid(format!(
+            "the database URL must start with postgres:// or postgresql://, not '{}'",
+            describe_database_url(url)
+        ))),
+    }
+}
+
+/// The embedded store's file name inside the data directory.
+pub const EMBEDDED_DB_FILE: &str = lockbox_store::sqlite::DB_FILE_NAME;
+
+/// Where the master key for `data_dir` comes from, for messages.
+pub fn key_source_for(data_dir: &Path) -> String {
+    let s = MasterKeyring::source_for(data_dir).to_string();
+    s.trim_start_matches("the key file ").to_owned()
+}
+
+/// A fresh random master key as base64 text (for `LOCKBOX_MASTER_KEYS`).
+pub fn generate_master_key_text() -> impl std::ops::Deref<Target = String> {
+    lockbox_crypto::master::generate_key_text()
+}
+
+/// A database URL fit for messages and logs: any password replaced by `***`.
+pub fn describe_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // Not a URL: show only its first characters, in case it is a bare password.
+        return format!("{}…", url.chars().take(12).collect::<String>());
+    };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -176,9 +245,10 @@ impl Lockbox {
         config: ServiceConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Lockbox> {
-        prepare_data_dir(data_dir)?;
-        let keyring = MasterKeyring::load_or_create(data_dir)?;
+        prepare_data_dir(data_dir, database.is_none())?;
         let store = open_store(data_dir, database).await?;
+        let keyring = keycheck::open_keyring(data_dir, store.as_ref()).await?;
+        keycheck::verify_at_start(store.as_ref(), &keyring).await?;
         Ok(Lockbox::with_parts(store, Arc::new(keyring), clock, config))
     }
 
@@ -204,6 +274,7 @@ impl Lockbox {
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
+            key_watch: keycheck::KeyWatch::new(),
             store,
             keyring,
             clock,
@@ -288,9 +359,11 @@ impl Lockbox {
             })
         });
         let sweep = self.spawn_policy_sweep();
+        let key_watch = self.spawn_key_watch();
         tokio::spawn(async move {
             let _follower = AbortOnDrop(follower);
             let _sweep = AbortOnDrop(Some(sweep));
+            let _key_watch = AbortOnDrop(Some(key_watch));
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;

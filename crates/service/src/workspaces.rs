@@ -47,7 +47,7 @@ impl Lockbox {
             active_key_version: 1,
             created_at: self.clock.now(),
         };
-        let key = self.new_workspace_key(&ws.id);
+        let key = self.new_workspace_key(&ws.id)?;
         let audit = AuditRecord {
             workspace_id: Some(ws.id.clone()),
             at: ws.created_at,

@@ -176,7 +176,8 @@ impl PostgresStore {
         // The URL may hold a password: never echo it.
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|_| Fail::Backend("invalid PostgreSQL connection URL".into()))?;
+            // The parser's reason names the option, never its value.
+            .map_err(|e| Fail::Backend(format!("invalid PostgreSQL connection URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }

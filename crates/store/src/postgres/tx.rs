@@ -59,7 +59,16 @@ impl From<tokio_postgres::Error> for Fail {
                 }
             }
             // Not from the server (I/O, protocol, decoding): no row values in it.
-            None => Fail::Backend(format!("postgres: {e}")),
+            // The causes say which (`Connection refused (os error 111)`, …).
+            None => {
+                let mut text = format!("postgres: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                Fail::Backend(text)
+            }
         }
     }
 }
