@@ -186,6 +186,7 @@ impl RunningServer {
         }
         self.background.abort();
         self.service.flush_token_use().await;
+        self.service.leave().await;
         Ok(())
     }
 
@@ -197,6 +198,7 @@ impl RunningServer {
         let _ = (&mut self.task).await;
         self.background.abort();
         self.service.flush_token_use().await;
+        self.service.leave().await;
     }
 }
 
@@ -250,6 +252,15 @@ pub async fn start_with_clock(
         .as_deref()
         .map(parse_public_url)
         .transpose()?;
+    // Bound first, before the data directory is touched: a start that cannot listen
+    // (port taken) must not bootstrap the store, whose owner token only a start that
+    // serves prints. Also before the egress executor is built: the executor refuses
+    // Lockbox's own address (the one actually bound, port 0 resolved) and its public
+    // URL, so a run cannot make Lockbox call its own API.
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
     let svc = Lockbox::open_with_clock(
         &config.data_dir,
         config.database.as_deref(),
@@ -262,19 +273,18 @@ pub async fn start_with_clock(
     )
     .await
     .with_context(|| match &config.database {
-        Some(_) => "cannot open the PostgreSQL store".to_owned(),
-        None => format!("cannot open data directory {}", config.data_dir.display()),
+        Some(url) => format!(
+            "cannot start on the PostgreSQL store {}",
+            lockbox_service::describe_database_url(url)
+        ),
+        None => format!(
+            "cannot start on data directory {}",
+            config.data_dir.display()
+        ),
     })?;
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));
-    // Bound before the egress executor is built: the executor refuses Lockbox's own
-    // address (the one actually bound, port 0 resolved) and its public URL, so a run
-    // cannot make Lockbox call its own API.
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
     if config.dangerous_egress_allow_metadata {
         tracing::warn!(
             "--dangerous-egress-allow-metadata is on: automations' outbound calls may reach \
@@ -307,6 +317,13 @@ pub async fn start_with_clock(
                 .await
         }),
     };
+    tracing::info!(
+        store = %match &config.database {
+            Some(url) => format!("PostgreSQL {}", lockbox_service::describe_database_url(url)),
+            None => format!("embedded SQLite in {}", config.data_dir.display()),
+        },
+        "store opened"
+    );
     tracing::info!(addr = %local, tls = is_tls, data_dir = %config.data_dir.display(), "Lockbox is listening");
     Ok(RunningServer {
         addr: local,

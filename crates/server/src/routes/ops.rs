@@ -25,6 +25,19 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(st): State<AppState>) -> Response {
+    // A node that lacks the master key version in use cannot serve reveals or
+    // writes: out of the load balancer until it gets the key.
+    if let Some(reason) = st.svc.key_problem() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                header::RETRY_AFTER,
+                crate::error::UNAVAILABLE_RETRY_AFTER_SECONDS.to_string(),
+            )],
+            Json(serde_json::json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response();
+    }
     if st.svc.ready().await {
         Json(serde_json::json!({"status": "ready"})).into_response()
     } else {
