@@ -173,28 +173,85 @@ pub enum LogFormat {
 }
 
 /// Where a deployment's data is: the data directory (master key file, and the
-/// embedded database) and, for many nodes, a PostgreSQL URL.
+/// embedded database) and, for many nodes, a PostgreSQL URL. Resolved by
+/// [`StoreArgs::location`], which refuses an ambiguous pair (see there).
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// Directory holding the master key file (and the embedded database).
-    #[arg(long, value_name = "DIR", default_value = "./lockbox-data")]
-    pub data_dir: PathBuf,
-    /// PostgreSQL URL (postgres://…) instead of the embedded SQLite store.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "LOCKBOX_DATABASE_URL",
-        hide_env_values = true
-    )]
+    /// Directory holding the master key file (and the embedded database)
+    /// [default: ./lockbox-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…) instead of the embedded SQLite store. Read from
+    /// LOCKBOX_DATABASE_URL when not given; an explicit --data-dir that holds an
+    /// embedded store together with that variable (and no --database) is an error.
+    #[arg(long, value_name = "URL")]
     pub database: Option<String>,
 }
 
+pub const DATABASE_URL_ENV: &str = "LOCKBOX_DATABASE_URL";
+pub const DEFAULT_DATA_DIR: &str = "./lockbox-data";
+
 impl StoreArgs {
-    pub fn location(&self) -> lockbox_service::admin::Location {
-        lockbox_service::admin::Location {
-            data_dir: self.data_dir.clone(),
-            database: self.database.clone(),
+    /// The store these flags and the environment name. An exported
+    /// `LOCKBOX_DATABASE_URL` does not silently win over an explicit `--data-dir`:
+    /// when that directory holds an embedded store and `--database` was not given,
+    /// this is an error that says how to choose.
+    pub fn location(&self) -> anyhow::Result<lockbox_service::admin::Location> {
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let from_env = std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let database = self.database.clone().or(from_env.clone());
+        if self.database.is_none() && self.data_dir.is_some() {
+            if let Some(url) = &from_env {
+                let db = data_dir.join(lockbox_service::EMBEDDED_DB_FILE);
+                if db.exists() {
+                    anyhow::bail!(
+                        "ambiguous store: --data-dir {} holds an embedded store ({}), and {DATABASE_URL_ENV} \
+                         names a PostgreSQL store ({}). Pass --database \"${DATABASE_URL_ENV}\" to use \
+                         PostgreSQL (the data directory then only holds the master key), or unset \
+                         {DATABASE_URL_ENV} to use the embedded store",
+                        data_dir.display(),
+                        db.display(),
+                        lockbox_service::describe_database_url(url)
+                    );
+                }
+            }
         }
+        Ok(lockbox_service::admin::Location { data_dir, database })
+    }
+
+    /// One line naming the store a command opens, and where its choice came from.
+    pub fn describe(&self, loc: &lockbox_service::admin::Location) -> String {
+        match &loc.database {
+            Some(url) => format!(
+                "PostgreSQL {} ({}); master key from {}",
+                lockbox_service::describe_database_url(url),
+                if self.database.is_some() {
+                    "--database"
+                } else {
+                    DATABASE_URL_ENV
+                },
+                lockbox_service::key_source_for(&loc.data_dir)
+            ),
+            None => format!(
+                "embedded SQLite {}; master key from {}",
+                loc.data_dir
+                    .join(lockbox_service::EMBEDDED_DB_FILE)
+                    .display(),
+                lockbox_service::key_source_for(&loc.data_dir)
+            ),
+        }
+    }
+
+    /// [`StoreArgs::location`], announced on stderr (`lockbox: store: …`).
+    pub fn open_announced(&self) -> anyhow::Result<lockbox_service::admin::Location> {
+        let loc = self.location()?;
+        eprintln!("lockbox: store: {}", self.describe(&loc));
+        Ok(loc)
     }
 }
 
@@ -271,7 +328,9 @@ pub struct ServerArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCmd {
-    /// Make a new master key version and re-wrap every workspace key with it.
+    /// Switch to a new master key version and re-wrap every workspace key with it.
+    /// Uses the version `keys add` (or LOCKBOX_MASTER_KEYS) put in the keyring, or
+    /// adds one to the key file; refuses while a live node lacks it.
     Rotate {
         #[command(flatten)]
         store: StoreArgs,
@@ -279,7 +338,25 @@ pub enum KeysCmd {
         /// under it, in batches, while servers keep serving.
         #[arg(long)]
         reencrypt: bool,
+        /// How long to wait for every live node to report the new version before
+        /// refusing, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        wait: u64,
     },
+    /// Add a new master key version to the key file without using it (step one of
+    /// a rotation on many nodes: then copy the key file to every node).
+    Add {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show the master key version in use, this keyring, and the live nodes with
+    /// the versions they hold.
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print a fresh random master key (base64), for LOCKBOX_MASTER_KEYS.
+    Generate,
     /// Finish (or run) re-sealing every secret version under a new workspace key;
     /// after an interrupted `rotate --reencrypt`, this resumes where it stopped.
     Reencrypt {

@@ -30,9 +30,10 @@ fn init_tracing(format: LogFormat, default_filter: &str) {
 
 pub async fn server(args: ServerArgs) -> Result<ExitCode> {
     init_tracing(args.log_format, "info");
+    let loc = args.store.location()?;
     let config = lockbox_server::ServerConfig {
-        data_dir: args.store.data_dir,
-        database: args.store.database,
+        data_dir: loc.data_dir,
+        database: loc.database,
         listen: args.listen,
         init_token_file: args.init_token_file,
         tls_cert: args.tls_cert,
@@ -81,22 +82,98 @@ impl lockbox_service::admin::Progress for Bar {
     }
 }
 
-pub async fn keys_rotate(g: &Global, store: &StoreArgs, reencrypt: bool) -> Result<ExitCode> {
+pub async fn keys_rotate(
+    g: &Global,
+    store: &StoreArgs,
+    reencrypt: bool,
+    wait: u64,
+) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
+    let loc = store.open_announced()?;
     let bar = Bar::new(g);
-    let report =
-        lockbox_service::admin::rotate_master_key(&store.location(), reencrypt, &bar).await?;
+    let report = lockbox_service::admin::rotate_master_key(
+        &loc,
+        reencrypt,
+        std::time::Duration::from_secs(wait),
+        &bar,
+    )
+    .await?;
     if g.json {
         print_json(&json!(report))?;
     } else {
         println!(
-            "master key rotated: now version {}; re-wrapped {} workspace key(s)",
-            report.new_master_version, report.rewrapped
+            "master key rotated: now version {}; re-wrapped {} workspace key(s); {} live node(s) hold it",
+            report.new_master_version, report.rewrapped, report.live_nodes
         );
         if let Some(r) = &report.reencrypted {
             print_reencrypt(r);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn keys_add(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let loc = store.open_announced()?;
+    let r = lockbox_service::admin::add_master_key(&loc).await?;
+    if g.json {
+        print_json(&json!(r))?;
+    } else {
+        println!(
+            "master key version {} {} {}, not in use yet. Put it in every node's keyring \
+             (copy this key file over theirs; nodes re-read it within {} s), then run \
+             `lockbox keys rotate`.",
+            r.version,
+            if r.added {
+                "added to"
+            } else {
+                "already waits in"
+            },
+            r.key_source,
+            lockbox_service::KEY_CHECK_EVERY.as_secs()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn keys_status(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let loc = store.open_announced()?;
+    let s = lockbox_service::admin::key_status(&loc).await?;
+    if g.json {
+        print_json(&json!(s))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    println!("in use: master key version {}", s.in_use);
+    println!(
+        "this keyring ({}): version(s) {}",
+        s.key_source,
+        list(&s.key_versions)
+    );
+    let rows: Vec<Vec<String>> = s
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.clone(),
+                format!("{}:{}", n.host, n.pid),
+                list(&n.key_versions),
+                format!("{:.1}s ago", n.seen_ms_ago as f64 / 1000.0),
+                n.problem.clone().unwrap_or_else(|| "ok".into()),
+            ]
+        })
+        .collect();
+    crate::output::print_table(
+        &["NODE", "HOST:PID", "VERSIONS", "SEEN", "STATE"],
+        &rows,
+        "no live node",
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn keys_generate() -> Result<ExitCode> {
+    println!("{}", lockbox_service::generate_master_key_text().as_str());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -116,7 +193,7 @@ fn print_reencrypt(r: &lockbox_service::admin::ReencryptReport) {
 pub async fn keys_reencrypt(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
     let bar = Bar::new(g);
-    let report = lockbox_service::admin::reencrypt(&store.location(), &bar).await?;
+    let report = lockbox_service::admin::reencrypt(&store.open_announced()?, &bar).await?;
     if g.json {
         print_json(&json!(report))?;
     } else {
@@ -128,7 +205,8 @@ pub async fn keys_reencrypt(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
 pub async fn backup(g: &Global, args: &BackupArgs) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
     let bar = Bar::new(g);
-    let r = lockbox_service::admin::backup(&args.store.location(), &args.out, &bar).await?;
+    let loc = args.store.open_announced()?;
+    let r = lockbox_service::admin::backup(&loc, &args.out, &bar).await?;
     if g.json {
         print_json(&json!(r))?;
     } else {
@@ -144,7 +222,8 @@ pub async fn backup(g: &Global, args: &BackupArgs) -> Result<ExitCode> {
 pub async fn restore(g: &Global, args: &RestoreArgs) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
     let bar = Bar::new(g);
-    let r = lockbox_service::admin::restore(&args.store.location(), &args.input, &bar).await?;
+    let loc = args.store.open_announced()?;
+    let r = lockbox_service::admin::restore(&loc, &args.input, &bar).await?;
     if g.json {
         print_json(&json!(r))?;
     } else {
@@ -158,7 +237,7 @@ pub async fn restore(g: &Global, args: &RestoreArgs) -> Result<ExitCode> {
 
 pub async fn audit_verify(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
-    let result = lockbox_service::admin::verify_audit(&store.location()).await?;
+    let result = lockbox_service::admin::verify_audit(&store.open_announced()?).await?;
     let broken = result.broken_at.is_some();
     if g.json {
         print_json(&json!({

@@ -21,6 +21,15 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `lockbox secret ls | head`: a closed stdout ends the command quietly, as it
+    // does other Unix tools (SIGPIPE), instead of a panic in println!. Not for the
+    // commands that serve or run child processes, which handle their own pipes.
+    if !matches!(
+        cli.command,
+        Command::Server(_) | Command::Run(_) | Command::Flow(_) | Command::Script(_)
+    ) {
+        restore_sigpipe();
+    }
     match run(cli).await {
         Ok(code) => code,
         Err(err) => {
@@ -34,9 +43,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command {
         Command::Server(args) => local::server(args).await,
-        Command::Keys(KeysCmd::Rotate { store, reencrypt }) => {
-            local::keys_rotate(g, &store, reencrypt).await
-        }
+        Command::Keys(KeysCmd::Rotate {
+            store,
+            reencrypt,
+            wait,
+        }) => local::keys_rotate(g, &store, reencrypt, wait).await,
+        Command::Keys(KeysCmd::Add { store }) => local::keys_add(g, &store).await,
+        Command::Keys(KeysCmd::Status { store }) => local::keys_status(g, &store).await,
+        Command::Keys(KeysCmd::Generate) => local::keys_generate(),
         Command::Keys(KeysCmd::Reencrypt { store }) => local::keys_reencrypt(g, &store).await,
         Command::Backup(args) => local::backup(g, &args).await,
         Command::Restore(args) => local::restore(g, &args).await,
@@ -51,6 +65,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Script(args::ScriptCmd::Run(args)) => script::run(g, args).await,
     }
 }
+
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: resetting a signal's disposition to its default before any other
+    // thread writes to a pipe; no handler is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_sigpipe() {}
 
 /// `<code>: <message>` for the errors that carry a code (the SDK's and core's);
 /// anything else already reads `<kind>: <message>` or is shown with its causes.
