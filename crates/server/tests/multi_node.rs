@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 struct Cluster {
     nodes: Vec<RunningServer>,
+    db: String,
     _dirs: Vec<tempfile::TempDir>,
     owner: String,
     http: reqwest::Client,
@@ -49,6 +50,7 @@ impl Cluster {
         );
         Some(Cluster {
             nodes,
+            db,
             _dirs: dirs,
             owner,
             http: reqwest::Client::new(),
@@ -516,4 +518,416 @@ async fn ending_a_run_or_revoking_its_opener_on_one_node_ends_it_everywhere() {
     })
     .await;
     println!("a run whose opener was revoked was refused on the other node after {took:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Master keys every node agrees on (issue 16)
+
+fn location(c_dir: &std::path::Path, db: &str) -> lockbox_service::admin::Location {
+    lockbox_service::admin::Location {
+        data_dir: c_dir.to_path_buf(),
+        database: Some(db.to_owned()),
+    }
+}
+
+fn copy_key_file(from: &std::path::Path, to: &std::path::Path) {
+    // A copy keeps the 0600 mode; written under another name and renamed, as an
+    // operator's `install -m 600` would, so a node never reads half a file.
+    let tmp = to.with_file_name("master.key.new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+/// A key file holding one fresh random key as version 1 (mode 0600).
+fn fresh_key_file(dir: &std::path::Path) {
+    use base64::Engine;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    let key: [u8; 32] = std::array::from_fn(|i| (lockbox_testkit::random_u64() as u8) ^ i as u8);
+    let text = serde_json::json!({"format": 1, "active": 1, "keys": [
+        {"version": 1, "state": "active", "key": base64::engine::general_purpose::STANDARD.encode(key)}
+    ]});
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dir.join("master.key"))
+        .unwrap()
+        .write_all(text.to_string().as_bytes())
+        .unwrap();
+}
+
+async fn reveal(c: &Cluster, node: usize, name: &str) -> (u16, serde_json::Value) {
+    c.call(
+        node,
+        &c.owner,
+        Method::POST,
+        &format!("/v1/workspaces/default/secrets/{name}/reveal"),
+        None,
+    )
+    .await
+}
+
+/// A node that serves HTTP on the shared database but writes no heartbeat (a node
+/// cut off from the heartbeat, or an older binary): rotation cannot see it.
+async fn silent_node(
+    data_dir: &std::path::Path,
+    db: &str,
+) -> (std::sync::Arc<lockbox_service::Lockbox>, String) {
+    let svc = std::sync::Arc::new(
+        lockbox_service::Lockbox::open(
+            data_dir,
+            Some(db),
+            lockbox_service::ServiceConfig::default(),
+        )
+        .await
+        .expect("the silent node starts"),
+    );
+    let egress = std::sync::Arc::new(lockbox_egress::Executor::new(
+        lockbox_egress::EgressPolicy::default(),
+    ));
+    let app = lockbox_server::router(svc.clone(), egress);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum_serve(listener, app).await });
+    (svc, url)
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
+    let _ = axum::serve(listener, app).await;
+}
+
+#[tokio::test]
+async fn rotation_on_three_nodes_adds_then_switches_and_every_node_reveals() {
+    let Some(c) = Cluster::start(3).await else {
+        return;
+    };
+    let db = c.db.clone();
+    let dirs: Vec<std::path::PathBuf> = c._dirs.iter().map(|d| d.path().join("data")).collect();
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::PUT,
+            "/v1/workspaces/default/secrets/db-password",
+            Some(json!({"value": "before-rotation"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+
+    // Step one: a new version in node 0's key file, copied to node 1 only.
+    let added = lockbox_service::admin::add_master_key(&location(&dirs[0], &db))
+        .await
+        .unwrap();
+    assert_eq!((added.version, added.added), (2, true));
+    copy_key_file(&dirs[0].join("master.key"), &dirs[1].join("master.key"));
+
+    // Step two, too early: node 2 does not hold version 2, so nothing switches.
+    let refused = lockbox_service::admin::rotate_master_key(
+        &location(&dirs[0], &db),
+        false,
+        Duration::from_secs(5),
+        &lockbox_service::admin::NoProgress,
+    )
+    .await
+    .expect_err("a live node lacks version 2");
+    let node2 = c.nodes[2].service.node_id().to_owned();
+    assert!(
+        refused.message.contains("master key version 2"),
+        "{refused}"
+    );
+    assert!(
+        refused.message.contains(&node2),
+        "names the node that lacks it: {refused}"
+    );
+    assert!(
+        !refused.message.contains(c.nodes[1].service.node_id()),
+        "{refused}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            reveal(&c, i, "db-password").await.0,
+            200,
+            "nothing switched"
+        );
+    }
+
+    // Every node holds it now (node 2 re-reads its key file within the check
+    // interval); the switch goes through.
+    copy_key_file(&dirs[0].join("master.key"), &dirs[2].join("master.key"));
+    let report = lockbox_service::admin::rotate_master_key(
+        &location(&dirs[0], &db),
+        false,
+        Duration::from_secs(10),
+        &lockbox_service::admin::NoProgress,
+    )
+    .await
+    .expect("every live node holds version 2");
+    assert_eq!(report.new_master_version, 2);
+    assert!(!report.added_version);
+    assert_eq!(report.live_nodes, 3);
+    for n in &c.nodes {
+        n.service.check_keys_once().await;
+        assert_eq!(n.service.key_problem(), None);
+    }
+    // Reveal everywhere, write everywhere, and a workspace made on node 2 after the
+    // switch (wrapped under version 2) is read on node 0.
+    for i in 0..3 {
+        let (st, v) = reveal(&c, i, "db-password").await;
+        assert_eq!(
+            (st, v["value"].as_str()),
+            (200, Some("before-rotation")),
+            "node {i}"
+        );
+        let (st, _) = c
+            .call(
+                i,
+                &c.owner,
+                Method::PUT,
+                &format!("/v1/workspaces/default/secrets/after-{i}"),
+                Some(json!({"value": format!("written on {i}")})),
+            )
+            .await;
+        assert_eq!(st, 201, "node {i} writes after the switch");
+    }
+    let (st, _) = c
+        .call(
+            2,
+            &c.owner,
+            Method::POST,
+            "/v1/workspaces",
+            Some(json!({"name": "made-after"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (st, _) = c
+        .call(
+            2,
+            &c.owner,
+            Method::PUT,
+            "/v1/workspaces/made-after/secrets/k",
+            Some(json!({"value": "v2"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let (st, v) = c
+        .call(
+            0,
+            &c.owner,
+            Method::POST,
+            "/v1/workspaces/made-after/secrets/k/reveal",
+            None,
+        )
+        .await;
+    assert_eq!((st, v["value"].as_str()), (200, Some("v2")));
+    let store = lockbox_store::PostgresStore::connect(&db).await.unwrap();
+    use lockbox_store::Store;
+    assert!(
+        store
+            .all_workspace_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.master_version == 2),
+        "every workspace key is wrapped under version 2"
+    );
+}
+
+#[tokio::test]
+async fn a_node_without_the_version_in_use_answers_503_and_is_not_ready_until_it_gets_it() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let db = c.db.clone();
+    let dirs: Vec<std::path::PathBuf> = c._dirs.iter().map(|d| d.path().join("data")).collect();
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::PUT,
+            "/v1/workspaces/default/secrets/s",
+            Some(json!({"value": "x"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    // A third node with the deployment's key (version 1 only) that writes no heartbeat.
+    let silent_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(silent_dir.path()).unwrap();
+    std::fs::copy(
+        dirs[0].join("master.key"),
+        silent_dir.path().join("master.key"),
+    )
+    .unwrap();
+    let (silent, silent_url) = silent_node(silent_dir.path(), &db).await;
+
+    // Rotation on node 0's key file; node 1 shares it; the silent node is not live.
+    lockbox_service::admin::add_master_key(&location(&dirs[0], &db))
+        .await
+        .unwrap();
+    copy_key_file(&dirs[0].join("master.key"), &dirs[1].join("master.key"));
+    lockbox_service::admin::rotate_master_key(
+        &location(&dirs[0], &db),
+        false,
+        Duration::from_secs(10),
+        &lockbox_service::admin::NoProgress,
+    )
+    .await
+    .unwrap();
+
+    // Reported, not silently broken: 503 naming the version and the key source.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!(
+            "{silent_url}/v1/workspaces/default/secrets/s/reveal"
+        ))
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: serde_json::Value = r.json().await.unwrap();
+    let message = body["message"].as_str().unwrap().to_owned();
+    assert_eq!(body["error"], "unavailable");
+    assert!(message.contains("master key version 2"), "{message}");
+    assert!(
+        message.contains(&silent_dir.path().join("master.key").display().to_string()),
+        "names its key source: {message}"
+    );
+    let r = http
+        .get(format!("{silent_url}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("master key version 2"),
+        "{body}"
+    );
+    // Its watch says the same, and its heartbeat row carries it for `keys status`.
+    silent.check_keys_once().await;
+    let status = lockbox_service::admin::key_status(&location(&dirs[0], &db))
+        .await
+        .unwrap();
+    assert_eq!(status.in_use, 2);
+    let row = status
+        .nodes
+        .iter()
+        .find(|n| n.id == silent.node_id())
+        .expect("now beating");
+    assert_eq!(row.key_versions, vec![1]);
+    assert!(row.problem.as_deref().unwrap_or("").contains("version 2"));
+    // Nodes that hold it are fine.
+    assert_eq!(reveal(&c, 1, "s").await.0, 200);
+
+    // Given the key, it recovers without a restart.
+    copy_key_file(
+        &dirs[0].join("master.key"),
+        &silent_dir.path().join("master.key"),
+    );
+    silent.check_keys_once().await;
+    assert_eq!(silent.key_problem(), None);
+    let r = http
+        .post(format!(
+            "{silent_url}/v1/workspaces/default/secrets/s/reveal"
+        ))
+        .bearer_auth(&c.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        http.get(format!("{silent_url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_node_with_its_own_fresh_key_or_without_the_version_in_use_refuses_to_start() {
+    let Some(c) = Cluster::start(1).await else {
+        return;
+    };
+    let db = c.db.clone();
+    let start = |dir: std::path::PathBuf| {
+        let db = db.clone();
+        async move {
+            lockbox_server::start(ServerConfig {
+                data_dir: dir,
+                database: Some(db),
+                listen: "127.0.0.1:0".into(),
+                ..ServerConfig::default()
+            })
+            .await
+        }
+    };
+    // Its own fresh master.key: refused, naming the version and the key file.
+    let own = tempfile::tempdir().unwrap();
+    fresh_key_file(own.path());
+    let e = format!(
+        "{:#}",
+        start(own.path().to_path_buf())
+            .await
+            .err()
+            .expect("refused")
+    );
+    assert!(e.contains("master key version 1"), "{e}");
+    assert!(e.contains("not the key this store was set up with"), "{e}");
+    assert!(
+        e.contains(&own.path().join("master.key").display().to_string()),
+        "{e}"
+    );
+
+    // No key at all: refused, and no key file is made.
+    let none = tempfile::tempdir().unwrap();
+    let e = format!(
+        "{:#}",
+        start(none.path().join("data"))
+            .await
+            .err()
+            .expect("refused")
+    );
+    assert!(e.contains("no master key"), "{e}");
+    assert!(!none.path().join("data/master.key").exists());
+
+    // After a switch to version 2, a node whose keyring holds only version 1.
+    let first = c._dirs[0].path().join("data");
+    let old = tempfile::tempdir().unwrap();
+    std::fs::copy(first.join("master.key"), old.path().join("master.key")).unwrap();
+    lockbox_service::admin::rotate_master_key(
+        &location(&first, &db),
+        false,
+        Duration::from_secs(10),
+        &lockbox_service::admin::NoProgress,
+    )
+    .await
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        start(old.path().to_path_buf())
+            .await
+            .err()
+            .expect("refused")
+    );
+    assert!(e.contains("master key version 2"), "{e}");
+    assert!(
+        e.contains(&old.path().join("master.key").display().to_string()),
+        "{e}"
+    );
+    // With the key file of the deployment it starts.
+    copy_key_file(&first.join("master.key"), &old.path().join("master.key"));
+    start(old.path().to_path_buf())
+        .await
+        .expect("starts with the key")
+        .stop()
+        .await;
 }
