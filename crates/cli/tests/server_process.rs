@@ -466,3 +466,302 @@ fn cli_walkthrough_against_a_real_server() {
     assert!(err_text(&o).to_lowercase().contains("history"));
     s.stop();
 }
+
+// ---------------------------------------------------------------------------
+// Tried as a new user would (issue 16, items 12 and 13)
+
+/// `lockbox server` run to its end (it fails before serving), with its stderr.
+fn server_fails(cwd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("server")
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LOCKBOX_MASTER_KEY")
+        .env_remove("LOCKBOX_MASTER_KEYS")
+        .env_remove("LOCKBOX_DATABASE_URL")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "the server was expected to refuse");
+    err_text(&out)
+}
+
+#[test]
+fn a_first_start_that_cannot_listen_creates_nothing_and_the_next_start_prints_the_token() {
+    let cwd = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let err = server_fails(cwd.path(), &["--data-dir", "d", "--listen", &addr], &[]);
+    assert!(err.contains("cannot listen"), "{err}");
+    assert!(
+        !cwd.path().join("d").exists(),
+        "a start that cannot listen touches no store"
+    );
+    drop(taken);
+    // The next start is the first real one: it creates the owner and shows the token.
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    let token = s.token();
+    let who = cli(&s.url(), &token, &["whoami"], None);
+    assert!(who.status.success(), "{}", err_text(&who));
+    s.stop();
+}
+
+#[test]
+#[cfg(unix)]
+fn secret_ls_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(cwd.path(), &["--listen", "127.0.0.1:0"], &[]);
+    let token = s.token();
+    for name in ["a", "b", "c"] {
+        let o = cli(&s.url(), &token, &["secret", "set", name], Some("v"));
+        assert!(o.status.success(), "{}", err_text(&o));
+    }
+    // `lockbox secret ls | head -0`: the reader is gone before the first line.
+    let mut child = Command::new(BIN)
+        .args(["secret", "ls"])
+        .env("LOCKBOX_ADDR", s.url())
+        .env("LOCKBOX_TOKEN", &token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = err_text(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc_sigpipe()),
+        "ends like other Unix tools (SIGPIPE): {:?} {err}",
+        out.status
+    );
+    s.stop();
+}
+
+fn libc_sigpipe() -> i32 {
+    13
+}
+
+#[test]
+fn an_exported_database_url_does_not_silently_win_over_data_dir() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    s.token();
+    s.stop();
+    let unreachable = "postgres://lockbox:hunter2@127.0.0.1:1/lockbox";
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(cwd.path())
+            .env_remove("LOCKBOX_DATABASE_URL")
+            .env_remove("LOCKBOX_MASTER_KEY")
+            .env_remove("LOCKBOX_MASTER_KEYS");
+        if let Some(url) = env {
+            cmd.env("LOCKBOX_DATABASE_URL", url);
+        }
+        cmd.output().unwrap()
+    };
+    // Explicit --data-dir holding an embedded store, and the variable exported.
+    for args in [
+        &["backup", "--data-dir", "d", "--out", "b.jsonl"][..],
+        &["audit", "verify", "--data-dir", "d"][..],
+        &["server", "--data-dir", "d", "--listen", "127.0.0.1:0"][..],
+    ] {
+        let o = run(args, Some(unreachable));
+        let err = err_text(&o);
+        assert!(!o.status.success(), "{args:?}: {err}");
+        assert!(err.contains("ambiguous store"), "{args:?}: {err}");
+        assert!(err.contains("LOCKBOX_DATABASE_URL"), "{err}");
+        assert!(!err.contains("hunter2"), "never the password: {err}");
+    }
+    assert!(!cwd.path().join("b.jsonl").exists());
+    // Without the variable the command says which store it opened.
+    let o = run(&["backup", "--data-dir", "d", "--out", "b.jsonl"], None);
+    assert!(o.status.success(), "{}", err_text(&o));
+    let err = err_text(&o);
+    assert!(
+        err.contains("lockbox: store: embedded SQLite d/lockbox.db"),
+        "{err}"
+    );
+    // An explicit --database is a choice: it says PostgreSQL, and where from.
+    let o = run(
+        &[
+            "backup",
+            "--data-dir",
+            "d",
+            "--database",
+            unreachable,
+            "--out",
+            "c.jsonl",
+        ],
+        None,
+    );
+    let err = err_text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains(
+            "lockbox: store: PostgreSQL postgres://lockbox:***@127.0.0.1:1/lockbox (--database)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "names the cause: {err}");
+}
+
+#[test]
+#[cfg(unix)]
+fn start_up_errors_name_the_path_the_operation_and_the_cause() {
+    use std::os::unix::fs::PermissionsExt;
+    let cwd = tempfile::tempdir().unwrap();
+    let mut s = ServerProcess::start(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    s.token();
+    s.stop();
+    let d = cwd.path().join("d");
+
+    // A read-only data directory (immutable for root, who ignores mode bits).
+    let _writable_again = ReadOnly::make(&d);
+    let err = server_fails(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(
+        err.contains("d/.lockbox-write-check"),
+        "names the path: {err}"
+    );
+    assert!(err.contains("write"), "names the operation: {err}");
+    assert!(err.contains("os error"), "names the OS error: {err}");
+    drop(_writable_again);
+
+    // A key file others may read.
+    let key = d.join("master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = server_fails(
+        cwd.path(),
+        &["--data-dir", "d", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(
+        err.contains("d/master.key") && err.contains("0644"),
+        "{err}"
+    );
+    assert!(!err.contains("internal"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // A data directory that cannot be created.
+    let err = server_fails(
+        cwd.path(),
+        &["--data-dir", "d/master.key/sub", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert!(
+        err.contains("cannot create") && err.contains("d/master.key/sub"),
+        "{err}"
+    );
+    assert!(err.contains("Not a directory"), "{err}");
+
+    // Bad database URLs: the part that is wrong, never the password.
+    let err = server_fails(
+        cwd.path(),
+        &[
+            "--data-dir",
+            "p",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://u:hunter2@db:port/x",
+        ],
+        &[],
+    );
+    assert!(err.contains("invalid port number"), "{err}");
+    assert!(
+        err.contains("postgres://u:***@db:port/x") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let err = server_fails(
+        cwd.path(),
+        &[
+            "--data-dir",
+            "p",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://u:hunter2@db/x",
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("postgres://") && !err.contains("hunter2"),
+        "{err}"
+    );
+    let err = server_fails(
+        cwd.path(),
+        &["--data-dir", "p", "--listen", "127.0.0.1:0"],
+        &[("LOCKBOX_DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/x")],
+    );
+    assert!(
+        err.contains("Connection refused") && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+/// Makes a directory unwritable while it lives: `chattr +i` as root (who ignores
+/// mode bits), mode 0555 otherwise. Checked: a test that could not make it
+/// read-only fails instead of passing without testing anything.
+struct ReadOnly(std::path::PathBuf, bool);
+
+impl ReadOnly {
+    fn make(dir: &std::path::Path) -> ReadOnly {
+        use std::os::unix::fs::PermissionsExt;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| text(&o).trim() == "0")
+            .unwrap_or(false);
+        if root {
+            let ok = Command::new("chattr")
+                .args(["+i", dir.to_str().unwrap()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(
+                ok,
+                "chattr +i failed: cannot make a read-only directory as root"
+            );
+        } else {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        assert!(
+            std::fs::write(dir.join("probe"), b"").is_err(),
+            "the directory is still writable"
+        );
+        ReadOnly(dir.to_path_buf(), root)
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.1 {
+            let _ = Command::new("chattr")
+                .args(["-i", self.0.to_str().unwrap()])
+                .status();
+        } else {
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
+        }
+    }
+}

@@ -138,7 +138,7 @@ async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
         )));
     }
     let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
-    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
+    let keyring = MasterKeyring::load_existing(&loc.data_dir).map_err(keycheck::key_err)?;
     keycheck::verify_at_start(store.as_ref(), &keyring).await?;
     Ok((keyring, store))
 }

@@ -84,7 +84,18 @@ pub(crate) async fn open_keyring(data_dir: &Path, store: &dyn Store) -> Result<M
             )));
         }
     }
-    Ok(MasterKeyring::load_or_create(data_dir)?)
+    MasterKeyring::load_or_create(data_dir).map_err(key_err)
+}
+
+/// A key source that cannot be used is the operator's to fix (a wrong mode, an
+/// unreadable file, a malformed variable): `invalid`, with the crypto layer's
+/// message (path, operation, cause), not an anonymous `internal`.
+pub(crate) fn key_err(e: lockbox_crypto::CryptoError) -> Error {
+    use lockbox_crypto::CryptoError as C;
+    match e {
+        C::KeyFile { .. } | C::MasterKey(_) => Error::invalid(e.to_string()),
+        other => other.into(),
+    }
 }
 
 /// Checks the keyring against the store's key checks, recording them on the first
@@ -173,7 +184,7 @@ async fn record_initial_checks(store: &dyn Store, keyring: &MasterKeyring) -> Re
             .await
             .map_err(store_err)?;
         if recorded {
-            tracing::info!(version = v, "recorded the key check of master key version");
+            tracing::info!(version = v, "recorded a master key check");
         }
     }
     Ok(())

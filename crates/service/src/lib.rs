@@ -168,6 +168,14 @@ pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Resul
             ))
         })?)),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            // The PostgreSQL driver says only "invalid connection string"; the URL
+            // parser names the part (its messages never quote the input).
+            if let Err(e) = url::Url::parse(url) {
+                return Err(Error::invalid(format!(
+                    "the database URL {} is not a valid URL: {e}",
+                    describe_database_url(url)
+                )));
+            }
             Ok(Arc::new(
                 lockbox_store::PostgresStore::connect(url)
                     .await

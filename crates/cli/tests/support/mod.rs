@@ -43,7 +43,9 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        cmd.env_remove("LOCKBOX_MASTER_KEY");
+        cmd.env_remove("LOCKBOX_MASTER_KEY")
+            .env_remove("LOCKBOX_MASTER_KEYS")
+            .env_remove("LOCKBOX_DATABASE_URL");
         for (k, v) in env {
             cmd.env(k, v);
         }
