@@ -146,15 +146,17 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Finds the `lbx_…` token in text.
+/// Finds the `lbx_…` token in text (skipping shorter `lbx_` words, such as the
+/// test databases' names `lbx_test_…` in the "store opened" log line).
 pub fn find_token(text: &str) -> Option<String> {
-    let i = text.find("lbx_")?;
-    Some(
-        text[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect(),
-    )
+    text.match_indices("lbx_")
+        .map(|(i, _)| {
+            text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect::<String>()
+        })
+        .find(|t| t.len() >= 40 && !t.starts_with("lbx_test_"))
 }
 
 /// Runs a CLI command against `addr` with `token`, feeding `stdin`.
