@@ -22,11 +22,19 @@ pub enum ErrorCode {
     TooLarge,
     RateLimited,
     UnsupportedMediaType,
+    /// The server cannot answer now (its database is unreachable or too slow, its
+    /// disk is full, it is out of file descriptors): try again later (503 with
+    /// `Retry-After`). The message says which.
+    Unavailable,
+    /// An automation's outbound request could not reach its upstream (502).
+    UpstreamFailed,
+    /// An automation's outbound request got no answer within its deadline (504).
+    UpstreamTimeout,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::NotFound,
         ErrorCode::UserRequired,
         ErrorCode::Forbidden,
@@ -40,6 +48,9 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::Unavailable,
+        ErrorCode::UpstreamFailed,
+        ErrorCode::UpstreamTimeout,
         ErrorCode::Internal,
     ];
 
@@ -58,6 +69,9 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::UpstreamFailed => "upstream_failed",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal",
         }
     }
@@ -116,6 +130,11 @@ impl Error {
             ErrorCode::UserRequired,
             "the user scope needs a caller with a user; this principal has none",
         )
+    }
+    /// The server cannot answer now; `why` says which resource is missing (the
+    /// database, disk space, file descriptors). Safe to show: never a value.
+    pub fn unavailable(why: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Unavailable, why)
     }
     /// An internal failure. `context` is for the log only; callers see a generic text.
     pub fn internal(context: impl fmt::Display) -> Self {

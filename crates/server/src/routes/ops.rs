@@ -59,6 +59,11 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
+/// The route template a response answered (for the 5xx log line; never the raw
+/// path, which holds secret names).
+#[derive(Debug, Clone)]
+pub struct RouteOf(pub String);
+
 /// Counts requests and times them by route template (never by raw path: paths
 /// hold secret names, which are not values but have no business in labels).
 pub async fn track(req: Request, next: Next) -> Response {
@@ -74,8 +79,9 @@ pub async fn track(req: Request, next: Next) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let start = std::time::Instant::now();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let elapsed = start.elapsed();
+    resp.extensions_mut().insert(RouteOf(route.clone()));
     // One line per request at debug: route template, never the raw path or query.
     // (At tens of thousands of requests a second an info-level access log would
     // cost more than the request; the audit log is the record of what happened.)
