@@ -54,6 +54,8 @@ pub struct ServiceConfig {
     /// The longest a run may be opened for (`POST /v1/runs` `ttl`); a run also
     /// ends when the token that opened it does.
     pub max_run_ttl_seconds: u64,
+    /// Time limits on PostgreSQL (statement timeout, pool wait, answer deadline).
+    pub db_deadlines: lockbox_store::postgres::Deadlines,
 }
 
 impl Default for ServiceConfig {
@@ -63,6 +65,7 @@ impl Default for ServiceConfig {
             cache_ttl_ms: 400,
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
+            db_deadlines: lockbox_store::postgres::Deadlines::default(),
         }
     }
 }
@@ -134,14 +137,32 @@ fn prepare_data_dir(data_dir: &Path) -> Result<()> {
 /// The embedded store in `data_dir`, or PostgreSQL when `database` is a
 /// `postgres://` URL.
 pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
+    open_store_with(
+        data_dir,
+        database,
+        lockbox_store::postgres::Deadlines::maintenance(),
+    )
+    .await
+}
+
+/// As [`open_store`], with the server's time limits on PostgreSQL.
+pub(crate) async fn open_store_with(
+    data_dir: &Path,
+    database: Option<&str>,
+    deadlines: lockbox_store::postgres::Deadlines,
+) -> Result<Arc<dyn Store>> {
     match database {
         None => Ok(Arc::new(SqliteStore::open(data_dir).map_err(store_err)?)),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(Arc::new(
-                lockbox_store::PostgresStore::connect(url)
+                lockbox_store::PostgresStore::connect_with(url, deadlines)
                     .await
-                    .map_err(|e| {
-                        Error::internal(format!("cannot open the PostgreSQL store: {e}"))
+                    .map_err(|e| match e {
+                        // A bad URL or an unreachable server keeps its own code.
+                        StoreError::Backend(s) => {
+                            Error::internal(format!("cannot open the PostgreSQL store: {s}"))
+                        }
+                        other => store_err(other),
                     })?,
             ))
         }
@@ -152,6 +173,9 @@ pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Resul
 fn store_err(e: StoreError) -> Error {
     match e {
         StoreError::Conflict => Error::conflict("the change conflicts with the current state"),
+        // Says which resource is missing; never a value.
+        StoreError::Unavailable(s) => Error::unavailable(s),
+        StoreError::Invalid(s) => Error::invalid(s),
         StoreError::Backend(s) => Error::internal(s),
     }
 }
@@ -178,7 +202,7 @@ impl Lockbox {
     ) -> Result<Lockbox> {
         prepare_data_dir(data_dir)?;
         let keyring = MasterKeyring::load_or_create(data_dir)?;
-        let store = open_store(data_dir, database).await?;
+        let store = open_store_with(data_dir, database, config.db_deadlines).await?;
         Ok(Lockbox::with_parts(store, Arc::new(keyring), clock, config))
     }
 
@@ -224,9 +248,16 @@ impl Lockbox {
         self.store.verify_audit().await.map_err(store_err)
     }
 
-    /// True when the store answers a read.
+    /// True when the store can write (see [`Lockbox::readiness`]).
     pub async fn ready(&self) -> bool {
-        self.store.list_workspaces().await.is_ok()
+        self.readiness().await.is_ok()
+    }
+
+    /// Ok when the store commits a probe write now; else `unavailable` saying why
+    /// (disk full or read-only, database unreachable). No deadline of its own: the
+    /// caller (`/readyz`) bounds it.
+    pub async fn readiness(&self) -> Result<()> {
+        self.store.probe_write().await.map_err(store_err)
     }
 
     /// First start: creates user `owner`, workspace `default` and a personal token

@@ -438,7 +438,7 @@ async fn audit_rows(s: &dyn Store) -> u64 {
 fn is_conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
     match r {
         Err(StoreError::Conflict) => true,
-        Err(StoreError::Backend(e)) => panic!("expected Conflict, got Backend({e})"),
+        Err(e) => panic!("expected Conflict, got {e:?}"),
         Ok(v) => panic!("expected Conflict, got Ok({v:?})"),
     }
 }
@@ -2414,5 +2414,5 @@ async fn concurrent_startup_migrates_once(db: &Db) {
     assert_eq!(count, i64::from(max));
     // Schema names are checked.
     let bad = PostgresStore::connect_in_schema(&pg.url, "Bad; DROP").await;
-    assert!(matches!(bad, Err(StoreError::Backend(_))));
+    assert!(matches!(bad, Err(StoreError::Invalid(_))));
 }

@@ -18,6 +18,10 @@ use writer::{Job, WriteCtx};
 
 pub const DB_FILE_NAME: &str = "lockbox.db";
 
+/// `PRAGMA application_id` of a Lockbox database ("LKBX"), written by the
+/// write probe behind `/readyz`.
+const APPLICATION_ID: i32 = 0x4C4B_4258;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
@@ -954,6 +958,18 @@ impl Store for SqliteStore {
                 })?;
             }
             Ok(expired)
+        })
+        .await
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        // Sets the file's application id (to the value it keeps): a real page
+        // write that goes through the writer, its transaction and its fsync, and
+        // changes nothing any reader sees.
+        self.write(|ctx| {
+            ctx.conn
+                .execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+            Ok(())
         })
         .await
     }
