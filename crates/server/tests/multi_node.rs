@@ -107,6 +107,7 @@ where
     }
 }
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn a_write_on_one_node_is_read_on_another_within_the_bound() {
     let Some(c) = Cluster::start(3).await else {
@@ -166,7 +167,9 @@ async fn a_write_on_one_node_is_read_on_another_within_the_bound() {
         .await;
     assert_eq!(v["value"], "v-40");
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn revoking_a_token_or_a_member_on_one_node_locks_them_out_everywhere() {
     let Some(c) = Cluster::start(2).await else {
@@ -255,7 +258,9 @@ async fn revoking_a_token_or_a_member_on_one_node_locks_them_out_everywhere() {
     .await;
     println!("member removal reached node 1 after {d:?}");
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn concurrent_incrementers_through_different_nodes_lose_no_update() {
     let Some(c) = Cluster::start(3).await else {
@@ -317,7 +322,9 @@ async fn concurrent_incrementers_through_different_nodes_lose_no_update() {
     let report = c.nodes[0].service.verify_audit_chain().await.unwrap();
     assert_eq!(report.broken_at, None);
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn version_states_and_settings_reach_every_node() {
     let Some(c) = Cluster::start(2).await else {
@@ -426,7 +433,9 @@ async fn version_states_and_settings_reach_every_node() {
     })
     .await;
 }
+}
 
+lockbox_testkit::needs_postgres! {
 /// Issue 14: a run ends everywhere when it is ended, or when the token that opened
 /// it is revoked, on another node, within the propagation bound.
 #[tokio::test]
@@ -516,4 +525,5 @@ async fn ending_a_run_or_revoking_its_opener_on_one_node_ends_it_everywhere() {
     })
     .await;
     println!("a run whose opener was revoked was refused on the other node after {took:?}");
+}
 }

@@ -5,8 +5,8 @@
 //! one database (compare-and-set, audit chain, change feed, concurrent startup).
 //!
 //! PostgreSQL runs when `LOCKBOX_TEST_DATABASE_URL` is set (e.g.
-//! `postgres://postgres@127.0.0.1:5432/test`); without it those cases pass
-//! without running and one line on stderr says so, unless
+//! `postgres://postgres@127.0.0.1:5432/test`); without it those cases are
+//! reported as ignored ("needs LOCKBOX_TEST_DATABASE_URL"), unless
 //! `LOCKBOX_REQUIRE_POSTGRES=1`, which makes them fail instead.
 
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
@@ -192,27 +192,27 @@ macro_rules! conformance {
             )*
         }
         mod postgres {
-            $(
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $s() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$s(db.open().await).await;
                 }
-            )*
-            $(
+            })*
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $d() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$d(&db).await;
                 }
-            )*
-            $(
+            })*
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $p() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$p(&db).await;
                 }
-            )*
+            })*
         }
     };
 }
