@@ -140,6 +140,8 @@ pub struct VaultError {
     pub errors: Vec<String>,
     /// Logged (with the request id) for 500s; never sent.
     cause: Option<String>,
+    /// `Retry-After` seconds, for a 429.
+    retry_after: Option<u64>,
 }
 
 impl VaultError {
@@ -148,7 +150,17 @@ impl VaultError {
             status,
             errors: vec![message.into()],
             cause: None,
+            retry_after: None,
         }
+    }
+    /// 429 `rate_limited` with `Retry-After` (failed authentication, too often).
+    pub fn rate_limited(wait: u64) -> Self {
+        let mut e = VaultError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate_limited: too many failed authentications; retry after {wait} s"),
+        );
+        e.retry_after = Some(wait.max(1));
+        e
     }
     /// 404 `{"errors": []}`: what Vault answers for a path that holds nothing.
     pub fn not_found() -> Self {
@@ -156,6 +168,7 @@ impl VaultError {
             status: StatusCode::NOT_FOUND,
             errors: Vec::new(),
             cause: None,
+            retry_after: None,
         }
     }
     /// 403 `permission denied`: bad or missing token, unknown mount, refused role.
@@ -186,6 +199,7 @@ impl From<Error> for VaultError {
                     format!("{code}: {}", e.message),
                 ],
                 cause: None,
+                retry_after: None,
             },
             ErrorCode::VersionMismatch => {
                 VaultError::invalid(format!("{} ({})", VaultError::CAS_MISMATCH, e.message))
@@ -197,6 +211,7 @@ impl From<Error> for VaultError {
                         .to_owned(),
                 ],
                 cause: Some(e.message),
+                retry_after: None,
             },
             ErrorCode::TooLarge
             | ErrorCode::UnsupportedMediaType
@@ -236,11 +251,14 @@ impl IntoResponse for VaultError {
             body,
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
-            );
+        let retry_after = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            StatusCode::TOO_MANY_REQUESTS => Some(self.retry_after.unwrap_or(1)),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status.is_server_error() {
             let cause = self.cause.unwrap_or_else(|| self.errors.join("; "));

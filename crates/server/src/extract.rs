@@ -102,9 +102,22 @@ pub struct Caller {
 /// once for every `/v1` route and hands the result on).
 pub async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-    let token = bearer(&parts.headers)
-        .ok_or_else(|| Error::unauthenticated("send 'Authorization: Bearer <token>'"))?;
-    let principal = state.svc.authenticate(token).await?;
+    // A failure counts against the client's and the token prefix's allowance
+    // (429 once spent); a valid token is never held back.
+    let failed = |token: Option<&str>, e: Error| {
+        crate::limits::on_auth_failure(state, &parts.extensions, token, e)
+    };
+    let Some(token) = bearer(&parts.headers) else {
+        return Err(failed(
+            None,
+            Error::unauthenticated("send 'Authorization: Bearer <token>'"),
+        ));
+    };
+    let principal = state
+        .svc
+        .authenticate(token)
+        .await
+        .map_err(|e| failed(Some(token), e))?;
     Ok(Caller {
         principal,
         ctx: RequestCtx { request_id },

@@ -25,6 +25,7 @@ mod workspaces;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
+pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};

@@ -24,16 +24,29 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready when the store commits a probe write within the readiness deadline;
+/// else 503 with `Retry-After` and the reason (disk full or read-only, database
+/// unreachable or not answering).
 async fn readyz(State(st): State<AppState>) -> Response {
-    if st.svc.ready().await {
-        Json(serde_json::json!({"status": "ready"})).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable"})),
-        )
-            .into_response()
-    }
+    let limit = st.limits.readyz_timeout;
+    let reason = match tokio::time::timeout(limit, st.svc.readiness()).await {
+        Ok(Ok(())) => return Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => e.message,
+        Err(_) => format!(
+            "the store did not commit a probe write within {} ms",
+            limit.as_millis()
+        ),
+    };
+    tracing::warn!(reason = %reason, "not ready");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(
+            header::RETRY_AFTER,
+            crate::error::UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+        )],
+        Json(serde_json::json!({"status": "unavailable", "reason": reason})),
+    )
+        .into_response()
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every server
