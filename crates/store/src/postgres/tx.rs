@@ -90,7 +90,13 @@ impl From<tokio_postgres::Error> for Fail {
             // that could not be made, broke or timed out means the database is
             // unreachable; anything else (decoding, protocol) is a bug.
             None => {
-                let text = e.to_string();
+                // Its own text, then the cause (an OS error: "Connection refused").
+                let text = match std::error::Error::source(&e) {
+                    Some(cause) if !e.to_string().contains(&cause.to_string()) => {
+                        format!("{e}: {cause}")
+                    }
+                    _ => e.to_string(),
+                };
                 let unreachable = e.is_closed()
                     || [
                         "error connecting",
