@@ -324,6 +324,8 @@ pub struct ServerArgs {
     /// Log line format (filter with RUST_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub limits: crate::limit_args::LimitArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -44,6 +44,7 @@ pub async fn server(args: ServerArgs) -> Result<ExitCode> {
         max_run_ttl_seconds: args.max_run_ttl,
         dangerous_egress_allow_metadata: args.dangerous_egress_allow_metadata,
         public_url: args.public_url,
+        limits: args.limits.to_limits(),
     };
     lockbox_server::run(config).await?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ mod args;
 mod embedded;
 mod flow;
 mod input;
+mod limit_args;
 mod local;
 mod output;
 mod remote;

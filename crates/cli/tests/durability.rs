@@ -138,12 +138,14 @@ fn no_acknowledged_write_is_lost_when_sqlite_server_is_killed() {
     crash_rounds(&[]);
 }
 
+lockbox_testkit::needs_postgres! {
 #[test]
 fn no_acknowledged_write_is_lost_when_postgres_server_is_killed() {
     let Some(db) = lockbox_testkit::fresh_database_blocking() else {
         return;
     };
     crash_rounds(&["--database", &db]);
+}
 }
 
 fn run_ok(args: &[&str]) -> String {
@@ -300,6 +302,7 @@ fn backup_and_restore(from_db: Option<String>, to_db: Option<String>) {
     server.stop();
 }
 
+lockbox_testkit::needs_postgres! {
 #[test]
 fn backup_from_sqlite_restores_into_postgres() {
     let Some(db) = lockbox_testkit::fresh_database_blocking() else {
@@ -307,13 +310,16 @@ fn backup_from_sqlite_restores_into_postgres() {
     };
     backup_and_restore(None, Some(db));
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[test]
 fn backup_from_postgres_restores_into_sqlite() {
     let Some(db) = lockbox_testkit::fresh_database_blocking() else {
         return;
     };
     backup_and_restore(Some(db), None);
+}
 }
 
 #[test]

@@ -115,6 +115,7 @@ fn code_for_status(status: u16) -> ErrorCode {
         413 => ErrorCode::TooLarge,
         415 => ErrorCode::UnsupportedMediaType,
         429 => ErrorCode::RateLimited,
+        // A bare 502/504 is a proxy's, not an automation's upstream: internal.
         503 => ErrorCode::Unavailable,
         _ => ErrorCode::Internal,
     }

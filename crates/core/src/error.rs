@@ -22,15 +22,20 @@ pub enum ErrorCode {
     TooLarge,
     RateLimited,
     UnsupportedMediaType,
-    /// This node cannot serve the request now, for a reason the message names (a
-    /// missing master key version, …); another node or a later try may. 503 with
-    /// `Retry-After`.
+    /// The server cannot answer now (its database is unreachable or too slow, its
+    /// disk is full, it is out of file descriptors, it lacks the master key version
+    /// in use): try again later, or on another node (503 with `Retry-After`). The
+    /// message says which.
     Unavailable,
+    /// An automation's outbound request could not reach its upstream (502).
+    UpstreamFailed,
+    /// An automation's outbound request got no answer within its deadline (504).
+    UpstreamTimeout,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::NotFound,
         ErrorCode::UserRequired,
         ErrorCode::Forbidden,
@@ -45,6 +50,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Unavailable,
+        ErrorCode::UpstreamFailed,
+        ErrorCode::UpstreamTimeout,
         ErrorCode::Internal,
     ];
 
@@ -64,6 +71,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::UpstreamFailed => "upstream_failed",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal",
         }
     }
@@ -123,8 +132,9 @@ impl Error {
             "the user scope needs a caller with a user; this principal has none",
         )
     }
-    /// The node cannot serve this now (503 with `Retry-After`); the message says why
-    /// and what an operator does about it.
+    /// The server cannot answer now; `why` says which resource is missing (the
+    /// database, disk space, file descriptors, a master key version) and what an
+    /// operator does about it. Safe to show: never a value.
     pub fn unavailable(why: impl Into<String>) -> Self {
         Error::new(ErrorCode::Unavailable, why)
     }

@@ -108,8 +108,8 @@ struct Prepared {
 /// Location, which may reflect a value) is named by where it came from.
 #[derive(Debug, Clone)]
 enum Dest {
-    /// The host as the run wrote it.
-    Written(String),
+    /// The host (and port) as the run wrote them.
+    Written(String, Option<u16>),
     /// The host of the URL a secret held, by the secret's name.
     UrlSecret(String),
     /// The host of redirect hop N (1 for the first redirect).
@@ -119,7 +119,7 @@ enum Dest {
 impl Dest {
     fn describe(&self) -> String {
         match self {
-            Dest::Written(h) => format!("host \"{h}\""),
+            Dest::Written(h, _) => format!("host \"{h}\""),
             Dest::UrlSecret(n) => format!("the host of the URL held by secret \"{n}\""),
             Dest::Hop(n) => format!("the host of redirect hop {n}"),
         }
@@ -129,7 +129,7 @@ impl Dest {
     /// otherwise (the reason can quote parts of the address).
     fn refused(&self, r: &Refusal) -> Error {
         match self {
-            Dest::Written(_) => denied(r.to_string()),
+            Dest::Written(..) => denied(r.to_string()),
             _ => denied(format!(
                 "{} is refused: {}",
                 self.describe(),
@@ -138,10 +138,20 @@ impl Dest {
         }
     }
 
+    /// Where an upstream failure happened: `"host:port"` as the run wrote them, or
+    /// where the host came from when the run did not write it.
+    fn endpoint(&self) -> String {
+        match self {
+            Dest::Written(h, Some(p)) => format!("\"{h}:{p}\""),
+            _ => self.describe(),
+        }
+    }
+
+    /// A name that does not resolve: the upstream cannot be reached (502).
     fn unresolved(&self, l: &LookupFailed) -> Error {
         match self {
-            Dest::Written(_) => Error::invalid(l.to_string()),
-            _ => Error::invalid(format!("could not resolve {}", self.describe())),
+            Dest::Written(..) => upstream_failed(l.to_string()),
+            _ => upstream_failed(format!("could not resolve {}", self.describe())),
         }
     }
 
@@ -155,6 +165,14 @@ impl Dest {
 
 fn denied(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::EgressDenied, msg)
+}
+
+fn upstream_failed(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::UpstreamFailed, msg)
+}
+
+fn upstream_timeout(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::UpstreamTimeout, msg)
 }
 
 fn carries_token(part: &str) -> Error {
@@ -494,16 +512,17 @@ impl Executor {
         let url_secret = prepared.url_secret.clone();
         let first = match &url_secret {
             Some(name) => Dest::UrlSecret(name.clone()),
-            None => Dest::Written(template.host.clone()),
+            None => Dest::Written(template.host.clone(), template.port),
         };
 
         // 4. Check, send, follow, read: all within one deadline.
-        let run = self.run(prepared, first, &resolved, &redactor, &lowered);
+        let run = self.run(prepared, first.clone(), &resolved, &redactor, &lowered);
         let (status, headers, body, bytes) = match tokio::time::timeout(timeout, run).await {
             Ok(r) => r.map_err(scrub)?,
             Err(_) => {
-                return Err(Error::invalid(format!(
-                    "upstream did not answer within {} ms",
+                return Err(upstream_timeout(format!(
+                    "the request to {} did not finish within {} ms",
+                    first.endpoint(),
                     timeout.as_millis()
                 )))
             }
@@ -742,9 +761,9 @@ impl Executor {
         let is_json = is_json_content_type(resp.headers());
         let mut buf = Zeroizing::new(Vec::new());
         while let Some(chunk) = resp.chunk().await.map_err(|_| {
-            Error::invalid(format!(
+            upstream_failed(format!(
                 "reading the response from {} failed",
-                dest.describe()
+                dest.endpoint()
             ))
         })? {
             if buf.len() + chunk.len() > max {
@@ -786,13 +805,13 @@ fn map_send_error(e: &reqwest::Error, dest: &Dest) -> Error {
         }
         source = s.source();
     }
-    let what = dest.describe();
+    let what = dest.endpoint();
     if e.is_timeout() {
-        Error::invalid(format!("the request to {what} timed out"))
+        upstream_timeout(format!("the request to {what} timed out"))
     } else if e.is_connect() {
-        Error::invalid(format!("could not connect to {what}"))
+        upstream_failed(format!("could not connect to {what}"))
     } else {
-        Error::invalid(format!("the request to {what} failed"))
+        upstream_failed(format!("the request to {what} failed"))
     }
 }
 

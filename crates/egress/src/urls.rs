@@ -41,6 +41,9 @@ pub(crate) struct Template {
     pub base: Option<String>,
     /// The host as the run wrote it; empty when the URL comes from a secret.
     pub host: String,
+    /// The port as the run wrote it (or its scheme's default); None when the URL
+    /// comes from a secret.
+    pub port: Option<u16>,
 }
 
 /// The URL with its references' values in place.
@@ -222,6 +225,7 @@ pub(crate) fn template(text: &str) -> Result<Template, Error> {
         return Ok(Template {
             base: Some(text[first.clone()].to_string()),
             host: String::new(),
+            port: None,
         });
     }
     let laid = lay_out(text, None, "")?;
@@ -229,6 +233,7 @@ pub(crate) fn template(text: &str) -> Result<Template, Error> {
     Ok(Template {
         base: None,
         host: laid.url.host_str().unwrap_or("").to_string(),
+        port: laid.url.port_or_known_default(),
     })
 }
 

@@ -296,7 +296,7 @@ async fn a_url_valued_secret_works_and_its_host_is_never_reported() {
         .fetch(req(json!({"url": dead})), &res4)
         .await
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::Invalid);
+    assert_eq!(err.code, ErrorCode::UpstreamFailed);
     check(&err.message);
     assert!(
         !err.message.contains(&closed.to_string()),

@@ -347,8 +347,15 @@ async fn the_deadline_covers_the_whole_call_and_the_message_holds_no_url() {
     let t = Instant::now();
     let err = executor().fetch(r, &res).await.unwrap_err();
     assert!(t.elapsed() < Duration::from_millis(2000));
-    assert_eq!(err.code, ErrorCode::Invalid);
+    assert_eq!(err.code, ErrorCode::UpstreamTimeout);
     assert!(err.message.contains("300 ms"), "{}", err.message);
+    // Host and port as the run wrote them.
+    assert!(
+        err.message
+            .contains(&format!("\"127.0.0.1:{}\"", up.port())),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("/slow") && !err.message.contains("deadline-secret"));
 
     // The policy default applies when the request names no deadline.
@@ -364,7 +371,7 @@ async fn the_deadline_covers_the_whole_call_and_the_message_holds_no_url() {
 }
 
 #[tokio::test]
-async fn connection_errors_name_the_host_only() {
+async fn connection_errors_are_upstream_failed_and_name_host_and_port_only() {
     // A port nothing listens on.
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -374,8 +381,12 @@ async fn connection_errors_name_the_host_only() {
     let k = res.add("k", "conn-secret-abcdef123", &[]);
     let r = req(json!({"url": format!("http://127.0.0.1:{port}/p/{k}?q=1"), "query": {"k": k}}));
     let err = executor().fetch(r, &res).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::Invalid);
-    assert!(err.message.contains("127.0.0.1"), "{}", err.message);
+    assert_eq!(err.code, ErrorCode::UpstreamFailed);
+    assert!(
+        err.message.contains(&format!("\"127.0.0.1:{port}\"")),
+        "{}",
+        err.message
+    );
     assert!(
         !err.message.contains("conn-secret")
             && !err.message.contains("/p/")

@@ -2,7 +2,7 @@
 //! "request_id"}` body, and the rule that internal details go to the log (with the
 //! request id) and never to the client.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lockbox_core::{Error, ErrorCode};
 
@@ -11,6 +11,9 @@ use lockbox_core::{Error, ErrorCode};
 pub struct ApiError {
     pub error: Error,
     pub request_id: Option<String>,
+    /// Seconds for `Retry-After` (`unavailable` and `rate_limited` get a default
+    /// when this is None).
+    pub retry_after: Option<u64>,
 }
 
 impl From<Error> for ApiError {
@@ -18,6 +21,7 @@ impl From<Error> for ApiError {
         ApiError {
             error,
             request_id: None,
+            retry_after: None,
         }
     }
 }
@@ -29,6 +33,24 @@ impl ApiError {
     pub fn with_request_id(mut self, id: &str) -> Self {
         self.request_id = Some(id.to_owned());
         self
+    }
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+}
+
+/// `Retry-After` when an `unavailable` answer names no time of its own: long
+/// enough for a paused database or a full disk to be noticed, short enough that a
+/// client retries soon after it is fixed.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The `Retry-After` a code carries by default, if any.
+pub fn default_retry_after(code: ErrorCode) -> Option<u64> {
+    match code {
+        ErrorCode::Unavailable => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+        ErrorCode::RateLimited => Some(1),
+        _ => None,
     }
 }
 
@@ -45,12 +67,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::UpstreamFailed => StatusCode::BAD_GATEWAY,
+        ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
-
-/// Seconds a client should wait before retrying an `unavailable` answer.
-pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u32 = 5;
 
 /// Left on an error response so the request-id middleware can stamp the body.
 #[derive(Debug, Clone)]
@@ -59,17 +80,30 @@ pub struct ErrorInfo {
     pub message: String,
 }
 
+/// The cause of a 5xx answer, left on the response for the request-id layer,
+/// which logs it with the request id (the one place every 5xx is logged). Never
+/// sent to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.error.code;
+        let cause = self.error.message;
         let message = if code == ErrorCode::Internal {
             // The cause stays in the log; the client gets the id to quote.
-            tracing::error!(request_id = ?self.request_id, cause = %self.error.message, "internal error");
             "internal error; quote the request id when reporting it".to_owned()
         } else {
-            self.error.message
+            cause.clone()
         };
         let mut resp = error_response(code, &message, self.request_id.as_deref());
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if resp.status().is_server_error() {
+            resp.extensions_mut().insert(ErrorCause(cause));
+        }
         resp.extensions_mut().insert(ErrorInfo { code, message });
         resp
     }
@@ -88,11 +122,9 @@ pub fn error_response(code: ErrorCode, message: &str, request_id: Option<&str>) 
             HeaderValue::from_static("Bearer realm=\"lockbox\""),
         );
     }
-    if code == ErrorCode::Unavailable {
-        resp.headers_mut().insert(
-            axum::http::header::RETRY_AFTER,
-            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECONDS),
-        );
+    if let Some(secs) = default_retry_after(code) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     resp
 }
@@ -108,6 +140,8 @@ pub struct VaultError {
     pub errors: Vec<String>,
     /// Logged (with the request id) for 500s; never sent.
     cause: Option<String>,
+    /// `Retry-After` seconds, for a 429.
+    retry_after: Option<u64>,
 }
 
 impl VaultError {
@@ -116,7 +150,17 @@ impl VaultError {
             status,
             errors: vec![message.into()],
             cause: None,
+            retry_after: None,
         }
+    }
+    /// 429 `rate_limited` with `Retry-After` (failed authentication, too often).
+    pub fn rate_limited(wait: u64) -> Self {
+        let mut e = VaultError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate_limited: too many failed authentications; retry after {wait} s"),
+        );
+        e.retry_after = Some(wait.max(1));
+        e
     }
     /// 404 `{"errors": []}`: what Vault answers for a path that holds nothing.
     pub fn not_found() -> Self {
@@ -124,6 +168,7 @@ impl VaultError {
             status: StatusCode::NOT_FOUND,
             errors: Vec::new(),
             cause: None,
+            retry_after: None,
         }
     }
     /// 403 `permission denied`: bad or missing token, unknown mount, refused role.
@@ -154,6 +199,7 @@ impl From<Error> for VaultError {
                     format!("{code}: {}", e.message),
                 ],
                 cause: None,
+                retry_after: None,
             },
             ErrorCode::VersionMismatch => {
                 VaultError::invalid(format!("{} ({})", VaultError::CAS_MISMATCH, e.message))
@@ -165,11 +211,14 @@ impl From<Error> for VaultError {
                         .to_owned(),
                 ],
                 cause: Some(e.message),
+                retry_after: None,
             },
             ErrorCode::TooLarge
             | ErrorCode::UnsupportedMediaType
             | ErrorCode::RateLimited
-            | ErrorCode::Unavailable => {
+            | ErrorCode::Unavailable
+            | ErrorCode::UpstreamFailed
+            | ErrorCode::UpstreamTimeout => {
                 VaultError::new(status_of(code), format!("{code}: {}", e.message))
             }
             ErrorCode::Invalid
@@ -189,14 +238,11 @@ impl From<ApiError> for VaultError {
 
 impl IntoResponse for VaultError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(cause = %cause, "internal error on the Vault API");
-        }
         // No `ErrorInfo` extension: the request-id layer must not re-render this
-        // body in the native shape.
+        // body in the native shape. It logs the cause of a 5xx with the id.
         let body = serde_json::to_vec(&serde_json::json!({ "errors": self.errors }))
             .unwrap_or_else(|_| b"{\"errors\":[]}".to_vec());
-        (
+        let mut resp = (
             self.status,
             [(
                 axum::http::header::CONTENT_TYPE,
@@ -204,7 +250,21 @@ impl IntoResponse for VaultError {
             )],
             body,
         )
-            .into_response()
+            .into_response();
+        let retry_after = match self.status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            StatusCode::TOO_MANY_REQUESTS => Some(self.retry_after.unwrap_or(1)),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status.is_server_error() {
+            let cause = self.cause.unwrap_or_else(|| self.errors.join("; "));
+            resp.extensions_mut().insert(ErrorCause(cause));
+        }
+        resp
     }
 }
 
@@ -261,6 +321,7 @@ mod tests {
             let s = v.status.as_u16();
             assert!((400..600).contains(&s));
             assert_eq!(s == 500, c == ErrorCode::Internal);
+            assert_eq!(s >= 500, status_of(c).is_server_error());
             if c == ErrorCode::Internal {
                 assert!(!v.errors.concat().contains("the message"));
             }
@@ -278,12 +339,31 @@ mod tests {
     }
 
     #[test]
-    fn every_code_has_a_4xx_or_500() {
+    fn every_code_has_a_4xx_or_5xx() {
         for c in ErrorCode::ALL {
             let s = status_of(c).as_u16();
             assert!((400..600).contains(&s));
             assert_eq!(s == 500, c == ErrorCode::Internal);
         }
+        assert_eq!(status_of(ErrorCode::Unavailable).as_u16(), 503);
+        assert_eq!(status_of(ErrorCode::UpstreamFailed).as_u16(), 502);
+        assert_eq!(status_of(ErrorCode::UpstreamTimeout).as_u16(), 504);
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_carry_retry_after() {
+        let r =
+            ApiError::new(ErrorCode::Unavailable, "the database did not answer").into_response();
+        assert_eq!(r.status().as_u16(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+        assert!(r.extensions().get::<ErrorCause>().is_some());
+        let r = ApiError::new(ErrorCode::RateLimited, "slow down")
+            .with_retry_after(7)
+            .into_response();
+        assert_eq!(r.headers()["retry-after"], "7");
+        let r = ApiError::new(ErrorCode::NotFound, "no").into_response();
+        assert!(r.headers().get("retry-after").is_none());
+        assert!(r.extensions().get::<ErrorCause>().is_none());
     }
 
     #[test]
@@ -293,7 +373,7 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             resp.headers()[axum::http::header::RETRY_AFTER],
-            UNAVAILABLE_RETRY_AFTER_SECONDS.to_string().as_str()
+            UNAVAILABLE_RETRY_AFTER_SECS.to_string().as_str()
         );
         let info = resp.extensions().get::<ErrorInfo>().unwrap();
         assert_eq!(info.message, "master key version 2 is missing");

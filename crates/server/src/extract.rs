@@ -2,7 +2,7 @@
 //! turn bad paths, queries, headers and bodies into `invalid`/`too_large` errors
 //! (never a 500, never an echo of the input).
 
-use crate::error::{error_response, sanitize_serde_message, ApiError, ErrorInfo};
+use crate::error::{error_response, sanitize_serde_message, ApiError, ErrorCause, ErrorInfo};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -40,7 +40,21 @@ fn next_request_id() -> String {
 pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
     let id = next_request_id();
     req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
     let mut resp = next.run(req).await;
+    if resp.status().is_server_error() {
+        // Every 5xx is logged here, once, with the id its body and header carry.
+        let cause = resp.extensions().get::<ErrorCause>().map(|c| c.0.as_str());
+        let route = resp.extensions().get::<crate::routes::ops::RouteOf>();
+        tracing::error!(
+            request_id = %id,
+            status = resp.status().as_u16(),
+            method = %method,
+            route = route.map(|r| r.0.as_str()).unwrap_or("unmatched"),
+            cause = cause.unwrap_or("(no cause recorded)"),
+            "request failed"
+        );
+    }
     if let Some(info) = resp.extensions().get::<ErrorInfo>().cloned() {
         let headers = resp.headers().clone();
         resp = error_response(info.code, &info.message, Some(&id));
@@ -88,9 +102,22 @@ pub struct Caller {
 /// once for every `/v1` route and hands the result on).
 pub async fn authenticate_parts(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let request_id = parts.extensions.get::<RequestId>().map(|r| r.0.clone());
-    let token = bearer(&parts.headers)
-        .ok_or_else(|| Error::unauthenticated("send 'Authorization: Bearer <token>'"))?;
-    let principal = state.svc.authenticate(token).await?;
+    // A failure counts against the client's and the token prefix's allowance
+    // (429 once spent); a valid token is never held back.
+    let failed = |token: Option<&str>, e: Error| {
+        crate::limits::on_auth_failure(state, &parts.extensions, token, e)
+    };
+    let Some(token) = bearer(&parts.headers) else {
+        return Err(failed(
+            None,
+            Error::unauthenticated("send 'Authorization: Bearer <token>'"),
+        ));
+    };
+    let principal = state
+        .svc
+        .authenticate(token)
+        .await
+        .map_err(|e| failed(Some(token), e))?;
     Ok(Caller {
         principal,
         ctx: RequestCtx { request_id },

@@ -6,7 +6,9 @@
 pub mod console;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod routes;
+pub mod serve;
 pub mod tls;
 pub mod vault;
 
@@ -45,6 +47,8 @@ pub struct ServerConfig {
     /// not the listen address (a proxy or load balancer in front). The egress
     /// executor refuses it as a destination, like the listen address.
     pub public_url: Option<String>,
+    /// Deadlines, connection limits and the failed-authentication rate limit.
+    pub limits: limits::Limits,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +66,7 @@ impl Default for ServerConfig {
             max_run_ttl_seconds: ServiceConfig::default().max_run_ttl_seconds,
             dangerous_egress_allow_metadata: false,
             public_url: None,
+            limits: limits::Limits::default(),
         }
     }
 }
@@ -95,10 +100,21 @@ pub fn parse_public_url(text: &str) -> Result<url::Url> {
 pub struct AppState {
     pub svc: Arc<Lockbox>,
     pub egress: Arc<lockbox_egress::Executor>,
+    pub limits: Arc<limits::Limits>,
+    pub auth_limiter: Arc<limits::AuthLimiter>,
+}
+
+/// The whole HTTP surface over one service, with the default limits.
+pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Router {
+    router_with(svc, egress, limits::Limits::default())
 }
 
 /// The whole HTTP surface over one service.
-pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Router {
+pub fn router_with(
+    svc: Arc<Lockbox>,
+    egress: Arc<lockbox_egress::Executor>,
+    limits: limits::Limits,
+) -> Router {
     // Values are JSON-escaped on the wire, so a value at the limit can take several
     // times its size in the body; the service enforces the exact limit.
     let body_limit = svc
@@ -108,7 +124,12 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
         .saturating_add(64 * 1024);
     // Install the metrics recorder before the first request is counted.
     routes::ops::prometheus();
-    let state = AppState { svc, egress };
+    let state = AppState {
+        svc,
+        egress,
+        auth_limiter: Arc::new(limits::AuthLimiter::new(limits.auth_failures_per_minute)),
+        limits: Arc::new(limits),
+    };
     // Every /v1 route passes the authorization gate before its body is read.
     let v1 = Router::new()
         .merge(routes::secrets::router())
@@ -134,6 +155,10 @@ pub fn router(svc: Arc<Lockbox>, egress: Arc<lockbox_egress::Executor>) -> Route
                 "method not allowed on this route",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::request_deadline,
+        ))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(routes::ops::track))
@@ -267,6 +292,7 @@ pub async fn start_with_clock(
         ServiceConfig {
             max_value_bytes: config.max_value_bytes,
             max_run_ttl_seconds: config.max_run_ttl_seconds,
+            db_deadlines: config.limits.db,
             ..ServiceConfig::default()
         },
         clock,
@@ -300,23 +326,16 @@ pub async fn start_with_clock(
             ..lockbox_egress::EgressPolicy::default()
         },
     ));
-    let app = router(svc.clone(), egress).layer(axum::Extension(console::Tls(tls.is_some())));
+    let app = router_with(svc.clone(), egress, config.limits.clone())
+        .layer(axum::Extension(console::Tls(tls.is_some())));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         let _ = rx.await;
     };
     let is_tls = tls.is_some();
-    let task = match tls {
-        Some(acceptor) => {
-            let l = tls::TlsListener::new(listener, acceptor)?;
-            tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await })
-        }
-        None => tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }),
-    };
+    let limits = config.limits.clone();
+    let task =
+        tokio::spawn(async move { serve::serve(listener, tls, app, &limits, shutdown).await });
     tracing::info!(
         store = %match &config.database {
             Some(url) => format!("PostgreSQL {}", lockbox_service::describe_database_url(url)),

@@ -557,6 +557,7 @@ async fn form_errors_never_echo_the_value() {
     assert_eq!(v.json()["value"], "original");
 }
 
+lockbox_testkit::needs_postgres! {
 /// Two nodes over one PostgreSQL database: a session made on one node works on the
 /// other, and signing out on the other ends it on the first at once (sessions are
 /// read from the store on every request). Needs `LOCKBOX_TEST_DATABASE_URL`.
@@ -634,6 +635,7 @@ async fn sessions_work_across_nodes_and_sign_out_holds_everywhere() {
     );
     a.stop().await;
     b.stop().await;
+}
 }
 
 /// Edit keeps the name unless the workspace allows renames; the audit page filters

@@ -109,6 +109,7 @@ where
     }
 }
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn a_write_on_one_node_is_read_on_another_within_the_bound() {
     let Some(c) = Cluster::start(3).await else {
@@ -168,7 +169,9 @@ async fn a_write_on_one_node_is_read_on_another_within_the_bound() {
         .await;
     assert_eq!(v["value"], "v-40");
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn revoking_a_token_or_a_member_on_one_node_locks_them_out_everywhere() {
     let Some(c) = Cluster::start(2).await else {
@@ -257,7 +260,9 @@ async fn revoking_a_token_or_a_member_on_one_node_locks_them_out_everywhere() {
     .await;
     println!("member removal reached node 1 after {d:?}");
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn concurrent_incrementers_through_different_nodes_lose_no_update() {
     let Some(c) = Cluster::start(3).await else {
@@ -319,7 +324,9 @@ async fn concurrent_incrementers_through_different_nodes_lose_no_update() {
     let report = c.nodes[0].service.verify_audit_chain().await.unwrap();
     assert_eq!(report.broken_at, None);
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn version_states_and_settings_reach_every_node() {
     let Some(c) = Cluster::start(2).await else {
@@ -428,7 +435,9 @@ async fn version_states_and_settings_reach_every_node() {
     })
     .await;
 }
+}
 
+lockbox_testkit::needs_postgres! {
 /// Issue 14: a run ends everywhere when it is ended, or when the token that opened
 /// it is revoked, on another node, within the propagation bound.
 #[tokio::test]
@@ -519,6 +528,7 @@ async fn ending_a_run_or_revoking_its_opener_on_one_node_ends_it_everywhere() {
     .await;
     println!("a run whose opener was revoked was refused on the other node after {took:?}");
 }
+}
 
 // ---------------------------------------------------------------------------
 // Master keys every node agrees on (issue 16)
@@ -598,6 +608,7 @@ async fn axum_serve(listener: tokio::net::TcpListener, app: axum::Router) {
     let _ = axum::serve(listener, app).await;
 }
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn rotation_on_three_nodes_adds_then_switches_and_every_node_reveals() {
     let Some(c) = Cluster::start(3).await else {
@@ -733,7 +744,9 @@ async fn rotation_on_three_nodes_adds_then_switches_and_every_node_reveals() {
         "every workspace key is wrapped under version 2"
     );
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn a_node_without_the_version_in_use_answers_503_and_is_not_ready_until_it_gets_it() {
     let Some(c) = Cluster::start(2).await else {
@@ -851,7 +864,9 @@ async fn a_node_without_the_version_in_use_answers_503_and_is_not_ready_until_it
         200
     );
 }
+}
 
+lockbox_testkit::needs_postgres! {
 #[tokio::test]
 async fn a_node_with_its_own_fresh_key_or_without_the_version_in_use_refuses_to_start() {
     let Some(c) = Cluster::start(1).await else {
@@ -930,4 +945,5 @@ async fn a_node_with_its_own_fresh_key_or_without_the_version_in_use_refuses_to_
         .expect("starts with the key")
         .stop()
         .await;
+}
 }

@@ -143,6 +143,21 @@ async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
     Ok((keyring, store))
 }
 
+/// A file the operator named could not be written: their path is the usual cause
+/// (`invalid`), a full disk or exhausted descriptors are not (`unavailable`).
+fn io_error(what: &str, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        // ENOSPC, EDQUOT; EIO
+        Some(28 | 122) => Error::unavailable(format!("cannot {what}: the disk is full ({e})")),
+        Some(5) => Error::unavailable(format!("cannot {what}: disk I/O error ({e})")),
+        // ENFILE, EMFILE
+        Some(23 | 24) => {
+            Error::unavailable(format!("cannot {what}: out of file descriptors ({e})"))
+        }
+        _ => Error::invalid(format!("cannot {what}: {e}")),
+    }
+}
+
 fn system_audit(action: &str, detail: serde_json::Value) -> AuditRecord {
     AuditRecord {
         workspace_id: None,
@@ -514,7 +529,7 @@ pub async fn backup(loc: &Location, out: &Path, progress: &dyn Progress) -> Resu
     let snap = store.export().await.map_err(store_err)?;
     let lines = backup::encode(&snap, SystemClock.now());
     progress.start("writing backup", lines.len() as u64);
-    let io = |e: std::io::Error| Error::internal(format!("write {}: {e}", out.display()));
+    let io = |e: std::io::Error| io_error(&format!("write {}", out.display()), e);
     let tmp = out.with_extension("partial");
     {
         let mut opts = std::fs::OpenOptions::new();

@@ -58,7 +58,14 @@ impl Lockbox {
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let denied = || Error::unauthenticated("missing, unknown, revoked or expired token");
         if let Some(sealed) = token.strip_prefix(crate::runs::RUN_TOKEN_PREFIX) {
-            return self.authenticate_run(sealed).await.map_err(|_| denied());
+            // A store that cannot answer is not a bad token: keep `unavailable`.
+            return self.authenticate_run(sealed).await.map_err(|e| {
+                if e.code == lockbox_core::ErrorCode::Unavailable {
+                    e
+                } else {
+                    denied()
+                }
+            });
         }
         if !lockbox_crypto::looks_like_token(token) {
             return Err(denied());

@@ -27,6 +27,7 @@ mod workspaces;
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
 pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
+pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
@@ -56,6 +57,8 @@ pub struct ServiceConfig {
     /// The longest a run may be opened for (`POST /v1/runs` `ttl`); a run also
     /// ends when the token that opened it does.
     pub max_run_ttl_seconds: u64,
+    /// Time limits on PostgreSQL (statement timeout, pool wait, answer deadline).
+    pub db_deadlines: lockbox_store::postgres::Deadlines,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +68,7 @@ impl Default for ServiceConfig {
             cache_ttl_ms: 400,
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
+            db_deadlines: lockbox_store::postgres::Deadlines::default(),
         }
     }
 }
@@ -160,6 +164,20 @@ fn prepare_data_dir(data_dir: &Path, writable: bool) -> Result<()> {
 /// The embedded store in `data_dir`, or PostgreSQL when `database` is a
 /// `postgres://` URL.
 pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>> {
+    open_store_with(
+        data_dir,
+        database,
+        lockbox_store::postgres::Deadlines::maintenance(),
+    )
+    .await
+}
+
+/// As [`open_store`], with the server's time limits on PostgreSQL.
+pub(crate) async fn open_store_with(
+    data_dir: &Path,
+    database: Option<&str>,
+    deadlines: lockbox_store::postgres::Deadlines,
+) -> Result<Arc<dyn Store>> {
     match database {
         None => Ok(Arc::new(SqliteStore::open(data_dir).map_err(|e| {
             Error::invalid(format!(
@@ -177,13 +195,15 @@ pub(crate) async fn open_store(data_dir: &Path, database: Option<&str>) -> Resul
                 )));
             }
             Ok(Arc::new(
-                lockbox_store::PostgresStore::connect(url)
+                lockbox_store::PostgresStore::connect_with(url, deadlines)
                     .await
-                    .map_err(|e| {
-                        Error::invalid(format!(
-                            "cannot open the PostgreSQL store {}: {e}",
+                    .map_err(|e| match e {
+                        // A bad URL or an unreachable server keeps its own code.
+                        StoreError::Backend(s) => Error::invalid(format!(
+                            "cannot open the PostgreSQL store {}: {s}",
                             describe_database_url(url)
-                        ))
+                        )),
+                        other => store_err(other),
                     })?,
             ))
         }
@@ -229,6 +249,9 @@ pub fn describe_database_url(url: &str) -> String {
 fn store_err(e: StoreError) -> Error {
     match e {
         StoreError::Conflict => Error::conflict("the change conflicts with the current state"),
+        // Says which resource is missing; never a value.
+        StoreError::Unavailable(s) => Error::unavailable(s),
+        StoreError::Invalid(s) => Error::invalid(s),
         StoreError::Backend(s) => Error::internal(s),
     }
 }
@@ -254,7 +277,7 @@ impl Lockbox {
         clock: Arc<dyn Clock>,
     ) -> Result<Lockbox> {
         prepare_data_dir(data_dir, database.is_none())?;
-        let store = open_store(data_dir, database).await?;
+        let store = open_store_with(data_dir, database, config.db_deadlines).await?;
         let keyring = keycheck::open_keyring(data_dir, store.as_ref()).await?;
         keycheck::verify_at_start(store.as_ref(), &keyring).await?;
         Ok(Lockbox::with_parts(store, Arc::new(keyring), clock, config))
@@ -303,9 +326,16 @@ impl Lockbox {
         self.store.verify_audit().await.map_err(store_err)
     }
 
-    /// True when the store answers a read.
+    /// True when the store can write (see [`Lockbox::readiness`]).
     pub async fn ready(&self) -> bool {
-        self.store.list_workspaces().await.is_ok()
+        self.readiness().await.is_ok()
+    }
+
+    /// Ok when the store commits a probe write now; else `unavailable` saying why
+    /// (disk full or read-only, database unreachable). No deadline of its own: the
+    /// caller (`/readyz`) bounds it.
+    pub async fn readiness(&self) -> Result<()> {
+        self.store.probe_write().await.map_err(store_err)
     }
 
     /// First start: creates user `owner`, workspace `default` and a personal token

@@ -605,13 +605,13 @@ macro_rules! both_stores {
             )*
         }
         mod postgres {
-            $(
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(env) = super::Env::postgres().await else { return };
                     super::$case(env).await;
                 }
-            )*
+            })*
         }
     };
 }

@@ -25,12 +25,22 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use lockbox_core::{Role, Scope, Timestamp};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule or a compare-and-set failed; the caller decides what it means.
     #[error("conflict")]
     Conflict,
-    /// Anything else: I/O, a corrupt file, a bug. The text is for logs only.
+    /// The store cannot answer now, for a reason outside Lockbox: the database is
+    /// unreachable or did not answer within its deadline, the disk is full or
+    /// read-only, the process is out of file descriptors. The text says which
+    /// (never a value) and may be shown to the caller; retrying later may work.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The store was opened with something it cannot use (a malformed database
+    /// URL or schema name). The text says what, never a password.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Anything else: a corrupt file, a bug. The text is for logs only.
     #[error("storage: {0}")]
     Backend(String),
 }
@@ -38,11 +48,53 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation {
-                return StoreError::Conflict;
+            use rusqlite::ErrorCode as C;
+            let unavailable = |why: &str| StoreError::Unavailable(format!("{why} ({e})"));
+            match f.code {
+                C::ConstraintViolation => return StoreError::Conflict,
+                C::DiskFull => return unavailable("the disk holding the data directory is full"),
+                C::ReadOnly => {
+                    return unavailable(
+                        "the database file or the data directory cannot be written (read-only)",
+                    )
+                }
+                C::SystemIoFailure => {
+                    return unavailable(
+                        "the disk holding the data directory failed a read or write \
+                         (full, read-only or failing)",
+                    )
+                }
+                C::CannotOpen if fds_exhausted() => {
+                    return unavailable(
+                        "out of file descriptors: cannot open the database file \
+                         (raise the open-files limit, ulimit -n)",
+                    )
+                }
+                C::CannotOpen => return unavailable("cannot open the database file"),
+                C::DatabaseBusy | C::DatabaseLocked => {
+                    return unavailable("the database file is locked by another process")
+                }
+                C::OutOfMemory => return unavailable("out of memory"),
+                _ => {}
             }
         }
         StoreError::Backend(e.to_string())
+    }
+}
+
+/// True when this process cannot open another file (EMFILE/ENFILE): probed by
+/// opening `/dev/null`, right after an open failed without saying why.
+pub fn fds_exhausted() -> bool {
+    #[cfg(unix)]
+    {
+        matches!(
+            std::fs::File::open("/dev/null").map_err(|e| e.raw_os_error()),
+            Err(Some(23 | 24)) // ENFILE, EMFILE (Linux and the BSDs alike)
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        false
     }
 }
 
@@ -249,6 +301,15 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Who uses the secret `name` (workspace scope), ordered by owner and location.
     async fn bindings_of(&self, workspace_id: &str, secret: &str) -> StoreResult<Vec<BindingRow>>;
+
+    // --- health
+    /// Proves the store can write now: commits a write that changes nothing a
+    /// reader sees (SQLite: the file's application id; PostgreSQL: a transaction
+    /// that takes a transaction id). Fails while the disk is full or read-only or
+    /// the database cannot commit. `/readyz` calls it under its own deadline.
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.list_workspaces().await.map(|_| ())
+    }
 
     // --- several processes on one store
     /// Changes committed by *other* processes sharing this store (PostgreSQL

@@ -5,8 +5,8 @@
 //! one database (compare-and-set, audit chain, change feed, concurrent startup).
 //!
 //! PostgreSQL runs when `LOCKBOX_TEST_DATABASE_URL` is set (e.g.
-//! `postgres://postgres@127.0.0.1:5432/test`); without it those cases pass
-//! without running and one line on stderr says so, unless
+//! `postgres://postgres@127.0.0.1:5432/test`); without it those cases are
+//! reported as ignored ("needs LOCKBOX_TEST_DATABASE_URL"), unless
 //! `LOCKBOX_REQUIRE_POSTGRES=1`, which makes them fail instead.
 
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
@@ -192,27 +192,27 @@ macro_rules! conformance {
             )*
         }
         mod postgres {
-            $(
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $s() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$s(db.open().await).await;
                 }
-            )*
-            $(
+            })*
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $d() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$d(&db).await;
                 }
-            )*
-            $(
+            })*
+            $(lockbox_testkit::needs_postgres! {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $p() {
                     let Some(db) = super::Db::postgres() else { return };
                     super::$p(&db).await;
                 }
-            )*
+            })*
         }
     };
 }
@@ -439,7 +439,7 @@ async fn audit_rows(s: &dyn Store) -> u64 {
 fn is_conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> bool {
     match r {
         Err(StoreError::Conflict) => true,
-        Err(StoreError::Backend(e)) => panic!("expected Conflict, got Backend({e})"),
+        Err(e) => panic!("expected Conflict, got {e:?}"),
         Ok(v) => panic!("expected Conflict, got Ok({v:?})"),
     }
 }
@@ -2415,7 +2415,7 @@ async fn concurrent_startup_migrates_once(db: &Db) {
     assert_eq!(count, i64::from(max));
     // Schema names are checked.
     let bad = PostgresStore::connect_in_schema(&pg.url, "Bad; DROP").await;
-    assert!(matches!(bad, Err(StoreError::Backend(_))));
+    assert!(matches!(bad, Err(StoreError::Invalid(_))));
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,46 @@
 //! Test support shared by the crates' integration tests.
 //!
 //! PostgreSQL: `LOCKBOX_TEST_DATABASE_URL` names a server; each caller gets a fresh
-//! database on it, so tests run in parallel. Without the variable the caller skips
-//! (one visible line per test binary), unless `LOCKBOX_REQUIRE_POSTGRES=1`, where a
-//! missing variable is a failure: CI sets both so a skip can never pass silently.
+//! database on it, so tests run in parallel. A test that needs it is wrapped in
+//! [`needs_postgres!`]: without the variable `cargo test` reports it as
+//! `ignored, needs LOCKBOX_TEST_DATABASE_URL` (never as passed); with
+//! `LOCKBOX_REQUIRE_POSTGRES=1` and no URL it runs and fails. CI sets both.
+
+/// Wraps test functions that need PostgreSQL: unchanged when the tests were built
+/// with `LOCKBOX_TEST_DATABASE_URL` (or `LOCKBOX_REQUIRE_POSTGRES=1`), else each
+/// is marked `#[ignore]` with the reason (see `build.rs`).
+///
+/// ```ignore
+/// lockbox_testkit::needs_postgres! {
+///     #[tokio::test]
+///     async fn works_on_postgres() { /* … */ }
+/// }
+/// ```
+#[cfg(lockbox_postgres)]
+#[macro_export]
+macro_rules! needs_postgres {
+    ($($item:item)*) => { $($item)* };
+}
+
+/// See the other definition (this one marks the tests ignored).
+#[cfg(not(lockbox_postgres))]
+#[macro_export]
+macro_rules! needs_postgres {
+    (@each) => {};
+    (@each $(#[$m:meta])* $v:vis async fn $name:ident () $body:block $($rest:tt)*) => {
+        $(#[$m])*
+        #[ignore = "needs LOCKBOX_TEST_DATABASE_URL (a PostgreSQL server; see README)"]
+        $v async fn $name() $body
+        $crate::needs_postgres!(@each $($rest)*);
+    };
+    (@each $(#[$m:meta])* $v:vis fn $name:ident () $body:block $($rest:tt)*) => {
+        $(#[$m])*
+        #[ignore = "needs LOCKBOX_TEST_DATABASE_URL (a PostgreSQL server; see README)"]
+        $v fn $name() $body
+        $crate::needs_postgres!(@each $($rest)*);
+    };
+    ($($t:tt)*) => { $crate::needs_postgres!(@each $($t)*); };
+}
 
 /// A URL to a new, empty database, or None when PostgreSQL tests are skipped.
 pub async fn fresh_database() -> Option<String> {

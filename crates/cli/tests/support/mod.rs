@@ -37,9 +37,14 @@ impl ServerProcess {
     /// Starts `lockbox server <args>` in `cwd` and waits until it listens.
     pub fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProcess {
         let mut cmd = Command::new(BIN);
-        cmd.arg("server")
-            .args(args)
-            .current_dir(cwd)
+        cmd.arg("server").args(args);
+        Self::start_command(cmd, cwd, env)
+    }
+
+    /// As [`ServerProcess::start`], for a command that runs the server some other
+    /// way (under a shell that sets limits first, say).
+    pub fn start_command(mut cmd: Command, cwd: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        cmd.current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -129,6 +129,7 @@ fn title_of(code: ErrorCode) -> &'static str {
         ErrorCode::NotFound => "Not found",
         ErrorCode::Forbidden => "Not allowed",
         ErrorCode::Unauthenticated => "Signed out",
+        ErrorCode::Unavailable => "Try again shortly",
         ErrorCode::Internal => "Something went wrong",
         _ => "That did not work",
     }

@@ -24,6 +24,9 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready when the store commits a probe write within the readiness deadline;
+/// else 503 with `Retry-After` and the reason (disk full or read-only, database
+/// unreachable or not answering).
 async fn readyz(State(st): State<AppState>) -> Response {
     // A node that lacks the master key version in use cannot serve reveals or
     // writes: out of the load balancer until it gets the key.
@@ -32,21 +35,31 @@ async fn readyz(State(st): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             [(
                 header::RETRY_AFTER,
-                crate::error::UNAVAILABLE_RETRY_AFTER_SECONDS.to_string(),
+                crate::error::UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
             )],
             Json(serde_json::json!({"status": "unavailable", "reason": reason})),
         )
             .into_response();
     }
-    if st.svc.ready().await {
-        Json(serde_json::json!({"status": "ready"})).into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable"})),
-        )
-            .into_response()
-    }
+    let limit = st.limits.readyz_timeout;
+    let reason = match tokio::time::timeout(limit, st.svc.readiness()).await {
+        Ok(Ok(())) => return Json(serde_json::json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => e.message,
+        Err(_) => format!(
+            "the store did not commit a probe write within {} ms",
+            limit.as_millis()
+        ),
+    };
+    tracing::warn!(reason = %reason, "not ready");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(
+            header::RETRY_AFTER,
+            crate::error::UNAVAILABLE_RETRY_AFTER_SECS.to_string(),
+        )],
+        Json(serde_json::json!({"status": "unavailable", "reason": reason})),
+    )
+        .into_response()
 }
 
 /// The process-wide Prometheus recorder (installed once, shared by every server
@@ -72,6 +85,11 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
+/// The route template a response answered (for the 5xx log line; never the raw
+/// path, which holds secret names).
+#[derive(Debug, Clone)]
+pub struct RouteOf(pub String);
+
 /// Counts requests and times them by route template (never by raw path: paths
 /// hold secret names, which are not values but have no business in labels).
 pub async fn track(req: Request, next: Next) -> Response {
@@ -87,8 +105,9 @@ pub async fn track(req: Request, next: Next) -> Response {
         .map(|r| r.0.clone())
         .unwrap_or_default();
     let start = std::time::Instant::now();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let elapsed = start.elapsed();
+    resp.extensions_mut().insert(RouteOf(route.clone()));
     // One line per request at debug: route template, never the raw path or query.
     // (At tens of thousands of requests a second an info-level access log would
     // cost more than the request; the audit log is the record of what happened.)

@@ -94,7 +94,8 @@ async fn handle(st: &AppState, req: Request, request_id: &str) -> Result<Respons
             _ => Err(unsupported_operation()),
         };
     }
-    let caller = VaultCaller::authenticate(st, &headers, request_id).await?;
+    let client = crate::limits::client_addr(req.extensions());
+    let caller = VaultCaller::authenticate(st, &headers, client, request_id).await?;
     // The body is read only for an authenticated caller.
     let body = Bytes::from_request(req, &()).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

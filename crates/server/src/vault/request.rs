@@ -142,14 +142,20 @@ impl VaultCaller {
     pub async fn authenticate(
         st: &AppState,
         headers: &HeaderMap,
+        client: Option<std::net::IpAddr>,
         request_id: &str,
     ) -> Result<VaultCaller, VaultError> {
         let token = token(headers).ok_or_else(VaultError::permission_denied)?;
-        let principal = st
-            .svc
-            .authenticate(token)
-            .await
-            .map_err(|_| VaultError::permission_denied())?;
+        let principal = st.svc.authenticate(token).await.map_err(|e| {
+            if e.code != lockbox_core::ErrorCode::Unauthenticated {
+                // The store is unavailable: say so (503), not "permission denied".
+                return VaultError::from(e);
+            }
+            match st.auth_limiter.failed(client, Some(token)) {
+                Some(wait) => VaultError::rate_limited(wait),
+                None => VaultError::permission_denied(),
+            }
+        })?;
         let ctx = RequestCtx {
             request_id: Some(request_id.to_owned()),
         };

@@ -68,6 +68,9 @@ impl TestServer {
             listen: "127.0.0.1:0".into(),
             ..ServerConfig::default()
         };
+        // Suites that probe refusals send many failed authentications from one
+        // address; the rate limit on them has its own tests (limits_faults.rs).
+        config.limits.auth_failures_per_minute = 0;
         tweak(&mut config);
         let server = lockbox_server::start_with_clock(config, Arc::new(clock.clone()))
             .await

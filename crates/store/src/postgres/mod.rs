@@ -60,6 +60,46 @@ use tx::{write_tx, Params, WriteTx};
 /// Connections kept by the pool of one store.
 const POOL_SIZE: usize = 16;
 
+/// Time limits of a PostgreSQL store, so a database that is down, paused or
+/// overloaded makes requests fail fast (`unavailable`) instead of hanging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// `statement_timeout` of every pooled connection (the server cancels a
+    /// statement running longer); None keeps the server's own setting. Also sets
+    /// `idle_in_transaction_session_timeout` to twice this, so a transaction left
+    /// open by a stuck node cannot hold row locks (the audit head) for long.
+    pub statement: Option<Duration>,
+    /// The longest an operation waits for a free pooled connection.
+    pub pool_wait: Duration,
+    /// The longest one store operation (pool wait, statements and commit) may take
+    /// before it is abandoned as `unavailable`: this catches a database that stops
+    /// answering without closing its connections, which no server-side timeout can.
+    pub answer: Duration,
+}
+
+impl Default for Deadlines {
+    /// What `lockbox server` uses unless told otherwise.
+    fn default() -> Self {
+        Deadlines {
+            statement: Some(Duration::from_secs(10)),
+            pool_wait: Duration::from_secs(5),
+            answer: Duration::from_secs(15),
+        }
+    }
+}
+
+impl Deadlines {
+    /// For maintenance commands (backup, restore, key rotation): no statement
+    /// timeout (a backup reads whole tables), generous waits.
+    pub fn maintenance() -> Self {
+        Deadlines {
+            statement: None,
+            pool_wait: Duration::from_secs(30),
+            answer: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// A [`Store`] on PostgreSQL, shared by any number of processes.
 pub struct PostgresStore {
     pool: Pool,
@@ -73,6 +113,7 @@ pub struct PostgresStore {
     _listener: listener::ListenerHandle,
     /// Appends that accompany no other change go through one batching task.
     audit_batch: tokio::sync::mpsc::UnboundedSender<AuditJob>,
+    deadlines: Deadlines,
 }
 
 type AuditJob = (
@@ -89,6 +130,7 @@ fn spawn_audit_batcher(
     pool: Pool,
     channel: String,
     node_id: String,
+    answer: Duration,
 ) -> tokio::sync::mpsc::UnboundedSender<AuditJob> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AuditJob>();
     tokio::spawn(async move {
@@ -101,13 +143,9 @@ fn spawn_audit_batcher(
                 }
             }
             let records: Vec<&AuditRecord> = batch.iter().flat_map(|(r, _)| r.iter()).collect();
-            let result = append_batch(&pool, &channel, &node_id, &records).await;
+            let result = append_batch(&pool, &channel, &node_id, &records, answer).await;
             for (_, reply) in batch {
-                let _ = reply.send(match &result {
-                    Ok(()) => Ok(()),
-                    Err(StoreError::Conflict) => Err(StoreError::Conflict),
-                    Err(StoreError::Backend(s)) => Err(StoreError::Backend(s.clone())),
-                });
+                let _ = reply.send(result.clone());
             }
         }
     });
@@ -119,11 +157,12 @@ async fn append_batch(
     channel: &str,
     node_id: &str,
     records: &[&AuditRecord],
+    answer: Duration,
 ) -> StoreResult<()> {
     let mut attempt: u32 = 0;
     loop {
         attempt += 1;
-        let result: Result<(), Fail> = async {
+        let result: Result<(), Fail> = tx::within(answer, async {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
             let mut w = WriteTx::new(tx);
@@ -131,7 +170,7 @@ async fn append_batch(
                 w.audit((*r).clone());
             }
             w.commit(channel, node_id).await
-        }
+        })
         .await;
         match result {
             Err(Fail::Retry(why)) if attempt < tx::MAX_ATTEMPTS => {
@@ -156,7 +195,12 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db`, no TLS), migrating the
     /// schema if needed, and starts listening for other processes' changes.
     pub async fn connect(url: &str) -> StoreResult<PostgresStore> {
-        Ok(Self::open(url, None).await?)
+        Ok(Self::open(url, None, Deadlines::maintenance()).await?)
+    }
+
+    /// Like [`connect`](Self::connect), with the given time limits (the server's).
+    pub async fn connect_with(url: &str, deadlines: Deadlines) -> StoreResult<PostgresStore> {
+        Ok(Self::open(url, None, deadlines).await?)
     }
 
     /// Like [`connect`](Self::connect), with every connection's `search_path` set
@@ -164,7 +208,7 @@ impl PostgresStore {
     /// ASCII letters, digits or `_`, not starting with a digit. Used to give each
     /// test its own schema, or to share a database with other applications.
     pub async fn connect_in_schema(url: &str, schema: &str) -> StoreResult<PostgresStore> {
-        Ok(Self::open(url, Some(schema)).await?)
+        Ok(Self::open(url, Some(schema), Deadlines::default()).await?)
     }
 
     /// This instance's random id, as it tags its change notifications.
@@ -172,19 +216,23 @@ impl PostgresStore {
         &self.node_id
     }
 
-    async fn open(url: &str, schema: Option<&str>) -> Result<PostgresStore, Fail> {
+    async fn open(
+        url: &str,
+        schema: Option<&str>,
+        deadlines: Deadlines,
+    ) -> Result<PostgresStore, Fail> {
         // The URL may hold a password: never echo it.
         let mut config: tokio_postgres::Config = url
             .parse()
             // The parser's reason names the option, never its value.
-            .map_err(|e| Fail::Backend(format!("invalid PostgreSQL connection URL: {e}")))?;
+            .map_err(|e| Fail::Invalid(format!("invalid PostgreSQL connection URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
         let mut channel = listener::CHANNEL.to_string();
         if let Some(schema) = schema {
             if !valid_schema_name(schema) {
-                return Err(Fail::Backend(format!(
+                return Err(Fail::Invalid(format!(
                     "invalid schema name {schema:?}: use 1 to 47 of a-z, 0-9 and _, not starting with a digit"
                 )));
             }
@@ -208,8 +256,23 @@ impl PostgresStore {
         let _ = driver.await;
         migrated?;
 
+        // Pooled connections only (not the migration's): statements past the
+        // statement timeout are cancelled by the server.
+        let mut pooled = config.clone();
+        if let Some(st) = deadlines.statement {
+            let ms = st.as_millis().max(1);
+            let limits = format!(
+                "-c statement_timeout={ms} -c idle_in_transaction_session_timeout={}",
+                ms * 2
+            );
+            let options = match pooled.get_options() {
+                Some(o) if !o.is_empty() => format!("{o} {limits}"),
+                _ => limits,
+            };
+            pooled.options(options);
+        }
         let manager = Manager::from_config(
-            config.clone(),
+            pooled,
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -218,8 +281,8 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(deadlines.pool_wait))
+            .create_timeout(Some(Duration::from_secs(10).min(deadlines.answer)))
             .build()
             .map_err(|e| Fail::Backend(format!("postgres pool: {e}")))?;
 
@@ -232,7 +295,12 @@ impl PostgresStore {
             changes.clone(),
         )
         .await?;
-        let audit_batch = spawn_audit_batcher(pool.clone(), channel.clone(), node_id.clone());
+        let audit_batch = spawn_audit_batcher(
+            pool.clone(),
+            channel.clone(),
+            node_id.clone(),
+            deadlines.answer,
+        );
         Ok(PostgresStore {
             pool,
             node_id,
@@ -240,6 +308,7 @@ impl PostgresStore {
             changes,
             _listener: listener,
             audit_batch,
+            deadlines,
         })
     }
 
@@ -248,13 +317,19 @@ impl PostgresStore {
     }
 
     async fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, Fail> {
-        let c = self.client().await?;
-        tx::query(&c, sql, p).await
+        tx::within(self.deadlines.answer, async {
+            let c = self.client().await?;
+            tx::query(&c, sql, p).await
+        })
+        .await
     }
 
     async fn row(&self, sql: &str, p: Params<'_>) -> Result<Option<Row>, Fail> {
-        let c = self.client().await?;
-        tx::query_opt(&c, sql, p).await
+        tx::within(self.deadlines.answer, async {
+            let c = self.client().await?;
+            tx::query_opt(&c, sql, p).await
+        })
+        .await
     }
 }
 
@@ -1126,6 +1201,15 @@ impl Store for PostgresStore {
             .await?;
         let rows = decode::all(&rows, decode::audit)?;
         Ok(audit_chain::verify(&rows))
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        // Taking a transaction id makes the commit write WAL: it fails while the
+        // server cannot write (disk full, read-only standby) and hangs while it
+        // does not answer (caught by the answer deadline).
+        write_tx!(self, |w| {
+            w.query("SELECT txid_current()", &[]).await?;
+        })
     }
 
     fn subscribe(&self) -> Option<broadcast::Receiver<Change>> {

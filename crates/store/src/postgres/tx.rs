@@ -25,6 +25,11 @@ pub(crate) enum Fail {
     Conflict,
     /// A serialization failure or deadlock: running the transaction again may work.
     Retry(String),
+    /// The database cannot answer now (unreachable, too slow, out of disk or
+    /// connections): see [`StoreError::Unavailable`]. Never holds row values.
+    Unavailable(String),
+    /// A malformed connection URL or schema name (never quoting a password).
+    Invalid(String),
     /// Anything else. Never holds row values.
     Backend(String),
 }
@@ -33,9 +38,28 @@ impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fail::Conflict => f.write_str("conflict"),
-            Fail::Retry(s) | Fail::Backend(s) => f.write_str(s),
+            Fail::Retry(s) | Fail::Unavailable(s) | Fail::Invalid(s) | Fail::Backend(s) => {
+                f.write_str(s)
+            }
         }
     }
+}
+
+/// SQLSTATEs that mean "the database cannot serve this now", not "this request
+/// is wrong": the statement timeout, shutdown and recovery, resource limits
+/// (disk full, out of memory, too many connections), a read-only server.
+fn unavailable_state(code: &SqlState) -> Option<&'static str> {
+    Some(match code.code() {
+        "57014" => "PostgreSQL cancelled a statement at its statement timeout",
+        "57P01" | "57P02" | "57P03" => "PostgreSQL is shutting down or starting up",
+        "53100" => "PostgreSQL's disk is full",
+        "53200" => "PostgreSQL is out of memory",
+        "53300" => "PostgreSQL has no connection slots left",
+        "53000" | "53400" => "PostgreSQL is out of a resource",
+        "25006" => "PostgreSQL is read-only (a standby?)",
+        c if c.starts_with("08") => "the connection to PostgreSQL failed",
+        _ => return None,
+    })
 }
 
 impl From<tokio_postgres::Error> for Fail {
@@ -50,6 +74,9 @@ impl From<tokio_postgres::Error> for Fail {
                 }
                 // SQLSTATE and message only: DETAIL may quote row values.
                 let text = format!("postgres {}: {}", code.code(), db.message());
+                if let Some(why) = unavailable_state(code) {
+                    return Fail::Unavailable(format!("{why} ({text})"));
+                }
                 if *code == SqlState::T_R_SERIALIZATION_FAILURE
                     || *code == SqlState::T_R_DEADLOCK_DETECTED
                 {
@@ -59,15 +86,31 @@ impl From<tokio_postgres::Error> for Fail {
                 }
             }
             // Not from the server (I/O, protocol, decoding): no row values in it.
-            // The causes say which (`Connection refused (os error 111)`, …).
+            // tokio-postgres tells its kinds apart only in their text: a connection
+            // that could not be made, broke or timed out means the database is
+            // unreachable; anything else (decoding, protocol) is a bug.
             None => {
-                let mut text = format!("postgres: {e}");
-                let mut cause = std::error::Error::source(&e);
-                while let Some(c) = cause {
-                    text.push_str(&format!(": {c}"));
-                    cause = c.source();
+                // Its own text, then the cause (an OS error: "Connection refused").
+                let text = match std::error::Error::source(&e) {
+                    Some(cause) if !e.to_string().contains(&cause.to_string()) => {
+                        format!("{e}: {cause}")
+                    }
+                    _ => e.to_string(),
+                };
+                let unreachable = e.is_closed()
+                    || [
+                        "error connecting",
+                        "error communicating",
+                        "timeout",
+                        "connection closed",
+                    ]
+                    .iter()
+                    .any(|p| text.starts_with(p));
+                if unreachable {
+                    Fail::Unavailable(format!("cannot reach PostgreSQL: {text}"))
+                } else {
+                    Fail::Backend(format!("postgres: {text}"))
                 }
-                Fail::Backend(text)
             }
         }
     }
@@ -75,8 +118,18 @@ impl From<tokio_postgres::Error> for Fail {
 
 impl From<deadpool_postgres::PoolError> for Fail {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::{PoolError, TimeoutType};
         match e {
-            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(TimeoutType::Wait) => Fail::Unavailable(
+                "no PostgreSQL connection came free within the pool wait (every pooled \
+                 connection is busy: the database is slow or stopped answering)"
+                    .into(),
+            ),
+            PoolError::Timeout(_) => Fail::Unavailable(
+                "cannot reach PostgreSQL: a new connection was not ready in time".into(),
+            ),
+            PoolError::Closed => Fail::Unavailable("the PostgreSQL pool is closed".into()),
             other => Fail::Backend(format!("postgres pool: {other}")),
         }
     }
@@ -86,8 +139,26 @@ impl From<Fail> for StoreError {
     fn from(f: Fail) -> Self {
         match f {
             Fail::Conflict => StoreError::Conflict,
+            Fail::Unavailable(s) => StoreError::Unavailable(s),
+            Fail::Invalid(s) => StoreError::Invalid(s),
             Fail::Retry(s) | Fail::Backend(s) => StoreError::Backend(s),
         }
+    }
+}
+
+/// Runs one database operation under the store's answer deadline: a database that
+/// stops answering without closing its connections (paused, cut off by the
+/// network) would otherwise hold the caller forever.
+pub(super) async fn within<T>(
+    deadline: Duration,
+    op: impl std::future::Future<Output = Result<T, Fail>>,
+) -> Result<T, Fail> {
+    match tokio::time::timeout(deadline, op).await {
+        Ok(r) => r,
+        Err(_) => Err(Fail::Unavailable(format!(
+            "PostgreSQL did not answer within {} ms",
+            deadline.as_millis()
+        ))),
     }
 }
 
@@ -113,7 +184,7 @@ macro_rules! write_tx {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let result: Result<_, Fail> = async {
+            let result: Result<_, Fail> = tx::within(store.deadlines.answer, async {
                 let mut client = store.client().await?;
                 let tx = client.transaction().await?;
                 #[allow(unused_mut)]
@@ -121,7 +192,7 @@ macro_rules! write_tx {
                 let out = $body;
                 $w.commit(&store.channel, &store.node_id).await?;
                 Ok(out)
-            }
+            })
             .await;
             match result {
                 Err(Fail::Retry(why)) if attempt < tx::MAX_ATTEMPTS => {

@@ -19,11 +19,23 @@ use writer::{Job, WriteCtx};
 
 pub const DB_FILE_NAME: &str = "lockbox.db";
 
+/// `PRAGMA application_id` of a Lockbox database ("LKBX"), written by the
+/// write probe behind `/readyz`.
+const APPLICATION_ID: i32 = 0x4C4B_4258;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// The last write that failed for want of disk (or a writable file), until a
+    /// write succeeds: a probe's one-page write can still fit where a real one
+    /// did not, so `probe_write` reports this for a while.
+    write_failure: Mutex<Option<(std::time::Instant, String)>>,
 }
+
+/// How long a failed write keeps `probe_write` failing without a successful
+/// write since.
+const WRITE_FAILURE_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) `lockbox.db` in `data_dir`.
@@ -37,6 +49,7 @@ impl SqliteStore {
             path,
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
+            write_failure: Mutex::new(None),
         })
     }
 
@@ -60,8 +73,18 @@ impl SqliteStore {
         self.writer
             .send(writer::job(savepoint, f, tx))
             .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Backend("writer dropped the job".into()))?
+        let result = rx
+            .await
+            .map_err(|_| StoreError::Backend("writer dropped the job".into()))?;
+        let mut failure = self.write_failure.lock().expect("write failure");
+        match &result {
+            Err(StoreError::Unavailable(why)) => {
+                *failure = Some((std::time::Instant::now(), why.clone()))
+            }
+            Ok(_) => *failure = None,
+            Err(_) => {}
+        }
+        result
     }
 
     async fn read<T: Send + 'static>(
@@ -957,6 +980,42 @@ impl Store for SqliteStore {
             Ok(expired)
         })
         .await
+    }
+
+    async fn probe_write(&self) -> StoreResult<()> {
+        // Sets the file's application id (to the value it keeps): a real page
+        // write that goes through the writer, its transaction and its fsync, and
+        // changes nothing any reader sees.
+        let recent = self
+            .write_failure
+            .lock()
+            .expect("write failure")
+            .clone()
+            .filter(|(at, _)| at.elapsed() < WRITE_FAILURE_HOLD);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let probe = writer::job(
+            true,
+            |ctx: &mut WriteCtx<'_>| {
+                ctx.conn
+                    .execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+                Ok(())
+            },
+            tx,
+        );
+        // Sent directly, not through `submit`: the probe's success must not
+        // clear a real write's failure.
+        self.writer
+            .send(probe)
+            .map_err(|_| StoreError::Backend("writer thread has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("writer dropped the job".into()))??;
+        match recent {
+            Some((at, why)) => Err(StoreError::Unavailable(format!(
+                "a write failed {} s ago and none has succeeded since: {why}",
+                at.elapsed().as_secs()
+            ))),
+            None => Ok(()),
+        }
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {

@@ -162,11 +162,7 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
         };
         let n = replies.len();
         for reply in replies {
-            reply(match &outcome {
-                Ok(()) => Ok(()),
-                Err(StoreError::Conflict) => Err(StoreError::Conflict),
-                Err(StoreError::Backend(s)) => Err(StoreError::Backend(s.clone())),
-            });
+            reply(outcome.clone());
         }
         metrics_batch(n);
     }
