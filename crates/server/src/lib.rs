@@ -267,6 +267,7 @@ pub async fn start_with_clock(
     })?;
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
+    svc.start_audit().await;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));
     // Bound before the egress executor is built: the executor refuses Lockbox's own
     // address (the one actually bound, port 0 resolved) and its public URL, so a run

@@ -8,6 +8,7 @@
 //! audited too. Nothing here formats a value into an error, a log line or an audit row.
 
 pub mod admin;
+pub mod audit;
 mod auth;
 mod backup;
 mod cache;
@@ -54,6 +55,8 @@ pub struct ServiceConfig {
     /// The longest a run may be opened for (`POST /v1/runs` `ttl`); a run also
     /// ends when the token that opened it does.
     pub max_run_ttl_seconds: u64,
+    /// How often the audit chain head is written to the log again once it moved.
+    pub audit_checkpoint_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -63,6 +66,7 @@ impl Default for ServiceConfig {
             cache_ttl_ms: 400,
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
+            audit_checkpoint_seconds: 600,
         }
     }
 }
@@ -118,6 +122,7 @@ pub struct Lockbox {
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
+    audit_checkpoints: audit::Checkpoints,
 }
 
 fn prepare_data_dir(data_dir: &Path) -> Result<()> {
@@ -189,6 +194,7 @@ impl Lockbox {
         config: ServiceConfig,
     ) -> Lockbox {
         let ttl = config.cache_ttl_ms;
+        audit::install_chain_keys(store.as_ref(), keyring.clone());
         Lockbox {
             keys: KeyCache::new(clock.clone(), 60_000),
             tokens_by_hash: TtlCache::new(clock.clone(), ttl),
@@ -204,6 +210,7 @@ impl Lockbox {
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
+            audit_checkpoints: audit::Checkpoints::default(),
             store,
             keyring,
             clock,
@@ -264,8 +271,10 @@ impl Lockbox {
         Ok(Some(token.token))
     }
 
-    /// Background upkeep: purge expired secrets and flush token last-use times, and
-    /// re-seal legacy versions with their policy bound (policy_seal.rs).
+    /// Background upkeep: purge expired secrets, flush token last-use times, write the audit
+    /// chain head to the log as it moves (see [`Lockbox::start_audit`] for the
+    /// start), and re-seal legacy
+    /// versions with their policy bound (policy_seal.rs).
     /// Runs until the returned handle is aborted.
     pub fn spawn_background(
         self: &Arc<Self>,
@@ -298,6 +307,7 @@ impl Lockbox {
                     tracing::warn!(error = %e, "purging expired secrets failed");
                 }
                 me.flush_token_use().await;
+                me.checkpoint_audit_head("interval").await;
             }
         })
     }
