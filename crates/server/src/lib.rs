@@ -185,7 +185,7 @@ impl RunningServer {
             }
         }
         self.background.abort();
-        self.service.flush_token_use().await;
+        self.service.flush_on_shutdown().await;
         Ok(())
     }
 
@@ -196,7 +196,7 @@ impl RunningServer {
         }
         let _ = (&mut self.task).await;
         self.background.abort();
-        self.service.flush_token_use().await;
+        self.service.flush_on_shutdown().await;
     }
 }
 

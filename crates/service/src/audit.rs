@@ -1,8 +1,8 @@
 //! The audit log around the store's chain: the chain keys (derived from the
 //! master key, given to the store, never stored), the boundary row of a chain
 //! migrated from legacy links, the head and its checkpoints in the log,
-//! verification against a saved head, and the account audit view (rows that
-//! belong to no workspace).
+//! verification against a saved head, refused attempts counted per minute
+//! (`denied.rs`), and the account audit view (rows that belong to no workspace).
 
 use crate::auth::Principal;
 use crate::{store_err, AuditEventView, AuditPage, Lockbox, RequestCtx};
@@ -266,6 +266,25 @@ impl Lockbox {
             tracing::error!(error = %e, "could not write the audit chain's boundary row");
         }
         self.checkpoint_audit_head("start").await;
+    }
+
+    /// Writes the counts of refused attempts whose minute is over (all of them
+    /// with `all`, at shutdown).
+    pub async fn flush_denied(&self, all: bool) {
+        let rows = self.denied.due(self.clock.now(), all);
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.append_audit(rows).await {
+            tracing::error!(error = %e, "could not write audit rows for refused attempts");
+        }
+    }
+
+    /// What a stopping server writes before it exits: counts of refused attempts
+    /// and token last-use times.
+    pub async fn flush_on_shutdown(&self) {
+        self.flush_denied(true).await;
+        self.flush_token_use().await;
     }
 
     /// The account audit view (`GET /v1/audit`): rows that belong to no workspace.

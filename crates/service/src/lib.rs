@@ -12,6 +12,7 @@ pub mod audit;
 mod auth;
 mod backup;
 mod cache;
+mod denied;
 mod flows;
 mod keys;
 mod members;
@@ -122,6 +123,8 @@ pub struct Lockbox {
     /// Redactors over the secrets a run can reach, by (workspace id, user id).
     redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
+    /// Refused attempts counted per kind and minute (denied.rs).
+    denied: denied::DeniedLog,
     audit_checkpoints: audit::Checkpoints,
 }
 
@@ -210,6 +213,7 @@ impl Lockbox {
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
+            denied: denied::DeniedLog::default(),
             audit_checkpoints: audit::Checkpoints::default(),
             store,
             keyring,
@@ -271,7 +275,8 @@ impl Lockbox {
         Ok(Some(token.token))
     }
 
-    /// Background upkeep: purge expired secrets, flush token last-use times, write the audit
+    /// Background upkeep: purge expired secrets, flush token last-use times and
+    /// counts of refused attempts, write the audit
     /// chain head to the log as it moves (see [`Lockbox::start_audit`] for the
     /// start), and re-seal legacy
     /// versions with their policy bound (policy_seal.rs).
@@ -307,6 +312,7 @@ impl Lockbox {
                     tracing::warn!(error = %e, "purging expired secrets failed");
                 }
                 me.flush_token_use().await;
+                me.flush_denied(false).await;
                 me.checkpoint_audit_head("interval").await;
             }
         })
@@ -546,7 +552,8 @@ impl Lockbox {
             .find(|w| w.id == id))
     }
 
-    /// Records a refused or failed attempt. Never fails the request itself.
+    /// Records a refused or failed attempt: the first of its kind in a minute at
+    /// once, repeats as one counted row (denied.rs). Never fails the request itself.
     async fn audit_denied(
         &self,
         p: &Principal,
@@ -558,6 +565,9 @@ impl Lockbox {
     ) {
         let mut rec = self.record(p, workspace_id, action, target, ctx, serde_json::json!({}));
         rec.outcome = format!("denied:{}", err.code);
+        let Some(rec) = self.denied.note(rec) else {
+            return;
+        };
         if let Err(e) = self.store.append_audit(vec![rec]).await {
             tracing::error!(error = %e, "could not write audit row for a denied attempt");
         }
