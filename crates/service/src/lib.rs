@@ -56,6 +56,8 @@ pub struct ServiceConfig {
     /// The longest a run may be opened for (`POST /v1/runs` `ttl`); a run also
     /// ends when the token that opened it does.
     pub max_run_ttl_seconds: u64,
+    /// Most bytes of sealed versions kept in memory (each up to the value limit).
+    pub version_cache_bytes: usize,
     /// How often the audit chain head is written to the log again once it moved.
     pub audit_checkpoint_seconds: u64,
 }
@@ -67,6 +69,7 @@ impl Default for ServiceConfig {
             cache_ttl_ms: 400,
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
+            version_cache_bytes: 32 << 20,
             audit_checkpoint_seconds: 600,
         }
     }
@@ -209,7 +212,12 @@ impl Lockbox {
             secrets: TtlCache::new(clock.clone(), ttl),
             secrets_by_id: TtlCache::new(clock.clone(), ttl),
             bindings_cache: TtlCache::new(clock.clone(), ttl),
-            versions: TtlCache::new(clock.clone(), 60_000),
+            versions: TtlCache::with_budget(
+                clock.clone(),
+                60_000,
+                config.version_cache_bytes,
+                secrets::version_weight,
+            ),
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
@@ -276,7 +284,7 @@ impl Lockbox {
     }
 
     /// Background upkeep: purge expired secrets, flush token last-use times and
-    /// counts of refused attempts, write the audit
+    /// counts of refused attempts, drop expired cache entries, write the audit
     /// chain head to the log as it moves (see [`Lockbox::start_audit`] for the
     /// start), and re-seal legacy
     /// versions with their policy bound (policy_seal.rs).
@@ -313,6 +321,7 @@ impl Lockbox {
                 }
                 me.flush_token_use().await;
                 me.flush_denied(false).await;
+                me.sweep_caches();
                 me.checkpoint_audit_head("interval").await;
             }
         })
@@ -495,6 +504,27 @@ impl Lockbox {
                 self.check(p, &ws, Actor::Run, action, None, ctx).await
             }
         }
+    }
+
+    /// Drops expired entries from every cache (memory goes down when use stops).
+    pub(crate) fn sweep_caches(&self) {
+        self.keys.sweep();
+        self.tokens_by_hash.sweep();
+        self.tokens_by_id.sweep();
+        self.users_by_id.sweep();
+        self.workspaces.sweep();
+        self.memberships.sweep();
+        self.secrets.sweep();
+        self.secrets_by_id.sweep();
+        self.bindings_cache.sweep();
+        self.versions.sweep();
+        self.redactors.sweep();
+    }
+
+    /// Entries and bytes held by the version cache (tests, diagnostics).
+    #[doc(hidden)]
+    pub fn version_cache_usage(&self) -> (usize, usize) {
+        self.versions.usage()
     }
 
     /// Evicts cached versions of the secrets `keep` rejects (by secret id), after

@@ -149,16 +149,27 @@ impl Lockbox {
                 return Ok(Some(row));
             }
         }
+        let generation = self.secrets.generation();
         let row = self
             .store
             .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
             .await
             .map_err(store_err)?;
         match &row {
-            Some(r) => self.secrets.put(key, r.clone()),
+            Some(r) => self.cache_secret(key, r.clone(), generation),
             None => self.secrets.remove(&key),
         }
         Ok(row)
+    }
+
+    /// Caches a secret row read or written after `generation` was captured, unless
+    /// an eviction ran since or the cached row is a later state of the same secret
+    /// (a slower writer or reader must not put back an older version).
+    pub(crate) fn cache_secret(&self, key: SecretKey, row: SecretRow, generation: u64) {
+        self.secrets.put_fresh(key, row, generation, |have, new| {
+            have.id == new.id
+                && (have.current_version, have.updated_at) > (new.current_version, new.updated_at)
+        });
     }
 
     /// The live secret `name`, after checking `action` on it.
@@ -550,6 +561,7 @@ impl Lockbox {
                 }
             }
             let created = existing.is_none();
+            let generation = self.secrets.generation();
             let result = self
                 .commit_value(
                     p,
@@ -570,7 +582,7 @@ impl Lockbox {
                 .await;
             match result {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok((self.meta_for(p, &t.ws, &row), created));
@@ -925,6 +937,7 @@ impl Lockbox {
             }
             let value = SecretValue::from_json(&doc, self.config.max_value_bytes)?;
             drop(doc);
+            let generation = self.secrets.generation();
             match self
                 .commit_value(
                     p,
@@ -945,7 +958,7 @@ impl Lockbox {
                 .await
             {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta_for(p, &t.ws, &row));
@@ -1016,6 +1029,7 @@ impl Lockbox {
                     Error::not_found(format!("version {to_version} of '{name}' not found"))
                 })?;
             let value = self.open_version(&t.ws, &row, &v).await?;
+            let generation = self.secrets.generation();
             match self
                 .commit_value(
                     p,
@@ -1036,7 +1050,7 @@ impl Lockbox {
                 .await
             {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta_for(p, &t.ws, &row));
@@ -1132,6 +1146,11 @@ impl Lockbox {
 }
 
 pub(crate) type SecretKey = (String, &'static str, String, String);
+
+/// What the version cache counts for one sealed version.
+pub(crate) fn version_weight(v: &Arc<VersionRow>) -> usize {
+    v.sealed.len() + v.fingerprint.len() + v.secret_id.len() + v.created_by.len() + 160
+}
 
 pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
     (
