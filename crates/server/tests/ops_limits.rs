@@ -1,6 +1,7 @@
 //! Issue 16 over HTTP: refused attempts audited once a minute with a count,
-//! metadata that never goes back to an older version, and the account audit
-//! view (rows without a workspace).
+//! merge patches that never fail for contention alone, metadata that never goes
+//! back to an older version, and the account audit view (rows without a
+//! workspace).
 
 mod support;
 
@@ -91,6 +92,46 @@ async fn a_viewer_hammering_a_restricted_reveal_writes_one_row_a_minute_with_a_c
         })
         .collect();
     assert_eq!(counts, vec![1, 299, 5]);
+}
+
+/// 50 clients merge-patching one secret without If-Match: each request succeeds
+/// (before: 22.7 % answered 409 "changing too fast") and no update is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_merge_patches_all_succeed_and_lose_no_update() {
+    let s = TestServer::start().await;
+    s.put(&s.owner, "shared", json!({"value": {"start": true}}))
+        .await;
+    let path = format!("{}{}", s.url, TestServer::secret_path("shared"));
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let http = s.http.clone();
+        let (path, token) = (path.clone(), s.owner.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .patch(&path)
+                .bearer_auth(&token)
+                .header("content-type", "application/merge-patch+json")
+                .body(json!({ format!("k{i}"): i }).to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }));
+    }
+    let mut failed = Vec::new();
+    for t in tasks {
+        let (status, text) = t.await.unwrap();
+        if status != 200 {
+            failed.push(format!("{status} {text}"));
+        }
+    }
+    assert!(failed.is_empty(), "{} failed: {failed:#?}", failed.len());
+    let r = s.reveal(&s.owner, "shared").await;
+    let value = &r.json()["value"];
+    for i in 0..50 {
+        assert_eq!(value[format!("k{i}")], i, "lost k{i}: {value}");
+    }
+    assert_eq!(r.json()["version"], 51);
 }
 
 /// Issue 16: after concurrent writes a node served version 91 after acknowledging

@@ -24,6 +24,7 @@ mod tokens;
 mod types;
 mod versions;
 mod workspaces;
+mod write_queue;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
@@ -129,6 +130,8 @@ pub struct Lockbox {
     /// Refused attempts counted per kind and minute (denied.rs).
     denied: denied::DeniedLog,
     audit_checkpoints: audit::Checkpoints,
+    /// Writes without If-Match, queued per secret (write_queue.rs).
+    write_queue: write_queue::WriteQueue,
 }
 
 fn prepare_data_dir(data_dir: &Path) -> Result<()> {
@@ -223,6 +226,7 @@ impl Lockbox {
             token_last_used: Mutex::new(HashMap::new()),
             denied: denied::DeniedLog::default(),
             audit_checkpoints: audit::Checkpoints::default(),
+            write_queue: write_queue::WriteQueue::default(),
             store,
             keyring,
             clock,

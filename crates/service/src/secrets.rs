@@ -477,7 +477,14 @@ impl Lockbox {
         if let Some(l) = &req.labels {
             crate::versions::check_labels(l)?;
         }
+        // Without If-Match, writers of one secret take turns (write_queue.rs).
+        let _turn = if req.if_match.is_none() && !req.create_only {
+            Some(self.write_queue.turn(queue_key(&t, name)).await)
+        } else {
+            None
+        };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let fresh = attempt > 0;
             let found = self.find_secret(&t, name, fresh).await?;
             let expired_id = found
@@ -883,7 +890,14 @@ impl Lockbox {
                 }
             }
         }
+        // Without If-Match, patches of one secret take turns (write_queue.rs): a
+        // merge patch never fails for contention alone.
+        let _turn = match if_match {
+            None => Some(self.write_queue.turn(queue_key(&t, name)).await),
+            Some(_) => None,
+        };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
             if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
@@ -1020,7 +1034,9 @@ impl Lockbox {
         let t = self
             .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
             .await?;
+        let _turn = self.write_queue.turn(queue_key(&t, name)).await;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let row = self.find_live_fresh(&t, name, attempt > 0).await?;
             let v = self
                 .version_row(&row.id, to_version)
@@ -1150,6 +1166,17 @@ pub(crate) type SecretKey = (String, &'static str, String, String);
 /// What the version cache counts for one sealed version.
 pub(crate) fn version_weight(v: &Arc<VersionRow>) -> usize {
     v.sealed.len() + v.fingerprint.len() + v.secret_id.len() + v.created_by.len() + 160
+}
+
+/// The write queue's key for one secret (write_queue.rs).
+fn queue_key(t: &Target, name: &SecretName) -> String {
+    format!(
+        "{}\0{}\0{}\0{}",
+        t.ws.id,
+        t.scope.as_str(),
+        t.owner,
+        name.as_str()
+    )
 }
 
 pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
