@@ -708,6 +708,53 @@ async fn a_huge_string_hits_the_cap() {
     assert_eq!(e.line, 18);
 }
 
+/// Issue 16: a 2.2 KB script made the server allocate more than 6 GB. Every item
+/// and string stayed under its cap; copies of them did not. Now the run ends with
+/// `limit_memory` long before (this one would build about 10 GB).
+#[tokio::test]
+async fn a_script_that_allocates_gigabytes_ends_with_the_memory_error_quickly() {
+    let t = T::new().await;
+    let src = "var s = \"0123456789abcdef\"\n".to_owned()
+        + &"s = s + s\n".repeat(16)
+        + "var a = [s, s, s, s, s, s, s, s, s, s]\n"
+        + "var b = [a, a, a, a, a, a, a, a, a, a]\n"
+        + "var c = [b, b, b, b, b, b, b, b, b, b]\n"
+        + "var d = [c, c, c, c, c, c, c, c, c, c]\n"
+        + "Log(\"Information\", \"built it\")\n";
+    let started = std::time::Instant::now();
+    let r = t.run(&src, json!({})).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(r.status, "failed", "{:?}", r.message);
+    let e = r.error.unwrap();
+    assert_eq!(e.code, "limit_memory", "{}", e.message);
+    assert_eq!(e.line, 19, "on the array of arrays: {e}");
+    assert!(r.logs.is_empty());
+
+    // Fields are read in place: a large value's fields can be used many times.
+    let src = "var big = { \"text\": \"x\", \"pad\": [s, s, s, s, s, s, s, s, s, s] }\n";
+    let src = "var s = \"0123456789abcdef\"\n".to_owned()
+        + &"s = s + s\n".repeat(16)
+        + src
+        + &"Log(\"Debug\", big.text)\n".repeat(200);
+    let r = t.run(&src, json!({})).await;
+    assert_eq!(r.status, "completed", "{:?}", r.message);
+
+    // The budget is a limit like the others.
+    let host = t.host().await;
+    let limits = Limits {
+        max_memory_bytes: 4096,
+        ..Limits::default()
+    };
+    let r = run_script_with(
+        "var a = \"0123456789\"\nvar b = [a, a, a, a, a, a, a, a, a, a]\nvar c = [b, b, b, b, b, b, b, b, b, b]",
+        json!({}),
+        &host,
+        limits,
+    )
+    .await;
+    assert_eq!(r.error.unwrap().code, "limit_memory");
+}
+
 #[tokio::test]
 async fn outbound_calls_and_logs_are_capped() {
     let t = T::new().await;

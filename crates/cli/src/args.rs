@@ -375,8 +375,20 @@ pub enum AuditCmd {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
-    /// Check the audit log's hash chain in the store; exits 1 when it is broken.
+    /// Check the audit log's chain in the store (keyed links with the master key);
+    /// exits 1 when it is broken or does not continue the expected head.
     Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A head saved earlier (`SEQ:HASH`, from `audit head` or the server's
+        /// log): the chain must still hold that row with that link, so removed
+        /// rows at the end and rewritten rows before it are caught.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
+    },
+    /// Print the audit chain's head (`SEQ:HASH`) to keep outside Lockbox, for
+    /// `audit verify --expect-head` later.
+    Head {
         #[command(flatten)]
         store: StoreArgs,
     },

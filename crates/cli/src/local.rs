@@ -236,32 +236,62 @@ pub async fn restore(g: &Global, args: &RestoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn audit_verify(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
+pub async fn audit_verify(
+    g: &Global,
+    store: &StoreArgs,
+    expect_head: Option<&str>,
+) -> Result<ExitCode> {
     init_tracing(LogFormat::Text, "warn");
-    let result = lockbox_service::admin::verify_audit(&store.open_announced()?).await?;
-    let broken = result.broken_at.is_some();
+    let result =
+        lockbox_service::admin::verify_audit(&store.open_announced()?, expect_head).await?;
     if g.json {
         print_json(&json!({
-            "ok": !broken,
+            "ok": result.ok(),
             "rows": result.rows,
             "head": result.head,
+            "keyed_from": result.keyed_from,
             "broken_at": result.broken_at.as_ref().map(|(seq, why)| json!({"seq": seq, "reason": why})),
+            "expected_head": expect_head,
+            "expected_head_mismatch": result.expected_head_mismatch,
         }))?;
     } else {
         match &result.broken_at {
             None => println!(
-                "audit chain intact: {} row(s), head {}",
-                result.rows, result.head
+                "audit chain intact: {} row(s), {}, head {}",
+                result.rows,
+                match result.keyed_from {
+                    Some(1) => "keyed throughout".to_owned(),
+                    Some(seq) => format!("keyed from seq {seq}"),
+                    None => "no keyed row yet".to_owned(),
+                },
+                result.head
             ),
             Some((seq, why)) => println!(
                 "audit chain BROKEN at seq {seq}: {why} ({} row(s) checked)",
                 result.rows
             ),
         }
+        if let (Some(expect), Some(why)) = (expect_head, &result.expected_head_mismatch) {
+            println!("audit chain does NOT continue the expected head {expect}: {why}");
+        } else if let Some(expect) = expect_head {
+            println!("the expected head {expect} holds");
+        }
     }
-    Ok(if broken {
-        ExitCode::from(1)
-    } else {
+    Ok(if result.ok() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+/// Prints the chain head, `SEQ:HASH`, alone on stdout (to keep elsewhere).
+pub async fn audit_head(g: &Global, store: &StoreArgs) -> Result<ExitCode> {
+    init_tracing(LogFormat::Text, "warn");
+    let head = lockbox_service::admin::audit_head(&store.open_announced()?).await?;
+    if g.json {
+        print_json(&head)?;
+    } else {
+        println!("{}", head.head);
+    }
+    Ok(ExitCode::SUCCESS)
 }

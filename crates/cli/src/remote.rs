@@ -502,10 +502,13 @@ pub async fn whoami(g: &Global) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `audit` splits between HTTP (`ls`) and the data directory (`verify`).
+/// `audit` splits between HTTP (`ls`) and the data directory (`verify`, `head`).
 pub async fn audit(g: &Global, cmd: AuditCmd) -> Result<ExitCode> {
     match cmd {
         AuditCmd::Ls { limit } => audit_ls(g, limit).await,
-        AuditCmd::Verify { store } => crate::local::audit_verify(g, &store).await,
+        AuditCmd::Verify { store, expect_head } => {
+            crate::local::audit_verify(g, &store, expect_head.as_deref()).await
+        }
+        AuditCmd::Head { store } => crate::local::audit_head(g, &store).await,
     }
 }

@@ -195,15 +195,19 @@ pub enum AccountAction {
     ManageTokens,
     /// Open or end runs (where the workspace role allows [`Action::OpenRun`]).
     ManageRuns,
+    /// Read the audit rows that belong to no workspace (`GET /v1/audit`): one's
+    /// own account's, and for workspace owners the deployment's own.
+    ReadAccountAudit,
 }
 
 impl AccountAction {
-    pub const ALL: [AccountAction; 5] = [
+    pub const ALL: [AccountAction; 6] = [
         AccountAction::ReadIdentity,
         AccountAction::CreateWorkspace,
         AccountAction::CreatePersonalToken,
         AccountAction::ManageTokens,
         AccountAction::ManageRuns,
+        AccountAction::ReadAccountAudit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -213,6 +217,7 @@ impl AccountAction {
             AccountAction::CreatePersonalToken => "create personal tokens",
             AccountAction::ManageTokens => "list, create or revoke tokens",
             AccountAction::ManageRuns => "open or end runs",
+            AccountAction::ReadAccountAudit => "read an account's audit log",
         }
     }
 }

@@ -5,12 +5,14 @@
 //! else in Lockbox uses the safe API here. Keys are neither `Clone` nor `Debug`; they
 //! are referred to by version.
 
+mod audit_key;
 mod hazmat;
 pub mod master;
 pub mod sealed;
 pub mod token;
 pub mod workspace_key;
 
+pub use audit_key::AuditChainKey;
 pub use master::{CheckOutcome, KeySource, MasterKeyring, WrappedDataKey};
 pub use sealed::TokenPurpose;
 pub use token::{

@@ -210,7 +210,7 @@ impl RunningServer {
             }
         }
         self.background.abort();
-        self.service.flush_token_use().await;
+        self.service.flush_on_shutdown().await;
         self.service.leave().await;
         Ok(())
     }
@@ -222,7 +222,7 @@ impl RunningServer {
         }
         let _ = (&mut self.task).await;
         self.background.abort();
-        self.service.flush_token_use().await;
+        self.service.flush_on_shutdown().await;
         self.service.leave().await;
     }
 }
@@ -310,6 +310,7 @@ pub async fn start_with_clock(
     })?;
     let svc = Arc::new(svc);
     let init_token = svc.bootstrap().await.context("first-start set-up failed")?;
+    svc.start_audit().await;
     let background = svc.spawn_background(std::time::Duration::from_secs(5));
     if config.dangerous_egress_allow_metadata {
         tracing::warn!(

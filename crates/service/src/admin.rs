@@ -108,12 +108,8 @@ pub struct ReencryptReport {
     pub versions_resealed: usize,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AuditVerify {
-    pub rows: u64,
-    pub head: String,
-    pub broken_at: Option<(i64, String)>,
-}
+/// What `lockbox audit verify` found (see [`crate::audit::ChainCheck`]).
+pub type AuditVerify = crate::audit::ChainCheck;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BackupReport {
@@ -125,7 +121,9 @@ pub struct BackupReport {
     pub audit_rows: usize,
 }
 
-async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
+/// The deployment's keyring and store; the store is given the audit chain keys,
+/// so rows these tools append are keyed like the server's.
+async fn open(loc: &Location) -> Result<(Arc<MasterKeyring>, Arc<dyn Store>)> {
     if loc.database.is_none()
         && !loc
             .data_dir
@@ -138,8 +136,9 @@ async fn open(loc: &Location) -> Result<(MasterKeyring, Arc<dyn Store>)> {
         )));
     }
     let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
-    let keyring = MasterKeyring::load_existing(&loc.data_dir).map_err(keycheck::key_err)?;
+    let keyring = Arc::new(MasterKeyring::load_existing(&loc.data_dir).map_err(keycheck::key_err)?);
     keycheck::verify_at_start(store.as_ref(), &keyring).await?;
+    crate::audit::install_chain_keys(store.as_ref(), keyring.clone());
     Ok((keyring, store))
 }
 
@@ -507,15 +506,20 @@ async fn reseal_all(
     Ok(report)
 }
 
-/// Walks the audit chain from the first row; `broken_at` names the first bad row.
-pub async fn verify_audit(loc: &Location) -> Result<AuditVerify> {
+/// Walks the audit chain from the first row, checking keyed links with the
+/// deployment's master key; `broken_at` names the first bad row. With
+/// `expect_head` (`SEQ:HASH`, from `audit head` or the server's log), also checks
+/// that the chain still continues that head: not cut short, not rewritten.
+pub async fn verify_audit(loc: &Location, expect_head: Option<&str>) -> Result<AuditVerify> {
+    let expect = expect_head.map(crate::audit::parse_head).transpose()?;
     let (_, store) = open(loc).await?;
-    let r = store.verify_audit().await.map_err(store_err)?;
-    Ok(AuditVerify {
-        rows: r.rows,
-        head: r.head,
-        broken_at: r.broken_at,
-    })
+    crate::audit::check_chain(store.as_ref(), expect.as_ref()).await
+}
+
+/// The audit chain's head as the store keeps it, for anchoring outside Lockbox.
+pub async fn audit_head(loc: &Location) -> Result<crate::audit::AuditHead> {
+    let (_, store) = open(loc).await?;
+    Ok(store.audit_chain_state().await.map_err(store_err)?.into())
 }
 
 /// Writes a consistent snapshot to `out` (JSON lines, mode 0600, written to a
@@ -593,18 +597,26 @@ pub async fn restore(
         progress.advance(1);
     }
     progress.finish();
-    if lockbox_store::audit_chain::verify(&snap.audit)
-        .broken_at
-        .is_some()
-    {
-        return Err(Error::invalid(
-            "the backup's audit chain does not verify; refusing to restore it",
-        ));
-    }
     if loc.database.is_none() {
         crate::prepare_data_dir(&loc.data_dir, true)?;
     }
-    let keyring = MasterKeyring::load_existing(&loc.data_dir)?;
+    let keyring = Arc::new(MasterKeyring::load_existing(&loc.data_dir)?);
+    // Keyed links check with the master key; a legacy prefix (a backup from before
+    // keyed links) verifies as before and stays legacy in the restored store.
+    let scratch = lockbox_store::audit_chain::ChainKeySlot::default();
+    crate::audit::install_chain_keys_in(&scratch, keyring.clone());
+    let report = lockbox_store::audit_chain::verify_with(
+        &snap.audit,
+        lockbox_store::audit_chain::Rules {
+            keys: scratch.get().as_deref(),
+            legacy_rows: Some(lockbox_store::audit_chain::legacy_prefix(&snap.audit)),
+        },
+    );
+    if let Some((seq, why)) = report.broken_at {
+        return Err(Error::invalid(format!(
+            "the backup's audit chain does not verify at seq {seq} ({why}); refusing to restore it"
+        )));
+    }
     for k in &snap.workspace_keys {
         keyring
             .unwrap(&k.workspace_id, k.version, &WrappedDataKey { master_version: k.master_version, blob: k.wrapped.clone() })
@@ -615,6 +627,7 @@ pub async fn restore(
             })?;
     }
     let store = open_store(&loc.data_dir, loc.database.as_deref()).await?;
+    crate::audit::install_chain_keys(store.as_ref(), keyring.clone());
     let report = BackupReport {
         file: input.display().to_string(),
         rows: total,

@@ -108,8 +108,8 @@ impl Lockbox {
         })
     }
 
-    /// Asks the account matrix; a refusal is audited (without a workspace: the
-    /// action is not about one).
+    /// Asks the account matrix; a refusal is audited (without a workspace for a
+    /// person: the action is not about one).
     pub(crate) async fn check_account(
         &self,
         p: &Principal,
@@ -126,8 +126,15 @@ impl Lockbox {
             AccountAction::CreateWorkspace => "workspace.create",
             AccountAction::CreatePersonalToken | AccountAction::ManageTokens => "token.change",
             AccountAction::ManageRuns => "run.open",
+            AccountAction::ReadAccountAudit => "audit.read",
         };
-        let ws = p.run.as_ref().map(|r| r.workspace_id.clone());
+        // A run's or a service token's refusal goes to its own workspace's log,
+        // where its owners see it; a person's stays on the account view.
+        let ws = p
+            .run
+            .as_ref()
+            .map(|r| r.workspace_id.clone())
+            .or_else(|| p.service.as_ref().map(|(ws, _)| ws.clone()));
         Err(self.refuse(p, ws.as_deref(), verb, None, err, ctx).await)
     }
 

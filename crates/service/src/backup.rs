@@ -138,7 +138,8 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
     for a in &snap.audit {
         out.push(json!({"t": "audit", "seq": a.seq, "workspace_id": a.record.workspace_id, "at": a.record.at.millis(),
             "actor": a.record.actor, "action": a.record.action, "target": a.record.target, "outcome": a.record.outcome,
-            "request_id": a.record.request_id, "detail": a.record.detail, "prev_hash": a.prev_hash, "hash": a.hash}));
+            "request_id": a.record.request_id, "detail": a.record.detail, "prev_hash": a.prev_hash, "hash": a.hash,
+            "key_version": a.key_version}));
     }
     out
 }
@@ -309,6 +310,10 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                         detail: v.get("detail")?.clone(),
                     },
                     prev_hash: s(v, "prev_hash")?,
+                    key_version: match later_oi(v, "key_version")? {
+                        None => None,
+                        Some(k) => Some(u32::try_from(k).ok()?),
+                    },
                     hash: s(v, "hash")?,
                 })
             })()
@@ -436,6 +441,7 @@ mod tests {
                     detail: json!({"k": 1}),
                 },
                 prev_hash: "p".into(),
+                key_version: Some(3),
                 hash: "h".into(),
             }],
             flows: vec![FlowRow {

@@ -15,6 +15,10 @@ impl KeyCache {
     pub(crate) fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
         KeyCache(TtlCache::new(clock, ttl_ms))
     }
+
+    pub(crate) fn sweep(&self) {
+        self.0.sweep();
+    }
 }
 
 impl Lockbox {

@@ -8,9 +8,11 @@
 //! audited too. Nothing here formats a value into an error, a log line or an audit row.
 
 pub mod admin;
+pub mod audit;
 mod auth;
 mod backup;
 mod cache;
+mod denied;
 mod flows;
 mod keycheck;
 mod keys;
@@ -23,6 +25,7 @@ mod tokens;
 mod types;
 mod versions;
 mod workspaces;
+mod write_queue;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
@@ -59,6 +62,10 @@ pub struct ServiceConfig {
     pub max_run_ttl_seconds: u64,
     /// Time limits on PostgreSQL (statement timeout, pool wait, answer deadline).
     pub db_deadlines: lockbox_store::postgres::Deadlines,
+    /// Most bytes of sealed versions kept in memory (each up to the value limit).
+    pub version_cache_bytes: usize,
+    /// How often the audit chain head is written to the log again once it moved.
+    pub audit_checkpoint_seconds: u64,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +76,8 @@ impl Default for ServiceConfig {
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
             db_deadlines: lockbox_store::postgres::Deadlines::default(),
+            version_cache_bytes: 32 << 20,
+            audit_checkpoint_seconds: 600,
         }
     }
 }
@@ -126,6 +135,11 @@ pub struct Lockbox {
     token_last_used: Mutex<HashMap<String, Timestamp>>,
     /// Master keys every node agrees on (keycheck.rs).
     key_watch: keycheck::KeyWatch,
+    /// Refused attempts counted per kind and minute (denied.rs).
+    denied: denied::DeniedLog,
+    audit_checkpoints: audit::Checkpoints,
+    /// Writes without If-Match, queued per secret (write_queue.rs).
+    write_queue: write_queue::WriteQueue,
 }
 
 /// Creates the data directory if needed and, when the embedded store will write
@@ -290,6 +304,7 @@ impl Lockbox {
         config: ServiceConfig,
     ) -> Lockbox {
         let ttl = config.cache_ttl_ms;
+        audit::install_chain_keys(store.as_ref(), keyring.clone());
         Lockbox {
             keys: KeyCache::new(clock.clone(), 60_000),
             tokens_by_hash: TtlCache::new(clock.clone(), ttl),
@@ -301,11 +316,19 @@ impl Lockbox {
             secrets: TtlCache::new(clock.clone(), ttl),
             secrets_by_id: TtlCache::new(clock.clone(), ttl),
             bindings_cache: TtlCache::new(clock.clone(), ttl),
-            versions: TtlCache::new(clock.clone(), 60_000),
+            versions: TtlCache::with_budget(
+                clock.clone(),
+                60_000,
+                config.version_cache_bytes,
+                secrets::version_weight,
+            ),
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: TtlCache::new(clock.clone(), 2_000),
             token_last_used: Mutex::new(HashMap::new()),
             key_watch: keycheck::KeyWatch::new(),
+            denied: denied::DeniedLog::default(),
+            audit_checkpoints: audit::Checkpoints::default(),
+            write_queue: write_queue::WriteQueue::default(),
             store,
             keyring,
             clock,
@@ -373,8 +396,11 @@ impl Lockbox {
         Ok(Some(token.token))
     }
 
-    /// Background upkeep: purge expired secrets and flush token last-use times, and
-    /// re-seal legacy versions with their policy bound (policy_seal.rs).
+    /// Background upkeep: purge expired secrets, flush token last-use times and
+    /// counts of refused attempts, drop expired cache entries, write the audit
+    /// chain head to the log as it moves (see [`Lockbox::start_audit`] for the
+    /// start), and re-seal legacy
+    /// versions with their policy bound (policy_seal.rs).
     /// Runs until the returned handle is aborted.
     pub fn spawn_background(
         self: &Arc<Self>,
@@ -409,6 +435,9 @@ impl Lockbox {
                     tracing::warn!(error = %e, "purging expired secrets failed");
                 }
                 me.flush_token_use().await;
+                me.flush_denied(false).await;
+                me.sweep_caches();
+                me.checkpoint_audit_head("interval").await;
             }
         })
     }
@@ -592,6 +621,27 @@ impl Lockbox {
         }
     }
 
+    /// Drops expired entries from every cache (memory goes down when use stops).
+    pub(crate) fn sweep_caches(&self) {
+        self.keys.sweep();
+        self.tokens_by_hash.sweep();
+        self.tokens_by_id.sweep();
+        self.users_by_id.sweep();
+        self.workspaces.sweep();
+        self.memberships.sweep();
+        self.secrets.sweep();
+        self.secrets_by_id.sweep();
+        self.bindings_cache.sweep();
+        self.versions.sweep();
+        self.redactors.sweep();
+    }
+
+    /// Entries and bytes held by the version cache (tests, diagnostics).
+    #[doc(hidden)]
+    pub fn version_cache_usage(&self) -> (usize, usize) {
+        self.versions.usage()
+    }
+
     /// Evicts cached versions of the secrets `keep` rejects (by secret id), after
     /// bumping the generation that `version_row` checks before it caches.
     pub(crate) fn forget_versions(&self, keep: impl Fn(&str) -> bool) {
@@ -647,7 +697,8 @@ impl Lockbox {
             .find(|w| w.id == id))
     }
 
-    /// Records a refused or failed attempt. Never fails the request itself.
+    /// Records a refused or failed attempt: the first of its kind in a minute at
+    /// once, repeats as one counted row (denied.rs). Never fails the request itself.
     async fn audit_denied(
         &self,
         p: &Principal,
@@ -659,6 +710,9 @@ impl Lockbox {
     ) {
         let mut rec = self.record(p, workspace_id, action, target, ctx, serde_json::json!({}));
         rec.outcome = format!("denied:{}", err.code);
+        let Some(rec) = self.denied.note(rec) else {
+            return;
+        };
         if let Err(e) = self.store.append_audit(vec![rec]).await {
             tracing::error!(error = %e, "could not write audit row for a denied attempt");
         }

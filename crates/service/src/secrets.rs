@@ -149,16 +149,27 @@ impl Lockbox {
                 return Ok(Some(row));
             }
         }
+        let generation = self.secrets.generation();
         let row = self
             .store
             .find_secret(&t.ws.id, t.scope, &t.owner, name.as_str())
             .await
             .map_err(store_err)?;
         match &row {
-            Some(r) => self.secrets.put(key, r.clone()),
+            Some(r) => self.cache_secret(key, r.clone(), generation),
             None => self.secrets.remove(&key),
         }
         Ok(row)
+    }
+
+    /// Caches a secret row read or written after `generation` was captured, unless
+    /// an eviction ran since or the cached row is a later state of the same secret
+    /// (a slower writer or reader must not put back an older version).
+    pub(crate) fn cache_secret(&self, key: SecretKey, row: SecretRow, generation: u64) {
+        self.secrets.put_fresh(key, row, generation, |have, new| {
+            have.id == new.id
+                && (have.current_version, have.updated_at) > (new.current_version, new.updated_at)
+        });
     }
 
     /// The live secret `name`, after checking `action` on it.
@@ -466,7 +477,14 @@ impl Lockbox {
         if let Some(l) = &req.labels {
             crate::versions::check_labels(l)?;
         }
+        // Without If-Match, writers of one secret take turns (write_queue.rs).
+        let _turn = if req.if_match.is_none() && !req.create_only {
+            Some(self.write_queue.turn(queue_key(&t, name)).await)
+        } else {
+            None
+        };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let fresh = attempt > 0;
             let found = self.find_secret(&t, name, fresh).await?;
             let expired_id = found
@@ -550,6 +568,7 @@ impl Lockbox {
                 }
             }
             let created = existing.is_none();
+            let generation = self.secrets.generation();
             let result = self
                 .commit_value(
                     p,
@@ -570,7 +589,7 @@ impl Lockbox {
                 .await;
             match result {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok((self.meta_for(p, &t.ws, &row), created));
@@ -871,7 +890,14 @@ impl Lockbox {
                 }
             }
         }
+        // Without If-Match, patches of one secret take turns (write_queue.rs): a
+        // merge patch never fails for contention alone.
+        let _turn = match if_match {
+            None => Some(self.write_queue.turn(queue_key(&t, name)).await),
+            Some(_) => None,
+        };
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let fresh = attempt > 0;
             let row = self.find_live_fresh(&t, name, fresh).await?;
             if if_match.is_none() && (row.cas_required || t.ws.settings.cas_required) {
@@ -925,6 +951,7 @@ impl Lockbox {
             }
             let value = SecretValue::from_json(&doc, self.config.max_value_bytes)?;
             drop(doc);
+            let generation = self.secrets.generation();
             match self
                 .commit_value(
                     p,
@@ -945,7 +972,7 @@ impl Lockbox {
                 .await
             {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta_for(p, &t.ws, &row));
@@ -1007,7 +1034,9 @@ impl Lockbox {
         let t = self
             .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
             .await?;
+        let _turn = self.write_queue.turn(queue_key(&t, name)).await;
         for attempt in 0..MAX_WRITE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
             let row = self.find_live_fresh(&t, name, attempt > 0).await?;
             let v = self
                 .version_row(&row.id, to_version)
@@ -1016,6 +1045,7 @@ impl Lockbox {
                     Error::not_found(format!("version {to_version} of '{name}' not found"))
                 })?;
             let value = self.open_version(&t.ws, &row, &v).await?;
+            let generation = self.secrets.generation();
             match self
                 .commit_value(
                     p,
@@ -1036,7 +1066,7 @@ impl Lockbox {
                 .await
             {
                 Ok(row) => {
-                    self.secrets.put(secret_key(&t, name.as_str()), row.clone());
+                    self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
                     self.redactors.clear();
                     return Ok(self.meta_for(p, &t.ws, &row));
@@ -1132,6 +1162,22 @@ impl Lockbox {
 }
 
 pub(crate) type SecretKey = (String, &'static str, String, String);
+
+/// What the version cache counts for one sealed version.
+pub(crate) fn version_weight(v: &Arc<VersionRow>) -> usize {
+    v.sealed.len() + v.fingerprint.len() + v.secret_id.len() + v.created_by.len() + 160
+}
+
+/// The write queue's key for one secret (write_queue.rs).
+fn queue_key(t: &Target, name: &SecretName) -> String {
+    format!(
+        "{}\0{}\0{}\0{}",
+        t.ws.id,
+        t.scope.as_str(),
+        t.owner,
+        name.as_str()
+    )
+}
 
 pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
     (

@@ -1,14 +1,103 @@
-//! The audit log's hash chain: each row's hash covers its content and the hash of the
-//! row before, so editing, inserting or deleting a row in the middle breaks every link
-//! after it. Truncating the tail is not detectable from the chain alone; the server
-//! logs the head hash so it can be compared externally.
+//! The audit log's hash chain: each row's link covers its content and the link of
+//! the row before, so editing, inserting or deleting a row breaks every link after
+//! it.
+//!
+//! Two kinds of link:
+//! - **keyed** (`key_version` set): HMAC-SHA256 under the audit chain key of that
+//!   master-key version ([`ChainKeys`]; derived in `lockbox-crypto`, never stored)
+//!   over [`encode_row`], a fixed byte encoding. Write access to the database alone
+//!   cannot recompute it.
+//! - **legacy** (`key_version` NULL): SHA-256 over a JSON array, as chains were
+//!   written before keyed links ([`legacy_row_hash`]). Only a store's first
+//!   `legacy_rows` rows (counted when the keyed chain was introduced, see the
+//!   migrations) may be legacy; the first keyed row links to the last legacy one,
+//!   so the legacy prefix is covered by the key from there on.
+//!
+//! Truncating the tail leaves a valid shorter chain; that is caught by comparing
+//! with a head (`seq:hash`) saved elsewhere ([`Head`], `lockbox audit verify
+//! --expect-head`), which the server logs at every start and at an interval.
 
 use crate::rows::AuditRow;
+use std::sync::{Arc, RwLock};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hash of one row given the previous row's hash.
-pub fn row_hash(prev_hash: &str, row: &AuditRow) -> String {
+/// The audit chain keys, by master-key version. Implemented over the master
+/// keyring by the service; the store only asks for MACs.
+pub trait ChainKeys: Send + Sync {
+    /// The version new rows are keyed under.
+    fn active_version(&self) -> u32;
+    /// HMAC-SHA256 of `msg` under the chain key of master-key `version`; an error
+    /// (the version is unknown here) names the version, never key material.
+    fn mac(&self, version: u32, msg: &[u8]) -> Result<[u8; 32], String>;
+}
+
+/// Where a store keeps the chain keys it was given (none: it writes legacy links,
+/// which only tests do).
+#[derive(Default)]
+pub struct ChainKeySlot(RwLock<Option<Arc<dyn ChainKeys>>>);
+
+impl ChainKeySlot {
+    pub fn set(&self, keys: Arc<dyn ChainKeys>) {
+        *self.0.write().expect("chain key lock") = Some(keys);
+    }
+
+    pub fn get(&self) -> Option<Arc<dyn ChainKeys>> {
+        self.0.read().expect("chain key lock").clone()
+    }
+}
+
+/// A chain head: the newest row's sequence number and link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Head {
+    /// Parses `SEQ:HASH` (what `lockbox audit head` prints).
+    pub fn parse(text: &str) -> Option<Head> {
+        let (seq, hash) = text.trim().split_once(':')?;
+        let seq: i64 = seq.parse().ok()?;
+        let hash = hash.to_ascii_lowercase();
+        (seq >= 0 && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(Head { seq, hash })
+    }
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+/// The head as a store keeps it, with how much of the chain is legacy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainState {
+    pub head: Head,
+    /// The newest row is keyed.
+    pub head_keyed: bool,
+    /// Rows that may carry legacy links (the chain's length when keyed links
+    /// were introduced); every later row must be keyed.
+    pub legacy_rows: i64,
+}
+
+impl ChainState {
+    /// The chain has legacy rows and nothing keyed after them yet: the process
+    /// that holds the key should append the boundary row.
+    pub fn boundary_pending(&self) -> bool {
+        self.legacy_rows > 0 && self.head.seq == self.legacy_rows && !self.head_keyed
+    }
+}
+
+/// How many leading rows of `rows` (in `seq` order) carry legacy links.
+pub fn legacy_prefix(rows: &[AuditRow]) -> i64 {
+    rows.iter().take_while(|r| r.key_version.is_none()).count() as i64
+}
+
+/// The hash of one legacy row given the previous row's hash: SHA-256 over
+/// `prev || "\n" || JSON array of the fields`.
+pub fn legacy_row_hash(prev_hash: &str, row: &AuditRow) -> String {
     let canonical = serde_json::json!([
         row.seq,
         row.record.workspace_id,
@@ -26,49 +115,422 @@ pub fn row_hash(prev_hash: &str, row: &AuditRow) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, &msg))
 }
 
+/// The bytes a keyed link covers, version 1:
+///
+/// ```text
+/// "lockbox.audit-row.v1" 0x00
+/// key_version u32 | seq i64 | lp(prev_hash)
+/// opt(workspace_id) | at i64 (ms) | lp(actor) | lp(action) | opt(target)
+/// lp(outcome) | opt(request_id) | value(detail)
+/// ```
+///
+/// Integers are big-endian; `lp(x)` is a u32 length then the bytes; `opt(x)` is
+/// `0x00` for none or `0x01 lp(x)`. `value` encodes JSON by type, independent of
+/// any serializer's output: `n` null, `t`/`f`, `i` i64, `u` u64, `d` f64 bits,
+/// `s lp(text)`, `a` count then items, `o` count then `lp(key) value` in
+/// bytewise key order.
+pub fn encode_row(key_version: u32, row: &AuditRow) -> Vec<u8> {
+    let r = &row.record;
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"lockbox.audit-row.v1\0");
+    out.extend_from_slice(&key_version.to_be_bytes());
+    out.extend_from_slice(&row.seq.to_be_bytes());
+    lp(&mut out, row.prev_hash.as_bytes());
+    opt(&mut out, r.workspace_id.as_deref());
+    out.extend_from_slice(&r.at.millis().to_be_bytes());
+    lp(&mut out, r.actor.as_bytes());
+    lp(&mut out, r.action.as_bytes());
+    opt(&mut out, r.target.as_deref());
+    lp(&mut out, r.outcome.as_bytes());
+    opt(&mut out, r.request_id.as_deref());
+    value(&mut out, &r.detail);
+    out
+}
+
+fn lp(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+fn opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            lp(out, s.as_bytes());
+        }
+    }
+}
+
+fn value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push(b'n'),
+        Value::Bool(true) => out.push(b't'),
+        Value::Bool(false) => out.push(b'f'),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push(b'i');
+                out.extend_from_slice(&i.to_be_bytes());
+            } else if let Some(u) = n.as_u64() {
+                out.push(b'u');
+                out.extend_from_slice(&u.to_be_bytes());
+            } else {
+                out.push(b'd');
+                out.extend_from_slice(&n.as_f64().unwrap_or(f64::NAN).to_bits().to_be_bytes());
+            }
+        }
+        Value::String(s) => {
+            out.push(b's');
+            lp(out, s.as_bytes());
+        }
+        Value::Array(a) => {
+            out.push(b'a');
+            out.extend_from_slice(&(a.len() as u32).to_be_bytes());
+            for x in a {
+                value(out, x);
+            }
+        }
+        Value::Object(o) => {
+            out.push(b'o');
+            out.extend_from_slice(&(o.len() as u32).to_be_bytes());
+            let mut fields: Vec<_> = o.iter().collect();
+            fields.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            for (k, x) in fields {
+                lp(out, k.as_bytes());
+                value(out, x);
+            }
+        }
+    }
+}
+
+/// The keyed link of `row` under chain key `version`.
+pub fn keyed_row_hash(
+    keys: &dyn ChainKeys,
+    version: u32,
+    row: &AuditRow,
+) -> Result<String, String> {
+    keys.mac(version, &encode_row(version, row))
+        .map(hex::encode)
+}
+
+/// Fills in `row.key_version` and `row.hash` (its `seq` and `prev_hash` set):
+/// keyed under the active version when `keys` is given, else a legacy link.
+pub fn seal_row(keys: Option<&dyn ChainKeys>, row: &mut AuditRow) -> Result<(), String> {
+    match keys {
+        Some(k) => {
+            let v = k.active_version();
+            row.key_version = Some(v);
+            row.hash = keyed_row_hash(k, v, row)?;
+        }
+        None => {
+            row.key_version = None;
+            row.hash = legacy_row_hash(&row.prev_hash, row);
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
     pub rows: u64,
+    /// The link of the last row that verified (the genesis hash for none).
     pub head: String,
+    /// The sequence number of that row (0 for none).
+    pub head_seq: i64,
+    /// The first keyed row, if any.
+    pub keyed_from: Option<i64>,
     /// The first row whose link does not hold, and why.
     pub broken_at: Option<(i64, String)>,
 }
 
-/// Verifies rows in `seq` order, starting from the genesis hash.
+/// How strictly [`verify_with`] judges legacy links.
+#[derive(Clone, Copy)]
+pub struct Rules<'k> {
+    /// Keys for keyed links; without them a keyed row cannot be checked and
+    /// counts as broken.
+    pub keys: Option<&'k dyn ChainKeys>,
+    /// Rows after this sequence number must be keyed; `None` accepts legacy
+    /// links anywhere before the first keyed one (a store that was given no keys).
+    pub legacy_rows: Option<i64>,
+}
+
+/// Verifies rows in `seq` order from the genesis hash, accepting legacy links
+/// before the first keyed row and checking keyed rows only when `keys` is given.
+/// Prefer [`verify_with`]: this is the lenient form.
 pub fn verify<'a>(rows: impl IntoIterator<Item = &'a AuditRow>) -> VerifyReport {
-    let mut prev = GENESIS.to_string();
-    let mut count = 0;
-    let mut last_seq = 0;
-    for row in rows {
-        count += 1;
-        if row.seq != last_seq + 1 {
-            return VerifyReport {
-                rows: count,
-                head: prev,
-                broken_at: Some((row.seq, format!("sequence jumps from {last_seq}"))),
-            };
-        }
-        if row.prev_hash != prev {
-            return VerifyReport {
-                rows: count,
-                head: prev,
-                broken_at: Some((row.seq, "previous-hash link does not match".into())),
-            };
-        }
-        let h = row_hash(&prev, row);
-        if h != row.hash {
-            return VerifyReport {
-                rows: count,
-                head: prev,
-                broken_at: Some((row.seq, "row content does not match its hash".into())),
-            };
-        }
-        prev = h;
-        last_seq = row.seq;
-    }
-    VerifyReport {
-        rows: count,
-        head: prev,
+    verify_with(
+        rows,
+        Rules {
+            keys: None,
+            legacy_rows: None,
+        },
+    )
+}
+
+/// Verifies rows in `seq` order, starting from the genesis hash.
+pub fn verify_with<'a>(
+    rows: impl IntoIterator<Item = &'a AuditRow>,
+    rules: Rules<'_>,
+) -> VerifyReport {
+    let mut report = VerifyReport {
+        rows: 0,
+        head: GENESIS.to_string(),
+        head_seq: 0,
+        keyed_from: None,
         broken_at: None,
+    };
+    for row in rows {
+        report.rows += 1;
+        let broken = |why: String| Some((row.seq, why));
+        if row.seq != report.head_seq + 1 {
+            report.broken_at = broken(format!("sequence jumps from {}", report.head_seq));
+            return report;
+        }
+        if row.prev_hash != report.head {
+            report.broken_at = broken("previous-hash link does not match".into());
+            return report;
+        }
+        let expected = match row.key_version {
+            None => {
+                if report.keyed_from.is_some() {
+                    report.broken_at =
+                        broken("a row without a keyed link follows keyed rows".into());
+                    return report;
+                }
+                if let Some(limit) = rules.legacy_rows {
+                    if row.seq > limit {
+                        report.broken_at = broken(format!(
+                            "row has no keyed link, but only the first {limit} row(s) predate keyed links"
+                        ));
+                        return report;
+                    }
+                }
+                legacy_row_hash(&report.head, row)
+            }
+            Some(v) => {
+                let Some(keys) = rules.keys else {
+                    report.broken_at = broken("keyed row, and no key to check it".into());
+                    return report;
+                };
+                match keyed_row_hash(keys, v, row) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        report.broken_at = broken(format!("cannot check the keyed link: {e}"));
+                        return report;
+                    }
+                }
+            }
+        };
+        if expected != row.hash {
+            report.broken_at = broken("row content does not match its hash".into());
+            return report;
+        }
+        if row.key_version.is_some() && report.keyed_from.is_none() {
+            report.keyed_from = Some(row.seq);
+        }
+        report.head = expected;
+        report.head_seq = row.seq;
+    }
+    report
+}
+
+/// Checks a verified chain against a head saved earlier: the row at `expect.seq`
+/// must still exist and carry `expect.hash`. `None` when it holds, else why not.
+pub fn check_expected_head(
+    report: &VerifyReport,
+    at_seq: Option<&AuditRow>,
+    expect: &Head,
+) -> Option<String> {
+    if let Some((seq, _)) = &report.broken_at {
+        if *seq <= expect.seq {
+            return Some(format!(
+                "the chain is broken at seq {seq}, before the expected head"
+            ));
+        }
+    }
+    if report.head_seq < expect.seq {
+        return Some(format!(
+            "the chain ends at seq {}, before the expected head at seq {}: rows were removed from its end",
+            report.head_seq, expect.seq
+        ));
+    }
+    let Some(row) = at_seq.filter(|r| r.seq == expect.seq) else {
+        if expect.seq == 0 && expect.hash == GENESIS {
+            return None;
+        }
+        return Some(format!("no row at seq {}", expect.seq));
+    };
+    if row.hash.to_ascii_lowercase() != expect.hash {
+        return Some(format!(
+            "the row at seq {} has link {}, not the expected {}: the chain was rewritten",
+            expect.seq, row.hash, expect.hash
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::AuditRecord;
+    use lockbox_core::Timestamp;
+
+    struct TestKeys;
+    impl ChainKeys for TestKeys {
+        fn active_version(&self) -> u32 {
+            1
+        }
+        fn mac(&self, version: u32, msg: &[u8]) -> Result<[u8; 32], String> {
+            if version != 1 {
+                return Err(format!("master key version {version} is unknown"));
+            }
+            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test chain key");
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ring::hmac::sign(&k, msg).as_ref());
+            Ok(out)
+        }
+    }
+
+    fn record(action: &str, detail: serde_json::Value) -> AuditRecord {
+        AuditRecord {
+            workspace_id: Some("w".into()),
+            at: Timestamp(1_000),
+            actor: "user:a".into(),
+            action: action.into(),
+            target: None,
+            outcome: "ok".into(),
+            request_id: None,
+            detail,
+        }
+    }
+
+    fn chain(keys: Option<&dyn ChainKeys>, from: &[AuditRow], n: usize) -> Vec<AuditRow> {
+        let mut rows = from.to_vec();
+        for i in 0..n {
+            let prev = rows.last();
+            let mut row = AuditRow {
+                seq: prev.map_or(1, |r| r.seq + 1),
+                record: record("a.b", serde_json::json!({"i": i, "z": [1, "x"], "a": null})),
+                prev_hash: prev.map_or(GENESIS.to_string(), |r| r.hash.clone()),
+                key_version: None,
+                hash: String::new(),
+            };
+            seal_row(keys, &mut row).unwrap();
+            rows.push(row);
+        }
+        rows
+    }
+
+    fn strict(legacy: i64) -> Rules<'static> {
+        Rules {
+            keys: Some(&TestKeys),
+            legacy_rows: Some(legacy),
+        }
+    }
+
+    #[test]
+    fn keyed_rows_verify_and_a_legacy_prefix_continues_keyed() {
+        let legacy = chain(None, &[], 3);
+        assert_eq!(verify_with(&legacy, strict(3)).broken_at, None);
+        let all = chain(Some(&TestKeys), &legacy, 4);
+        let r = verify_with(&all, strict(3));
+        assert_eq!((r.broken_at, r.keyed_from, r.head_seq), (None, Some(4), 7));
+        assert_eq!(r.head, all[6].hash);
+        // Without the key, keyed rows cannot be checked.
+        assert!(verify(&all).broken_at.is_some());
+    }
+
+    #[test]
+    fn recomputing_plain_hashes_does_not_verify() {
+        let mut rows = chain(Some(&TestKeys), &[], 5);
+        rows.remove(2);
+        // The attacker renumbers and recomputes every link, keyed rows as SHA-256
+        // (the only hash they can compute).
+        let mut prev = GENESIS.to_string();
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.seq = i as i64 + 1;
+            r.prev_hash = prev.clone();
+            r.hash = legacy_row_hash(&prev, r);
+            prev = r.hash.clone();
+        }
+        assert!(verify_with(&rows, strict(0)).broken_at.is_some());
+        // Dropping the key version too makes them legacy rows past the legacy prefix.
+        for r in &mut rows {
+            r.key_version = None;
+        }
+        assert_eq!(
+            verify_with(&rows, strict(0)).broken_at.map(|b| b.0),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_legacy_row_after_a_keyed_one_breaks() {
+        let keyed = chain(Some(&TestKeys), &[], 2);
+        let mixed = chain(None, &keyed, 1);
+        assert_eq!(
+            verify_with(&mixed, strict(0)).broken_at.map(|b| b.0),
+            Some(3)
+        );
+        assert_eq!(verify(&mixed).broken_at.map(|b| b.0), Some(1));
+    }
+
+    #[test]
+    fn the_encoding_ignores_key_order_and_binds_every_field() {
+        let mut a = chain(Some(&TestKeys), &[], 1).remove(0);
+        let mut b = a.clone();
+        b.record.detail = serde_json::from_str(r#"{"z":[1,"x"],"a":null,"i":0}"#).unwrap();
+        assert_eq!(encode_row(1, &a), encode_row(1, &b));
+        for edit in 0..8 {
+            let mut c = a.clone();
+            match edit {
+                0 => c.record.workspace_id = None,
+                1 => c.record.at = Timestamp(1_001),
+                2 => c.record.actor.push('x'),
+                3 => c.record.target = Some(String::new()),
+                4 => c.record.outcome = "denied:forbidden".into(),
+                5 => c.record.request_id = Some("r".into()),
+                6 => c.record.detail = serde_json::json!({"i": 0.5}),
+                _ => c.prev_hash = GENESIS.replace('0', "1"),
+            }
+            assert_ne!(encode_row(1, &a), encode_row(1, &c), "edit {edit}");
+        }
+        // A string that spells another field's boundary does not collide.
+        a.record.actor = "ab".into();
+        a.record.action = "c".into();
+        b = a.clone();
+        b.record.actor = "a".into();
+        b.record.action = "bc".into();
+        assert_ne!(encode_row(1, &a), encode_row(1, &b));
+    }
+
+    #[test]
+    fn expected_heads_catch_truncation_and_rewriting() {
+        let rows = chain(Some(&TestKeys), &[], 5);
+        let report = verify_with(&rows, strict(0));
+        let head = Head {
+            seq: 5,
+            hash: rows[4].hash.clone(),
+        };
+        assert_eq!(Head::parse(&head.to_string()), Some(head.clone()));
+        assert_eq!(check_expected_head(&report, Some(&rows[4]), &head), None);
+        // An older head still holds on a longer chain.
+        let older = Head {
+            seq: 3,
+            hash: rows[2].hash.clone(),
+        };
+        assert_eq!(check_expected_head(&report, Some(&rows[2]), &older), None);
+        // Truncated to 4 rows.
+        let short = verify_with(&rows[..4], strict(0));
+        assert!(check_expected_head(&short, None, &head)
+            .unwrap()
+            .contains("removed"));
+        // A different row at that seq.
+        let mut other = rows[4].clone();
+        other.hash = rows[3].hash.clone();
+        assert!(check_expected_head(&report, Some(&other), &head).is_some());
+        assert_eq!(Head::parse("5:xyz"), None);
+        assert_eq!(Head::parse("nope"), None);
     }
 }

@@ -7,7 +7,8 @@
 //! - version commits are compare-and-set on the secret's current version, so
 //!   concurrent writers never lose an update;
 //! - audit rows are appended in the same transaction as the change they describe,
-//!   and chained by hash in commit order.
+//!   and chained in commit order, each link an HMAC under the audit chain key
+//!   (see `audit_chain.rs`).
 //!
 //! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
 
@@ -270,8 +271,25 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
         before_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<AuditRow>>;
-    /// Walks the whole chain and reports the first broken link, if any.
+    /// Walks the whole chain and reports the first broken link, if any. With chain
+    /// keys, keyed links are checked and rows past the legacy prefix must be keyed.
     async fn verify_audit(&self) -> StoreResult<audit_chain::VerifyReport>;
+    /// Gives the store the audit chain keys: from now on every row it appends gets
+    /// a keyed link, and verification checks them. Without keys a store writes
+    /// legacy (SHA-256) links, which only tests do.
+    fn set_chain_keys(&self, keys: std::sync::Arc<dyn audit_chain::ChainKeys>);
+    /// The chain's head and how many rows predate keyed links.
+    async fn audit_chain_state(&self) -> StoreResult<audit_chain::ChainState>;
+    /// One audit row by sequence number.
+    async fn audit_row(&self, seq: i64) -> StoreResult<Option<AuditRow>>;
+    /// Rows without a workspace whose actor is one of `actors`, newest first
+    /// (the account audit view).
+    async fn list_account_audit(
+        &self,
+        actors: Vec<String>,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>>;
 
     // --- flows and bindings
     /// Creates or replaces a flow and, in the same transaction, the bindings owned

@@ -321,5 +321,8 @@ pub struct AuditRow {
     pub seq: i64,
     pub record: AuditRecord,
     pub prev_hash: String,
+    /// The master-key version whose audit chain key made `hash` (an HMAC); `None`
+    /// for a legacy link (plain SHA-256, written before keyed chains).
+    pub key_version: Option<u32>,
     pub hash: String,
 }

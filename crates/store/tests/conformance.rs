@@ -240,6 +240,7 @@ conformance! {
         version_states_delete_undelete_destroy,
         secret_settings_update_and_survive_writes,
         key_checks_are_recorded_once_and_nodes_expire,
+        account_audit_lists_rows_without_a_workspace_by_actor,
     ],
     db: [
         acknowledged_writes_survive_reopening,
@@ -247,6 +248,8 @@ conformance! {
         verify_detects_an_edited_row,
         export_then_import_into_the_other_kind,
         change_feed_reaches_other_instances,
+        keyed_chain_resists_a_recomputed_rewrite,
+        legacy_chain_continues_keyed,
     ],
     postgres_only: [
         concurrent_compare_and_set_across_instances,
@@ -2464,4 +2467,221 @@ async fn key_checks_are_recorded_once_and_nodes_expire(s: Arc<dyn Store>) {
     assert_eq!(s.live_nodes(Timestamp(11_200)).await.unwrap(), vec![b]);
     s.remove_node("b").await.unwrap();
     assert!(s.live_nodes(Timestamp(11_200)).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Keyed audit links (issue 16)
+
+/// Chain keys as the service gives them, from a fixed test key.
+struct TestKeys;
+
+impl audit_chain::ChainKeys for TestKeys {
+    fn active_version(&self) -> u32 {
+        1
+    }
+    fn mac(&self, version: u32, msg: &[u8]) -> Result<[u8; 32], String> {
+        if version != 1 {
+            return Err(format!("master key version {version} is unknown"));
+        }
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"conformance chain key");
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&k, msg).as_ref());
+        Ok(out)
+    }
+}
+
+fn sql_text(s: Option<&str>) -> String {
+    match s {
+        None => "NULL".into(),
+        Some(s) => format!("'{}'", s.replace('\'', "''")),
+    }
+}
+
+/// Replaces the whole audit table with `rows`, behind the store's back (what an
+/// attacker with write access to the database can do), head row included.
+async fn rewrite_audit_table(db: &Db, rows: &[AuditRow]) {
+    db.exec_raw("DELETE FROM audit_events").await;
+    for r in rows {
+        let a = &r.record;
+        db.exec_raw(&format!(
+            "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
+             request_id, detail, prev_hash, hash, key_version) VALUES \
+             ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+            r.seq,
+            sql_text(a.workspace_id.as_deref()),
+            a.at.millis(),
+            sql_text(Some(&a.actor)),
+            sql_text(Some(&a.action)),
+            sql_text(a.target.as_deref()),
+            sql_text(Some(&a.outcome)),
+            sql_text(a.request_id.as_deref()),
+            sql_text(Some(&a.detail.to_string())),
+            sql_text(Some(&r.prev_hash)),
+            sql_text(Some(&r.hash)),
+            r.key_version.map_or("NULL".to_string(), |v| v.to_string()),
+        ))
+        .await;
+    }
+    if db.kind == Kind::Postgres {
+        let last = rows.last().expect("rows");
+        db.exec_raw(&format!(
+            "UPDATE audit_head SET seq = {}, hash = '{}' WHERE id = 1",
+            last.seq, last.hash
+        ))
+        .await;
+    }
+}
+
+/// Drop every `egress.fetch` row and one user's reveals, renumber, recompute
+/// every SHA-256 link: the "20 lines of Python" of issue 16. With keyed links the
+/// result does not verify, whether the rows keep their key version or not.
+async fn keyed_chain_resists_a_recomputed_rewrite(db: &Db) {
+    let s = db.open().await;
+    s.set_chain_keys(Arc::new(TestKeys));
+    seed(&*s).await;
+    for i in 0..6 {
+        s.append_audit(vec![audit(&format!("secret.put{i}"))])
+            .await
+            .unwrap();
+        s.append_audit(vec![audit("egress.fetch")]).await.unwrap();
+        let mut reveal = audit("secret.reveal");
+        reveal.actor = if i % 2 == 0 {
+            "user:mallory"
+        } else {
+            "user:ada"
+        }
+        .into();
+        s.append_audit(vec![reveal]).await.unwrap();
+    }
+    let r = s.verify_audit().await.unwrap();
+    assert_eq!(
+        (r.rows, r.broken_at.clone(), r.keyed_from),
+        (19, None, Some(1))
+    );
+    let state = s.audit_chain_state().await.unwrap();
+    assert_eq!(state.head.seq, 19);
+    assert_eq!(state.head.hash, r.head);
+    assert!(state.head_keyed && !state.boundary_pending());
+    assert_eq!(s.audit_row(19).await.unwrap().unwrap().hash, r.head);
+    assert_eq!(s.audit_row(20).await.unwrap(), None);
+
+    let all = s.export().await.unwrap().audit;
+    for drop_key_version in [false, true] {
+        let mut kept: Vec<AuditRow> = all
+            .iter()
+            .filter(|r| {
+                r.record.action != "egress.fetch"
+                    && !(r.record.action == "secret.reveal" && r.record.actor == "user:mallory")
+            })
+            .cloned()
+            .collect();
+        let mut prev = audit_chain::GENESIS.to_string();
+        for (i, r) in kept.iter_mut().enumerate() {
+            r.seq = i as i64 + 1;
+            r.prev_hash = prev.clone();
+            if drop_key_version {
+                r.key_version = None;
+            }
+            r.hash = audit_chain::legacy_row_hash(&prev, r);
+            prev = r.hash.clone();
+        }
+        rewrite_audit_table(db, &kept).await;
+        let r = s.verify_audit().await.unwrap();
+        assert_eq!(
+            r.broken_at.as_ref().map(|b| b.0),
+            Some(1),
+            "drop_key_version {drop_key_version}: {r:?}"
+        );
+        // A fresh instance on the same database, given the key, agrees.
+        let t = db.open().await;
+        t.set_chain_keys(Arc::new(TestKeys));
+        assert!(t.verify_audit().await.unwrap().broken_at.is_some());
+    }
+    // Putting the real rows back restores it.
+    rewrite_audit_table(db, &all).await;
+    assert_eq!(s.verify_audit().await.unwrap().broken_at, None);
+}
+
+/// A chain written with legacy links (before keyed links) keeps verifying, and
+/// rows appended once the store has keys are keyed and link to it; a legacy row
+/// after them breaks the chain.
+async fn legacy_chain_continues_keyed(db: &Db) {
+    let old = db.open().await;
+    seed(&*old).await;
+    for i in 0..2 {
+        old.append_audit(vec![audit(&format!("old{i}"))])
+            .await
+            .unwrap();
+    }
+    // What the migration records for a database that already held 3 rows.
+    match db.kind {
+        Kind::Sqlite => db.exec_raw("UPDATE audit_chain SET legacy_rows = 3").await,
+        Kind::Postgres => db.exec_raw("UPDATE audit_head SET legacy_rows = 3").await,
+    };
+    drop(old);
+    let s = db.open().await;
+    s.set_chain_keys(Arc::new(TestKeys));
+    let state = s.audit_chain_state().await.unwrap();
+    assert_eq!((state.head.seq, state.legacy_rows), (3, 3));
+    assert!(state.boundary_pending());
+    assert_eq!(s.verify_audit().await.unwrap().broken_at, None);
+    for i in 0..2 {
+        s.append_audit(vec![audit(&format!("new{i}"))])
+            .await
+            .unwrap();
+    }
+    let r = s.verify_audit().await.unwrap();
+    assert_eq!((r.rows, r.broken_at, r.keyed_from), (5, None, Some(4)));
+    let state = s.audit_chain_state().await.unwrap();
+    assert!(state.head_keyed && !state.boundary_pending());
+    let row4 = s.audit_row(4).await.unwrap().unwrap();
+    assert_eq!(row4.key_version, Some(1));
+    assert_eq!(row4.prev_hash, s.audit_row(3).await.unwrap().unwrap().hash);
+
+    // A process without the key appending now breaks the chain (and says where).
+    let keyless = db.open().await;
+    keyless.append_audit(vec![audit("late")]).await.unwrap();
+    assert_eq!(
+        s.verify_audit().await.unwrap().broken_at.map(|b| b.0),
+        Some(6)
+    );
+}
+
+async fn account_audit_lists_rows_without_a_workspace_by_actor(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let mut rows = Vec::new();
+    for (ws, actor) in [
+        (None, "user:ada"),
+        (Some("ws"), "user:ada"),
+        (None, "user:bob"),
+        (None, "system"),
+        (None, "user:ada"),
+    ] {
+        let mut r = audit("x");
+        r.workspace_id = ws.map(str::to_owned);
+        r.actor = actor.into();
+        rows.push(r);
+    }
+    s.append_audit(rows).await.unwrap();
+    let seqs = |rows: Vec<AuditRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let ada = s
+        .list_account_audit(vec!["user:ada".into()], None, 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(ada), vec![6, 2]);
+    let both = s
+        .list_account_audit(vec!["user:ada".into(), "system".into()], None, 2)
+        .await
+        .unwrap();
+    assert_eq!(seqs(both), vec![6, 5]);
+    let older = s
+        .list_account_audit(vec!["user:ada".into(), "system".into()], Some(5), 10)
+        .await
+        .unwrap();
+    assert_eq!(seqs(older), vec![2]);
+    assert!(s
+        .list_account_audit(vec![], None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -44,7 +44,17 @@ pub struct Limits {
     /// Most bytes of all log lines together, counted before masking (`limit_logs`):
     /// every line is masked, and masking answers guesses.
     pub max_log_bytes: usize,
+    /// Most bytes of values the run may make, in total (`limit_memory`). Counted
+    /// when a value is made (a literal, a copy read from a variable or a field, a
+    /// joined string, an array or object, a response) and never given back, so it
+    /// bounds what the run can hold at once well below the process's memory. A
+    /// secret's value counts a fixed [`SECRET_WEIGHT`] whatever its length.
+    pub max_memory_bytes: usize,
 }
+
+/// What reading one secret counts against `max_memory_bytes`: the service's
+/// value limit, never the value's own length.
+pub const SECRET_WEIGHT: usize = 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -57,6 +67,7 @@ impl Default for Limits {
             max_calls: 32,
             max_logs: 1_000,
             max_log_bytes: 1 << 20,
+            max_memory_bytes: 64 << 20,
         }
     }
 }
@@ -231,6 +242,24 @@ impl V {
     }
 }
 
+/// The bytes `v` counts against `max_memory_bytes`: its own slot, a string's
+/// plain text and pieces, and its items. A secret span counts as a piece, never
+/// by the length of the value it stands for.
+fn weight(v: &V) -> usize {
+    const SLOT: usize = std::mem::size_of::<V>();
+    match v {
+        V::Null | V::Bool(_) | V::Num(_) | V::Secret(_) => SLOT,
+        V::Str(t) => SLOT + t.segs.len() * std::mem::size_of::<Seg>() + t.plain_len(),
+        V::Arr(a) => SLOT + a.iter().map(weight).sum::<usize>(),
+        V::Obj(o) => {
+            SLOT + o
+                .iter()
+                .map(|(k, x)| std::mem::size_of::<String>() + k.len() + weight(x))
+                .sum::<usize>()
+        }
+    }
+}
+
 fn num_json(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
@@ -298,6 +327,8 @@ struct Interp<'h> {
     log_bytes: usize,
     steps: u64,
     calls: usize,
+    /// Bytes of values made so far (`limit_memory`).
+    memory: usize,
 }
 
 pub(super) async fn run(
@@ -324,10 +355,16 @@ pub(super) async fn run(
         log_bytes: 0,
         steps: 0,
         calls: 0,
+        memory: 0,
     };
     let data = V::Obj(vec![("Request".to_owned(), V::from_json(request))]);
+    let charged = it.charge(weight(&data), Pos::default());
     it.vars.insert("Data".to_owned(), data);
-    let outcome = match tokio::time::timeout(timeout, it.block(&program.body)).await {
+    let body = async {
+        charged?;
+        it.block(&program.body).await
+    };
+    let outcome = match tokio::time::timeout(timeout, body).await {
         Ok(r) => r,
         Err(_) => Err(Stop::Failed(ScriptError::new(
             "limit_time",
@@ -412,6 +449,37 @@ impl<'h> Interp<'h> {
             );
         }
         Ok(())
+    }
+
+    /// Counts `bytes` of values made against `limit_memory`.
+    fn charge(&mut self, bytes: usize, pos: Pos) -> Res<()> {
+        self.memory = self.memory.saturating_add(bytes);
+        if self.memory > self.limits.max_memory_bytes {
+            return fail(
+                "limit_memory",
+                format!(
+                    "the script made more than {} bytes of values (strings, arrays, objects \
+                     and their copies, counted as they are made)",
+                    self.limits.max_memory_bytes
+                ),
+                pos,
+            );
+        }
+        Ok(())
+    }
+
+    /// The value a variable or a chain of fields names, by reference (no copy):
+    /// `x`, `x.a`, `x.a.b`. `None` for anything else, or a field of a non-object.
+    fn place<'a>(&'a self, e: &Expr, depth: &mut u64) -> Option<&'a V> {
+        *depth += 1;
+        match &e.kind {
+            ExprKind::Var(name) => self.vars.get(name),
+            ExprKind::Member(obj, name) => match self.place(obj, depth)? {
+                V::Obj(fields) => fields.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// `limit_string` on the plain bytes, `limit_secret_spans` on the number of
@@ -907,9 +975,18 @@ impl<'h> Interp<'h> {
                 ExprKind::Null => V::Null,
                 ExprKind::Bool(b) => V::Bool(*b),
                 ExprKind::Num(n) => V::Num(*n),
-                ExprKind::Str(s) => V::Str(TStr::plain(s.clone())),
+                ExprKind::Str(s) => {
+                    let v = V::Str(TStr::plain(s.clone()));
+                    self.charge(weight(&v), pos)?;
+                    v
+                }
                 ExprKind::Var(name) => match self.vars.get(name) {
-                    Some(v) => v.clone(),
+                    Some(v) => {
+                        // A copy: counted before it is made.
+                        let w = weight(v);
+                        self.charge(w, pos)?;
+                        self.vars.get(name).cloned().unwrap_or(V::Null)
+                    }
                     None => {
                         return fail(
                             "undefined_variable",
@@ -920,6 +997,11 @@ impl<'h> Interp<'h> {
                 },
                 ExprKind::Object(fields) => {
                     self.check_items(fields.len(), pos)?;
+                    let keys: usize = fields
+                        .iter()
+                        .map(|(k, _)| k.len() + std::mem::size_of::<(String, V)>())
+                        .sum();
+                    self.charge(keys, pos)?;
                     let mut out = Vec::with_capacity(fields.len());
                     for (k, x) in fields {
                         out.push((k.clone(), self.eval(x).await?));
@@ -928,6 +1010,7 @@ impl<'h> Interp<'h> {
                 }
                 ExprKind::Array(items) => {
                     self.check_items(items.len(), pos)?;
+                    self.charge(items.len() * std::mem::size_of::<V>(), pos)?;
                     let mut out = Vec::with_capacity(items.len());
                     for x in items {
                         out.push(self.eval(x).await?);
@@ -935,8 +1018,26 @@ impl<'h> Interp<'h> {
                     V::Arr(out)
                 }
                 ExprKind::Member(obj, name) => {
-                    let o = self.eval(obj).await?;
-                    self.member(&o, name, pos)?
+                    // `x.a.b` reads the field in place instead of copying `x` first.
+                    let mut depth = 0;
+                    let field = match self.place(obj, &mut depth) {
+                        Some(o) => Some(self.member(o, name, pos)?),
+                        None => None,
+                    };
+                    let v = match field {
+                        Some(v) => {
+                            for _ in 0..depth {
+                                self.tick(pos)?;
+                            }
+                            v
+                        }
+                        None => {
+                            let o = self.eval(obj).await?;
+                            self.member(&o, name, pos)?
+                        }
+                    };
+                    self.charge(weight(&v), pos)?;
+                    v
                 }
                 ExprKind::Index(obj, idx) => {
                     let o = self.eval(obj).await?;
@@ -944,7 +1045,7 @@ impl<'h> Interp<'h> {
                     if i.is_tainted() {
                         return self.tainted(&i, "cannot index with a secret's value", pos);
                     }
-                    match (&o, &i) {
+                    let v = match (&o, &i) {
                         (V::Null, _) => V::Null,
                         (V::Arr(a), V::Num(n)) => {
                             if *n >= 0.0 && n.fract() == 0.0 {
@@ -967,7 +1068,9 @@ impl<'h> Interp<'h> {
                                 pos,
                             )
                         }
-                    }
+                    };
+                    self.charge(weight(&v), pos)?;
+                    v
                 }
                 ExprKind::Unary(UnOp::Not, x) => {
                     let v = self.eval(x).await?;
@@ -1096,6 +1199,7 @@ impl<'h> Interp<'h> {
                     let mut t = self.to_tstr(&a, pos)?;
                     let u = self.to_tstr(&b, pos)?;
                     self.check_len(t.plain_len() + u.plain_len(), t.spans() + u.spans(), pos)?;
+                    self.charge(weight(&V::Str(t.clone())) + weight(&V::Str(u.clone())), pos)?;
                     t.push(&u);
                     V::Str(t)
                 }
@@ -1208,7 +1312,9 @@ impl<'h> Interp<'h> {
                     Ok(None) => Ok(V::Null),
                     Ok(Some(hs)) => {
                         self.remember(&name, hs.value.clone());
-                        Ok(self.mark_secret(&name, hs.value, hs.reference))
+                        let v = self.mark_secret(&name, hs.value, hs.reference);
+                        self.charge(SECRET_WEIGHT + weight(&v), pos)?;
+                        Ok(v)
                     }
                     Err(e) => {
                         let m = format!("GetSecret('{name}') failed: {}: {}", e.code, e.message);
@@ -1244,6 +1350,8 @@ impl<'h> Interp<'h> {
             )?;
             return Ok(V::Bool(false));
         }
+        // The request sent and the copy remembered for masking.
+        self.charge(2 * weight(&args[1]), pos)?;
         let value = self.egress_json(&args[1], pos).await?;
         let from_secret = args[1].is_tainted();
         // What the stored secret will hold, as the run knows it: masked from here on.
@@ -1363,6 +1471,7 @@ impl<'h> Interp<'h> {
         req.insert("url".into(), Value::String(url));
         req.insert("method".into(), Value::String(method));
         req.insert("headers".into(), Value::Object(headers));
+        self.charge(weight(&args[3]), pos)?;
         let body = args[3].clone();
         if !matches!(body, V::Null) {
             let b = self.egress_json(&body, pos).await?;
@@ -1383,11 +1492,13 @@ impl<'h> Interp<'h> {
                         .map(Value::take)
                         .unwrap_or(Value::Null),
                 );
-                Ok(V::Obj(vec![
+                let v = V::Obj(vec![
                     ("statusCode".into(), status),
                     ("content".into(), content),
                     ("headers".into(), headers),
-                ]))
+                ]);
+                self.charge(weight(&v), pos)?;
+                Ok(v)
             }
             Err(e) => {
                 let msg = format!("InvokeRestMethod failed: {}", e.message);

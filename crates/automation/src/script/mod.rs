@@ -35,7 +35,8 @@
 //! of an array holding one, a tainted Log level, method or secret name. Limits do
 //! not look at values either: `limit_string` counts a string's plain bytes,
 //! `limit_secret_spans` its number of secret spans, `limit_logs` the lines and
-//! their bytes before masking.
+//! their bytes before masking, `limit_memory` the bytes of every value the run
+//! makes (copies included), a secret read counting a fixed 64 KiB.
 //!
 //! `SetSecret` stores what the script holds the way a request sends it: every
 //! tainted span or leaf becomes its reference (a tainted number or boolean, a

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
             put(set_member).delete(remove_member),
         )
         .route("/v1/workspaces/{ws}/audit", get(audit))
+        .route("/v1/audit", get(account_audit))
         .route("/v1/workspaces/{ws}/bindings/{owner}", put(put_bindings))
         .route("/v1/tokens", get(list_tokens).post(create_token))
         .route("/v1/tokens/{id}", delete(revoke_token))
@@ -230,6 +231,23 @@ pub async fn audit(
     Ok(Json(
         st.svc
             .audit_log(&caller.principal, &ws, q.before, q.limit, &caller.ctx)
+            .await?,
+    ))
+}
+
+/// Audit rows that belong to no workspace: the caller's own (personal tokens,
+/// sessions, refused account-level attempts) and, for owners of a workspace, the
+/// deployment's (`system`). People only.
+#[utoipa::path(get, path = "/v1/audit", params(("limit" = Option<u32>, Query), ("before" = Option<i64>, Query)),
+    responses((status = 200, description = "{\"events\": […], \"next_before\": …} newest first: rows without a workspace the caller may see")))]
+pub async fn account_audit(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<lockbox_service::AuditPage>> {
+    Ok(Json(
+        st.svc
+            .account_audit_log(&caller.principal, q.before, q.limit, &caller.ctx)
             .await?,
     ))
 }

@@ -58,6 +58,7 @@ pub fn gate_for(
             Account(Acc::ManageTokens)
         }
         ("POST", "/v1/runs") | ("DELETE", "/v1/runs/{id}") => Account(Acc::ManageRuns),
+        ("GET", "/v1/audit") => Account(Acc::ReadAccountAudit),
 
         ("DELETE", "/v1/workspaces/{ws}") => Workspace(A::DeleteWorkspace),
         ("GET", "/v1/workspaces/{ws}/settings") => Workspace(A::ViewWorkspace),

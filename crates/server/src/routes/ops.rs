@@ -156,6 +156,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::admin::set_member,
         crate::routes::admin::remove_member,
         crate::routes::admin::audit,
+        crate::routes::admin::account_audit,
         crate::routes::admin::create_token,
         crate::routes::admin::list_tokens,
         crate::routes::admin::revoke_token,

@@ -28,7 +28,7 @@ pub(super) const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visi
 pub(super) const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, \
     created_at, created_by, deleted_at, destroyed, policy";
 pub(super) const AUDIT_COLS: &str = "seq, workspace_id, at, actor, action, target, outcome, \
-    request_id, detail, prev_hash, hash";
+    request_id, detail, prev_hash, hash, key_version";
 
 /// A key version (u32) as PostgreSQL INTEGER.
 pub(super) fn int(v: u32) -> Result<i32, Fail> {
@@ -178,6 +178,10 @@ pub(super) fn audit(r: &Row) -> Result<AuditRow, Fail> {
             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
         },
         prev_hash: r.try_get("prev_hash")?,
+        key_version: r
+            .try_get::<_, Option<i32>>("key_version")?
+            .map(uint)
+            .transpose()?,
         hash: r.try_get("hash")?,
     })
 }

@@ -39,7 +39,7 @@ mod listener;
 mod schema;
 mod tx;
 
-use crate::audit_chain::{self, VerifyReport};
+use crate::audit_chain::{self, ChainKeySlot, ChainKeys, ChainState, Head, VerifyReport};
 use crate::rows::*;
 use crate::{Change, CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -114,6 +114,8 @@ pub struct PostgresStore {
     /// Appends that accompany no other change go through one batching task.
     audit_batch: tokio::sync::mpsc::UnboundedSender<AuditJob>,
     deadlines: Deadlines,
+    /// The audit chain keys (shared with the batching task).
+    chain_keys: std::sync::Arc<ChainKeySlot>,
 }
 
 type AuditJob = (
@@ -131,6 +133,7 @@ fn spawn_audit_batcher(
     channel: String,
     node_id: String,
     answer: Duration,
+    keys: std::sync::Arc<ChainKeySlot>,
 ) -> tokio::sync::mpsc::UnboundedSender<AuditJob> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AuditJob>();
     tokio::spawn(async move {
@@ -143,7 +146,7 @@ fn spawn_audit_batcher(
                 }
             }
             let records: Vec<&AuditRecord> = batch.iter().flat_map(|(r, _)| r.iter()).collect();
-            let result = append_batch(&pool, &channel, &node_id, &records, answer).await;
+            let result = append_batch(&pool, &channel, &node_id, &keys, &records, answer).await;
             for (_, reply) in batch {
                 let _ = reply.send(result.clone());
             }
@@ -156,6 +159,7 @@ async fn append_batch(
     pool: &Pool,
     channel: &str,
     node_id: &str,
+    keys: &ChainKeySlot,
     records: &[&AuditRecord],
     answer: Duration,
 ) -> StoreResult<()> {
@@ -169,7 +173,7 @@ async fn append_batch(
             for r in records {
                 w.audit((*r).clone());
             }
-            w.commit(channel, node_id).await
+            w.commit(channel, node_id, keys).await
         })
         .await;
         match result {
@@ -295,11 +299,13 @@ impl PostgresStore {
             changes.clone(),
         )
         .await?;
+        let chain_keys = std::sync::Arc::new(ChainKeySlot::default());
         let audit_batch = spawn_audit_batcher(
             pool.clone(),
             channel.clone(),
             node_id.clone(),
             deadlines.answer,
+            chain_keys.clone(),
         );
         Ok(PostgresStore {
             pool,
@@ -309,6 +315,7 @@ impl PostgresStore {
             _listener: listener,
             audit_batch,
             deadlines,
+            chain_keys,
         })
     }
 
@@ -1193,6 +1200,13 @@ impl Store for PostgresStore {
     }
 
     async fn verify_audit(&self) -> StoreResult<VerifyReport> {
+        let keys = self.chain_keys.get();
+        let legacy: i64 = self
+            .row("SELECT legacy_rows FROM audit_head WHERE id = 1", &[])
+            .await?
+            .ok_or_else(|| Fail::Backend("audit_head row is missing".into()))?
+            .try_get(0)
+            .map_err(Fail::from)?;
         let rows = self
             .rows(
                 &format!("SELECT {AUDIT_COLS} FROM audit_events ORDER BY seq"),
@@ -1200,7 +1214,70 @@ impl Store for PostgresStore {
             )
             .await?;
         let rows = decode::all(&rows, decode::audit)?;
-        Ok(audit_chain::verify(&rows))
+        Ok(audit_chain::verify_with(
+            &rows,
+            audit_chain::Rules {
+                keys: keys.as_deref(),
+                // A store given no keys (tests) writes legacy links throughout.
+                legacy_rows: keys.is_some().then_some(legacy),
+            },
+        ))
+    }
+
+    fn set_chain_keys(&self, keys: std::sync::Arc<dyn ChainKeys>) {
+        self.chain_keys.set(keys);
+    }
+
+    async fn audit_chain_state(&self) -> StoreResult<ChainState> {
+        let head = self
+            .row(
+                "SELECT h.seq, h.hash, h.legacy_rows, \
+                 (SELECT e.key_version IS NOT NULL FROM audit_events e WHERE e.seq = h.seq) \
+                 FROM audit_head h WHERE h.id = 1",
+                &[],
+            )
+            .await?
+            .ok_or_else(|| Fail::Backend("audit_head row is missing".into()))?;
+        let get = || -> Result<ChainState, Fail> {
+            Ok(ChainState {
+                head: Head {
+                    seq: head.try_get(0)?,
+                    hash: head.try_get(1)?,
+                },
+                legacy_rows: head.try_get(2)?,
+                head_keyed: head.try_get::<_, Option<bool>>(3)?.unwrap_or(false),
+            })
+        };
+        Ok(get()?)
+    }
+
+    async fn audit_row(&self, seq: i64) -> StoreResult<Option<AuditRow>> {
+        let row = self
+            .row(
+                &format!("SELECT {AUDIT_COLS} FROM audit_events WHERE seq = $1"),
+                &[&seq],
+            )
+            .await?;
+        Ok(row.as_ref().map(decode::audit).transpose()?)
+    }
+
+    async fn list_account_audit(
+        &self,
+        actors: Vec<String>,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {AUDIT_COLS} FROM audit_events WHERE workspace_id IS NULL \
+                     AND actor = ANY($1) AND ($2::bigint IS NULL OR seq < $2::bigint) \
+                     ORDER BY seq DESC LIMIT $3"
+                ),
+                &[&actors, &before_seq, &i64::from(limit)],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::audit)?)
     }
 
     async fn probe_write(&self) -> StoreResult<()> {
@@ -1468,9 +1545,10 @@ impl Store for PostgresStore {
                 )
                 .await?;
             }
+            // The snapshot's legacy prefix stays legacy; everything after it is keyed.
             w.exec(
-                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[&head.0, &head.1],
+                "UPDATE audit_head SET seq = $1, hash = $2, legacy_rows = $3 WHERE id = 1",
+                &[&head.0, &head.1, &audit_chain::legacy_prefix(&snap.audit)],
             )
             .await?;
             w.changed(Change::Everything);

@@ -170,6 +170,15 @@ CREATE TABLE nodes (
     expires_at BIGINT NOT NULL
 );
 "#,
+    // Keyed audit links (issue 16): the master-key version of each row's link
+    // (NULL: a legacy SHA-256 link), how many rows predate keyed links, and an
+    // index for the account audit view (rows without a workspace, by actor).
+    r#"
+ALTER TABLE audit_events ADD COLUMN key_version INTEGER;
+ALTER TABLE audit_head ADD COLUMN legacy_rows BIGINT NOT NULL DEFAULT 0;
+UPDATE audit_head SET legacy_rows = seq WHERE id = 1;
+CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspace_id IS NULL;
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

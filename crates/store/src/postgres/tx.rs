@@ -5,7 +5,7 @@
 //! or a deadlock.
 
 use super::listener;
-use crate::audit_chain;
+use crate::audit_chain::{self, ChainKeySlot};
 use crate::rows::{AuditRecord, AuditRow};
 use crate::{Change, StoreError};
 use deadpool_postgres::{GenericClient, Transaction};
@@ -190,7 +190,7 @@ macro_rules! write_tx {
                 #[allow(unused_mut)]
                 let mut $w = WriteTx::new(tx);
                 let out = $body;
-                $w.commit(&store.channel, &store.node_id).await?;
+                $w.commit(&store.channel, &store.node_id, &store.chain_keys).await?;
                 Ok(out)
             })
             .await;
@@ -278,8 +278,14 @@ impl<'a> WriteTx<'a> {
     /// The audit rows come last so the `audit_head` row lock, which serializes
     /// every audit append across processes, is held only from here to COMMIT and
     /// is always the last lock a transaction takes (no lock-order cycles through it).
-    pub(super) async fn commit(self, channel: &str, node_id: &str) -> Result<(), Fail> {
+    pub(super) async fn commit(
+        self,
+        channel: &str,
+        node_id: &str,
+        keys: &ChainKeySlot,
+    ) -> Result<(), Fail> {
         if !self.audit.is_empty() {
+            let keys = keys.get();
             let head = query_opt(
                 &self.tx,
                 "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
@@ -294,9 +300,10 @@ impl<'a> WriteTx<'a> {
                     seq: seq + 1,
                     record,
                     prev_hash: hash,
+                    key_version: None,
                     hash: String::new(),
                 };
-                row.hash = audit_chain::row_hash(&row.prev_hash, &row);
+                audit_chain::seal_row(keys.as_deref(), &mut row).map_err(Fail::Backend)?;
                 insert_audit_row(&self.tx, &row).await?;
                 seq = row.seq;
                 hash = row.hash;
@@ -332,7 +339,8 @@ pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Re
     exec(
         tx,
         "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
-         request_id, detail, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+         request_id, detail, prev_hash, hash, key_version) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         &[
             &row.seq,
             &r.workspace_id,
@@ -345,6 +353,7 @@ pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Re
             &r.detail.to_string(),
             &row.prev_hash,
             &row.hash,
+            &row.key_version.map(super::decode::int).transpose()?,
         ],
     )
     .await?;

@@ -6,7 +6,7 @@ mod key_registry;
 mod schema;
 mod writer;
 
-use crate::audit_chain::{self, VerifyReport};
+use crate::audit_chain::{self, ChainKeySlot, ChainKeys, ChainState, Head, VerifyReport};
 use crate::rows::*;
 use crate::{CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ pub struct SqliteStore {
     /// write succeeds: a probe's one-page write can still fit where a real one
     /// did not, so `probe_write` reports this for a while.
     write_failure: Mutex<Option<(std::time::Instant, String)>>,
+    chain_keys: Arc<ChainKeySlot>,
 }
 
 /// How long a failed write keeps `probe_write` failing without a successful
@@ -44,17 +45,62 @@ impl SqliteStore {
         let mut conn = Connection::open(&path)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
-        let writer = writer::spawn(conn)?;
+        let chain_keys = Arc::new(ChainKeySlot::default());
+        let writer = writer::spawn(conn, chain_keys.clone())?;
         Ok(SqliteStore {
             path,
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             write_failure: Mutex::new(None),
+            chain_keys,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Test support: creates `lockbox.db` in `data_dir` as a release before keyed
+    /// audit links wrote it (that schema version), holding `records` as audit rows
+    /// with legacy links. Opening it afterwards migrates it.
+    #[doc(hidden)]
+    pub fn create_pre_keyed_database(
+        data_dir: &Path,
+        records: Vec<AuditRecord>,
+    ) -> StoreResult<()> {
+        let mut conn = Connection::open(data_dir.join(DB_FILE_NAME))?;
+        schema::configure(&conn)?;
+        schema::migrate_to(&mut conn, schema::before_keyed_audit())?;
+        let mut prev = audit_chain::GENESIS.to_string();
+        for (i, record) in records.into_iter().enumerate() {
+            let mut row = AuditRow {
+                seq: i as i64 + 1,
+                record,
+                prev_hash: prev,
+                key_version: None,
+                hash: String::new(),
+            };
+            row.hash = audit_chain::legacy_row_hash(&row.prev_hash, &row);
+            conn.execute(
+                "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
+                 request_id, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                params![
+                    row.seq,
+                    row.record.workspace_id,
+                    row.record.at.millis(),
+                    row.record.actor,
+                    row.record.action,
+                    row.record.target,
+                    row.record.outcome,
+                    row.record.request_id,
+                    row.record.detail.to_string(),
+                    row.prev_hash,
+                    row.hash,
+                ],
+            )?;
+            prev = row.hash;
+        }
+        Ok(())
     }
 
     async fn write<T: Send + 'static>(
@@ -220,6 +266,7 @@ fn audit_from(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
             detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
         },
         prev_hash: r.get("prev_hash")?,
+        key_version: r.get("key_version")?,
         hash: r.get("hash")?,
     })
 }
@@ -1251,14 +1298,19 @@ impl Store for SqliteStore {
             }
             for a in &snap.audit {
                 c.prepare_cached(
-                    "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, request_id, detail, prev_hash, hash) \
-                     VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, request_id, detail, prev_hash, hash, key_version) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 )?
                 .execute(params![
                     a.seq, a.record.workspace_id, a.record.at.millis(), a.record.actor, a.record.action, a.record.target,
-                    a.record.outcome, a.record.request_id, a.record.detail.to_string(), a.prev_hash, a.hash,
+                    a.record.outcome, a.record.request_id, a.record.detail.to_string(), a.prev_hash, a.hash, a.key_version,
                 ])?;
             }
+            // The snapshot's legacy prefix stays legacy; everything after it is keyed.
+            c.execute(
+                "UPDATE audit_chain SET legacy_rows = ? WHERE id = 1",
+                [audit_chain::legacy_prefix(&snap.audit)],
+            )?;
             for f in &snap.flows {
                 c.execute(
                     "INSERT INTO flows (workspace_id, slug, yaml, updated_at, updated_by) VALUES (?,?,?,?,?)",
@@ -1415,10 +1467,81 @@ impl Store for SqliteStore {
     }
 
     async fn verify_audit(&self) -> StoreResult<VerifyReport> {
-        self.read(|c| {
+        let keys = self.chain_keys.get();
+        self.read(move |c| {
+            let legacy: i64 = c.query_row(
+                "SELECT legacy_rows FROM audit_chain WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?;
             let mut st = c.prepare("SELECT * FROM audit_events ORDER BY seq")?;
             let rows: Vec<AuditRow> = st.query_map([], audit_from)?.collect::<Result<_, _>>()?;
-            Ok(audit_chain::verify(&rows))
+            Ok(audit_chain::verify_with(
+                &rows,
+                audit_chain::Rules {
+                    keys: keys.as_deref(),
+                    // A store given no keys (tests) writes legacy links throughout.
+                    legacy_rows: keys.is_some().then_some(legacy),
+                },
+            ))
+        })
+        .await
+    }
+
+    fn set_chain_keys(&self, keys: Arc<dyn ChainKeys>) {
+        self.chain_keys.set(keys);
+    }
+
+    async fn audit_chain_state(&self) -> StoreResult<ChainState> {
+        self.read(|c| {
+            let legacy_rows: i64 =
+                c.query_row("SELECT legacy_rows FROM audit_chain WHERE id = 1", [], |r| r.get(0))?;
+            let head = c
+                .query_row(
+                    "SELECT seq, hash, key_version IS NOT NULL FROM audit_events ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)),
+                )
+                .optional()?;
+            let (seq, hash, head_keyed) =
+                head.unwrap_or((0, audit_chain::GENESIS.to_string(), false));
+            Ok(ChainState {
+                head: Head { seq, hash },
+                head_keyed,
+                legacy_rows,
+            })
+        })
+        .await
+    }
+
+    async fn audit_row(&self, seq: i64) -> StoreResult<Option<AuditRow>> {
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT * FROM audit_events WHERE seq = ?1")?
+                    .query_row([seq], audit_from)
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    async fn list_account_audit(
+        &self,
+        actors: Vec<String>,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditRow>> {
+        let actors = serde_json::to_string(&actors).expect("strings serialize");
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT * FROM audit_events WHERE workspace_id IS NULL \
+                 AND actor IN (SELECT value FROM json_each(?1)) \
+                 AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![actors, before_seq, limit], audit_from)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -142,12 +142,37 @@ CREATE TABLE nodes (
     expires_at INTEGER NOT NULL
 );
 "#,
+    // Keyed audit links (issue 16): the master-key version of each row's link
+    // (NULL: a legacy SHA-256 link), how many rows predate keyed links, and an
+    // index for the account audit view (rows without a workspace, by actor).
+    r#"
+ALTER TABLE audit_events ADD COLUMN key_version INTEGER;
+CREATE TABLE audit_chain (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    legacy_rows INTEGER NOT NULL
+);
+INSERT INTO audit_chain (id, legacy_rows) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_events;
+CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspace_id IS NULL;
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// The schema version before keyed audit links (what earlier releases wrote).
+pub(crate) fn before_keyed_audit() -> usize {
+    MIGRATIONS
+        .iter()
+        .position(|m| m.contains("CREATE TABLE audit_chain"))
+        .expect("the keyed-audit migration")
+}
+
+/// Applies pending migrations up to schema version `target`.
+pub(crate) fn migrate_to(conn: &mut Connection, target: usize) -> rusqlite::Result<()> {
     let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+    for (i, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i + 1)?;
@@ -227,5 +252,41 @@ mod tests {
             (settings.cas_required, settings.delete_version_after),
             (false, None)
         );
+    }
+
+    /// A database with audit rows from before keyed links records how many rows
+    /// are legacy; a fresh one records none.
+    #[test]
+    fn the_keyed_audit_migration_counts_legacy_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, before_keyed_audit()).unwrap();
+        for seq in 1..=3 {
+            conn.execute(
+                "INSERT INTO audit_events (seq, at, actor, action, outcome, detail, prev_hash, hash) \
+                 VALUES (?, 1, 'system', 'x', 'ok', '{}', 'p', 'h')",
+                [seq],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let legacy: i64 = conn
+            .query_row("SELECT legacy_rows FROM audit_chain", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(legacy, 3);
+        let keyed: Option<u32> = conn
+            .query_row(
+                "SELECT key_version FROM audit_events WHERE seq = 3",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(keyed, None);
+
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        let legacy: i64 = fresh
+            .query_row("SELECT legacy_rows FROM audit_chain", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(legacy, 0);
     }
 }

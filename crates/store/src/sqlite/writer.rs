@@ -6,7 +6,7 @@
 //! rolls back its savepoint alone. Because one thread appends every audit row, the
 //! hash chain is simply "the previous row this thread wrote".
 
-use crate::audit_chain;
+use crate::audit_chain::{self, ChainKeySlot, ChainKeys};
 use crate::rows::{AuditRecord, AuditRow};
 use crate::{StoreError, StoreResult};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -18,6 +18,8 @@ const MAX_BATCH: usize = 512;
 pub struct WriteCtx<'c> {
     pub conn: &'c Connection,
     chain: &'c mut ChainHead,
+    /// The chain keys as the batch started (`None`: legacy links, tests only).
+    keys: Option<&'c dyn ChainKeys>,
 }
 
 #[derive(Clone)]
@@ -38,13 +40,14 @@ impl WriteCtx<'_> {
             seq: self.chain.seq + 1,
             record,
             prev_hash: self.chain.hash.clone(),
+            key_version: None,
             hash: String::new(),
         };
-        row.hash = audit_chain::row_hash(&row.prev_hash, &row);
+        audit_chain::seal_row(self.keys, &mut row).map_err(StoreError::Backend)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
-                 request_id, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 request_id, detail, prev_hash, hash, key_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             )?
             .execute(params![
                 row.seq,
@@ -58,6 +61,7 @@ impl WriteCtx<'_> {
                 row.record.detail.to_string(),
                 row.prev_hash,
                 row.hash,
+                row.key_version,
             ])?;
         self.chain.seq = row.seq;
         self.chain.hash = row.hash;
@@ -95,16 +99,19 @@ pub(crate) fn load_chain_head(conn: &Connection) -> rusqlite::Result<ChainHead> 
     })
 }
 
-pub(crate) fn spawn(mut conn: Connection) -> StoreResult<mpsc::Sender<Job>> {
+pub(crate) fn spawn(
+    mut conn: Connection,
+    keys: std::sync::Arc<ChainKeySlot>,
+) -> StoreResult<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("lockbox-sqlite-writer".into())
-        .spawn(move || run(&mut conn, rx))
+        .spawn(move || run(&mut conn, rx, &keys))
         .map_err(|e| StoreError::Backend(format!("spawn writer: {e}")))?;
     Ok(tx)
 }
 
-fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
+fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>, key_slot: &ChainKeySlot) {
     let mut chain = ChainHead {
         seq: 0,
         hash: audit_chain::GENESIS.to_string(),
@@ -118,6 +125,7 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut replies = Vec::with_capacity(jobs.len());
+        let keys = key_slot.get();
         let result = (|| -> StoreResult<()> {
             conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
             // Re-read the head under the write lock: another process (`lockbox keys
@@ -131,6 +139,7 @@ fn run(conn: &mut Connection, rx: mpsc::Receiver<Job>) {
                 let mut ctx = WriteCtx {
                     conn,
                     chain: &mut chain,
+                    keys: keys.as_deref(),
                 };
                 let (ok, reply) = (job.run)(&mut ctx);
                 replies.push(reply);
