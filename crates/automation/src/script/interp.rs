@@ -48,7 +48,7 @@ pub struct Limits {
     /// when a value is made (a literal, a copy read from a variable or a field, a
     /// joined string, an array or object, a response) and never given back, so it
     /// bounds what the run can hold at once well below the process's memory. A
-    /// secret's value counts a fixed [`SECRET_WEIGHT`] whatever its length.
+    /// secret's value counts a fixed 64 KiB (`SECRET_WEIGHT`) whatever its length.
     pub max_memory_bytes: usize,
 }
 
