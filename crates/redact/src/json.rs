@@ -1,4 +1,4 @@
-//! JSON helpers: walking the string leaves of a secret's JSON value (for
+//! JSON helpers: walking the leaves of a secret's JSON value (for
 //! [`Redactor::with_json`](crate::Redactor::with_json)) and redacting every
 //! string and object key of a document in place.
 
@@ -8,14 +8,17 @@ use serde_json::Value;
 
 use crate::Redactor;
 
-/// Calls `f` on every string leaf (array element or object member value,
-/// recursively, or the value itself).
-pub(crate) fn for_each_string_leaf(v: &Value, f: &mut dyn FnMut(&str)) {
+/// Calls `f` on every leaf (array element or object member value,
+/// recursively, or the value itself) as text: a string's own text, a number's
+/// or a boolean's JSON text. `null` is no value.
+pub(crate) fn for_each_leaf(v: &Value, f: &mut dyn FnMut(&[u8])) {
     match v {
-        Value::String(s) => f(s),
-        Value::Array(items) => items.iter().for_each(|x| for_each_string_leaf(x, f)),
-        Value::Object(map) => map.values().for_each(|x| for_each_string_leaf(x, f)),
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        Value::String(s) => f(s.as_bytes()),
+        Value::Number(n) => f(zeroize::Zeroizing::new(n.to_string()).as_bytes()),
+        Value::Bool(b) => f(if *b { b"true" } else { b"false" }),
+        Value::Array(items) => items.iter().for_each(|x| for_each_leaf(x, f)),
+        Value::Object(map) => map.values().for_each(|x| for_each_leaf(x, f)),
+        Value::Null => {}
     }
 }
 
