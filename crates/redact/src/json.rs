@@ -22,6 +22,44 @@ pub(crate) fn for_each_leaf(v: &Value, f: &mut dyn FnMut(&[u8])) {
     }
 }
 
+/// Where `v` holds a value shorter than `min_len` bytes that a redactor
+/// would not mask on its own: `""` for `v` itself (a string or number), or
+/// the JSON Pointer of each such string or number leaf, at most `max` of
+/// them. Empty strings and booleans are not counted.
+pub fn short_leaves(v: &Value, min_len: usize, max: usize) -> Vec<String> {
+    fn walk(v: &Value, path: &mut String, min_len: usize, max: usize, out: &mut Vec<String>) {
+        if out.len() >= max {
+            return;
+        }
+        let short = |len: usize| len > 0 && len < min_len;
+        match v {
+            Value::String(s) if short(s.len()) => out.push(path.clone()),
+            Value::Number(n) if short(n.to_string().len()) => out.push(path.clone()),
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("/{i}"));
+                    walk(x, path, min_len, max, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, x) in map {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    walk(x, path, min_len, max, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut String::new(), min_len, max, &mut out);
+    out
+}
+
 /// Redacts every string and object key inside `v`. If two keys of one object
 /// redact to the same text, the later member wins (as with any JSON object
 /// holding a duplicate key).
@@ -46,5 +84,26 @@ pub(crate) fn redact_value(r: &Redactor, v: &mut Value) {
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn short_leaves_are_named_by_pointer() {
+        assert_eq!(short_leaves(&json!("4821"), 6, 10), [""]);
+        assert!(short_leaves(&json!("482139"), 6, 10).is_empty());
+        assert_eq!(
+            short_leaves(
+                &json!({"pin": 4821, "a/b": ["ok", "long-enough"], "on": true, "e": ""}),
+                6,
+                10
+            ),
+            ["/a~1b/0", "/pin"]
+        );
+        assert_eq!(short_leaves(&json!(["a", "b", "c"]), 6, 2).len(), 2);
     }
 }

@@ -68,6 +68,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use json::short_leaves;
 pub use set::{PatternSet, SetBuilder};
 pub use stream::StreamRedactor;
 

@@ -223,9 +223,13 @@ impl SetBuilder {
     /// and booleans as their JSON text). Object keys are not registered.
     pub fn add_json(&mut self, name: &str, value: &serde_json::Value) -> &mut SetBuilder {
         if let serde_json::Value::String(s) = value {
+            self.set.values.reserve(s.len());
             return self.add(name, s.as_bytes());
         }
         let text = Zeroizing::new(serde_json::to_string(value).unwrap_or_default());
+        // The text and its leaves, about twice its size: reserved up front so
+        // the values buffer does not move (and leave a copy behind).
+        self.set.values.reserve(2 * text.len());
         self.add(name, text.as_bytes());
         crate::json::for_each_leaf(value, &mut |leaf| {
             self.add(name, leaf);
@@ -239,7 +243,8 @@ impl SetBuilder {
         let set = &mut self.set;
         set.values.reserve(bytes);
         set.forms.reserve(values * 9);
-        set.arena.reserve(bytes * 8);
+        // Only forms up to STORE_MAX bytes are kept.
+        set.arena.reserve((bytes * 8).min(values * 8 * STORE_MAX));
         set.long_off.reserve(values * 8 * matcher::LONG_STRIDE);
         set.mid_off.reserve(values * matcher::MID_STRIDE);
         self.seen.reserve(values);
@@ -398,6 +403,17 @@ impl SetBuilder {
     /// Picks the remaining windows and hands out the set.
     pub fn build(self) -> PatternSet {
         let mut set = self.set;
+        // Give back what the sizing hint over-reserved (a set may be cached
+        // for long, and caches count its capacity). Not the buffers that hold
+        // values and forms: moving them would leave copies behind, unzeroed.
+        fn fit<T>(v: &mut Vec<T>) {
+            if v.capacity() > 2 * v.len() + 64 {
+                v.shrink_to_fit();
+            }
+        }
+        fit(&mut set.forms);
+        fit(&mut set.long_off);
+        fit(&mut set.mid_off);
         let use_sketch = self.pending.len() >= SKETCH_MIN_FORMS;
         let mut long_sketch = use_sketch.then(matcher::Sketch::new);
         let mut mid_sketch = use_sketch.then(matcher::Sketch::new);
