@@ -15,6 +15,7 @@ mod flows;
 mod keys;
 mod members;
 mod policy_seal;
+mod redactors;
 pub mod runs;
 mod secrets;
 mod sessions;
@@ -26,6 +27,7 @@ mod workspaces;
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
 pub use policy_seal::PolicySweepReport;
+pub use redactors::RedactorStats;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
@@ -115,8 +117,8 @@ pub struct Lockbox {
     /// is cached only if no eviction started meanwhile, so a version deleted or
     /// destroyed during the read is never cached in its old state.
     versions_gen: std::sync::atomic::AtomicU64,
-    /// Redactors over the secrets a run can reach, by (workspace id, user id).
-    redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
+    /// Per-version pattern sets and runs' redactors over them (redactors.rs).
+    redactors: redactors::RunRedactors,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
 }
 
@@ -202,7 +204,7 @@ impl Lockbox {
             bindings_cache: TtlCache::new(clock.clone(), ttl),
             versions: TtlCache::new(clock.clone(), 60_000),
             versions_gen: std::sync::atomic::AtomicU64::new(0),
-            redactors: TtlCache::new(clock.clone(), 2_000),
+            redactors: redactors::RunRedactors::default(),
             token_last_used: Mutex::new(HashMap::new()),
             store,
             keyring,
@@ -310,7 +312,7 @@ impl Lockbox {
                 self.secrets_by_id.remove(id);
                 self.secrets.retain(|_, row| &row.id != id);
                 self.forget_versions(|sid| sid != id);
-                self.redactors.clear();
+                self.redactors.forget_secret(id);
             }
             Change::Token(id) => self.forget_token(id),
             Change::Membership(ws, user) => self.memberships.remove(&(ws.clone(), user.clone())),
