@@ -60,9 +60,9 @@ pub fn short_leaves(v: &Value, min_len: usize, max: usize) -> Vec<String> {
     out
 }
 
-/// Redacts every string and object key inside `v`. If two keys of one object
-/// redact to the same text, the later member wins (as with any JSON object
-/// holding a duplicate key).
+/// Redacts every string, number, boolean and object key inside `v`. If two
+/// keys of one object redact to the same text, the later member wins (as
+/// with any JSON object holding a duplicate key).
 pub(crate) fn redact_value(r: &Redactor, v: &mut Value) {
     match v {
         Value::String(s) => {
@@ -83,7 +83,20 @@ pub(crate) fn redact_value(r: &Redactor, v: &mut Value) {
                 map.values_mut().for_each(|x| redact_value(r, x));
             }
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        // A number or boolean that is a value (or holds one) becomes the
+        // masked text: the leaf's type changes, the value does not show.
+        Value::Number(n) => {
+            let text = n.to_string();
+            if let Cow::Owned(new) = r.redact_str(&text) {
+                *v = Value::String(new);
+            }
+        }
+        Value::Bool(b) => {
+            if let Cow::Owned(new) = r.redact_str(if *b { "true" } else { "false" }) {
+                *v = Value::String(new);
+            }
+        }
+        Value::Null => {}
     }
 }
 

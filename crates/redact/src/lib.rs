@@ -262,7 +262,8 @@ impl Redactor {
         out
     }
 
-    /// Masks every string and object key inside `v`, in place.
+    /// Masks every string and object key inside `v`, in place; a number or
+    /// boolean leaf that matches becomes the masked text (a string).
     pub fn redact_json(&self, v: &mut serde_json::Value) {
         json::redact_value(self, v);
     }

@@ -179,6 +179,15 @@ fn redact_json_in_place() {
             "c": null
         })
     );
+    // Number leaves that are values.
+    let card = json!(4111111111111111u64);
+    let r = Redactor::with_json(&[("card", &card)], Options::default());
+    let mut doc = json!({"card": 4111111111111111u64, "n": 41111111, "ok": true});
+    r.redact_json(&mut doc);
+    assert_eq!(
+        doc,
+        json!({"card": "[REDACTED:card]", "n": 41111111, "ok": true})
+    );
 }
 
 #[test]
