@@ -447,6 +447,14 @@ impl Executor {
             table.insert(*r, text);
             secret_names.insert(*r, res.name.as_str());
             forms.add(&res.name, bytes);
+            // A JSON object or array (a non-string secret, substituted as its
+            // JSON text): its leaves on their own too, numbers and booleans
+            // included.
+            if matches!(bytes.first(), Some(b'{' | b'[')) {
+                if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                    forms.add_json(&res.name, &doc);
+                }
+            }
             if text.len() >= lockbox_redact::MIN_LEN {
                 lowered.push(Zeroizing::new(text.to_ascii_lowercase()));
             }
