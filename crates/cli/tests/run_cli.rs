@@ -27,6 +27,15 @@ fn child_gets_values_and_its_output_shows_only_redactions() {
             .status
             .success());
     }
+    // A value below the minimum length is stored, with a warning.
+    let o = cli(&url, &token, &["secret", "set", "pin"], Some("4821"));
+    assert!(o.status.success());
+    assert!(
+        err_text(&o).contains("warning: the value is shorter than 6 bytes"),
+        "{}",
+        err_text(&o)
+    );
+    assert!(!err_text(&o).contains("4821"));
     let script = r#"
 echo "key=$API_KEY"
 echo "db=$DB_PASSWORD"
@@ -80,7 +89,11 @@ exit 7
     // key=, base64, hex, and at least one mask per wrapped line.
     assert!(out.matches("[REDACTED:app/api-key]").count() >= 5, "{out}");
     // db=, percent-encoded, HTML entities.
-    assert_eq!(out.matches("[REDACTED:app/db password]").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("[REDACTED:app/db password]").count(),
+        3,
+        "{out}"
+    );
 
     // Two names mapping to one variable are refused.
     assert!(cli(
