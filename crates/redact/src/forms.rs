@@ -137,6 +137,27 @@ fn push_u_escape(out: &mut Vec<u8>, unit: u16) {
     }
 }
 
+/// The ASCII bytes `style` escapes, as a bit set.
+#[inline]
+fn json_escaped_ascii(style: u8) -> u128 {
+    let html = (style >> JSON_HTML_SHIFT) & 3;
+    let mut m: u128 = (1 << 0x20) - 1; // control characters
+    m |= 1 << b'"' | 1 << b'\\';
+    if style & JSON_SLASH != 0 {
+        m |= 1 << b'/';
+    }
+    if html >= 1 {
+        m |= 1 << b'<' | 1 << b'>' | 1 << b'&';
+    }
+    if html >= 2 {
+        m |= 1 << b'\'';
+    }
+    if html >= 3 {
+        m |= 1 << b'=';
+    }
+    m
+}
+
 /// Appends `c` JSON-escaped in `style`.
 #[inline]
 fn json_char(c: char, style: u8, out: &mut Vec<u8>) {
@@ -211,18 +232,32 @@ impl<'v> Encoder<'v> {
             }
             Kind::Plus => {
                 while self.pos < v.len() && out.len() < want {
-                    let b = v[self.pos];
-                    out.push(if b == b' ' { b'+' } else { b });
-                    self.pos += 1;
+                    // Runs without a space are copied whole.
+                    let room = (want - out.len()).max(1);
+                    let end = v.len().min(self.pos.saturating_add(room));
+                    let stop =
+                        memchr::memchr(b' ', &v[self.pos..end]).map_or(end, |i| self.pos + i);
+                    out.extend_from_slice(&v[self.pos..stop]);
+                    self.pos = stop;
+                    if self.pos < end {
+                        out.push(b'+');
+                        self.pos += 1;
+                    }
                 }
             }
             Kind::Hex => {
-                while self.pos < v.len() && out.len() < want {
-                    let b = v[self.pos];
-                    out.push(HEX_LOWER[(b >> 4) as usize]);
-                    out.push(HEX_LOWER[(b & 15) as usize]);
-                    self.pos += 1;
+                let n = v.len().min(
+                    self.pos
+                        .saturating_add((want.saturating_sub(out.len()) / 2).max(1)),
+                );
+                out.reserve(2 * (n - self.pos));
+                for &b in &v[self.pos..n] {
+                    out.extend_from_slice(&[
+                        HEX_LOWER[(b >> 4) as usize],
+                        HEX_LOWER[(b & 15) as usize],
+                    ]);
                 }
+                self.pos = n;
             }
             Kind::PctDecoded => {
                 while self.pos < v.len() && out.len() < want {
@@ -232,14 +267,42 @@ impl<'v> Encoder<'v> {
                             self.pos += 3;
                         }
                         None => {
-                            out.push(v[self.pos]);
-                            self.pos += 1;
+                            let room = (want - out.len()).max(1);
+                            let end = v.len().min(self.pos.saturating_add(room));
+                            let stop =
+                                memchr::memchr(b'%', &v[self.pos + 1..end.max(self.pos + 1)])
+                                    .map_or(end, |i| self.pos + 1 + i);
+                            out.extend_from_slice(&v[self.pos..stop.max(self.pos + 1)]);
+                            self.pos = stop.max(self.pos + 1);
                         }
                     }
                 }
             }
             Kind::Json(style) => {
+                let escaped = json_escaped_ascii(style);
+                // Non-ASCII text is copied as is unless the style escapes it.
+                let plain_high = style & JSON_NON_ASCII == 0 && (style >> JSON_HTML_SHIFT) & 3 != 1;
                 while self.pos < v.len() && out.len() < want {
+                    let start = self.pos;
+                    let end = v
+                        .len()
+                        .min(self.pos.saturating_add((want - out.len()).max(1)));
+                    while self.pos < end {
+                        let b = v[self.pos];
+                        let plain = if b < 0x80 {
+                            escaped >> b & 1 == 0
+                        } else {
+                            plain_high
+                        };
+                        if !plain {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                    out.extend_from_slice(&v[start..self.pos]);
+                    if self.pos >= end {
+                        continue;
+                    }
                     let (c, w) = next_char(v, self.pos);
                     match c {
                         Some(c) => json_char(c, style, out),
@@ -322,6 +385,23 @@ fn json_features(value: &[u8]) -> (u8, bool) {
     let mut mandatory = false;
     let mut i = 0;
     while i < value.len() {
+        let b = value[i];
+        if b < 0x80 {
+            // ASCII without a decoder.
+            i += 1;
+            f |= match b {
+                b'/' => 1,
+                b'<' | b'>' | b'&' => 2,
+                b'\'' => 4,
+                b'=' => 8,
+                b'"' | b'\\' | 0..=0x1f => {
+                    mandatory = true;
+                    0
+                }
+                _ => 0,
+            };
+            continue;
+        }
         let (c, w) = next_char(value, i);
         i += w;
         let Some(c) = c else { continue };
@@ -394,7 +474,7 @@ pub(crate) fn kinds(value: &[u8], token: bool, out: &mut Vec<Kind>) {
     if value.contains(&b' ') {
         out.push(Kind::Plus);
     }
-    if (0..value.len()).any(|i| pct_at(value, i).is_some()) {
+    if memchr::memchr_iter(b'%', value).any(|i| pct_at(value, i).is_some()) {
         out.push(Kind::PctDecoded);
     }
     if token {

@@ -347,6 +347,7 @@ impl Redactor {
         sites.find(hay);
         let max_len = self.matcher.max_len();
         for (k, list) in sites.kinds.iter().enumerate() {
+            // Text this far from a site can hold no match the site changes.
             let reach = views::EXPANSION[k] * max_len + 16;
             let mut i = 0;
             while i < list.len() {
@@ -358,19 +359,32 @@ impl Redactor {
                     b = (list[j].end + reach).min(len);
                 }
                 view.build(hay, a, b, &list[i..=j]);
-                raw.clear();
-                self.matcher.find_all(&view.bytes, raw);
-                for m in raw.iter() {
-                    if self.pat_ext[m.pid as usize] & EXT_PCT_ONLY != 0
-                        && (k != views::PCT
-                            || !(m.start..m.end).any(|i| view.end[i] - view.start[i] > 1))
-                    {
-                        continue;
+                // Search only around the decoded sites: a match they change
+                // overlaps one, so lies within the longest pattern of it.
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for (s, e) in view.site_ranges() {
+                    let (s, e) = (
+                        s.saturating_sub(max_len),
+                        (e + max_len).min(view.bytes.len()),
+                    );
+                    match ranges.last_mut() {
+                        Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                        _ => ranges.push((s, e)),
                     }
-                    if let Some((vs, ve)) = self.widen(&view.bytes, m.start, m.end, m.pid) {
-                        let s = a + view.start[vs] as usize;
-                        let e = a + view.end[ve - 1] as usize;
-                        push(out, s, e, m.pid);
+                }
+                for (rs, re) in ranges {
+                    raw.clear();
+                    self.matcher.find_all(&view.bytes[rs..re], raw);
+                    for m in raw.iter() {
+                        let (ms, me) = (rs + m.start, rs + m.end);
+                        if self.pat_ext[m.pid as usize] & EXT_PCT_ONLY != 0
+                            && (k != views::PCT || !view.decodes(ms, me))
+                        {
+                            continue;
+                        }
+                        if let Some((vs, ve)) = self.widen(&view.bytes, ms, me, m.pid) {
+                            push(out, view.start_of(vs), view.end_of(ve - 1), m.pid);
+                        }
                     }
                 }
                 i = j + 1;

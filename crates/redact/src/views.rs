@@ -191,19 +191,17 @@ fn find_wraps(hay: &[u8], out: &mut Vec<Site>) {
             continue;
         }
         let lo = i - 63;
-        let mut j = i;
-        while j > lo && is_b64(hay[j - 1]) {
-            j -= 1;
-        }
-        if j > lo {
-            // hay[j - 1] is not base64: a run of 64 ends at j + 63 or later.
-            i = j + 63;
+        if let Some(k) = hay[lo..i].iter().rposition(|&b| !is_b64(b)) {
+            // hay[lo + k] is not base64: a run of 64 ends at lo + k + 64 or later.
+            i = lo + k + 64;
             continue;
         }
-        let mut e = i + 1;
-        while e < len && is_b64(hay[e]) {
-            e += 1;
-        }
+        let e = i
+            + 1
+            + hay[i + 1..]
+                .iter()
+                .position(|&b| !is_b64(b))
+                .unwrap_or(len - i - 1);
         let rest = &hay[e..];
         let token = if rest.starts_with(b"\n") {
             1
@@ -270,39 +268,69 @@ impl Sites {
     }
 }
 
-/// A decoded stretch of text: `bytes[i]` stands for `text[start[i]..end[i]]`
-/// (offsets from the stretch's first byte).
+/// A decoded stretch of text `hay[a..b]`: its bytes, and where each site's
+/// decoded bytes sit in it (everything between sites is the text as is).
 #[derive(Default)]
 pub(crate) struct View {
     pub bytes: Vec<u8>,
-    pub start: Vec<u32>,
-    pub end: Vec<u32>,
+    /// Per site, in order: (first decoded byte in `bytes`, the site).
+    anchors: Vec<(usize, Site)>,
+    a: usize,
 }
 
 impl View {
     /// Decodes `hay[a..b]` with `sites` (all inside it, in order).
     pub fn build(&mut self, hay: &[u8], a: usize, b: usize, sites: &[Site]) {
         self.bytes.clear();
-        self.start.clear();
-        self.end.clear();
+        self.anchors.clear();
+        self.a = a;
         let mut pos = a;
-        let plain = |v: &mut View, from: usize, to: usize| {
-            v.bytes.extend_from_slice(&hay[from..to]);
-            for i in from..to {
-                v.start.push((i - a) as u32);
-                v.end.push((i + 1 - a) as u32);
-            }
-        };
         for s in sites {
-            plain(self, pos, s.start);
-            for &d in &s.dec[..s.n as usize] {
-                self.bytes.push(d);
-                self.start.push((s.start - a) as u32);
-                self.end.push((s.end - a) as u32);
-            }
+            self.bytes.extend_from_slice(&hay[pos..s.start]);
+            self.anchors.push((self.bytes.len(), *s));
+            self.bytes.extend_from_slice(&s.dec[..s.n as usize]);
             pos = s.end;
         }
-        plain(self, pos, b);
+        self.bytes.extend_from_slice(&hay[pos..b]);
+    }
+
+    /// The decoded ranges of the sites, in view bytes (for choosing what to
+    /// search: every match that a site changes overlaps or touches one).
+    pub fn site_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.anchors.iter().map(|(v, s)| (*v, *v + s.n as usize))
+    }
+
+    /// The last anchor at or before view byte `v`.
+    fn anchor(&self, v: usize) -> Option<&(usize, Site)> {
+        let i = self.anchors.partition_point(|(at, _)| *at <= v);
+        i.checked_sub(1).map(|i| &self.anchors[i])
+    }
+
+    /// Where in the text view byte `v` starts.
+    pub fn start_of(&self, v: usize) -> usize {
+        match self.anchor(v) {
+            None => self.a + v,
+            Some((at, s)) if v < at + s.n as usize => s.start,
+            Some((at, s)) => s.end + (v - at - s.n as usize),
+        }
+    }
+
+    /// Where in the text view byte `v` ends.
+    pub fn end_of(&self, v: usize) -> usize {
+        match self.anchor(v) {
+            Some((at, s)) if v < at + s.n as usize => s.end,
+            _ => self.start_of(v) + 1,
+        }
+    }
+
+    /// Whether view bytes `vs..ve` include a decoded byte.
+    pub fn decodes(&self, vs: usize, ve: usize) -> bool {
+        let i = self
+            .anchors
+            .partition_point(|(at, s)| at + s.n as usize <= vs);
+        self.anchors
+            .get(i)
+            .is_some_and(|(at, s)| s.n > 0 && *at < ve)
     }
 }
 
@@ -333,6 +361,42 @@ mod tests {
             "é😀&#1114112;&#0000060;<"
         );
         assert_eq!(decoded("a\\/b\\\\n", SLASH), "a/b\\\\n");
+    }
+
+    #[test]
+    fn view_bytes_map_back_to_the_text() {
+        let text = "ab%41cd&lt;e";
+        let mut s = Sites::default();
+        s.find(text.as_bytes());
+        let mut v = View::default();
+        v.build(text.as_bytes(), 1, text.len(), &s.kinds[PCT]);
+        assert_eq!(v.bytes, b"bAcd&lt;e");
+        let spans: Vec<(usize, usize)> = (0..v.bytes.len())
+            .map(|i| (v.start_of(i), v.end_of(i)))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                (1, 2),
+                (2, 5),
+                (5, 6),
+                (6, 7),
+                (7, 8),
+                (8, 9),
+                (9, 10),
+                (10, 11),
+                (11, 12)
+            ]
+        );
+        assert!(v.decodes(1, 2) && v.decodes(0, 3) && !v.decodes(2, 9) && !v.decodes(0, 1));
+        let line = "A".repeat(64);
+        let text = format!("{line}\n{line}");
+        s.find(text.as_bytes());
+        v.build(text.as_bytes(), 0, text.len(), &s.kinds[WRAP]);
+        assert_eq!(v.bytes.len(), 128);
+        assert_eq!((v.start_of(63), v.end_of(63)), (63, 64));
+        assert_eq!((v.start_of(64), v.end_of(64)), (65, 66));
+        assert!(!v.decodes(0, 128));
     }
 
     #[test]
