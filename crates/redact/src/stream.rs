@@ -41,12 +41,18 @@ impl StreamRedactor<'_> {
     /// Feeds a chunk; returns the bytes that are now final (redacted). Keeps a
     /// tail so a value split across chunks (or spanning lines) is still caught.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.redactor.is_empty() {
+            // Nothing to mask: nothing to hold back either.
+            return chunk.to_vec();
+        }
         self.buf.extend_from_slice(chunk);
         let keep = self.redactor.keep();
         let cut = self.buf.len().saturating_sub(keep);
-        // Each round scans the held-back tail again: wait for a quarter of it
-        // in new bytes, so a long tail is not rescanned for every small chunk.
-        if cut < self.start + (keep / 4).max(1) {
+        // Each round scans the held-back tail again: with a long tail (long
+        // values), wait for a quarter of it in new bytes, so it is not
+        // rescanned for every small chunk. A short tail goes out at once.
+        let gain = if keep > 16 << 10 { keep / 4 } else { 1 };
+        if cut < self.start + gain {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(cut - self.start);

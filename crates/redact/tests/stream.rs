@@ -105,6 +105,8 @@ fn value_spanning_lines_fed_line_by_line() {
 fn output_is_released_early() {
     // The stream holds back only a bounded tail: a few times the longest
     // form (a value in a decoded view may be spread over more text).
+    let empty = Redactor::new(&[], Options::default());
+    assert_eq!(empty.stream().push(b"prompt: "), b"prompt: ");
     let r = redactor();
     let mut s = r.stream();
     let mut released = 0;
