@@ -18,12 +18,15 @@ use lockbox_redact::{PatternSet, Redactor};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::OnceCell;
 
 /// The most bytes of version sets kept.
 pub(crate) const MAX_BYTES: usize = 64 << 20;
 /// The most run redactors kept.
 const MAX_RUNS: usize = 4096;
+/// Sets and run redactors unused this long are dropped by [`RunRedactors::sweep`].
+const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A secret version: secret id and version number.
 pub(crate) type VersionKey = (String, u64);
@@ -35,6 +38,7 @@ struct Slot {
     /// 0 until built and counted.
     bytes: usize,
     used: u64,
+    used_at: Instant,
 }
 
 #[derive(Default)]
@@ -49,6 +53,7 @@ struct RunEntry {
     sets: Vec<(VersionKey, Arc<PatternSet>)>,
     redactor: Arc<Redactor>,
     used: u64,
+    used_at: Instant,
 }
 
 /// How much building the cache has done (for tests and operators).
@@ -106,6 +111,7 @@ impl RunRedactors {
             return None;
         }
         entry.used = versions.tick;
+        entry.used_at = Instant::now();
         Some(entry.redactor.clone())
     }
 
@@ -128,8 +134,10 @@ impl RunRedactors {
                 cell: Arc::new(OnceCell::new()),
                 bytes: 0,
                 used: tick,
+                used_at: Instant::now(),
             });
             slot.used = tick;
+            slot.used_at = Instant::now();
             slot.cell.clone()
         };
         let set = cell
@@ -199,6 +207,7 @@ impl RunRedactors {
                 sets,
                 redactor: redactor.clone(),
                 used,
+                used_at: Instant::now(),
             },
         );
         redactor
@@ -223,6 +232,29 @@ impl RunRedactors {
             .lock()
             .expect("run redactors lock")
             .retain(|(_, keys), _| keys.iter().all(|(id, _)| id != secret_id));
+    }
+
+    /// Drops sets and run redactors unused for ten minutes (memory goes down
+    /// when use stops); for the service's periodic cache upkeep.
+    #[allow(dead_code)] // called by the cache upkeep (Lockbox::sweep_caches)
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        {
+            let mut v = self.versions.lock().expect("version sets lock");
+            let mut freed = 0;
+            v.map.retain(|_, slot| {
+                let keep = now.duration_since(slot.used_at) < IDLE;
+                if !keep {
+                    freed += slot.bytes;
+                }
+                keep
+            });
+            v.bytes -= freed;
+        }
+        self.runs
+            .lock()
+            .expect("run redactors lock")
+            .retain(|_, e| now.duration_since(e.used_at) < IDLE);
     }
 
     pub fn clear(&self) {
@@ -297,6 +329,9 @@ mod tests {
         assert!(c.cached_union("run", &keys).is_none());
         assert_eq!(c.stats().cached_versions, 1);
         assert_eq!(c.stats().cached_bytes, sets[0].heap_bytes());
+        // A sweep keeps what was used lately.
+        c.sweep();
+        assert_eq!(c.stats().cached_versions, 1);
     }
 
     #[tokio::test]
