@@ -6,11 +6,54 @@
 //! - `hot-patch`: many clients patching one secret with `If-Match`, retrying on 412;
 //!   prints p50/p99 latency of each PATCH and the rate of successful ones;
 //! - `echo`: an upstream that answers every request with what it received (method,
-//!   path and query, headers, body) as JSON, for trying the egress executor.
+//!   path and query, headers, body) as JSON, for trying the egress executor;
+//! - `run-redactor`: the cost of a run's redactor (`/v1/run/redact`) in a
+//!   workspace of many large secrets, against a Lockbox server started in this
+//!   process (so a counting allocator sees every byte it allocates): the first
+//!   call of a run using a few of them, a cached call, a call after a write to
+//!   another secret and to a used one, and parallel first calls of a fresh run.
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Counts live heap bytes and their peak, for `run-redactor`.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new > l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 #[derive(Parser)]
 struct Cli {
@@ -54,6 +97,25 @@ enum Cmd {
         clients: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// The cost of runs' redactors in a workspace of many large secrets.
+    RunRedactor {
+        /// Live secrets in the workspace.
+        #[arg(long, default_value_t = 10_000)]
+        secrets: usize,
+        /// Bytes per value (the limit is 64 KiB as JSON, escapes included).
+        #[arg(long, default_value_t = 64_000)]
+        size: usize,
+        /// Secrets a run uses.
+        #[arg(long, default_value_t = 10)]
+        used: usize,
+        /// Parallel first calls of a fresh run.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+        /// Where the server keeps its data (a fresh temporary directory, removed
+        /// afterwards, when not given).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -103,7 +165,221 @@ async fn main() -> Result<()> {
             clients,
             seconds,
         } => hot_patch(addr, token, clients, seconds).await?,
+        Cmd::RunRedactor {
+            secrets,
+            size,
+            used,
+            parallel,
+            dir,
+        } => run_redactor(secrets, size, used, parallel, dir).await?,
     }
+    Ok(())
+}
+
+/// A deterministic printable value (letters, digits, punctuation, spaces,
+/// quotes and backslashes: every kind of form applies) of `size` bytes.
+fn bench_value(i: usize, size: usize) -> String {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (b' ' + (x % 95) as u8) as char
+        })
+        .collect()
+}
+
+/// One timed call: milliseconds, and heap bytes at the peak above what was
+/// live before it.
+async fn measured<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<(f64, usize)> {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    f.await?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    Ok((ms, PEAK.load(Ordering::Relaxed).saturating_sub(base)))
+}
+
+async fn run_redactor(
+    secrets: usize,
+    size: usize,
+    used: usize,
+    parallel: usize,
+    dir: Option<std::path::PathBuf>,
+) -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let data = dir.unwrap_or_else(|| tmp.path().join("data"));
+    let server = lockbox_server::start(lockbox_server::ServerConfig {
+        data_dir: data,
+        listen: "127.0.0.1:0".into(),
+        ..lockbox_server::ServerConfig::default()
+    })
+    .await?;
+    let addr = server.url();
+    let token = server.init_token.clone().unwrap_or_default();
+    let svc = server.service.clone();
+    let http = reqwest::Client::new();
+    let secret_url = |i: usize| format!("{addr}/v1/workspaces/default/secrets/big-{i}");
+
+    // The workspace: `secrets` values of `size` bytes, written 16 at a time.
+    let t = Instant::now();
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..16 {
+        let (http, token, next) = (http.clone(), token.clone(), next.clone());
+        let addr = addr.clone();
+        writers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= secrets {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let r = http
+                    .put(format!("{addr}/v1/workspaces/default/secrets/big-{i}"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "value": bench_value(i, size) }))
+                    .send()
+                    .await?;
+                if !r.status().is_success() {
+                    bail!("writing secret {i} failed: {}", r.status());
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await??;
+    }
+    let populate_s = t.elapsed().as_secs_f64();
+
+    let open_run = || async {
+        let r: serde_json::Value = http
+            .post(format!("{addr}/v1/runs"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"workspace": "default", "trigger": "manual"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok::<String, anyhow::Error>(r["token"].as_str().unwrap_or_default().to_owned())
+    };
+    let refs_of = |run: String, ids: Vec<usize>| {
+        let (http, addr) = (http.clone(), addr.clone());
+        async move {
+            let mut refs = Vec::new();
+            for i in ids {
+                let r: serde_json::Value = http
+                    .post(format!("{addr}/v1/run/secrets/get"))
+                    .bearer_auth(&run)
+                    .json(&serde_json::json!({"name": format!("big-{i}"), "scope": "workspace"}))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                refs.push(r["ref"].as_str().unwrap_or_default().to_owned());
+            }
+            Ok::<Vec<String>, anyhow::Error>(refs)
+        }
+    };
+    // A log line holding one of the values, and a plain one.
+    let redact = |run: String, refs: Vec<String>, value: String| {
+        let (http, addr) = (http.clone(), addr.clone());
+        async move {
+            let r: serde_json::Value = http
+                .post(format!("{addr}/v1/run/redact"))
+                .bearer_auth(&run)
+                .json(&serde_json::json!({"refs": refs, "lines": ["step 1 done", format!("got {value} back")]}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if r["lines"][1].as_str() != Some("got [REDACTED:big-3] back") {
+                bail!(
+                    "the value was not masked: {}",
+                    &r.to_string()[..200.min(r.to_string().len())]
+                );
+            }
+            Ok(())
+        }
+    };
+    let stride = (secrets / used.max(1)).max(1);
+    let ids: Vec<usize> = (0..used).map(|k| (3 + k * stride) % secrets).collect();
+    let run = open_run().await?;
+    let refs = refs_of(run.clone(), ids.clone()).await?;
+    let value3 = bench_value(3, size);
+
+    let builds = || svc.redactor_stats();
+    let b0 = builds();
+    let first = measured(redact(run.clone(), refs.clone(), value3.clone())).await?;
+    let b1 = builds();
+    let cached = measured(redact(run.clone(), refs.clone(), value3.clone())).await?;
+    let b2 = builds();
+    // A write to a secret the run does not use.
+    let other = (0..secrets).find(|i| !ids.contains(i)).unwrap_or(0);
+    http.put(secret_url(other))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "value": bench_value(secrets + 1, size) }))
+        .send()
+        .await?;
+    let b3 = builds();
+    let after_other = measured(redact(run.clone(), refs.clone(), value3.clone())).await?;
+    let b4 = builds();
+    // A new version of a secret the run uses (its sets are dropped).
+    http.put(secret_url(ids[1]))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "value": bench_value(secrets + 2, size) }))
+        .send()
+        .await?;
+    let after_used = measured(redact(run.clone(), refs.clone(), value3.clone())).await?;
+    let b5 = builds();
+    // Parallel first calls of a fresh run over other secrets.
+    let run2 = open_run().await?;
+    let mut ids2: Vec<usize> = (0..used).map(|k| (5 + k * stride) % secrets).collect();
+    ids2[0] = 3;
+    let refs2 = refs_of(run2.clone(), ids2).await?;
+    let b6 = builds();
+    let par = measured(async {
+        let mut tasks = Vec::new();
+        for _ in 0..parallel {
+            tasks.push(tokio::spawn(redact(
+                run2.clone(),
+                refs2.clone(),
+                value3.clone(),
+            )));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    })
+    .await?;
+    let b7 = builds();
+    println!(
+        "{{\"secrets\": {secrets}, \"size\": {size}, \"used\": {used}, \"populate_s\": {populate_s:.1}, \
+         \"first_ms\": {:.1}, \"first_mb\": {:.2}, \"first_builds\": {}, \
+         \"cached_ms\": {:.1}, \"cached_mb\": {:.2}, \"cached_builds\": {}, \
+         \"after_other_write_ms\": {:.1}, \"after_other_write_mb\": {:.2}, \"after_other_write_builds\": {}, \
+         \"after_used_write_ms\": {:.1}, \"after_used_write_mb\": {:.2}, \"after_used_write_builds\": {}, \
+         \"parallel\": {parallel}, \"parallel_ms\": {:.1}, \"parallel_mb\": {:.2}, \"parallel_builds\": {}, \
+         \"cached_set_mb\": {:.2}}}",
+        first.0,
+        first.1 as f64 / 1e6,
+        b1.version_builds - b0.version_builds,
+        cached.0,
+        cached.1 as f64 / 1e6,
+        b2.version_builds - b1.version_builds,
+        after_other.0,
+        after_other.1 as f64 / 1e6,
+        b4.version_builds - b3.version_builds,
+        after_used.0,
+        after_used.1 as f64 / 1e6,
+        b5.version_builds - b4.version_builds,
+        par.0,
+        par.1 as f64 / 1e6,
+        b7.version_builds - b6.version_builds,
+        b7.cached_bytes as f64 / 1e6,
+    );
+    server.stop().await;
     Ok(())
 }
 

@@ -414,7 +414,9 @@ pub enum VisibilityArg {
 #[derive(Subcommand, Debug)]
 pub enum SecretSub {
     /// Create a secret or write a new version. The value is read from stdin unless
-    /// --value-file or --value is given.
+    /// --value-file or --value is given. Values shorter than 6 bytes are masked in
+    /// outputs only where they stand as a whole token in the answer to an outbound
+    /// call that sent them (a warning says so).
     Set(SetArgs),
     /// Show a secret's metadata (never the value).
     Get {

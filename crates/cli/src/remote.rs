@@ -229,6 +229,9 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
         .put_secret(&g.workspace, scope, &args.name, &value, &opts)
         .await?;
     drop(value);
+    for w in &out.meta.warnings {
+        eprintln!("warning: {w}");
+    }
     if g.json {
         print_json(&json!({"created": out.created, "secret": out.meta}))?;
     } else {

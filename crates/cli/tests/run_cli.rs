@@ -1,6 +1,7 @@
 //! `lockbox run`: a child gets the secrets as environment variables, and what it
-//! prints (raw, base64, split across writes, on stdout or stderr) shows only
-//! redactions; its exit code comes back.
+//! prints (raw, base64 plain and wrapped, hex, percent-encoded, as HTML
+//! entities, split across writes, on stdout or stderr) shows only redactions;
+//! its exit code comes back.
 
 mod support;
 
@@ -26,11 +27,24 @@ fn child_gets_values_and_its_output_shows_only_redactions() {
             .status
             .success());
     }
+    // A value below the minimum length is stored, with a warning.
+    let o = cli(&url, &token, &["secret", "set", "pin"], Some("4821"));
+    assert!(o.status.success());
+    assert!(
+        err_text(&o).contains("warning: the value is shorter than 6 bytes"),
+        "{}",
+        err_text(&o)
+    );
+    assert!(!err_text(&o).contains("4821"));
     let script = r#"
 echo "key=$API_KEY"
 echo "db=$DB_PASSWORD"
 env | grep -c OTHER
 printf %s "$API_KEY" | base64
+printf %s "$API_KEY" | od -An -tx1 | tr -d ' \n'; echo
+printf '%s\n' "$DB_PASSWORD" | sed 's/-/%2d/g'
+printf '%s\n' "$DB_PASSWORD" | sed 's/-/\&#45;/g'
+printf %s "lead-$API_KEY-$API_KEY-$API_KEY-$API_KEY" | base64
 half=$(printf %s "$DB_PASSWORD" | cut -c1-7)
 rest=$(printf %s "$DB_PASSWORD" | cut -c8-)
 printf %s "$half" >&2
@@ -62,6 +76,9 @@ exit 7
         "c2tfbGl2ZV9SdW5DaGlsZF85ODc2NTQ",
         "pg-pass-Zz9Yy8Xx7",
         "pg-pass",
+        "pg%2dpass",
+        "pg&#45;pass",
+        "736b5f6c6976655f52756e4368696c64",
     ] {
         assert!(
             !out.contains(leak) && !err.contains(leak),
@@ -69,6 +86,14 @@ exit 7
         );
     }
     assert!(err.contains("[REDACTED:app/db password]"), "{err}");
+    // key=, base64, hex, and at least one mask per wrapped line.
+    assert!(out.matches("[REDACTED:app/api-key]").count() >= 5, "{out}");
+    // db=, percent-encoded, HTML entities.
+    assert_eq!(
+        out.matches("[REDACTED:app/db password]").count(),
+        3,
+        "{out}"
+    );
 
     // Two names mapping to one variable are refused.
     assert!(cli(

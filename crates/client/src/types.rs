@@ -45,6 +45,11 @@ pub struct SecretMeta {
     /// `not_found` until it is undeleted.
     #[serde(default)]
     pub current_deleted: bool,
+    /// On the answer to a write: what to know about the value just written (it,
+    /// or some of its JSON fields, is shorter than the minimum length Lockbox
+    /// masks everywhere). Never the value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One page of `GET /secrets`.

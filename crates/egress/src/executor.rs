@@ -22,7 +22,7 @@ use crate::{
 };
 use base64::Engine as _;
 use lockbox_core::{Error, ErrorCode};
-use lockbox_redact::{Options, Redactor};
+use lockbox_redact::{Options, PatternSet, Redactor};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::sync::Arc;
@@ -448,11 +448,13 @@ impl Executor {
         }
         let mut table = Table::new();
         let mut secret_names = Table::new();
-        let mut plaintexts: Vec<(&str, &[u8])> = Vec::with_capacity(resolved.len());
-        // More forms to redact: the path-encoded form of each value (which the
-        // redactor's own URL forms do not cover) and a URL-valued secret's path and
-        // query; and each value lower-cased, for the redirect host check.
-        let mut path_forms: Vec<(&str, Zeroizing<String>)> = Vec::new();
+        // The response is redacted with every value this request carries, in
+        // every form (the URL-encoded forms of what was substituted into a path,
+        // a query or a form body included; a URL-valued secret's path and query
+        // values on their own too). A value below the minimum length is masked
+        // where it stands as a whole token: this answer is to a request that
+        // carried it. Each value lower-cased, for the redirect host check.
+        let mut forms = PatternSet::builder(Options::default()).short_values_as_tokens(true);
         let mut lowered: Vec<Zeroizing<String>> = Vec::new();
         for (r, res) in references.iter().zip(&resolved) {
             // EXPOSE: the plaintext is spliced into the outgoing request and fed to the
@@ -462,31 +464,20 @@ impl Executor {
                 .map_err(|_| Error::invalid(format!("secret \"{}\" is not text", res.name)))?;
             table.insert(*r, text);
             secret_names.insert(*r, res.name.as_str());
-            plaintexts.push((res.name.as_str(), bytes));
-            let mut path = Zeroizing::new(String::new());
-            refs::push_path_encoded(&mut path, text);
-            if path.as_str() != text {
-                path_forms.push((res.name.as_str(), path));
-            }
-            if text.len() >= Options::default().min_len {
-                lowered.push(Zeroizing::new(text.to_ascii_lowercase()));
-            }
-            // A URL-valued secret's path and query (a webhook's secret part) come back
-            // from an upstream that echoes its request line without the rest of the
-            // URL: mask them on their own too.
-            if template.base.as_deref() == Some(*r) {
-                if let Ok(u) = Url::parse(text) {
-                    let tail = Zeroizing::new(
-                        u[url::Position::BeforePath..url::Position::AfterQuery].to_string(),
-                    );
-                    if tail.len() > 1 {
-                        path_forms.push((res.name.as_str(), tail));
-                    }
+            forms.add(&res.name, bytes);
+            // A JSON object or array (a non-string secret, substituted as its
+            // JSON text): its leaves on their own too, numbers and booleans
+            // included.
+            if matches!(bytes.first(), Some(b'{' | b'[')) {
+                if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                    forms.add_json(&res.name, &doc);
                 }
             }
+            if text.len() >= lockbox_redact::MIN_LEN {
+                lowered.push(Zeroizing::new(text.to_ascii_lowercase()));
+            }
         }
-        plaintexts.extend(path_forms.iter().map(|(n, p)| (*n, p.as_bytes())));
-        let redactor = Redactor::new(&plaintexts, Options::default());
+        let redactor = Redactor::from_sets(&[Arc::new(forms.build())]);
         if let Some(base) = &template.base {
             attempt.url_secret = secret_names.get(base.as_str()).map(|n| n.to_string());
         }

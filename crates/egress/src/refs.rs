@@ -158,6 +158,41 @@ mod tests {
         assert!(substitute("$secret:missing", &table, Encoding::Raw).is_err());
     }
 
+    /// What the executor sends for a value, in every context, is masked by a
+    /// redactor over that value (as the executor builds it for the response).
+    #[test]
+    fn what_is_sent_is_what_the_redactor_finds() {
+        use lockbox_redact::{Options, Redactor};
+        for value in [
+            "Az+Sec/ret=&x~9",
+            "p@ss word|x:y/é\"<>`{}?#'%41",
+            "line\nbreak\ttab\u{1}\\",
+            "plain-alnum-value-123",
+        ] {
+            let r = Redactor::new(&[("v", value.as_bytes())], Options::default());
+            let mut table = Table::new();
+            table.insert("$secret:a", value);
+            for enc in [
+                Encoding::Raw,
+                Encoding::JsonString,
+                Encoding::Form,
+                Encoding::Path,
+            ] {
+                let sent = substitute("<$secret:a>", &table, enc).unwrap();
+                assert_eq!(r.redact_str(&sent), "<[REDACTED:v]>", "{enc:?}: {}", &*sent);
+            }
+            // The `query` map, as the url crate appends it.
+            let mut u = url::Url::parse("http://h.example/p").unwrap();
+            u.query_pairs_mut().append_pair("k", value);
+            assert_eq!(
+                r.redact_str(u.as_str()),
+                "http://h.example/p?k=[REDACTED:v]",
+                "{}",
+                u.as_str()
+            );
+        }
+    }
+
     #[test]
     fn substitutes_form_and_path_encoded() {
         let mut table = Table::new();

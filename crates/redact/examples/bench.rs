@@ -104,7 +104,8 @@ const WORDS: &[&str] = &[
 ];
 
 /// ~`size` bytes of log-like lines (words, numbers, random ids), with a few
-/// hundred occurrences of `values` in various encodings.
+/// hundred occurrences of `values` in various encodings (raw, Basic
+/// credentials, JSON, percent-encoded, hex, HTML-escaped).
 fn gen_text(rng: &mut Rng, size: usize, values: &[Vec<u8>]) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut t = Vec::with_capacity(size + 256);
@@ -133,8 +134,37 @@ fn gen_text(rng: &mut Rng, size: usize, values: &[Vec<u8>]) -> Vec<u8> {
         }
         if rng.below(20) == 0 && !values.is_empty() {
             let v = rng.pick(values);
-            match rng.below(3) {
+            match rng.below(6) {
                 0 => t.extend_from_slice(v),
+                3 => {
+                    // Percent-encoded, as in a logged URL.
+                    t.extend_from_slice(b"GET /cb?code=");
+                    for &b in v.iter() {
+                        if b.is_ascii_alphanumeric() {
+                            t.push(b);
+                        } else {
+                            t.extend_from_slice(format!("%{b:02x}").as_bytes());
+                        }
+                    }
+                }
+                4 => {
+                    for &b in v.iter() {
+                        t.extend_from_slice(format!("{b:02x}").as_bytes());
+                    }
+                }
+                5 => {
+                    // HTML-escaped, as in an error page.
+                    for &b in v.iter() {
+                        match b {
+                            b'<' => t.extend_from_slice(b"&lt;"),
+                            b'>' => t.extend_from_slice(b"&gt;"),
+                            b'&' => t.extend_from_slice(b"&amp;"),
+                            b'"' => t.extend_from_slice(b"&quot;"),
+                            b'\'' => t.extend_from_slice(b"&#39;"),
+                            b => t.push(b),
+                        }
+                    }
+                }
                 1 => {
                     let mut up = b"user:".to_vec();
                     up.extend_from_slice(v);
@@ -228,7 +258,7 @@ fn main() {
             .filter(|w| w == b"[REDACTED:")
             .count();
 
-        let patterns: Vec<&[u8]> = redactor.patterns().collect();
+        let patterns = redactor.patterns();
         if std::env::var_os("NO_AC").is_some() {
             println!(
                 "{:>7} {:>9} {:>9.2} {:>12.0} {:>12.0} {:>9} {:>12} {:>7}",

@@ -1,17 +1,22 @@
 //! A process-wide redactor for log output: values the process has recently put to
 //! use (resolved references, for instance) are registered here for a while, and a
 //! log writer passes every line through the current redactor before it reaches
-//! stderr. Defense in depth: no code path is meant to log a value at all.
+//! stderr, in every form the redactor knows. Defense in depth: no code path is
+//! meant to log a value at all.
+//!
+//! Each value's forms are built once, when it is registered; the current
+//! redactor is the union of the live entries' sets (laid out again, never
+//! re-encoded).
 
-use crate::{Options, Redactor};
+use crate::{Options, PatternSet, Redactor};
 use std::io::Write;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 struct Entry {
-    name: String,
     value: Zeroizing<Vec<u8>>,
+    set: Arc<PatternSet>,
     until: Instant,
 }
 
@@ -41,16 +46,13 @@ pub fn register(name: &str, value: &[u8], ttl: Duration) {
             return;
         }
         None => entries.push(Entry {
-            name: name.to_owned(),
             value: Zeroizing::new(value.to_vec()),
+            set: Arc::new(PatternSet::new(&[(name, value)], Options::default())),
             until: now + ttl,
         }),
     }
-    let pairs: Vec<(&str, &[u8])> = entries
-        .iter()
-        .map(|e| (e.name.as_str(), e.value.as_slice()))
-        .collect();
-    let fresh = Arc::new(Redactor::new(&pairs, Options::default()));
+    let sets: Vec<Arc<PatternSet>> = entries.iter().map(|e| e.set.clone()).collect();
+    let fresh = Arc::new(Redactor::from_sets(&sets));
     *reg.current.write().expect("registry lock") = fresh;
 }
 
@@ -100,9 +102,15 @@ mod tests {
             w.write_all(b"line with registered-value-42 in it\n")
                 .unwrap();
         }
+        register("k2", b"another value/with=more", Duration::from_secs(60));
+        {
+            let mut w = RedactingWriter::new(&mut out);
+            w.write_all(b"q=another%20value%2Fwith%3Dmore&x=registered-value-42\n")
+                .unwrap();
+        }
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "line with [REDACTED:k] in it\n"
+            "line with [REDACTED:k] in it\nq=[REDACTED:k2]&x=[REDACTED:k]\n"
         );
     }
 }

@@ -2,20 +2,33 @@
 //! JSON documents and byte streams. Usable on its own (no dependency on the
 //! rest of Lockbox).
 //!
-//! A [`Redactor`] is built once from a set of `(name, value)` pairs. Every
-//! value is registered under all the forms in which it commonly leaks:
+//! A [`Redactor`] is built from a set of `(name, value)` pairs, or from
+//! [`PatternSet`]s built earlier (one per secret version, say, shared by every
+//! redactor that needs it). Every value is found in all the forms in which it
+//! commonly leaks:
 //!
-//! * raw bytes;
+//! * raw bytes, and as hex (either case);
 //! * JSON-escaped, as serde_json writes it and as other encoders do (`\/`,
-//!   `\uXXXX` for non-ASCII or for the HTML-sensitive `<>&'=` in either hex
-//!   case, surrogate pairs);
-//! * URL-encoded (RFC 3986 "everything but unreserved", form style with `+`
-//!   for space, Python's and JavaScript's variants; upper- and lower-case hex);
-//! * base64, standard and URL-safe alphabets, for the value starting at any of
-//!   the three byte offsets of a 3-byte group (so a password inside
-//!   `Authorization: Basic base64(user:password)` is caught). Only the stable
-//!   middle of the encoding is matched; the match is then widened over the
-//!   partial characters on both sides and any `=` padding.
+//!   `\uXXXX` for non-ASCII or for the HTML-sensitive `<>&'=`, hex digits in
+//!   either case, surrogate pairs);
+//! * percent-encoded with any encode set (RFC 3986, the WHATWG path, query,
+//!   fragment, userinfo and form sets, JavaScript's and Python's) and hex
+//!   digits in either case at any position, `+` for a space included;
+//! * HTML entities: named, decimal and hex;
+//! * base64, standard and URL-safe alphabets, padded or not, for the value
+//!   starting at any of the three byte offsets of a 3-byte group (so a password
+//!   inside `Authorization: Basic base64(user:password)` is caught), also
+//!   URL-encoded, with `\/` escapes, and wrapped at 64 or 76 columns (PEM,
+//!   MIME). Only the stable middle of the encoding is matched; the match is
+//!   then widened over the partial characters on both sides and any padding.
+//!
+//! JSON values ([`Redactor::with_json`]) register their compact text and every
+//! string, number and boolean leaf; a URL value (`scheme://…`) also its user
+//! name, password, path and query values. Values shorter than
+//! [`Options::min_len`] (default [`MIN_LEN`], 6 bytes) are skipped
+//! ([`Redactor::skipped`]), unless the set is built with
+//! [`SetBuilder::short_values_as_tokens`]: then they are masked where they
+//! stand as a whole token.
 //!
 //! Every occurrence is replaced by `[REDACTED:<name>]`; overlapping
 //! occurrences are masked as their union (one replacement carrying the name of
@@ -25,14 +38,16 @@
 //! Matching (see `matcher.rs`) uses sparse-window filters: one probe per 8
 //! bytes of text for patterns of 15 bytes or more, two per 8 bytes for
 //! patterns of 7 to 14 bytes, and aho-corasick only for the few shorter ones.
-//! Building for 10,000 values (~80,000 patterns) takes ~35 ms and scanning
-//! runs at well over 1 GB/s; see `BENCH.md`.
+//! Percent-encoding, entities, `\/` and line wrapping are undone around each
+//! escape in the text (`views.rs`) rather than enumerated as forms. See
+//! `BENCH.md` for speed.
 //!
 //! ```
 //! use lockbox_redact::{Options, Redactor};
 //!
 //! let r = Redactor::new(&[("db-password", b"correct horse battery")], Options::default());
 //! assert_eq!(r.redact_str("pw=correct%20horse%20battery"), "pw=[REDACTED:db-password]");
+//! assert_eq!(r.redact_str("pw=correct+horse+battery"), "pw=[REDACTED:db-password]");
 //!
 //! let mut stream = r.stream();
 //! let mut out = stream.push(b"log: correct horse");
@@ -45,29 +60,38 @@ mod forms;
 pub mod global;
 mod json;
 mod matcher;
+mod set;
 mod stream;
+mod views;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
+pub use json::short_leaves;
+pub use set::{PatternSet, SetBuilder};
 pub use stream::StreamRedactor;
 
-use forms::{Forms, EXT_LEFT, EXT_RIGHT};
+use forms::{EXT_LEFT, EXT_PCT_ONLY, EXT_RIGHT, EXT_TOKEN};
 use matcher::{Matcher, RawMatch};
+use views::{Sites, View};
 
-/// How a [`Redactor`] is built.
+/// The default minimum length, in bytes, of a value masked everywhere.
+pub const MIN_LEN: usize = 6;
+
+/// How a [`Redactor`] or [`PatternSet`] is built.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Values shorter than this many bytes are not masked (they would cause
     /// too many false positives); their names are listed in
-    /// [`Redactor::skipped`]. Default 6. Encoded forms shorter than this are
-    /// dropped too.
+    /// [`Redactor::skipped`]. Default [`MIN_LEN`] (6). Encoded forms shorter
+    /// than this are dropped too.
     pub min_len: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { min_len: 6 }
+        Options { min_len: MIN_LEN }
     }
 }
 
@@ -79,6 +103,14 @@ pub(crate) struct Span {
     pub name: u32,
 }
 
+/// Working memory of one redaction (reused by a stream).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    raw: Vec<RawMatch>,
+    sites: Sites,
+    view: View,
+}
+
 /// Masks a fixed set of secret values. Immutable once built: `Send + Sync`,
 /// share it through an `Arc`; build a new one when the set changes.
 pub struct Redactor {
@@ -86,7 +118,7 @@ pub struct Redactor {
     replacements: Vec<Vec<u8>>,
     /// Per pattern: index into `replacements`.
     pat_name: Vec<u32>,
-    /// Per pattern: `EXT_LEFT | EXT_RIGHT` widening bits.
+    /// Per pattern: `EXT_*` bits.
     pat_ext: Vec<u8>,
     matcher: Matcher,
     skipped: Vec<String>,
@@ -103,108 +135,77 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-/// Collects the forms of every value before the matcher is built.
-struct Builder {
-    min_len: usize,
-    names: HashMap<String, u32>,
-    /// Values already added: a repeated value (under any name) adds nothing,
-    /// so no window key ever maps to many copies of one pattern.
-    values: HashSet<Vec<u8>>,
-    replacements: Vec<Vec<u8>>,
-    arena: Vec<u8>,
-    bounds: Vec<(u32, u32)>,
-    pat_name: Vec<u32>,
-    pat_ext: Vec<u8>,
-    skipped: Vec<String>,
-    skipped_set: HashSet<String>,
-    scratch: Forms,
-}
-
-impl Builder {
-    /// `values` and `bytes`: how many values of how many bytes in all will be
-    /// added (a sizing hint).
-    fn new(opts: Options, values: usize, bytes: usize) -> Builder {
-        // Most values have a handful of forms, a few bytes longer than the
-        // value; reserving avoids regrowing (and re-faulting) big buffers.
-        let pats = values * 8;
-        Builder {
-            min_len: opts.min_len.max(1),
-            names: HashMap::with_capacity(values),
-            values: HashSet::with_capacity(values),
-            replacements: Vec::with_capacity(values),
-            arena: Vec::with_capacity(bytes * 10),
-            bounds: Vec::with_capacity(pats),
-            pat_name: Vec::with_capacity(pats),
-            pat_ext: Vec::with_capacity(pats),
-            skipped: Vec::new(),
-            skipped_set: HashSet::new(),
-            scratch: Forms::default(),
-        }
-    }
-
-    fn add(&mut self, name: &str, value: &[u8]) {
-        if value.len() < self.min_len {
-            if self.skipped_set.insert(name.to_owned()) {
-                self.skipped.push(name.to_owned());
-            }
-            return;
-        }
-        if !self.values.insert(value.to_vec()) {
-            return;
-        }
-        let next = self.replacements.len() as u32;
-        let name_id = *self.names.entry(name.to_owned()).or_insert(next);
-        if name_id == next {
-            self.replacements
-                .push(format!("[REDACTED:{name}]").into_bytes());
-        }
-        forms::forms(value, &mut self.scratch);
-        for (form, ext) in self.scratch.iter() {
-            if form.len() < self.min_len {
-                continue;
-            }
-            self.bounds
-                .push((self.arena.len() as u32, form.len() as u32));
-            self.arena.extend_from_slice(form);
-            self.pat_name.push(name_id);
-            self.pat_ext.push(ext);
-        }
-    }
-
-    fn build(self) -> Redactor {
-        Redactor {
-            replacements: self.replacements,
-            pat_name: self.pat_name,
-            pat_ext: self.pat_ext,
-            matcher: Matcher::new(self.arena, self.bounds),
-            skipped: self.skipped,
-        }
-    }
+/// A byte that continues a word: an ASCII letter or digit, or part of a
+/// non-ASCII character.
+#[inline]
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
 }
 
 impl Redactor {
     /// `secrets`: (display name, plaintext value bytes). Values shorter than
     /// `min_len` are NOT masked; they are listed in [`skipped`](Self::skipped).
     pub fn new(secrets: &[(&str, &[u8])], opts: Options) -> Redactor {
-        let bytes = secrets.iter().map(|(_, v)| v.len()).sum();
-        let mut b = Builder::new(opts, secrets.len(), bytes);
-        for (name, value) in secrets {
-            b.add(name, value);
-        }
-        b.build()
+        Redactor::from_sets(&[Arc::new(PatternSet::new(secrets, opts))])
     }
 
-    /// Adds every string leaf of a JSON value under the same name as well as
-    /// the value's compact JSON text. (Numbers, booleans and object keys are
-    /// not registered on their own.)
+    /// JSON values: each one's compact JSON text (a string: its text) and every
+    /// string, number and boolean leaf at any depth, under the same name.
+    /// Object keys are not registered.
     pub fn with_json(secrets: &[(&str, &serde_json::Value)], opts: Options) -> Redactor {
-        let mut b = Builder::new(opts, secrets.len() * 4, secrets.len() * 256);
-        for (name, value) in secrets {
-            let text = serde_json::to_string(value).unwrap_or_default();
-            b.add(name, text.as_bytes());
-            json::for_each_string_leaf(value, &mut |s| b.add(name, s.as_bytes()));
+        Redactor::from_sets(&[Arc::new(PatternSet::with_json(secrets, opts))])
+    }
+
+    /// The union of sets built earlier: lays out the matcher's tables over
+    /// their forms (it copies no value and encodes nothing).
+    pub fn from_sets(sets: &[Arc<PatternSet>]) -> Redactor {
+        let mut names: HashMap<&str, u32> = HashMap::new();
+        let mut replacements = Vec::new();
+        let mut pat_name = Vec::new();
+        let mut pat_ext = Vec::new();
+        let mut skipped: Vec<String> = Vec::new();
+        for set in sets {
+            // One set's names are distinct already.
+            let ids: Vec<u32> = if sets.len() == 1 {
+                replacements.extend(
+                    set.names
+                        .iter()
+                        .map(|n| format!("[REDACTED:{n}]").into_bytes()),
+                );
+                (0..set.names.len() as u32).collect()
+            } else {
+                set.names
+                    .iter()
+                    .map(|n| {
+                        *names.entry(n.as_str()).or_insert_with(|| {
+                            replacements.push(format!("[REDACTED:{n}]").into_bytes());
+                            replacements.len() as u32 - 1
+                        })
+                    })
+                    .collect()
+            };
+            for f in &set.forms {
+                pat_name.push(ids[f.name as usize]);
+                pat_ext.push(f.ext);
+            }
+            for s in &set.skipped {
+                if !skipped.contains(s) {
+                    skipped.push(s.clone());
+                }
+            }
         }
-        b.build()
+        Redactor {
+            replacements,
+            pat_name,
+            pat_ext,
+            matcher: Matcher::new(sets.to_vec()),
+            skipped,
+        }
+    }
+
+    /// The sets this redactor was built over.
+    pub fn sets(&self) -> &[Arc<PatternSet>] {
+        self.matcher.sets()
     }
 
     /// Names of values too short to mask (each listed once).
@@ -225,22 +226,24 @@ impl Redactor {
     /// Every registered pattern (for benchmarks and diagnostics: these are
     /// the secret values and their encodings).
     #[doc(hidden)]
-    pub fn patterns(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        (0..self.pat_name.len() as u32).map(|pid| self.matcher.pattern(pid))
+    pub fn patterns(&self) -> Vec<Vec<u8>> {
+        (0..self.matcher.len() as u32)
+            .map(|pid| self.matcher.pattern(pid))
+            .collect()
     }
 
     /// Masks `text`; borrows it when nothing matched. The output is always
     /// valid UTF-8: a match that would split a character is widened to whole
     /// characters.
     pub fn redact_str<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut raw = Vec::new();
+        let mut sc = Scratch::default();
         let mut spans = Vec::new();
-        self.spans(text.as_bytes(), true, &mut raw, &mut spans);
+        self.spans(text.as_bytes(), true, &mut sc, &mut spans);
         if spans.is_empty() {
             return Cow::Borrowed(text);
         }
         let mut out = Vec::with_capacity(text.len());
-        self.emit(text.as_bytes(), 0, text.len(), &spans, &mut out);
+        self.emit(text.as_bytes(), 0, text.len(), 0, &spans, &mut out);
         match String::from_utf8(out) {
             Ok(s) => Cow::Owned(s),
             // Unreachable: spans are widened to char boundaries and the
@@ -251,15 +254,16 @@ impl Redactor {
 
     /// Masks `data`.
     pub fn redact_bytes(&self, data: &[u8]) -> Vec<u8> {
-        let mut raw = Vec::new();
+        let mut sc = Scratch::default();
         let mut spans = Vec::new();
-        self.spans(data, false, &mut raw, &mut spans);
+        self.spans(data, false, &mut sc, &mut spans);
         let mut out = Vec::with_capacity(data.len());
-        self.emit(data, 0, data.len(), &spans, &mut out);
+        self.emit(data, 0, data.len(), 0, &spans, &mut out);
         out
     }
 
-    /// Masks every string and object key inside `v`, in place.
+    /// Masks every string and object key inside `v`, in place; a number or
+    /// boolean leaf that matches becomes the masked text (a string).
     pub fn redact_json(&self, v: &mut serde_json::Value) {
         json::redact_value(self, v);
     }
@@ -270,41 +274,52 @@ impl Redactor {
     }
 
     /// How many trailing bytes a stream must hold back: a match starting
-    /// before `len - keep` is complete, widening included.
+    /// before `len - keep` is complete, widening and the bytes around it
+    /// included, also when found in a decoded view (where one byte may stand
+    /// for up to `MAX_EXPANSION` bytes of text).
     pub(crate) fn keep(&self) -> usize {
-        self.matcher.max_len() + 3
+        views::MAX_EXPANSION * self.matcher.max_len() + 64
+    }
+
+    /// Widens a match of `pid` at `hay[s..e]` (base64 partial characters and
+    /// padding); `None` when a token's neighbours are part of a word.
+    #[inline]
+    fn widen(&self, hay: &[u8], s: usize, e: usize, pid: u32) -> Option<(usize, usize)> {
+        let ext = self.pat_ext[pid as usize];
+        let len = hay.len();
+        let (mut s, mut e) = (s, e);
+        if ext & EXT_TOKEN != 0 && ((s > 0 && is_word(hay[s - 1])) || (e < len && is_word(hay[e])))
+        {
+            return None;
+        }
+        if ext & EXT_LEFT != 0 && s > 0 && forms::is_base64_char(hay[s - 1]) {
+            s -= 1;
+        }
+        if ext & EXT_RIGHT != 0 && e < len && forms::is_base64_char(hay[e]) {
+            e += 1;
+            for _ in 0..2 {
+                if e < len && hay[e] == b'=' {
+                    e += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        Some((s, e))
     }
 
     /// Every masked region of `hay`, widened (base64 partial characters and
     /// padding; whole UTF-8 characters when `utf8`), sorted by start, then
-    /// longest first.
-    pub(crate) fn spans(
-        &self,
-        hay: &[u8],
-        utf8: bool,
-        raw: &mut Vec<RawMatch>,
-        out: &mut Vec<Span>,
-    ) {
-        raw.clear();
+    /// longest first. Matches in the text itself, and in decoded views of the
+    /// stretches around each escape, mapped back to the text.
+    pub(crate) fn spans(&self, hay: &[u8], utf8: bool, sc: &mut Scratch, out: &mut Vec<Span>) {
         out.clear();
-        self.matcher.find_all(hay, raw);
+        if self.is_empty() {
+            return;
+        }
+        let Scratch { raw, sites, view } = sc;
         let len = hay.len();
-        for m in raw.iter() {
-            let ext = self.pat_ext[m.pid as usize];
-            let (mut s, mut e) = (m.start, m.end);
-            if ext & EXT_LEFT != 0 && s > 0 && forms::is_base64_char(hay[s - 1]) {
-                s -= 1;
-            }
-            if ext & EXT_RIGHT != 0 && e < len && forms::is_base64_char(hay[e]) {
-                e += 1;
-                for _ in 0..2 {
-                    if e < len && hay[e] == b'=' {
-                        e += 1;
-                    } else {
-                        break;
-                    }
-                }
-            }
+        let push = |out: &mut Vec<Span>, mut s: usize, mut e: usize, pid: u32| {
             if utf8 {
                 while s > 0 && is_utf8_continuation(hay[s]) {
                     s -= 1;
@@ -316,8 +331,64 @@ impl Redactor {
             out.push(Span {
                 start: s,
                 end: e,
-                name: self.pat_name[m.pid as usize],
+                name: self.pat_name[pid as usize],
             });
+        };
+        raw.clear();
+        self.matcher.find_all(hay, raw);
+        for m in raw.iter() {
+            if self.pat_ext[m.pid as usize] & EXT_PCT_ONLY != 0 {
+                continue;
+            }
+            if let Some((s, e)) = self.widen(hay, m.start, m.end, m.pid) {
+                push(out, s, e, m.pid);
+            }
+        }
+        sites.find(hay);
+        let max_len = self.matcher.max_len();
+        for (k, list) in sites.kinds.iter().enumerate() {
+            // Text this far from a site can hold no match the site changes.
+            let reach = views::EXPANSION[k] * max_len + 16;
+            let mut i = 0;
+            while i < list.len() {
+                let a = list[i].start.saturating_sub(reach);
+                let mut j = i;
+                let mut b = (list[i].end + reach).min(len);
+                while j + 1 < list.len() && list[j + 1].start.saturating_sub(reach) < b {
+                    j += 1;
+                    b = (list[j].end + reach).min(len);
+                }
+                view.build(hay, a, b, &list[i..=j]);
+                // Search only around the decoded sites: a match they change
+                // overlaps one, so lies within the longest pattern of it.
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for (s, e) in view.site_ranges() {
+                    let (s, e) = (
+                        s.saturating_sub(max_len),
+                        (e + max_len).min(view.bytes.len()),
+                    );
+                    match ranges.last_mut() {
+                        Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                        _ => ranges.push((s, e)),
+                    }
+                }
+                for (rs, re) in ranges {
+                    raw.clear();
+                    self.matcher.find_all(&view.bytes[rs..re], raw);
+                    for m in raw.iter() {
+                        let (ms, me) = (rs + m.start, rs + m.end);
+                        if self.pat_ext[m.pid as usize] & EXT_PCT_ONLY != 0
+                            && (k != views::PCT || !view.decodes(ms, me))
+                        {
+                            continue;
+                        }
+                        if let Some((vs, ve)) = self.widen(&view.bytes, ms, me, m.pid) {
+                            push(out, view.start_of(vs), view.end_of(ve - 1), m.pid);
+                        }
+                    }
+                }
+                i = j + 1;
+            }
         }
         out.sort_unstable_by(|a, b| {
             a.start
@@ -329,21 +400,23 @@ impl Redactor {
     }
 
     /// Writes `buf[start..cut]` to `out` with every span masked. Spans are
-    /// sorted by start; only those starting before `cut` are used (they must
-    /// be complete). Overlapping spans are masked as one. A span group that
-    /// begins before `start` continues a mask already written (by a previous
-    /// stream round): its bytes are dropped without a second replacement.
-    /// Returns where the next round starts (`>= cut`).
+    /// sorted by start; only those starting in `handled..cut` are used (they
+    /// must be complete; those before `handled` were dealt with already).
+    /// Overlapping spans are masked as one. A span group that begins before
+    /// `start` continues a mask already written (by a previous stream round):
+    /// its bytes are dropped without a second replacement. Returns where the
+    /// next round starts (`>= cut`).
     pub(crate) fn emit(
         &self,
         buf: &[u8],
         start: usize,
         cut: usize,
+        handled: usize,
         spans: &[Span],
         out: &mut Vec<u8>,
     ) -> usize {
         let mut pos = start;
-        let mut i = 0;
+        let mut i = spans.partition_point(|s| s.start < handled);
         while i < spans.len() && spans[i].start < cut {
             let first = spans[i];
             let mut end = first.end;

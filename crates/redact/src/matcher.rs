@@ -25,8 +25,19 @@
 //!   filter is sparser, one bit per window (it is tested twice as often).
 //! * **Short patterns** (< 7 bytes: only values that short, raw) go to an
 //!   aho-corasick automaton.
+//!
+//! Windows are read case-folded (every byte with bit 5 set), so a form whose
+//! hex digits may come in either case (hex, JSON `\u` escapes) is found by
+//! one window; the candidate is then verified under the form's own rule. The
+//! windows of each form are picked when its [`PatternSet`] is built; a
+//! matcher over several sets only lays out the filters and tables.
+
+use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::forms::{eq_mode, Encoder, MODE_EXACT};
+use crate::set::{Form, PatternSet};
 
 /// One occurrence of pattern `pid` at `hay[start..end]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,12 +48,12 @@ pub(crate) struct RawMatch {
 }
 
 /// Long tier: 8-byte windows probed every 8 bytes.
-const LONG_WINDOW: usize = 8;
-const LONG_STRIDE: usize = 8;
+pub(crate) const LONG_WINDOW: usize = 8;
+pub(crate) const LONG_STRIDE: usize = 8;
 /// Mid tier: 4-byte windows probed every 4 bytes (the two halves of each
 /// 8-byte word the long tier loads anyway).
-const MID_WINDOW: usize = 4;
-const MID_STRIDE: usize = 4;
+pub(crate) const MID_WINDOW: usize = 4;
+pub(crate) const MID_STRIDE: usize = 4;
 /// Shortest pattern of the long tier: such a pattern always contains a
 /// window starting at a multiple of the stride, at an offset below it.
 pub(crate) const LONG_MIN: usize = LONG_STRIDE + LONG_WINDOW - 1;
@@ -52,7 +63,7 @@ pub(crate) const MID_MIN: usize = MID_STRIDE + MID_WINDOW - 1;
 /// long tier's filter is the big one: two bits in one word keep it small
 /// (about 2% false hits). The mid tier is probed twice as often and has few
 /// windows: a single bit in a sparser filter is cheaper to test.
-const LONG_BLOOM_BITS: usize = 8;
+const LONG_BLOOM_BITS: usize = 12;
 const LONG_TWO_BITS: bool = true;
 const MID_BLOOM_BITS: usize = 128;
 const MID_TWO_BITS: bool = false;
@@ -64,28 +75,8 @@ const K1: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Multiplier for the bucket hash (another odd constant).
 const K2: u64 = 0xD6E8_FEB8_6659_FD93;
 
-/// Pattern bytes are stored in one arena.
-#[derive(Debug, Clone, Copy)]
-struct Pat {
-    off: u32,
-    len: u32,
-}
-
-/// One sparse-window filter tier: for every pattern and every residue
-/// `r` in `0..stride`, one window of `window` bytes at an offset `≡ r`, as a
-/// `u64` key.
-struct Tier {
-    /// Blocked Bloom filter: word `h >> word_shift`, two bits [`bloom_mask`].
-    bloom: Vec<u64>,
-    word_shift: u32,
-    /// Bucket `b` holds entries `starts[b]..starts[b + 1]`.
-    starts: Vec<u32>,
-    bucket_shift: u32,
-    /// `fingerprint << 48 | offset << 32 | pid`: the key's 16-bit
-    /// fingerprint (see [`bucket_fp`]; a collision only costs a
-    /// verification) and the window's offset inside pattern `pid`.
-    entries: Vec<u64>,
-}
+/// Case folding of a window: bit 5 of every byte.
+const FOLD: u64 = 0x2020_2020_2020_2020;
 
 /// Window offsets are stored in 16 bits.
 const MAX_OFFSET: usize = u16::MAX as usize;
@@ -95,6 +86,13 @@ const MAX_CANDIDATES: usize = 4;
 /// Counters of the window-sharing sketch (u16, saturating): small enough to
 /// stay in cache while building.
 const SKETCH_BITS: u32 = 16;
+
+/// One window of a form: its (folded) key and its offset in the form.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Win {
+    pub key: u64,
+    pub off: u16,
+}
 
 #[inline(always)]
 fn bloom_hash(key: u64) -> u64 {
@@ -121,17 +119,17 @@ fn bucket_fp(key: u64, bucket_shift: u32) -> (usize, u64) {
     ((h >> bucket_shift) as usize, (h >> 16) & 0xFFFF)
 }
 
-/// The first `window` (≤ 8) bytes of `w`, little-endian.
+/// The first `window` (≤ 8) bytes of `w`, little-endian, case-folded.
 #[inline(always)]
 fn load_key(w: &[u8], window: usize) -> u64 {
     let mut b = [0u8; 8];
     b[..window].copy_from_slice(&w[..window]);
-    u64::from_le_bytes(b)
+    u64::from_le_bytes(b) | (FOLD >> (64 - 8 * window))
 }
 
 #[inline(always)]
 fn load_u64(w: &[u8]) -> u64 {
-    u64::from_le_bytes(w[..8].try_into().expect("8 bytes"))
+    u64::from_le_bytes(w[..8].try_into().expect("8 bytes")) | FOLD
 }
 
 /// The candidate window offsets `≡ r (mod STRIDE)` of a pattern of `len`
@@ -151,15 +149,119 @@ fn candidates<const WINDOW: usize, const STRIDE: usize>(
     })
 }
 
+/// How often each candidate window occurs among a set's forms
+/// (approximately): the build picks the least shared one, so common
+/// prefixes (`sk_live_`, a JWT header) don't make one key map to thousands
+/// of patterns.
+pub(crate) struct Sketch(Vec<u16>);
+
+impl Sketch {
+    pub fn new() -> Sketch {
+        Sketch(vec![0u16; 1 << SKETCH_BITS])
+    }
+
+    #[inline(always)]
+    fn slot(key: u64) -> usize {
+        (key.wrapping_mul(K2) >> (64 - SKETCH_BITS)) as usize
+    }
+
+    pub fn count<const WINDOW: usize, const STRIDE: usize>(&mut self, bytes: &[u8]) {
+        for r in 0..STRIDE {
+            for o in candidates::<WINDOW, STRIDE>(bytes.len(), r) {
+                let c = &mut self.0[Self::slot(load_key(&bytes[o..], WINDOW))];
+                *c = c.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Appends one window per residue class of a form's bytes: the least shared
+/// candidate by `sketch` (the later one on ties: shared parts of secrets tend
+/// to be prefixes), or the last candidate without one.
+pub(crate) fn pick_windows<const WINDOW: usize, const STRIDE: usize>(
+    bytes: &[u8],
+    sketch: Option<&Sketch>,
+    out: &mut Vec<Win>,
+) {
+    for r in 0..STRIDE {
+        let (mut best, mut best_count, mut best_key) = (0, u16::MAX, 0);
+        for o in candidates::<WINDOW, STRIDE>(bytes.len(), r) {
+            let key = load_key(&bytes[o..], WINDOW);
+            let count = sketch.map_or(0, |s| s.0[Sketch::slot(key)]);
+            if count <= best_count {
+                (best, best_count, best_key) = (o, count, key);
+            }
+        }
+        out.push(Win {
+            key: best_key,
+            off: best as u16,
+        });
+    }
+}
+
+/// One sparse-window filter tier: for every pattern and every residue
+/// `r` in `0..stride`, one window of `window` bytes at an offset `≡ r`, as a
+/// `u64` key.
+struct Tier {
+    /// Blocked Bloom filter: word `h >> word_shift`, two bits [`bloom_mask`].
+    bloom: Vec<u64>,
+    word_shift: u32,
+    /// Bucket `b` holds entries `starts[b]..starts[b + 1]`.
+    starts: Vec<u32>,
+    bucket_shift: u32,
+    /// `fingerprint << 48 | offset << 32 | pid`: the key's 16-bit
+    /// fingerprint (see [`bucket_fp`]; a collision only costs a
+    /// verification) and the window's offset inside pattern `pid`.
+    entries: Vec<u64>,
+}
+
 impl Tier {
+    /// Calls `f(key, offset, pid)` for every window of the forms of `tier` in
+    /// `sets` (pids numbered across the sets, form by form).
+    #[inline(always)]
+    fn each_window<const WINDOW: usize, const STRIDE: usize>(
+        sets: &[Arc<PatternSet>],
+        tier: u8,
+        mut f: impl FnMut(u64, u16, u32),
+    ) {
+        let mut pid = 0u32;
+        for set in sets {
+            let offs = if tier == 2 {
+                &set.long_off
+            } else {
+                &set.mid_off
+            };
+            for form in &set.forms {
+                if form.tier == tier {
+                    let w = form.win as usize;
+                    let offs = &offs[w..w + STRIDE];
+                    match set.form_bytes(form) {
+                        Some(bytes) => {
+                            for &off in offs {
+                                f(load_key(&bytes[off as usize..], WINDOW), off, pid);
+                            }
+                        }
+                        None => {
+                            let k = form.keys as usize;
+                            for (r, &off) in offs.iter().enumerate() {
+                                f(set.big_keys[k + r], off, pid);
+                            }
+                        }
+                    }
+                }
+                pid += 1;
+            }
+        }
+    }
+
+    /// The tier over the windows of the forms of `tier` (`n` windows).
     fn build<const WINDOW: usize, const STRIDE: usize, const TWO_BITS: bool>(
-        arena: &[u8],
-        pats: &[Pat],
-        ids: &[u32],
+        sets: &[Arc<PatternSet>],
+        tier: u8,
+        n: usize,
         bloom_bits: usize,
         bloom_max: usize,
     ) -> Tier {
-        let n = ids.len() * STRIDE;
         // Powers of two, at least 64 words / 64 buckets, so shifts stay in
         // range. About four entries per bucket: the table is only read after
         // a Bloom hit, a smaller one builds faster.
@@ -171,58 +273,24 @@ impl Tier {
         let word_shift = 64 - words.trailing_zeros();
         let buckets = (n / 4).next_power_of_two().max(64);
         let bucket_shift = 64 - buckets.trailing_zeros();
-        let bytes_of = |pid: u32| {
-            let p = pats[pid as usize];
-            &arena[p.off as usize..(p.off + p.len) as usize]
-        };
-        let sketch_slot = |key: u64| (key.wrapping_mul(K2) >> (64 - SKETCH_BITS)) as usize;
-
-        // How often each candidate window occurs (approximately).
-        let mut sketch = vec![0u16; 1 << SKETCH_BITS];
-        for &pid in ids {
-            let bytes = bytes_of(pid);
-            for r in 0..STRIDE {
-                for o in candidates::<WINDOW, STRIDE>(bytes.len(), r) {
-                    let c = &mut sketch[sketch_slot(load_key(&bytes[o..], WINDOW))];
-                    *c = c.saturating_add(1);
-                }
-            }
-        }
-
-        // Pick the least shared window of each residue class (the later one
-        // on ties: shared parts of secrets tend to be prefixes).
         let mut bloom = vec![0u64; words];
         let mut starts = vec![0u32; buckets + 1];
-        let mut chosen = Vec::with_capacity(n);
-        for &pid in ids {
-            let bytes = bytes_of(pid);
-            for r in 0..STRIDE {
-                let (mut best, mut best_count, mut best_key) = (0, u16::MAX, 0);
-                for o in candidates::<WINDOW, STRIDE>(bytes.len(), r) {
-                    let key = load_key(&bytes[o..], WINDOW);
-                    let count = sketch[sketch_slot(key)];
-                    if count <= best_count {
-                        (best, best_count, best_key) = (o, count, key);
-                    }
-                }
-                let h = bloom_hash(best_key);
-                bloom[(h >> word_shift) as usize] |= bloom_mask::<TWO_BITS>(h);
-                starts[bucket_fp(best_key, bucket_shift).0 + 1] += 1;
-                chosen.push((best_key, best as u64));
-            }
-        }
+        Self::each_window::<WINDOW, STRIDE>(sets, tier, |key, _, _| {
+            let h = bloom_hash(key);
+            bloom[(h >> word_shift) as usize] |= bloom_mask::<TWO_BITS>(h);
+            starts[bucket_fp(key, bucket_shift).0 + 1] += 1;
+        });
         for b in 0..buckets {
             starts[b + 1] += starts[b];
         }
         let mut fill = starts.clone();
         let mut entries = vec![0u64; n];
-        for (i, &(key, off)) in chosen.iter().enumerate() {
-            let pid = u64::from(ids[i / STRIDE]);
+        Self::each_window::<WINDOW, STRIDE>(sets, tier, |key, off, pid| {
             let (b, fp) = bucket_fp(key, bucket_shift);
             let slot = &mut fill[b];
-            entries[*slot as usize] = (fp << 48) | (off << 32) | pid;
+            entries[*slot as usize] = (fp << 48) | (u64::from(off) << 32) | u64::from(pid);
             *slot += 1;
-        }
+        });
         Tier {
             bloom,
             word_shift,
@@ -255,9 +323,7 @@ impl Tier {
                 continue;
             }
             let start = pos - off;
-            let pat = m.pattern(pid);
-            let end = start + pat.len();
-            if end <= hay.len() && &hay[start..end] == pat {
+            if let Some(end) = m.verify(pid, hay, start) {
                 out.push(RawMatch { start, end, pid });
             }
         }
@@ -265,69 +331,81 @@ impl Tier {
 }
 
 pub(crate) struct Matcher {
-    arena: Vec<u8>,
-    pats: Vec<Pat>,
+    sets: Vec<Arc<PatternSet>>,
+    /// Pattern id → (set, form).
+    pats: Vec<(u32, u32)>,
     long: Option<Tier>,
     mid: Option<Tier>,
     /// Automaton over the shortest patterns; `short_ids[i]` is the pid of its
-    /// pattern `i`.
+    /// pattern `i`. Case-insensitive (and every match verified) when one of
+    /// them is compared so.
     short: Option<AhoCorasick>,
     short_ids: Vec<u32>,
+    short_verify: bool,
     max_len: usize,
 }
 
 impl Matcher {
-    /// `bounds[i] = (offset, len)` of pattern `i` inside `arena`; patterns
-    /// must not be empty.
-    pub fn new(arena: Vec<u8>, bounds: Vec<(u32, u32)>) -> Matcher {
-        let pats: Vec<Pat> = bounds.iter().map(|&(off, len)| Pat { off, len }).collect();
-        let max_len = pats.iter().map(|p| p.len as usize).max().unwrap_or(0);
-        let (mut long, mut mid, mut short_ids) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, p) in pats.iter().enumerate() {
-            let len = p.len as usize;
-            if len >= LONG_MIN {
-                long.push(i as u32);
-            } else if len >= MID_MIN {
-                mid.push(i as u32);
-            } else {
-                short_ids.push(i as u32);
+    pub fn new(sets: Vec<Arc<PatternSet>>) -> Matcher {
+        let mut pats = Vec::new();
+        let (mut n_long, mut n_mid) = (0, 0);
+        let mut short_ids = Vec::new();
+        let mut short_verify = false;
+        let mut max_len = 0;
+        for (si, set) in sets.iter().enumerate() {
+            for (fi, f) in set.forms.iter().enumerate() {
+                let pid = pats.len() as u32;
+                pats.push((si as u32, fi as u32));
+                match f.tier {
+                    2 => n_long += LONG_STRIDE,
+                    1 => n_mid += MID_STRIDE,
+                    _ => {
+                        short_ids.push(pid);
+                        short_verify |= f.mode != MODE_EXACT;
+                    }
+                }
             }
+            max_len = max_len.max(set.max_len);
         }
-        let long = (!long.is_empty()).then(|| {
+        let long = (n_long > 0).then(|| {
             Tier::build::<LONG_WINDOW, LONG_STRIDE, LONG_TWO_BITS>(
-                &arena,
-                &pats,
-                &long,
+                &sets,
+                2,
+                n_long,
                 LONG_BLOOM_BITS,
                 usize::MAX,
             )
         });
-        let mid = (!mid.is_empty()).then(|| {
+        let mid = (n_mid > 0).then(|| {
             Tier::build::<MID_WINDOW, MID_STRIDE, MID_TWO_BITS>(
-                &arena,
-                &pats,
-                &mid,
+                &sets,
+                1,
+                n_mid,
                 MID_BLOOM_BITS,
                 MID_BLOOM_MAX,
             )
         });
         let short = (!short_ids.is_empty()).then(|| {
-            let slices = short_ids.iter().map(|&i| {
-                let p = pats[i as usize];
-                &arena[p.off as usize..(p.off + p.len) as usize]
+            let slices = short_ids.iter().map(|&pid| {
+                let (si, fi) = pats[pid as usize];
+                let set = &sets[si as usize];
+                set.form_bytes(&set.forms[fi as usize])
+                    .expect("short forms are kept")
             });
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(short_verify)
                 .build(slices)
                 .expect("aho-corasick build")
         });
         Matcher {
-            arena,
+            sets,
             pats,
             long,
             mid,
             short,
             short_ids,
+            short_verify,
             max_len,
         }
     }
@@ -337,11 +415,65 @@ impl Matcher {
         self.max_len
     }
 
-    /// The bytes of pattern `pid`.
+    pub fn len(&self) -> usize {
+        self.pats.len()
+    }
+
+    pub fn sets(&self) -> &[Arc<PatternSet>] {
+        &self.sets
+    }
+
+    /// The set and form of pattern `pid`.
     #[inline]
-    pub fn pattern(&self, pid: u32) -> &[u8] {
-        let p = self.pats[pid as usize];
-        &self.arena[p.off as usize..(p.off + p.len) as usize]
+    pub fn form(&self, pid: u32) -> (&PatternSet, &Form) {
+        let (si, fi) = self.pats[pid as usize];
+        let set = &self.sets[si as usize];
+        (set, &set.forms[fi as usize])
+    }
+
+    /// The bytes of pattern `pid` (diagnostics: a value or its encoding).
+    pub fn pattern(&self, pid: u32) -> Vec<u8> {
+        let (set, f) = self.form(pid);
+        match set.form_bytes(f) {
+            Some(b) => b.to_vec(),
+            None => {
+                let mut out = Vec::with_capacity(f.len as usize);
+                Encoder::new(set.value(f), f.kind).all(&mut out);
+                out
+            }
+        }
+    }
+
+    /// Where pattern `pid` ends if it occurs at `hay[start..]`.
+    #[inline]
+    pub fn verify(&self, pid: u32, hay: &[u8], start: usize) -> Option<usize> {
+        let (set, f) = self.form(pid);
+        let end = start + f.len as usize;
+        if end > hay.len() {
+            return None;
+        }
+        let text = &hay[start..end];
+        let mut esc = 0;
+        let ok = match set.form_bytes(f) {
+            Some(p) => eq_mode(p, text, f.mode, &mut esc),
+            None => {
+                let mut enc = Encoder::new(set.value(f), f.kind);
+                let mut piece = Vec::with_capacity(512);
+                let mut at = 0;
+                loop {
+                    piece.clear();
+                    if !enc.fill(&mut piece, 256) {
+                        break at == text.len();
+                    }
+                    let next = at + piece.len();
+                    if next > text.len() || !eq_mode(&piece, &text[at..next], f.mode, &mut esc) {
+                        break false;
+                    }
+                    at = next;
+                }
+            }
+        };
+        ok.then_some(end)
     }
 
     /// Appends every occurrence in `hay` to `out` (unordered; an occurrence
@@ -355,10 +487,14 @@ impl Matcher {
         }
         if let Some(ac) = &self.short {
             for m in ac.find_overlapping_iter(hay) {
+                let pid = self.short_ids[m.pattern().as_usize()];
+                if self.short_verify && self.verify(pid, hay, m.start()).is_none() {
+                    continue;
+                }
                 out.push(RawMatch {
                     start: m.start(),
                     end: m.end(),
-                    pid: self.short_ids[m.pattern().as_usize()],
+                    pid,
                 });
             }
         }
@@ -406,15 +542,15 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Options;
 
     fn matcher(pats: &[&[u8]]) -> Matcher {
-        let mut arena = Vec::new();
-        let mut bounds = Vec::new();
-        for p in pats {
-            bounds.push((arena.len() as u32, p.len() as u32));
-            arena.extend_from_slice(p);
+        // Raw values only: one form each, in order (no encodings).
+        let mut b = PatternSet::builder(Options { min_len: 1 });
+        for (i, p) in pats.iter().enumerate() {
+            b.add_raw_for_test(&format!("p{i}"), p);
         }
-        Matcher::new(arena, bounds)
+        Matcher::new(vec![Arc::new(b.build())])
     }
 
     fn found(m: &Matcher, hay: &[u8]) -> Vec<(usize, usize, u32)> {
@@ -429,7 +565,7 @@ mod tests {
     #[test]
     fn long_patterns_at_every_alignment() {
         let pats: Vec<Vec<u8>> = (MID_MIN..LONG_MIN + 20)
-            .chain([40, 63, 64, 65, 100, 201])
+            .chain([40, 63, 64, 65, 100, 201, 600, 5000])
             .map(|len| {
                 (0..len)
                     .map(|i| b'a' + ((i * 7 + len) % 26) as u8)

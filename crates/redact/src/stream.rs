@@ -3,8 +3,8 @@
 //! (or spanning lines) is still caught, and never emitting a byte that a later
 //! chunk could turn into part of a match.
 
-use crate::matcher::RawMatch;
-use crate::{Redactor, Span};
+use crate::views::LEFT_CONTEXT;
+use crate::{Redactor, Scratch, Span};
 
 /// Masks a stream chunk by chunk; created by [`Redactor::stream`].
 ///
@@ -12,12 +12,15 @@ use crate::{Redactor, Span};
 /// [`Redactor::redact_bytes`] of the concatenated input.
 pub struct StreamRedactor<'a> {
     redactor: &'a Redactor,
-    /// Held-back bytes: `buf[..start]` were already written out, as part of
-    /// a mask that may still grow (a longer overlapping match can start
-    /// there), `buf[start..]` are pending.
+    /// Held-back bytes. `buf[..handled]` is context only: every span starting
+    /// there was dealt with in an earlier round (a token's neighbour, a
+    /// wrapped line, an entity are read from it). `buf[..start]` was already
+    /// written out, part of it as a mask that may still grow (a longer
+    /// overlapping match can start there); `buf[start..]` is pending.
     buf: Vec<u8>,
     start: usize,
-    raw: Vec<RawMatch>,
+    handled: usize,
+    scratch: Scratch,
     spans: Vec<Span>,
 }
 
@@ -27,7 +30,8 @@ impl<'a> StreamRedactor<'a> {
             redactor,
             buf: Vec::new(),
             start: 0,
-            raw: Vec::new(),
+            handled: 0,
+            scratch: Scratch::default(),
             spans: Vec::new(),
         }
     }
@@ -37,10 +41,18 @@ impl StreamRedactor<'_> {
     /// Feeds a chunk; returns the bytes that are now final (redacted). Keeps a
     /// tail so a value split across chunks (or spanning lines) is still caught.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.redactor.is_empty() {
+            // Nothing to mask: nothing to hold back either.
+            return chunk.to_vec();
+        }
         self.buf.extend_from_slice(chunk);
         let keep = self.redactor.keep();
         let cut = self.buf.len().saturating_sub(keep);
-        if cut <= self.start {
+        // Each round scans the held-back tail again: with a long tail (long
+        // values), wait for a quarter of it in new bytes, so it is not
+        // rescanned for every small chunk. A short tail goes out at once.
+        let gain = if keep > 16 << 10 { keep / 4 } else { 1 };
+        if cut < self.start + gain {
             return Vec::new();
         }
         let mut out = Vec::with_capacity(cut - self.start);
@@ -48,25 +60,28 @@ impl StreamRedactor<'_> {
         // Everything before `cut` is settled: a span (widening included)
         // starting there was complete and handled this round. A match
         // starting at or after `cut` whose widening would reach back before it
-        // starts at `cut - 1` and was handled too.
-        self.buf.drain(..cut);
-        self.start -= cut;
+        // starts at `cut - 1` and was handled too. Keep the context a later
+        // round needs before `cut`.
+        let drop = cut.saturating_sub(LEFT_CONTEXT);
+        self.buf.drain(..drop);
+        self.start -= drop;
+        self.handled = cut - drop;
         out
     }
 
     /// Flushes everything still held back.
     pub fn finish(mut self) -> Vec<u8> {
         let cut = self.buf.len();
-        let mut out = Vec::with_capacity(cut - self.start);
+        let mut out = Vec::with_capacity(cut - self.start.min(cut));
         self.round(cut, &mut out);
         out
     }
 
     fn round(&mut self, cut: usize, out: &mut Vec<u8>) {
         self.redactor
-            .spans(&self.buf, false, &mut self.raw, &mut self.spans);
+            .spans(&self.buf, false, &mut self.scratch, &mut self.spans);
         self.start = self
             .redactor
-            .emit(&self.buf, self.start, cut, &self.spans, out);
+            .emit(&self.buf, self.start, cut, self.handled, &self.spans, out);
     }
 }

@@ -1,13 +1,17 @@
 //! Behaviour of `Redactor` on whole inputs: every encoding of a value is
-//! masked (raw, JSON variants, URL variants, base64 alphabets × padding ×
-//! offsets), JSON helpers, `min_len`, overlaps, borrowing and UTF-8 safety.
+//! masked (raw, hex, JSON variants, percent-encoding with any set and hex
+//! case, HTML entities, base64 alphabets × padding × offsets, URL-encoded,
+//! `\/`-escaped and wrapped base64), JSON values (numbers and booleans
+//! included), URL values' parts, short values as tokens, `min_len`, overlaps,
+//! borrowing and UTF-8 safety.
 
 use std::borrow::Cow;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
-use lockbox_redact::{Options, Redactor};
+use lockbox_redact::{Options, PatternSet, Redactor};
 use serde_json::json;
+use std::sync::Arc;
 
 fn redactor(secrets: &[(&str, &str)]) -> Redactor {
     let s: Vec<(&str, &[u8])> = secrets.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
@@ -175,6 +179,15 @@ fn redact_json_in_place() {
             "c": null
         })
     );
+    // Number leaves that are values.
+    let card = json!(4111111111111111u64);
+    let r = Redactor::with_json(&[("card", &card)], Options::default());
+    let mut doc = json!({"card": 4111111111111111u64, "n": 41111111, "ok": true});
+    r.redact_json(&mut doc);
+    assert_eq!(
+        doc,
+        json!({"card": "[REDACTED:card]", "n": 41111111, "ok": true})
+    );
 }
 
 #[test]
@@ -267,4 +280,217 @@ fn redactor_is_send_sync() {
     fn check<T: Send + Sync>() {}
     check::<Redactor>();
     check::<lockbox_redact::StreamRedactor<'static>>();
+}
+
+#[test]
+fn percent_encoding_in_any_case_and_any_set() {
+    // Mixed hex case in one string (the issue's example).
+    let r = redactor(&[("pw", "Az/Sec=ret+x~9")]);
+    assert_eq!(
+        redact(&r, "secret=Az%2fSec%3dret%2Bx~9&y=1"),
+        "secret=[REDACTED:pw]&y=1"
+    );
+    assert_eq!(redact(&r, "s=Az%2FSec%3Dret%2bx%7e9"), "s=[REDACTED:pw]");
+    // The WHATWG sets, as the `url` crate (and browsers, Express) write them:
+    // `@`, `|`, `:` and more left raw in a path.
+    let v = "p@ss word|x:y/é\"<>`{}?#'$;=,[]^%zz";
+    let r = redactor(&[("pw", v)]);
+    let mut u = url::Url::parse("http://h.example/").unwrap();
+    u.set_path(&format!("/bot{v}/sendMessage"));
+    let path = u.path().to_owned();
+    assert_eq!(
+        redact(&r, &format!("Cannot GET {path}")),
+        "Cannot GET /bot[REDACTED:pw]/sendMessage",
+        "{path}"
+    );
+    u.set_query(Some(&format!("k={v}")));
+    let query = u.query().unwrap().to_owned();
+    assert_eq!(redact(&r, &query), "k=[REDACTED:pw]", "{query}");
+    u.set_fragment(Some(v));
+    let fragment = u.fragment().unwrap().to_owned();
+    assert_eq!(redact(&r, &fragment), "[REDACTED:pw]", "{fragment}");
+    let mut u = url::Url::parse("http://h.example/").unwrap();
+    u.set_password(Some(v)).unwrap();
+    let password = u.password().unwrap().to_owned();
+    assert_eq!(redact(&r, &password), "[REDACTED:pw]", "{password}");
+    let form: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+    assert_eq!(
+        redact(&r, &format!("a=1&pw={form}")),
+        "a=1&pw=[REDACTED:pw]"
+    );
+    // A value whose own `%XX` the encoder kept (WHATWG sets keep `%`).
+    let r = redactor(&[("pw", "100%41 off/x")]);
+    assert_eq!(redact(&r, "/p/100%41%20off/x"), "/p/[REDACTED:pw]");
+}
+
+#[test]
+fn html_entities_named_decimal_and_hex() {
+    let r = redactor(&[("pw", "p<a>ss&w0rd\"x'é")]);
+    for e in [
+        "p&lt;a&gt;ss&amp;w0rd&quot;x&#39;é",
+        "p&lt;a&gt;ss&amp;w0rd&quot;x&#x27;&#233;",
+        "p&#60;a&#62;ss&#38;w0rd&#34;x&apos;&#xe9;",
+        "p&#x3C;a&#X3e;ss&#x26;w0rd&#x22;x&#039;&#XE9;",
+    ] {
+        assert_eq!(
+            redact(&r, &format!("<p>Invalid: {e}</p>")),
+            "<p>Invalid: [REDACTED:pw]</p>",
+            "{e}"
+        );
+    }
+    // The issue's example: an error page that escaped its input.
+    let r = redactor(&[("pw", "p<a>ss&w0rd\"x")]);
+    assert_eq!(redact(&r, "p&lt;a&gt;ss&amp;w0rd&quot;x"), "[REDACTED:pw]");
+}
+
+#[test]
+fn hex_in_either_case() {
+    let r = redactor(&[("k", "s3cr3t-Value")]);
+    let lower: String = "s3cr3t-Value".bytes().map(|b| format!("{b:02x}")).collect();
+    let upper = lower.to_uppercase();
+    let mixed: String = lower
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 3 == 0 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
+        })
+        .collect();
+    for h in [lower, upper, mixed] {
+        assert_eq!(redact(&r, &format!("x={h};")), "x=[REDACTED:k];", "{h}");
+    }
+}
+
+#[test]
+fn nested_base64_forms() {
+    let pw = "correct horse/battery+staple?";
+    let r = redactor(&[("pw", pw)]);
+    for user in ["u", "us", "usr"] {
+        let b64 = STANDARD.encode(format!("{user}:{pw}"));
+        // Basic credentials in a query: URL-encoded base64.
+        let q: String = url::form_urlencoded::byte_serialize(b64.as_bytes()).collect();
+        let out = redact(&r, &format!("GET /cb?auth={q}&x=1"));
+        assert!(out.contains("[REDACTED:pw]&x=1"), "{q} -> {out}");
+        assert!(!out.contains("%3D"), "{out}");
+        // JSON-escaped base64 (`\/`).
+        let j = b64.replace('/', "\\/");
+        let out = redact(&r, &format!("{{\"auth\":\"{j}\"}}"));
+        assert!(out.ends_with("[REDACTED:pw]\"}"), "{j} -> {out}");
+    }
+    // Wrapped at 64 (PEM, LF) and 76 (MIME, CRLF) columns, raw and in JSON,
+    // with the line break at every position of the value's encoding.
+    let value: Vec<u8> = (0..120u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    let r = Redactor::new(&[("cert", &value[..])], Options::default());
+    for lead in 0..60 {
+        let mut blob = vec![b'.'; lead];
+        blob.extend_from_slice(&value);
+        let enc = STANDARD.encode(&blob);
+        for (cols, br) in [(64, "\n"), (76, "\r\n"), (64, "\\n"), (76, "\\r\\n")] {
+            let lines: Vec<&str> = enc
+                .as_bytes()
+                .chunks(cols)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let text = format!("-----BEGIN X-----{br}{}{br}-----END X-----", lines.join(br));
+            let out = redact(&r, &text);
+            assert!(out.contains("[REDACTED:cert]"), "{lead} {cols}: {out}");
+            assert!(
+                out.ends_with(&format!("[REDACTED:cert]{br}-----END X-----")),
+                "{lead} {cols}: {out}"
+            );
+            // Only characters of the leading bytes are left.
+            let body = &out[out.find(br).unwrap() + br.len()..out.find("[REDACTED").unwrap()];
+            let kept = body.replace(br, "");
+            assert!(
+                kept.len() <= (lead * 8).div_ceil(6) + 1,
+                "{lead} {cols}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_numbers_and_booleans() {
+    let card = json!(4111111111111111u64);
+    let cred =
+        json!({"pin": 482139, "ratio": 0.1234567, "enabled": true, "nested": [{"otp": 90210731}]});
+    let r = Redactor::with_json(&[("card", &card), ("cred", &cred)], Options::default());
+    assert_eq!(
+        redact(
+            &r,
+            "card 4111111111111111, pin 482139, otp \"90210731\", ratio 0.1234567"
+        ),
+        "card [REDACTED:card], pin [REDACTED:cred], otp \"[REDACTED:cred]\", ratio [REDACTED:cred]"
+    );
+    // `true` is too short to mask on its own.
+    assert_eq!(r.skipped(), ["cred".to_string()]);
+    assert_eq!(redact(&r, "enabled: true"), "enabled: true");
+}
+
+#[test]
+fn short_values_as_whole_tokens() {
+    let mut b = PatternSet::builder(Options::default()).short_values_as_tokens(true);
+    b.add("pin", b"4821").add("word", b"a b");
+    let r = Redactor::from_sets(&[Arc::new(b.build())]);
+    assert!(r.skipped().is_empty());
+    for (text, want) in [
+        ("pin=4821&x=1", "pin=[REDACTED:pin]&x=1"),
+        ("{\"pin\":\"4821\"}", "{\"pin\":\"[REDACTED:pin]\"}"),
+        ("4821", "[REDACTED:pin]"),
+        (
+            "14821 48210 4821a a4821 é4821",
+            "14821 48210 4821a a4821 é4821",
+        ),
+        ("q=a+b;r=a%20b", "q=[REDACTED:word];r=[REDACTED:word]"),
+        ("xa by", "xa by"),
+    ] {
+        assert_eq!(redact(&r, text), want, "{text}");
+    }
+    // Without the option they are skipped.
+    let r = redactor(&[("pin", "4821")]);
+    assert_eq!(r.skipped(), ["pin".to_string()]);
+    assert_eq!(redact(&r, "pin=4821"), "pin=4821");
+}
+
+#[test]
+fn url_values_register_their_parts() {
+    let hook = "https://hooks.example.com/services/T0AB12/B0CD34/ZxYwVuTs1234";
+    let r = redactor(&[("hook", hook)]);
+    assert_eq!(
+        redact(&r, "POST /services/T0AB12/B0CD34/ZxYwVuTs1234 HTTP/1.1"),
+        "POST [REDACTED:hook] HTTP/1.1"
+    );
+    assert_eq!(redact(&r, &format!("url={hook}")), "url=[REDACTED:hook]");
+    let db = "postgres://app:S3cret%2Fpass@db.internal:5432/app?sslkey=abcdef123";
+    let r = redactor(&[("db", db)]);
+    assert_eq!(
+        redact(&r, "password S3cret/pass, key abcdef123, user app"),
+        "password [REDACTED:db], key [REDACTED:db], user app"
+    );
+}
+
+#[test]
+fn sets_are_shared_between_redactors() {
+    let a = Arc::new(PatternSet::new(
+        &[("a", b"first-secret-value")],
+        Options::default(),
+    ));
+    let b = Arc::new(PatternSet::new(
+        &[("b", b"second-secret-value")],
+        Options::default(),
+    ));
+    let both = Redactor::from_sets(&[a.clone(), b.clone()]);
+    assert_eq!(
+        redact(&both, "first-secret-value second-secret-value"),
+        "[REDACTED:a] [REDACTED:b]"
+    );
+    let one = Redactor::from_sets(&[b]);
+    assert_eq!(
+        redact(&one, "first-secret-value second-secret-value"),
+        "first-secret-value [REDACTED:b]"
+    );
+    assert!(a.heap_bytes() > 18);
 }

@@ -103,14 +103,17 @@ fn value_spanning_lines_fed_line_by_line() {
 
 #[test]
 fn output_is_released_early() {
-    // The stream holds back only a bounded tail.
+    // The stream holds back only a bounded tail: a few times the longest
+    // form (a value in a decoded view may be spread over more text).
+    let empty = Redactor::new(&[], Options::default());
+    assert_eq!(empty.stream().push(b"prompt: "), b"prompt: ");
     let r = redactor();
     let mut s = r.stream();
     let mut released = 0;
     for _ in 0..100 {
         released += s.push(&[b'x'; 100]).len();
     }
-    assert!(released >= 10_000 - 200, "released {released}");
+    assert!(released >= 10_000 - 1_000, "released {released}");
     assert_eq!(released + s.finish().len(), 10_000);
 }
 

@@ -18,6 +18,7 @@ mod keycheck;
 mod keys;
 mod members;
 mod policy_seal;
+mod redactors;
 pub mod runs;
 mod secrets;
 mod sessions;
@@ -32,6 +33,7 @@ pub use flows::{BindingInfo, FlowInfo};
 pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
 pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
+pub use redactors::RedactorStats;
 pub use secrets::{PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
@@ -130,8 +132,8 @@ pub struct Lockbox {
     /// is cached only if no eviction started meanwhile, so a version deleted or
     /// destroyed during the read is never cached in its old state.
     versions_gen: std::sync::atomic::AtomicU64,
-    /// Redactors over the secrets a run can reach, by (workspace id, user id).
-    redactors: TtlCache<(String, String), Arc<lockbox_redact::Redactor>>,
+    /// Per-version pattern sets and runs' redactors over them (redactors.rs).
+    redactors: redactors::RunRedactors,
     token_last_used: Mutex<HashMap<String, Timestamp>>,
     /// Master keys every node agrees on (keycheck.rs).
     key_watch: keycheck::KeyWatch,
@@ -323,7 +325,7 @@ impl Lockbox {
                 secrets::version_weight,
             ),
             versions_gen: std::sync::atomic::AtomicU64::new(0),
-            redactors: TtlCache::new(clock.clone(), 2_000),
+            redactors: redactors::RunRedactors::default(),
             token_last_used: Mutex::new(HashMap::new()),
             key_watch: keycheck::KeyWatch::new(),
             denied: denied::DeniedLog::default(),
@@ -450,7 +452,7 @@ impl Lockbox {
                 self.secrets_by_id.remove(id);
                 self.secrets.retain(|_, row| &row.id != id);
                 self.forget_versions(|sid| sid != id);
-                self.redactors.clear();
+                self.redactors.forget_secret(id);
             }
             Change::Token(id) => self.forget_token(id),
             Change::Membership(ws, user) => self.memberships.remove(&(ws.clone(), user.clone())),

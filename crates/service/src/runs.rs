@@ -739,6 +739,11 @@ impl Lockbox {
     /// resolved or stored (it holds their references). Never anything else the run
     /// can reach, so a run cannot test guesses against values it never used.
     /// Expired references still count (a run's late log lines are still masked).
+    ///
+    /// The union of per-version pattern sets built once per process and shared by
+    /// every run that uses the version (see `redactors.rs`): a write to another
+    /// secret costs this run nothing, a change to one it uses rebuilds only that
+    /// secret's sets.
     pub async fn run_redactor(
         &self,
         p: &Principal,
@@ -757,48 +762,55 @@ impl Lockbox {
             let Ok(c) = self.open_reference(run, r, true) else {
                 continue;
             };
-            if !versions.contains(&(c.s.clone(), c.v)) {
-                versions.push((c.s, c.v));
-            }
+            versions.push((c.s, c.v));
         }
         versions.sort();
-        let key = (
-            run.run_id.clone(),
-            versions
-                .iter()
-                .map(|(s, v)| format!("{s}:{v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        if let Some(r) = self.redactors.get(&key) {
+        versions.dedup();
+        if let Some(r) = self.redactors.cached_union(&run.run_id, &versions) {
             return Ok(r);
         }
         let ws = self.workspace(&run.workspace).await?;
-        let mut named: Vec<(String, serde_json::Value)> = Vec::new();
-        for (secret_id, version) in &versions {
+        let mut sets = Vec::with_capacity(versions.len());
+        for key in &versions {
             // A secret deleted since is no longer masked (its value is gone for the
             // run too); one that cannot be read for another reason fails closed.
-            let row = match self.referenced_row(p, run, secret_id).await {
+            let row = match self.referenced_row(p, run, &key.0).await {
                 Ok(row) => row,
                 Err(e) if e.code == ErrorCode::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            // Soft-deleted values are still masked; destroyed ones are gone.
-            let v = self.version_row(&row.id, *version).await?;
-            if let Some(v) = v.filter(|v| !v.destroyed) {
-                let value = self.open_sealed(&ws, &row, &v).await?;
-                named.push((row.name.clone(), value.to_json()?));
-            }
+            let set = self
+                .redactors
+                .version_set(key, || self.version_pattern_set(&ws, &row, key.1))
+                .await?;
+            sets.push((key.clone(), set));
         }
-        let refs: Vec<(&str, &serde_json::Value)> =
-            named.iter().map(|(n, v)| (n.as_str(), v)).collect();
-        let redactor = Arc::new(lockbox_redact::Redactor::with_json(
-            &refs,
-            lockbox_redact::Options::default(),
-        ));
-        drop(named);
-        self.redactors.put(key, redactor.clone());
-        Ok(redactor)
+        Ok(self.redactors.store_union(&run.run_id, versions, sets))
+    }
+
+    /// Every form of one secret version's value, under the secret's name.
+    /// Soft-deleted values are still masked; destroyed (or pruned) ones are gone.
+    async fn version_pattern_set(
+        &self,
+        ws: &lockbox_store::WorkspaceRow,
+        row: &lockbox_store::SecretRow,
+        version: u64,
+    ) -> Result<lockbox_redact::PatternSet> {
+        let opts = lockbox_redact::Options::default();
+        let v = self.version_row(&row.id, version).await?;
+        let Some(v) = v.filter(|v| !v.destroyed) else {
+            return Ok(lockbox_redact::PatternSet::new(&[], opts));
+        };
+        let value = self.open_sealed(ws, row, &v).await?.to_json()?;
+        Ok(lockbox_redact::PatternSet::with_json(
+            &[(row.name.as_str(), &value)],
+            opts,
+        ))
+    }
+
+    /// How much the run redactors' cache has built and holds.
+    pub fn redactor_stats(&self) -> crate::redactors::RedactorStats {
+        self.redactors.stats()
     }
 
     /// `/v1/run/redact` (and the flow runtime's own masking): masks, in `lines` and

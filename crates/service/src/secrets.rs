@@ -261,6 +261,7 @@ impl Lockbox {
             cas_required: s.cas_required,
             delete_version_after: s.delete_version_after,
             current_deleted: self.current_deleted(s),
+            warnings: Vec::new(),
         }
     }
 
@@ -455,6 +456,7 @@ impl Lockbox {
             .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
             .await?;
         let value = SecretValue::from_json(&req.value, self.config.max_value_bytes)?;
+        let warnings = short_value_warnings(&req.value);
         drop(req.value);
         let expires_at = match req.ttl_seconds {
             Some(0) => return Err(Error::invalid("ttl must be at least 1 second")),
@@ -591,8 +593,10 @@ impl Lockbox {
                 Ok(row) => {
                     self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
-                    self.redactors.clear();
-                    return Ok((self.meta_for(p, &t.ws, &row), created));
+                    self.redactors.forget_secret(&row.id);
+                    let mut meta = self.meta_for(p, &t.ws, &row);
+                    meta.warnings = warnings;
+                    return Ok((meta, created));
                 }
                 Err(StoreError::Conflict) if req.create_only && existing.is_none() => {
                     return Err(Error::new(
@@ -833,7 +837,7 @@ impl Lockbox {
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
-        self.redactors.clear();
+        self.redactors.forget_secret(&row.id);
         if !deleted? {
             return Err(not_found(name));
         }
@@ -974,7 +978,7 @@ impl Lockbox {
                 Ok(row) => {
                     self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
-                    self.redactors.clear();
+                    self.redactors.forget_secret(&row.id);
                     return Ok(self.meta_for(p, &t.ws, &row));
                 }
                 Err(StoreError::Conflict) if if_match.is_some() => {
@@ -1068,7 +1072,7 @@ impl Lockbox {
                 Ok(row) => {
                     self.cache_secret(secret_key(&t, name.as_str()), row.clone(), generation);
                     self.secrets_by_id.remove(&row.id);
-                    self.redactors.clear();
+                    self.redactors.forget_secret(&row.id);
                     return Ok(self.meta_for(p, &t.ws, &row));
                 }
                 Err(StoreError::Conflict) => continue,
@@ -1127,7 +1131,7 @@ impl Lockbox {
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.secrets.remove(&secret_key(&t, new_name.as_str()));
         self.secrets_by_id.remove(&row.id);
-        self.redactors.clear();
+        self.redactors.forget_secret(&row.id);
         match renamed {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
@@ -1149,10 +1153,8 @@ impl Lockbox {
             .purge_expired(self.clock.now())
             .await
             .map_err(store_err)?;
-        if !gone.is_empty() {
-            self.redactors.clear();
-        }
         for row in &gone {
+            self.redactors.forget_secret(&row.id);
             self.secrets_by_id.remove(&row.id);
             self.secrets.retain(|_, cached| cached.id != row.id);
             self.forget_versions(|id| id != row.id);
@@ -1284,6 +1286,27 @@ fn version_mismatch(name: &SecretName, want: u64, have: Option<u64>) -> Error {
         ErrorCode::VersionMismatch,
         format!("'{name}' is at version {have}, not {want}"),
     )
+}
+
+/// The warnings a write answers for a value below the minimum length Lockbox
+/// masks everywhere (named by JSON Pointer for fields of a JSON value; never the
+/// value, nor its length).
+pub(crate) fn short_value_warnings(value: &serde_json::Value) -> Vec<String> {
+    let min = lockbox_redact::MIN_LEN;
+    let rule = format!(
+        "shorter than {min} bytes: Lockbox masks it in outputs only where it stands as a whole \
+         token in the answer to an outbound call that sent it, not in logs, events or `lockbox \
+         run` output; use a longer value"
+    );
+    let paths = lockbox_redact::short_leaves(value, min, 8);
+    match paths.as_slice() {
+        [] => Vec::new(),
+        [p] if p.is_empty() => vec![format!("the value is {rule}")],
+        _ => vec![format!(
+            "field(s) {} of the value are {rule}",
+            paths.join(", ")
+        )],
+    }
 }
 
 /// A description: at most 4 KiB of text. Line breaks and tabs are text; other

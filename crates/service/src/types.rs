@@ -36,6 +36,11 @@ pub struct SecretMeta {
     pub delete_version_after: Option<u64>,
     /// The current version is soft-deleted or destroyed: reveals answer `not_found`.
     pub current_deleted: bool,
+    /// On the answer to a write only: what the writer should know about the
+    /// value just written (a value, or JSON fields, shorter than the minimum
+    /// length Lockbox masks everywhere). Never the value.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl SecretMeta {
@@ -203,6 +208,7 @@ mod tests {
             cas_required: false,
             delete_version_after: None,
             current_deleted: false,
+            warnings: vec![],
         };
         let all = meta.labels_with_facts();
         assert_eq!(all["team"], "ops");

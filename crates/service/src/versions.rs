@@ -250,7 +250,7 @@ impl Lockbox {
         self.secrets.remove(&secret_key(t, name.as_str()));
         self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
-        self.redactors.clear();
+        self.redactors.forget_secret(&row.id);
     }
 }
 

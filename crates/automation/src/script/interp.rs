@@ -321,7 +321,6 @@ struct Interp<'h> {
     /// Every value the run read or wrote, by secret name.
     known: Vec<(String, Value)>,
     redactor: Option<Arc<Redactor>>,
-    url_redactor: Option<Arc<Redactor>>,
     logs: Vec<LogLine>,
     /// Bytes of all log lines so far, before masking.
     log_bytes: usize,
@@ -350,7 +349,6 @@ pub(super) async fn run(
         sources: Vec::new(),
         known: Vec::new(),
         redactor: None,
-        url_redactor: None,
         logs: Vec::new(),
         log_bytes: 0,
         steps: 0,
@@ -562,42 +560,15 @@ impl<'h> Interp<'h> {
             return text.to_owned();
         }
         if self.redactor.is_none() {
+            // Every form of every value and leaf (numbers and booleans too; a
+            // value pasted into a URL by the `url` crate, percent-encoded or not).
             let refs: Vec<(&str, &Value)> =
                 self.known.iter().map(|(n, v)| (n.as_str(), v)).collect();
-            let base = Redactor::with_json(&refs, Options::default());
-            // The forms a value takes once the script has pasted it raw into a URL
-            // (the `url` crate escapes only what it must: a space, quotes, `<`, `>`),
-            // and number leaves, which `with_json` does not register on their own.
-            let mut extra: Vec<(String, String)> = Vec::new();
-            for (name, v) in &self.known {
-                let mut leaves = Vec::new();
-                string_leaves(v, &mut leaves);
-                for s in leaves {
-                    for form in url_forms(s) {
-                        if form != s {
-                            extra.push((name.clone(), form));
-                        }
-                    }
-                }
-                let mut numbers = Vec::new();
-                number_leaves(v, &mut numbers);
-                extra.extend(numbers.into_iter().map(|n| (name.clone(), n)));
-            }
-            let extra: Vec<(&str, &[u8])> = extra
-                .iter()
-                .map(|(n, f)| (n.as_str(), f.as_bytes()))
-                .collect();
-            let more = Redactor::new(&extra, Options::default());
-            self.redactor = Some(Arc::new(base));
-            self.url_redactor = Some(Arc::new(more));
+            self.redactor = Some(Arc::new(Redactor::with_json(&refs, Options::default())));
         }
-        let once = match &self.redactor {
+        match &self.redactor {
             Some(r) => r.redact_str(text).into_owned(),
             None => text.to_owned(),
-        };
-        match &self.url_redactor {
-            Some(r) => r.redact_str(&once).into_owned(),
-            None => once,
         }
     }
 
@@ -1507,38 +1478,4 @@ impl<'h> Interp<'h> {
             }
         }
     }
-}
-
-fn string_leaves<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
-    match v {
-        Value::String(s) => out.push(s),
-        Value::Array(a) => a.iter().for_each(|x| string_leaves(x, out)),
-        Value::Object(o) => o.values().for_each(|x| string_leaves(x, out)),
-        _ => {}
-    }
-}
-
-fn number_leaves(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Number(n) => out.push(n.to_string()),
-        Value::Array(a) => a.iter().for_each(|x| number_leaves(x, out)),
-        Value::Object(o) => o.values().for_each(|x| number_leaves(x, out)),
-        _ => {}
-    }
-}
-
-/// How `url` writes `s` into a query and into a path.
-fn url_forms(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok(u) = url::Url::parse(&format!("http://h/?{s}")) {
-        if let Some(q) = u.query() {
-            out.push(q.to_owned());
-        }
-    }
-    if let Ok(u) = url::Url::parse(&format!("http://h/{s}")) {
-        if let Some(p) = u.path().strip_prefix('/') {
-            out.push(p.to_owned());
-        }
-    }
-    out
 }
