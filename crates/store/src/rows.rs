@@ -326,3 +326,50 @@ pub struct AuditRow {
     pub key_version: Option<u32>,
     pub hash: String,
 }
+
+/// The smallest text greater than every text that starts with `prefix`, in
+/// code-point (= UTF-8 byte) order, which is how both stores order names; `None`
+/// when there is none (an empty prefix). A prefix scan bounded by it stops where
+/// the prefix's names end instead of walking the index to its end.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn the_bound_follows_every_name_with_the_prefix() {
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("a/").as_deref(), Some("a0"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+        assert_eq!(
+            prefix_upper_bound("x\u{D7FF}").as_deref(),
+            Some("x\u{E000}")
+        );
+        for (prefix, name) in [
+            ("ab", "ab"),
+            ("ab", "ab\u{10FFFF}zz"),
+            ("é", "é/x"),
+            ("a", "a\u{1F511}"),
+        ] {
+            let bound = prefix_upper_bound(prefix).unwrap();
+            assert!(name.as_bytes() < bound.as_bytes(), "{name:?} < {bound:?}");
+            assert!(name.starts_with(prefix));
+        }
+    }
+}

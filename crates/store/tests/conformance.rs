@@ -1377,6 +1377,8 @@ async fn list_secrets_filters_and_pages(s: Arc<dyn Store>) {
         put("axb", None),
         put("é", None),
         put("z", None),
+        put("m\u{10FFFF}x", None),
+        put("n", None),
     ];
     for c in commits {
         s.commit_version(c, audit("secret.put")).await.unwrap();
@@ -1401,7 +1403,33 @@ async fn list_secrets_filters_and_pages(s: Arc<dyn Store>) {
     // is in another listing.
     assert_eq!(
         names(&s.list_secrets(q(None, None, 100)).await.unwrap()),
-        ["Zed", "a_b", "app/a", "app/b", "app/c", "apq", "axb", "z", "é"]
+        [
+            "Zed",
+            "a_b",
+            "app/a",
+            "app/b",
+            "app/c",
+            "apq",
+            "axb",
+            "m\u{10FFFF}x",
+            "n",
+            "z",
+            "é"
+        ]
+    );
+    // The scan's upper bound (the prefix's successor) keeps every name with the
+    // prefix, even after the highest code point, and nothing past it.
+    assert_eq!(
+        names(&s.list_secrets(q(Some("m"), None, 100)).await.unwrap()),
+        ["m\u{10FFFF}x"]
+    );
+    assert_eq!(
+        names(
+            &s.list_secrets(q(Some("m\u{10FFFF}"), None, 100))
+                .await
+                .unwrap()
+        ),
+        ["m\u{10FFFF}x"]
     );
     assert_eq!(
         names(&s.list_secrets(q(Some("app/"), None, 100)).await.unwrap()),

@@ -934,6 +934,7 @@ impl Store for PostgresStore {
                     "SELECT {SECRET_COLS} FROM secrets WHERE workspace_id = $1 AND scope = $2 AND owner = $3 \
                      AND (expires_at IS NULL OR expires_at > $4) \
                      AND name >= $5::text AND left(name, length($5::text)) = $5::text \
+                     AND ($8::text IS NULL OR name < $8::text) \
                      AND ($6::text IS NULL OR name > $6::text) \
                      ORDER BY name LIMIT $7"
                 ),
@@ -945,6 +946,7 @@ impl Store for PostgresStore {
                     &prefix,
                     &q.after,
                     &i64::from(q.limit),
+                    &crate::rows::prefix_upper_bound(&prefix),
                 ],
             )
             .await?;

@@ -823,9 +823,11 @@ impl Store for SqliteStore {
                 "SELECT {SECRET_COLS} FROM secrets WHERE workspace_id = ?1 AND scope = ?2 AND owner = ?3 \
                  AND (expires_at IS NULL OR expires_at > ?4) \
                  AND name >= ?5 AND substr(name, 1, length(?5)) = ?5 \
+                 AND (?8 IS NULL OR name < ?8) \
                  AND (?6 IS NULL OR name > ?6) \
                  ORDER BY name LIMIT ?7"
             ))?;
+            let upper = crate::rows::prefix_upper_bound(&prefix);
             let rows = st
                 .query_map(
                     params![
@@ -835,7 +837,8 @@ impl Store for SqliteStore {
                         q.now.millis(),
                         prefix,
                         q.after,
-                        q.limit
+                        q.limit,
+                        upper
                     ],
                     secret_from,
                 )?
