@@ -24,7 +24,7 @@ pub struct LimitArgs {
     #[arg(long, value_name = "DURATION", env = "LOCKBOX_IDLE_TIMEOUT", default_value = "30s", value_parser = duration)]
     pub idle_timeout: Duration,
     /// Connections held at once; more are answered 503 and closed. Lowered at start
-    /// to leave file descriptors for the store (a quarter of ulimit -n, at most 128).
+    /// to leave file descriptors for the store (a quarter of ulimit -n, at least 32, at most 128).
     #[arg(long, value_name = "N", env = "LOCKBOX_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_connections: u64,
     /// Failed authentications allowed per minute from one client address and with

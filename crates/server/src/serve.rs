@@ -37,13 +37,16 @@ use tokio_rustls::TlsAcceptor;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// `max_connections`, lowered so connections cannot take the descriptors the
-/// store needs: a quarter of the open-files limit (at most 128) stays free.
+/// store needs: a quarter of the open-files limit stays free, at least 32 (an idle
+/// node holds about 20: the database, its write-ahead log, the reader pool, the
+/// runtime) and at most 128, so the connection past the limit can still be
+/// accepted and told `503` rather than left in the backlog.
 pub fn effective_max_connections(configured: usize) -> usize {
     let configured = configured.max(1);
     let Some(nofile) = open_files_limit() else {
         return configured;
     };
-    let reserve = (nofile / 4).min(128);
+    let reserve = (nofile / 4).clamp(32, 128);
     let fit = nofile.saturating_sub(reserve).max(1);
     if fit < configured {
         tracing::info!(
