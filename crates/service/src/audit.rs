@@ -196,7 +196,8 @@ pub(crate) struct Checkpoints {
     last: Mutex<Option<(i64, Timestamp)>>,
 }
 
-fn view(r: AuditRow) -> AuditEventView {
+/// An audit row as the API shows it.
+pub(crate) fn view(r: AuditRow) -> AuditEventView {
     AuditEventView {
         seq: r.seq,
         at: r.record.at.to_rfc3339(),

@@ -476,14 +476,7 @@ impl Lockbox {
                          masked secret '{name}'"
                     ));
                     return Err(self
-                        .refuse(
-                            p,
-                            Some(&t.ws.id),
-                            "secret.put",
-                            Some(name.as_str()),
-                            err,
-                            ctx,
-                        )
+                        .refuse_secret(p, &t, "secret.put", name, err, ctx)
                         .await);
                 }
                 visibility = Some(Visibility::Restricted);

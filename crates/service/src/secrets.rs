@@ -115,6 +115,20 @@ impl Lockbox {
         })
     }
 
+    /// Audits a refusal about secret `name` of target `t`; returns the error.
+    pub(crate) async fn refuse_secret(
+        &self,
+        p: &Principal,
+        t: &Target,
+        action: &str,
+        name: &SecretName,
+        err: Error,
+        ctx: &RequestCtx,
+    ) -> Error {
+        self.refuse(p, Some(&t.ws.id), action, Some(name.as_str()), err, ctx)
+            .await
+    }
+
     pub(crate) async fn authorized_target(
         &self,
         p: &Principal,
@@ -515,14 +529,7 @@ impl Lockbox {
                     "check-and-set parameter required for '{name}': send the expected version (If-Match) or create only (If-None-Match: *)"
                 ));
                 return Err(self
-                    .refuse(
-                        p,
-                        Some(&t.ws.id),
-                        "secret.put",
-                        Some(name.as_str()),
-                        err,
-                        ctx,
-                    )
+                    .refuse_secret(p, &t, "secret.put", name, err, ctx)
                     .await);
             }
             if let Some(want) = req.if_match {
@@ -555,14 +562,7 @@ impl Lockbox {
                              narrowing is open to anyone who may write it"
                         ));
                         return Err(self
-                            .refuse(
-                                p,
-                                Some(&t.ws.id),
-                                "secret.allowed_hosts",
-                                Some(name.as_str()),
-                                err,
-                                ctx,
-                            )
+                            .refuse_secret(p, &t, "secret.allowed_hosts", name, err, ctx)
                             .await);
                     }
                     detail["allowed_hosts"] =
@@ -680,14 +680,7 @@ impl Lockbox {
         if row.visibility == Visibility::Restricted {
             let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
             return Err(self
-                .refuse(
-                    p,
-                    Some(&t.ws.id),
-                    "secret.reveal",
-                    Some(name.as_str()),
-                    err,
-                    ctx,
-                )
+                .refuse_secret(p, &t, "secret.reveal", name, err, ctx)
                 .await);
         }
         self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
@@ -804,14 +797,7 @@ impl Lockbox {
         if !uses.is_empty() && !force {
             let err = Self::secret_in_use(name.as_str(), &uses);
             return Err(self
-                .refuse(
-                    p,
-                    Some(&t.ws.id),
-                    "secret.delete",
-                    Some(name.as_str()),
-                    err,
-                    ctx,
-                )
+                .refuse_secret(p, &t, "secret.delete", name, err, ctx)
                 .await);
         }
         let mut detail =
@@ -882,14 +868,7 @@ impl Lockbox {
                          not reveal; leave the test out (use If-Match for concurrency)"
                     ));
                     return Err(self
-                        .refuse(
-                            p,
-                            Some(&t.ws.id),
-                            "secret.reveal",
-                            Some(name.as_str()),
-                            err,
-                            ctx,
-                        )
+                        .refuse_secret(p, &t, "secret.reveal", name, err, ctx)
                         .await);
                 }
             }
@@ -912,14 +891,7 @@ impl Lockbox {
                     "check-and-set parameter required for '{name}': send the expected version (If-Match)"
                 ));
                 return Err(self
-                    .refuse(
-                        p,
-                        Some(&t.ws.id),
-                        "secret.patch",
-                        Some(name.as_str()),
-                        err,
-                        ctx,
-                    )
+                    .refuse_secret(p, &t, "secret.patch", name, err, ctx)
                     .await);
             }
             if let Some(want) = if_match {
@@ -1104,14 +1076,7 @@ impl Lockbox {
                 t.ws.name
             ));
             return Err(self
-                .refuse(
-                    p,
-                    Some(&t.ws.id),
-                    "secret.rename",
-                    Some(name.as_str()),
-                    err,
-                    ctx,
-                )
+                .refuse_secret(p, &t, "secret.rename", name, err, ctx)
                 .await);
         }
         let row = self.find_live(&t, name).await?;

@@ -132,9 +132,7 @@ impl Lockbox {
                         owners.join(", ")
                     ),
                 );
-                return Err(self
-                    .refuse(p, Some(&t.ws.id), verb, Some(name.as_str()), err, ctx)
-                    .await);
+                return Err(self.refuse_secret(p, &t, verb, name, err, ctx).await);
             }
         }
         let wanted: Vec<u64> = if versions.is_empty() {

@@ -3,8 +3,8 @@
 
 use crate::auth::Principal;
 use crate::{
-    store_err, AuditEventView, AuditPage, Lockbox, RequestCtx, TokenRef, WhoAmI, WorkspaceInfo,
-    WorkspaceRole, WorkspaceSettings,
+    store_err, AuditPage, Lockbox, RequestCtx, TokenRef, WhoAmI, WorkspaceInfo, WorkspaceRole,
+    WorkspaceSettings,
 };
 use lockbox_core::{AccountAction, Action, Error, Result, Role, WorkspaceName};
 use lockbox_crypto::random_id;
@@ -263,19 +263,7 @@ impl Lockbox {
             .then(|| rows.last().map(|r| r.seq))
             .flatten();
         Ok(AuditPage {
-            events: rows
-                .into_iter()
-                .map(|r| AuditEventView {
-                    seq: r.seq,
-                    at: r.record.at.to_rfc3339(),
-                    actor: r.record.actor,
-                    action: r.record.action,
-                    target: r.record.target,
-                    outcome: r.record.outcome,
-                    request_id: r.record.request_id,
-                    detail: r.record.detail,
-                })
-                .collect(),
+            events: rows.into_iter().map(crate::audit::view).collect(),
             next_before,
         })
     }
