@@ -335,7 +335,10 @@ proptest! {
             // Names are stored in NFC, and names that only look like others (edge
             // whitespace, invisible characters) are refused: the core parser decides.
             let Ok(parsed) = lockbox_core::SecretName::parse(&name) else {
-                r.assert_error(400, "invalid");
+                // `.` and `..` never reach the route: URL paths resolve them away.
+                if name != "." && name != ".." {
+                    r.assert_error(400, "invalid");
+                }
                 return;
             };
             assert!(r.status == 201 || r.status == 200, "{name:?}: {}", r.text);
