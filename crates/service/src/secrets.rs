@@ -405,11 +405,10 @@ impl Lockbox {
         }
         row.fingerprint = fingerprint.clone();
         // Vault's delete_version_after: the version is born with its deletion time.
-        let deleted_at = row
-            .delete_version_after
-            .or(t.ws.settings.delete_version_after)
-            .filter(|d| *d > 0)
-            .map(|d| now.plus_seconds(d));
+        // The secret's own and the workspace's both apply: the shorter one wins.
+        let deleted_at =
+            effective_delete_after(row.delete_version_after, t.ws.settings.delete_version_after)
+                .map(|d| now.plus_seconds(d));
         row.current_deleted_at = deleted_at;
         row.current_destroyed = false;
         let version = VersionRow {
@@ -1241,6 +1240,16 @@ pub(crate) fn intersect_hosts(a: &[String], b: &[String]) -> Option<Vec<String>>
     (!out.is_empty()).then_some(out)
 }
 
+/// How long a new version lives before it reads as deleted: the smaller of the
+/// secret's and the workspace's `delete_version_after` where both are set (0 and
+/// unset mean no limit), as Vault does.
+pub fn effective_delete_after(secret: Option<u64>, workspace: Option<u64>) -> Option<u64> {
+    match (secret.filter(|d| *d > 0), workspace.filter(|d| *d > 0)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 pub(crate) fn not_found(name: &SecretName) -> Error {
     Error::not_found(format!("secret '{name}' not found"))
 }
@@ -1296,6 +1305,17 @@ mod tests {
 
     fn v(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_shorter_delete_version_after_wins() {
+        assert_eq!(effective_delete_after(None, None), None);
+        assert_eq!(effective_delete_after(Some(0), Some(0)), None);
+        assert_eq!(effective_delete_after(Some(60), None), Some(60));
+        assert_eq!(effective_delete_after(None, Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(0), Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(3600), Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(30), Some(3600)), Some(30));
     }
 
     #[test]

@@ -254,7 +254,7 @@ impl Lockbox {
 
 /// Labels as Vault's `custom_metadata` allows them, minus the reserved prefix:
 /// at most 64, keys 1 to 128 bytes, values up to 512 bytes, no control characters.
-pub(crate) fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
         return Err(Error::invalid(format!(
             "a secret takes at most {MAX_LABELS} labels"
