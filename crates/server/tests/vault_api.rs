@@ -1226,3 +1226,152 @@ async fn the_shorter_delete_version_after_applies() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn metadata_written_first_makes_an_entry_that_takes_version_one() {
+    let s = TestServer::start().await;
+    // Vault creates the metadata entry for a path with no versions.
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/app/new"),
+        Some(
+            json!({"max_versions": 3, "cas_required": true, "custom_metadata": {"team": "infra"}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/app/new"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = assert_envelope(&r);
+    assert_eq!(j["data"]["current_version"], 0);
+    assert_eq!(j["data"]["oldest_version"], 0);
+    assert_eq!(j["data"]["versions"], json!({}));
+    assert_eq!(j["data"]["max_versions"], 3);
+    assert_eq!(j["data"]["cas_required"], true);
+    assert_eq!(j["data"]["custom_metadata"], json!({"team": "infra"}));
+    assert!(j["data"]["lockbox"].get("fingerprint").is_none());
+    // It lists as Vault lists it; reading data finds nothing.
+    let r = vault(&s, &s.owner, "LIST", &format!("{META}/app"), None).await;
+    assert_eq!(r.json()["data"]["keys"], json!(["new"]), "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{DATA}/app/new"), None).await;
+    assert_eq!(assert_vault_error(&r, 404)["errors"], json!([]));
+    // The native API does not show an entry without a value.
+    s.get(&s.owner, &TestServer::secret_path("app/new"))
+        .await
+        .assert_error(404, "not_found");
+    s.reveal(&s.owner, "app/new")
+        .await
+        .assert_error(404, "not_found");
+    let list = s
+        .get(&s.owner, "/v1/workspaces/default/secrets?prefix=app/")
+        .await
+        .json();
+    assert_eq!(list["secrets"], json!([]), "{list}");
+    // Its cas_required holds: the first write names version 0.
+    let p = format!("{DATA}/app/new");
+    let r = vault(&s, &s.owner, "POST", &p, Some(json!({"data": {"v": "1"}}))).await;
+    assert_eq!(
+        assert_vault_error(&r, 400)["errors"],
+        json!(["check-and-set parameter required for this call"])
+    );
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        &p,
+        Some(json!({"data": {"v": "1"}, "options": {"cas": 0}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["data"]["version"], 1);
+    // Now it is a secret like any other, with the settings written first.
+    assert_eq!(native_value(&s, "app/new").await, json!({"v": "1"}));
+    let meta = s
+        .get(&s.owner, &TestServer::secret_path("app/new"))
+        .await
+        .json();
+    assert_eq!(meta["version"], 1);
+    assert_eq!(meta["labels"], json!({"team": "infra"}));
+    assert_eq!(meta["max_versions"], 3);
+
+    // A native write to an entry creates the secret (201), visibility and all.
+    vault(
+        &s,
+        &s.owner,
+        "PUT",
+        &format!("{META}/native"),
+        Some(json!({"custom_metadata": {"k": "v"}})),
+    )
+    .await;
+    let r = s
+        .put(
+            &s.owner,
+            "native",
+            json!({"value": "native-value-1", "visibility": "restricted"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["version"], 1);
+    assert_eq!(r.json()["visibility"], "restricted");
+    assert_eq!(r.json()["labels"], json!({"k": "v"}));
+
+    // Deleting an entry removes it; PATCH does not create one.
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/gone"),
+        Some(json!({})),
+    )
+    .await;
+    let r = vault(&s, &s.owner, "DELETE", &format!("{META}/gone"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/gone"), None).await;
+    assert_vault_error(&r, 404);
+    let r = s
+        .raw(
+            s.http
+                .patch(format!("{}{META}/gone", s.url))
+                .header("X-Vault-Token", &s.owner)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(json!({"max_versions": 2}).to_string()),
+        )
+        .await;
+    assert_vault_error(&r, 404);
+    // Natively too, a delete removes an entry.
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/gone2"),
+        Some(json!({})),
+    )
+    .await;
+    let r = s
+        .call(
+            &s.owner,
+            Method::DELETE,
+            &TestServer::secret_path("gone2"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/gone2"), None).await;
+    assert_vault_error(&r, 404);
+
+    // A viewer may not make one.
+    let viewer = s.service_token("ci-viewer", "viewer").await;
+    let r = vault(
+        &s,
+        &viewer,
+        "POST",
+        &format!("{META}/by-viewer"),
+        Some(json!({"max_versions": 2})),
+    )
+    .await;
+    assert_vault_error(&r, 403);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/by-viewer"), None).await;
+    assert_vault_error(&r, 404);
+}

@@ -230,6 +230,17 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>>;
     async fn list_secrets(&self, query: ListQuery) -> StoreResult<Vec<SecretRow>>;
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;
+    /// Creates a secret that has no version yet (Vault's metadata written before
+    /// any data): `secret.current_version` must be 0, and the first
+    /// [`Store::commit_version`] (`Expect::Current(0)`) makes version 1. `expect`
+    /// is `Create` (`Conflict` if the name is taken in its scope) or
+    /// `ReplaceExpired` (that expired secret is removed in the same transaction).
+    async fn create_secret_entry(
+        &self,
+        secret: SecretRow,
+        expect: Expect,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
     async fn rename_secret(
         &self,
         secret_id: &str,

@@ -22,7 +22,7 @@ use lockbox_service::{
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// The longest list this API assembles (pages of 1,000 from the service).
 const MAX_LIST_PAGES: usize = 100;
@@ -153,9 +153,10 @@ impl KvRequest<'_> {
     ) -> Result<(SecretMeta, Vec<VersionInfo>), VaultError> {
         let svc = &self.st.svc;
         let c = self.caller;
+        // Vault's metadata shows an entry without versions too (metadata written first).
         let (meta, versions) = tokio::join!(
-            svc.secret_metadata(&c.principal, self.ws(), self.scope, name, &c.ctx),
-            svc.list_versions(&c.principal, self.ws(), self.scope, name, &c.ctx),
+            svc.secret_metadata_or_entry(&c.principal, self.ws(), self.scope, name, &c.ctx),
+            svc.list_versions_or_entry(&c.principal, self.ws(), self.scope, name, &c.ctx),
         );
         Ok((meta?, versions?))
     }
@@ -439,7 +440,7 @@ impl KvRequest<'_> {
             let page = self
                 .st
                 .svc
-                .list_secrets(
+                .list_secrets_and_entries(
                     &c.principal,
                     self.ws(),
                     self.scope,
@@ -508,19 +509,23 @@ impl KvRequest<'_> {
         let body: MetadataBody = self.body_json()?;
         let mut warnings = Vec::new();
         let c = self.caller;
+        // PATCH changes what is there (404 where nothing is); POST and PUT also
+        // create an entry without versions, as Vault does.
+        let current = if patch {
+            Some(
+                self.st
+                    .svc
+                    .secret_metadata_or_entry(&c.principal, self.ws(), self.scope, &name, &c.ctx)
+                    .await?,
+            )
+        } else {
+            None
+        };
         // (JSON `null` reads as absent: the labels stay as they are.)
         let labels = match body.custom_metadata {
             None => None,
             Some(Value::Object(m)) => {
-                let mut labels = if patch {
-                    self.st
-                        .svc
-                        .secret_metadata(&c.principal, self.ws(), self.scope, &name, &c.ctx)
-                        .await?
-                        .labels
-                } else {
-                    BTreeMap::new()
-                };
+                let mut labels = current.map(|m| m.labels).unwrap_or_default();
                 let mut dropped = false;
                 for (k, v) in m {
                     if reserved(&k) {
@@ -564,7 +569,7 @@ impl KvRequest<'_> {
         };
         self.st
             .svc
-            .update_secret_settings(&c.principal, self.ws(), self.scope, &name, settings, &c.ctx)
+            .write_secret_settings(&c.principal, self.ws(), self.scope, &name, settings, &c.ctx)
             .await?;
         Ok(no_content(self.request_id, warnings))
     }
@@ -723,7 +728,10 @@ fn lockbox_facts(meta: &SecretMeta) -> Value {
         m.insert("description".into(), json!(d));
     }
     m.insert("visibility".into(), json!(meta.visibility));
-    m.insert("fingerprint".into(), json!(meta.fingerprint));
+    // (None before the first version, and never for a run token.)
+    if !meta.fingerprint.is_empty() {
+        m.insert("fingerprint".into(), json!(meta.fingerprint));
+    }
     if let Some(e) = &meta.expires_at {
         m.insert("expires_at".into(), json!(e));
     }

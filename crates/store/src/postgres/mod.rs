@@ -936,6 +936,7 @@ impl Store for PostgresStore {
                      AND name >= $5::text AND left(name, length($5::text)) = $5::text \
                      AND ($8::text IS NULL OR name < $8::text) \
                      AND ($6::text IS NULL OR name > $6::text) \
+                     AND ($9::boolean OR current_version > 0) \
                      ORDER BY name LIMIT $7"
                 ),
                 &[
@@ -947,6 +948,7 @@ impl Store for PostgresStore {
                     &q.after,
                     &i64::from(q.limit),
                     &crate::rows::prefix_upper_bound(&prefix),
+                    &q.entries,
                 ],
             )
             .await?;
@@ -999,6 +1001,33 @@ impl Store for PostgresStore {
                 &[&v.secret_id, &keep_from],
             )
             .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Secret(s.id.clone()));
+        })
+    }
+
+    async fn create_secret_entry(
+        &self,
+        secret: SecretRow,
+        expect: Expect,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        if secret.current_version != 0 {
+            return Err(StoreError::Backend(
+                "a secret entry without versions has current_version 0".into(),
+            ));
+        }
+        let s = &secret;
+        write_tx!(self, |w| {
+            match &expect {
+                Expect::Create => insert_secret(&w, s).await?,
+                Expect::ReplaceExpired(old) => {
+                    w.exec("DELETE FROM secrets WHERE id = $1", &[old]).await?;
+                    w.changed(Change::Secret(old.clone()));
+                    insert_secret(&w, s).await?;
+                }
+                Expect::Current(_) => return Err(Fail::Conflict),
+            }
             w.audit(audit.clone());
             w.changed(Change::Secret(s.id.clone()));
         })
