@@ -846,8 +846,21 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
     assert_envelope(&r);
 }
 
+/// The value of `k` in workspace `ws`, natively revealed by the owner.
+async fn reveal_in(s: &TestServer, ws: &str) -> Value {
+    s.call(
+        &s.owner,
+        Method::POST,
+        &format!("/v1/workspaces/{ws}/secrets/k/reveal"),
+        None,
+    )
+    .await
+    .json()["value"]
+        .clone()
+}
+
 #[tokio::test]
-async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
+async fn a_personal_token_in_several_workspaces_uses_its_default_or_the_namespace() {
     let s = TestServer::start().await;
     let r = s
         .call(
@@ -859,40 +872,94 @@ async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let path = format!("{}{DATA}/k", s.url);
-    let body = json!({"data": {"v": "in-team-b"}});
-    let r = s
-        .raw(
-            s.http
-                .post(&path)
-                .header("X-Vault-Token", &s.owner)
-                .json(&body),
-        )
-        .await;
-    let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0]
-        .as_str()
-        .unwrap()
-        .contains("X-Vault-Namespace"));
-    let r = s
-        .raw(
-            s.http
-                .post(&path)
-                .header("X-Vault-Token", &s.owner)
-                .header("X-Vault-Namespace", "team-b")
-                .json(&body),
-        )
-        .await;
+    let write = |ns: Option<&str>, v: &str| {
+        let mut req = s
+            .http
+            .post(&path)
+            .header("X-Vault-Token", &s.owner)
+            .json(&json!({"data": {"v": v}}));
+        if let Some(ns) = ns {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        s.raw(req)
+    };
+    // Joining a second workspace changes nothing for an unmodified client: the
+    // token's default is the user's oldest membership, `default`.
+    let r = write(None, "in-default").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(reveal_in(&s, "default").await, json!({"v": "in-default"}));
+    // X-Vault-Namespace still chooses another.
+    let r = write(Some("team-b"), "in-team-b").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(reveal_in(&s, "team-b").await, json!({"v": "in-team-b"}));
+    assert_eq!(reveal_in(&s, "default").await, json!({"v": "in-default"}));
+    // The default is set per token.
+    let me = s.get(&s.owner, "/v1/me").await.json();
+    let id = me["token"]["id"].as_str().unwrap().to_owned();
     let r = s
         .call(
             &s.owner,
-            Method::POST,
-            "/v1/workspaces/team-b/secrets/k/reveal",
-            None,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "team-b"})),
         )
         .await;
-    assert_eq!(r.json()["value"], json!({"v": "in-team-b"}));
-    s.reveal(&s.owner, "k").await.assert_error(404, "not_found");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["default_workspace"], "team-b");
+    // (The Vault layer caches a token's workspaces for a second.)
+    s.clock.advance_seconds(2);
+    let r = write(None, "default-is-team-b").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        reveal_in(&s, "team-b").await,
+        json!({"v": "default-is-team-b"})
+    );
+    let r = vault(
+        &s,
+        &s.owner,
+        "GET",
+        "/vault/v1/auth/token/lookup-self",
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["data"]["meta"]["workspace"], "team-b");
+    // Only a workspace the token's user belongs to, only the caller's own token.
+    let r = s
+        .call(
+            &s.owner,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "nowhere"})),
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    let alice = s.member("alice", "admin").await;
+    let r = s
+        .call(
+            &alice,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "default"})),
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    // Cleared: back to the oldest membership.
+    let r = s
+        .call(
+            &s.owner,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.clock.advance_seconds(2);
+    let r = write(None, "back-in-default").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        reveal_in(&s, "default").await,
+        json!({"v": "back-in-default"})
+    );
     // A service token of `default` cannot reach team-b by naming it.
     let svc = s.service_token("ci", "admin").await;
     let r = s

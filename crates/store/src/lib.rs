@@ -209,6 +209,17 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRow>>;
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
     async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditRecord) -> StoreResult<bool>;
+    /// The workspace (id) a personal token addresses when a call names none (the
+    /// Vault API without `X-Vault-Namespace`); `None` when not set or no such token.
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>>;
+    /// Sets (or with `None` clears) a token's default workspace and appends
+    /// `audit`; `false` if there is no such token.
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
     /// Records last use; batched by the caller, not audited.
     async fn touch_tokens(&self, used: Vec<(String, Timestamp)>) -> StoreResult<()>;
 

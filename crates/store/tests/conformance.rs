@@ -242,6 +242,7 @@ conformance! {
         key_checks_are_recorded_once_and_nodes_expire,
         account_audit_lists_rows_without_a_workspace_by_actor,
         a_secret_entry_without_versions_takes_version_one,
+        a_tokens_default_workspace_sets_and_clears,
     ],
     db: [
         acknowledged_writes_survive_reopening,
@@ -2837,4 +2838,38 @@ async fn a_secret_entry_without_versions_takes_version_one(s: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A token's default workspace: unset at first, set and cleared (each audited),
+/// `false` for a token that does not exist.
+async fn a_tokens_default_workspace_sets_and_clears(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.insert_token(token("t1", 1), audit("token.create"))
+        .await
+        .unwrap();
+    assert_eq!(s.token_default_workspace("t1").await.unwrap(), None);
+    assert_eq!(s.token_default_workspace("nope").await.unwrap(), None);
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .set_token_default_workspace("t1", Some("ws".into()), audit("token.default_workspace"))
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 1);
+    assert_eq!(
+        s.token_default_workspace("t1").await.unwrap().as_deref(),
+        Some("ws")
+    );
+    // The token itself reads as before.
+    assert_eq!(s.token_by_id("t1").await.unwrap(), Some(token("t1", 1)));
+    assert!(s
+        .set_token_default_workspace("t1", None, audit("token.default_workspace"))
+        .await
+        .unwrap());
+    assert_eq!(s.token_default_workspace("t1").await.unwrap(), None);
+    assert!(!s
+        .set_token_default_workspace("nope", Some("ws".into()), audit("x"))
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 2);
 }

@@ -827,6 +827,37 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(decode::token).transpose()?)
     }
 
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>> {
+        let row = self
+            .row("SELECT default_workspace FROM tokens WHERE id = $1", &[&id])
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<_, Option<String>>(0).map_err(Fail::from)?,
+            None => None,
+        })
+    }
+
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "UPDATE tokens SET default_workspace = $1 WHERE id = $2",
+                    &[&workspace_id, &id],
+                )
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Token(id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
         let rows = self
             .rows(

@@ -720,6 +720,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT default_workspace FROM tokens WHERE id = ?")?
+                    .query_row([id], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten(),
+            )
+        })
+        .await
+    }
+
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE tokens SET default_workspace = ? WHERE id = ?",
+                params![workspace_id, id],
+            )?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT * FROM tokens ORDER BY created_at, id")?;
