@@ -201,9 +201,8 @@ impl From<Error> for VaultError {
                 cause: None,
                 retry_after: None,
             },
-            ErrorCode::VersionMismatch => {
-                VaultError::invalid(format!("{} ({})", VaultError::CAS_MISMATCH, e.message))
-            }
+            // Vault's sentence exactly: clients compare the whole message.
+            ErrorCode::VersionMismatch => VaultError::invalid(VaultError::CAS_MISMATCH),
             ErrorCode::Internal => VaultError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 errors: vec![

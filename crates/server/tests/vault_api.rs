@@ -117,11 +117,8 @@ async fn write_then_read_through_the_envelope_and_the_native_api() {
         json!({"user": "app", "password": "pw-1"})
     );
     assert_eq!(j["data"]["metadata"]["version"], 1);
-    let cm = &j["data"]["metadata"]["custom_metadata"];
-    assert_eq!(cm["lockbox.visibility"], "masked");
-    assert!(cm["lockbox.fingerprint"]
-        .as_str()
-        .is_some_and(|f| !f.is_empty()));
+    // custom_metadata holds the labels only: none were written.
+    assert_eq!(j["data"]["metadata"]["custom_metadata"], json!({}));
     // The read is a reveal: audited under this request's id.
     let rid = j["request_id"].as_str().unwrap().to_owned();
     let audit = s
@@ -424,10 +421,8 @@ async fn rules_carry_over_restricted_roles_wrapping_and_bindings() {
     // Metadata of a restricted secret is fine.
     let r = vault(&s, &s.owner, "GET", &format!("{META}/zd"), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
-        r.json()["data"]["custom_metadata"]["lockbox.visibility"],
-        "restricted"
-    );
+    assert_eq!(r.json()["data"]["lockbox"]["visibility"], "restricted");
+    assert_eq!(r.json()["data"]["custom_metadata"], json!({}));
 
     // A viewer may list but not read; may not write.
     s.put(&s.owner, "m", json!({"value": {"a": "secret-m-1"}}))
@@ -527,10 +522,11 @@ async fn check_and_set_soft_delete_undelete_and_destroy() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = vault(&s, &s.owner, "POST", &p, Some(w(Some(0), "again"))).await;
     let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0]
-        .as_str()
-        .unwrap()
-        .starts_with("check-and-set parameter did not match the current version"));
+    // Vault's sentence exactly, nothing appended: clients compare it whole.
+    assert_eq!(
+        e["errors"],
+        json!(["check-and-set parameter did not match the current version"])
+    );
     let r = vault(&s, &s.owner, "POST", &p, Some(w(Some(1), "two"))).await;
     assert_eq!(r.json()["data"]["version"], 2, "{}", r.text);
     let r = vault(&s, &s.owner, "POST", &p, Some(w(Some(1), "stale"))).await;
@@ -622,10 +618,18 @@ async fn metadata_labels_and_reserved_keys() {
         .contains("lockbox."));
     let r = vault(&s, &s.owner, "GET", &format!("{META}/lab"), None).await;
     let j = assert_envelope(&r);
-    let cm = &j["data"]["custom_metadata"];
-    assert_eq!(cm["team"], "infra");
-    assert_eq!(cm["lockbox.description"], "the lab key");
-    assert_eq!(cm["lockbox.visibility"], "masked");
+    // custom_metadata reads back exactly what was written; Lockbox's facts are in
+    // a `lockbox` object beside it.
+    assert_eq!(j["data"]["custom_metadata"], json!({"team": "infra"}));
+    let facts = &j["data"]["lockbox"];
+    assert_eq!(facts["description"], "the lab key");
+    assert_eq!(facts["visibility"], "masked");
+    let meta = s
+        .get(&s.owner, &TestServer::secret_path("lab"))
+        .await
+        .json();
+    assert_eq!(facts["fingerprint"], meta["fingerprint"]);
+    assert!(facts.get("expires_at").is_none());
     assert_eq!(j["data"]["max_versions"], 3);
     assert_eq!(j["data"]["delete_version_after"], "0s");
     // Natively, the labels are there without the reserved keys.
@@ -801,10 +805,11 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
     let p = format!("{DATA}/cr");
     let r = vault(&s, &s.owner, "POST", &p, Some(json!({"data": {"v": "1"}}))).await;
     let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0]
-        .as_str()
-        .unwrap()
-        .contains("check-and-set parameter required"));
+    assert_eq!(
+        e["errors"],
+        json!(["check-and-set parameter required for this call"]),
+        "Vault's words, not the native API's headers"
+    );
     for (cas, v) in [(0, "1"), (1, "2"), (2, "3")] {
         let r = vault(
             &s,
@@ -841,8 +846,21 @@ async fn config_cas_required_max_versions_and_delete_version_after() {
     assert_envelope(&r);
 }
 
+/// The value of `k` in workspace `ws`, natively revealed by the owner.
+async fn reveal_in(s: &TestServer, ws: &str) -> Value {
+    s.call(
+        &s.owner,
+        Method::POST,
+        &format!("/v1/workspaces/{ws}/secrets/k/reveal"),
+        None,
+    )
+    .await
+    .json()["value"]
+        .clone()
+}
+
 #[tokio::test]
-async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
+async fn a_personal_token_in_several_workspaces_uses_its_default_or_the_namespace() {
     let s = TestServer::start().await;
     let r = s
         .call(
@@ -854,40 +872,94 @@ async fn a_personal_token_in_several_workspaces_names_one_with_the_namespace() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let path = format!("{}{DATA}/k", s.url);
-    let body = json!({"data": {"v": "in-team-b"}});
-    let r = s
-        .raw(
-            s.http
-                .post(&path)
-                .header("X-Vault-Token", &s.owner)
-                .json(&body),
-        )
-        .await;
-    let e = assert_vault_error(&r, 400);
-    assert!(e["errors"][0]
-        .as_str()
-        .unwrap()
-        .contains("X-Vault-Namespace"));
-    let r = s
-        .raw(
-            s.http
-                .post(&path)
-                .header("X-Vault-Token", &s.owner)
-                .header("X-Vault-Namespace", "team-b")
-                .json(&body),
-        )
-        .await;
+    let write = |ns: Option<&str>, v: &str| {
+        let mut req = s
+            .http
+            .post(&path)
+            .header("X-Vault-Token", &s.owner)
+            .json(&json!({"data": {"v": v}}));
+        if let Some(ns) = ns {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        s.raw(req)
+    };
+    // Joining a second workspace changes nothing for an unmodified client: the
+    // token's default is the user's oldest membership, `default`.
+    let r = write(None, "in-default").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(reveal_in(&s, "default").await, json!({"v": "in-default"}));
+    // X-Vault-Namespace still chooses another.
+    let r = write(Some("team-b"), "in-team-b").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(reveal_in(&s, "team-b").await, json!({"v": "in-team-b"}));
+    assert_eq!(reveal_in(&s, "default").await, json!({"v": "in-default"}));
+    // The default is set per token.
+    let me = s.get(&s.owner, "/v1/me").await.json();
+    let id = me["token"]["id"].as_str().unwrap().to_owned();
     let r = s
         .call(
             &s.owner,
-            Method::POST,
-            "/v1/workspaces/team-b/secrets/k/reveal",
-            None,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "team-b"})),
         )
         .await;
-    assert_eq!(r.json()["value"], json!({"v": "in-team-b"}));
-    s.reveal(&s.owner, "k").await.assert_error(404, "not_found");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["default_workspace"], "team-b");
+    // (The Vault layer caches a token's workspaces for a second.)
+    s.clock.advance_seconds(2);
+    let r = write(None, "default-is-team-b").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        reveal_in(&s, "team-b").await,
+        json!({"v": "default-is-team-b"})
+    );
+    let r = vault(
+        &s,
+        &s.owner,
+        "GET",
+        "/vault/v1/auth/token/lookup-self",
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["data"]["meta"]["workspace"], "team-b");
+    // Only a workspace the token's user belongs to, only the caller's own token.
+    let r = s
+        .call(
+            &s.owner,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "nowhere"})),
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    let alice = s.member("alice", "admin").await;
+    let r = s
+        .call(
+            &alice,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": "default"})),
+        )
+        .await;
+    r.assert_error(404, "not_found");
+    // Cleared: back to the oldest membership.
+    let r = s
+        .call(
+            &s.owner,
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"default_workspace": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.clock.advance_seconds(2);
+    let r = write(None, "back-in-default").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        reveal_in(&s, "default").await,
+        json!({"v": "back-in-default"})
+    );
     // A service token of `default` cannot reach team-b by naming it.
     let svc = s.service_token("ci", "admin").await;
     let r = s
@@ -987,6 +1059,8 @@ async fn another_member_never_reaches_my_private_scope_and_a_removed_member_read
     assert_eq!(assert_vault_error(&r, 404)["errors"], json!([]));
     let r = vault(&s, &bob, "LIST", "/vault/v1/private/metadata/", None).await;
     assert_vault_error(&r, 404);
+    // Destroying it in Bob's scope destroys nothing there: 204, as Vault answers a
+    // path that holds nothing; Alice's version is untouched.
     let r = vault(
         &s,
         &bob,
@@ -995,7 +1069,7 @@ async fn another_member_never_reaches_my_private_scope_and_a_removed_member_read
         Some(json!({"versions": [1]})),
     )
     .await;
-    assert!(r.status.is_client_error(), "{}", r.text);
+    assert_eq!(r.status, 204, "{}", r.text);
     let r = vault(&s, &alice, "GET", "/vault/v1/private/data/diary", None).await;
     assert_eq!(r.json()["data"]["data"]["t"], "alice-private-1");
 
@@ -1024,4 +1098,347 @@ async fn another_member_never_reaches_my_private_scope_and_a_removed_member_read
         r.text
     );
     assert!(!r.text.contains("shared-value-1"));
+}
+
+#[tokio::test]
+async fn nothing_there_deletes_as_done_and_messages_are_vaults() {
+    let s = TestServer::start().await;
+    // Deleting, undeleting or destroying what is not there: 204, as in Vault.
+    for (method, path, body) in [
+        ("DELETE", format!("{DATA}/nothing/here"), None),
+        ("DELETE", format!("{META}/nothing/here"), None),
+        (
+            "POST",
+            "/vault/v1/secret/delete/nothing/here".to_owned(),
+            Some(json!({"versions": [1]})),
+        ),
+        (
+            "POST",
+            "/vault/v1/secret/undelete/nothing/here".to_owned(),
+            Some(json!({"versions": [1]})),
+        ),
+        (
+            "POST",
+            "/vault/v1/secret/destroy/nothing/here".to_owned(),
+            Some(json!({"versions": [1]})),
+        ),
+    ] {
+        let r = vault(&s, &s.owner, method, &path, body.clone()).await;
+        assert_eq!(r.status, 204, "{method} {path}: {}", r.text);
+        // A role that may not delete is still refused first.
+        let viewer = s.service_token(&format!("v{}", path.len()), "viewer").await;
+        let r = vault(&s, &viewer, method, &path, body).await;
+        assert_vault_error(&r, 403);
+    }
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/nothing/here"), None).await;
+    assert_vault_error(&r, 404);
+
+    // cas: -1 never matches a version: Vault's mismatch, not a parse error.
+    let p = format!("{DATA}/cas");
+    vault(&s, &s.owner, "POST", &p, Some(json!({"data": {"v": "1"}}))).await;
+    for cas in [json!(-1), json!("-1")] {
+        let r = vault(
+            &s,
+            &s.owner,
+            "POST",
+            &p,
+            Some(json!({"data": {"v": "x"}, "options": {"cas": cas}})),
+        )
+        .await;
+        let e = assert_vault_error(&r, 400);
+        assert_eq!(
+            e["errors"],
+            json!(["check-and-set parameter did not match the current version"])
+        );
+    }
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        &p,
+        Some(json!({"data": {"v": "x"}, "options": {"cas": "one"}})),
+    )
+    .await;
+    assert_vault_error(&r, 400);
+    assert_eq!(native_value(&s, "cas").await, json!({"v": "1"}));
+    // Under cas_required, a PATCH without cas speaks Vault's words too.
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/cas"),
+        Some(json!({"cas_required": true})),
+    )
+    .await;
+    let r = s
+        .raw(
+            s.http
+                .patch(format!("{}{p}", s.url))
+                .header("X-Vault-Token", &s.owner)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(json!({"data": {"w": "2"}}).to_string()),
+        )
+        .await;
+    assert_eq!(
+        assert_vault_error(&r, 400)["errors"],
+        json!(["check-and-set parameter required for this call"])
+    );
+
+    // custom_metadata refusals start with Vault's prefix.
+    for bad in [
+        json!({"k": 1}),
+        json!("not-an-object"),
+        json!({"k".repeat(129): "v"}),
+    ] {
+        let r = vault(
+            &s,
+            &s.owner,
+            "POST",
+            &format!("{META}/cas"),
+            Some(json!({ "custom_metadata": bad })),
+        )
+        .await;
+        let e = assert_vault_error(&r, 400);
+        assert!(
+            e["errors"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("custom_metadata validation failed: "),
+            "{}",
+            r.text
+        );
+    }
+
+    // oldest_version: 0 until a version is trimmed.
+    let meta_url = format!("{META}/cas");
+    let meta = || vault(&s, &s.owner, "GET", &meta_url, None);
+    assert_eq!(meta().await.json()["data"]["oldest_version"], 0);
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/cas"),
+        Some(json!({"max_versions": 2, "cas_required": false})),
+    )
+    .await;
+    for v in ["2", "3"] {
+        vault(&s, &s.owner, "POST", &p, Some(json!({"data": {"v": v}}))).await;
+    }
+    assert_eq!(meta().await.json()["data"]["oldest_version"], 2);
+
+    // sys/init: no token needed, not enveloped (hvac's sys.is_initialized()).
+    let r = s
+        .raw(s.http.get(format!("{}/vault/v1/sys/init", s.url)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json(), json!({"initialized": true}));
+}
+
+#[tokio::test]
+async fn the_shorter_delete_version_after_applies() {
+    let s = TestServer::start().await;
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        "/vault/v1/secret/config",
+        Some(json!({"delete_version_after": "1h"})),
+    )
+    .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    // The secret's own is longer (2h): the engine's hour applies.
+    // The other's own is shorter (30m): its 30 minutes apply.
+    for (name, own) in [("long", "2h"), ("short", "30m")] {
+        let data_url = format!("{DATA}/{name}");
+        let write = || {
+            vault(
+                &s,
+                &s.owner,
+                "POST",
+                &data_url,
+                Some(json!({"data": {"v": name}})),
+            )
+        };
+        assert_eq!(write().await.status, 200);
+        let r = vault(
+            &s,
+            &s.owner,
+            "POST",
+            &format!("{META}/{name}"),
+            Some(json!({"delete_version_after": own})),
+        )
+        .await;
+        assert!(r.status.is_success(), "{}", r.text);
+        // The next version is written under both settings.
+        assert_eq!(write().await.status, 200);
+        let j = vault(&s, &s.owner, "GET", &format!("{META}/{name}"), None)
+            .await
+            .json();
+        assert_eq!(
+            j["data"]["delete_version_after"],
+            if own == "2h" { "2h0m0s" } else { "30m0s" },
+            "the secret's own setting reads back as written"
+        );
+    }
+    s.clock.advance_seconds(1801);
+    let r = vault(&s, &s.owner, "GET", &format!("{DATA}/short"), None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{DATA}/long"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.clock.advance_seconds(1800);
+    let r = vault(&s, &s.owner, "GET", &format!("{DATA}/long"), None).await;
+    assert_eq!(r.status, 404, "capped by the engine's hour: {}", r.text);
+    // Natively too.
+    s.reveal(&s.owner, "long")
+        .await
+        .assert_error(404, "not_found");
+}
+
+#[tokio::test]
+async fn metadata_written_first_makes_an_entry_that_takes_version_one() {
+    let s = TestServer::start().await;
+    // Vault creates the metadata entry for a path with no versions.
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/app/new"),
+        Some(
+            json!({"max_versions": 3, "cas_required": true, "custom_metadata": {"team": "infra"}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/app/new"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = assert_envelope(&r);
+    assert_eq!(j["data"]["current_version"], 0);
+    assert_eq!(j["data"]["oldest_version"], 0);
+    assert_eq!(j["data"]["versions"], json!({}));
+    assert_eq!(j["data"]["max_versions"], 3);
+    assert_eq!(j["data"]["cas_required"], true);
+    assert_eq!(j["data"]["custom_metadata"], json!({"team": "infra"}));
+    assert!(j["data"]["lockbox"].get("fingerprint").is_none());
+    // It lists as Vault lists it; reading data finds nothing.
+    let r = vault(&s, &s.owner, "LIST", &format!("{META}/app"), None).await;
+    assert_eq!(r.json()["data"]["keys"], json!(["new"]), "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{DATA}/app/new"), None).await;
+    assert_eq!(assert_vault_error(&r, 404)["errors"], json!([]));
+    // The native API does not show an entry without a value.
+    s.get(&s.owner, &TestServer::secret_path("app/new"))
+        .await
+        .assert_error(404, "not_found");
+    s.reveal(&s.owner, "app/new")
+        .await
+        .assert_error(404, "not_found");
+    let list = s
+        .get(&s.owner, "/v1/workspaces/default/secrets?prefix=app/")
+        .await
+        .json();
+    assert_eq!(list["secrets"], json!([]), "{list}");
+    // Its cas_required holds: the first write names version 0.
+    let p = format!("{DATA}/app/new");
+    let r = vault(&s, &s.owner, "POST", &p, Some(json!({"data": {"v": "1"}}))).await;
+    assert_eq!(
+        assert_vault_error(&r, 400)["errors"],
+        json!(["check-and-set parameter required for this call"])
+    );
+    let r = vault(
+        &s,
+        &s.owner,
+        "POST",
+        &p,
+        Some(json!({"data": {"v": "1"}, "options": {"cas": 0}})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["data"]["version"], 1);
+    // Now it is a secret like any other, with the settings written first.
+    assert_eq!(native_value(&s, "app/new").await, json!({"v": "1"}));
+    let meta = s
+        .get(&s.owner, &TestServer::secret_path("app/new"))
+        .await
+        .json();
+    assert_eq!(meta["version"], 1);
+    assert_eq!(meta["labels"], json!({"team": "infra"}));
+    assert_eq!(meta["max_versions"], 3);
+
+    // A native write to an entry creates the secret (201), visibility and all.
+    vault(
+        &s,
+        &s.owner,
+        "PUT",
+        &format!("{META}/native"),
+        Some(json!({"custom_metadata": {"k": "v"}})),
+    )
+    .await;
+    let r = s
+        .put(
+            &s.owner,
+            "native",
+            json!({"value": "native-value-1", "visibility": "restricted"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["version"], 1);
+    assert_eq!(r.json()["visibility"], "restricted");
+    assert_eq!(r.json()["labels"], json!({"k": "v"}));
+
+    // Deleting an entry removes it; PATCH does not create one.
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/gone"),
+        Some(json!({})),
+    )
+    .await;
+    let r = vault(&s, &s.owner, "DELETE", &format!("{META}/gone"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/gone"), None).await;
+    assert_vault_error(&r, 404);
+    let r = s
+        .raw(
+            s.http
+                .patch(format!("{}{META}/gone", s.url))
+                .header("X-Vault-Token", &s.owner)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(json!({"max_versions": 2}).to_string()),
+        )
+        .await;
+    assert_vault_error(&r, 404);
+    // Natively too, a delete removes an entry.
+    vault(
+        &s,
+        &s.owner,
+        "POST",
+        &format!("{META}/gone2"),
+        Some(json!({})),
+    )
+    .await;
+    let r = s
+        .call(
+            &s.owner,
+            Method::DELETE,
+            &TestServer::secret_path("gone2"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/gone2"), None).await;
+    assert_vault_error(&r, 404);
+
+    // A viewer may not make one.
+    let viewer = s.service_token("ci-viewer", "viewer").await;
+    let r = vault(
+        &s,
+        &viewer,
+        "POST",
+        &format!("{META}/by-viewer"),
+        Some(json!({"max_versions": 2})),
+    )
+    .await;
+    assert_vault_error(&r, 403);
+    let r = vault(&s, &s.owner, "GET", &format!("{META}/by-viewer"), None).await;
+    assert_vault_error(&r, 404);
 }

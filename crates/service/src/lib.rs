@@ -34,10 +34,10 @@ pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
 pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
 pub use redactors::RedactorStats;
-pub use secrets::{PatchDoc, PutSecret};
+pub use secrets::{effective_delete_after, PatchDoc, PutSecret};
 pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
-pub use versions::{SecretSettingsPatch, RESERVED_LABEL_PREFIX};
+pub use versions::{check_labels, SecretSettingsPatch, RESERVED_LABEL_PREFIX};
 pub use workspaces::WorkspaceSettingsPatch;
 
 use cache::TtlCache;

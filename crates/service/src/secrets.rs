@@ -151,7 +151,7 @@ impl Lockbox {
 
     /// The secret row, from the metadata cache unless `fresh`. Writes are
     /// compare-and-set, so a stale cached row can at worst cost one retry.
-    async fn find_secret(
+    pub(crate) async fn find_secret(
         &self,
         t: &Target,
         name: &SecretName,
@@ -206,7 +206,24 @@ impl Lockbox {
         self.find_live_fresh(t, name, false).await
     }
 
+    /// The live secret `name` that holds at least one version: an entry without
+    /// versions (Vault metadata written first, see `versions.rs`) is `not_found`
+    /// on every path but the few that name it (`…_or_entry`).
     pub(crate) async fn find_live_fresh(
+        &self,
+        t: &Target,
+        name: &SecretName,
+        fresh: bool,
+    ) -> Result<SecretRow> {
+        let row = self.find_live_or_entry(t, name, fresh).await?;
+        if row.current_version == 0 {
+            return Err(not_found(name));
+        }
+        Ok(row)
+    }
+
+    /// The live secret `name`, or its entry without versions.
+    pub(crate) async fn find_live_or_entry(
         &self,
         t: &Target,
         name: &SecretName,
@@ -350,6 +367,13 @@ impl Lockbox {
         let (row, expect) = match existing {
             Some(cur) => (
                 SecretRow {
+                    // An entry without versions takes its visibility with its
+                    // first value; after that it is fixed.
+                    visibility: if cur.current_version == 0 {
+                        visibility
+                    } else {
+                        cur.visibility
+                    },
                     description: description.or_else(|| cur.description.clone()),
                     current_version: cur.current_version + 1,
                     expires_at: expires_at.or(cur.expires_at),
@@ -405,11 +429,10 @@ impl Lockbox {
         }
         row.fingerprint = fingerprint.clone();
         // Vault's delete_version_after: the version is born with its deletion time.
-        let deleted_at = row
-            .delete_version_after
-            .or(t.ws.settings.delete_version_after)
-            .filter(|d| *d > 0)
-            .map(|d| now.plus_seconds(d));
+        // The secret's own and the workspace's both apply: the shorter one wins.
+        let deleted_at =
+            effective_delete_after(row.delete_version_after, t.ws.settings.delete_version_after)
+                .map(|d| now.plus_seconds(d));
         row.current_deleted_at = deleted_at;
         row.current_destroyed = false;
         let version = VersionRow {
@@ -508,8 +531,11 @@ impl Lockbox {
                 .filter(|s| self.live(Some((*s).clone())).is_none())
                 .map(|s| s.id.clone());
             let existing = self.live(found);
+            // An entry without versions (Vault metadata written first) takes its
+            // first version as a new secret would: create-only writes succeed.
+            let has_value = existing.as_ref().filter(|s| s.current_version > 0);
             if req.create_only {
-                if let Some(cur) = &existing {
+                if let Some(cur) = has_value {
                     if !fresh {
                         continue; // the cache may be behind; decide on a fresh read
                     }
@@ -541,7 +567,7 @@ impl Lockbox {
                     return Err(version_mismatch(name, want, have));
                 }
             }
-            if let (Some(cur), Some(v)) = (&existing, req.visibility) {
+            if let (Some(cur), Some(v)) = (has_value, req.visibility) {
                 if cur.visibility != v {
                     return Err(Error::invalid(format!(
                         "visibility of '{name}' is '{}' and is fixed at creation",
@@ -549,7 +575,8 @@ impl Lockbox {
                     )));
                 }
             }
-            let mut detail = serde_json::json!({"created": existing.is_none()});
+            let created = has_value.is_none();
+            let mut detail = serde_json::json!({"created": created});
             if let (Some(cur), Some(new)) = (&existing, &allowed_hosts) {
                 if &cur.allowed_hosts != new {
                     // Widening where a secret may go is the owner's alone: an admin who
@@ -569,7 +596,6 @@ impl Lockbox {
                         serde_json::json!({"old": cur.allowed_hosts, "new": new});
                 }
             }
-            let created = existing.is_none();
             let generation = self.secrets.generation();
             let result = self
                 .commit_value(
@@ -624,10 +650,39 @@ impl Lockbox {
         name: &SecretName,
         ctx: &RequestCtx,
     ) -> Result<SecretMeta> {
+        self.metadata_of(p, ws_name, scope, name, false, ctx).await
+    }
+
+    /// Like [`Lockbox::secret_metadata`], and also an entry without versions
+    /// (`version` 0): what Vault's metadata read shows.
+    pub async fn secret_metadata_or_entry(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        self.metadata_of(p, ws_name, scope, name, true, ctx).await
+    }
+
+    async fn metadata_of(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        entries: bool,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
         let t = self
             .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
             .await?;
-        let row = self.find_live(&t, name).await?;
+        let row = if entries {
+            self.find_live_or_entry(&t, name, false).await?
+        } else {
+            self.find_live(&t, name).await?
+        };
         let mut meta = self.meta_for(p, &t.ws, &row);
         if t.scope == Scope::Workspace {
             let key = (t.ws.id.clone(), name.as_str().to_owned());
@@ -716,6 +771,37 @@ impl Lockbox {
         cursor: Option<&str>,
         ctx: &RequestCtx,
     ) -> Result<SecretPage> {
+        self.list_page(p, ws_name, scope, prefix, limit, cursor, false, ctx)
+            .await
+    }
+
+    /// Like [`Lockbox::list_secrets`], and also the entries without versions
+    /// (`version` 0): what Vault's metadata list shows.
+    pub async fn list_secrets_and_entries(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        prefix: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+        ctx: &RequestCtx,
+    ) -> Result<SecretPage> {
+        self.list_page(p, ws_name, scope, prefix, limit, cursor, true, ctx)
+            .await
+    }
+
+    async fn list_page(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        prefix: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+        entries: bool,
+        ctx: &RequestCtx,
+    ) -> Result<SecretPage> {
         let t = self
             .authorized_target(p, ws_name, scope, Action::ListSecrets, None, ctx)
             .await?;
@@ -757,6 +843,7 @@ impl Lockbox {
                 after,
                 limit: limit + 1,
                 now: self.clock.now(),
+                entries,
             })
             .await
             .map_err(store_err)?;
@@ -788,7 +875,8 @@ impl Lockbox {
         let t = self
             .authorized_target(p, ws_name, scope, Action::DeleteSecret, Some(name), ctx)
             .await?;
-        let row = self.find_live(&t, name).await?;
+        // An entry without versions is deleted like a secret.
+        let row = self.find_live_or_entry(&t, name, false).await?;
         // Seed 003: a secret a flow uses is not deleted by accident.
         let uses = match t.scope {
             Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
@@ -973,10 +1061,38 @@ impl Lockbox {
         name: &SecretName,
         ctx: &RequestCtx,
     ) -> Result<Vec<VersionInfo>> {
+        self.versions_of(p, ws_name, scope, name, false, ctx).await
+    }
+
+    /// Like [`Lockbox::list_versions`], and also an entry without versions (none).
+    pub async fn list_versions_or_entry(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<Vec<VersionInfo>> {
+        self.versions_of(p, ws_name, scope, name, true, ctx).await
+    }
+
+    async fn versions_of(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        entries: bool,
+        ctx: &RequestCtx,
+    ) -> Result<Vec<VersionInfo>> {
         let t = self
             .authorized_target(p, ws_name, scope, Action::ListSecrets, Some(name), ctx)
             .await?;
-        let row = self.find_live(&t, name).await?;
+        let row = if entries {
+            self.find_live_or_entry(&t, name, false).await?
+        } else {
+            self.find_live(&t, name).await?
+        };
         let versions = self.store.list_versions(&row.id).await.map_err(store_err)?;
         Ok(versions
             .into_iter()
@@ -1241,6 +1357,16 @@ pub(crate) fn intersect_hosts(a: &[String], b: &[String]) -> Option<Vec<String>>
     (!out.is_empty()).then_some(out)
 }
 
+/// How long a new version lives before it reads as deleted: the smaller of the
+/// secret's and the workspace's `delete_version_after` where both are set (0 and
+/// unset mean no limit), as Vault does.
+pub fn effective_delete_after(secret: Option<u64>, workspace: Option<u64>) -> Option<u64> {
+    match (secret.filter(|d| *d > 0), workspace.filter(|d| *d > 0)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 pub(crate) fn not_found(name: &SecretName) -> Error {
     Error::not_found(format!("secret '{name}' not found"))
 }
@@ -1296,6 +1422,17 @@ mod tests {
 
     fn v(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_shorter_delete_version_after_wins() {
+        assert_eq!(effective_delete_after(None, None), None);
+        assert_eq!(effective_delete_after(Some(0), Some(0)), None);
+        assert_eq!(effective_delete_after(Some(60), None), Some(60));
+        assert_eq!(effective_delete_after(None, Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(0), Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(3600), Some(30)), Some(30));
+        assert_eq!(effective_delete_after(Some(30), Some(3600)), Some(30));
     }
 
     #[test]

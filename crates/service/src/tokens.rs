@@ -254,6 +254,58 @@ impl Lockbox {
         Ok(out)
     }
 
+    /// Sets the workspace one of the caller's own personal tokens addresses when a
+    /// call names none (see [`Lockbox::default_workspace`]); `None` clears it (the
+    /// user's oldest membership). The workspace must be one of the user's.
+    pub async fn set_token_default_workspace(
+        &self,
+        p: &Principal,
+        id: &str,
+        workspace: Option<&str>,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        self.check_account(p, AccountAction::ManageTokens, ctx)
+            .await?;
+        let not_found = || Error::not_found(format!("token '{id}' not found"));
+        let t = self
+            .store
+            .token_by_id(id)
+            .await
+            .map_err(store_err)?
+            .filter(|t| t.kind == TokenKind::Personal && t.revoked_at.is_none())
+            .ok_or_else(not_found)?;
+        if p.user.as_ref().map(|u| &u.id) != t.user_id.as_ref() {
+            return Err(not_found());
+        }
+        let ws = match workspace {
+            None => None,
+            Some(name) => {
+                let ws = self.workspace(name).await?;
+                // Only a workspace the user belongs to (the same answer as for one
+                // that does not exist).
+                self.role_in(p, &ws).await?;
+                Some(ws)
+            }
+        };
+        let audit = self.record(
+            p,
+            None,
+            "token.default_workspace",
+            Some(id),
+            ctx,
+            serde_json::json!({"name": t.name, "default_workspace": workspace}),
+        );
+        let set = self
+            .store
+            .set_token_default_workspace(id, ws.map(|w| w.id), audit)
+            .await
+            .map_err(store_err)?;
+        if !set {
+            return Err(not_found());
+        }
+        Ok(())
+    }
+
     /// Revokes a token: the caller's own personal token, or a service token in a
     /// workspace where the caller manages tokens (admins: only below owner).
     pub async fn revoke_token(&self, p: &Principal, id: &str, ctx: &RequestCtx) -> Result<()> {

@@ -43,28 +43,6 @@ pub struct SecretMeta {
     pub warnings: Vec<String>,
 }
 
-impl SecretMeta {
-    /// The labels plus Lockbox's own facts under the reserved `lockbox.` keys
-    /// (`lockbox.description`, `lockbox.visibility`, `lockbox.fingerprint`,
-    /// `lockbox.expires_at`; absent facts are left out), as Vault clients see
-    /// `custom_metadata`. Users can never write these keys, so they cannot spoof them.
-    pub fn labels_with_facts(&self) -> BTreeMap<String, String> {
-        let mut out = self.labels.clone();
-        let facts = [
-            ("description", self.description.clone()),
-            ("visibility", Some(self.visibility.to_owned())),
-            ("fingerprint", Some(self.fingerprint.clone())),
-            ("expires_at", self.expires_at.clone()),
-        ];
-        for (k, v) in facts {
-            if let Some(v) = v {
-                out.insert(format!("{}{k}", crate::RESERVED_LABEL_PREFIX), v);
-            }
-        }
-        out
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SecretPage {
     pub secrets: Vec<SecretMeta>,
@@ -180,41 +158,3 @@ pub struct AuditPage {
 }
 
 pub use lockbox_store::WorkspaceSettings;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_with_facts_adds_the_reserved_keys() {
-        let meta = SecretMeta {
-            id: "i".into(),
-            name: "n".into(),
-            workspace: "w".into(),
-            scope: "workspace",
-            visibility: "masked",
-            description: None,
-            version: 1,
-            fingerprint: "fp".into(),
-            expires_at: Some("2030-01-01T00:00:00Z".into()),
-            created_at: String::new(),
-            created_by: String::new(),
-            updated_at: String::new(),
-            updated_by: String::new(),
-            allowed_hosts: vec![],
-            bindings: None,
-            labels: [("team".to_owned(), "ops".to_owned())].into(),
-            max_versions: None,
-            cas_required: false,
-            delete_version_after: None,
-            current_deleted: false,
-            warnings: vec![],
-        };
-        let all = meta.labels_with_facts();
-        assert_eq!(all["team"], "ops");
-        assert_eq!(all["lockbox.visibility"], "masked");
-        assert_eq!(all["lockbox.fingerprint"], "fp");
-        assert_eq!(all["lockbox.expires_at"], "2030-01-01T00:00:00Z");
-        assert!(!all.contains_key("lockbox.description"));
-    }
-}

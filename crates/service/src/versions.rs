@@ -13,8 +13,8 @@
 use crate::auth::Principal;
 use crate::secrets::{not_found, secret_key, Target};
 use crate::{store_err, Lockbox, RequestCtx, SecretMeta};
-use lockbox_core::{Action, Error, ErrorCode, Result, Scope, SecretName};
-use lockbox_store::{SecretRow, SecretSettings, VersionChange};
+use lockbox_core::{Action, Error, ErrorCode, Result, Scope, SecretName, Visibility};
+use lockbox_store::{Expect, SecretRow, SecretSettings, StoreError, VersionChange};
 use std::collections::BTreeMap;
 
 /// At most this many labels per secret (Vault's limit on `custom_metadata`).
@@ -175,6 +175,38 @@ impl Lockbox {
         patch: SecretSettingsPatch,
         ctx: &RequestCtx,
     ) -> Result<SecretMeta> {
+        self.settings(p, ws, scope, name, patch, false, ctx).await
+    }
+
+    /// Vault's metadata write: like [`Lockbox::update_secret_settings`], and where
+    /// no secret has the name, an entry without versions is made with these
+    /// settings (`current_version` 0; audited `secret.settings` with
+    /// `"created": true`). The native API does not show such an entry (reads are
+    /// `not_found`, lists leave it out); the first write of a value makes version 1
+    /// under its settings, and a delete removes it.
+    pub async fn write_secret_settings(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        patch: SecretSettingsPatch,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        self.settings(p, ws, scope, name, patch, true, ctx).await
+    }
+
+    #[allow(clippy::too_many_arguments)] // the two public calls above, one body
+    async fn settings(
+        &self,
+        p: &Principal,
+        ws: &str,
+        scope: Scope,
+        name: &SecretName,
+        patch: SecretSettingsPatch,
+        entries: bool,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
         let t = self
             .authorized_target(p, ws, scope, Action::WriteSecret, Some(name), ctx)
             .await?;
@@ -194,7 +226,18 @@ impl Lockbox {
             .delete_version_after
             .map(crate::workspaces::check_delete_after)
             .transpose()?;
-        let row = self.find_live_fresh(&t, name, true).await?;
+        let row = if entries {
+            match self.find_live_or_entry(&t, name, true).await {
+                Err(e) if e.code == ErrorCode::NotFound => {
+                    return self
+                        .create_entry(p, &t, name, patch, max_versions, delete_after, ctx)
+                        .await
+                }
+                other => other?,
+            }
+        } else {
+            self.find_live_fresh(&t, name, true).await?
+        };
         let description_changed = patch.description.is_some();
         let settings = SecretSettings {
             description: match patch.description {
@@ -239,8 +282,87 @@ impl Lockbox {
         if !updated? {
             return Err(not_found(name));
         }
-        let row = self.find_live_fresh(&t, name, true).await?;
+        let row = if entries {
+            self.find_live_or_entry(&t, name, true).await?
+        } else {
+            self.find_live_fresh(&t, name, true).await?
+        };
         Ok(self.meta_for(p, &t.ws, &row))
+    }
+
+    /// A secret without versions holding these settings (see
+    /// [`Lockbox::write_secret_settings`]). Its visibility is chosen with its
+    /// first value.
+    #[allow(clippy::too_many_arguments)] // the checked settings, one each
+    async fn create_entry(
+        &self,
+        p: &Principal,
+        t: &Target,
+        name: &SecretName,
+        patch: SecretSettingsPatch,
+        max_versions: Option<u32>,
+        delete_after: Option<Option<u64>>,
+        ctx: &RequestCtx,
+    ) -> Result<SecretMeta> {
+        let now = self.clock.now();
+        let by = p.label();
+        // An expired secret may still hold the name until it is purged.
+        let expired = self.find_secret(t, name, true).await?.map(|s| s.id);
+        let row = SecretRow {
+            id: lockbox_crypto::random_id(),
+            workspace_id: t.ws.id.clone(),
+            scope: t.scope,
+            owner: t.owner.clone(),
+            name: name.as_str().to_owned(),
+            visibility: Visibility::default(),
+            description: patch.description.filter(|d| !d.is_empty()),
+            current_version: 0,
+            fingerprint: String::new(),
+            expires_at: None,
+            created_at: now,
+            created_by: by.clone(),
+            updated_at: now,
+            updated_by: by,
+            allowed_hosts: Vec::new(),
+            labels: patch.labels.unwrap_or_default(),
+            max_versions: max_versions.filter(|m| *m > 0),
+            cas_required: patch.cas_required.unwrap_or(false),
+            delete_version_after: delete_after.flatten(),
+            current_deleted_at: None,
+            current_destroyed: false,
+        };
+        let audit = self.record(
+            p,
+            Some(&t.ws.id),
+            "secret.settings",
+            Some(name.as_str()),
+            ctx,
+            serde_json::json!({
+                "scope": t.scope.as_str(),
+                "created": true,
+                "labels": row.labels.keys().collect::<Vec<_>>(),
+                "max_versions": row.max_versions,
+                "cas_required": row.cas_required,
+                "delete_version_after": row.delete_version_after,
+            }),
+        );
+        let expect = match expired {
+            Some(old) => Expect::ReplaceExpired(old),
+            None => Expect::Create,
+        };
+        let created = self
+            .store
+            .create_secret_entry(row.clone(), expect, audit)
+            .await;
+        self.secrets.remove(&secret_key(t, name.as_str()));
+        match created {
+            Ok(()) => Ok(self.meta_for(p, &t.ws, &row)),
+            // Another writer gave the name a secret meanwhile.
+            Err(StoreError::Conflict) => Err(Error::conflict(format!(
+                "'{name}' was created at the same time; try again"
+            ))),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     /// Drops every cached copy of a secret whose versions or settings changed.
@@ -254,7 +376,7 @@ impl Lockbox {
 
 /// Labels as Vault's `custom_metadata` allows them, minus the reserved prefix:
 /// at most 64, keys 1 to 128 bytes, values up to 512 bytes, no control characters.
-pub(crate) fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
         return Err(Error::invalid(format!(
             "a secret takes at most {MAX_LABELS} labels"

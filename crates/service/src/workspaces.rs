@@ -268,6 +268,50 @@ impl Lockbox {
         })
     }
 
+    /// The workspace a call addresses when it names none (the Vault API without
+    /// `X-Vault-Namespace`): a run's or a service token's own; for a personal
+    /// token, the default set on the token (`PATCH /v1/tokens/{id}`) while its user
+    /// is still a member there, else the user's oldest membership (so joining
+    /// another workspace never changes it). `None` for a user in no workspace.
+    pub async fn default_workspace(&self, p: &Principal) -> Result<Option<String>> {
+        if let Some(run) = &p.run {
+            return Ok(Some(run.workspace.clone()));
+        }
+        let roles = self.workspace_roles(p).await?;
+        let user = match (&p.user, roles.as_slice()) {
+            (Some(u), [_, _, ..]) if p.service.is_none() => u,
+            _ => return Ok(roles.first().map(|(w, _)| w.name.clone())),
+        };
+        if let Some(id) = self
+            .store
+            .token_default_workspace(&p.token_id)
+            .await
+            .map_err(store_err)?
+        {
+            if let Some((w, _)) = roles.iter().find(|(w, _)| w.id == id) {
+                return Ok(Some(w.name.clone()));
+            }
+        }
+        let mut oldest: Option<(lockbox_core::Timestamp, &str)> = None;
+        for (w, _) in &roles {
+            let since = self
+                .store
+                .list_members(&w.id)
+                .await
+                .map_err(store_err)?
+                .into_iter()
+                .find(|m| m.user_id == user.id)
+                .map(|m| m.since);
+            if let Some(since) = since {
+                // Ties: the name first in order (the roles come sorted by name).
+                if oldest.is_none_or(|(at, _)| since < at) {
+                    oldest = Some((since, w.name.as_str()));
+                }
+            }
+        }
+        Ok(oldest.map(|(_, name)| name.to_owned()))
+    }
+
     pub async fn whoami(&self, p: &Principal) -> Result<WhoAmI> {
         let workspaces = self
             .workspace_roles(p)

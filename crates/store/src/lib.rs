@@ -209,6 +209,17 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRow>>;
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>>;
     async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditRecord) -> StoreResult<bool>;
+    /// The workspace (id) a personal token addresses when a call names none (the
+    /// Vault API without `X-Vault-Namespace`); `None` when not set or no such token.
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>>;
+    /// Sets (or with `None` clears) a token's default workspace and appends
+    /// `audit`; `false` if there is no such token.
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
     /// Records last use; batched by the caller, not audited.
     async fn touch_tokens(&self, used: Vec<(String, Timestamp)>) -> StoreResult<()>;
 
@@ -230,6 +241,17 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>>;
     async fn list_secrets(&self, query: ListQuery) -> StoreResult<Vec<SecretRow>>;
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;
+    /// Creates a secret that has no version yet (Vault's metadata written before
+    /// any data): `secret.current_version` must be 0, and the first
+    /// [`Store::commit_version`] (`Expect::Current(0)`) makes version 1. `expect`
+    /// is `Create` (`Conflict` if the name is taken in its scope) or
+    /// `ReplaceExpired` (that expired secret is removed in the same transaction).
+    async fn create_secret_entry(
+        &self,
+        secret: SecretRow,
+        expect: Expect,
+        audit: AuditRecord,
+    ) -> StoreResult<()>;
     async fn rename_secret(
         &self,
         secret_id: &str,

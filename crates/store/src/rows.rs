@@ -296,6 +296,9 @@ pub struct ListQuery {
     pub limit: u32,
     /// Secrets expiring at or before this instant are left out.
     pub now: Timestamp,
+    /// Also secrets that have no version yet (`current_version` 0: Vault metadata
+    /// written before any data); the native API leaves them out.
+    pub entries: bool,
 }
 
 /// An audit event as the service describes it. Never holds a value.

@@ -241,6 +241,8 @@ conformance! {
         secret_settings_update_and_survive_writes,
         key_checks_are_recorded_once_and_nodes_expire,
         account_audit_lists_rows_without_a_workspace_by_actor,
+        a_secret_entry_without_versions_takes_version_one,
+        a_tokens_default_workspace_sets_and_clears,
     ],
     db: [
         acknowledged_writes_survive_reopening,
@@ -676,6 +678,7 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
             after: None,
             limit: 10,
             now: Timestamp(0),
+            entries: false,
         })
         .await
         .unwrap();
@@ -1398,6 +1401,7 @@ async fn list_secrets_filters_and_pages(s: Arc<dyn Store>) {
         after: after.map(Into::into),
         limit,
         now,
+        entries: false,
     };
     // Bytewise order; expired at or before `now` left out; the user's own secret
     // is in another listing.
@@ -2712,4 +2716,160 @@ async fn account_audit_lists_rows_without_a_workspace_by_actor(s: Arc<dyn Store>
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A secret with no version yet (Vault's metadata written before any data):
+/// it reads, lists and deletes like any secret, with current version 0 and no
+/// versions; its name is taken; the first commit, compare-and-set on 0, makes
+/// version 1 and keeps the entry's settings.
+async fn a_secret_entry_without_versions_takes_version_one(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let mut entry = secret("e", "entry", 0);
+    entry.fingerprint = String::new();
+    entry.labels = [("team".to_owned(), "infra".to_owned())].into();
+    entry.max_versions = Some(3);
+    entry.cas_required = true;
+    let before = audit_rows(&*s).await;
+    s.create_secret_entry(entry.clone(), Expect::Create, audit("secret.settings"))
+        .await
+        .unwrap();
+    assert_eq!(audit_rows(&*s).await, before + 1);
+    let found = s
+        .find_secret("ws", Scope::Workspace, "", "entry")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, entry);
+    assert_eq!(
+        (
+            found.current_version,
+            found.current_deleted_at,
+            found.current_destroyed
+        ),
+        (0, None, false)
+    );
+    assert!(s.list_versions("e").await.unwrap().is_empty());
+    assert!(s.secret_version("e", 0).await.unwrap().is_none());
+    let listed = s
+        .list_secrets(ListQuery {
+            workspace_id: "ws".into(),
+            scope: Scope::Workspace,
+            owner: String::new(),
+            prefix: None,
+            after: None,
+            limit: 10,
+            now: Timestamp(1),
+            entries: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(&listed), ["entry"]);
+    // Left out unless asked for.
+    let listed = s
+        .list_secrets(ListQuery {
+            workspace_id: "ws".into(),
+            scope: Scope::Workspace,
+            owner: String::new(),
+            prefix: None,
+            after: None,
+            limit: 10,
+            now: Timestamp(1),
+            entries: false,
+        })
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+    // The name is taken: neither another entry nor a new secret may take it.
+    assert!(is_conflict(
+        s.create_secret_entry(secret("e2", "entry", 0), Expect::Create, audit("x"))
+            .await
+    ));
+    assert!(is_conflict(
+        s.commit_version(create("e3", "entry"), audit("x")).await
+    ));
+    // An entry is never made with a version number.
+    assert!(s
+        .create_secret_entry(secret("e4", "other", 1), Expect::Create, audit("x"))
+        .await
+        .is_err());
+    // The first write: compare-and-set on version 0.
+    let mut first = next(&entry, 1);
+    first.max_versions = 3;
+    s.commit_version(first, audit("secret.put")).await.unwrap();
+    let found = s
+        .find_secret("ws", Scope::Workspace, "", "entry")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.current_version, 1);
+    assert_eq!(found.labels, entry.labels);
+    assert_eq!((found.max_versions, found.cas_required), (Some(3), true));
+    let vs = s.list_versions("e").await.unwrap();
+    assert_eq!(vs.iter().map(|v| v.version).collect::<Vec<_>>(), [1]);
+    // A stale compare-and-set on 0 now conflicts.
+    assert!(is_conflict(
+        s.commit_version(next(&entry, 1), audit("x")).await
+    ));
+
+    // Another entry replaces an expired secret that still holds its name.
+    let mut old = secret("x", "expired", 1);
+    old.expires_at = Some(Timestamp(5));
+    s.commit_version(commit_new(old), audit("secret.put"))
+        .await
+        .unwrap();
+    s.create_secret_entry(
+        secret("x2", "expired", 0),
+        Expect::ReplaceExpired("x".into()),
+        audit("secret.settings"),
+    )
+    .await
+    .unwrap();
+    let found = s
+        .find_secret("ws", Scope::Workspace, "", "expired")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id.as_str(), found.current_version), ("x2", 0));
+    assert!(s.list_versions("x").await.unwrap().is_empty());
+    // An entry deletes like any secret.
+    assert!(s.delete_secret("x2", audit("secret.delete")).await.unwrap());
+    assert!(s
+        .find_secret("ws", Scope::Workspace, "", "expired")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A token's default workspace: unset at first, set and cleared (each audited),
+/// `false` for a token that does not exist.
+async fn a_tokens_default_workspace_sets_and_clears(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    s.create_user(user("u1", "alice")).await.unwrap();
+    s.insert_token(token("t1", 1), audit("token.create"))
+        .await
+        .unwrap();
+    assert_eq!(s.token_default_workspace("t1").await.unwrap(), None);
+    assert_eq!(s.token_default_workspace("nope").await.unwrap(), None);
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .set_token_default_workspace("t1", Some("ws".into()), audit("token.default_workspace"))
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 1);
+    assert_eq!(
+        s.token_default_workspace("t1").await.unwrap().as_deref(),
+        Some("ws")
+    );
+    // The token itself reads as before.
+    assert_eq!(s.token_by_id("t1").await.unwrap(), Some(token("t1", 1)));
+    assert!(s
+        .set_token_default_workspace("t1", None, audit("token.default_workspace"))
+        .await
+        .unwrap());
+    assert_eq!(s.token_default_workspace("t1").await.unwrap(), None);
+    assert!(!s
+        .set_token_default_workspace("nope", Some("ws".into()), audit("x"))
+        .await
+        .unwrap());
+    assert_eq!(audit_rows(&*s).await, before + 2);
 }

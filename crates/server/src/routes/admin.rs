@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/audit", get(account_audit))
         .route("/v1/workspaces/{ws}/bindings/{owner}", put(put_bindings))
         .route("/v1/tokens", get(list_tokens).post(create_token))
-        .route("/v1/tokens/{id}", delete(revoke_token))
+        .route("/v1/tokens/{id}", delete(revoke_token).patch(update_token))
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -342,6 +342,36 @@ pub async fn revoke_token(
         .revoke_token(&caller.principal, &id, &caller.ctx)
         .await?;
     Ok(Json(json!({"revoked": true})))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTokenBody {
+    /// The workspace this personal token addresses when a call names none (the
+    /// Vault API without `X-Vault-Namespace`); `null` = the user's oldest membership.
+    pub default_workspace: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/v1/tokens/{id}", params(("id" = String, Path)),
+    request_body = UpdateTokenBody,
+    responses((status = 200, description = "{\"id\", \"default_workspace\"}")))]
+pub async fn update_token(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    JsonBody(body): JsonBody<UpdateTokenBody>,
+) -> ApiResult<Json<Value>> {
+    st.svc
+        .set_token_default_workspace(
+            &caller.principal,
+            &id,
+            body.default_workspace.as_deref(),
+            &caller.ctx,
+        )
+        .await?;
+    Ok(Json(
+        json!({"id": id, "default_workspace": body.default_workspace}),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

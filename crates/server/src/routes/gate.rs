@@ -54,7 +54,7 @@ pub fn gate_for(
     Some(match (m, route) {
         ("GET", "/v1/me") | ("GET", "/v1/workspaces") => Account(Acc::ReadIdentity),
         ("POST", "/v1/workspaces") => Account(Acc::CreateWorkspace),
-        ("GET" | "POST", "/v1/tokens") | ("DELETE", "/v1/tokens/{id}") => {
+        ("GET" | "POST", "/v1/tokens") | ("DELETE" | "PATCH", "/v1/tokens/{id}") => {
             Account(Acc::ManageTokens)
         }
         ("POST", "/v1/runs") | ("DELETE", "/v1/runs/{id}") => Account(Acc::ManageRuns),

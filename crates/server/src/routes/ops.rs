@@ -160,6 +160,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::admin::create_token,
         crate::routes::admin::list_tokens,
         crate::routes::admin::revoke_token,
+        crate::routes::admin::update_token,
         crate::routes::admin::put_bindings,
         crate::routes::flows::put_flow,
         crate::routes::flows::get_flow,

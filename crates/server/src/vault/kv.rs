@@ -22,7 +22,7 @@ use lockbox_service::{
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// The longest list this API assembles (pages of 1,000 from the service).
 const MAX_LIST_PAGES: usize = 100;
@@ -153,9 +153,10 @@ impl KvRequest<'_> {
     ) -> Result<(SecretMeta, Vec<VersionInfo>), VaultError> {
         let svc = &self.st.svc;
         let c = self.caller;
+        // Vault's metadata shows an entry without versions too (metadata written first).
         let (meta, versions) = tokio::join!(
-            svc.secret_metadata(&c.principal, self.ws(), self.scope, name, &c.ctx),
-            svc.list_versions(&c.principal, self.ws(), self.scope, name, &c.ctx),
+            svc.secret_metadata_or_entry(&c.principal, self.ws(), self.scope, name, &c.ctx),
+            svc.list_versions_or_entry(&c.principal, self.ws(), self.scope, name, &c.ctx),
         );
         Ok((meta?, versions?))
     }
@@ -271,7 +272,8 @@ impl KvRequest<'_> {
             .st
             .svc
             .put_secret(&c.principal, self.ws(), self.scope, &name, req, &c.ctx)
-            .await?;
+            .await
+            .map_err(cas_required_in_vault_terms)?;
         Ok(
             Envelope::new(self.request_id, self.written_version(&name, &meta).await)
                 .kv()
@@ -333,10 +335,10 @@ impl KvRequest<'_> {
                         "invalid: cannot merge into '{member}': it is missing or not an object in \
                          the stored value; write the whole secret instead"
                     ))),
-                    None => Err(e.into()),
+                    None => Err(cas_required_in_vault_terms(e)),
                 }
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(cas_required_in_vault_terms(e)),
         }
     }
 
@@ -366,20 +368,21 @@ impl KvRequest<'_> {
         };
         let (svc, c) = (&self.st.svc, self.caller);
         let (p, ws, scope, ctx) = (&c.principal, self.ws(), self.scope, &c.ctx);
-        match op {
+        let done = match op {
             VersionsOp::DeleteLatest | VersionsOp::Delete => {
                 svc.delete_versions(p, ws, scope, &name, &versions, ctx)
-                    .await?
+                    .await
             }
             VersionsOp::Undelete => {
                 svc.undelete_versions(p, ws, scope, &name, &versions, ctx)
-                    .await?
+                    .await
             }
             VersionsOp::Destroy => {
                 svc.destroy_versions(p, ws, scope, &name, &versions, ctx)
-                    .await?
+                    .await
             }
-        }
+        };
+        nothing_there_is_done(done)?;
         Ok(no_content(self.request_id, Vec::new()))
     }
 
@@ -437,7 +440,7 @@ impl KvRequest<'_> {
             let page = self
                 .st
                 .svc
-                .list_secrets(
+                .list_secrets_and_entries(
                     &c.principal,
                     self.ws(),
                     self.scope,
@@ -485,8 +488,9 @@ impl KvRequest<'_> {
             "current_version": meta.version,
             "custom_metadata": custom_metadata(&meta),
             "delete_version_after": go_duration(meta.delete_version_after.unwrap_or(0)),
+            "lockbox": lockbox_facts(&meta),
             "max_versions": meta.max_versions.unwrap_or(0),
-            "oldest_version": versions.iter().map(|v| v.version).min().unwrap_or(0),
+            "oldest_version": oldest_version(&versions),
             "updated_time": meta.updated_at,
             "versions": vs,
         });
@@ -505,19 +509,23 @@ impl KvRequest<'_> {
         let body: MetadataBody = self.body_json()?;
         let mut warnings = Vec::new();
         let c = self.caller;
+        // PATCH changes what is there (404 where nothing is); POST and PUT also
+        // create an entry without versions, as Vault does.
+        let current = if patch {
+            Some(
+                self.st
+                    .svc
+                    .secret_metadata_or_entry(&c.principal, self.ws(), self.scope, &name, &c.ctx)
+                    .await?,
+            )
+        } else {
+            None
+        };
         // (JSON `null` reads as absent: the labels stay as they are.)
         let labels = match body.custom_metadata {
             None => None,
             Some(Value::Object(m)) => {
-                let mut labels = if patch {
-                    self.st
-                        .svc
-                        .secret_metadata(&c.principal, self.ws(), self.scope, &name, &c.ctx)
-                        .await?
-                        .labels
-                } else {
-                    BTreeMap::new()
-                };
+                let mut labels = current.map(|m| m.labels).unwrap_or_default();
                 let mut dropped = false;
                 for (k, v) in m {
                     if reserved(&k) {
@@ -531,23 +539,17 @@ impl KvRequest<'_> {
                         Value::Null if patch => {
                             labels.remove(&k);
                         }
-                        _ => {
-                            return Err(VaultError::invalid(
-                                "invalid: custom_metadata values must be strings",
-                            ))
-                        }
+                        _ => return Err(custom_metadata_invalid("values must be strings")),
                     }
                 }
                 if dropped {
                     warnings.push(RESERVED_WARNING.to_owned());
                 }
+                lockbox_service::check_labels(&labels)
+                    .map_err(|e| custom_metadata_invalid(&e.message))?;
                 Some(labels)
             }
-            Some(_) => {
-                return Err(VaultError::invalid(
-                    "invalid: custom_metadata must be an object of strings",
-                ))
-            }
+            Some(_) => return Err(custom_metadata_invalid("it must be an object of strings")),
         };
         let settings = SecretSettingsPatch {
             // `lockbox.description` is shown read-only; Vault clients do not set it.
@@ -567,7 +569,7 @@ impl KvRequest<'_> {
         };
         self.st
             .svc
-            .update_secret_settings(&c.principal, self.ws(), self.scope, &name, settings, &c.ctx)
+            .write_secret_settings(&c.principal, self.ws(), self.scope, &name, settings, &c.ctx)
             .await?;
         Ok(no_content(self.request_id, warnings))
     }
@@ -575,10 +577,12 @@ impl KvRequest<'_> {
     async fn delete_metadata(&self) -> Result<Response, VaultError> {
         let name = self.name()?;
         let c = self.caller;
-        self.st
+        let done = self
+            .st
             .svc
             .delete_secret(&c.principal, self.ws(), self.scope, &name, false, &c.ctx)
-            .await?;
+            .await;
+        nothing_there_is_done(done)?;
         Ok(no_content(self.request_id, Vec::new()))
     }
 
@@ -626,6 +630,36 @@ const RESERVED_WARNING: &str =
     "custom_metadata keys starting with 'lockbox.' are Lockbox facts, read-only; they were \
      ignored";
 
+/// Vault answers a delete, undelete or destroy of a path that holds nothing with
+/// `204`, as if it had been done: there is nothing left to do. The service checks
+/// the caller's role before it looks for the secret, so a refusal stays a refusal.
+fn nothing_there_is_done(r: lockbox_core::Result<()>) -> Result<(), VaultError> {
+    match r {
+        Err(e) if e.code == ErrorCode::NotFound => Ok(()),
+        other => other.map_err(VaultError::from),
+    }
+}
+
+/// A write without `cas` where the secret or the engine requires one: Vault's
+/// sentence (clients match on it), not the native API's, which speaks of headers.
+fn cas_required_in_vault_terms(e: lockbox_core::Error) -> VaultError {
+    if e.code == ErrorCode::Invalid && e.message.starts_with(CAS_REQUIRED_PREFIX) {
+        VaultError::invalid(CAS_REQUIRED)
+    } else {
+        e.into()
+    }
+}
+
+/// Vault's prefix for every `custom_metadata` refusal (clients match on it).
+fn custom_metadata_invalid(why: &str) -> VaultError {
+    VaultError::invalid(format!("custom_metadata validation failed: {why}"))
+}
+
+/// How the service's refusal of a write without check-and-set starts.
+const CAS_REQUIRED_PREFIX: &str = "check-and-set parameter required";
+/// Vault's words for it.
+const CAS_REQUIRED: &str = "check-and-set parameter required for this call";
+
 fn config_data(s: &lockbox_service::WorkspaceSettings) -> Value {
     json!({
         "cas_required": s.cas_required,
@@ -654,34 +688,69 @@ fn object_data(data: Option<Value>) -> Result<Value, VaultError> {
     }
 }
 
+/// `options.cas`: a version number (JSON number or numeric string). A negative
+/// number can never match a version: Vault answers it as a mismatch.
 fn cas_option(options: Option<&Map<String, Value>>) -> Result<Option<u64>, VaultError> {
+    let bad = || VaultError::invalid("invalid: options.cas must be a version number");
+    let mismatch = || VaultError::invalid(VaultError::CAS_MISMATCH);
     match options.and_then(|o| o.get("cas")) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| VaultError::invalid("invalid: options.cas must be a version number")),
-        Some(Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| VaultError::invalid("invalid: options.cas must be a version number")),
-        Some(_) => Err(VaultError::invalid(
-            "invalid: options.cas must be a version number",
-        )),
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(v), _, _) => Ok(Some(v)),
+            (None, Some(_), _) => Err(mismatch()),
+            (None, None, Some(f)) if f < 0.0 => Err(mismatch()),
+            _ => Err(bad()),
+        },
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            match (s.parse::<u64>(), s.parse::<i64>()) {
+                (Ok(v), _) => Ok(Some(v)),
+                (Err(_), Ok(_)) => Err(mismatch()),
+                _ => Err(bad()),
+            }
+        }
+        Some(_) => Err(bad()),
     }
 }
 
-/// `custom_metadata` as Vault clients see it: the secret's labels plus Lockbox's
-/// facts under reserved `lockbox.*` keys (the service's one definition).
+/// `custom_metadata` as Vault clients see it: the secret's labels, exactly what
+/// was written (Lockbox's own facts stand beside it, see [`lockbox_facts`]).
 pub fn custom_metadata(meta: &SecretMeta) -> Value {
-    json!(meta.labels_with_facts())
+    json!(meta.labels)
+}
+
+/// Lockbox's facts about a secret, read-only, in a `lockbox` object beside
+/// `custom_metadata` in the metadata answer (Vault clients ignore keys they do not
+/// know). Absent facts are left out.
+fn lockbox_facts(meta: &SecretMeta) -> Value {
+    let mut m = Map::new();
+    if let Some(d) = &meta.description {
+        m.insert("description".into(), json!(d));
+    }
+    m.insert("visibility".into(), json!(meta.visibility));
+    // (None before the first version, and never for a run token.)
+    if !meta.fingerprint.is_empty() {
+        m.insert("fingerprint".into(), json!(meta.fingerprint));
+    }
+    if let Some(e) = &meta.expires_at {
+        m.insert("expires_at".into(), json!(e));
+    }
+    Value::Object(m)
 }
 
 /// True for label keys Lockbox reserves (refused by the service, case-insensitively).
 fn reserved(key: &str) -> bool {
     key.get(..RESERVED_LABEL_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_LABEL_PREFIX))
+}
+
+/// Vault's `oldest_version`: 0 until versions have been trimmed (`max_versions`),
+/// then the oldest version kept.
+fn oldest_version(versions: &[VersionInfo]) -> u64 {
+    match versions.iter().map(|v| v.version).min() {
+        Some(v) if v > 1 => v,
+        _ => 0,
+    }
 }
 
 fn version_metadata(meta: &SecretMeta, v: Option<&VersionInfo>, version: u64) -> Value {

@@ -87,9 +87,10 @@ async fn handle(st: &AppState, req: Request, request_id: &str) -> Result<Respons
             "invalid: response wrapping (X-Vault-Wrap-TTL) is not supported by Lockbox",
         ));
     }
-    if path == "sys/health" || path == "sys/seal-status" {
+    if path == "sys/health" || path == "sys/seal-status" || path == "sys/init" {
         return match (req.method().as_str(), path.as_str()) {
             ("GET" | "HEAD", "sys/health") => Ok(sys::health(st).await),
+            ("GET", "sys/init") => Ok(sys::init_status()),
             ("GET", _) => Ok(sys::seal_status(st).await),
             _ => Err(unsupported_operation()),
         };

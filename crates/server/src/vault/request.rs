@@ -171,17 +171,18 @@ impl VaultCaller {
 }
 
 /// The token's workspace. A service or run token has exactly one; a personal token
-/// has its user's memberships: one of them, chosen by `X-Vault-Namespace` when
-/// there are several.
+/// has its user's memberships: the one `X-Vault-Namespace` names, else the token's
+/// default workspace (set on the token, else the user's oldest membership), so an
+/// unmodified client keeps working when its user joins another workspace.
 async fn token_workspace(
     st: &AppState,
     p: &Principal,
     ns: Option<&str>,
 ) -> Result<String, VaultError> {
-    let names: Vec<String> = match &p.run {
-        Some(run) => vec![run.workspace.clone()],
+    let (names, default) = match &p.run {
+        Some(run) => (vec![run.workspace.clone()], Some(run.workspace.clone())),
         None => match workspaces_cache::get(&p.token_id, st.svc.now()) {
-            Some(names) => names,
+            Some(known) => known,
             None => {
                 let names: Vec<String> = st
                     .svc
@@ -191,8 +192,13 @@ async fn token_workspace(
                     .into_iter()
                     .map(|w| w.name)
                     .collect();
-                workspaces_cache::put(&p.token_id, st.svc.now(), names.clone());
-                names
+                let default = match names.as_slice() {
+                    [one] => Some(one.clone()),
+                    [] => None,
+                    _ => st.svc.default_workspace(p).await?,
+                };
+                workspaces_cache::put(&p.token_id, st.svc.now(), (names.clone(), default.clone()));
+                (names, default)
             }
         },
     };
@@ -202,23 +208,18 @@ async fn token_workspace(
             "permission denied: X-Vault-Namespace must name this token's workspace",
         )
     };
-    match (ns, names.as_slice()) {
-        (Some(ns), _) => names
+    match ns {
+        Some(ns) => names
             .iter()
             .find(|n| n.as_str() == ns)
             .cloned()
             .ok_or_else(ns_refused),
-        (None, [one]) => Ok(one.clone()),
-        (None, []) => Err(VaultError::permission_denied()),
-        (None, _) => Err(VaultError::invalid(
-            "invalid: this token's user belongs to several workspaces; name one in \
-             X-Vault-Namespace (VAULT_NAMESPACE)",
-        )),
+        None => default.ok_or_else(VaultError::permission_denied),
     }
 }
 
-/// Which workspace names a token id belongs to, for one second (the service's
-/// `whoami` is a store read per call). Only routing uses it: every operation is
+/// Which workspace names a token id belongs to and which is its default, for one
+/// second (the service's `whoami` is a store read per call). Only routing uses it: every operation is
 /// still authorized by the service against the principal, so a stale entry can at
 /// worst name a workspace the service then refuses.
 mod workspaces_cache {
@@ -229,16 +230,18 @@ mod workspaces_cache {
     const TTL_MS: i64 = 1000;
     const MAX_ENTRIES: usize = 10_000;
 
-    type Entries = HashMap<String, (Timestamp, Vec<String>)>;
+    /// The workspace names, and the default one.
+    pub type Known = (Vec<String>, Option<String>);
+    type Entries = HashMap<String, (Timestamp, Known)>;
     static CACHE: Mutex<Option<Entries>> = Mutex::new(None);
 
-    pub fn get(token_id: &str, now: Timestamp) -> Option<Vec<String>> {
+    pub fn get(token_id: &str, now: Timestamp) -> Option<Known> {
         let guard = CACHE.lock().ok()?;
-        let (at, names) = guard.as_ref()?.get(token_id)?;
-        (now.millis() - at.millis() < TTL_MS && now >= *at).then(|| names.clone())
+        let (at, known) = guard.as_ref()?.get(token_id)?;
+        (now.millis() - at.millis() < TTL_MS && now >= *at).then(|| known.clone())
     }
 
-    pub fn put(token_id: &str, now: Timestamp, names: Vec<String>) {
+    pub fn put(token_id: &str, now: Timestamp, names: Known) {
         if let Ok(mut guard) = CACHE.lock() {
             let map = guard.get_or_insert_with(HashMap::new);
             if map.len() >= MAX_ENTRIES {

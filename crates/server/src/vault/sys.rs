@@ -1,6 +1,7 @@
 //! Vault's system and token paths that KV clients call around their real work:
-//! `sys/health`, `sys/seal-status`, `sys/mounts`, `sys/internal/ui/mounts/<path>` (the `vault kv`
-//! CLI's preflight) and `auth/token/lookup-self`.
+//! `sys/health`, `sys/seal-status`, `sys/init`, `sys/mounts`,
+//! `sys/internal/ui/mounts/<path>` (the `vault kv` CLI's preflight) and
+//! `auth/token/lookup-self`.
 //!
 //! Lockbox has exactly two KV v2 mounts, `secret/` (the workspace scope) and
 //! `private/` (the caller's user scope); this module describes them and the token.
@@ -94,6 +95,16 @@ pub async fn seal_status(st: &AppState) -> Response {
     json_response(
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+/// `sys/init`: unauthenticated and not enveloped, as in Vault (hvac's
+/// `sys.is_initialized()`). A running Lockbox is always initialized: it creates
+/// its store, keys and first workspace on its first start.
+pub fn init_status() -> Response {
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({"initialized": true})).unwrap_or_default(),
     )
 }
 

@@ -827,6 +827,37 @@ impl Store for PostgresStore {
         Ok(row.as_ref().map(decode::token).transpose()?)
     }
 
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>> {
+        let row = self
+            .row("SELECT default_workspace FROM tokens WHERE id = $1", &[&id])
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<_, Option<String>>(0).map_err(Fail::from)?,
+            None => None,
+        })
+    }
+
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        write_tx!(self, |w| {
+            let n = w
+                .exec(
+                    "UPDATE tokens SET default_workspace = $1 WHERE id = $2",
+                    &[&workspace_id, &id],
+                )
+                .await?;
+            if n > 0 {
+                w.audit(audit.clone());
+                w.changed(Change::Token(id.to_owned()));
+            }
+            n > 0
+        })
+    }
+
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
         let rows = self
             .rows(
@@ -936,6 +967,7 @@ impl Store for PostgresStore {
                      AND name >= $5::text AND left(name, length($5::text)) = $5::text \
                      AND ($8::text IS NULL OR name < $8::text) \
                      AND ($6::text IS NULL OR name > $6::text) \
+                     AND ($9::boolean OR current_version > 0) \
                      ORDER BY name LIMIT $7"
                 ),
                 &[
@@ -947,6 +979,7 @@ impl Store for PostgresStore {
                     &q.after,
                     &i64::from(q.limit),
                     &crate::rows::prefix_upper_bound(&prefix),
+                    &q.entries,
                 ],
             )
             .await?;
@@ -999,6 +1032,33 @@ impl Store for PostgresStore {
                 &[&v.secret_id, &keep_from],
             )
             .await?;
+            w.audit(audit.clone());
+            w.changed(Change::Secret(s.id.clone()));
+        })
+    }
+
+    async fn create_secret_entry(
+        &self,
+        secret: SecretRow,
+        expect: Expect,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        if secret.current_version != 0 {
+            return Err(StoreError::Backend(
+                "a secret entry without versions has current_version 0".into(),
+            ));
+        }
+        let s = &secret;
+        write_tx!(self, |w| {
+            match &expect {
+                Expect::Create => insert_secret(&w, s).await?,
+                Expect::ReplaceExpired(old) => {
+                    w.exec("DELETE FROM secrets WHERE id = $1", &[old]).await?;
+                    w.changed(Change::Secret(old.clone()));
+                    insert_secret(&w, s).await?;
+                }
+                Expect::Current(_) => return Err(Fail::Conflict),
+            }
             w.audit(audit.clone());
             w.changed(Change::Secret(s.id.clone()));
         })

@@ -179,6 +179,11 @@ ALTER TABLE audit_head ADD COLUMN legacy_rows BIGINT NOT NULL DEFAULT 0;
 UPDATE audit_head SET legacy_rows = seq WHERE id = 1;
 CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspace_id IS NULL;
 "#,
+    // A personal token's default workspace (issue 17: the Vault API without a
+    // namespace); a workspace id, NULL = the user's oldest membership.
+    r#"
+ALTER TABLE tokens ADD COLUMN default_workspace TEXT COLLATE "C";
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

@@ -720,6 +720,39 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn token_default_workspace(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT default_workspace FROM tokens WHERE id = ?")?
+                    .query_row([id], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten(),
+            )
+        })
+        .await
+    }
+
+    async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace_id: Option<String>,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE tokens SET default_workspace = ? WHERE id = ?",
+                params![workspace_id, id],
+            )?;
+            if n > 0 {
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT * FROM tokens ORDER BY created_at, id")?;
@@ -825,6 +858,7 @@ impl Store for SqliteStore {
                  AND name >= ?5 AND substr(name, 1, length(?5)) = ?5 \
                  AND (?8 IS NULL OR name < ?8) \
                  AND (?6 IS NULL OR name > ?6) \
+                 AND (?9 OR current_version > 0) \
                  ORDER BY name LIMIT ?7"
             ))?;
             let upper = crate::rows::prefix_upper_bound(&prefix);
@@ -838,7 +872,8 @@ impl Store for SqliteStore {
                         prefix,
                         q.after,
                         q.limit,
-                        upper
+                        upper,
+                        q.entries
                     ],
                     secret_from,
                 )?
@@ -888,6 +923,32 @@ impl Store for SqliteStore {
             ctx.conn
                 .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")?
                 .execute(params![v.secret_id, keep_from])?;
+            ctx.append_audit(audit)
+        })
+        .await
+    }
+
+    async fn create_secret_entry(
+        &self,
+        secret: SecretRow,
+        expect: Expect,
+        audit: AuditRecord,
+    ) -> StoreResult<()> {
+        if secret.current_version != 0 {
+            return Err(StoreError::Backend(
+                "a secret entry without versions has current_version 0".into(),
+            ));
+        }
+        self.write(move |ctx| {
+            match &expect {
+                Expect::Create => insert_secret(ctx.conn, &secret)?,
+                Expect::ReplaceExpired(old) => {
+                    ctx.conn
+                        .execute("DELETE FROM secrets WHERE id = ?", [old])?;
+                    insert_secret(ctx.conn, &secret)?;
+                }
+                Expect::Current(_) => return Err(StoreError::Conflict),
+            }
             ctx.append_audit(audit)
         })
         .await

@@ -154,6 +154,11 @@ CREATE TABLE audit_chain (
 INSERT INTO audit_chain (id, legacy_rows) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_events;
 CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspace_id IS NULL;
 "#,
+    // A personal token's default workspace (issue 17: the Vault API without a
+    // namespace); a workspace id, NULL = the user's oldest membership.
+    r#"
+ALTER TABLE tokens ADD COLUMN default_workspace TEXT;
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
