@@ -1,6 +1,6 @@
 //! The web console in a real browser: starts the real `lockbox server` binary on a
 //! free port with a temp data dir, seeds an editor, a viewer and a secret bound to
-//! a flow through the HTTP API, then runs `tests/browser/console.test.mjs`
+//! a flow through the HTTP API, then runs every `tests/browser/*.test.mjs`
 //! (npm's `playwright-core` driving Debian's `/usr/bin/chromium`) and fails when it
 //! does. Without node or chromium this test prints one line and passes, unless
 //! `LOCKBOX_REQUIRE_BROWSER=1` (CI), where it fails.
@@ -175,27 +175,44 @@ fn console_in_a_real_browser() {
     );
 
     let shot = target_dir().join("console-secrets.png");
-    let out = Command::new("node")
-        .arg("console.test.mjs")
-        .current_dir(&dir)
-        .env("LOCKBOX_URL", &url)
-        .env("OWNER_TOKEN", &owner)
-        .env("EDITOR_TOKEN", &editor)
-        .env("VIEWER_TOKEN", &viewer)
-        .env("BOUND_SECRET", "orders-api-key")
-        .env("BOUND_FLOW", "orders-sync")
-        .env("SCREENSHOT", &shot)
-        .env("CHROMIUM", chromium())
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
+    // Every `*.test.mjs` file in tests/browser runs against this one server, in name
+    // order, each in its own node process (one Chromium each). A file seeds what
+    // else it needs through the API with OWNER_TOKEN; SHOTS is where screenshots go.
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".test.mjs"))
+        .collect();
+    files.sort();
     assert!(
-        out.status.success(),
-        "browser scenarios failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        server.output()
+        !files.is_empty(),
+        "no browser test files in {}",
+        dir.display()
     );
+    for file in &files {
+        let out = Command::new("node")
+            .arg(file)
+            .current_dir(&dir)
+            .env("LOCKBOX_URL", &url)
+            .env("OWNER_TOKEN", &owner)
+            .env("EDITOR_TOKEN", &editor)
+            .env("VIEWER_TOKEN", &viewer)
+            .env("BOUND_SECRET", "orders-api-key")
+            .env("BOUND_FLOW", "orders-sync")
+            .env("SCREENSHOT", &shot)
+            .env("SHOTS", target_dir())
+            .env("CHROMIUM", chromium())
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{file}:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "browser scenarios in {file} failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+            server.output()
+        );
+    }
     assert!(shot.exists(), "screenshot at {}", shot.display());
     // The server's log never holds a value or a token.
     let log = server.output();

@@ -6,6 +6,7 @@
 //! ("parse, don't validate"); past the edge, functions take the types.
 
 pub mod clock;
+pub mod dotenv;
 pub mod error;
 pub mod names;
 pub mod policy;

@@ -5,79 +5,14 @@
 //
 // Environment: LOCKBOX_URL, OWNER_TOKEN, EDITOR_TOKEN, VIEWER_TOKEN,
 // BOUND_SECRET, BOUND_FLOW, SCREENSHOT (path of the PNG to write).
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-
-const URL = process.env.LOCKBOX_URL;
-const OWNER = process.env.OWNER_TOKEN;
-const EDITOR = process.env.EDITOR_TOKEN;
-const VIEWER = process.env.VIEWER_TOKEN;
-const BOUND = process.env.BOUND_SECRET;
-const BOUND_FLOW = process.env.BOUND_FLOW;
-const SCREENSHOT = process.env.SCREENSHOT;
-for (const [k, v] of Object.entries({ URL, OWNER, EDITOR, VIEWER, BOUND, BOUND_FLOW, SCREENSHOT })) {
-  if (!v) { console.error(`missing ${k}`); process.exit(2); }
-}
+import {
+  URL, OWNER, EDITOR, VIEWER, BOUND, BOUND_FLOW, SCREENSHOT, SECRETS, COOKIE,
+  newContext, scenario, finish, signIn, csrfOf, assertNoValues, row,
+} from "./lib.mjs";
 
 const MASKED_VALUE = "masked-Value-7Hq2-" + Math.random().toString(36).slice(2);
 const RESTRICTED_VALUE = "restricted-Value-Zp9-" + Math.random().toString(36).slice(2);
-const SECRETS = `${URL}/console/w/default/secrets`;
-const COOKIE = "lockbox_session";
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
-
-async function newContext(opts = {}) {
-  const ctx = await browser.newContext(opts);
-  ctx.setDefaultTimeout(10_000);
-  return ctx;
-}
-
-let failures = 0;
-async function scenario(name, fn) {
-  if (failures) { console.log(`skip ${name}`); return; }
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}\n${e && e.stack || e}`);
-  }
-}
-
-async function signIn(page, token) {
-  await page.goto(`${URL}/`);
-  await page.waitForURL(/\/console\/sign-in$/);
-  await page.getByLabel("Token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(/\/console\/w\/default\/secrets/);
-}
-
-async function csrfOf(page) {
-  return page.locator('meta[name="csrf-token"]').getAttribute("content");
-}
-
-/// Neither value anywhere: page source (as served), serialized DOM, form fields.
-async function assertNoValues(page, values) {
-  const source = await (await page.request.get(page.url())).text();
-  const dom = await page.content();
-  const fields = await page.evaluate(() =>
-    Array.from(document.querySelectorAll("input, textarea")).map((e) => e.value).join("\n"));
-  const text = await page.evaluate(() => document.body.innerText);
-  for (const v of values) {
-    for (const [where, s] of [["source", source], ["DOM", dom], ["fields", fields], ["text", text]]) {
-      assert.ok(!s.includes(v), `a value is in the page ${where}`);
-    }
-  }
-}
-
-function row(page, name) {
-  return page.locator(`table#workspace-secrets tr[data-name="${name}"]`);
-}
 
 // ---------------------------------------------------------------- owner
 await scenario("owner: headers, sign-in, cookie flags, create masked and restricted, reveal, hide after 30 s", async () => {
@@ -423,9 +358,4 @@ await scenario("owner: members, tokens and audit pages; workspace switcher", asy
   await ctx.close();
 });
 
-await browser.close();
-if (failures) {
-  console.log(`${failures} scenario(s) failed`);
-  process.exit(1);
-}
-console.log("all console scenarios passed");
+await finish();
