@@ -16,6 +16,7 @@ mod denied;
 mod flows;
 mod keycheck;
 mod keys;
+mod listing;
 mod members;
 mod policy_seal;
 mod redactors;
@@ -30,6 +31,7 @@ mod write_queue;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
+pub use listing::{ListOptions, ListSort, ListingPage};
 pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
 pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
