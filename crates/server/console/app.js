@@ -175,3 +175,91 @@
     if (target) { target.focus(); }
   }
 })();
+
+// ==== Lists (issue 18, item 5): the secrets list is paged, sorted and searched
+// by the server. A keystroke in the search box (debounced) fetches only the list
+// part of the page (?fragment=1) and swaps it in; sort headers and pager links do
+// the same. Without this script the search form and the links load whole pages.
+(function () {
+  "use strict";
+  var list = document.querySelector("[data-list]");
+  var form = document.querySelector("form[data-search]");
+  if (!list || !form) { return; }
+  var DEBOUNCE_MS = 120;
+  var input = form.querySelector("[data-filter]");
+  var seq = 0;
+  var pending = null;
+  var timer = null;
+
+  // The search as typed, in the sort the list is shown in now, from page 1.
+  function formUrl() {
+    var state = list.querySelector(".list-state");
+    var now = state ? state.getAttribute("data-url") : "";
+    var params = new URLSearchParams(now.indexOf("?") === -1 ? "" : now.slice(now.indexOf("?") + 1));
+    params.delete("page");
+    params.delete("mpage");
+    var q = input ? input.value : "";
+    if (q) { params.set("q", q); } else { params.delete("q"); }
+    var qs = params.toString();
+    return form.getAttribute("action") + (qs ? "?" + qs : "");
+  }
+  function withFragment(url) {
+    return url + (url.indexOf("?") === -1 ? "?" : "&") + "fragment=1";
+  }
+  function load(url, push) {
+    var mine = ++seq;
+    if (pending) { pending.abort(); }
+    pending = typeof AbortController === "function" ? new AbortController() : null;
+    list.setAttribute("aria-busy", "true");
+    return fetch(withFragment(url), {
+      credentials: "same-origin",
+      headers: { "Accept": "text/html" },
+      signal: pending ? pending.signal : undefined
+    }).then(function (r) {
+      if (!r.ok || r.redirected) { throw new Error("page"); }
+      return r.text();
+    }).then(function (html) {
+      if (mine !== seq) { return; }
+      list.innerHTML = html;
+      list.removeAttribute("aria-busy");
+      var state = list.querySelector(".list-state");
+      var shown = state ? state.getAttribute("data-url") : url;
+      if (push) { history.pushState({ list: shown }, "", shown); }
+      else { history.replaceState({ list: shown }, "", shown); }
+      list.setAttribute("data-list-url", shown);
+      list.dispatchEvent(new CustomEvent("lockbox:list", { bubbles: true }));
+    }).catch(function (e) {
+      if (e && e.name === "AbortError") { return; }
+      // The session ended or the server failed: let the whole page say why.
+      location.assign(url);
+    });
+  }
+
+  if (input) {
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () { load(formUrl(), false); }, DEBOUNCE_MS);
+    });
+  }
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    clearTimeout(timer);
+    load(formUrl(), true);
+  });
+  list.addEventListener("click", function (ev) {
+    var a = ev.target.closest("a[data-list-link]");
+    if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) { return; }
+    ev.preventDefault();
+    load(a.getAttribute("href"), true).then(function () {
+      // Keep keyboard users where they were: on the same control, redrawn.
+      var same = list.querySelector('a[data-list-link][rel="' + (a.getAttribute("rel") || "") + '"]') ||
+        list.querySelector("th[aria-sort] a");
+      if (same) { same.focus(); }
+    });
+  });
+  window.addEventListener("popstate", function () {
+    var params = new URLSearchParams(location.search);
+    if (input) { input.value = params.get("q") || ""; }
+    load(location.pathname + location.search, false);
+  });
+})();

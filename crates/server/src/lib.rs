@@ -162,7 +162,9 @@ pub fn router_with(
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(routes::ops::track))
-        .layer(SetResponseHeaderLayer::overriding(
+        // `no-store` unless a route says otherwise (only the console's hashed
+        // assets do: cacheable forever, their name changes with their content).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))

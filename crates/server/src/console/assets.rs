@@ -41,7 +41,12 @@ pub async fn serve(Path(file): Path<String>) -> Response {
         return super::view::error_page(ErrorCode::NotFound, "no such file", None);
     };
     let mut r = body.into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    // The name changes with the content, so a cached copy is never stale.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     r
 }

@@ -69,6 +69,61 @@ pub fn router() -> Router<AppState> {
         .route("/console/{*rest}", any(pages::not_found))
         .layer(axum::middleware::from_fn(same_origin_only))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(breach_guard))
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .compress_when(Compressible),
+        )
+}
+
+/// Marks a response that must never be compressed (BREACH): it carries a secret
+/// value or a fresh token beside text someone else may have chosen. See
+/// docs/threat-model.md ("Compression").
+#[derive(Clone, Copy, Debug)]
+pub struct NoCompress;
+
+/// Every answer to a state-changing request is marked [`NoCompress`]: the reveal
+/// JSON, a re-rendered form, anything an action answers.
+async fn breach_guard(req: Request, next: Next) -> Response {
+    let changing = state_changing(req.method());
+    let mut resp = next.run(req).await;
+    if changing {
+        resp.extensions_mut().insert(NoCompress);
+    }
+    resp
+}
+
+/// The compression rule: only HTML, CSS and JavaScript, at least 256 bytes, and
+/// never a response marked [`NoCompress`] (so never JSON: the reveal answer is
+/// JSON, and so is every error the script reads).
+#[derive(Clone, Copy, Debug)]
+struct Compressible;
+
+impl tower_http::compression::Predicate for Compressible {
+    fn should_compress<B>(&self, response: &axum::http::Response<B>) -> bool
+    where
+        B: axum::body::HttpBody,
+    {
+        if response.extensions().get::<NoCompress>().is_some() {
+            return false;
+        }
+        let text = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| {
+                ct.starts_with("text/html")
+                    || ct.starts_with("text/css")
+                    || ct.starts_with("text/javascript")
+            });
+        let big = response
+            .body()
+            .size_hint()
+            .exact()
+            .is_none_or(|n| n >= 256);
+        text && big
+    }
 }
 
 /// Headers on every console response: no framing, no inline script, no referrer
@@ -87,7 +142,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Hashed assets say how long they keep (forever); everything else: no-store.
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     resp
 }
 

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use lockbox_core::{allowed, Action, Actor, Error, ErrorCode, Role, Scope, Visibility};
-use lockbox_service::{BindingInfo, SecretMeta};
+use lockbox_service::{BindingInfo, ListOptions, ListSort, ListingPage, SecretMeta};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -186,6 +186,19 @@ pub struct SecretsQuery {
     done: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    /// `name` (default) or `updated`.
+    #[serde(default)]
+    sort: Option<String>,
+    /// `asc` (default) or `desc`.
+    #[serde(default)]
+    dir: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+    #[serde(default)]
+    mpage: Option<String>,
+    /// `1`: only the list part of the page (the search box's fetch).
+    #[serde(default)]
+    fragment: Option<String>,
 }
 
 /// What an open side panel or dialog shows after a failed action.
@@ -231,6 +244,8 @@ struct Row {
     updated_day: String,
     updated_time: String,
     updated_by: String,
+    /// `key=value` per label (searched, so shown).
+    labels: Vec<String>,
     can_reveal: bool,
     can_edit: bool,
     can_delete: bool,
@@ -269,50 +284,128 @@ fn row(m: SecretMeta, actor: Role) -> Row {
             .map(|t| format!("{t} UTC"))
             .unwrap_or_default(),
         updated_by: m.updated_by,
+        labels: m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         looks_like: None,
     }
 }
 
-/// Every secret of a scope (paged through), filtered by `q`: names starting
-/// with it first, then names containing it (case-insensitive).
-async fn all_secrets(
-    st: &AppState,
-    c: &Console,
-    ws: &str,
-    scope: Scope,
-    q: &str,
-) -> Result<Vec<SecretMeta>, Error> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..10 {
-        let page = st
-            .svc
-            .list_secrets(
-                &c.session.principal,
-                ws,
-                scope,
-                None,
-                Some(1000),
-                cursor.as_deref(),
-                &c.ctx,
-            )
-            .await?;
-        out.extend(page.secrets);
-        match page.next_cursor {
-            Some(n) => cursor = Some(n),
-            None => break,
+/// Secrets shown per page of the console's list.
+pub const PER_PAGE: u32 = 50;
+
+/// How the list is searched, sorted and paged: the query string of the
+/// secrets page (`q`, `sort`, `dir`, `page`, `mpage` for "My secrets").
+#[derive(Debug, Clone, Default)]
+pub struct ListView {
+    pub q: String,
+    pub sort: ListSort,
+    pub desc: bool,
+    pub page: u32,
+    pub mpage: u32,
+}
+
+impl ListView {
+    /// The view with search `q` and everything else as default.
+    pub fn search(q: &str) -> Self {
+        Self {
+            q: q.to_owned(),
+            ..Self::default()
         }
     }
-    let q = q.trim().to_lowercase();
-    if q.is_empty() {
-        return Ok(out);
+
+    fn from_query(q: &SecretsQuery) -> Self {
+        let parse_page = |p: &Option<String>| {
+            p.as_deref()
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1)
+                .max(1)
+        };
+        Self {
+            q: q.q.clone().unwrap_or_default(),
+            sort: q
+                .sort
+                .as_deref()
+                .and_then(ListSort::parse)
+                .unwrap_or_default(),
+            desc: q.dir.as_deref() == Some("desc"),
+            page: parse_page(&q.page),
+            mpage: parse_page(&q.mpage),
+        }
     }
-    let (mut prefix, mut rest): (Vec<_>, Vec<_>) = out
-        .into_iter()
-        .filter(|s| s.name.to_lowercase().contains(&q))
-        .partition(|s| s.name.to_lowercase().starts_with(&q));
-    prefix.append(&mut rest);
-    Ok(prefix)
+
+    fn options(&self, page: u32) -> ListOptions {
+        ListOptions {
+            search: self.q.clone(),
+            sort: self.sort,
+            descending: self.desc,
+            page,
+            per_page: PER_PAGE,
+        }
+    }
+
+    /// The secrets page's URL for this view with some parts changed.
+    fn url(&self, ws: &str, sort: ListSort, desc: bool, page: u32, mpage: u32) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if !self.q.is_empty() {
+            pairs.push(("q", self.q.clone()));
+        }
+        if sort != ListSort::Name {
+            pairs.push(("sort", sort.as_str().to_owned()));
+        }
+        if desc {
+            pairs.push(("dir", "desc".to_owned()));
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        if mpage > 1 {
+            pairs.push(("mpage", mpage.to_string()));
+        }
+        let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        if qs.is_empty() {
+            format!("/console/w/{ws}/secrets")
+        } else {
+            format!("/console/w/{ws}/secrets?{qs}")
+        }
+    }
+}
+
+/// What the template needs to draw one table's sort headers, counts and pager.
+#[derive(Serialize)]
+struct Listing {
+    rows: Vec<Row>,
+    matched: usize,
+    page: u32,
+    pages: u32,
+    first: usize,
+    last: usize,
+    prev: Option<String>,
+    next: Option<String>,
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+struct Sorts {
+    /// `name` or `updated`.
+    by: &'static str,
+    /// `ascending` or `descending` (for `aria-sort`).
+    dir: &'static str,
+    name_url: String,
+    updated_url: String,
+}
+
+fn listing(page: ListingPage, rows: Vec<Row>, prev: Option<String>, next: Option<String>) -> Listing {
+    let first = (page.page as usize - 1) * page.per_page as usize;
+    Listing {
+        first: if rows.is_empty() { 0 } else { first + 1 },
+        last: first + rows.len(),
+        rows,
+        matched: page.matched,
+        page: page.page,
+        pages: page.pages,
+        prev,
+        next,
+        truncated: page.truncated,
+    }
 }
 
 pub async fn secrets(
@@ -330,16 +423,9 @@ pub async fn secrets(
         }
         _ => None,
     };
-    render_secrets(
-        &st,
-        &c,
-        &ws,
-        q.q.as_deref().unwrap_or(""),
-        flash,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    let view = ListView::from_query(&q);
+    let fragment = q.fragment.as_deref() == Some("1");
+    render_list(&st, &c, &ws, &view, flash, None, StatusCode::OK, fragment).await
 }
 
 /// The secrets page, optionally with a panel or dialog open (failed actions).
@@ -352,42 +438,118 @@ pub async fn render_secrets(
     panel: Option<Panel>,
     status: StatusCode,
 ) -> Response {
+    let view = ListView::search(q);
+    render_list(st, c, ws, &view, flash, panel, status, false).await
+}
+
+/// The secrets page (or, for `fragment`, only its list part: what the search box
+/// fetches as you type) for one view of the list.
+#[allow(clippy::too_many_arguments)]
+async fn render_list(
+    st: &AppState,
+    c: &Console,
+    ws: &str,
+    view: &ListView,
+    flash: Option<String>,
+    panel: Option<Panel>,
+    status: StatusCode,
+    fragment: bool,
+) -> Response {
     let lay = match layout(st, c, ws, "secrets").await {
         Ok(l) => l,
         Err(e) => return fail(c, e),
     };
-    let mut rows: Vec<Row> = match all_secrets(st, c, ws, Scope::Workspace, q).await {
-        Ok(s) => s.into_iter().map(|m| row(m, lay.role())).collect(),
+    let p = &c.session.principal;
+    let page = match st
+        .svc
+        .browse_secrets(p, ws, Scope::Workspace, &view.options(view.page), &c.ctx)
+        .await
+    {
+        Ok(pg) => pg,
         Err(e) => return fail(c, e),
     };
+    let mut rows: Vec<Row> = page
+        .secrets
+        .iter()
+        .cloned()
+        .map(|m| row(m, lay.role()))
+        .collect();
+    mark_confusables(&mut rows);
+    let at = |pg: u32| view.url(ws, view.sort, view.desc, pg, view.mpage);
+    let list = listing(
+        page.clone(),
+        rows,
+        (page.page > 1).then(|| at(page.page - 1)),
+        (page.page < page.pages).then(|| at(page.page + 1)),
+    );
     // A member's own user-scoped secrets: they act as owner there.
-    let mut mine: Option<Vec<Row>> = if lay.personal {
-        match all_secrets(st, c, ws, Scope::User, q).await {
-            Ok(s) => Some(s.into_iter().map(|m| row(m, Role::Owner)).collect()),
+    let mine: Option<Listing> = if lay.personal {
+        match st
+            .svc
+            .browse_secrets(p, ws, Scope::User, &view.options(view.mpage), &c.ctx)
+            .await
+        {
+            Ok(mp) => {
+                let mut rows: Vec<Row> = mp
+                    .secrets
+                    .iter()
+                    .cloned()
+                    .map(|m| row(m, Role::Owner))
+                    .collect();
+                mark_confusables(&mut rows);
+                let at = |mpg: u32| view.url(ws, view.sort, view.desc, page.page, mpg);
+                Some(listing(
+                    mp.clone(),
+                    rows,
+                    (mp.page > 1).then(|| at(mp.page - 1)),
+                    (mp.page < mp.pages).then(|| at(mp.page + 1)),
+                ))
+            }
             Err(e) => return fail(c, e),
         }
     } else {
         None
     };
-    mark_confusables(&mut rows);
-    if let Some(m) = mine.as_mut() {
-        mark_confusables(m);
+    // A header link sorts by its column; on the sorted column it flips the order.
+    let sorts = Sorts {
+        by: view.sort.as_str(),
+        dir: if view.desc { "descending" } else { "ascending" },
+        name_url: view.url(
+            ws,
+            ListSort::Name,
+            view.sort == ListSort::Name && !view.desc,
+            1,
+            1,
+        ),
+        updated_url: view.url(
+            ws,
+            ListSort::Updated,
+            // Newest first is what one usually wants from a time column.
+            !(view.sort == ListSort::Updated && view.desc),
+            1,
+            1,
+        ),
+    };
+    let ctx = minijinja::context! {
+        title => "Secrets",
+        signed_in => true,
+        lay => minijinja::Value::from(minijinja::value::Serde(&lay)),
+        csrf => c.session.csrf_token(),
+        list => minijinja::Value::from(minijinja::value::Serde(&list)),
+        mine => minijinja::Value::from(minijinja::value::Serde(&mine)),
+        sorts => minijinja::Value::from(minijinja::value::Serde(&sorts)),
+        q => view.q.as_str(),
+        sort => view.sort.as_str(),
+        dir => if view.desc { "desc" } else { "asc" },
+        url => view.url(ws, view.sort, view.desc, view.page, view.mpage),
+        flash => flash,
+        panel => minijinja::Value::from(minijinja::value::Serde(&panel)),
+    };
+    if fragment {
+        view::render(status, "secrets_list.html", ctx)
+    } else {
+        view::render(status, "secrets.html", ctx)
     }
-    view::render(
-        status,
-        "secrets.html",
-        minijinja::context! {
-            title => "Secrets",
-            signed_in => true,
-            lay => minijinja::Value::from(minijinja::value::Serde(&lay)),
-            csrf => c.session.csrf_token(),
-            rows => minijinja::Value::from(minijinja::value::Serde(&rows)),
-            mine => minijinja::Value::from(minijinja::value::Serde(&mine)),
-            q => q,
-            flash => flash,
-            panel => minijinja::Value::from(minijinja::value::Serde(&panel)),
-        },
-    )
 }
 
 // ---- members, tokens, audit (owners and admins)
@@ -669,6 +831,7 @@ mod tests {
             updated_day: String::new(),
             updated_time: String::new(),
             updated_by: String::new(),
+            labels: Vec::new(),
             can_reveal: false,
             can_edit: false,
             can_delete: false,

@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../console/templates/secrets.html"),
     ),
     (
+        "secrets_list.html",
+        include_str!("../../console/templates/secrets_list.html"),
+    ),
+    (
         "members.html",
         include_str!("../../console/templates/members.html"),
     ),
