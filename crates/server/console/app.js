@@ -263,3 +263,109 @@
     load(location.pathname + location.search, false);
   });
 })();
+
+// ==== Forms (issue 18, item 7): a form that changes something is sent once (its
+// submit buttons are disabled while it is sent; the server also refuses a spent
+// one-time nonce), and revoking a token or removing a member asks first, in an
+// accessible dialog, with a warning when it would end your own session.
+(function () {
+  "use strict";
+  var overlay = null, dialog, desc, warn, yes, pendingForm = null, returnTo = null;
+
+  function build() {
+    overlay = document.createElement("div");
+    overlay.className = "overlay center";
+    overlay.setAttribute("data-overlay", "");
+    overlay.setAttribute("data-confirm-overlay", "");
+    overlay.hidden = true;
+    dialog = document.createElement("div");
+    dialog.className = "dialog";
+    dialog.setAttribute("role", "alertdialog");
+    dialog.setAttribute("aria-modal", "true");
+    dialog.setAttribute("aria-labelledby", "confirm-title");
+    dialog.setAttribute("aria-describedby", "confirm-desc confirm-warn");
+    var h = document.createElement("h2");
+    h.id = "confirm-title";
+    h.textContent = "Are you sure?";
+    desc = document.createElement("p");
+    desc.id = "confirm-desc";
+    warn = document.createElement("p");
+    warn.id = "confirm-warn";
+    warn.className = "alert";
+    var actions = document.createElement("div");
+    actions.className = "dialog-actions";
+    var no = document.createElement("button");
+    no.type = "button";
+    no.className = "btn ghost";
+    no.textContent = "Cancel";
+    no.addEventListener("click", close);
+    yes = document.createElement("button");
+    yes.type = "button";
+    yes.className = "btn danger";
+    yes.addEventListener("click", function () {
+      var f = pendingForm;
+      close();
+      if (!f) { return; }
+      f.setAttribute("data-confirmed", "");
+      if (f.requestSubmit) { f.requestSubmit(); } else { f.submit(); }
+    });
+    actions.appendChild(no);
+    actions.appendChild(yes);
+    dialog.appendChild(h);
+    dialog.appendChild(desc);
+    dialog.appendChild(warn);
+    dialog.appendChild(actions);
+    overlay.appendChild(dialog);
+    overlay.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape") { ev.preventDefault(); ev.stopPropagation(); close(); }
+    });
+    overlay.addEventListener("click", function (ev) { if (ev.target === overlay) { close(); } });
+    document.body.appendChild(overlay);
+  }
+  function open(form, from) {
+    if (!overlay) { build(); }
+    pendingForm = form;
+    returnTo = from || document.activeElement;
+    desc.textContent = form.getAttribute("data-confirm");
+    var w = form.getAttribute("data-confirm-warn");
+    warn.textContent = w || "";
+    warn.hidden = !w;
+    yes.textContent = form.getAttribute("data-confirm-action") || "Confirm";
+    overlay.hidden = false;
+    dialog.querySelector(".btn.ghost").focus();
+  }
+  function close() {
+    if (overlay) { overlay.hidden = true; }
+    pendingForm = null;
+    if (returnTo && document.body.contains(returnTo)) { returnTo.focus(); }
+    returnTo = null;
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var f = ev.target;
+    if (ev.defaultPrevented || !f || (f.getAttribute("method") || "").toLowerCase() !== "post") { return; }
+    if (f.hasAttribute("data-confirm") && !f.hasAttribute("data-confirmed")) {
+      ev.preventDefault();
+      open(f, ev.submitter);
+      return;
+    }
+    if (f.hasAttribute("data-sending")) { ev.preventDefault(); return; }
+    f.setAttribute("data-sending", "");
+    // After the browser has taken the form's data: disable its buttons.
+    setTimeout(function () {
+      f.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
+        b.disabled = true;
+        b.setAttribute("aria-disabled", "true");
+      });
+    }, 0);
+  });
+  // Back/forward cache: a page shown again may be used again.
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) { return; }
+    document.querySelectorAll("form[data-sending]").forEach(function (f) {
+      f.removeAttribute("data-sending");
+      f.removeAttribute("data-confirmed");
+      f.querySelectorAll("button").forEach(function (b) { b.disabled = false; b.removeAttribute("aria-disabled"); });
+    });
+  });
+})();

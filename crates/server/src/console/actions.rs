@@ -446,6 +446,31 @@ pub struct MemberForm {
     user: String,
     #[serde(default)]
     role: String,
+    /// One-time nonce of the invite form (an invite may mint a token).
+    #[serde(default)]
+    nonce: String,
+}
+
+/// Post/redirect/get: the notice goes to the session's flash and the browser to
+/// `page` (a `303`), so reloading shows the page, never sends the form again.
+fn back(c: &Console, notice: Notice, page: String) -> Response {
+    super::flash::put(
+        &c.session.id,
+        super::flash::Flash {
+            notice,
+            ..Default::default()
+        },
+    );
+    Redirect::to(&page).into_response()
+}
+
+/// A form sent twice (a double click, a reload of an old answer, a replay): its
+/// one-time nonce is spent, so nothing is done again.
+fn replayed() -> Error {
+    Error::conflict(
+        "This form was already sent (a double click, or a reload after sending it), \
+         so nothing was done a second time. Check the list below.",
+    )
 }
 
 fn notice_err(e: Error) -> (Notice, StatusCode) {
@@ -467,13 +492,16 @@ pub async fn add_member(
 ) -> Response {
     let (c, f) = (f.console, f.form);
     let run = async {
+        if !super::flash::use_nonce(&c.session.id, &f.nonce) {
+            return Err(replayed());
+        }
         let user = UserName::parse(f.user.trim())?;
         let role = Role::parse(&f.role)?;
         st.svc
             .add_member(&c.session.principal, &ws, &user, role, &c.ctx)
             .await
     };
-    let (notice, status) = match run.await {
+    let (notice, _status) = match run.await {
         Ok(added) => (
             Notice {
                 text: Some(match &added.token {
@@ -489,9 +517,16 @@ pub async fn add_member(
             StatusCode::OK,
         ),
         Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
-        Err(e) => notice_err(e),
+        Err(e) => {
+            let (mut n, s) = notice_err(e);
+            n.form = [("user", &f.user), ("role", &f.role)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
+            (n, s)
+        }
     };
-    pages::render_members(&st, &c, &ws, notice, status).await
+    back(&c, notice, format!("/console/w/{ws}/members"))
 }
 
 pub async fn set_role(
@@ -507,7 +542,7 @@ pub async fn set_role(
             .set_member_role(&c.session.principal, &ws, &user, role, &c.ctx)
             .await
     };
-    let (notice, status) = match run.await {
+    let (notice, _status) = match run.await {
         Ok(m) => (
             Notice {
                 text: Some(format!("'{}' is now {}.", m.user, m.role)),
@@ -518,7 +553,7 @@ pub async fn set_role(
         Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    pages::render_members(&st, &c, &ws, notice, status).await
+    back(&c, notice, format!("/console/w/{ws}/members"))
 }
 
 pub async fn remove_member(
@@ -534,7 +569,7 @@ pub async fn remove_member(
             .await
             .map(|()| user)
     };
-    let (notice, status) = match run.await {
+    let (notice, _status) = match run.await {
         Ok(u) => (
             Notice {
                 text: Some(format!("Removed '{u}'.")),
@@ -545,7 +580,7 @@ pub async fn remove_member(
         Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    pages::render_members(&st, &c, &ws, notice, status).await
+    back(&c, notice, format!("/console/w/{ws}/members"))
 }
 
 // ---- tokens
@@ -561,6 +596,9 @@ pub struct TokenForm {
     days: String,
     #[serde(default)]
     id: String,
+    /// One-time nonce of the create form.
+    #[serde(default)]
+    nonce: String,
 }
 
 pub async fn create_token(
@@ -570,6 +608,9 @@ pub async fn create_token(
 ) -> Response {
     let (c, f) = (f.console, f.form);
     let run = async {
+        if !super::flash::use_nonce(&c.session.id, &f.nonce) {
+            return Err(replayed());
+        }
         let name = TokenName::parse(&f.name)?;
         let role = Role::parse(&f.role)?;
         let ttl = match f.days.trim() {
@@ -586,7 +627,7 @@ pub async fn create_token(
             .create_service_token(&c.session.principal, &ws, &name, role, ttl, false, &c.ctx)
             .await
     };
-    let (notice, status) = match run.await {
+    let (notice, _status) = match run.await {
         Ok(t) => (
             Notice {
                 text: Some(format!(
@@ -600,9 +641,16 @@ pub async fn create_token(
             StatusCode::OK,
         ),
         Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
-        Err(e) => notice_err(e),
+        Err(e) => {
+            let (mut n, s) = notice_err(e);
+            n.form = [("name", &f.name), ("role", &f.role), ("days", &f.days)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
+            (n, s)
+        }
     };
-    pages::render_tokens(&st, &c, &ws, notice, status).await
+    back(&c, notice, format!("/console/w/{ws}/tokens"))
 }
 
 pub async fn revoke_token(
@@ -611,7 +659,7 @@ pub async fn revoke_token(
     f: ConsoleForm<TokenForm>,
 ) -> Response {
     let (c, f) = (f.console, f.form);
-    let (notice, status) = match st
+    let (notice, _status) = match st
         .svc
         .revoke_token(&c.session.principal, f.id.trim(), &c.ctx)
         .await
@@ -626,5 +674,5 @@ pub async fn revoke_token(
         Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    pages::render_tokens(&st, &c, &ws, notice, status).await
+    back(&c, notice, format!("/console/w/{ws}/tokens"))
 }

@@ -12,6 +12,7 @@
 
 mod actions;
 mod assets;
+mod flash;
 mod pages;
 mod session;
 mod view;

@@ -576,6 +576,26 @@ pub struct Notice {
     pub token: Option<String>,
     pub code: Option<&'static str>,
     pub error: Option<String>,
+    /// The non-secret fields of the form that failed, shown again.
+    pub form: BTreeMap<String, String>,
+}
+
+/// The notice an action left (post/redirect/get), taken once; a page holding a
+/// fresh token is marked never to be compressed (BREACH).
+async fn with_flash<F, Fut>(c: &Console, render: F) -> Response
+where
+    F: FnOnce(Notice) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let notice = super::flash::take(&c.session.id)
+        .map(|f| f.notice)
+        .unwrap_or_default();
+    let fresh_token = notice.token.is_some();
+    let mut r = render(notice).await;
+    if fresh_token {
+        r.extensions_mut().insert(super::NoCompress);
+    }
+    r
 }
 
 pub async fn members(
@@ -583,7 +603,7 @@ pub async fn members(
     c: Console,
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
-    render_members(&st, &c, &ws, Notice::default(), StatusCode::OK).await
+    with_flash(&c, |n| render_members(&st, &c, &ws, n, StatusCode::OK)).await
 }
 
 pub async fn render_members(
@@ -628,6 +648,7 @@ pub async fn render_members(
         minijinja::context! {
             title => "Members", signed_in => true, csrf => c.session.csrf_token(),
             lay => minijinja::Value::from(minijinja::value::Serde(&lay)), members => rows, roles => roles, notice => minijinja::Value::from(minijinja::value::Serde(&notice)),
+            nonce => super::flash::issue_nonce(&c.session.id),
         },
     )
 }
@@ -637,7 +658,7 @@ pub async fn tokens(
     c: Console,
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
-    render_tokens(&st, &c, &ws, Notice::default(), StatusCode::OK).await
+    with_flash(&c, |n| render_tokens(&st, &c, &ws, n, StatusCode::OK)).await
 }
 
 pub async fn render_tokens(
@@ -698,6 +719,7 @@ pub async fn render_tokens(
         minijinja::context! {
             title => "Tokens", signed_in => true, csrf => c.session.csrf_token(),
             lay => minijinja::Value::from(minijinja::value::Serde(&lay)), tokens => rows, roles => roles, notice => minijinja::Value::from(minijinja::value::Serde(&notice)),
+            nonce => super::flash::issue_nonce(&c.session.id),
         },
     )
 }

@@ -1,0 +1,175 @@
+//! Per-session, in-memory state for post/redirect/get: the one-time notice an
+//! action leaves for the page it redirects to (a new token is shown exactly once,
+//! after the redirect, and a reload shows it no more), the non-secret fields of
+//! a form that failed (so the page can show them again), and one-time form
+//! nonces (a replayed or double-submitted "Create token" is refused).
+//!
+//! Kept in this process only: a multi-node deployment needs sticky sessions for
+//! the flash (a lost flash loses only the notice; a lost nonce refuses the form,
+//! never doubles it). Also holds forms kept across an ended session
+//! ([`keep_form`]), which never hold a secret value.
+
+use super::pages::Notice;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A flash or nonce older than this is gone.
+const TTL: Duration = Duration::from_secs(30 * 60);
+/// Nonces kept per session (the oldest go first).
+const NONCES_PER_SESSION: usize = 64;
+/// Sessions (and kept forms) held at most; the oldest are dropped past this.
+const MAX_ENTRIES: usize = 10_000;
+
+/// What an action leaves for the next page of the same session.
+#[derive(Default)]
+pub struct Flash {
+    pub notice: Notice,
+    /// Non-secret fields of a form that failed, by name.
+    pub form: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct Entry {
+    flash: Option<(Flash, Instant)>,
+    nonces: Vec<(String, Instant)>,
+    touched: Option<Instant>,
+}
+
+fn state() -> &'static Mutex<HashMap<String, Entry>> {
+    static S: OnceLock<Mutex<HashMap<String, Entry>>> = OnceLock::new();
+    S.get_or_init(Default::default)
+}
+
+fn with<R>(key: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
+    let mut m = state().lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    if m.len() >= MAX_ENTRIES {
+        m.retain(|_, e| e.touched.is_some_and(|t| now.duration_since(t) < TTL));
+        if m.len() >= MAX_ENTRIES {
+            if let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, e)| e.touched)
+                .map(|(k, _)| k.clone())
+            {
+                m.remove(&oldest);
+            }
+        }
+    }
+    let e = m.entry(key.to_owned()).or_default();
+    e.touched = Some(now);
+    f(e)
+}
+
+/// Leaves `flash` for the next page that session `sid` loads.
+pub fn put(sid: &str, flash: Flash) {
+    with(sid, |e| e.flash = Some((flash, Instant::now())));
+}
+
+/// Takes (and so removes) the flash of session `sid`.
+pub fn take(sid: &str) -> Option<Flash> {
+    with(sid, |e| {
+        e.flash
+            .take()
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(f, _)| f)
+    })
+}
+
+/// A new one-time nonce for a form of session `sid`.
+pub fn issue_nonce(sid: &str) -> String {
+    let n = lockbox_crypto::random_id();
+    with(sid, |e| {
+        e.nonces.retain(|(_, at)| at.elapsed() < TTL);
+        if e.nonces.len() >= NONCES_PER_SESSION {
+            e.nonces.remove(0);
+        }
+        e.nonces.push((n.clone(), Instant::now()));
+    });
+    n
+}
+
+/// True once for a nonce this session was issued (and not yet used).
+pub fn use_nonce(sid: &str, nonce: &str) -> bool {
+    with(sid, |e| {
+        match e
+            .nonces
+            .iter()
+            .position(|(n, at)| n == nonce && at.elapsed() < TTL)
+        {
+            Some(i) => {
+                e.nonces.remove(i);
+                true
+            }
+            None => false,
+        }
+    })
+}
+
+/// Keeps the non-secret fields of a form whose session ended, under a new random
+/// id, for the page the user returns to after signing in ([`take_form`]).
+pub fn keep_form(fields: BTreeMap<String, String>) -> String {
+    let id = lockbox_crypto::random_id();
+    with(&format!("form:{id}"), |e| {
+        e.flash = Some((
+            Flash {
+                notice: Notice::default(),
+                form: fields,
+            },
+            Instant::now(),
+        ))
+    });
+    id
+}
+
+/// The fields kept by [`keep_form`] (once).
+pub fn take_form(id: &str) -> Option<BTreeMap<String, String>> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let key = format!("form:{id}");
+    let f = with(&key, |e| e.flash.take());
+    state()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key);
+    f.filter(|(_, at)| at.elapsed() < TTL).map(|(f, _)| f.form)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_works_once_and_only_for_its_session() {
+        let n = issue_nonce("s1");
+        assert!(!use_nonce("s2", &n));
+        assert!(use_nonce("s1", &n));
+        assert!(!use_nonce("s1", &n));
+        assert!(!use_nonce("s1", "made-up"));
+    }
+
+    #[test]
+    fn a_flash_is_taken_once() {
+        put(
+            "s3",
+            Flash {
+                notice: Notice {
+                    text: Some("hi".into()),
+                    ..Notice::default()
+                },
+                form: BTreeMap::new(),
+            },
+        );
+        assert_eq!(take("s3").and_then(|f| f.notice.text), Some("hi".into()));
+        assert!(take("s3").is_none());
+    }
+
+    #[test]
+    fn kept_forms_are_taken_once() {
+        let id = keep_form(BTreeMap::from([("name".to_owned(), "x".to_owned())]));
+        assert_eq!(take_form(&id).unwrap()["name"], "x");
+        assert!(take_form(&id).is_none());
+        assert!(take_form("../etc").is_none());
+    }
+}
