@@ -133,7 +133,10 @@
     }).then(function (res) {
       btn.disabled = false;
       if (!res.ok) {
-        cell.textContent = (res.body && res.body.error) || "error";
+        // In words (the message), never a bare code such as "unauthenticated".
+        cell.textContent = (res.body && (res.body.error === "unauthenticated"
+          ? "Your session ended: reload the page to sign in again."
+          : res.body.message)) || "That did not work; try again.";
         cell.classList.add("error");
         setTimeout(function () { cell.textContent = DOTS; cell.classList.remove("error"); }, 4000);
         return;

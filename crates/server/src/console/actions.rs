@@ -37,20 +37,25 @@ fn parse_scope(s: &str) -> Result<Scope, Error> {
 pub struct SignInForm {
     #[serde(default)]
     token: String,
+    /// Where to return after signing in (validated: a console path).
+    #[serde(default)]
+    next: String,
 }
 
 pub async fn sign_in(State(st): State<AppState>, f: PublicForm<SignInForm>) -> Response {
+    let next = session::safe_next(&f.form.next);
     if f.form.token.trim().is_empty() {
-        return pages::sign_in_form(
+        return pages::sign_in_form_next(
             StatusCode::BAD_REQUEST,
             Some("invalid"),
             Some("Enter an API token."),
+            next.as_deref(),
         );
     }
     match st.svc.sign_in(&f.form.token, &f.ctx).await {
         Ok(ns) => {
             let max_age = ns.session.max_age_seconds(st.svc.now());
-            let mut r = Redirect::to("/console/").into_response();
+            let mut r = Redirect::to(next.as_deref().unwrap_or("/console/")).into_response();
             r.headers_mut().insert(
                 header::SET_COOKIE,
                 session::set_cookie(f.tls, &ns.secret, max_age),
@@ -64,10 +69,11 @@ pub async fn sign_in(State(st): State<AppState>, f: PublicForm<SignInForm>) -> R
             } else {
                 e.message
             };
-            pages::sign_in_form(
+            pages::sign_in_form_next(
                 crate::error::status_of(e.code),
                 Some(e.code.as_str()),
                 Some(&msg),
+                next.as_deref(),
             )
         }
     }

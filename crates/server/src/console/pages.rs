@@ -157,18 +157,34 @@ pub async fn go(
     }
 }
 
-pub async fn sign_in_page(MaybeConsole(c): MaybeConsole) -> Response {
-    if c.is_some() {
-        return Redirect::to("/console/").into_response();
-    }
-    sign_in_form(StatusCode::OK, None, None)
+#[derive(Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: Option<String>,
 }
 
-pub fn sign_in_form(status: StatusCode, code: Option<&str>, error: Option<&str>) -> Response {
+pub async fn sign_in_page(
+    MaybeConsole(c): MaybeConsole,
+    ApiQuery(q): ApiQuery<NextQuery>,
+) -> Response {
+    let next = q.next.as_deref().and_then(super::session::safe_next);
+    if c.is_some() {
+        return Redirect::to(next.as_deref().unwrap_or("/console/")).into_response();
+    }
+    sign_in_form_next(StatusCode::OK, None, None, next.as_deref())
+}
+
+/// The sign-in page; with `next`, it says the session ended and returns there.
+pub fn sign_in_form_next(
+    status: StatusCode,
+    code: Option<&str>,
+    error: Option<&str>,
+    next: Option<&str>,
+) -> Response {
     view::render(
         status,
         "sign_in.html",
-        minijinja::context! { title => "Sign in", code => code, error => error },
+        minijinja::context! { title => "Sign in", code => code, error => error, next => next },
     )
 }
 
@@ -411,6 +427,7 @@ fn listing(page: ListingPage, rows: Vec<Row>, prev: Option<String>, next: Option
 pub async fn secrets(
     State(st): State<AppState>,
     c: Console,
+    headers: axum::http::HeaderMap,
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<SecretsQuery>,
 ) -> Response {
@@ -425,8 +442,39 @@ pub async fn secrets(
     };
     let view = ListView::from_query(&q);
     let fragment = q.fragment.as_deref() == Some("1");
-    render_list(&st, &c, &ws, &view, flash, None, StatusCode::OK, fragment).await
+    let path = format!("/console/w/{ws}/secrets");
+    let kept = (!fragment)
+        .then(|| super::session::take_kept(&headers, c.tls, &path))
+        .flatten();
+    let panel = kept.as_ref().and_then(|(f, _)| {
+        let kind = match f.get("_form").map(String::as_str) {
+            Some("new") => "new",
+            Some("edit") => "edit",
+            _ => return None,
+        };
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        Some(Panel {
+            kind,
+            name: get("name"),
+            new_name: get("new_name"),
+            description: get("description"),
+            visibility: get("visibility"),
+            scope: get("scope"),
+            error: Some(KEPT_MESSAGE.to_owned()),
+            ..Panel::default()
+        })
+    });
+    let mut r = render_list(&st, &c, &ws, &view, flash, panel, StatusCode::OK, fragment).await;
+    if let Some((_, clear)) = kept {
+        r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
+    }
+    r
 }
+
+/// Shown on a form kept across an ended session.
+pub const KEPT_MESSAGE: &str = "Your session ended before this was saved. You are signed in \
+again and what you typed is back, except any secret value: enter the value again if you \
+were changing it, then save.";
 
 /// The secrets page, optionally with a panel or dialog open (failed actions).
 pub async fn render_secrets(
@@ -582,18 +630,35 @@ pub struct Notice {
 
 /// The notice an action left (post/redirect/get), taken once; a page holding a
 /// fresh token is marked never to be compressed (BREACH).
-async fn with_flash<F, Fut>(c: &Console, render: F) -> Response
+async fn with_flash<F, Fut>(
+    c: &Console,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+    render: F,
+) -> Response
 where
     F: FnOnce(Notice) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let notice = super::flash::take(&c.session.id)
+    let mut notice = super::flash::take(&c.session.id)
         .map(|f| f.notice)
         .unwrap_or_default();
+    let kept = super::session::take_kept(headers, c.tls, path);
+    if let Some((form, _)) = &kept {
+        notice.error = Some(KEPT_MESSAGE.to_owned());
+        notice.form = form
+            .iter()
+            .filter(|(k, _)| !k.starts_with('_'))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+    }
     let fresh_token = notice.token.is_some();
     let mut r = render(notice).await;
     if fresh_token {
         r.extensions_mut().insert(super::NoCompress);
+    }
+    if let Some((_, clear)) = kept {
+        r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
     }
     r
 }
@@ -601,9 +666,14 @@ where
 pub async fn members(
     State(st): State<AppState>,
     c: Console,
+    headers: axum::http::HeaderMap,
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
-    with_flash(&c, |n| render_members(&st, &c, &ws, n, StatusCode::OK)).await
+    let path = format!("/console/w/{ws}/members");
+    with_flash(&c, &headers, &path, |n| {
+        render_members(&st, &c, &ws, n, StatusCode::OK)
+    })
+    .await
 }
 
 pub async fn render_members(
@@ -656,9 +726,14 @@ pub async fn render_members(
 pub async fn tokens(
     State(st): State<AppState>,
     c: Console,
+    headers: axum::http::HeaderMap,
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
-    with_flash(&c, |n| render_tokens(&st, &c, &ws, n, StatusCode::OK)).await
+    let path = format!("/console/w/{ws}/tokens");
+    with_flash(&c, &headers, &path, |n| {
+        render_tokens(&st, &c, &ws, n, StatusCode::OK)
+    })
+    .await
 }
 
 pub async fn render_tokens(

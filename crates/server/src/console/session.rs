@@ -69,6 +69,105 @@ pub fn clear_cookie(tls: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+const KEPT_COOKIE: &str = "lockbox_kept";
+const HOST_KEPT_COOKIE: &str = "__Host-lockbox_kept";
+
+fn kept_cookie_name(tls: bool) -> &'static str {
+    if tls {
+        HOST_KEPT_COOKIE
+    } else {
+        KEPT_COOKIE
+    }
+}
+
+/// `Set-Cookie` naming the form kept when a session ended mid-edit (an id, not
+/// the fields; see `flash::keep_form`), so only this browser gets it back.
+fn set_kept_cookie(tls: bool, id: &str) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age=1800{secure}",
+        kept_cookie_name(tls)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The form kept for this browser when its session ended on page `path` (taken
+/// once), and the `Set-Cookie` that clears the cookie naming it.
+pub fn take_kept(
+    headers: &HeaderMap,
+    tls: bool,
+    path: &str,
+) -> Option<(std::collections::BTreeMap<String, String>, HeaderValue)> {
+    let id = cookie_value(headers, kept_cookie_name(tls))?;
+    let form = super::flash::take_form(id)?;
+    let secure = if tls { "; Secure" } else { "" };
+    let clear = HeaderValue::from_str(&format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        kept_cookie_name(tls)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""));
+    // Only on the page it was typed on.
+    (form.get("_page").map(String::as_str) == Some(path)).then_some((form, clear))
+}
+
+/// A `next` path to return to after signing in, if it is safe: a console path on
+/// this server (no scheme, no `//` host, no backslash, no control character).
+pub fn safe_next(next: &str) -> Option<String> {
+    let ok = next.len() <= 2048
+        && next.starts_with("/console/")
+        && !next.starts_with("/console/sign-in")
+        && !next.contains("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace());
+    ok.then(|| next.to_owned())
+}
+
+/// Form fields that never hold a secret and are kept when a session ends
+/// mid-edit (never `value`, `token`, `csrf` or `nonce`).
+const KEPT_FIELDS: &[&str] = &[
+    "name",
+    "new_name",
+    "description",
+    "visibility",
+    "scope",
+    "user",
+    "role",
+    "days",
+];
+
+/// Where to go back to after signing in: the page the form was on (its
+/// same-origin `Referer`), else the page the action belongs to.
+fn return_path(parts: &Parts) -> String {
+    let from_referer = parts
+        .headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| {
+            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let authority = match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
+                None => u.host_str().unwrap_or("").to_owned(),
+            };
+            host.is_some_and(|h| h.eq_ignore_ascii_case(&authority))
+        })
+        .and_then(|u| {
+            let pq = match u.query() {
+                Some(q) => format!("{}?{q}", u.path()),
+                None => u.path().to_owned(),
+            };
+            safe_next(&pq)
+        });
+    from_referer.unwrap_or_else(|| {
+        let path = parts.uri.path();
+        let page = match path.rsplit_once('/') {
+            Some((head, _)) if head.ends_with("/secrets") || head.ends_with("/tokens") || head.ends_with("/members") => head,
+            _ => path,
+        };
+        safe_next(page).unwrap_or_else(|| "/console/".to_owned())
+    })
+}
+
 /// Whether the client wants JSON answers (the console script's `fetch` calls).
 pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -92,8 +191,14 @@ pub struct Console {
 
 /// Why a console extractor refused.
 pub enum Refusal {
-    /// No live session on a page: go to the sign-in page.
-    SignIn { tls: bool, had_cookie: bool },
+    /// No live session on a page: go to the sign-in page, and back to `next`
+    /// after it; `kept` names a form kept for after the sign-in.
+    SignIn {
+        tls: bool,
+        had_cookie: bool,
+        next: Option<String>,
+        kept: Option<String>,
+    },
     Error {
         code: ErrorCode,
         message: String,
@@ -105,11 +210,27 @@ pub enum Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
-            Refusal::SignIn { tls, had_cookie } => {
-                let mut r = Redirect::to("/console/sign-in").into_response();
+            Refusal::SignIn {
+                tls,
+                had_cookie,
+                next,
+                kept,
+            } => {
+                let to = match next {
+                    Some(n) => format!(
+                        "/console/sign-in?{}",
+                        serde_urlencoded::to_string([("next", n.as_str())]).unwrap_or_default()
+                    ),
+                    None => "/console/sign-in".to_owned(),
+                };
+                let mut r = Redirect::to(&to).into_response();
                 if had_cookie {
                     r.headers_mut()
-                        .insert(header::SET_COOKIE, clear_cookie(tls));
+                        .append(header::SET_COOKIE, clear_cookie(tls));
+                }
+                if let Some(id) = kept {
+                    r.headers_mut()
+                        .append(header::SET_COOKIE, set_kept_cookie(tls, &id));
                 }
                 r
             }
@@ -137,9 +258,16 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Console, Refusal> {
                 request_id: ctx.request_id.clone(),
             }
         } else {
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/console/");
             Refusal::SignIn {
                 tls,
                 had_cookie: cookie.is_some(),
+                next: safe_next(pq),
+                kept: None,
             }
         }
     };
@@ -226,8 +354,58 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Refusal> {
         let (parts, body) = req.into_parts();
-        let console = resolve(&parts, state).await?;
         let json = wants_json(&parts.headers);
+        let console = match resolve(&parts, state).await {
+            Ok(c) => c,
+            // The session ended mid-edit: keep the form's non-secret fields for
+            // after the sign-in, and return to the page it was on.
+            Err(Refusal::Error {
+                code: ErrorCode::Unauthenticated,
+                json: false,
+                ..
+            }) => {
+                let next = return_path(&parts);
+                let had_cookie = cookie_value(&parts.headers, cookie_name(tls(&parts.extensions))).is_some();
+                let tls = tls(&parts.extensions);
+                let form_kind = parts
+                    .uri
+                    .path()
+                    .rsplit('/')
+                    .next()
+                    .map(|last| match last {
+                        "secrets" => "new",
+                        "edit" => "edit",
+                        "create" => "token",
+                        "add" => "member",
+                        _ => "",
+                    })
+                    .unwrap_or("");
+                let bytes = crate::extract::body_bytes(Request::from_parts(parts, body), state)
+                    .await
+                    .unwrap_or_default();
+                let kept = (!form_kind.is_empty()).then(|| {
+                    let mut fields: std::collections::BTreeMap<String, String> =
+                        serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|(k, _)| KEPT_FIELDS.contains(&k.as_str()))
+                            .collect();
+                    fields.insert("_form".into(), form_kind.into());
+                    fields.insert(
+                        "_page".into(),
+                        next.split('?').next().unwrap_or("").to_owned(),
+                    );
+                    super::flash::keep_form(fields)
+                });
+                return Err(Refusal::SignIn {
+                    tls,
+                    had_cookie,
+                    next: Some(next),
+                    kept,
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let header_token = header_csrf(&parts).map(str::to_owned);
         let refusal = csrf_refusal(&parts);
         let request_id = console.ctx.request_id.clone();
