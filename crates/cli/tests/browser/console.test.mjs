@@ -229,7 +229,8 @@ await scenario("sign out ends the session on the server", async () => {
   // Replay the old cookie: signed out.
   const r = await fetch(SECRETS, { headers: { Cookie: `${COOKIE}=${old}` }, redirect: "manual" });
   assert.equal(r.status, 303);
-  assert.equal(r.headers.get("location"), "/console/sign-in");
+  // Back to the page after signing in again (issue 18, item 7).
+  assert.equal(r.headers.get("location"), "/console/sign-in?next=%2Fconsole%2Fw%2Fdefault%2Fsecrets");
   const post = await fetch(`${SECRETS}/reveal`, {
     method: "POST",
     headers: { Cookie: `${COOKIE}=${old}`, "X-CSRF-Token": csrf, "Content-Type": "application/json", Accept: "application/json" },
@@ -254,7 +255,7 @@ await scenario("revoking the parent token ends its sessions", async () => {
   const del = await fetch(`${URL}/v1/tokens/${tok.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${OWNER}` } });
   assert.ok(del.ok);
   await page.goto(SECRETS);
-  await page.waitForURL(/\/console\/sign-in$/);
+  await page.waitForURL(/\/console\/sign-in\?next=/);
   await ctx.close();
 });
 

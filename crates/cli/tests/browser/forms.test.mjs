@@ -156,4 +156,34 @@ await scenario("forms: a session that ends mid-edit keeps the form (not the valu
   await ctx.close();
 });
 
+await scenario("forms: a failed secret form answers with a redirect; the panel opens again and a reload sends nothing", async () => {
+  await api("PUT", "/v1/workspaces/default/secrets/prg-taken", { value: "prg-seed-value-123456", description: "taken" });
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await signIn(page, OWNER);
+  let posts = 0;
+  page.on("request", (r) => { if (r.method() === "POST") posts++; });
+  await page.getByRole("button", { name: "New secret" }).click();
+  const panel = page.getByRole("dialog", { name: "New secret" });
+  const VALUE = "prg-typed-value-never-shown-99";
+  await panel.getByLabel("Name").fill("prg-taken");
+  await panel.getByLabel("Value").fill(VALUE);
+  await panel.getByLabel("Description").fill("second try");
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST"),
+    panel.getByRole("button", { name: "Save" }).click(),
+  ]);
+  assert.equal(resp.status(), 303, "the POST answers with a redirect");
+  await panel.waitFor({ state: "visible" });
+  assert.match(await panel.innerText(), /already exists/);
+  assert.equal(await panel.getByLabel("Name").inputValue(), "prg-taken");
+  assert.equal(await panel.getByLabel("Description").inputValue(), "second try");
+  await assertNoValues(page, [VALUE]);
+  assert.equal(posts, 1);
+  await page.reload();
+  assert.equal(posts, 1, "a reload sends no form");
+  assert.ok(await page.getByRole("dialog", { name: "New secret" }).isHidden());
+  await ctx.close();
+});
+
 await finish();

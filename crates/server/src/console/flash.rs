@@ -9,7 +9,7 @@
 //! never doubles it). Also holds forms kept across an ended session
 //! ([`keep_form`]), which never hold a secret value.
 
-use super::pages::Notice;
+use super::pages::{Notice, Panel};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -27,6 +27,10 @@ pub struct Flash {
     pub notice: Notice,
     /// Non-secret fields of a form that failed, by name.
     pub form: BTreeMap<String, String>,
+    /// The secrets page's panel or dialog to open again (a failed secret form),
+    /// and the page's one-line message.
+    pub panel: Option<Panel>,
+    pub text: Option<String>,
 }
 
 #[derive(Default)]
@@ -113,8 +117,8 @@ pub fn keep_form(fields: BTreeMap<String, String>) -> String {
     with(&format!("form:{id}"), |e| {
         e.flash = Some((
             Flash {
-                notice: Notice::default(),
                 form: fields,
+                ..Flash::default()
             },
             Instant::now(),
         ))
@@ -158,7 +162,7 @@ mod tests {
                     text: Some("hi".into()),
                     ..Notice::default()
                 },
-                form: BTreeMap::new(),
+                ..Flash::default()
             },
         );
         assert_eq!(take("s3").and_then(|f| f.notice.text), Some("hi".into()));

@@ -464,6 +464,14 @@ pub async fn secrets(
             ..Panel::default()
         })
     });
+    // A failed secret form's panel, left by `render_secrets` (not for a fragment).
+    let (panel, flash) = match (panel, fragment) {
+        (None, false) => match super::flash::take(&c.session.id) {
+            Some(f) => (f.panel, f.text.or(flash)),
+            None => (None, flash),
+        },
+        (p, _) => (p, flash),
+    };
     let mut r = render_list(&st, &c, &ws, &view, flash, panel, StatusCode::OK, fragment).await;
     if let Some((_, clear)) = kept {
         r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
@@ -476,18 +484,29 @@ pub const KEPT_MESSAGE: &str = "Your session ended before this was saved. You ar
 again and what you typed is back, except any secret value: enter the value again if you \
 were changing it, then save.";
 
-/// The secrets page, optionally with a panel or dialog open (failed actions).
+/// After a failed secret form: post/redirect/get. The panel or dialog (never a
+/// value) waits in the session's flash and the browser is sent to the secrets
+/// page (`303`), which opens it again; reloading that page sends nothing.
+/// (`status` was the failure's status; the redirect replaces it.)
 pub async fn render_secrets(
-    st: &AppState,
+    _st: &AppState,
     c: &Console,
     ws: &str,
     q: &str,
     flash: Option<String>,
     panel: Option<Panel>,
-    status: StatusCode,
+    _status: StatusCode,
 ) -> Response {
+    super::flash::put(
+        &c.session.id,
+        super::flash::Flash {
+            panel,
+            text: flash,
+            ..Default::default()
+        },
+    );
     let view = ListView::search(q);
-    render_list(st, c, ws, &view, flash, panel, status, false).await
+    Redirect::to(&view.url(ws, view.sort, view.desc, 1, 1)).into_response()
 }
 
 /// The secrets page (or, for `fragment`, only its list part: what the search box
