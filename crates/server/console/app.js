@@ -354,6 +354,14 @@
     }
     if (f.hasAttribute("data-sending")) { ev.preventDefault(); return; }
     f.setAttribute("data-sending", "");
+    if (f.hasAttribute("data-download")) {
+      // A download leaves the page as it is: usable again shortly.
+      setTimeout(function () {
+        f.removeAttribute("data-sending");
+        f.removeAttribute("data-confirmed");
+        f.querySelectorAll("button").forEach(function (b) { b.disabled = false; b.removeAttribute("aria-disabled"); });
+      }, 1500);
+    }
     // After the browser has taken the form's data: disable its buttons.
     setTimeout(function () {
       f.querySelectorAll("button[type=submit], button:not([type])").forEach(function (b) {
@@ -370,5 +378,167 @@
       f.removeAttribute("data-confirmed");
       f.querySelectorAll("button").forEach(function (b) { b.disabled = false; b.removeAttribute("aria-disabled"); });
     });
+  });
+})();
+
+// ==== Import and export (issue 18, item 3): the pasted .env text stays in this
+// page. The server's preview answers keys, lines and new/existing (no value); a
+// row's Show button shows that entry's text as it was pasted, from the text area,
+// and the import re-posts the text once (JSON, CSRF header) and gets keys back.
+(function () {
+  "use strict";
+  var root = document.querySelector("[data-import]");
+  if (!root) { return; }
+  var ws = location.pathname.split("/")[3];
+  var text = root.querySelector("[data-import-text]");
+  var file = root.querySelector("[data-import-file]");
+  var area = root.querySelector("[data-import-preview-area]");
+  var tbody = root.querySelector("#import-preview tbody");
+  var errBox = root.querySelector("[data-import-error]");
+  var result = root.querySelector("[data-import-result]");
+  var summary = root.querySelector("[data-import-summary]");
+  var overwrite = root.querySelector("[data-import-overwrite]");
+  var DOTS = "\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022";
+  var rows = [];
+
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+  function post(path, body) {
+    return fetch("/console/w/" + ws + path, {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf() },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (b) {
+        if (!r.ok) {
+          var msg = b.error === "unauthenticated"
+            ? "Your session ended: sign in again in another tab, then try again (your text is still here)."
+            : (b.message || "That did not work; try again.");
+          throw new Error(msg);
+        }
+        return b;
+      });
+    });
+  }
+  function showError(msg) {
+    errBox.textContent = msg || "";
+    errBox.hidden = !msg;
+    if (msg) { errBox.focus && errBox.setAttribute("tabindex", "-1"); }
+  }
+  // The pasted text of the entry on `line` (up to the next entry), after `=`.
+  function pastedValue(line) {
+    var lines = text.value.split(/\r?\n/);
+    var next = lines.length + 1;
+    rows.forEach(function (r) { if (r.line > line && r.line < next) { next = r.line; } });
+    var chunk = lines.slice(line - 1, next - 1).join("\n");
+    var eq = chunk.indexOf("=");
+    return (eq === -1 ? chunk : chunk.slice(eq + 1)).replace(/\s+$/, "");
+  }
+  function render() {
+    tbody.textContent = "";
+    var fresh = 0, existing = 0;
+    rows.forEach(function (r, i) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-key", r.key);
+      var c0 = document.createElement("td");
+      var cb = document.createElement("input");
+      cb.type = "checkbox";
+      cb.id = "import-row-" + i;
+      cb.disabled = !!r.problem;
+      cb.checked = !r.problem && (!r.exists || overwrite.checked);
+      cb.setAttribute("aria-label", "Import " + r.key);
+      cb.setAttribute("data-import-key", r.key);
+      c0.appendChild(cb);
+      var c1 = document.createElement("td");
+      c1.className = "mono";
+      c1.textContent = r.key;
+      var c2 = document.createElement("td");
+      c2.textContent = String(r.line);
+      var c3 = document.createElement("td");
+      var badge = document.createElement("span");
+      badge.className = "badge " + (r.problem ? "warn" : r.exists ? "warn" : "ok");
+      badge.textContent = r.problem ? "Cannot import: " + r.problem : r.exists ? "Exists" : "New";
+      if (r.exists) { existing++; } else if (!r.problem) { fresh++; }
+      c3.appendChild(badge);
+      var c4 = document.createElement("td");
+      var v = document.createElement("span");
+      v.className = "value mono";
+      v.textContent = DOTS;
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "btn small";
+      b.textContent = "Show";
+      b.setAttribute("aria-label", "Show the pasted value of " + r.key);
+      b.setAttribute("aria-pressed", "false");
+      b.addEventListener("click", function () {
+        var on = b.getAttribute("aria-pressed") !== "true";
+        v.textContent = on ? pastedValue(r.line) : DOTS;
+        v.classList.toggle("revealed", on);
+        b.textContent = on ? "Hide" : "Show";
+        b.setAttribute("aria-pressed", on ? "true" : "false");
+        b.setAttribute("aria-label", (on ? "Hide" : "Show") + " the pasted value of " + r.key);
+      });
+      c4.appendChild(v);
+      c4.appendChild(document.createTextNode(" "));
+      c4.appendChild(b);
+      [c0, c1, c2, c3, c4].forEach(function (c) { tr.appendChild(c); });
+      tbody.appendChild(tr);
+    });
+    summary.textContent = rows.length + " key" + (rows.length === 1 ? "" : "s") + ": " + fresh + " new, " +
+      existing + " already exist" + (existing ? " (left alone unless you choose to overwrite them)" : "") + ".";
+    area.hidden = false;
+  }
+
+  if (file) {
+    file.addEventListener("change", function () {
+      var f = file.files && file.files[0];
+      if (!f) { return; }
+      f.text().then(function (t) { text.value = t; file.value = ""; preview(); });
+    });
+  }
+  function preview() {
+    showError("");
+    result.hidden = true;
+    return post("/import/preview", { text: text.value }).then(function (b) {
+      rows = b.rows || [];
+      render();
+    }).catch(function (e) { area.hidden = true; showError(e.message); });
+  }
+  root.querySelector("[data-import-preview]").addEventListener("click", preview);
+  overwrite.addEventListener("change", function () {
+    tbody.querySelectorAll("input[data-import-key]").forEach(function (cb) {
+      var r = rows.filter(function (x) { return x.key === cb.getAttribute("data-import-key"); })[0];
+      if (r && r.exists && !r.problem) { cb.checked = overwrite.checked; }
+    });
+  });
+  function clear() {
+    text.value = "";
+    rows = [];
+    tbody.textContent = "";
+    area.hidden = true;
+  }
+  root.querySelector("[data-import-clear]").addEventListener("click", function () { clear(); showError(""); text.focus(); });
+  var go = root.querySelector("[data-import-go]");
+  go.addEventListener("click", function () {
+    var keys = [];
+    tbody.querySelectorAll("input[data-import-key]:checked").forEach(function (cb) { keys.push(cb.getAttribute("data-import-key")); });
+    if (!keys.length) { showError("Choose at least one key to import."); return; }
+    go.disabled = true;
+    showError("");
+    post("/import", { text: text.value, keys: keys, overwrite: overwrite.checked }).then(function (b) {
+      go.disabled = false;
+      clear();
+      var parts = [];
+      if (b.created.length) { parts.push("Created " + b.created.length + ": " + b.created.join(", ") + "."); }
+      if (b.updated.length) { parts.push("Updated " + b.updated.length + ": " + b.updated.join(", ") + "."); }
+      if (b.skipped.length) { parts.push("Left alone " + b.skipped.length + ": " + b.skipped.join(", ") + "."); }
+      b.failed.forEach(function (f) { parts.push("Not imported " + f.key + ": " + f.message); });
+      result.textContent = parts.join(" ") || "Nothing to import.";
+      result.hidden = false;
+    }).catch(function (e) { go.disabled = false; showError(e.message); });
   });
 })();

@@ -15,6 +15,7 @@ mod cache;
 mod denied;
 mod flows;
 mod keycheck;
+mod dotenv_io;
 mod keys;
 mod listing;
 mod members;
@@ -31,6 +32,7 @@ mod write_queue;
 
 pub use auth::Principal;
 pub use flows::{BindingInfo, FlowInfo};
+pub use dotenv_io::{ExportFormat, ImportOutcome, ImportRow, MAX_IMPORT_BYTES};
 pub use listing::{ListOptions, ListSort, ListingPage};
 pub use keycheck::{CHECK_EVERY as KEY_CHECK_EVERY, NODE_TTL};
 pub use lockbox_store::postgres::Deadlines as DbDeadlines;

@@ -15,9 +15,11 @@ mod assets;
 mod flash;
 mod pages;
 mod session;
+mod transfer;
 mod view;
 
 pub use session::Tls;
+use session::ConsoleForm;
 
 use crate::AppState;
 use axum::extract::Request;
@@ -55,6 +57,12 @@ pub fn router() -> Router<AppState> {
             post(actions::delete_secret),
         )
         .route("/console/w/{ws}/secrets/reveal", post(actions::reveal))
+        .route("/console/w/{ws}/import", get(transfer::page).post(transfer::import))
+        .route("/console/w/{ws}/import/preview", post(transfer::preview))
+        .route(
+            "/console/w/{ws}/export",
+            get(transfer::export_names).post(transfer::export_values),
+        )
         .route("/console/w/{ws}/members", get(pages::members))
         .route("/console/w/{ws}/members/add", post(actions::add_member))
         .route("/console/w/{ws}/members/role", post(actions::set_role))

@@ -27,6 +27,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../console/templates/secrets_list.html"),
     ),
     (
+        "import.html",
+        include_str!("../../console/templates/import.html"),
+    ),
+    (
         "members.html",
         include_str!("../../console/templates/members.html"),
     ),
