@@ -254,7 +254,11 @@ impl Lockbox {
                 out.push_str(&format!(
                     "# Lockbox export of workspace '{ws_name}' ({}), {}\n",
                     scope.as_str(),
-                    if with_values { "with values" } else { "names only" }
+                    if with_values {
+                        "with values"
+                    } else {
+                        "names only"
+                    }
                 ));
                 for m in metas.values() {
                     if !dotenv::is_valid_key(&m.name) {

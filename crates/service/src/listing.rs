@@ -133,35 +133,37 @@ impl Lockbox {
         let mut truncated = false;
         let mut after: Option<String> = None;
         let mut read = 0usize;
-        while !nothing {
-            let rows = self
-                .store
-                .list_secrets(ListQuery {
-                    workspace_id: t.ws.id.clone(),
-                    scope: t.scope,
-                    owner: t.owner.clone(),
-                    prefix: prefix.clone(),
-                    after: after.take(),
-                    limit: CHUNK,
-                    now: self.clock.now(),
-                    entries: false,
-                })
-                .await
-                .map_err(store_err)?;
-            let n = rows.len();
-            read += n;
-            after = rows.last().map(|r| r.name.clone());
-            found.extend(
-                rows.iter()
-                    .map(|r| self.meta_for(p, &t.ws, r))
-                    .filter(|m| matches(m, &q)),
-            );
-            if n < CHUNK as usize {
-                break;
-            }
-            if read >= MAX_ROWS {
-                truncated = true;
-                break;
+        if !nothing {
+            loop {
+                let rows = self
+                    .store
+                    .list_secrets(ListQuery {
+                        workspace_id: t.ws.id.clone(),
+                        scope: t.scope,
+                        owner: t.owner.clone(),
+                        prefix: prefix.clone(),
+                        after: after.take(),
+                        limit: CHUNK,
+                        now: self.clock.now(),
+                        entries: false,
+                    })
+                    .await
+                    .map_err(store_err)?;
+                let n = rows.len();
+                read += n;
+                after = rows.last().map(|r| r.name.clone());
+                found.extend(
+                    rows.iter()
+                        .map(|r| self.meta_for(p, &t.ws, r))
+                        .filter(|m| matches(m, &q)),
+                );
+                if n < CHUNK as usize {
+                    break;
+                }
+                if read >= MAX_ROWS {
+                    truncated = true;
+                    break;
+                }
             }
         }
         // The store answers in name order; a time sort breaks ties by name.

@@ -18,8 +18,8 @@ mod session;
 mod transfer;
 mod view;
 
-pub use session::Tls;
 use session::ConsoleForm;
+pub use session::Tls;
 
 use crate::AppState;
 use axum::extract::Request;
@@ -57,7 +57,10 @@ pub fn router() -> Router<AppState> {
             post(actions::delete_secret),
         )
         .route("/console/w/{ws}/secrets/reveal", post(actions::reveal))
-        .route("/console/w/{ws}/import", get(transfer::page).post(transfer::import))
+        .route(
+            "/console/w/{ws}/import",
+            get(transfer::page).post(transfer::import),
+        )
         .route("/console/w/{ws}/import/preview", post(transfer::preview))
         .route(
             "/console/w/{ws}/export",
@@ -126,11 +129,7 @@ impl tower_http::compression::Predicate for Compressible {
                     || ct.starts_with("text/css")
                     || ct.starts_with("text/javascript")
             });
-        let big = response
-            .body()
-            .size_hint()
-            .exact()
-            .is_none_or(|n| n >= 256);
+        let big = response.body().size_hint().exact().is_none_or(|n| n >= 256);
         text && big
     }
 }

@@ -409,7 +409,12 @@ struct Sorts {
     updated_url: String,
 }
 
-fn listing(page: ListingPage, rows: Vec<Row>, prev: Option<String>, next: Option<String>) -> Listing {
+fn listing(
+    page: ListingPage,
+    rows: Vec<Row>,
+    prev: Option<String>,
+    next: Option<String>,
+) -> Listing {
     let first = (page.page as usize - 1) * page.per_page as usize;
     Listing {
         first: if rows.is_empty() { 0 } else { first + 1 },
@@ -474,7 +479,8 @@ pub async fn secrets(
     };
     let mut r = render_list(&st, &c, &ws, &view, flash, panel, StatusCode::OK, fragment).await;
     if let Some((_, clear)) = kept {
-        r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
+        r.headers_mut()
+            .append(axum::http::header::SET_COOKIE, clear);
     }
     r
 }
@@ -677,7 +683,8 @@ where
         r.extensions_mut().insert(super::NoCompress);
     }
     if let Some((_, clear)) = kept {
-        r.headers_mut().append(axum::http::header::SET_COOKIE, clear);
+        r.headers_mut()
+            .append(axum::http::header::SET_COOKIE, clear);
     }
     r
 }

@@ -144,7 +144,10 @@ fn return_path(parts: &Parts) -> String {
         .and_then(|r| r.to_str().ok())
         .and_then(|r| url::Url::parse(r).ok())
         .filter(|u| {
-            let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok());
             let authority = match u.port() {
                 Some(p) => format!("{}:{p}", u.host_str().unwrap_or("")),
                 None => u.host_str().unwrap_or("").to_owned(),
@@ -161,7 +164,13 @@ fn return_path(parts: &Parts) -> String {
     from_referer.unwrap_or_else(|| {
         let path = parts.uri.path();
         let page = match path.rsplit_once('/') {
-            Some((head, _)) if head.ends_with("/secrets") || head.ends_with("/tokens") || head.ends_with("/members") => head,
+            Some((head, _))
+                if head.ends_with("/secrets")
+                    || head.ends_with("/tokens")
+                    || head.ends_with("/members") =>
+            {
+                head
+            }
             _ => path,
         };
         safe_next(page).unwrap_or_else(|| "/console/".to_owned())
@@ -365,7 +374,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
                 ..
             }) => {
                 let next = return_path(&parts);
-                let had_cookie = cookie_value(&parts.headers, cookie_name(tls(&parts.extensions))).is_some();
+                let had_cookie =
+                    cookie_value(&parts.headers, cookie_name(tls(&parts.extensions))).is_some();
                 let tls = tls(&parts.extensions);
                 let form_kind = parts
                     .uri

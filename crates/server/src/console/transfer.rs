@@ -29,7 +29,11 @@ fn json_error(c: &Console, e: Error) -> Response {
 }
 
 /// The import and export page.
-pub async fn page(State(st): State<AppState>, c: Console, ApiPath(ws): ApiPath<String>) -> Response {
+pub async fn page(
+    State(st): State<AppState>,
+    c: Console,
+    ApiPath(ws): ApiPath<String>,
+) -> Response {
     let lay = match layout(&st, &c, &ws, "secrets").await {
         Ok(l) => l,
         Err(e) => return fail(&c, e),
@@ -118,7 +122,10 @@ pub struct ExportQuery {
 
 fn download(ws: &str, format: ExportFormat, with_values: bool, body: String) -> Response {
     let (mime, ext) = match format {
-        ExportFormat::Env => ("text/plain; charset=utf-8", if with_values { "env" } else { "env.example" }),
+        ExportFormat::Env => (
+            "text/plain; charset=utf-8",
+            if with_values { "env" } else { "env.example" },
+        ),
         ExportFormat::Json => ("application/json", "json"),
     };
     // Workspace names are plain ([a-z0-9-]); keep the header safe anyway.
@@ -129,7 +136,8 @@ fn download(ws: &str, format: ExportFormat, with_values: bool, body: String) -> 
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"lockbox-{safe}.{ext}\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"lockbox-{safe}.{ext}\""))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r.extensions_mut().insert(super::NoCompress);
@@ -149,7 +157,14 @@ pub async fn export_names(
     };
     match st
         .svc
-        .export_secrets(&c.session.principal, &ws, Scope::Workspace, format, false, &c.ctx)
+        .export_secrets(
+            &c.session.principal,
+            &ws,
+            Scope::Workspace,
+            format,
+            false,
+            &c.ctx,
+        )
         .await
     {
         Ok(text) => download(&ws, format, false, text.to_string()),
@@ -176,7 +191,14 @@ pub async fn export_values(
     };
     match st
         .svc
-        .export_secrets(&c.session.principal, &ws, Scope::Workspace, format, true, &c.ctx)
+        .export_secrets(
+            &c.session.principal,
+            &ws,
+            Scope::Workspace,
+            format,
+            true,
+            &c.ctx,
+        )
         .await
     {
         // EXPOSE: the confirmed export with values; each value was an audited reveal.
