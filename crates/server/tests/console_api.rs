@@ -108,8 +108,20 @@ fn csrf_of(html: &str) -> String {
 }
 
 fn redirects_to_sign_in(r: &Resp) -> bool {
+    // With `?next=` naming the page to return to after signing in (issue 18).
     r.status == StatusCode::SEE_OTHER
-        && r.headers.get("location").and_then(|v| v.to_str().ok()) == Some("/console/sign-in")
+        && r.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|l| l == "/console/sign-in" || l.starts_with("/console/sign-in?next="))
+}
+
+/// Post/redirect/get (issue 18, item 7): a failed form answers `303` to its page,
+/// which shows the error (once); this follows it.
+async fn after_redirect(b: &Browser<'_>, r: &Resp) -> Resp {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let to = r.headers["location"].to_str().unwrap().to_owned();
+    b.get(&to).await
 }
 
 fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -531,7 +543,7 @@ async fn form_errors_never_echo_the_value() {
             h(&[]),
         )
         .await;
-    assert_eq!(r.status, 400);
+    let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("id=\"new-name-error\""));
     assert!(!r.text.contains("typed-value-never-echoed"));
     assert!(!r.text.contains("<script>alert(1)"));
@@ -551,7 +563,7 @@ async fn form_errors_never_echo_the_value() {
             h(&[]),
         )
         .await;
-    assert_eq!(r.status, 409, "{}", r.text);
+    let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("already exists"));
     let v = ts.reveal(&ts.owner, "taken").await;
     assert_eq!(v.json()["value"], "original");
@@ -674,7 +686,7 @@ async fn edit_renames_only_when_allowed_and_audit_filters_work() {
     };
     // Renames are off: the rename is refused next to the Name field, nothing changes.
     let r = edit("new-name", "v2").await;
-    assert_eq!(r.status, 403, "{}", r.text);
+    let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("forbidden"));
     let meta = ts
         .get(&ts.owner, "/v1/workspaces/default/secrets/old-name")
@@ -787,6 +799,6 @@ async fn edit_with_a_blank_value_changes_only_the_description() {
             h(&[]),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text);
+    let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("control characters"), "{}", r.text);
 }

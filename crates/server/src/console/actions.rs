@@ -498,7 +498,13 @@ pub async fn add_member(
 ) -> Response {
     let (c, f) = (f.console, f.form);
     let run = async {
-        if !super::flash::use_nonce(&c.session.id, &f.nonce) {
+        // A spent nonce is a replay; but one who may not invite at all is
+        // refused (and audited) by the service, as without a nonce.
+        if !super::flash::use_nonce(&c.session.id, &f.nonce)
+            && pages::layout(&st, &c, &ws, "members")
+                .await
+                .is_ok_and(|l| l.can_members)
+        {
             return Err(replayed());
         }
         let user = UserName::parse(f.user.trim())?;
@@ -522,7 +528,7 @@ pub async fn add_member(
             },
             StatusCode::OK,
         ),
-        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => {
             let (mut n, s) = notice_err(e);
             n.form = [("user", &f.user), ("role", &f.role)]
@@ -556,7 +562,7 @@ pub async fn set_role(
             },
             StatusCode::OK,
         ),
-        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
     back(&c, notice, format!("/console/w/{ws}/members"))
@@ -583,7 +589,7 @@ pub async fn remove_member(
             },
             StatusCode::OK,
         ),
-        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
     back(&c, notice, format!("/console/w/{ws}/members"))
@@ -614,7 +620,11 @@ pub async fn create_token(
 ) -> Response {
     let (c, f) = (f.console, f.form);
     let run = async {
-        if !super::flash::use_nonce(&c.session.id, &f.nonce) {
+        if !super::flash::use_nonce(&c.session.id, &f.nonce)
+            && pages::layout(&st, &c, &ws, "tokens")
+                .await
+                .is_ok_and(|l| l.can_tokens)
+        {
             return Err(replayed());
         }
         let name = TokenName::parse(&f.name)?;
@@ -646,7 +656,7 @@ pub async fn create_token(
             },
             StatusCode::OK,
         ),
-        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => {
             let (mut n, s) = notice_err(e);
             n.form = [("name", &f.name), ("role", &f.role), ("days", &f.days)]
@@ -677,7 +687,7 @@ pub async fn revoke_token(
             },
             StatusCode::OK,
         ),
-        Err(e) if e.code == ErrorCode::Unauthenticated => return pages::fail(&c, e),
+        Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
     back(&c, notice, format!("/console/w/{ws}/tokens"))
