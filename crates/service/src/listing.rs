@@ -129,7 +129,9 @@ impl Lockbox {
             || prefix
                 .as_deref()
                 .is_some_and(|p| p.len() > MAX_SEARCH || p.chars().any(char::is_control));
-        let mut found: Vec<SecretMeta> = Vec::new();
+        // With the update time in milliseconds: the RFC 3339 text drops trailing
+        // zeros, so it does not sort as text.
+        let mut found: Vec<(i64, SecretMeta)> = Vec::new();
         let mut truncated = false;
         let mut after: Option<String> = None;
         let mut read = 0usize;
@@ -154,8 +156,8 @@ impl Lockbox {
                 after = rows.last().map(|r| r.name.clone());
                 found.extend(
                     rows.iter()
-                        .map(|r| self.meta_for(p, &t.ws, r))
-                        .filter(|m| matches(m, &q)),
+                        .map(|r| (r.updated_at.millis(), self.meta_for(p, &t.ws, r)))
+                        .filter(|(_, m)| matches(m, &q)),
                 );
                 if n < CHUNK as usize {
                     break;
@@ -168,7 +170,7 @@ impl Lockbox {
         }
         // The store answers in name order; a time sort breaks ties by name.
         if opts.sort == ListSort::Updated {
-            found.sort_by(|a, b| a.updated_at.cmp(&b.updated_at));
+            found.sort_by_key(|(at, _)| *at);
         }
         if opts.descending {
             found.reverse();
@@ -178,7 +180,12 @@ impl Lockbox {
         let pages = matched.div_ceil(per).max(1) as u32;
         let page = opts.page.clamp(1, pages);
         let start = (page as usize - 1) * per;
-        let secrets: Vec<SecretMeta> = found.into_iter().skip(start).take(per).collect();
+        let secrets: Vec<SecretMeta> = found
+            .into_iter()
+            .skip(start)
+            .take(per)
+            .map(|(_, m)| m)
+            .collect();
         Ok(ListingPage {
             secrets,
             matched,

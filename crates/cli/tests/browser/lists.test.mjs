@@ -107,8 +107,8 @@ await scenario("lists: sort by name and by update, the sort kept in the URL and 
   await page.reload();
   assert.equal((await names(page))[0], "svc-0007");
   const stamps = await page.locator("table#workspace-secrets tbody time").evaluateAll(
-    (ts) => ts.map((t) => t.getAttribute("datetime")));
-  assert.deepEqual(stamps, [...stamps].sort().reverse(), "newest to oldest");
+    (ts) => ts.map((t) => Date.parse(t.getAttribute("datetime"))));
+  assert.deepEqual(stamps, [...stamps].sort((a, b) => b - a), "newest to oldest");
   // The pager keeps the sort.
   await page.getByRole("navigation", { name: "Workspace secrets pages" }).getByRole("link", { name: "Next" }).click();
   await page.waitForURL(/sort=updated&dir=desc&page=2/);
