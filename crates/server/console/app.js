@@ -180,7 +180,7 @@
 })();
 
 // ==== Lists (issue 18, item 5): the secrets list is paged, sorted and searched
-// by the server. A keystroke in the search box (debounced) fetches only the list
+// by the server. A keystroke in the search box fetches only the list
 // part of the page (?fragment=1) and swaps it in; sort headers and pager links do
 // the same. Without this script the search form and the links load whole pages.
 (function () {
@@ -188,7 +188,7 @@
   var list = document.querySelector("[data-list]");
   var form = document.querySelector("form[data-search]");
   if (!list || !form) { return; }
-  var DEBOUNCE_MS = 120;
+  var SETTLE_MS = 5;
   var input = form.querySelector("[data-filter]");
   var seq = 0;
   var pending = null;
@@ -238,10 +238,25 @@
     });
   }
 
+  // A keystroke when no search is on its way is sent at once (the answer comes
+  // in one round trip); keystrokes while one is on its way are folded into one
+  // more request, sent when it has answered.
+  var inflight = false, queued = false;
+  function runSearch() {
+    inflight = true;
+    queued = false;
+    load(formUrl(), false).then(searchDone, searchDone);
+  }
+  function searchDone() {
+    inflight = false;
+    if (queued) { runSearch(); }
+  }
   if (input) {
     input.addEventListener("input", function () {
       clearTimeout(timer);
-      timer = setTimeout(function () { load(formUrl(), false); }, DEBOUNCE_MS);
+      if (inflight) { queued = true; return; }
+      // A burst of keys within a few ms (paste, autofill) is one search.
+      timer = setTimeout(runSearch, SETTLE_MS);
     });
   }
   form.addEventListener("submit", function (ev) {

@@ -90,15 +90,19 @@ pub struct ListingPage {
     pub truncated: bool,
 }
 
-/// True when `m` matches the lowercased search `q` (names, descriptions, labels).
-pub fn matches(m: &SecretMeta, q: &str) -> bool {
+/// True when a secret with these fields matches the lowercased search `q`
+/// (names, descriptions, label keys and values).
+fn matches_fields(
+    name: &str,
+    description: Option<&str>,
+    labels: &std::collections::BTreeMap<String, String>,
+    q: &str,
+) -> bool {
     if q.is_empty() {
         return true;
     }
     let has = |s: &str| s.to_lowercase().contains(q);
-    has(&m.name)
-        || m.description.as_deref().is_some_and(has)
-        || m.labels.iter().any(|(k, v)| has(k) || has(v))
+    has(name) || description.is_some_and(has) || labels.iter().any(|(k, v)| has(k) || has(v))
 }
 
 impl Lockbox {
@@ -129,9 +133,11 @@ impl Lockbox {
             || prefix
                 .as_deref()
                 .is_some_and(|p| p.len() > MAX_SEARCH || p.chars().any(char::is_control));
-        // With the update time in milliseconds: the RFC 3339 text drops trailing
+        // Sorted by the stored milliseconds: the RFC 3339 text drops trailing
         // zeros, so it does not sort as text.
-        let mut found: Vec<(i64, SecretMeta)> = Vec::new();
+        // Rows, not metadata, until the page is cut: a row becomes metadata
+        // (time formatting and all) only when it is shown.
+        let mut found: Vec<lockbox_store::SecretRow> = Vec::new();
         let mut truncated = false;
         let mut after: Option<String> = None;
         let mut read = 0usize;
@@ -155,9 +161,9 @@ impl Lockbox {
                 read += n;
                 after = rows.last().map(|r| r.name.clone());
                 found.extend(
-                    rows.iter()
-                        .map(|r| (r.updated_at.millis(), self.meta_for(p, &t.ws, r)))
-                        .filter(|(_, m)| matches(m, &q)),
+                    rows.into_iter().filter(|r| {
+                        matches_fields(&r.name, r.description.as_deref(), &r.labels, &q)
+                    }),
                 );
                 if n < CHUNK as usize {
                     break;
@@ -170,7 +176,7 @@ impl Lockbox {
         }
         // The store answers in name order; a time sort breaks ties by name.
         if opts.sort == ListSort::Updated {
-            found.sort_by_key(|(at, _)| *at);
+            found.sort_by_key(|r| r.updated_at.millis());
         }
         if opts.descending {
             found.reverse();
@@ -184,7 +190,7 @@ impl Lockbox {
             .into_iter()
             .skip(start)
             .take(per)
-            .map(|(_, m)| m)
+            .map(|r| self.meta_for(p, &t.ws, &r))
             .collect();
         Ok(ListingPage {
             secrets,
@@ -201,6 +207,10 @@ impl Lockbox {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    fn matches(m: &SecretMeta, q: &str) -> bool {
+        matches_fields(&m.name, m.description.as_deref(), &m.labels, q)
+    }
 
     fn meta(name: &str, desc: Option<&str>, labels: &[(&str, &str)]) -> SecretMeta {
         SecretMeta {
