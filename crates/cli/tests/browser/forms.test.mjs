@@ -22,8 +22,11 @@ await scenario("forms: double-clicking Create token makes one token, shown once;
   let posted = null;
   page.on("request", (r) => { if (r.method() === "POST" && r.url().endsWith("/tokens/create")) posted = posted || r.postData(); });
   await page.getByLabel("Token name").fill("dbl-click");
+  const shownPage = page.waitForResponse((r) => r.request().method() === "GET" && r.url() === TOKENS);
   await page.getByRole("button", { name: "Create token" }).dblclick();
   await page.waitForURL(/\/tokens$/);
+  // The page holding the fresh token is never compressed (BREACH).
+  assert.equal((await (await shownPage).allHeaders())["content-encoding"], undefined);
   const flash = page.locator(".flash", { hasText: "dbl-click" });
   await flash.waitFor();
   const shown = (await flash.locator("code.once").innerText()).trim();
@@ -32,8 +35,9 @@ await scenario("forms: double-clicking Create token makes one token, shown once;
   await page.waitForTimeout(300);
   assert.equal((await tokensNamed("dbl-click")).length, 1, "one token");
   // The answer to the POST was a redirect: reloading shows the page, not the token again.
-  await page.reload();
+  const again = await page.reload();
   assert.equal(await page.locator("code.once").count(), 0, "the token is shown once");
+  assert.equal((await again.allHeaders())["content-encoding"], "gzip", "pages without one are");
   assert.ok(!(await page.content()).includes(shown));
   assert.equal((await tokensNamed("dbl-click")).length, 1);
   // Replaying the very same POST (same session, same nonce) is refused, in words.
