@@ -222,9 +222,14 @@ async fn sign_in_sets_a_strict_cookie_and_every_page_has_the_security_headers() 
                 .form(&[("token", "lbx_not-a-real-token")]),
         )
         .await;
-    assert_eq!(bad.status, 401);
-    assert!(bad.text.contains("unauthenticated"));
+    // Post/redirect/get (issue 18, item 7): back to the sign-in page, which words it.
+    assert_eq!(bad.status, StatusCode::SEE_OTHER);
+    let to = bad.headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, "/console/sign-in?failed=unauthenticated");
     assert!(bad.headers.get("set-cookie").is_none());
+    let page = ts.raw(client().get(format!("{}{to}", ts.url))).await;
+    assert!(page.text.contains("unauthenticated"));
+    assert!(page.text.contains("was not accepted"));
     let run = ts
         .raw(
             client()
@@ -232,7 +237,10 @@ async fn sign_in_sets_a_strict_cookie_and_every_page_has_the_security_headers() 
                 .form(&[("token", "lbr_anything")]),
         )
         .await;
-    assert_eq!(run.status, 401);
+    assert_eq!(
+        run.headers["location"].to_str().unwrap(),
+        "/console/sign-in?failed=unauthenticated"
+    );
 }
 
 #[tokio::test]

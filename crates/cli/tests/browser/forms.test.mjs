@@ -190,4 +190,20 @@ await scenario("forms: a failed secret form answers with a redirect; the panel o
   await ctx.close();
 });
 
+await scenario("forms: a refused sign-in answers with a redirect and words; a reload sends nothing", async () => {
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  let posts = 0;
+  page.on("request", (r) => { if (r.method() === "POST") posts++; });
+  await page.goto(`${URL}/console/sign-in`);
+  await page.getByLabel("Token").fill("lbx_not-a-real-token-at-all");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/console\/sign-in\?failed=unauthenticated$/);
+  assert.match(await page.locator("#token-error").innerText(), /was not accepted/);
+  assert.ok(!(await page.content()).includes("lbx_not-a-real-token-at-all"), "the token is not echoed");
+  await page.reload();
+  assert.equal(posts, 1, "a reload sends no token again");
+  await ctx.close();
+});
+
 await finish();

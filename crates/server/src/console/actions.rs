@@ -42,15 +42,21 @@ pub struct SignInForm {
     next: String,
 }
 
+/// Post/redirect/get for a failed sign-in: back to the sign-in page with the
+/// error's stable code (the page words it; no free text in the URL) and `next`.
+fn sign_in_failed(code: ErrorCode, next: Option<&str>) -> Response {
+    let mut pairs = vec![("failed", code.as_str())];
+    if let Some(n) = next {
+        pairs.push(("next", n));
+    }
+    let q = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    Redirect::to(&format!("/console/sign-in?{q}")).into_response()
+}
+
 pub async fn sign_in(State(st): State<AppState>, f: PublicForm<SignInForm>) -> Response {
     let next = session::safe_next(&f.form.next);
     if f.form.token.trim().is_empty() {
-        return pages::sign_in_form_next(
-            StatusCode::BAD_REQUEST,
-            Some("invalid"),
-            Some("Enter an API token."),
-            next.as_deref(),
-        );
+        return sign_in_failed(ErrorCode::Invalid, next.as_deref());
     }
     match st.svc.sign_in(&f.form.token, &f.ctx).await {
         Ok(ns) => {
@@ -62,20 +68,7 @@ pub async fn sign_in(State(st): State<AppState>, f: PublicForm<SignInForm>) -> R
             );
             r
         }
-        Err(e) => {
-            let msg = if e.code == ErrorCode::Unauthenticated {
-                "That token was not accepted: it is unknown, revoked or expired, or a run token."
-                    .to_owned()
-            } else {
-                e.message
-            };
-            pages::sign_in_form_next(
-                crate::error::status_of(e.code),
-                Some(e.code.as_str()),
-                Some(&msg),
-                next.as_deref(),
-            )
-        }
+        Err(e) => sign_in_failed(e.code, next.as_deref()),
     }
 }
 

@@ -161,6 +161,29 @@ pub async fn go(
 pub struct NextQuery {
     #[serde(default)]
     next: Option<String>,
+    /// The stable code of a failed sign-in (post/redirect/get); worded here.
+    #[serde(default)]
+    failed: Option<String>,
+}
+
+/// A failed sign-in's code, in words (only known codes; the URL is forgeable).
+fn sign_in_error(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        "unauthenticated" => (
+            "unauthenticated",
+            "That token was not accepted: it is unknown, revoked or expired, or a run token.",
+        ),
+        "invalid" => ("invalid", "Enter an API token."),
+        "rate_limited" => (
+            "rate_limited",
+            "Too many sign-in attempts: wait a minute and try again.",
+        ),
+        "unavailable" => (
+            "unavailable",
+            "The server cannot sign you in just now: try again shortly.",
+        ),
+        _ => return None,
+    })
 }
 
 pub async fn sign_in_page(
@@ -171,7 +194,16 @@ pub async fn sign_in_page(
     if c.is_some() {
         return Redirect::to(next.as_deref().unwrap_or("/console/")).into_response();
     }
-    sign_in_form_next(StatusCode::OK, None, None, next.as_deref())
+    match q
+        .failed
+        .as_deref()
+        .map(|f| sign_in_error(f).unwrap_or(("error", "Signing in did not work: try again.")))
+    {
+        Some((code, msg)) => {
+            sign_in_form_next(StatusCode::OK, Some(code), Some(msg), next.as_deref())
+        }
+        None => sign_in_form_next(StatusCode::OK, None, None, next.as_deref()),
+    }
 }
 
 /// The sign-in page; with `next`, it says the session ended and returns there.
