@@ -230,6 +230,10 @@
       if (push) { history.pushState({ list: shown }, "", shown); }
       else { history.replaceState({ list: shown }, "", shown); }
       list.setAttribute("data-list-url", shown);
+      // Say what the new list holds (the table itself is not a live region).
+      var status = document.querySelector("[data-list-status]");
+      var count = list.querySelector("#workspace-secrets-count");
+      if (status && count) { status.textContent = count.textContent; }
       list.dispatchEvent(new CustomEvent("lockbox:list", { bubbles: true }));
     }).catch(function (e) {
       if (e && e.name === "AbortError") { return; }
