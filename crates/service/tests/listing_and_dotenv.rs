@@ -65,7 +65,8 @@ async fn paging_sorting_and_search_over_names_descriptions_and_labels() {
         .await
         .unwrap();
     }
-    // svc-007 is written last: the newest.
+    // svc-007 is written last, in a later millisecond: the newest.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     svc.put_secret(
         &owner,
         "default",

@@ -35,7 +35,8 @@ async function seed() {
       })));
   }
   bench.seed_ms = Date.now() - t0;
-  // One secret updated after all others: the newest under "Updated".
+  // One secret updated after all others (in a later millisecond): the newest under "Updated".
+  await new Promise((r) => setTimeout(r, 20));
   await api("PUT", `/v1/workspaces/${WS}/secrets/svc-${pad(7)}`, {
     value: `big-value-${pad(7)}-updated-${"y".repeat(8)}`,
     description: `Service ${pad(7)} credentials`,
