@@ -86,7 +86,8 @@ pub struct ListingPage {
     /// Pages in all (at least 1).
     pub pages: u32,
     pub per_page: u32,
-    /// More than [`MAX_ROWS`] rows: the listing only saw the first ones by name.
+    /// The scope holds more rows than a listing reads (200,000): only the first
+    /// ones by name were searched.
     pub truncated: bool,
 }
 
