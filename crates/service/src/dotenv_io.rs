@@ -234,10 +234,9 @@ impl Lockbox {
                     Ok((v, _)) => {
                         // EXPOSE: an export with values, confirmed by the user and
                         // audited as a reveal of this secret.
-                        let text = match serde_json::from_slice::<serde_json::Value>(v.expose()) {
-                            Ok(serde_json::Value::String(s)) => s,
-                            Ok(other) => other.to_string(),
-                            Err(_) => String::from_utf8_lossy(v.expose()).into_owned(),
+                        let text = match v.to_json()? {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
                         };
                         values.insert(m.name.clone(), Zeroizing::new(text));
                     }

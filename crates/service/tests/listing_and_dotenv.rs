@@ -234,6 +234,7 @@ async fn import_previews_without_values_overwrites_on_request_and_export_needs_r
                 )
                 .await
                 .unwrap();
+            // EXPOSE: the test compares the stored value with what was imported.
             String::from_utf8(v.expose().to_vec()).unwrap()
         }
     };
