@@ -433,11 +433,15 @@ pub enum SecretSub {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
-    /// Delete a secret.
+    /// Delete a secret. A secret that stored flows use is refused (secret_in_use,
+    /// naming them) unless --force.
     #[command(alias = "delete")]
     Rm {
         /// Secret name.
         name: String,
+        /// Delete even though flows use it (audited as forced, naming them).
+        #[arg(long)]
+        force: bool,
     },
     /// Print a secret's value (a string raw, anything else as JSON). Audited.
     Reveal {
@@ -475,12 +479,17 @@ pub enum SecretSub {
         #[arg(long, value_name = "N")]
         version: u64,
     },
-    /// Rename a secret (when the workspace allows renames).
+    /// Rename a secret (when the workspace allows renames). A secret that stored
+    /// flows use is refused (secret_in_use, naming them) unless --force.
     Rename {
         /// Current name.
         name: String,
         /// New name.
         new_name: String,
+        /// Rename even though flows use it: their bindings move with the name
+        /// (audited as forced, naming them).
+        #[arg(long)]
+        force: bool,
     },
     /// Soft-delete, undelete or destroy versions of a secret.
     #[command(subcommand)]

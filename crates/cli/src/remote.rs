@@ -119,8 +119,8 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
                 );
             }
         }
-        SecretSub::Rm { name } => {
-            c.delete_secret(ws, scope, &name).await?;
+        SecretSub::Rm { name, force } => {
+            c.delete_secret_with_force(ws, scope, &name, force).await?;
             if g.json {
                 print_json(&json!({"deleted": true, "name": name}))?;
             } else {
@@ -192,8 +192,14 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
                 );
             }
         }
-        SecretSub::Rename { name, new_name } => {
-            let meta = c.rename(ws, scope, &name, &new_name).await?;
+        SecretSub::Rename {
+            name,
+            new_name,
+            force,
+        } => {
+            let meta = c
+                .rename_with_force(ws, scope, &name, &new_name, force)
+                .await?;
             if g.json {
                 print_json(&meta)?;
             } else {

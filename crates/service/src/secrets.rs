@@ -882,8 +882,10 @@ impl Lockbox {
             Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
             Scope::User => Vec::new(),
         };
+        // A stored flow's run may delete a secret only it binds (its bindings go too).
+        let (uses, own) = Self::split_own_bindings(p, uses);
         if !uses.is_empty() && !force {
-            let err = Self::secret_in_use(name.as_str(), &uses);
+            let err = Self::secret_in_use(name.as_str(), &uses, "delete");
             return Err(self
                 .refuse_secret(p, &t, "secret.delete", name, err, ctx)
                 .await);
@@ -903,11 +905,18 @@ impl Lockbox {
             ctx,
             detail,
         );
-        let deleted = self
-            .store
-            .delete_secret(&row.id, audit)
-            .await
-            .map_err(store_err);
+        let deleted = match own.first() {
+            None => self.store.delete_secret(&row.id, audit).await,
+            Some(b) => {
+                self.store
+                    .delete_secret_unbinding(&row.id, &t.ws.id, name.as_str(), &b.owner, audit)
+                    .await
+            }
+        }
+        .map_err(store_err);
+        if !own.is_empty() {
+            self.bindings_cache.clear();
+        }
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
@@ -1173,7 +1182,10 @@ impl Lockbox {
     }
 
     /// Renames a secret, when the workspace allows renames. The id, versions and
-    /// ciphertexts stay; anything that follows the id keeps working.
+    /// ciphertexts stay; anything that follows the id keeps working. A secret that
+    /// flows bind (by name) is refused with `secret_in_use` naming them, unless
+    /// `force`: then the bindings move with the name (audited as forced).
+    #[allow(clippy::too_many_arguments)] // rename's parameters plus force, like delete
     pub async fn rename_secret(
         &self,
         p: &Principal,
@@ -1181,6 +1193,7 @@ impl Lockbox {
         scope: Scope,
         name: &SecretName,
         new_name: &SecretName,
+        force: bool,
         ctx: &RequestCtx,
     ) -> Result<SecretMeta> {
         let t = self
@@ -1196,19 +1209,58 @@ impl Lockbox {
                 .await);
         }
         let row = self.find_live(&t, name).await?;
+        // Flows bind secrets by name: a rename would leave them failing with
+        // not_found and the secret unprotected, so it is refused like a delete.
+        let uses = match t.scope {
+            Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
+            Scope::User => Vec::new(),
+        };
+        let (foreign, own) = Self::split_own_bindings(p, uses);
+        if !foreign.is_empty() && !force {
+            let err = Self::secret_in_use(name.as_str(), &foreign, "rename");
+            return Err(self
+                .refuse_secret(p, &t, "secret.rename", name, err, ctx)
+                .await);
+        }
         let now = self.clock.now();
+        let mut detail =
+            serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()});
+        if !foreign.is_empty() {
+            let mut owners: Vec<String> = foreign.iter().map(|b| b.owner.clone()).collect();
+            owners.dedup();
+            detail["forced"] = serde_json::json!(true);
+            detail["bindings"] = serde_json::json!(owners);
+        }
         let audit = self.record(
             p,
             Some(&t.ws.id),
             "secret.rename",
             Some(name.as_str()),
             ctx,
-            serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()}),
+            detail,
         );
-        let renamed = self
-            .store
-            .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
-            .await;
+        let moving = !foreign.is_empty() || !own.is_empty();
+        let renamed = if moving {
+            // The bindings move with the name, so delete protection stays.
+            self.store
+                .rename_secret_moving_bindings(
+                    &row.id,
+                    new_name.as_str(),
+                    now,
+                    &p.label(),
+                    &t.ws.id,
+                    name.as_str(),
+                    audit,
+                )
+                .await
+        } else {
+            self.store
+                .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
+                .await
+        };
+        if moving {
+            self.bindings_cache.clear();
+        }
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.secrets.remove(&secret_key(&t, new_name.as_str()));
         self.secrets_by_id.remove(&row.id);

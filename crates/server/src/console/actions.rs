@@ -296,7 +296,11 @@ pub async fn edit_secret(
     };
     let mut target = name.clone();
     if let Some(n) = new_name {
-        match st.svc.rename_secret(p, &ws, scope, &name, &n, &c.ctx).await {
+        match st
+            .svc
+            .rename_secret(p, &ws, scope, &name, &n, false, &c.ctx)
+            .await
+        {
             Ok(_) => {
                 target = n;
                 panel.name = target.as_str().to_owned();
