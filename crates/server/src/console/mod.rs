@@ -12,6 +12,7 @@
 
 mod actions;
 mod assets;
+mod audit;
 mod pages;
 mod session;
 mod view;
@@ -64,7 +65,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/w/{ws}/tokens", get(pages::tokens))
         .route("/console/w/{ws}/tokens/create", post(actions::create_token))
         .route("/console/w/{ws}/tokens/revoke", post(actions::revoke_token))
-        .route("/console/w/{ws}/audit", get(pages::audit))
+        .route("/console/w/{ws}/audit", get(audit::audit))
+        .route("/console/w/{ws}/audit/export", get(audit::export))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/{*rest}", any(pages::not_found))
         .layer(axum::middleware::from_fn(same_origin_only))

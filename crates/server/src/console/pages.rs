@@ -1,5 +1,5 @@
-//! The console's pages (GET): home, sign-in, secrets, members, tokens, audit and
-//! the 404 page. Each asks the service for what the session's principal may see and
+//! The console's pages (GET): home, sign-in, secrets, members, tokens and the 404
+//! page (the audit page is audit.rs). Each asks the service for what the session's principal may see and
 //! renders it; controls are shown by role (`lockbox_core::allowed`), but the service
 //! enforces every rule again on the action. No page ever holds a secret value.
 
@@ -536,120 +536,6 @@ pub async fn render_tokens(
         minijinja::context! {
             title => "Tokens", signed_in => true, csrf => c.session.csrf_token(),
             lay => minijinja::Value::from(minijinja::value::Serde(&lay)), tokens => rows, roles => roles, notice => minijinja::Value::from(minijinja::value::Serde(&notice)),
-        },
-    )
-}
-
-#[derive(Deserialize, Default)]
-pub struct AuditQuery {
-    #[serde(default)]
-    secret: Option<String>,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    action: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    #[serde(default)]
-    from: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    #[serde(default)]
-    to: Option<String>,
-}
-
-/// `YYYY-MM-DD` (the shape only; a day is compared as text).
-fn is_date(d: &str) -> bool {
-    d.len() == 10
-        && d.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        })
-}
-
-/// At most this many audit rows are scanned, and this many shown.
-const AUDIT_SCAN: usize = 10_000;
-const AUDIT_SHOW: usize = 500;
-
-pub async fn audit(
-    State(st): State<AppState>,
-    c: Console,
-    ApiPath(ws): ApiPath<String>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Response {
-    let lay = match layout(&st, &c, &ws, "audit").await {
-        Ok(l) => l,
-        Err(e) => return fail(&c, e),
-    };
-    if !lay.can_audit {
-        return not_allowed(&c, lay, "read the audit log");
-    }
-    let norm = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let (secret, actor, action, from, to) = (
-        norm(&q.secret),
-        norm(&q.actor),
-        norm(&q.action),
-        norm(&q.from),
-        norm(&q.to),
-    );
-    for d in [&from, &to].into_iter().flatten() {
-        if !is_date(d) {
-            return view::error_page(
-                ErrorCode::Invalid,
-                "dates are YYYY-MM-DD",
-                c.ctx.request_id.as_deref(),
-            );
-        }
-    }
-    let mut events = Vec::new();
-    let mut before = None;
-    let mut scanned = 0;
-    while scanned < AUDIT_SCAN && events.len() < AUDIT_SHOW {
-        let page = match st
-            .svc
-            .audit_log(&c.session.principal, &ws, before, Some(1000), &c.ctx)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return fail(&c, e),
-        };
-        scanned += page.events.len();
-        for e in page.events {
-            let day = e.at.get(..10).unwrap_or("");
-            let keep = secret
-                .as_deref()
-                .is_none_or(|s| e.target.as_deref().is_some_and(|t| t.contains(s)))
-                && actor.as_deref().is_none_or(|a| e.actor.contains(a))
-                && action.as_deref().is_none_or(|a| e.action.starts_with(a))
-                && from.as_deref().is_none_or(|f| day >= f)
-                && to.as_deref().is_none_or(|t| day <= t);
-            if keep && events.len() < AUDIT_SHOW {
-                events.push(minijinja::context! {
-                    seq => e.seq, at => when(&e.at), actor => e.actor, action => e.action,
-                    target => e.target, outcome => e.outcome,
-                    detail => if e.detail.as_object().is_some_and(|o| o.is_empty()) {
-                        String::new()
-                    } else {
-                        e.detail.to_string()
-                    },
-                });
-            }
-        }
-        match page.next_before {
-            Some(b) => before = Some(b),
-            None => break,
-        }
-    }
-    view::render(
-        StatusCode::OK,
-        "audit.html",
-        minijinja::context! {
-            title => "Audit log", signed_in => true, csrf => c.session.csrf_token(),
-            lay => minijinja::Value::from(minijinja::value::Serde(&lay)), events => events,
-            f => minijinja::context! { secret => secret, actor => actor, action => action, from => from, to => to },
         },
     )
 }
