@@ -66,6 +66,8 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
     };
     match cmd.command {
         SecretSub::Set(args) => secret_set(g, &c, scope, args).await?,
+        SecretSub::Import(args) => return crate::transfer::import(g, &c, scope, args).await,
+        SecretSub::Export(args) => return crate::transfer::export(g, &c, scope, args).await,
         SecretSub::Get { name } => {
             let meta = c.get_secret(ws, scope, &name).await?;
             if g.json {
