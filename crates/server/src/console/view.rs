@@ -23,6 +23,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../console/templates/secrets.html"),
     ),
     (
+        "secret.html",
+        include_str!("../../console/templates/secret.html"),
+    ),
+    (
         "members.html",
         include_str!("../../console/templates/members.html"),
     ),
