@@ -371,15 +371,11 @@ pub async fn edit_secret(
         "" => None,
         v => match v.parse::<u64>() {
             Ok(v) => Some(v),
-            Err(_) => {
-                return pages::fail(&c, Error::invalid("the form's version is not a number"))
-            }
+            Err(_) => return pages::fail(&c, Error::invalid("the form's version is not a number")),
         },
     };
     if !panel.errors.is_empty() {
-        return f
-            .again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST)
-            .await;
+        return f.again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST).await;
     }
     // Edit what exists (never create by accident), and only the version the user saw.
     let current = match st.svc.secret_metadata(p, &ws, scope, &name, &c.ctx).await {
@@ -412,9 +408,7 @@ pub async fn edit_secret(
             Ok(v) => Some(v),
             Err(m) => {
                 panel.errors.insert("value", m);
-                return f
-                    .again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST)
-                    .await;
+                return f.again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST).await;
             }
         }
     };
@@ -569,8 +563,17 @@ pub async fn rollback_secret(
                 error: Some(e.message),
                 ..Panel::default()
             };
-            pages::render_secret(&st, &c, &ws, name.as_str(), scope, None, Some(panel), status)
-                .await
+            pages::render_secret(
+                &st,
+                &c,
+                &ws,
+                name.as_str(),
+                scope,
+                None,
+                Some(panel),
+                status,
+            )
+            .await
         }
     }
 }

@@ -508,10 +508,7 @@ pub async fn render_secret(
     let mut rows: Vec<VersionRow> = versions
         .into_iter()
         .map(|v| {
-            let deleted = v
-                .deleted_at
-                .as_deref()
-                .is_some_and(|d| d <= now.as_str());
+            let deleted = v.deleted_at.as_deref().is_some_and(|d| d <= now.as_str());
             let state = if v.destroyed {
                 "destroyed"
             } else if deleted {
