@@ -139,7 +139,8 @@
     }).then(function (res) {
       btn.removeAttribute("aria-busy");
       if (!res.ok) {
-        cell.textContent = (res.body && res.body.error) || "error";
+        // In words (the service's message never holds a value), not a bare code.
+        cell.textContent = (res.body && (res.body.message || res.body.error)) || "The value could not be revealed.";
         cell.classList.add("error");
         setTimeout(function () { cell.textContent = DOTS; cell.classList.remove("error"); }, 4000);
         return;

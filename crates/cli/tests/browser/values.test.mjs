@@ -252,6 +252,9 @@ await scenario("4. secret page: versions with state, who, when and fingerprint; 
   await api("PATCH", "/v1/workspaces/default/secrets/v18-history/settings", { labels: { team: "payments", env: "prod" } });
   await put("v18-history", { value: "history-value-two" });
   await put("v18-history", { value: "history-value-three" });
+  await api("PUT", "/v1/workspaces/default/bindings/v18-payments-sync", {
+    bindings: [{ secret: "v18-history", location: "node charge, header Authorization" }],
+  });
   const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();
   await signIn(page, OWNER);
@@ -268,6 +271,7 @@ await scenario("4. secret page: versions with state, who, when and fingerprint; 
   assert.match(facts, /team\s*=\s*payments/);
   assert.match(facts, /Expires\s+\d{4}-\d\d-\d\d/);
   assert.match(facts, /Payments API key/);
+  assert.match(await page.locator("#used-by").innerText(), /^1 flow:\s+v18-payments-sync at node charge/);
   await assertNoValues(page, ["history-value-one", "history-value-two", "history-value-three"]);
 
   // Roll back to version 1: a confirmation first (Cancel keeps), then POST and a redirect.

@@ -530,7 +530,7 @@ pub async fn render_secret(
             }
         })
         .collect();
-    rows.sort_by(|a, b| b.version.cmp(&a.version));
+    rows.sort_by_key(|v| std::cmp::Reverse(v.version));
     // The edit form keeps the value's type: JSON is edited as JSON.
     let value_kind = if can_write {
         st.svc
