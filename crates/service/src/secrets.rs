@@ -6,7 +6,7 @@
 //! so concurrent upserts and patches never lose an update.
 
 use crate::auth::Principal;
-use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, VersionInfo};
+use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, ValueKind, VersionInfo};
 use base64::Engine;
 use lockbox_core::{
     Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue, Timestamp,
@@ -759,6 +759,35 @@ impl Lockbox {
             .await
             .map_err(store_err)?;
         Ok((value, want))
+    }
+
+    /// Whether the current value of `name` is a JSON string (`text`) or other
+    /// JSON (`json`: an object, array, number or boolean), for an editor that
+    /// keeps the value's type (the console's edit form). Only for a role that may
+    /// write the secret; the answer is the value's type, never any part of it, so
+    /// it is not audited as a reveal.
+    pub async fn value_kind(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<ValueKind> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        let row = self.find_live(&t, name).await?;
+        let v = self
+            .version_row(&row.id, row.current_version)
+            .await?
+            .ok_or_else(|| not_found(name))?;
+        let value = self.open_version(&t.ws, &row, &v).await?;
+        // EXPOSE: only the first byte is looked at, to tell a JSON string from other JSON.
+        Ok(match value.expose().first() {
+            Some(b'"') => ValueKind::Text,
+            _ => ValueKind::Json,
+        })
     }
 
     pub async fn list_secrets(

@@ -55,6 +55,11 @@ pub fn router() -> Router<AppState> {
             post(actions::delete_secret),
         )
         .route("/console/w/{ws}/secrets/reveal", post(actions::reveal))
+        .route("/console/w/{ws}/secret", get(pages::secret))
+        .route(
+            "/console/w/{ws}/secret/rollback",
+            post(actions::rollback_secret),
+        )
         .route("/console/w/{ws}/members", get(pages::members))
         .route("/console/w/{ws}/members/add", post(actions::add_member))
         .route("/console/w/{ws}/members/role", post(actions::set_role))
