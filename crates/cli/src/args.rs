@@ -433,11 +433,15 @@ pub enum SecretSub {
         #[arg(long, value_name = "N")]
         limit: Option<u32>,
     },
-    /// Delete a secret.
+    /// Delete a secret. A secret that stored flows use is refused (secret_in_use,
+    /// naming them) unless --force.
     #[command(alias = "delete")]
     Rm {
         /// Secret name.
         name: String,
+        /// Delete even though flows use it (audited as forced, naming them).
+        #[arg(long)]
+        force: bool,
     },
     /// Print a secret's value (a string raw, anything else as JSON). Audited.
     Reveal {
@@ -475,13 +479,28 @@ pub enum SecretSub {
         #[arg(long, value_name = "N")]
         version: u64,
     },
-    /// Rename a secret (when the workspace allows renames).
+    /// Rename a secret (when the workspace allows renames). A secret that stored
+    /// flows use is refused (secret_in_use, naming them) unless --force.
     Rename {
         /// Current name.
         name: String,
         /// New name.
         new_name: String,
+        /// Rename even though flows use it: their bindings move with the name
+        /// (audited as forced, naming them).
+        #[arg(long)]
+        force: bool,
     },
+    /// Import secrets from a `.env` file (`-` reads stdin): shows a preview (name,
+    /// new or exists, visibility; values masked), skips names that exist unless
+    /// --overwrite, asks before writing on a terminal unless --yes, then writes one
+    /// secret per request (each one audited change).
+    Import(ImportArgs),
+    /// Export names and metadata (`--format env`: a `.env.example` with empty
+    /// values and descriptions as comments; `--format json`: the metadata list).
+    /// `--values` adds the values of the secrets you may reveal (each an audited
+    /// reveal), after a confirmation.
+    Export(ExportArgs),
     /// Soft-delete, undelete or destroy versions of a secret.
     #[command(subcommand)]
     Versions(VersionsCmd),
@@ -584,6 +603,50 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(factor))
         .ok_or_else(|| "the duration is too long".to_owned())
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The `.env` file (`-` reads stdin).
+    pub file: PathBuf,
+    /// Replace the values of secrets that exist (a new version each); without it
+    /// they are listed as conflicts and skipped.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Show the preview and stop; nothing is written.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Visibility of the secrets created (existing ones keep theirs).
+    #[arg(long, value_enum, default_value = "masked")]
+    pub visibility: VisibilityArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// `NAME=value` lines (`.env`); names that are not valid keys are skipped.
+    Env,
+    /// A JSON array of secrets' metadata (and `value` with --values).
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "env")]
+    pub format: ExportFormat,
+    /// Include values: each one an audited reveal; restricted secrets and those
+    /// you may not reveal are skipped (listed on stderr).
+    #[arg(long)]
+    pub values: bool,
+    /// Do not ask for confirmation (required to print values to a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Write to this file (created with mode 0600) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -13,6 +13,7 @@ mod output;
 mod remote;
 mod run;
 mod script;
+mod transfer;
 mod versions;
 
 use args::{Cli, Command, KeysCmd};

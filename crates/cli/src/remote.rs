@@ -66,6 +66,8 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
     };
     match cmd.command {
         SecretSub::Set(args) => secret_set(g, &c, scope, args).await?,
+        SecretSub::Import(args) => return crate::transfer::import(g, &c, scope, args).await,
+        SecretSub::Export(args) => return crate::transfer::export(g, &c, scope, args).await,
         SecretSub::Get { name } => {
             let meta = c.get_secret(ws, scope, &name).await?;
             if g.json {
@@ -119,8 +121,8 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
                 );
             }
         }
-        SecretSub::Rm { name } => {
-            c.delete_secret(ws, scope, &name).await?;
+        SecretSub::Rm { name, force } => {
+            c.delete_secret_with_force(ws, scope, &name, force).await?;
             if g.json {
                 print_json(&json!({"deleted": true, "name": name}))?;
             } else {
@@ -192,8 +194,14 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
                 );
             }
         }
-        SecretSub::Rename { name, new_name } => {
-            let meta = c.rename(ws, scope, &name, &new_name).await?;
+        SecretSub::Rename {
+            name,
+            new_name,
+            force,
+        } => {
+            let meta = c
+                .rename_with_force(ws, scope, &name, &new_name, force)
+                .await?;
             if g.json {
                 print_json(&meta)?;
             } else {

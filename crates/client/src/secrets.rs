@@ -123,9 +123,25 @@ impl Client {
         }
     }
 
-    /// `DELETE /secrets/{name}`.
+    /// `DELETE /secrets/{name}`. A secret that flows use fails with
+    /// `secret_in_use` naming them; see [`Client::delete_secret_with_force`].
     pub async fn delete_secret(&self, ws: &str, scope: Scope, name: &str) -> Result<()> {
-        let call = Call::new(Method::DELETE, Self::secret_path(ws, name)?).scope(scope);
+        self.delete_secret_with_force(ws, scope, name, false).await
+    }
+
+    /// `DELETE /secrets/{name}?force=…`: with `force`, delete even though flows
+    /// use the secret (audited as forced, naming them).
+    pub async fn delete_secret_with_force(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        force: bool,
+    ) -> Result<()> {
+        let mut call = Call::new(Method::DELETE, Self::secret_path(ws, name)?).scope(scope);
+        if force {
+            call = call.query("force", "true");
+        }
         self.send_unit(call).await
     }
 
@@ -359,7 +375,9 @@ impl Client {
         self.send_json("rollback", call).await
     }
 
-    /// `POST /secrets/{name}/rename` (only when the workspace allows renames).
+    /// `POST /secrets/{name}/rename` (only when the workspace allows renames). A
+    /// secret that flows use fails with `secret_in_use` naming them; see
+    /// [`Client::rename_with_force`].
     pub async fn rename(
         &self,
         ws: &str,
@@ -367,12 +385,29 @@ impl Client {
         name: &str,
         new_name: &str,
     ) -> Result<SecretMeta> {
-        let call = Call::new(
+        self.rename_with_force(ws, scope, name, new_name, false)
+            .await
+    }
+
+    /// `POST /secrets/{name}/rename?force=…`: with `force`, rename even though
+    /// flows use the secret; their bindings move with the name (audited).
+    pub async fn rename_with_force(
+        &self,
+        ws: &str,
+        scope: Scope,
+        name: &str,
+        new_name: &str,
+        force: bool,
+    ) -> Result<SecretMeta> {
+        let mut call = Call::new(
             Method::POST,
             format!("{}/rename", Self::secret_path(ws, name)?),
         )
-        .scope(scope)
-        .json(&RenameBody { name: new_name })?;
+        .scope(scope);
+        if force {
+            call = call.query("force", "true");
+        }
+        let call = call.json(&RenameBody { name: new_name })?;
         self.send_json("rename", call).await
     }
 

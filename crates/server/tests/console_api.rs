@@ -422,7 +422,9 @@ async fn roles_are_enforced_on_direct_console_requests() {
     let (e, _) = Browser::sign_in(&ts, &editor).await;
     let csrf = e.csrf().await;
     let page = e.get("/console/w/default/secrets").await.text;
-    assert!(!page.contains("New secret"));
+    // No workspace "New secret" (issue 18: a "New personal secret" for My secrets).
+    assert!(!page.contains("class=\"btn primary\" data-open=\"panel-new\""));
+    assert!(page.contains("New personal secret"));
     assert!(!page.contains("aria-label=\"Edit "));
     assert!(!page.contains("aria-label=\"Delete "));
     assert!(page.contains("aria-label=\"Reveal masked\""));
@@ -809,4 +811,211 @@ async fn edit_with_a_blank_value_changes_only_the_description() {
         .await;
     let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("control characters"), "{}", r.text);
+}
+
+// ---- issue 18: values kept intact, stale edits, the secret page
+
+#[tokio::test]
+async fn edits_keep_line_breaks_and_json_and_refuse_a_stale_version() {
+    let ts = TestServer::start().await;
+    ts.put(&ts.owner, "tls-key", json!({"value": "one-line-value"}))
+        .await;
+    ts.put(
+        &ts.owner,
+        "db-config",
+        json!({"value": {"host": "db", "port": 5432}}),
+    )
+    .await;
+    let (b, _) = Browser::sign_in(&ts, &ts.owner).await;
+    let csrf = b.csrf().await;
+    let edit =
+        |name: &'static str, version: &'static str, value: &'static str, kind: &'static str| {
+            let csrf = csrf.clone();
+            let b = &b;
+            async move {
+                b.post_form(
+                    "/console/w/default/secrets/edit",
+                    &[
+                        ("name", name),
+                        ("version", version),
+                        ("value", value),
+                        ("kind", kind),
+                        ("description", "kept"),
+                        ("csrf", &csrf),
+                    ],
+                    h(&[]),
+                )
+                .await
+            }
+        };
+    // A multi-line value (the browser sends CRLF) is stored with its line breaks.
+    let r = edit(
+        "tls-key",
+        "1",
+        "-----BEGIN-----\r\nAAAA\r\nBBBB\r\n-----END-----",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(
+        ts.reveal(&ts.owner, "tls-key").await.json()["value"],
+        "-----BEGIN-----\nAAAA\nBBBB\n-----END-----"
+    );
+    // A JSON value stays JSON when the type is left as it is...
+    let r = edit(
+        "db-config",
+        "1",
+        "{\n  \"host\": \"db2\",\n  \"port\": 5433\n}",
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(
+        ts.reveal(&ts.owner, "db-config").await.json()["value"],
+        json!({"host": "db2", "port": 5433})
+    );
+    // ...and text that is not JSON is refused next to the field, in words, not echoed.
+    let r = edit("db-config", "2", "typed-not-json-value {", "").await;
+    let r = after_redirect(&b, &r).await;
+    assert!(r.text.contains("id=\"edit-value-error\""), "{}", r.text);
+    assert!(
+        r.text.contains("not valid JSON (line 1, column"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("typed-not-json-value"));
+    // The JSON type chosen explicitly for a text secret makes it JSON.
+    let r = edit("tls-key", "2", "[1, 2, 3]", "json").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(
+        ts.reveal(&ts.owner, "tls-key").await.json()["value"],
+        json!([1, 2, 3])
+    );
+    // A form opened on version 2 after someone saved version 3: refused, who and when.
+    ts.put(&ts.owner, "db-config", json!({"value": "someone-else-1"}))
+        .await;
+    let r = edit("db-config", "2", "{\"host\": \"mine\"}", "").await;
+    let r = after_redirect(&b, &r).await;
+    assert!(
+        r.text.contains("was changed by user:owner at "),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("since you opened it"), "{}", r.text);
+    assert!(r.text.contains("Review the current version"), "{}", r.text);
+    assert!(
+        r.text.contains("secret?name=db-config&amp;scope=workspace"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        ts.reveal(&ts.owner, "db-config").await.json()["value"],
+        "someone-else-1",
+        "never an overwrite"
+    );
+    // A value over the limit: refused next to the field, the other fields kept.
+    let big = format!("big-typed-value-{}", "x".repeat(70 * 1024));
+    let r = b
+        .post_form(
+            "/console/w/default/secrets",
+            &[
+                ("name", "too-big"),
+                ("value", &big),
+                ("visibility", "masked"),
+                ("description", "kept description"),
+                ("csrf", &csrf),
+            ],
+            h(&[]),
+        )
+        .await;
+    let r = after_redirect(&b, &r).await;
+    assert!(r.text.contains("id=\"new-value-error\""), "{}", r.text);
+    assert!(r.text.contains("larger than the limit of 65536 bytes"));
+    assert!(r.text.contains("value=\"too-big\""));
+    assert!(r.text.contains("kept description"));
+    assert!(!r.text.contains("big-typed-value-"));
+    assert!(
+        r.text.contains("data-max-bytes=\"65536\""),
+        "the limit is in the form"
+    );
+}
+
+#[tokio::test]
+async fn the_secret_page_shows_versions_and_rolls_back_with_a_redirect() {
+    let ts = TestServer::start().await;
+    for v in ["history-one-1", "history-two-2", "history-three-3"] {
+        ts.put(
+            &ts.owner,
+            "team/api-key",
+            json!({"value": v, "allowed_hosts": ["api.example.com"]}),
+        )
+        .await;
+    }
+    let viewer = ts.member("vic", "viewer").await;
+    let (b, _) = Browser::sign_in(&ts, &ts.owner).await;
+    let page = "/console/w/default/secret?name=team%2Fapi-key&scope=workspace";
+    let r = b.get(page).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_security_headers(&r);
+    assert_no_inline_code(&r.text);
+    assert_eq!(r.text.matches("<tr data-version=").count(), 3);
+    assert!(r.text.contains("api.example.com"));
+    assert!(r.text.contains("data-reveal=\"team&#x2f;api-key\""));
+    assert!(r.text.contains("aria-label=\"Roll back to version 1\""));
+    assert!(
+        r.text.contains("name=\"version\" value=\"3\""),
+        "the edit form carries the version"
+    );
+    for v in ["history-one-1", "history-two-2", "history-three-3"] {
+        assert!(!r.text.contains(v));
+    }
+    let csrf = csrf_of(&r.text);
+    let r = b
+        .post_form(
+            "/console/w/default/secret/rollback",
+            &[
+                ("name", "team/api-key"),
+                ("scope", "workspace"),
+                ("version", "1"),
+                ("csrf", &csrf),
+            ],
+            h(&[]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let to = r.headers["location"].to_str().unwrap().to_owned();
+    assert!(
+        to.starts_with("/console/w/default/secret?name=team%2Fapi-key"),
+        "{to}"
+    );
+    assert!(to.contains("done=rolled-back"), "{to}");
+    assert_eq!(
+        ts.reveal(&ts.owner, "team/api-key").await.json()["value"],
+        "history-one-1"
+    );
+    let r = b.get(&to).await;
+    assert!(r
+        .text
+        .contains("version 4 is now current, with the value of version 1"));
+    // A viewer sees the page, without reveal, edit or rollback; a direct rollback is refused.
+    let (v, _) = Browser::sign_in(&ts, &viewer).await;
+    let r = v.get(page).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(!r.text.contains("data-reveal="));
+    assert!(!r.text.contains("data-rollback="));
+    assert!(!r.text.contains("/secrets/edit"));
+    let csrf = csrf_of(&r.text);
+    let r = v
+        .post_form(
+            "/console/w/default/secret/rollback",
+            &[("name", "team/api-key"), ("version", "2"), ("csrf", &csrf)],
+            h(&[]),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    // An unknown secret is a 404 page.
+    assert_eq!(
+        b.get("/console/w/default/secret?name=nope").await.status,
+        404
+    );
 }

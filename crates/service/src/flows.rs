@@ -250,15 +250,36 @@ impl Lockbox {
             .collect())
     }
 
-    pub(crate) fn secret_in_use(name: &str, uses: &[BindingInfo]) -> Error {
+    /// `secret_in_use`, naming the owners; `verb` is what force would do
+    /// (`delete`, `rename`).
+    pub(crate) fn secret_in_use(name: &str, uses: &[BindingInfo], verb: &str) -> Error {
         let mut owners: Vec<&str> = uses.iter().map(|b| b.owner.as_str()).collect();
         owners.dedup();
         Error::new(
             ErrorCode::SecretInUse,
             format!(
-                "secret '{name}' is used by {}; remove those uses first, or delete with force=true",
+                "secret '{name}' is used by {}; remove those uses first, or {verb} with force=true",
                 owners.join(", ")
             ),
         )
+    }
+
+    /// The bindings that protect a secret from `p`: all of them, except that a run
+    /// of a stored flow is not stopped by that flow's own bindings (seed 001's
+    /// `secrets-demo` creates, uses and deletes its own secret). Returns
+    /// (protecting, the run's own).
+    pub(crate) fn split_own_bindings(
+        p: &Principal,
+        uses: Vec<BindingInfo>,
+    ) -> (Vec<BindingInfo>, Vec<BindingInfo>) {
+        let own = p
+            .run
+            .as_ref()
+            .and_then(|r| r.flow.as_deref())
+            .map(|slug| format!("flow:{slug}"));
+        match own {
+            None => (uses, Vec::new()),
+            Some(own) => uses.into_iter().partition(|b| b.owner != own),
+        }
     }
 }

@@ -55,6 +55,9 @@ pub struct RunContext {
     pub expires_at: Timestamp,
     /// The token that opened the run; the run ends with it.
     pub opener: String,
+    /// The stored flow this run runs (`POST …/flows/<slug>/runs`): its own
+    /// bindings do not stop it deleting a secret.
+    pub flow: Option<String>,
 }
 
 impl RunContext {
@@ -74,6 +77,9 @@ struct RunClaims {
     e: i64,
     /// The opening token's id.
     o: String,
+    /// The stored flow's slug, for a run of a stored flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    f: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,6 +185,38 @@ impl Lockbox {
         ttl: Option<u64>,
         ctx: &RequestCtx,
     ) -> Result<OpenedRun> {
+        self.open_run_of(p, ws_name, None, user, trigger, ttl, ctx)
+            .await
+    }
+
+    /// Like [`Lockbox::open_run`], for a run of the stored flow `slug` (which must
+    /// exist and which the caller may read): the run knows its flow, so the flow
+    /// may delete a secret that only it binds.
+    pub async fn open_flow_run(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        slug: &str,
+        user: Option<&UserName>,
+        trigger: &str,
+        ctx: &RequestCtx,
+    ) -> Result<OpenedRun> {
+        self.get_flow(p, ws_name, slug, ctx).await?;
+        self.open_run_of(p, ws_name, Some(slug), user, trigger, None, ctx)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // open_run's parameters plus the flow
+    async fn open_run_of(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        flow: Option<&str>,
+        user: Option<&UserName>,
+        trigger: &str,
+        ttl: Option<u64>,
+        ctx: &RequestCtx,
+    ) -> Result<OpenedRun> {
         self.check_account(p, AccountAction::ManageRuns, ctx)
             .await?;
         let (ws, role) = self
@@ -240,6 +278,7 @@ impl Lockbox {
             t: trigger.to_owned(),
             e: expires_at.millis(),
             o: opener.id.clone(),
+            f: flow.map(str::to_owned),
         };
         let token = format!(
             "{RUN_TOKEN_PREFIX}{}",
@@ -263,14 +302,11 @@ impl Lockbox {
             revoked_at: None,
             run_as_users: false,
         };
-        let audit = self.record(
-            p,
-            Some(&ws.id),
-            "run.open",
-            Some(&run_id),
-            ctx,
-            serde_json::json!({"trigger": trigger, "user": user_row.as_ref().map(|u| u.name.clone()), "ttl": ttl, "opener": opener.id}),
-        );
+        let mut detail = serde_json::json!({"trigger": trigger, "user": user_row.as_ref().map(|u| u.name.clone()), "ttl": ttl, "opener": opener.id});
+        if let Some(f) = flow {
+            detail["flow"] = serde_json::json!(f);
+        }
+        let audit = self.record(p, Some(&ws.id), "run.open", Some(&run_id), ctx, detail);
         self.store
             .insert_token(row, audit)
             .await
@@ -399,6 +435,7 @@ impl Lockbox {
                 trigger: claims.t,
                 expires_at: Timestamp(claims.e),
                 opener: claims.o,
+                flow: claims.f,
             }),
         })
     }

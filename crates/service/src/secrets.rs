@@ -6,7 +6,7 @@
 //! so concurrent upserts and patches never lose an update.
 
 use crate::auth::Principal;
-use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, VersionInfo};
+use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, ValueKind, VersionInfo};
 use base64::Engine;
 use lockbox_core::{
     Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue, Timestamp,
@@ -761,6 +761,35 @@ impl Lockbox {
         Ok((value, want))
     }
 
+    /// Whether the current value of `name` is a JSON string (`text`) or other
+    /// JSON (`json`: an object, array, number or boolean), for an editor that
+    /// keeps the value's type (the console's edit form). Only for a role that may
+    /// write the secret; the answer is the value's type, never any part of it, so
+    /// it is not audited as a reveal.
+    pub async fn value_kind(
+        &self,
+        p: &Principal,
+        ws_name: &str,
+        scope: Scope,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<ValueKind> {
+        let t = self
+            .authorized_target(p, ws_name, scope, Action::WriteSecret, Some(name), ctx)
+            .await?;
+        let row = self.find_live(&t, name).await?;
+        let v = self
+            .version_row(&row.id, row.current_version)
+            .await?
+            .ok_or_else(|| not_found(name))?;
+        let value = self.open_version(&t.ws, &row, &v).await?;
+        // EXPOSE: only the first byte is looked at, to tell a JSON string from other JSON.
+        Ok(match value.expose().first() {
+            Some(b'"') => ValueKind::Text,
+            _ => ValueKind::Json,
+        })
+    }
+
     pub async fn list_secrets(
         &self,
         p: &Principal,
@@ -882,8 +911,10 @@ impl Lockbox {
             Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
             Scope::User => Vec::new(),
         };
+        // A stored flow's run may delete a secret only it binds (its bindings go too).
+        let (uses, own) = Self::split_own_bindings(p, uses);
         if !uses.is_empty() && !force {
-            let err = Self::secret_in_use(name.as_str(), &uses);
+            let err = Self::secret_in_use(name.as_str(), &uses, "delete");
             return Err(self
                 .refuse_secret(p, &t, "secret.delete", name, err, ctx)
                 .await);
@@ -903,11 +934,18 @@ impl Lockbox {
             ctx,
             detail,
         );
-        let deleted = self
-            .store
-            .delete_secret(&row.id, audit)
-            .await
-            .map_err(store_err);
+        let deleted = match own.first() {
+            None => self.store.delete_secret(&row.id, audit).await,
+            Some(b) => {
+                self.store
+                    .delete_secret_unbinding(&row.id, &t.ws.id, name.as_str(), &b.owner, audit)
+                    .await
+            }
+        }
+        .map_err(store_err);
+        if !own.is_empty() {
+            self.bindings_cache.clear();
+        }
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.forget_versions(|id| id != row.id);
         self.secrets_by_id.remove(&row.id);
@@ -1173,7 +1211,10 @@ impl Lockbox {
     }
 
     /// Renames a secret, when the workspace allows renames. The id, versions and
-    /// ciphertexts stay; anything that follows the id keeps working.
+    /// ciphertexts stay; anything that follows the id keeps working. A secret that
+    /// flows bind (by name) is refused with `secret_in_use` naming them, unless
+    /// `force`: then the bindings move with the name (audited as forced).
+    #[allow(clippy::too_many_arguments)] // rename's parameters plus force, like delete
     pub async fn rename_secret(
         &self,
         p: &Principal,
@@ -1181,6 +1222,7 @@ impl Lockbox {
         scope: Scope,
         name: &SecretName,
         new_name: &SecretName,
+        force: bool,
         ctx: &RequestCtx,
     ) -> Result<SecretMeta> {
         let t = self
@@ -1196,19 +1238,58 @@ impl Lockbox {
                 .await);
         }
         let row = self.find_live(&t, name).await?;
+        // Flows bind secrets by name: a rename would leave them failing with
+        // not_found and the secret unprotected, so it is refused like a delete.
+        let uses = match t.scope {
+            Scope::Workspace => self.bindings_of(&t.ws.id, name.as_str()).await?,
+            Scope::User => Vec::new(),
+        };
+        let (foreign, own) = Self::split_own_bindings(p, uses);
+        if !foreign.is_empty() && !force {
+            let err = Self::secret_in_use(name.as_str(), &foreign, "rename");
+            return Err(self
+                .refuse_secret(p, &t, "secret.rename", name, err, ctx)
+                .await);
+        }
         let now = self.clock.now();
+        let mut detail =
+            serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()});
+        if !foreign.is_empty() {
+            let mut owners: Vec<String> = foreign.iter().map(|b| b.owner.clone()).collect();
+            owners.dedup();
+            detail["forced"] = serde_json::json!(true);
+            detail["bindings"] = serde_json::json!(owners);
+        }
         let audit = self.record(
             p,
             Some(&t.ws.id),
             "secret.rename",
             Some(name.as_str()),
             ctx,
-            serde_json::json!({"new_name": new_name.as_str(), "scope": t.scope.as_str()}),
+            detail,
         );
-        let renamed = self
-            .store
-            .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
-            .await;
+        let moving = !foreign.is_empty() || !own.is_empty();
+        let renamed = if moving {
+            // The bindings move with the name, so delete protection stays.
+            self.store
+                .rename_secret_moving_bindings(
+                    &row.id,
+                    new_name.as_str(),
+                    now,
+                    &p.label(),
+                    &t.ws.id,
+                    name.as_str(),
+                    audit,
+                )
+                .await
+        } else {
+            self.store
+                .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
+                .await
+        };
+        if moving {
+            self.bindings_cache.clear();
+        }
         self.secrets.remove(&secret_key(&t, name.as_str()));
         self.secrets.remove(&secret_key(&t, new_name.as_str()));
         self.secrets_by_id.remove(&row.id);

@@ -158,3 +158,20 @@ pub struct AuditPage {
 }
 
 pub use lockbox_store::WorkspaceSettings;
+
+/// What a stored value is: a JSON string (`text`) or any other JSON (`json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueKind {
+    Text,
+    Json,
+}
+
+impl ValueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::Text => "text",
+            ValueKind::Json => "json",
+        }
+    }
+}

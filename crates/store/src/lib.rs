@@ -261,6 +261,31 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
         audit: AuditRecord,
     ) -> StoreResult<bool>;
     async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool>;
+    /// Like [`Store::rename_secret`], and in the same transaction every binding of
+    /// `old_name` in `workspace_id` (any owner) points at `new_name`: a forced rename
+    /// of a workspace secret keeps its delete protection.
+    #[allow(clippy::too_many_arguments)]
+    async fn rename_secret_moving_bindings(
+        &self,
+        secret_id: &str,
+        new_name: &str,
+        at: Timestamp,
+        by: &str,
+        workspace_id: &str,
+        old_name: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Like [`Store::delete_secret`], and in the same transaction removes the
+    /// bindings `owner` holds on `name` in `workspace_id` (a flow deleting a secret
+    /// only it binds).
+    async fn delete_secret_unbinding(
+        &self,
+        secret_id: &str,
+        workspace_id: &str,
+        name: &str,
+        owner: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool>;
     /// Soft-deletes, undeletes or destroys the listed versions of a secret (unknown
     /// numbers are ignored) and appends `audit`; returns the versions that changed,
     /// ascending. Destroyed versions never change again.

@@ -232,6 +232,7 @@ conformance! {
         secrets_find_versions_and_replace,
         list_secrets_filters_and_pages,
         rename_and_delete_secret,
+        renames_move_bindings_and_deletes_drop_one_owners,
         purge_expired_returns_rows_and_audits,
         list_audit_newest_first_in_pages,
         import_into_a_non_empty_store_conflicts,
@@ -1564,6 +1565,89 @@ async fn rename_and_delete_secret(s: Arc<dyn Store>) {
     s.commit_version(create("s3", "two"), audit("secret.put"))
         .await
         .unwrap();
+}
+
+/// A forced rename moves every binding of the old name in the same transaction; a
+/// flow's delete of a secret drops that flow's bindings of it and no one else's.
+async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let bind = |owner: &str, secret: &str, location: &str| BindingRow {
+        workspace_id: "ws".into(),
+        owner: owner.into(),
+        secret: secret.into(),
+        location: location.into(),
+    };
+    s.commit_version(create("s1", "one"), audit("secret.put"))
+        .await
+        .unwrap();
+    s.put_bindings(
+        "ws",
+        "crm",
+        vec![bind("", "one", "node 1"), bind("", "uno", "node 2")],
+        audit("bindings.put"),
+    )
+    .await
+    .unwrap();
+    s.put_bindings(
+        "ws",
+        "erp",
+        vec![bind("", "one", "step 4")],
+        audit("bindings.put"),
+    )
+    .await
+    .unwrap();
+    let before = audit_rows(&*s).await;
+    assert!(s
+        .rename_secret_moving_bindings(
+            "s1",
+            "uno",
+            Timestamp(9),
+            "user:bob",
+            "ws",
+            "one",
+            audit("secret.rename")
+        )
+        .await
+        .unwrap());
+    assert!(s.bindings_of("ws", "one").await.unwrap().is_empty());
+    assert_eq!(
+        s.bindings_of("ws", "uno").await.unwrap(),
+        vec![
+            bind("crm", "uno", "node 1"),
+            bind("crm", "uno", "node 2"),
+            bind("erp", "uno", "step 4")
+        ]
+    );
+    assert_eq!(audit_rows(&*s).await, before + 1);
+    // Nothing moves when the secret is gone.
+    assert!(!s
+        .rename_secret_moving_bindings(
+            "nope",
+            "x",
+            Timestamp(9),
+            "user:bob",
+            "ws",
+            "uno",
+            audit("secret.rename")
+        )
+        .await
+        .unwrap());
+    assert_eq!(s.bindings_of("ws", "uno").await.unwrap().len(), 3);
+
+    assert!(s
+        .delete_secret_unbinding("s1", "ws", "uno", "crm", audit("secret.delete"))
+        .await
+        .unwrap());
+    assert_eq!(
+        s.bindings_of("ws", "uno").await.unwrap(),
+        vec![bind("erp", "uno", "step 4")]
+    );
+    assert!(!s
+        .delete_secret_unbinding("s1", "ws", "uno", "erp", audit("secret.delete"))
+        .await
+        .unwrap());
+    assert_eq!(s.bindings_of("ws", "uno").await.unwrap().len(), 1);
+    assert_eq!(audit_rows(&*s).await, before + 2);
 }
 
 async fn purge_expired_returns_rows_and_audits(s: Arc<dyn Store>) {

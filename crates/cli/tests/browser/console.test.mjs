@@ -68,7 +68,8 @@ await scenario("owner: headers, sign-in, cookie flags, create masked and restric
     const p = page.getByRole("dialog", { name: "New secret" });
     await p.getByLabel("Name").fill(name);
     const valueInput = p.getByLabel("Value");
-    assert.equal(await valueInput.getAttribute("type"), "password");
+    // Multi-line (issue 18): a textarea, masked while typing.
+    assert.equal(await valueInput.evaluate((e) => e.tagName), "TEXTAREA");
     assert.equal(await valueInput.getAttribute("autocomplete"), "off");
     await valueInput.fill(value);
     await p.getByLabel("Description").fill(desc);

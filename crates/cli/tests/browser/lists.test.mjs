@@ -157,7 +157,7 @@ await scenario("lists: search over names, descriptions and labels, as you type (
   await keystroke("Service 0999 cred");
   assert.deepEqual(await names(page), ["svc-0999"]);
   // The new count is announced (a live region outside the swapped list).
-  assert.match(await page.locator("[data-list-status]").innerText(), /^1 secret matching “Service 0999 cred”\.$/);
+  assert.match(await page.locator("#live").innerText(), /^1 secret matching “Service 0999 cred”\.$/);
   // Label value and key.
   await keystroke("billing-sq");
   assert.deepEqual(await names(page), ["svc-0042"]);

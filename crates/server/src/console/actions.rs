@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use lockbox_core::{Error, ErrorCode, Role, Scope, SecretName, TokenName, UserName, Visibility};
-use lockbox_service::{PutSecret, SecretSettingsPatch};
+use lockbox_service::{PutSecret, SecretSettingsPatch, ValueKind};
 use serde::Deserialize;
 
 fn secrets_url(ws: &str, done: &str, name: &str) -> String {
@@ -106,6 +106,18 @@ pub struct SecretForm {
     scope: String,
     #[serde(default)]
     q: String,
+    /// The version the edit form was opened on (compare-and-set).
+    #[serde(default)]
+    version: String,
+    /// `text`, `json`, or empty: keep the type of the current value (edit).
+    #[serde(default)]
+    kind: String,
+    /// "Rename anyway and move the bindings" (a rename of a secret flows use).
+    #[serde(default)]
+    force: String,
+    /// `secret`: the form is on the secret page, so errors show there.
+    #[serde(default)]
+    from: String,
 }
 
 impl SecretForm {
@@ -117,9 +129,73 @@ impl SecretForm {
             description: self.description.clone(),
             visibility: self.visibility.clone(),
             scope: self.scope.clone(),
+            version: self.version.trim().to_owned(),
+            value_kind: match self.kind.as_str() {
+                k @ ("text" | "json") => k.to_owned(),
+                _ => String::new(),
+            },
+            force: !self.force.is_empty(),
             ..Panel::default()
         }
     }
+
+    /// The page the form came from, again, with the panel's errors.
+    async fn again(
+        &self,
+        st: &AppState,
+        c: &Console,
+        ws: &str,
+        panel: Panel,
+        status: StatusCode,
+    ) -> Response {
+        if self.from == "secret" {
+            let scope = parse_scope(&self.scope).unwrap_or(Scope::Workspace);
+            pages::render_secret(st, c, ws, &self.name, scope, None, Some(panel), status).await
+        } else {
+            pages::render_secrets(st, c, ws, &self.q, None, Some(panel), status).await
+        }
+    }
+}
+
+/// The typed value as JSON: a string (line breaks kept, the browser's CRLF made
+/// LF) or, for the JSON type, the parsed document. The error is in words and
+/// names a position, never any part of the value.
+fn form_value(raw: String, json: bool) -> Result<serde_json::Value, String> {
+    if json {
+        serde_json::from_str(&raw).map_err(|e| {
+            format!(
+                "invalid: this is not valid JSON (line {}, column {}); fix it, or choose the type Text",
+                e.line(),
+                e.column()
+            )
+        })
+    } else if raw.contains('\r') {
+        Ok(serde_json::Value::String(raw.replace("\r\n", "\n")))
+    } else {
+        Ok(serde_json::Value::String(raw))
+    }
+}
+
+/// "Changed by X at T since you opened it": a stale edit, never an overwrite.
+async fn stale(
+    st: &AppState,
+    c: &Console,
+    ws: &str,
+    scope: Scope,
+    name: &SecretName,
+    seen: u64,
+    panel: &mut Panel,
+) {
+    let p = &c.session.principal;
+    let (by, at, now) = match st.svc.secret_metadata(p, ws, scope, name, &c.ctx).await {
+        Ok(m) => (m.updated_by, pages::when(&m.updated_at), m.version),
+        Err(_) => ("someone".to_owned(), "a moment ago".to_owned(), 0),
+    };
+    panel.code = Some(ErrorCode::VersionMismatch.as_str());
+    panel.error = Some(format!(
+        "'{name}' was changed by {by} at {at} since you opened it (you opened version {seen}; it is now version {now}). Nothing was saved. Review the change, then edit again."
+    ));
+    panel.review = Some(pages::secret_url(ws, name.as_str(), scope));
 }
 
 /// Puts a service error next to the field it is about, or at the top of the panel.
@@ -211,8 +287,24 @@ pub async fn create_secret(
         )
         .await;
     }
+    let value = match form_value(f.value, f.kind == "json") {
+        Ok(v) => v,
+        Err(m) => {
+            panel.errors.insert("value", m);
+            return pages::render_secrets(
+                &st,
+                &c,
+                &ws,
+                &f.q,
+                None,
+                Some(panel),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+    };
     let req = PutSecret {
-        value: serde_json::Value::String(f.value),
+        value,
         description: Some(f.description.clone()).filter(|d| !d.is_empty()),
         visibility: Some(visibility),
         ttl_seconds: None,
@@ -248,7 +340,7 @@ pub async fn edit_secret(
     ApiPath(ws): ApiPath<String>,
     f: ConsoleForm<SecretForm>,
 ) -> Response {
-    let (c, f) = (f.console, f.form);
+    let (c, mut f) = (f.console, f.form);
     let mut panel = f.panel("edit");
     let p = &c.session.principal;
     let scope = match parse_scope(&f.scope) {
@@ -272,17 +364,17 @@ pub async fn edit_secret(
             }
         },
     };
+    // The version the form was opened on; a form without one (an old page) edits
+    // what is current, as before.
+    let seen = match f.version.trim() {
+        "" => None,
+        v => match v.parse::<u64>() {
+            Ok(v) => Some(v),
+            Err(_) => return pages::fail(&c, Error::invalid("the form's version is not a number")),
+        },
+    };
     if !panel.errors.is_empty() {
-        return pages::render_secrets(
-            &st,
-            &c,
-            &ws,
-            &f.q,
-            None,
-            Some(panel),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        return f.again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST).await;
     }
     // Edit what exists (never create by accident), and only the version the user saw.
     let current = match st.svc.secret_metadata(p, &ws, scope, &name, &c.ctx).await {
@@ -290,60 +382,199 @@ pub async fn edit_secret(
         Err(e) => {
             let status = status_for(&e);
             place_error(&mut panel, e);
-            return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await;
+            return f.again(&st, &c, &ws, panel, status).await;
+        }
+    };
+    let seen = seen.unwrap_or(current.version);
+    if current.version != seen {
+        stale(&st, &c, &ws, scope, &name, seen, &mut panel).await;
+        return f.again(&st, &c, &ws, panel, StatusCode::CONFLICT).await;
+    }
+    // The new value, as text or as JSON (the type chosen, or the current value's).
+    let value = if f.value.is_empty() {
+        None
+    } else {
+        let json = match f.kind.as_str() {
+            "json" => true,
+            "text" => false,
+            _ => match st.svc.value_kind(p, &ws, scope, &name, &c.ctx).await {
+                Ok(k) => k == ValueKind::Json,
+                Err(e) if refused(&e) => return pages::fail(&c, e),
+                Err(_) => false,
+            },
+        };
+        match form_value(std::mem::take(&mut f.value), json) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                panel.errors.insert("value", m);
+                return f.again(&st, &c, &ws, panel, StatusCode::BAD_REQUEST).await;
+            }
         }
     };
     let mut target = name.clone();
     if let Some(n) = new_name {
-        match st.svc.rename_secret(p, &ws, scope, &name, &n, &c.ctx).await {
+        let force = !f.force.is_empty();
+        match st
+            .svc
+            .rename_secret(p, &ws, scope, &name, &n, force, &c.ctx)
+            .await
+        {
             Ok(_) => {
                 target = n;
                 panel.name = target.as_str().to_owned();
             }
             Err(e) => {
                 let status = status_for(&e);
-                panel
-                    .errors
-                    .insert("name", format!("{}: {}", e.code, e.message));
-                return pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await;
+                if e.code == ErrorCode::SecretInUse {
+                    let flows: Vec<Flow> = current
+                        .bindings
+                        .as_deref()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(Flow::from)
+                        .collect();
+                    let names: Vec<&str> = flows.iter().map(|f| f.owner.as_str()).collect();
+                    panel.errors.insert(
+                        "name",
+                        format!(
+                            "'{name}' is used by {} ({}); renaming it would break {}. Tick \"Rename anyway and move the bindings\" to rename it and move those uses to the new name.",
+                            plural(names.len(), "flow"),
+                            names.join(", "),
+                            if names.len() == 1 { "it" } else { "them" }
+                        ),
+                    );
+                    panel.rename_blocked = true;
+                    panel.flows = flows;
+                } else {
+                    panel
+                        .errors
+                        .insert("name", format!("{}: {}", e.code, e.message));
+                }
+                return f.again(&st, &c, &ws, panel, status).await;
             }
         }
     }
-    let saved = if f.value.is_empty() {
-        // A blank value keeps the stored one: only the description changes, and
-        // no new version is written (an admin never needs to know a restricted value
-        // to fix its description).
-        let patch = SecretSettingsPatch {
-            description: Some(f.description.clone()),
-            ..SecretSettingsPatch::default()
-        };
-        st.svc
-            .update_secret_settings(p, &ws, scope, &target, patch, &c.ctx)
-            .await
-            .map(drop)
-    } else {
-        let req = PutSecret {
-            value: serde_json::Value::String(f.value),
-            description: Some(f.description.clone()),
-            visibility: None,
-            ttl_seconds: None,
-            if_match: Some(current.version),
-            allowed_hosts: None,
-            create_only: false,
-            labels: None,
-        };
-        st.svc
-            .put_secret(p, &ws, scope, &target, req, &c.ctx)
-            .await
-            .map(drop)
+    let saved = match value {
+        None => {
+            // A blank value keeps the stored one: only the description changes, and
+            // no new version is written (an admin never needs to know a restricted
+            // value to fix its description).
+            let patch = SecretSettingsPatch {
+                description: Some(f.description.clone()),
+                ..SecretSettingsPatch::default()
+            };
+            st.svc
+                .update_secret_settings(p, &ws, scope, &target, patch, &c.ctx)
+                .await
+                .map(drop)
+        }
+        Some(value) => {
+            let req = PutSecret {
+                value,
+                description: Some(f.description.clone()),
+                visibility: None,
+                ttl_seconds: None,
+                if_match: Some(seen),
+                allowed_hosts: None,
+                create_only: false,
+                labels: None,
+            };
+            st.svc
+                .put_secret(p, &ws, scope, &target, req, &c.ctx)
+                .await
+                .map(drop)
+        }
     };
     match saved {
+        Ok(()) if f.from == "secret" => Redirect::to(&format!(
+            "{}&done=updated",
+            pages::secret_url(&ws, target.as_str(), scope)
+        ))
+        .into_response(),
         Ok(()) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
         Err(e) if refused(&e) => pages::fail(&c, e),
+        Err(e) if e.code == ErrorCode::VersionMismatch => {
+            stale(&st, &c, &ws, scope, &target, seen, &mut panel).await;
+            f.again(&st, &c, &ws, panel, StatusCode::CONFLICT).await
+        }
         Err(e) => {
             let status = status_for(&e);
             place_error(&mut panel, e);
-            pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
+            f.again(&st, &c, &ws, panel, status).await
+        }
+    }
+}
+
+/// "1 flow", "2 flows".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RollbackForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    version: String,
+}
+
+/// Rolls a secret back to an old version (a new version equal to it), then
+/// back to the secret page (post/redirect/get).
+pub async fn rollback_secret(
+    State(st): State<AppState>,
+    ApiPath(ws): ApiPath<String>,
+    f: ConsoleForm<RollbackForm>,
+) -> Response {
+    let (c, f) = (f.console, f.form);
+    let scope = match parse_scope(&f.scope) {
+        Ok(s) => s,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let name = match SecretName::parse(&f.name) {
+        Ok(n) => n,
+        Err(e) => return pages::fail(&c, e),
+    };
+    let Ok(to) = f.version.trim().parse::<u64>() else {
+        return pages::fail(&c, Error::invalid("choose a version to roll back to"));
+    };
+    match st
+        .svc
+        .rollback_secret(&c.session.principal, &ws, scope, &name, to, &c.ctx)
+        .await
+    {
+        Ok(m) => Redirect::to(&format!(
+            "{}&done=rolled-back&from={to}&to={}",
+            pages::secret_url(&ws, name.as_str(), scope),
+            m.version
+        ))
+        .into_response(),
+        Err(e) if refused(&e) => pages::fail(&c, e),
+        Err(e) => {
+            let status = status_for(&e);
+            let panel = Panel {
+                kind: "rollback",
+                name: name.as_str().to_owned(),
+                code: Some(e.code.as_str()),
+                error: Some(e.message),
+                ..Panel::default()
+            };
+            pages::render_secret(
+                &st,
+                &c,
+                &ws,
+                name.as_str(),
+                scope,
+                None,
+                Some(panel),
+                status,
+            )
+            .await
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod actions;
 mod assets;
+mod audit;
 mod flash;
 mod pages;
 mod session;
@@ -66,6 +67,11 @@ pub fn router() -> Router<AppState> {
             "/console/w/{ws}/export",
             get(transfer::export_names).post(transfer::export_values),
         )
+        .route("/console/w/{ws}/secret", get(pages::secret))
+        .route(
+            "/console/w/{ws}/secret/rollback",
+            post(actions::rollback_secret),
+        )
         .route("/console/w/{ws}/members", get(pages::members))
         .route("/console/w/{ws}/members/add", post(actions::add_member))
         .route("/console/w/{ws}/members/role", post(actions::set_role))
@@ -76,7 +82,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/w/{ws}/tokens", get(pages::tokens))
         .route("/console/w/{ws}/tokens/create", post(actions::create_token))
         .route("/console/w/{ws}/tokens/revoke", post(actions::revoke_token))
-        .route("/console/w/{ws}/audit", get(pages::audit))
+        .route("/console/w/{ws}/audit", get(audit::audit))
+        .route("/console/w/{ws}/audit/export", get(audit::export))
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/{*rest}", any(pages::not_found))
         .layer(axum::middleware::from_fn(same_origin_only))

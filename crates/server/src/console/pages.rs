@@ -1,5 +1,5 @@
-//! The console's pages (GET): home, sign-in, secrets, members, tokens, audit and
-//! the 404 page. Each asks the service for what the session's principal may see and
+//! The console's pages (GET): home, sign-in, secrets, members, tokens and the 404
+//! page (the audit page is audit.rs). Each asks the service for what the session's principal may see and
 //! renders it; controls are shown by role (`lockbox_core::allowed`), but the service
 //! enforces every rule again on the action. No page ever holds a secret value.
 
@@ -264,6 +264,23 @@ pub struct Panel {
     pub code: Option<&'static str>,
     pub error: Option<String>,
     pub flows: Vec<Flow>,
+    /// The version the edit form was opened on.
+    pub version: String,
+    /// The value type chosen in the form (`text`, `json`, or empty: keep).
+    pub value_kind: String,
+    /// "Rename anyway and move the bindings" was ticked.
+    pub force: bool,
+    /// A rename was refused because flows use the secret: offer `force`.
+    pub rename_blocked: bool,
+    /// A stale edit: where to review what changed (the secret page).
+    pub review: Option<String>,
+}
+
+/// The secret page's address (names may hold '/', so they go in the query).
+pub fn secret_url(ws: &str, name: &str, scope: Scope) -> String {
+    let q = serde_urlencoded::to_string([("name", name), ("scope", scope.as_str())])
+        .unwrap_or_default();
+    format!("/console/w/{ws}/secret?{q}")
 }
 
 #[derive(Serialize)]
@@ -288,6 +305,9 @@ struct Row {
     visibility: &'static str,
     scope: &'static str,
     fingerprint: String,
+    version: u64,
+    /// The secret page of this row.
+    url: String,
     updated: String,
     updated_day: String,
     updated_time: String,
@@ -313,9 +333,12 @@ fn mark_confusables(rows: &mut [Row]) {
     }
 }
 
-fn row(m: SecretMeta, actor: Role) -> Row {
+fn row(ws: &str, m: SecretMeta, actor: Role) -> Row {
     let can = |a| allowed(Actor::Member(actor), a);
+    let scope = Scope::parse(m.scope).unwrap_or(Scope::Workspace);
     Row {
+        version: m.version,
+        url: secret_url(ws, &m.name, scope),
         can_reveal: m.visibility == Visibility::Masked.as_str() && can(Action::RevealMasked),
         can_edit: can(Action::WriteSecret),
         can_delete: can(Action::DeleteSecret),
@@ -577,7 +600,7 @@ async fn render_list(
         .secrets
         .iter()
         .cloned()
-        .map(|m| row(m, lay.role()))
+        .map(|m| row(ws, m, lay.role()))
         .collect();
     mark_confusables(&mut rows);
     let at = |pg: u32| view.url(ws, view.sort, view.desc, pg, view.mpage);
@@ -599,7 +622,7 @@ async fn render_list(
                     .secrets
                     .iter()
                     .cloned()
-                    .map(|m| row(m, Role::Owner))
+                    .map(|m| row(ws, m, Role::Owner))
                     .collect();
                 mark_confusables(&mut rows);
                 let at = |mpg: u32| view.url(ws, view.sort, view.desc, page.page, mpg);
@@ -649,12 +672,190 @@ async fn render_list(
         url => view.url(ws, view.sort, view.desc, view.page, view.mpage),
         flash => flash,
         panel => minijinja::Value::from(minijinja::value::Serde(&panel)),
+        max_bytes => st.svc.config().max_value_bytes,
     };
     if fragment {
         view::render(status, "secrets_list.html", ctx)
     } else {
         view::render(status, "secrets.html", ctx)
     }
+}
+
+// ---- one secret: metadata, versions, rollback, edit
+
+#[derive(Deserialize, Default)]
+pub struct SecretQuery {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    to: Option<u64>,
+}
+
+/// `GET /console/w/{ws}/secret?name=…&scope=…`: one secret's page.
+pub async fn secret(
+    State(st): State<AppState>,
+    c: Console,
+    ApiPath(ws): ApiPath<String>,
+    ApiQuery(q): ApiQuery<SecretQuery>,
+) -> Response {
+    let scope = match q.scope.as_str() {
+        "" => Scope::Workspace,
+        s => match Scope::parse(s) {
+            Ok(s) => s,
+            Err(e) => return fail(&c, e),
+        },
+    };
+    // The flash is built from numbers and a fixed word only (the link is forgeable).
+    let flash = match (q.done.as_deref(), q.from, q.to) {
+        (Some("updated"), _, _) => Some("Saved.".to_owned()),
+        (Some("rolled-back"), Some(f), Some(t)) => Some(format!(
+            "Rolled back: version {t} is now current, with the value of version {f}."
+        )),
+        _ => None,
+    };
+    render_secret(&st, &c, &ws, &q.name, scope, flash, None, StatusCode::OK).await
+}
+
+#[derive(Serialize)]
+struct VersionRow {
+    version: u64,
+    state: &'static str,
+    current: bool,
+    fingerprint: String,
+    created: String,
+    created_at: String,
+    created_by: String,
+    can_rollback: bool,
+}
+
+/// The secret page, optionally with an edit error or a refused rollback.
+#[allow(clippy::too_many_arguments)]
+pub async fn render_secret(
+    st: &AppState,
+    c: &Console,
+    ws: &str,
+    name: &str,
+    scope: Scope,
+    flash: Option<String>,
+    panel: Option<Panel>,
+    status: StatusCode,
+) -> Response {
+    let lay = match layout(st, c, ws, "secrets").await {
+        Ok(l) => l,
+        Err(e) => return fail(c, e),
+    };
+    let name = match lockbox_core::SecretName::parse(name) {
+        Ok(n) => n,
+        Err(e) => return fail(c, e),
+    };
+    let p = &c.session.principal;
+    let meta = match st.svc.secret_metadata(p, ws, scope, &name, &c.ctx).await {
+        Ok(m) => m,
+        Err(e) => return fail(c, e),
+    };
+    let versions = match st.svc.list_versions(p, ws, scope, &name, &c.ctx).await {
+        Ok(v) => v,
+        Err(e) => return fail(c, e),
+    };
+    // In their own user scope, members act as owner (the service's rule).
+    let actor = match scope {
+        Scope::Workspace => lay.role(),
+        Scope::User => Role::Owner,
+    };
+    let can = |a| allowed(Actor::Member(actor), a);
+    let can_write = can(Action::WriteSecret);
+    let can_reveal = meta.visibility == Visibility::Masked.as_str() && can(Action::RevealMasked);
+    let now = st.svc.now().to_rfc3339();
+    let mut rows: Vec<VersionRow> = versions
+        .into_iter()
+        .map(|v| {
+            let deleted = v.deleted_at.as_deref().is_some_and(|d| d <= now.as_str());
+            let state = if v.destroyed {
+                "destroyed"
+            } else if deleted {
+                "deleted"
+            } else if v.current {
+                "current"
+            } else {
+                "kept"
+            };
+            VersionRow {
+                version: v.version,
+                state,
+                current: v.current,
+                fingerprint: v.fingerprint,
+                created: when(&v.created_at),
+                created_at: v.created_at,
+                created_by: v.created_by,
+                can_rollback: can_write && !v.current && state == "kept",
+            }
+        })
+        .collect();
+    rows.sort_by_key(|v| std::cmp::Reverse(v.version));
+    // The edit form keeps the value's type: JSON is edited as JSON.
+    let value_kind = if can_write {
+        st.svc
+            .value_kind(p, ws, scope, &name, &c.ctx)
+            .await
+            .map(|k| k.as_str())
+            .unwrap_or("text")
+    } else {
+        "text"
+    };
+    let flows: Vec<Flow> = meta
+        .bindings
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(Flow::from)
+        .collect();
+    let mut flow_names: Vec<&str> = flows.iter().map(|f| f.owner.as_str()).collect();
+    flow_names.dedup();
+    let flow_count = flow_names.len();
+    view::render(
+        status,
+        "secret.html",
+        minijinja::context! {
+            title => format!("Secret {}", name.as_str()),
+            signed_in => true,
+            lay => minijinja::Value::from(minijinja::value::Serde(&lay)),
+            csrf => c.session.csrf_token(),
+            s => minijinja::context! {
+                name => name.as_str(),
+                scope => meta.scope,
+                visibility => meta.visibility,
+                description => meta.description.clone().unwrap_or_default(),
+                version => meta.version,
+                fingerprint => meta.fingerprint.clone(),
+                created => when(&meta.created_at),
+                created_by => meta.created_by.clone(),
+                updated => when(&meta.updated_at),
+                updated_at => meta.updated_at.clone(),
+                updated_by => meta.updated_by.clone(),
+                expires => meta.expires_at.as_deref().map(when),
+                allowed_hosts => meta.allowed_hosts.clone(),
+                labels => meta.labels.clone(),
+                current_deleted => meta.current_deleted,
+                flows => minijinja::Value::from(minijinja::value::Serde(&flows)),
+                flow_count => flow_count,
+                value_kind => value_kind,
+            },
+            can_write => can_write,
+            can_reveal => can_reveal,
+            can_rename => can_write && lay.allow_rename,
+            versions => minijinja::Value::from(minijinja::value::Serde(&rows)),
+            list_url => format!("/console/w/{ws}/secrets"),
+            flash => flash,
+            panel => minijinja::Value::from(minijinja::value::Serde(&panel)),
+            max_bytes => st.svc.config().max_value_bytes,
+        },
+    )
 }
 
 // ---- members, tokens, audit (owners and admins)
@@ -857,120 +1058,6 @@ pub async fn render_tokens(
     )
 }
 
-#[derive(Deserialize, Default)]
-pub struct AuditQuery {
-    #[serde(default)]
-    secret: Option<String>,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    action: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    #[serde(default)]
-    from: Option<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    #[serde(default)]
-    to: Option<String>,
-}
-
-/// `YYYY-MM-DD` (the shape only; a day is compared as text).
-fn is_date(d: &str) -> bool {
-    d.len() == 10
-        && d.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        })
-}
-
-/// At most this many audit rows are scanned, and this many shown.
-const AUDIT_SCAN: usize = 10_000;
-const AUDIT_SHOW: usize = 500;
-
-pub async fn audit(
-    State(st): State<AppState>,
-    c: Console,
-    ApiPath(ws): ApiPath<String>,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Response {
-    let lay = match layout(&st, &c, &ws, "audit").await {
-        Ok(l) => l,
-        Err(e) => return fail(&c, e),
-    };
-    if !lay.can_audit {
-        return not_allowed(&c, lay, "read the audit log");
-    }
-    let norm = |s: &Option<String>| {
-        s.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let (secret, actor, action, from, to) = (
-        norm(&q.secret),
-        norm(&q.actor),
-        norm(&q.action),
-        norm(&q.from),
-        norm(&q.to),
-    );
-    for d in [&from, &to].into_iter().flatten() {
-        if !is_date(d) {
-            return view::error_page(
-                ErrorCode::Invalid,
-                "dates are YYYY-MM-DD",
-                c.ctx.request_id.as_deref(),
-            );
-        }
-    }
-    let mut events = Vec::new();
-    let mut before = None;
-    let mut scanned = 0;
-    while scanned < AUDIT_SCAN && events.len() < AUDIT_SHOW {
-        let page = match st
-            .svc
-            .audit_log(&c.session.principal, &ws, before, Some(1000), &c.ctx)
-            .await
-        {
-            Ok(p) => p,
-            Err(e) => return fail(&c, e),
-        };
-        scanned += page.events.len();
-        for e in page.events {
-            let day = e.at.get(..10).unwrap_or("");
-            let keep = secret
-                .as_deref()
-                .is_none_or(|s| e.target.as_deref().is_some_and(|t| t.contains(s)))
-                && actor.as_deref().is_none_or(|a| e.actor.contains(a))
-                && action.as_deref().is_none_or(|a| e.action.starts_with(a))
-                && from.as_deref().is_none_or(|f| day >= f)
-                && to.as_deref().is_none_or(|t| day <= t);
-            if keep && events.len() < AUDIT_SHOW {
-                events.push(minijinja::context! {
-                    seq => e.seq, at => when(&e.at), actor => e.actor, action => e.action,
-                    target => e.target, outcome => e.outcome,
-                    detail => if e.detail.as_object().is_some_and(|o| o.is_empty()) {
-                        String::new()
-                    } else {
-                        e.detail.to_string()
-                    },
-                });
-            }
-        }
-        match page.next_before {
-            Some(b) => before = Some(b),
-            None => break,
-        }
-    }
-    view::render(
-        StatusCode::OK,
-        "audit.html",
-        minijinja::context! {
-            title => "Audit log", signed_in => true, csrf => c.session.csrf_token(),
-            lay => minijinja::Value::from(minijinja::value::Serde(&lay)), events => events,
-            f => minijinja::context! { secret => secret, actor => actor, action => action, from => from, to => to },
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -982,6 +1069,8 @@ mod tests {
             visibility: "masked",
             scope: "workspace",
             fingerprint: String::new(),
+            version: 1,
+            url: String::new(),
             updated: String::new(),
             updated_day: String::new(),
             updated_time: String::new(),

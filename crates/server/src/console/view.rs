@@ -31,6 +31,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../console/templates/import.html"),
     ),
     (
+        "secret.html",
+        include_str!("../../console/templates/secret.html"),
+    ),
+    (
         "members.html",
         include_str!("../../console/templates/members.html"),
     ),
@@ -162,5 +166,44 @@ mod tests {
             .unwrap();
         assert!(!r.contains("<script>x"));
         assert!(r.contains("&lt;script&gt;"));
+    }
+
+    /// A rename refused because flows use the secret (the service's `secret_in_use`
+    /// on rename): the error next to the name field names the flows, with the
+    /// "Rename anyway and move the bindings" checkbox (`force`), kept as ticked.
+    #[test]
+    fn a_refused_rename_offers_force_next_to_the_name() {
+        let mut panel = super::super::pages::Panel {
+            kind: "edit",
+            name: "orders-api-key".into(),
+            new_name: "orders-key".into(),
+            version: "3".into(),
+            rename_blocked: true,
+            force: true,
+            ..Default::default()
+        };
+        panel.errors.insert(
+            "name",
+            "'orders-api-key' is used by 1 flow (orders-sync); renaming it would break it.".into(),
+        );
+        let html = env()
+            .get_template("secrets.html")
+            .unwrap()
+            .render(minijinja::context! {
+                title => "Secrets", signed_in => true, csrf => "c", q => "",
+                lay => minijinja::context! { ws => "default", can_write => true, allow_rename => true, personal => false },
+                list => minijinja::context! { rows => Vec::<String>::new(), matched => 0, page => 1, pages => 1, first => 0, last => 0, truncated => false },
+                sorts => minijinja::context! { by => "name", dir => "ascending", name_url => "", updated_url => "" },
+                sort => "name", dir => "asc", url => "/console/w/default/secrets",
+                panel => minijinja::Value::from(minijinja::value::Serde(&Some(panel))),
+                max_bytes => 65536,
+            })
+            .unwrap();
+        assert!(html.contains("id=\"edit-name-error\""), "{html}");
+        assert!(html.contains("used by 1 flow (orders-sync)"));
+        assert!(html.contains(
+            "<input type=\"checkbox\" name=\"force\" value=\"1\" checked> Rename anyway and move the bindings"
+        ));
+        assert!(html.contains("name=\"version\" data-fill-value=\"version\" value=\"3\""));
     }
 }

@@ -161,14 +161,15 @@ pub async fn run_flow(
     let flow = parse(&slug, &yaml)?;
     let user = body.user.as_deref().map(UserName::parse).transpose()?;
     let trigger = body.trigger.unwrap_or_else(|| "manual".into());
+    // The run knows its flow: it may delete a secret only this flow binds.
     let run = st
         .svc
-        .open_run(
+        .open_flow_run(
             &caller.principal,
             &ws,
+            &slug,
             user.as_ref(),
             &trigger,
-            None,
             &caller.ctx,
         )
         .await?;

@@ -311,26 +311,29 @@ pub struct RenameBody {
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/rename", request_body = RenameBody,
-    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
+    params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query),
+           ("force" = Option<bool>, Query, description = "rename even though flows use it: their bindings move with the name (audited)")),
     responses((status = 200, description = "renamed"), (status = 403, description = "renames disabled"),
-              (status = 409, description = "name taken")))]
+              (status = 409, description = "name taken, or secret_in_use: a flow uses it")))]
 pub async fn rename(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(path): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<ScopeQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
     JsonBody(body): JsonBody<RenameBody>,
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
     let new_name = SecretName::parse(&body.name)?;
+    let scope = ScopeQuery { scope: q.scope }.scope()?;
     let meta = st
         .svc
         .rename_secret(
             &caller.principal,
             &ws,
-            q.scope()?,
+            scope,
             &name,
             &new_name,
+            q.force.unwrap_or(false),
             &caller.ctx,
         )
         .await?;

@@ -976,6 +976,68 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rename_secret_moving_bindings(
+        &self,
+        secret_id: &str,
+        new_name: &str,
+        at: Timestamp,
+        by: &str,
+        workspace_id: &str,
+        old_name: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let (id, name, by) = (secret_id.to_owned(), new_name.to_owned(), by.to_owned());
+        let (w, old) = (workspace_id.to_owned(), old_name.to_owned());
+        self.write(move |ctx| {
+            let n = ctx.conn.execute(
+                "UPDATE secrets SET name = ?, updated_at = ?, updated_by = ? WHERE id = ?",
+                params![name, at.millis(), by, id],
+            )?;
+            if n > 0 {
+                ctx.conn.execute(
+                    "INSERT OR IGNORE INTO bindings (workspace_id, owner, secret, location) \
+                     SELECT workspace_id, owner, ?, location FROM bindings WHERE workspace_id = ? AND secret = ?",
+                    params![name, w, old],
+                )?;
+                ctx.conn.execute(
+                    "DELETE FROM bindings WHERE workspace_id = ? AND secret = ?",
+                    params![w, old],
+                )?;
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn delete_secret_unbinding(
+        &self,
+        secret_id: &str,
+        workspace_id: &str,
+        name: &str,
+        owner: &str,
+        audit: AuditRecord,
+    ) -> StoreResult<bool> {
+        let id = secret_id.to_owned();
+        let (w, name, owner) = (workspace_id.to_owned(), name.to_owned(), owner.to_owned());
+        self.write(move |ctx| {
+            ctx.conn
+                .execute("DELETE FROM secret_versions WHERE secret_id = ?", [&id])?;
+            let n = ctx
+                .conn
+                .execute("DELETE FROM secrets WHERE id = ?", [&id])?;
+            if n > 0 {
+                ctx.conn.execute(
+                    "DELETE FROM bindings WHERE workspace_id = ? AND secret = ? AND owner = ?",
+                    params![w, name, owner],
+                )?;
+                ctx.append_audit(audit)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
         let id = secret_id.to_owned();
         self.write(move |ctx| {
