@@ -206,4 +206,52 @@ await scenario("forms: a refused sign-in answers with a redirect and words; a re
   await ctx.close();
 });
 
+await scenario("forms: a failed form on a secret's page answers with a redirect back to it; the error shows once", async () => {
+  await api("PUT", "/v1/workspaces/default/secrets/prg-page", { value: "prg-page-value-123456", description: "on its page" });
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await signIn(page, OWNER);
+  await page.goto(`${URL}/console/w/default/secret?name=prg-page&scope=workspace`);
+  const csrf = await page.locator('meta[name="csrf-token"]').getAttribute("content");
+  // A rollback to a version that does not exist: refused, as a redirect to the page.
+  const r = await page.request.post(`${URL}/console/w/default/secret/rollback`, {
+    form: { csrf, name: "prg-page", scope: "workspace", version: "99" },
+    headers: { origin: URL },
+    maxRedirects: 0,
+  });
+  assert.equal(r.status(), 303);
+  assert.equal(r.headers()["location"], "/console/w/default/secret?name=prg-page&scope=workspace");
+  await page.goto(`${URL}${r.headers()["location"]}`);
+  assert.match(await page.locator("main").innerText(), /version 99|not found|no version/i);
+  await page.reload();
+  assert.doesNotMatch(await page.locator("main").innerText(), /version 99/i, "shown once");
+  await ctx.close();
+});
+
+await scenario("forms: a session that ends while a secret's page is edited returns there with the form kept (not the value)", async () => {
+  await api("PUT", "/v1/workspaces/default/secrets/kept-on-page", { value: "kept-page-original-1234", description: "before" });
+  const made = await api("POST", "/v1/tokens", { name: "ends-on-page" });
+  const ctx = await newContext();
+  const page = await ctx.newPage();
+  await signIn(page, made.token);
+  const PAGE = `${URL}/console/w/default/secret?name=kept-on-page&scope=workspace`;
+  await page.goto(PAGE);
+  const VALUE = "kept-page-typed-value-5678";
+  await page.locator("#s-edit-value").fill(VALUE);
+  await page.locator("#s-edit-description").fill("typed on the page");
+  const del = await fetch(`${URL}/v1/tokens/${made.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${OWNER}` } });
+  assert.ok(del.ok);
+  await page.locator("#s-edit-description").locator("xpath=ancestor::form").getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/\/console\/sign-in\?next=/);
+  await page.getByLabel("Token").fill(OWNER);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((u) => u.pathname === "/console/w/default/secret" && u.searchParams.get("name") === "kept-on-page");
+  assert.equal(await page.locator("#s-edit-description").inputValue(), "typed on the page");
+  assert.equal(await page.locator("#s-edit-value").inputValue(), "", "never the value");
+  assert.match(await page.locator("main").innerText(), /except any secret value/);
+  await assertNoValues(page, [VALUE]);
+  assert.equal((await api("GET", "/v1/workspaces/default/secrets/kept-on-page")).description, "before", "nothing saved");
+  await ctx.close();
+});
+
 await finish();

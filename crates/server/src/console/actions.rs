@@ -150,7 +150,7 @@ impl SecretForm {
     ) -> Response {
         if self.from == "secret" {
             let scope = parse_scope(&self.scope).unwrap_or(Scope::Workspace);
-            pages::render_secret(st, c, ws, &self.name, scope, None, Some(panel), status).await
+            pages::secret_again(c, ws, &self.name, scope, panel)
         } else {
             pages::render_secrets(st, c, ws, &self.q, None, Some(panel), status).await
         }
@@ -556,7 +556,6 @@ pub async fn rollback_secret(
         .into_response(),
         Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) => {
-            let status = status_for(&e);
             let panel = Panel {
                 kind: "rollback",
                 name: name.as_str().to_owned(),
@@ -564,17 +563,7 @@ pub async fn rollback_secret(
                 error: Some(e.message),
                 ..Panel::default()
             };
-            pages::render_secret(
-                &st,
-                &c,
-                &ws,
-                name.as_str(),
-                scope,
-                None,
-                Some(panel),
-                status,
-            )
-            .await
+            pages::secret_again(&c, &ws, name.as_str(), scope, panel)
         }
     }
 }

@@ -520,6 +520,8 @@ pub async fn secrets(
             description: get("description"),
             visibility: get("visibility"),
             scope: get("scope"),
+            version: get("version"),
+            value_kind: get("kind"),
             error: Some(KEPT_MESSAGE.to_owned()),
             ..Panel::default()
         })
@@ -544,6 +546,19 @@ pub async fn secrets(
 pub const KEPT_MESSAGE: &str = "Your session ended before this was saved. You are signed in \
 again and what you typed is back, except any secret value: enter the value again if you \
 were changing it, then save.";
+
+/// After a failed form of a secret's page (edit, rollback): post/redirect/get,
+/// as [`render_secrets`] does for the list.
+pub fn secret_again(c: &Console, ws: &str, name: &str, scope: Scope, panel: Panel) -> Response {
+    super::flash::put(
+        &c.session.id,
+        super::flash::Flash {
+            panel: Some(panel),
+            ..Default::default()
+        },
+    );
+    Redirect::to(&secret_url(ws, name, scope)).into_response()
+}
 
 /// After a failed secret form: post/redirect/get. The panel or dialog (never a
 /// value) waits in the session's flash and the browser is sent to the secrets
@@ -701,6 +716,7 @@ pub struct SecretQuery {
 pub async fn secret(
     State(st): State<AppState>,
     c: Console,
+    headers: axum::http::HeaderMap,
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<SecretQuery>,
 ) -> Response {
@@ -719,7 +735,37 @@ pub async fn secret(
         )),
         _ => None,
     };
-    render_secret(&st, &c, &ws, &q.name, scope, flash, None, StatusCode::OK).await
+    // A failed form of this page, left by `secret_again` (post/redirect/get).
+    let (flash, mut panel) = match super::flash::take(&c.session.id) {
+        Some(f) => (f.text.or(flash), f.panel),
+        None => (flash, None),
+    };
+    // The edit form of a session that ended while it was being filled in.
+    let kept = super::session::take_kept(&headers, c.tls, &format!("/console/w/{ws}/secret"));
+    if let Some((f, _)) = kept.as_ref().filter(|(f, _)| {
+        f.get("_form").map(String::as_str) == Some("edit")
+            && f.get("name").map(String::as_str) == Some(q.name.as_str())
+    }) {
+        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+        panel = Some(Panel {
+            kind: "edit",
+            name: get("name"),
+            new_name: get("new_name"),
+            description: get("description"),
+            visibility: get("visibility"),
+            scope: get("scope"),
+            version: get("version"),
+            value_kind: get("kind"),
+            error: Some(KEPT_MESSAGE.to_owned()),
+            ..Panel::default()
+        });
+    }
+    let mut r = render_secret(&st, &c, &ws, &q.name, scope, flash, panel, StatusCode::OK).await;
+    if let Some((_, clear)) = kept {
+        r.headers_mut()
+            .append(axum::http::header::SET_COOKIE, clear);
+    }
+    r
 }
 
 #[derive(Serialize)]

@@ -123,7 +123,8 @@ pub fn safe_next(next: &str) -> Option<String> {
 }
 
 /// Form fields that never hold a secret and are kept when a session ends
-/// mid-edit (never `value`, `token`, `csrf` or `nonce`).
+/// mid-edit (never `value`, `token`, `csrf` or `nonce`): `version` is the version
+/// the edit was opened on, `kind` the value's type (`text` or `json`).
 const KEPT_FIELDS: &[&str] = &[
     "name",
     "new_name",
@@ -133,6 +134,8 @@ const KEPT_FIELDS: &[&str] = &[
     "user",
     "role",
     "days",
+    "version",
+    "kind",
 ];
 
 /// Where to go back to after signing in: the page the form was on (its
