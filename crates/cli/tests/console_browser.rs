@@ -86,18 +86,20 @@ fn console_in_a_real_browser() {
 
     let tmp = tempfile::tempdir().unwrap();
     let token_file = tmp.path().join("owner.token");
-    let server = ServerProcess::start(
-        tmp.path(),
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            tmp.path().join("data").to_str().unwrap(),
-            "--init-token-file",
-            token_file.to_str().unwrap(),
-        ],
-        &[],
-    );
+    // LOCKBOX_BROWSER_SERVER_BIN runs another build of the server (the release
+    // build, for the console list figures in docs/benchmarks.md).
+    let server_bin =
+        std::env::var("LOCKBOX_BROWSER_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let mut cmd = Command::new(&server_bin);
+    cmd.arg("server").args([
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        tmp.path().join("data").to_str().unwrap(),
+        "--init-token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let server = ServerProcess::start_command(cmd, tmp.path(), &[]);
     // The token file is written just after the server starts listening.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let owner = loop {
