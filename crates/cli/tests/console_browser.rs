@@ -88,8 +88,7 @@ fn console_in_a_real_browser() {
     let token_file = tmp.path().join("owner.token");
     // LOCKBOX_BROWSER_SERVER_BIN runs another build of the server (the release
     // build, for the console list figures in docs/benchmarks.md).
-    let server_bin =
-        std::env::var("LOCKBOX_BROWSER_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned());
+    let server_bin = std::env::var("LOCKBOX_BROWSER_SERVER_BIN").unwrap_or_else(|_| BIN.to_owned());
     let mut cmd = Command::new(&server_bin);
     cmd.arg("server").args([
         "--listen",

@@ -14,7 +14,8 @@ use lockbox_core::{
 };
 use lockbox_crypto::random_id;
 use lockbox_store::{
-    CommitVersion, Expect, ListQuery, SecretRow, StoreError, VersionRow, WorkspaceRow,
+    CommitVersion, DropBindings, Expect, ListQuery, MoveBindings, SecretRow, StoreError,
+    VersionRow, WorkspaceRow,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -934,15 +935,16 @@ impl Lockbox {
             ctx,
             detail,
         );
-        let deleted = match own.first() {
-            None => self.store.delete_secret(&row.id, audit).await,
-            Some(b) => {
-                self.store
-                    .delete_secret_unbinding(&row.id, &t.ws.id, name.as_str(), &b.owner, audit)
-                    .await
-            }
-        }
-        .map_err(store_err);
+        let unbind = own.first().map(|b| DropBindings {
+            workspace_id: t.ws.id.clone(),
+            name: name.as_str().to_owned(),
+            owner: b.owner.clone(),
+        });
+        let deleted = self
+            .store
+            .delete_secret(&row.id, unbind, audit)
+            .await
+            .map_err(store_err);
         if !own.is_empty() {
             self.bindings_cache.clear();
         }
@@ -1269,24 +1271,15 @@ impl Lockbox {
             detail,
         );
         let moving = !foreign.is_empty() || !own.is_empty();
-        let renamed = if moving {
-            // The bindings move with the name, so delete protection stays.
-            self.store
-                .rename_secret_moving_bindings(
-                    &row.id,
-                    new_name.as_str(),
-                    now,
-                    &p.label(),
-                    &t.ws.id,
-                    name.as_str(),
-                    audit,
-                )
-                .await
-        } else {
-            self.store
-                .rename_secret(&row.id, new_name.as_str(), now, &p.label(), audit)
-                .await
-        };
+        // The bindings move with the name, so delete protection stays.
+        let bindings = moving.then(|| MoveBindings {
+            workspace_id: t.ws.id.clone(),
+            old_name: name.as_str().to_owned(),
+        });
+        let renamed = self
+            .store
+            .rename_secret(&row.id, new_name.as_str(), now, &p.label(), bindings, audit)
+            .await;
         if moving {
             self.bindings_cache.clear();
         }

@@ -154,6 +154,23 @@ pub struct CommitVersion {
     pub max_versions: u32,
 }
 
+/// The bindings that move with a rename: every binding of `old_name` in
+/// `workspace_id`.
+#[derive(Debug, Clone)]
+pub struct MoveBindings {
+    pub workspace_id: String,
+    pub old_name: String,
+}
+
+/// The bindings that go with a delete: those `owner` holds on `name` in
+/// `workspace_id`.
+#[derive(Debug, Clone)]
+pub struct DropBindings {
+    pub workspace_id: String,
+    pub name: String,
+    pub owner: String,
+}
+
 #[async_trait]
 pub trait Store: KeyRegistry + Send + Sync + 'static {
     // --- workspaces and keys
@@ -252,38 +269,26 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
         expect: Expect,
         audit: AuditRecord,
     ) -> StoreResult<()>;
+    /// Renames a secret and appends `audit`; false when it is gone. With
+    /// `bindings`, in the same transaction every binding of the old name in that
+    /// workspace (any owner) points at `new_name`: a forced rename keeps its delete
+    /// protection.
     async fn rename_secret(
         &self,
         secret_id: &str,
         new_name: &str,
         at: Timestamp,
         by: &str,
+        bindings: Option<MoveBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool>;
-    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool>;
-    /// Like [`Store::rename_secret`], and in the same transaction every binding of
-    /// `old_name` in `workspace_id` (any owner) points at `new_name`: a forced rename
-    /// of a workspace secret keeps its delete protection.
-    #[allow(clippy::too_many_arguments)]
-    async fn rename_secret_moving_bindings(
+    /// Deletes a secret with its versions and appends `audit`; false when it is
+    /// gone. With `bindings`, the same transaction removes the bindings one owner
+    /// holds on it (a flow deleting a secret only it binds).
+    async fn delete_secret(
         &self,
         secret_id: &str,
-        new_name: &str,
-        at: Timestamp,
-        by: &str,
-        workspace_id: &str,
-        old_name: &str,
-        audit: AuditRecord,
-    ) -> StoreResult<bool>;
-    /// Like [`Store::delete_secret`], and in the same transaction removes the
-    /// bindings `owner` holds on `name` in `workspace_id` (a flow deleting a secret
-    /// only it binds).
-    async fn delete_secret_unbinding(
-        &self,
-        secret_id: &str,
-        workspace_id: &str,
-        name: &str,
-        owner: &str,
+        bindings: Option<DropBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool>;
     /// Soft-deletes, undeletes or destroys the listed versions of a secret (unknown

@@ -1505,6 +1505,7 @@ async fn rename_and_delete_secret(s: Arc<dyn Store>) {
             "uno",
             Timestamp(9),
             "user:bob",
+            None,
             audit("secret.rename")
         )
         .await
@@ -1534,6 +1535,7 @@ async fn rename_and_delete_secret(s: Arc<dyn Store>) {
             "two",
             Timestamp(9),
             "user:bob",
+            None,
             audit("secret.rename")
         )
         .await
@@ -1544,14 +1546,21 @@ async fn rename_and_delete_secret(s: Arc<dyn Store>) {
             "three",
             Timestamp(9),
             "user:bob",
+            None,
             audit("secret.rename")
         )
         .await
         .unwrap());
     assert_eq!(audit_rows(&*s).await, before + 1);
 
-    assert!(s.delete_secret("s2", audit("secret.delete")).await.unwrap());
-    assert!(!s.delete_secret("s2", audit("secret.delete")).await.unwrap());
+    assert!(s
+        .delete_secret("s2", None, audit("secret.delete"))
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_secret("s2", None, audit("secret.delete"))
+        .await
+        .unwrap());
     assert_eq!(
         s.find_secret("ws", Scope::Workspace, "", "two")
             .await
@@ -1598,13 +1607,15 @@ async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
     .unwrap();
     let before = audit_rows(&*s).await;
     assert!(s
-        .rename_secret_moving_bindings(
+        .rename_secret(
             "s1",
             "uno",
             Timestamp(9),
             "user:bob",
-            "ws",
-            "one",
+            Some(MoveBindings {
+                workspace_id: "ws".into(),
+                old_name: "one".into(),
+            }),
             audit("secret.rename")
         )
         .await
@@ -1621,13 +1632,15 @@ async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
     assert_eq!(audit_rows(&*s).await, before + 1);
     // Nothing moves when the secret is gone.
     assert!(!s
-        .rename_secret_moving_bindings(
+        .rename_secret(
             "nope",
             "x",
             Timestamp(9),
             "user:bob",
-            "ws",
-            "uno",
+            Some(MoveBindings {
+                workspace_id: "ws".into(),
+                old_name: "uno".into(),
+            }),
             audit("secret.rename")
         )
         .await
@@ -1635,7 +1648,15 @@ async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
     assert_eq!(s.bindings_of("ws", "uno").await.unwrap().len(), 3);
 
     assert!(s
-        .delete_secret_unbinding("s1", "ws", "uno", "crm", audit("secret.delete"))
+        .delete_secret(
+            "s1",
+            Some(DropBindings {
+                workspace_id: "ws".into(),
+                name: "uno".into(),
+                owner: "crm".into(),
+            }),
+            audit("secret.delete"),
+        )
         .await
         .unwrap());
     assert_eq!(
@@ -1643,7 +1664,15 @@ async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
         vec![bind("erp", "uno", "step 4")]
     );
     assert!(!s
-        .delete_secret_unbinding("s1", "ws", "uno", "erp", audit("secret.delete"))
+        .delete_secret(
+            "s1",
+            Some(DropBindings {
+                workspace_id: "ws".into(),
+                name: "uno".into(),
+                owner: "erp".into(),
+            }),
+            audit("secret.delete"),
+        )
         .await
         .unwrap());
     assert_eq!(s.bindings_of("ws", "uno").await.unwrap().len(), 1);
@@ -2250,7 +2279,7 @@ async fn change_feed_reaches_other_instances(db: &Db) {
     a.commit_version(next(&secret("s1", "one", 1), 2), audit("secret.put"))
         .await
         .unwrap();
-    a.rename_secret("s1", "uno", Timestamp(2), "x", audit("secret.rename"))
+    a.rename_secret("s1", "uno", Timestamp(2), "x", None, audit("secret.rename"))
         .await
         .unwrap();
     a.change_versions(
@@ -2270,7 +2299,9 @@ async fn change_feed_reaches_other_instances(db: &Db) {
     )
     .await
     .unwrap();
-    a.delete_secret("s1", audit("secret.delete")).await.unwrap();
+    a.delete_secret("s1", None, audit("secret.delete"))
+        .await
+        .unwrap();
     expect_changes(
         &mut rx_b,
         &[
@@ -2916,7 +2947,10 @@ async fn a_secret_entry_without_versions_takes_version_one(s: Arc<dyn Store>) {
     assert_eq!((found.id.as_str(), found.current_version), ("x2", 0));
     assert!(s.list_versions("x").await.unwrap().is_empty());
     // An entry deletes like any secret.
-    assert!(s.delete_secret("x2", audit("secret.delete")).await.unwrap());
+    assert!(s
+        .delete_secret("x2", None, audit("secret.delete"))
+        .await
+        .unwrap());
     assert!(s
         .find_secret("ws", Scope::Workspace, "", "expired")
         .await

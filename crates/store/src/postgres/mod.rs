@@ -41,7 +41,10 @@ mod tx;
 
 use crate::audit_chain::{self, ChainKeySlot, ChainKeys, ChainState, Head, VerifyReport};
 use crate::rows::*;
-use crate::{Change, CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
+use crate::{
+    Change, CommitVersion, DropBindings, Expect, MoveBindings, Snapshot, Store, StoreError,
+    StoreResult,
+};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use decode::{
@@ -1070,6 +1073,7 @@ impl Store for PostgresStore {
         new_name: &str,
         at: Timestamp,
         by: &str,
+        bindings: Option<MoveBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool> {
         write_tx!(self, |w| {
@@ -1080,6 +1084,20 @@ impl Store for PostgresStore {
                 )
                 .await?;
             if n > 0 {
+                if let Some(m) = &bindings {
+                    w.exec(
+                        "INSERT INTO bindings (workspace_id, owner, secret, location) \
+                         SELECT workspace_id, owner, $1, location FROM bindings WHERE workspace_id = $2 AND secret = $3 \
+                         ON CONFLICT DO NOTHING",
+                        &[&new_name, &m.workspace_id, &m.old_name],
+                    )
+                    .await?;
+                    w.exec(
+                        "DELETE FROM bindings WHERE workspace_id = $1 AND secret = $2",
+                        &[&m.workspace_id, &m.old_name],
+                    )
+                    .await?;
+                }
                 w.audit(audit.clone());
                 w.changed(Change::Secret(secret_id.to_owned()));
             }
@@ -1087,49 +1105,10 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn rename_secret_moving_bindings(
+    async fn delete_secret(
         &self,
         secret_id: &str,
-        new_name: &str,
-        at: Timestamp,
-        by: &str,
-        workspace_id: &str,
-        old_name: &str,
-        audit: AuditRecord,
-    ) -> StoreResult<bool> {
-        write_tx!(self, |w| {
-            let n = w
-                .exec(
-                    "UPDATE secrets SET name = $1, updated_at = $2, updated_by = $3 WHERE id = $4",
-                    &[&new_name, &at.millis(), &by, &secret_id],
-                )
-                .await?;
-            if n > 0 {
-                w.exec(
-                    "INSERT INTO bindings (workspace_id, owner, secret, location) \
-                     SELECT workspace_id, owner, $1, location FROM bindings WHERE workspace_id = $2 AND secret = $3 \
-                     ON CONFLICT DO NOTHING",
-                    &[&new_name, &workspace_id, &old_name],
-                )
-                .await?;
-                w.exec(
-                    "DELETE FROM bindings WHERE workspace_id = $1 AND secret = $2",
-                    &[&workspace_id, &old_name],
-                )
-                .await?;
-                w.audit(audit.clone());
-                w.changed(Change::Secret(secret_id.to_owned()));
-            }
-            n > 0
-        })
-    }
-
-    async fn delete_secret_unbinding(
-        &self,
-        secret_id: &str,
-        workspace_id: &str,
-        name: &str,
-        owner: &str,
+        bindings: Option<DropBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool> {
         write_tx!(self, |w| {
@@ -1142,29 +1121,13 @@ impl Store for PostgresStore {
                 .exec("DELETE FROM secrets WHERE id = $1", &[&secret_id])
                 .await?;
             if n > 0 {
-                w.exec(
-                    "DELETE FROM bindings WHERE workspace_id = $1 AND secret = $2 AND owner = $3",
-                    &[&workspace_id, &name, &owner],
-                )
-                .await?;
-                w.audit(audit.clone());
-                w.changed(Change::Secret(secret_id.to_owned()));
-            }
-            n > 0
-        })
-    }
-
-    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
-        write_tx!(self, |w| {
-            w.exec(
-                "DELETE FROM secret_versions WHERE secret_id = $1",
-                &[&secret_id],
-            )
-            .await?;
-            let n = w
-                .exec("DELETE FROM secrets WHERE id = $1", &[&secret_id])
-                .await?;
-            if n > 0 {
+                if let Some(d) = &bindings {
+                    w.exec(
+                        "DELETE FROM bindings WHERE workspace_id = $1 AND secret = $2 AND owner = $3",
+                        &[&d.workspace_id, &d.name, &d.owner],
+                    )
+                    .await?;
+                }
                 w.audit(audit.clone());
                 w.changed(Change::Secret(secret_id.to_owned()));
             }

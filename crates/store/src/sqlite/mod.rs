@@ -8,7 +8,9 @@ mod writer;
 
 use crate::audit_chain::{self, ChainKeySlot, ChainKeys, ChainState, Head, VerifyReport};
 use crate::rows::*;
-use crate::{CommitVersion, Expect, Snapshot, Store, StoreError, StoreResult};
+use crate::{
+    CommitVersion, DropBindings, Expect, MoveBindings, Snapshot, Store, StoreError, StoreResult,
+};
 use async_trait::async_trait;
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -960,6 +962,7 @@ impl Store for SqliteStore {
         new_name: &str,
         at: Timestamp,
         by: &str,
+        bindings: Option<MoveBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool> {
         let (id, name, by) = (secret_id.to_owned(), new_name.to_owned(), by.to_owned());
@@ -969,6 +972,17 @@ impl Store for SqliteStore {
                 params![name, at.millis(), by, id],
             )?;
             if n > 0 {
+                if let Some(m) = &bindings {
+                    ctx.conn.execute(
+                        "INSERT OR IGNORE INTO bindings (workspace_id, owner, secret, location) \
+                         SELECT workspace_id, owner, ?, location FROM bindings WHERE workspace_id = ? AND secret = ?",
+                        params![name, m.workspace_id, m.old_name],
+                    )?;
+                    ctx.conn.execute(
+                        "DELETE FROM bindings WHERE workspace_id = ? AND secret = ?",
+                        params![m.workspace_id, m.old_name],
+                    )?;
+                }
                 ctx.append_audit(audit)?;
             }
             Ok(n > 0)
@@ -976,69 +990,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn rename_secret_moving_bindings(
+    async fn delete_secret(
         &self,
         secret_id: &str,
-        new_name: &str,
-        at: Timestamp,
-        by: &str,
-        workspace_id: &str,
-        old_name: &str,
+        bindings: Option<DropBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool> {
-        let (id, name, by) = (secret_id.to_owned(), new_name.to_owned(), by.to_owned());
-        let (w, old) = (workspace_id.to_owned(), old_name.to_owned());
-        self.write(move |ctx| {
-            let n = ctx.conn.execute(
-                "UPDATE secrets SET name = ?, updated_at = ?, updated_by = ? WHERE id = ?",
-                params![name, at.millis(), by, id],
-            )?;
-            if n > 0 {
-                ctx.conn.execute(
-                    "INSERT OR IGNORE INTO bindings (workspace_id, owner, secret, location) \
-                     SELECT workspace_id, owner, ?, location FROM bindings WHERE workspace_id = ? AND secret = ?",
-                    params![name, w, old],
-                )?;
-                ctx.conn.execute(
-                    "DELETE FROM bindings WHERE workspace_id = ? AND secret = ?",
-                    params![w, old],
-                )?;
-                ctx.append_audit(audit)?;
-            }
-            Ok(n > 0)
-        })
-        .await
-    }
-
-    async fn delete_secret_unbinding(
-        &self,
-        secret_id: &str,
-        workspace_id: &str,
-        name: &str,
-        owner: &str,
-        audit: AuditRecord,
-    ) -> StoreResult<bool> {
-        let id = secret_id.to_owned();
-        let (w, name, owner) = (workspace_id.to_owned(), name.to_owned(), owner.to_owned());
-        self.write(move |ctx| {
-            ctx.conn
-                .execute("DELETE FROM secret_versions WHERE secret_id = ?", [&id])?;
-            let n = ctx
-                .conn
-                .execute("DELETE FROM secrets WHERE id = ?", [&id])?;
-            if n > 0 {
-                ctx.conn.execute(
-                    "DELETE FROM bindings WHERE workspace_id = ? AND secret = ? AND owner = ?",
-                    params![w, name, owner],
-                )?;
-                ctx.append_audit(audit)?;
-            }
-            Ok(n > 0)
-        })
-        .await
-    }
-
-    async fn delete_secret(&self, secret_id: &str, audit: AuditRecord) -> StoreResult<bool> {
         let id = secret_id.to_owned();
         self.write(move |ctx| {
             ctx.conn
@@ -1047,6 +1004,12 @@ impl Store for SqliteStore {
                 .conn
                 .execute("DELETE FROM secrets WHERE id = ?", [&id])?;
             if n > 0 {
+                if let Some(d) = &bindings {
+                    ctx.conn.execute(
+                        "DELETE FROM bindings WHERE workspace_id = ? AND secret = ? AND owner = ?",
+                        params![d.workspace_id, d.name, d.owner],
+                    )?;
+                }
                 ctx.append_audit(audit)?;
             }
             Ok(n > 0)
