@@ -1,6 +1,7 @@
-//! Short-lived sealed tokens: secret references (`$secret:…`) and run tokens
-//! (`lbr_…`). The payload is sealed with AES-256-GCM under a key derived (HKDF) from
-//! the active master-key version and the token's purpose, so any node holding the
+//! Short-lived sealed tokens: secret references (`$secret:…`), run tokens
+//! (`lbr_…`) and the console's per-session notes and form nonces. The payload is
+//! sealed with AES-256-GCM under a key derived (HKDF) from the active master-key
+//! version and the token's purpose, so any node holding the
 //! master key opens any token and nothing is stored per token. A token minted for
 //! one purpose never opens as another; an edited token never opens at all.
 
@@ -14,6 +15,11 @@ use zeroize::Zeroizing;
 pub enum TokenPurpose {
     SecretReference,
     RunToken,
+    /// A console note bound to one session (a fresh token shown once after a
+    /// redirect, on whichever node serves the page).
+    ConsoleNote,
+    /// A console form's one-time nonce, bound to one session.
+    ConsoleFormNonce,
 }
 
 impl TokenPurpose {
@@ -21,6 +27,8 @@ impl TokenPurpose {
         match self {
             TokenPurpose::SecretReference => b"lockbox.token.secret-reference.v1",
             TokenPurpose::RunToken => b"lockbox.token.run.v1",
+            TokenPurpose::ConsoleNote => b"lockbox.token.console-note.v1",
+            TokenPurpose::ConsoleFormNonce => b"lockbox.token.console-form-nonce.v1",
         }
     }
 }

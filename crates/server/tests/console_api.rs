@@ -641,6 +641,99 @@ async fn sessions_work_across_nodes_and_sign_out_holds_everywhere() {
     assert_eq!(on_b.status(), 200);
     let html = on_b.text().await.unwrap();
     let csrf = csrf_of(&html);
+
+    // Create token: the form comes from node A, the post goes to node B, and the
+    // page after the redirect is served by node A again. The nonce and the fresh
+    // token are sealed for the session, so no node's memory is needed: the token is
+    // shown once, and a replay of the same form on node B makes no second token.
+    let tokens_page = |url: String, extra: Option<String>| {
+        let http = http.clone();
+        let cookie = match extra {
+            Some(e) => format!("{cookie}; {e}"),
+            None => cookie.clone(),
+        };
+        async move {
+            http.get(format!("{url}/console/w/default/tokens"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let form_html = tokens_page(a.url(), None).await.text().await.unwrap();
+    let nonce = {
+        let field = "name=\"nonce\" value=\"";
+        let i = form_html.find(field).expect("nonce field") + field.len();
+        form_html[i..i + form_html[i..].find('"').unwrap()].to_owned()
+    };
+    let create = || {
+        http.post(format!("{}/console/w/default/tokens/create", b.url()))
+            .header("cookie", cookie.clone())
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("nonce", nonce.as_str()),
+                ("name", "cross-node"),
+                ("role", "viewer"),
+                ("days", ""),
+            ])
+            .send()
+    };
+    let created = create().await.unwrap();
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let note = created
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("lockbox_note="))
+        .expect("the fresh token travels in a sealed cookie");
+    assert!(note.contains("HttpOnly") && note.contains("SameSite=Strict"), "{note}");
+    assert!(!note.contains("lbx_"), "the cookie is sealed: {note}");
+    let note = note.split(';').next().unwrap().to_owned();
+    let shown = tokens_page(a.url(), Some(note.clone())).await;
+    let clears = shown
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("lockbox_note=;"));
+    assert!(clears, "the page that shows the token clears the cookie");
+    let shown = shown.text().await.unwrap();
+    assert!(shown.contains("cross-node") && shown.contains("lbx_"), "{shown}");
+    let again = tokens_page(a.url(), None).await.text().await.unwrap();
+    assert!(!again.contains("lbx_"), "shown once");
+    // The sealed note is this session's only: another session's page ignores it.
+    let (other, _) = {
+        let r = http
+            .post(format!("{}/console/sign-in", a.url()))
+            .form(&[("token", owner.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let c = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        (c, ())
+    };
+    let foreign = http
+        .get(format!("{}/console/w/default/tokens", a.url()))
+        .header("cookie", format!("{other}; {note}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!foreign.contains("lbx_"), "another session cannot open the note");
+    let replay = create().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+    let listed = http
+        .get(format!("{}/v1/tokens", a.url()))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(listed.matches("\"cross-node\"").count(), 1, "{listed}");
     let out = http
         .post(format!("{}/console/sign-out", b.url()))
         .header("cookie", cookie.clone())

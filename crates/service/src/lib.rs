@@ -39,7 +39,7 @@ pub use lockbox_store::postgres::Deadlines as DbDeadlines;
 pub use policy_seal::PolicySweepReport;
 pub use redactors::RedactorStats;
 pub use secrets::{effective_delete_after, PatchDoc, PutSecret};
-pub use sessions::{NewSession, Session, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
+pub use sessions::{NewSession, Session, SessionSeal, SESSION_NAME_PREFIX, SESSION_TTL_SECONDS};
 pub use types::*;
 pub use versions::{check_labels, SecretSettingsPatch, RESERVED_LABEL_PREFIX};
 pub use workspaces::WorkspaceSettingsPatch;

@@ -17,8 +17,11 @@
 use crate::auth::Principal;
 use crate::{store_err, Lockbox, RequestCtx};
 use lockbox_core::{Error, ErrorCode, Result, Timestamp};
-use lockbox_crypto::{constant_time_eq, generate_token, hash_token, random_id, TOKEN_PREFIX};
+use lockbox_crypto::{
+    constant_time_eq, generate_token, hash_token, random_id, TokenPurpose, TOKEN_PREFIX,
+};
 use lockbox_store::{AuditRecord, TokenKind, TokenRow};
+use zeroize::Zeroizing;
 
 /// Prefix of a session secret (the cookie value).
 pub const SESSION_PREFIX: &str = "lbs_";
@@ -255,6 +258,66 @@ impl Lockbox {
             request_id: ctx.request_id.clone(),
             detail: serde_json::json!({"token": parent.id}),
         }
+    }
+}
+
+/// What a console text sealed for one session is for (each its own key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSeal {
+    /// A note for the next page (a fresh token shown once after a redirect).
+    Note,
+    /// A form's one-time nonce.
+    FormNonce,
+}
+
+impl SessionSeal {
+    fn purpose(self) -> TokenPurpose {
+        match self {
+            SessionSeal::Note => TokenPurpose::ConsoleNote,
+            SessionSeal::FormNonce => TokenPurpose::ConsoleFormNonce,
+        }
+    }
+}
+
+impl Lockbox {
+    /// Seals `payload` so that only `session`, on any node sharing the master key,
+    /// opens it, for `ttl_seconds`. The console keeps state that must survive a
+    /// redirect to another node this way (a cookie or a form field), instead of in
+    /// one node's memory. The text is opaque; what it carries stays secret.
+    pub fn seal_for_session(
+        &self,
+        session: &Session,
+        kind: SessionSeal,
+        payload: &[u8],
+        ttl_seconds: u64,
+    ) -> String {
+        let expires = self.clock.now().millis() + (ttl_seconds as i64) * 1000;
+        let id = session.id.as_bytes();
+        let mut plain = Zeroizing::new(Vec::with_capacity(10 + id.len() + payload.len()));
+        plain.extend_from_slice(&expires.to_be_bytes());
+        plain.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        plain.extend_from_slice(id);
+        plain.extend_from_slice(payload);
+        self.keyring.seal_token(kind.purpose(), &plain)
+    }
+
+    /// Opens text made by [`Lockbox::seal_for_session`] for the same session and
+    /// kind, before it expires; `None` otherwise (edited, another session's,
+    /// another kind, expired, or a master key this node lacks).
+    pub fn open_for_session(
+        &self,
+        session: &Session,
+        kind: SessionSeal,
+        sealed: &str,
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let plain = self.keyring.open_token(kind.purpose(), sealed).ok()?;
+        let expires = i64::from_be_bytes(plain.get(..8)?.try_into().ok()?);
+        let id_len = u16::from_be_bytes(plain.get(8..10)?.try_into().ok()?) as usize;
+        let id = plain.get(10..10 + id_len)?;
+        if id != session.id.as_bytes() || self.clock.now().millis() >= expires {
+            return None;
+        }
+        Some(Zeroizing::new(plain[10 + id_len..].to_vec()))
     }
 }
 

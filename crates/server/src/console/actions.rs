@@ -16,8 +16,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use lockbox_core::{Error, ErrorCode, Role, Scope, SecretName, TokenName, UserName, Visibility};
-use lockbox_service::{PutSecret, SecretSettingsPatch, ValueKind};
+use lockbox_service::{PutSecret, SecretSettingsPatch, SessionSeal, ValueKind};
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 fn secrets_url(ws: &str, done: &str, name: &str) -> String {
     let q = serde_urlencoded::to_string([("done", done), ("name", name)]).unwrap_or_default();
@@ -671,8 +672,21 @@ pub struct MemberForm {
 }
 
 /// Post/redirect/get: the notice goes to the session's flash and the browser to
-/// `page` (a `303`), so reloading shows the page, never sends the form again.
-fn back(c: &Console, notice: Notice, page: String) -> Response {
+/// `page` (a `303`), so reloading shows the page, never sends the form again. A
+/// notice with a fresh token travels instead in a cookie sealed for this session,
+/// so the page shows it once on whichever node serves it.
+fn back(st: &AppState, c: &Console, mut notice: Notice, page: String) -> Response {
+    let sealed = notice.token.take().map(|token| {
+        let note = Zeroizing::new(
+            serde_json::json!({"text": notice.text.take(), "token": token}).to_string(),
+        );
+        st.svc.seal_for_session(
+            &c.session,
+            SessionSeal::Note,
+            note.as_bytes(),
+            super::session::NOTE_TTL_SECONDS,
+        )
+    });
     super::flash::put(
         &c.session.id,
         super::flash::Flash {
@@ -680,7 +694,14 @@ fn back(c: &Console, notice: Notice, page: String) -> Response {
             ..Default::default()
         },
     );
-    Redirect::to(&page).into_response()
+    let mut r = Redirect::to(&page).into_response();
+    if let Some(sealed) = sealed {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            super::session::note_cookie(c.tls, Some(&sealed)),
+        );
+    }
+    r
 }
 
 /// A form sent twice (a double click, a reload of an old answer, a replay): its
@@ -713,7 +734,7 @@ pub async fn add_member(
     let run = async {
         // A spent nonce is a replay; but one who may not invite at all is
         // refused (and audited) by the service, as without a nonce.
-        if !super::flash::use_nonce(&c.session.id, &f.nonce)
+        if !super::flash::use_nonce(&st.svc, &c.session, &f.nonce)
             && pages::layout(&st, &c, &ws, "members")
                 .await
                 .is_ok_and(|l| l.can_members)
@@ -751,7 +772,7 @@ pub async fn add_member(
             (n, s)
         }
     };
-    back(&c, notice, format!("/console/w/{ws}/members"))
+    back(&st, &c, notice, format!("/console/w/{ws}/members"))
 }
 
 pub async fn set_role(
@@ -778,7 +799,7 @@ pub async fn set_role(
         Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    back(&c, notice, format!("/console/w/{ws}/members"))
+    back(&st, &c, notice, format!("/console/w/{ws}/members"))
 }
 
 pub async fn remove_member(
@@ -805,7 +826,7 @@ pub async fn remove_member(
         Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    back(&c, notice, format!("/console/w/{ws}/members"))
+    back(&st, &c, notice, format!("/console/w/{ws}/members"))
 }
 
 // ---- tokens
@@ -833,7 +854,7 @@ pub async fn create_token(
 ) -> Response {
     let (c, f) = (f.console, f.form);
     let run = async {
-        if !super::flash::use_nonce(&c.session.id, &f.nonce)
+        if !super::flash::use_nonce(&st.svc, &c.session, &f.nonce)
             && pages::layout(&st, &c, &ws, "tokens")
                 .await
                 .is_ok_and(|l| l.can_tokens)
@@ -879,7 +900,7 @@ pub async fn create_token(
             (n, s)
         }
     };
-    back(&c, notice, format!("/console/w/{ws}/tokens"))
+    back(&st, &c, notice, format!("/console/w/{ws}/tokens"))
 }
 
 pub async fn revoke_token(
@@ -903,5 +924,5 @@ pub async fn revoke_token(
         Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => notice_err(e),
     };
-    back(&c, notice, format!("/console/w/{ws}/tokens"))
+    back(&st, &c, notice, format!("/console/w/{ws}/tokens"))
 }

@@ -4,20 +4,24 @@
 //! a form that failed (so the page can show them again), and one-time form
 //! nonces (a replayed or double-submitted "Create token" is refused).
 //!
-//! Kept in this process only: a multi-node deployment needs sticky sessions for
-//! the flash (a lost flash loses only the notice; a lost nonce refuses the form,
-//! never doubles it). Also holds forms kept across an ended session
-//! ([`keep_form`]), which never hold a secret value.
+//! What must survive a redirect to another node is not kept here: a fresh token
+//! travels in a cookie sealed for the session (`session::note_cookie`), and a
+//! form nonce is itself sealed for the session, so any node checks it; only the
+//! record of spent nonces is per node (a replay that lands on another node within
+//! the nonce's lifetime is not caught; the page's script also disables a sent
+//! form). The rest (an error notice, a failed form's fields) is kept in this
+//! process: on another node it is lost, which costs the message, not data. Also
+//! holds forms kept across an ended session ([`keep_form`]), which never hold a
+//! secret value.
 
 use super::pages::{Notice, Panel};
+use lockbox_service::{Lockbox, Session, SessionSeal};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A flash or nonce older than this is gone.
 const TTL: Duration = Duration::from_secs(30 * 60);
-/// Nonces kept per session (the oldest go first).
-const NONCES_PER_SESSION: usize = 64;
 /// Sessions (and kept forms) held at most; the oldest are dropped past this.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -36,7 +40,6 @@ pub struct Flash {
 #[derive(Default)]
 struct Entry {
     flash: Option<(Flash, Instant)>,
-    nonces: Vec<(String, Instant)>,
     touched: Option<Instant>,
 }
 
@@ -80,32 +83,29 @@ pub fn take(sid: &str) -> Option<Flash> {
     })
 }
 
-/// A new one-time nonce for a form of session `sid`.
-pub fn issue_nonce(sid: &str) -> String {
+/// A new one-time nonce for a form of `session`: sealed for that session, so
+/// every node can check it.
+pub fn issue_nonce(svc: &Lockbox, session: &Session) -> String {
     let n = lockbox_crypto::random_id();
-    with(sid, |e| {
-        e.nonces.retain(|(_, at)| at.elapsed() < TTL);
-        if e.nonces.len() >= NONCES_PER_SESSION {
-            e.nonces.remove(0);
-        }
-        e.nonces.push((n.clone(), Instant::now()));
-    });
-    n
+    svc.seal_for_session(session, SessionSeal::FormNonce, n.as_bytes(), TTL.as_secs())
 }
 
-/// True once for a nonce this session was issued (and not yet used).
-pub fn use_nonce(sid: &str, nonce: &str) -> bool {
-    with(sid, |e| {
-        match e
-            .nonces
-            .iter()
-            .position(|(n, at)| n == nonce && at.elapsed() < TTL)
-        {
-            Some(i) => {
-                e.nonces.remove(i);
-                true
-            }
-            None => false,
+/// True once for a nonce issued to `session` (and not yet spent on this node).
+pub fn use_nonce(svc: &Lockbox, session: &Session, nonce: &str) -> bool {
+    if svc
+        .open_for_session(session, SessionSeal::FormNonce, nonce)
+        .is_none()
+    {
+        return false;
+    }
+    let key = format!("nonce:{}", lockbox_crypto::hash_token(nonce));
+    with(&key, |e| {
+        // A spent nonce is an entry with a flash slot used as a marker.
+        if e.flash.is_some() {
+            false
+        } else {
+            e.flash = Some((Flash::default(), Instant::now()));
+            true
         }
     })
 }
@@ -143,15 +143,6 @@ pub fn take_form(id: &str) -> Option<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_nonce_works_once_and_only_for_its_session() {
-        let n = issue_nonce("s1");
-        assert!(!use_nonce("s2", &n));
-        assert!(use_nonce("s1", &n));
-        assert!(!use_nonce("s1", &n));
-        assert!(!use_nonce("s1", "made-up"));
-    }
 
     #[test]
     fn a_flash_is_taken_once() {

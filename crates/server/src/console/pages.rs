@@ -935,6 +935,7 @@ pub struct Notice {
 /// The notice an action left (post/redirect/get), taken once; a page holding a
 /// fresh token is marked never to be compressed (BREACH).
 async fn with_flash<F, Fut>(
+    st: &AppState,
     c: &Console,
     headers: &axum::http::HeaderMap,
     path: &str,
@@ -947,6 +948,25 @@ where
     let mut notice = super::flash::take(&c.session.id)
         .map(|f| f.notice)
         .unwrap_or_default();
+    // A fresh token left by the action, sealed for this session (any node opens
+    // it); the cookie is cleared whatever it held.
+    let note = super::session::note_of(headers, c.tls);
+    if let Some(sealed) = note {
+        #[derive(serde::Deserialize)]
+        struct Note {
+            text: Option<String>,
+            token: String,
+        }
+        if let Some(n) = st
+            .svc
+            .open_for_session(&c.session, lockbox_service::SessionSeal::Note, sealed)
+            .and_then(|plain| serde_json::from_slice::<Note>(&plain).ok())
+        {
+            notice.text = n.text;
+            notice.token = Some(n.token);
+        }
+    }
+    let had_note = note.is_some();
     let kept = super::session::take_kept(headers, c.tls, path);
     if let Some((form, _)) = &kept {
         notice.error = Some(KEPT_MESSAGE.to_owned());
@@ -965,6 +985,12 @@ where
         r.headers_mut()
             .append(axum::http::header::SET_COOKIE, clear);
     }
+    if had_note {
+        r.headers_mut().append(
+            axum::http::header::SET_COOKIE,
+            super::session::note_cookie(c.tls, None),
+        );
+    }
     r
 }
 
@@ -975,7 +1001,7 @@ pub async fn members(
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
     let path = format!("/console/w/{ws}/members");
-    with_flash(&c, &headers, &path, |n| {
+    with_flash(&st, &c, &headers, &path, |n| {
         render_members(&st, &c, &ws, n, StatusCode::OK)
     })
     .await
@@ -1023,7 +1049,7 @@ pub async fn render_members(
         minijinja::context! {
             title => "Members", signed_in => true, csrf => c.session.csrf_token(),
             lay => minijinja::Value::from(minijinja::value::Serde(&lay)), members => rows, roles => roles, notice => minijinja::Value::from(minijinja::value::Serde(&notice)),
-            nonce => super::flash::issue_nonce(&c.session.id),
+            nonce => super::flash::issue_nonce(&st.svc, &c.session),
         },
     )
 }
@@ -1035,7 +1061,7 @@ pub async fn tokens(
     ApiPath(ws): ApiPath<String>,
 ) -> Response {
     let path = format!("/console/w/{ws}/tokens");
-    with_flash(&c, &headers, &path, |n| {
+    with_flash(&st, &c, &headers, &path, |n| {
         render_tokens(&st, &c, &ws, n, StatusCode::OK)
     })
     .await
@@ -1099,7 +1125,7 @@ pub async fn render_tokens(
         minijinja::context! {
             title => "Tokens", signed_in => true, csrf => c.session.csrf_token(),
             lay => minijinja::Value::from(minijinja::value::Serde(&lay)), tokens => rows, roles => roles, notice => minijinja::Value::from(minijinja::value::Serde(&notice)),
-            nonce => super::flash::issue_nonce(&c.session.id),
+            nonce => super::flash::issue_nonce(&st.svc, &c.session),
         },
     )
 }

@@ -69,6 +69,40 @@ pub fn clear_cookie(tls: bool) -> HeaderValue {
     .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+const NOTE_COOKIE: &str = "lockbox_note";
+const HOST_NOTE_COOKIE: &str = "__Host-lockbox_note";
+/// How long a sealed note waits for the page it was left for.
+pub const NOTE_TTL_SECONDS: u64 = 300;
+
+fn note_cookie_name(tls: bool) -> &'static str {
+    if tls {
+        HOST_NOTE_COOKIE
+    } else {
+        NOTE_COOKIE
+    }
+}
+
+/// `Set-Cookie` carrying a note sealed for this session (`Lockbox::seal_for_session`),
+/// so the page after a redirect shows it on whichever node serves it; `None`
+/// (empty) clears it.
+pub fn note_cookie(tls: bool, sealed: Option<&str>) -> HeaderValue {
+    let secure = if tls { "; Secure" } else { "" };
+    let (value, max_age) = match sealed {
+        Some(v) => (v, NOTE_TTL_SECONDS),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        note_cookie_name(tls)
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The sealed note this request carries, if any.
+pub fn note_of(headers: &HeaderMap, tls: bool) -> Option<&str> {
+    cookie_value(headers, note_cookie_name(tls)).filter(|v| !v.is_empty())
+}
+
 const KEPT_COOKIE: &str = "lockbox_kept";
 const HOST_KEPT_COOKIE: &str = "__Host-lockbox_kept";
 
