@@ -472,6 +472,10 @@ impl Lockbox {
                 self.forget_versions(|_| false);
                 self.tokens_by_hash.clear();
                 self.tokens_by_id.clear();
+                // Its secrets are gone: drop every plaintext-derived pattern set
+                // and run redactor (rare, so all of them), and the bindings.
+                self.redactors.clear();
+                self.bindings_cache.clear();
             }
             Change::Everything => {
                 self.redactors.clear();

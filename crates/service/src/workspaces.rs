@@ -158,12 +158,10 @@ impl Lockbox {
             .delete_workspace(&ws.id, audit)
             .await
             .map_err(store_err)?;
-        self.forget_workspace_keys(&ws.id);
+        // The same eviction as when another node deletes it: one path, so no
+        // cache (a run's redactor with the workspace's plaintexts, say) outlives it.
+        self.apply_change(&lockbox_store::Change::Workspace(ws.id.clone()));
         self.workspaces.remove(&ws_name.to_owned());
-        self.memberships.retain(|(w, _), _| w != &ws.id);
-        self.tokens_by_hash.clear();
-        self.secrets.retain(|(w, _, _, _), _| w != &ws.id);
-        self.forget_versions(|_| false);
         if !deleted {
             return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
         }

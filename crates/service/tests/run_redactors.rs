@@ -237,3 +237,61 @@ async fn writes_warn_about_values_below_the_minimum_length() {
     let text = serde_json::to_string(&m).unwrap();
     assert!(!text.contains("warnings"), "{text}");
 }
+
+/// Deleting a workspace drops the pattern sets built from its values (plaintext
+/// forms) at once; they used to outlive the delete until the idle sweep. (The
+/// delete evicts through `apply_change(Change::Workspace)`, the path another
+/// node's delete takes, so both are this one.)
+#[tokio::test]
+async fn a_deleted_workspace_leaves_no_pattern_sets_behind() {
+    let e = env().await;
+    let ctx = RequestCtx::default();
+    let ws = "doomed";
+    e.svc
+        .create_workspace(
+            &e.owner,
+            &lockbox_core::WorkspaceName::parse(ws).unwrap(),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let name = SecretName::parse("api-key").unwrap();
+    e.svc
+        .put_secret(
+            &e.owner,
+            ws,
+            Scope::Workspace,
+            &name,
+            put(json!("value-in-a-doomed-workspace")),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    let opened = e
+        .svc
+        .open_run(&e.owner, ws, None, "manual", None, &ctx)
+        .await
+        .unwrap();
+    let run = e.svc.authenticate(&opened.token).await.unwrap();
+    let reference = e
+        .svc
+        .run_get_secret(&run, &name, Scope::Workspace, None, &ctx)
+        .await
+        .unwrap();
+    let (lines, _) = e
+        .svc
+        .run_redact(
+            &run,
+            &[reference],
+            Some(vec!["x value-in-a-doomed-workspace".into()]),
+            None,
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lines.unwrap(), vec!["x [REDACTED:api-key]".to_owned()]);
+    assert!(e.svc.redactor_stats().cached_versions > 0);
+    e.svc.delete_workspace(&e.owner, ws, &ctx).await.unwrap();
+    let s = e.svc.redactor_stats();
+    assert_eq!((s.cached_versions, s.cached_bytes), (0, 0));
+}
