@@ -575,6 +575,10 @@
   document.addEventListener("submit", function (ev) {
     var f = ev.target;
     if (ev.defaultPrevented || !f || (f.getAttribute("method") || "").toLowerCase() !== "post") { return; }
+    // Secret forms return to the list as it is now (search, sort, page).
+    f.querySelectorAll("input[data-list-state]").forEach(function (i) {
+      i.value = location.search.replace(/^\?/, "");
+    });
     if (f.hasAttribute("data-confirm") && !f.hasAttribute("data-confirmed")) {
       ev.preventDefault();
       open(f, ev.submitter);

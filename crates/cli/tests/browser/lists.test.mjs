@@ -188,6 +188,35 @@ async function browserNoJs() {
   return newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 900 } });
 }
 
+await scenario("lists: after an edit or a delete the list comes back as it was (search, sort, page)", async () => {
+  const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  await signIn(page, OWNER);
+  await page.goto(`${BIG}?sort=name&dir=desc&page=3`);
+  const shown = await names(page);
+  const target = shown[1];
+  await page.getByRole("button", { name: `Edit ${target}`, exact: true }).click();
+  const edit = page.getByRole("dialog", { name: "Edit secret" });
+  await edit.waitFor({ state: "visible" });
+  await edit.getByLabel("Description").fill("Kept the list state");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await page.waitForURL(/done=updated/);
+  const url = new globalThis.URL(page.url());
+  assert.equal(url.searchParams.get("page"), "3");
+  assert.equal(url.searchParams.get("sort"), "name");
+  assert.equal(url.searchParams.get("dir"), "desc");
+  assert.deepEqual(await names(page), shown, "the same page of the same sort");
+  // A search typed into the box (the URL follows it) is kept too.
+  await page.getByLabel("Search").fill("Kept the list");
+  await page.waitForURL(/q=Kept/);
+  await page.getByRole("button", { name: `Delete ${target}`, exact: true }).click();
+  const dialog = page.getByRole("dialog", { name: "Delete secret" });
+  await dialog.getByRole("button", { name: "Delete", exact: true }).click();
+  await page.waitForURL(/done=deleted/);
+  assert.equal(new globalThis.URL(page.url()).searchParams.get("q"), "Kept the list");
+  await ctx.close();
+});
+
 await scenario("lists: hashed assets cached forever, pages compressed, the reveal answer never", async () => {
   const ctx = await newContext({ viewport: { width: 1280, height: 900 } });
   const page = await ctx.newPage();

@@ -20,8 +20,22 @@ use lockbox_service::{PutSecret, SecretSettingsPatch, SessionSeal, ValueKind};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-fn secrets_url(ws: &str, done: &str, name: &str) -> String {
-    let q = serde_urlencoded::to_string([("done", done), ("name", name)]).unwrap_or_default();
+/// The list page after a secret form: the notice, and the list as the user left
+/// it (search, sort, page; `list` is the page's query string, which the script puts
+/// in the form; only those keys pass).
+fn secrets_url(ws: &str, done: &str, name: &str, list: &str) -> String {
+    const KEPT: [&str; 5] = ["q", "sort", "dir", "page", "mpage"];
+    let mut pairs: Vec<(String, String)> =
+        vec![("done".into(), done.into()), ("name".into(), name.into())];
+    if list.len() <= 2048 {
+        let state: Vec<(String, String)> = serde_urlencoded::from_str(list).unwrap_or_default();
+        for (k, v) in state {
+            if KEPT.contains(&k.as_str()) && v.len() <= 512 && !pairs.iter().any(|(p, _)| *p == k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    let q = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     format!("/console/w/{ws}/secrets?{q}")
 }
 
@@ -119,6 +133,10 @@ pub struct SecretForm {
     /// `secret`: the form is on the secret page, so errors show there.
     #[serde(default)]
     from: String,
+    /// The list's query string when the form was sent (search, sort, page), to
+    /// return to it.
+    #[serde(default)]
+    list: String,
 }
 
 impl SecretForm {
@@ -319,7 +337,7 @@ pub async fn create_secret(
         .put_secret(&c.session.principal, &ws, scope, &name, req, &c.ctx)
         .await
     {
-        Ok(_) => Redirect::to(&secrets_url(&ws, "created", name.as_str())).into_response(),
+        Ok(_) => Redirect::to(&secrets_url(&ws, "created", name.as_str(), &f.list)).into_response(),
         Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) if e.code == ErrorCode::VersionMismatch => {
             panel.errors.insert(
@@ -492,7 +510,9 @@ pub async fn edit_secret(
             pages::secret_url(&ws, target.as_str(), scope)
         ))
         .into_response(),
-        Ok(()) => Redirect::to(&secrets_url(&ws, "updated", target.as_str())).into_response(),
+        Ok(()) => {
+            Redirect::to(&secrets_url(&ws, "updated", target.as_str(), &f.list)).into_response()
+        }
         Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) if e.code == ErrorCode::VersionMismatch => {
             stale(&st, &c, &ws, scope, &target, seen, &mut panel).await;
@@ -590,7 +610,9 @@ pub async fn delete_secret(
         .delete_secret(p, &ws, scope, &name, false, &c.ctx)
         .await
     {
-        Ok(()) => Redirect::to(&secrets_url(&ws, "deleted", name.as_str())).into_response(),
+        Ok(()) => {
+            Redirect::to(&secrets_url(&ws, "deleted", name.as_str(), &f.list)).into_response()
+        }
         Err(e) if refused(&e) => pages::fail(&c, e),
         Err(e) => {
             let status = status_for(&e);
