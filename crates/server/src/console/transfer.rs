@@ -151,25 +151,7 @@ pub async fn export_names(
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Response {
-    let format = match ExportFormat::parse(&q.format) {
-        Ok(f) => f,
-        Err(e) => return fail(&c, e),
-    };
-    match st
-        .svc
-        .export_secrets(
-            &c.session.principal,
-            &ws,
-            Scope::Workspace,
-            format,
-            false,
-            &c.ctx,
-        )
-        .await
-    {
-        Ok(text) => download(&ws, format, false, text.to_string()),
-        Err(e) => fail(&c, e),
-    }
+    export(&st, &c, &ws, &q.format, false).await
 }
 
 #[derive(Deserialize)]
@@ -184,25 +166,30 @@ pub async fn export_values(
     ApiPath(ws): ApiPath<String>,
     f: ConsoleForm<ExportForm>,
 ) -> Response {
-    let (c, f) = (f.console, f.form);
-    let format = match ExportFormat::parse(&f.format) {
-        Ok(fm) => fm,
-        Err(e) => return fail(&c, e),
+    export(&st, &f.console, &ws, &f.form.format, true).await
+}
+
+/// The download: names and metadata, or with values (each an audited reveal;
+/// the service refuses roles that may not reveal).
+async fn export(st: &AppState, c: &Console, ws: &str, format: &str, values: bool) -> Response {
+    let format = match ExportFormat::parse(format) {
+        Ok(f) => f,
+        Err(e) => return fail(c, e),
     };
     match st
         .svc
         .export_secrets(
             &c.session.principal,
-            &ws,
+            ws,
             Scope::Workspace,
             format,
-            true,
+            values,
             &c.ctx,
         )
         .await
     {
-        // EXPOSE: the confirmed export with values; each value was an audited reveal.
-        Ok(text) => download(&ws, format, true, text.to_string()),
-        Err(e) => fail(&c, e),
+        // EXPOSE: an export; values only after the confirmed form, each an audited reveal.
+        Ok(text) => download(ws, format, values, text.to_string()),
+        Err(e) => fail(c, e),
     }
 }
