@@ -124,6 +124,18 @@ lockbox_testkit::needs_postgres! {
         let msg = r.json()["message"].as_str().unwrap().to_owned();
         assert!(msg.contains("PostgreSQL"), "{msg}");
         assert!(!msg.contains("v2"));
+        // The Vault API says the same, with Vault's body and the same header.
+        let v = s
+            .raw(
+                s.http
+                    .post(format!("{}/vault/v1/secret/data/during-vault", s.url))
+                    .header("x-vault-token", &s.owner)
+                    .json(&json!({"data": {"k": "v3-vault"}})),
+            )
+            .await;
+        assert_eq!(v.status, 503, "{}", v.text);
+        assert!(v.headers.contains_key("retry-after"), "{:?}", v.headers);
+        assert!(v.text.contains("\"errors\"") && !v.text.contains("v3-vault"), "{}", v.text);
 
         let t = Instant::now();
         let ready = s.get(&s.owner, "/readyz").await;
