@@ -55,17 +55,7 @@ struct Bar(indicatif::ProgressBar);
 
 impl Bar {
     fn new(g: &Global) -> Bar {
-        let bar = if g.json || !std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::hidden()
-        } else {
-            indicatif::ProgressBar::new(0)
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} ({eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        Bar(bar)
+        Bar(crate::output::progress_bar(g))
     }
 }
 

@@ -1,8 +1,12 @@
-//! Printing results: JSON for `--json`, short aligned tables and lines otherwise.
+//! Printing results: JSON for `--json`, short aligned tables and lines otherwise;
+//! and the terminal's side of long or risky work: progress bars and yes/no
+//! questions on stderr.
 //!
 //! Nothing here prints a secret value; `secret reveal` writes its one value itself.
 
+use crate::args::Global;
 use serde::Serialize;
+use std::io::{BufRead, IsTerminal, Write};
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -70,6 +74,38 @@ fn width(s: &str) -> usize {
 /// `-` for an absent optional field.
 pub fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_owned()
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or with
+/// `--json`. Callers set its message and length.
+pub fn progress_bar(g: &Global) -> indicatif::ProgressBar {
+    let bar = if g.json || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:28} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Asks `question` on stderr and reads one line from stdin: true for `y` or
+/// `yes` (any case). Callers decide first whether asking is possible (a terminal).
+pub fn ask_yes(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| anyhow::anyhow!("invalid: cannot read the confirmation: {e}"))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 #[cfg(test)]

@@ -13,14 +13,14 @@
 
 use crate::args::{ExportArgs, ExportFormat, Global, ImportArgs, VisibilityArg};
 use crate::input;
-use crate::output::{print_json, print_table};
+use crate::output::{ask_yes, print_json, print_table, progress_bar};
 use anyhow::{anyhow, bail, Result};
 use lockbox_client::{Client, ErrorCode, PutOptions, Scope, SecretMeta, Visibility};
 use lockbox_core::dotenv;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -50,30 +50,12 @@ struct Row {
 
 /// Asks `question` on the terminal; `false` unless the answer is y or yes.
 fn confirm(question: &str) -> Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| anyhow!("invalid: cannot read the confirmation: {e}"))?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
+    ask_yes(&format!("{question} [y/N]"))
 }
 
 fn progress(g: &Global, len: u64) -> indicatif::ProgressBar {
-    let bar = if g.json || !std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(len)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg:20} [{bar:40}] {pos}/{len} ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = progress_bar(g);
+    bar.set_length(len);
     bar.set_message("importing");
     bar
 }

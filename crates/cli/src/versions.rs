@@ -8,10 +8,10 @@
 
 use crate::args::{SecretSettingsArgs, VersionTargets, VersionsCmd};
 use crate::output::{print_json, print_table};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use lockbox_client::{Client, Scope, SecretMeta, SecretSettingsPatch, VersionInfo};
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -77,17 +77,11 @@ fn confirm_destroy(name: &str, versions: &[u64]) -> Result<()> {
             "invalid: destroy removes values for good; pass --yes to confirm (stdin is not a terminal)"
         );
     }
-    eprint!(
-        "destroy {} of {name} for good? This cannot be undone. Type 'yes' to confirm: ",
+    let question = format!(
+        "destroy {} of {name} for good? This cannot be undone. Type 'yes' to confirm:",
         numbers(versions)
     );
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| anyhow!("invalid: cannot read the confirmation: {e}"))?;
-    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+    if !crate::output::ask_yes(&question)? {
         bail!("cancelled: nothing was destroyed");
     }
     Ok(())
