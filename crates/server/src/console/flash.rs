@@ -40,6 +40,8 @@ pub struct Flash {
 #[derive(Default)]
 struct Entry {
     flash: Option<(Flash, Instant)>,
+    /// A form nonce's entry: it was used (kept until the entry ages out).
+    spent: bool,
     touched: Option<Instant>,
 }
 
@@ -99,15 +101,7 @@ pub fn use_nonce(svc: &Lockbox, session: &Session, nonce: &str) -> bool {
         return false;
     }
     let key = format!("nonce:{}", lockbox_crypto::hash_token(nonce));
-    with(&key, |e| {
-        // A spent nonce is an entry with a flash slot used as a marker.
-        if e.flash.is_some() {
-            false
-        } else {
-            e.flash = Some((Flash::default(), Instant::now()));
-            true
-        }
-    })
+    with(&key, |e| !std::mem::replace(&mut e.spent, true))
 }
 
 /// Keeps the non-secret fields of a form whose session ended, under a new random
