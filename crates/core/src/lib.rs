@@ -10,6 +10,7 @@ pub mod dotenv;
 pub mod error;
 pub mod names;
 pub mod policy;
+pub mod sensitive;
 pub mod value;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -18,4 +19,5 @@ pub use names::{SecretName, TokenName, UserName, WorkspaceName};
 pub use policy::{
     account_allowed, allowed, can_assign_role, AccountAction, Action, Actor, CallerKind, Role,
 };
+pub use sensitive::{Sensitive, Wipe};
 pub use value::{Scope, SecretValue, Visibility};
