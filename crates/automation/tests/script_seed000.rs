@@ -661,7 +661,7 @@ async fn allowed_hosts_are_enforced_by_the_executor() {
             Scope::Workspace,
             &SecretName::parse("Pinned").unwrap(),
             PutSecret {
-                value: json!("pinned_value_Yt5Rq"),
+                value: json!("pinned_value_Yt5Rq").into(),
                 description: None,
                 visibility: None,
                 ttl_seconds: None,

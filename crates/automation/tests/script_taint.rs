@@ -48,7 +48,7 @@ impl T {
                 Scope::Workspace,
                 &SecretName::parse(name).unwrap(),
                 PutSecret {
-                    value,
+                    value: value.into(),
                     description: None,
                     visibility,
                     ttl_seconds: None,

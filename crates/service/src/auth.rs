@@ -152,12 +152,6 @@ impl Lockbox {
         }
     }
 
-    pub(crate) fn forget_token(&self, token_id: &str) {
-        self.tokens_by_hash
-            .retain(|_, v| v.as_ref().is_none_or(|c| c.row.id != token_id));
-        self.tokens_by_id.remove(&token_id.to_owned());
-    }
-
     /// A token row by the SHA-256 of the presented token, with its user (cached;
     /// revocation evicts).
     pub(crate) async fn token_by_hash_cached(&self, hash: &str) -> Result<Option<CachedToken>> {

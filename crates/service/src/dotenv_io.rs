@@ -177,7 +177,7 @@ impl Lockbox {
                 continue;
             }
             let req = PutSecret {
-                value: serde_json::Value::String(e.value.to_string()),
+                value: lockbox_core::Sensitive::new(serde_json::Value::String(e.value.to_string())),
                 description: None,
                 visibility: None,
                 ttl_seconds: None,

@@ -89,7 +89,7 @@ impl Lockbox {
             .put_flow(row, bindings, audit)
             .await
             .map_err(store_err)?;
-        self.bindings_cache.clear();
+        self.evict(&crate::evict::Change::Bindings(ws.id.clone()));
         Ok(FlowInfo {
             slug: slug.to_owned(),
             updated_at: now.to_rfc3339(),
@@ -164,7 +164,7 @@ impl Lockbox {
             .delete_flow(&ws.id, slug, audit)
             .await
             .map_err(store_err)?;
-        self.bindings_cache.clear();
+        self.evict(&crate::evict::Change::Bindings(ws.id.clone()));
         if !deleted {
             return Err(Error::not_found(format!("flow '{slug}' not found")));
         }
@@ -221,7 +221,7 @@ impl Lockbox {
             .put_bindings(&ws.id, owner, rows, audit)
             .await
             .map_err(store_err)?;
-        self.bindings_cache.clear();
+        self.evict(&crate::evict::Change::Bindings(ws.id.clone()));
         Ok(uses
             .into_iter()
             .map(|(_, location)| BindingInfo {

@@ -9,7 +9,7 @@ use lockbox_crypto::{DataKey, WrappedDataKey};
 use lockbox_store::WorkspaceKeyRow;
 use std::sync::Arc;
 
-pub(crate) struct KeyCache(TtlCache<(String, u32), Arc<DataKey>>);
+pub(crate) struct KeyCache(pub(crate) TtlCache<(String, u32), Arc<DataKey>>);
 
 impl KeyCache {
     pub(crate) fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
@@ -57,20 +57,13 @@ impl Lockbox {
         self.require_keys()?;
         let key = DataKey::generate();
         let wrapped = self.keyring.wrap(workspace_id, 1, &key);
-        self.keys.0.put((workspace_id.to_owned(), 1), Arc::new(key));
+        // Not cached: the workspace may never be committed (a name taken meanwhile);
+        // the first use unwraps it.
         Ok(WorkspaceKeyRow {
             workspace_id: workspace_id.to_owned(),
             version: 1,
             master_version: wrapped.master_version,
             wrapped: wrapped.blob,
         })
-    }
-
-    pub(crate) fn forget_all_keys(&self) {
-        self.keys.0.clear();
-    }
-
-    pub(crate) fn forget_workspace_keys(&self, workspace_id: &str) {
-        self.keys.0.retain(|(ws, _), _| ws != workspace_id);
     }
 }

@@ -14,6 +14,7 @@ mod backup;
 mod cache;
 mod denied;
 mod dotenv_io;
+mod evict;
 mod flows;
 mod keycheck;
 mod keys;
@@ -419,9 +420,9 @@ impl Lockbox {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
                     match changes.recv().await {
-                        Ok(change) => me.apply_change(&change),
+                        Ok(change) => me.evict(&evict::Change::Store(change)),
                         Err(RecvError::Lagged(_)) => {
-                            me.apply_change(&lockbox_store::Change::Everything)
+                            me.evict(&evict::Change::Store(lockbox_store::Change::Everything))
                         }
                         Err(RecvError::Closed) => break,
                     }
@@ -448,48 +449,10 @@ impl Lockbox {
         })
     }
 
-    /// Drops what another node's change made stale.
+    /// Drops what another node's change made stale (the change follower's
+    /// path, also open to tests): the same eviction as this node's own writes.
     pub fn apply_change(&self, change: &lockbox_store::Change) {
-        use lockbox_store::Change;
-        match change {
-            Change::Secret(id) => {
-                self.secrets_by_id.remove(id);
-                self.secrets.retain(|_, row| &row.id != id);
-                self.forget_versions(|sid| sid != id);
-                self.redactors.forget_secret(id);
-            }
-            Change::Token(id) => self.forget_token(id),
-            Change::Membership(ws, user) => self.memberships.remove(&(ws.clone(), user.clone())),
-            Change::Workspace(id) => {
-                // Drop the entry for this id, and negative entries (a workspace
-                // created elsewhere under a name we remember as absent).
-                self.workspaces
-                    .retain(|_, row| row.as_ref().is_some_and(|w| &w.id != id));
-                self.memberships.retain(|(ws, _), _| ws != id);
-                self.secrets.retain(|(ws, _, _, _), _| ws != id);
-                self.secrets_by_id.retain(|_, row| &row.workspace_id != id);
-                self.forget_workspace_keys(id);
-                self.forget_versions(|_| false);
-                self.tokens_by_hash.clear();
-                self.tokens_by_id.clear();
-                // Its secrets are gone: drop every plaintext-derived pattern set
-                // and run redactor (rare, so all of them), and the bindings.
-                self.redactors.clear();
-                self.bindings_cache.clear();
-            }
-            Change::Everything => {
-                self.redactors.clear();
-                self.tokens_by_id.clear();
-                self.users_by_id.clear();
-                self.secrets_by_id.clear();
-                self.workspaces.clear();
-                self.memberships.clear();
-                self.secrets.clear();
-                self.forget_versions(|_| false);
-                self.tokens_by_hash.clear();
-                self.forget_all_keys();
-            }
-        }
+        self.evict(&evict::Change::Store(change.clone()));
     }
 
     // ---- helpers shared by the operation modules
@@ -650,14 +613,6 @@ impl Lockbox {
     #[doc(hidden)]
     pub fn version_cache_usage(&self) -> (usize, usize) {
         self.versions.usage()
-    }
-
-    /// Evicts cached versions of the secrets `keep` rejects (by secret id), after
-    /// bumping the generation that `version_row` checks before it caches.
-    pub(crate) fn forget_versions(&self, keep: impl Fn(&str) -> bool) {
-        self.versions_gen
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.versions.retain(|(id, _), _| keep(id));
     }
 
     fn record(

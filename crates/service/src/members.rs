@@ -122,7 +122,7 @@ impl Lockbox {
             .put_membership(&ws.id, &u.id, role, self.clock.now(), audit)
             .await
             .map_err(store_err)?;
-        self.memberships.remove(&(ws.id.clone(), u.id.clone()));
+        self.evict(&crate::evict::Change::membership(&ws.id, &u.id));
         let has_token = self
             .store
             .list_tokens()
@@ -190,7 +190,7 @@ impl Lockbox {
             .put_membership(&ws.id, &u.id, role, self.clock.now(), audit)
             .await
             .map_err(store_err)?;
-        self.memberships.remove(&(ws.id.clone(), u.id.clone()));
+        self.evict(&crate::evict::Change::membership(&ws.id, &u.id));
         Ok(MemberInfo {
             user: u.name,
             role: role.as_str(),
@@ -232,7 +232,7 @@ impl Lockbox {
             .delete_membership(&ws.id, &u.id, audit)
             .await
             .map_err(store_err)?;
-        self.memberships.remove(&(ws.id.clone(), u.id.clone()));
+        self.evict(&crate::evict::Change::membership(&ws.id, &u.id));
         Ok(())
     }
 

@@ -261,9 +261,9 @@ impl Lockbox {
             report.converted += n;
             report.raced += tried - n;
             if n > 0 {
-                self.forget_versions(|id| !ids.contains(id));
-                self.secrets.retain(|_, row| !ids.contains(&row.id));
-                self.secrets_by_id.retain(|id, _| !ids.contains(id));
+                for id in &ids {
+                    self.evict(&crate::evict::Change::secret(id));
+                }
             }
         }
         if report != PolicySweepReport::default() {
@@ -295,18 +295,6 @@ impl Lockbox {
                 .map_err(store_err)?;
         }
         Ok(report)
-    }
-
-    /// Evicts cached versions `..=through` of one secret (those a commit pruned),
-    /// bumping the generation `version_row` checks before it caches.
-    pub(crate) fn forget_versions_through(&self, secret_id: &str, through: u64) {
-        if through == 0 {
-            return;
-        }
-        self.versions_gen
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.versions
-            .retain(|(id, v), _| id != secret_id || *v > through);
     }
 
     /// Runs the policy sweep now and then every ten minutes, until aborted.

@@ -362,7 +362,7 @@ impl Lockbox {
             .revoke_token(run_id, self.clock.now(), audit)
             .await
             .map_err(store_err)?;
-        self.forget_token(run_id);
+        self.evict(&crate::evict::Change::token(run_id));
         if !ended {
             return Err(Error::not_found(format!(
                 "run '{run_id}' has already ended"
@@ -540,7 +540,7 @@ impl Lockbox {
             }
         }
         let req = PutSecret {
-            value,
+            value: lockbox_core::Sensitive::new(value),
             description,
             visibility,
             ttl_seconds: ttl,

@@ -230,7 +230,7 @@ impl Lockbox {
             .revoke_token(&session.id, self.clock.now(), audit)
             .await
             .map_err(store_err)?;
-        self.forget_token(&session.id);
+        self.evict(&crate::evict::Change::token(&session.id));
         if !ended {
             return Err(Error::new(
                 ErrorCode::Unauthenticated,

@@ -362,7 +362,7 @@ impl Lockbox {
             .revoke_token(id, self.clock.now(), audit)
             .await
             .map_err(store_err)?;
-        self.forget_token(id);
+        self.evict(&crate::evict::Change::token(id));
         if !revoked {
             return Err(Error::not_found(format!("token '{id}' is already revoked")));
         }

@@ -11,6 +11,7 @@
 //! (reveal, runs, patch, rollback), is `Lockbox::open_version`.
 
 use crate::auth::Principal;
+use crate::evict::Change;
 use crate::secrets::{not_found, secret_key, Target};
 use crate::{store_err, Lockbox, RequestCtx, SecretMeta};
 use lockbox_core::{Action, Error, ErrorCode, Result, Scope, SecretName, Visibility};
@@ -153,7 +154,7 @@ impl Lockbox {
             .change_versions(&row.id, wanted, change, audit)
             .await
             .map_err(store_err);
-        self.forget_secret(&t, name, &row);
+        self.evict(&Change::secret(&row.id));
         let changed = result?;
         if change == VersionChange::Destroy && !changed.is_empty() {
             // SQLite: the rows were zeroed in place (secure_delete); the WAL still
@@ -278,7 +279,7 @@ impl Lockbox {
             .update_secret_settings(&row.id, settings, self.clock.now(), &p.label(), audit)
             .await
             .map_err(store_err);
-        self.forget_secret(&t, name, &row);
+        self.evict(&Change::secret(&row.id));
         if !updated? {
             return Err(not_found(name));
         }
@@ -346,7 +347,7 @@ impl Lockbox {
                 "delete_version_after": row.delete_version_after,
             }),
         );
-        let expect = match expired {
+        let expect = match expired.clone() {
             Some(old) => Expect::ReplaceExpired(old),
             None => Expect::Create,
         };
@@ -354,7 +355,10 @@ impl Lockbox {
             .store
             .create_secret_entry(row.clone(), expect, audit)
             .await;
-        self.secrets.remove(&secret_key(t, name.as_str()));
+        self.evict(&Change::Name(secret_key(t, name.as_str())));
+        if let Some(old) = &expired {
+            self.evict(&Change::secret(old));
+        }
         match created {
             Ok(()) => Ok(self.meta_for(p, &t.ws, &row)),
             // Another writer gave the name a secret meanwhile.
@@ -363,14 +367,6 @@ impl Lockbox {
             ))),
             Err(e) => Err(store_err(e)),
         }
-    }
-
-    /// Drops every cached copy of a secret whose versions or settings changed.
-    fn forget_secret(&self, t: &Target, name: &SecretName, row: &SecretRow) {
-        self.secrets.remove(&secret_key(t, name.as_str()));
-        self.forget_versions(|id| id != row.id);
-        self.secrets_by_id.remove(&row.id);
-        self.redactors.forget_secret(&row.id);
     }
 }
 

@@ -2,6 +2,7 @@
 //! and `whoami`.
 
 use crate::auth::Principal;
+use crate::evict::Change;
 use crate::{
     store_err, AuditPage, Lockbox, RequestCtx, TokenRef, WhoAmI, WorkspaceInfo, WorkspaceRole,
     WorkspaceSettings,
@@ -70,14 +71,13 @@ impl Lockbox {
         {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
-                self.forget_workspace_keys(&ws.id);
                 return Err(Error::conflict(format!(
                     "workspace '{name}' already exists"
                 )));
             }
             Err(e) => return Err(store_err(e)),
         }
-        self.workspaces.remove(&name.to_owned());
+        self.evict(&Change::workspace(&ws.id));
         Ok(ws)
     }
 
@@ -160,8 +160,7 @@ impl Lockbox {
             .map_err(store_err)?;
         // The same eviction as when another node deletes it: one path, so no
         // cache (a run's redactor with the workspace's plaintexts, say) outlives it.
-        self.apply_change(&lockbox_store::Change::Workspace(ws.id.clone()));
-        self.workspaces.remove(&ws_name.to_owned());
+        self.evict(&Change::workspace(&ws.id));
         if !deleted {
             return Err(Error::not_found(format!("workspace '{ws_name}' not found")));
         }
@@ -233,7 +232,7 @@ impl Lockbox {
             .update_workspace_settings(&ws.id, settings.clone(), audit)
             .await
             .map_err(store_err)?;
-        self.workspaces.remove(&ws_name.to_owned());
+        self.evict(&Change::workspace(&ws.id));
         Ok(settings)
     }
 

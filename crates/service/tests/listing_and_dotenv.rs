@@ -23,7 +23,7 @@ async fn env() -> (tempfile::TempDir, Lockbox, Principal) {
 
 fn put(value: &str, description: &str, labels: Option<BTreeMap<String, String>>) -> PutSecret {
     PutSecret {
-        value: json!(value),
+        value: json!(value).into(),
         description: Some(description.to_owned()),
         visibility: None,
         ttl_seconds: None,

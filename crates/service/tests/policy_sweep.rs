@@ -278,7 +278,7 @@ async fn legacy_versions_are_readable_then_converted_by_the_sweep(env: Env) {
     // A new version of a legacy secret inherits the legacy list and is sealed v2.
     let p = svc.authenticate(&token).await.unwrap();
     let put = PutSecret {
-        value: json!("db-pass-3"),
+        value: json!("db-pass-3").into(),
         description: None,
         visibility: None,
         ttl_seconds: None,
@@ -450,7 +450,7 @@ async fn an_older_backup_restores_as_legacy_versions(env: Env) {
     let p = svc.authenticate(&token).await.unwrap();
     for (n, hosts) in [("a", vec![]), ("b", vec!["api.example.com".to_owned()])] {
         let put = PutSecret {
-            value: json!(format!("value-of-{n}")),
+            value: json!(format!("value-of-{n}")).into(),
             description: None,
             visibility: Some(Visibility::Restricted),
             ttl_seconds: None,

@@ -9,7 +9,7 @@ use lockbox_store::{AuditRecord, SqliteStore, Store, WorkspaceKeyRow};
 
 fn put(value: &str) -> PutSecret {
     PutSecret {
-        value: serde_json::json!(value),
+        value: serde_json::json!(value).into(),
         description: None,
         visibility: None,
         ttl_seconds: None,

@@ -33,7 +33,7 @@ async fn env() -> Env {
 
 fn put(value: Value) -> PutSecret {
     PutSecret {
-        value,
+        value: value.into(),
         description: None,
         visibility: None,
         ttl_seconds: None,

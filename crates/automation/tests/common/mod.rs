@@ -165,7 +165,7 @@ impl Env {
                 Scope::Workspace,
                 &SecretName::parse(name).unwrap(),
                 PutSecret {
-                    value,
+                    value: value.into(),
                     description: None,
                     visibility: None,
                     ttl_seconds: None,

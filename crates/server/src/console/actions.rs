@@ -323,7 +323,7 @@ pub async fn create_secret(
         }
     };
     let req = PutSecret {
-        value,
+        value: value.into(),
         description: Some(f.description.clone()).filter(|d| !d.is_empty()),
         visibility: Some(visibility),
         ttl_seconds: None,
@@ -489,7 +489,7 @@ pub async fn edit_secret(
         }
         Some(value) => {
             let req = PutSecret {
-                value,
+                value: value.into(),
                 description: Some(f.description.clone()),
                 visibility: None,
                 ttl_seconds: None,

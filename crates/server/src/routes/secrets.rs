@@ -107,7 +107,7 @@ pub async fn put_secret(
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
     let req = PutSecret {
-        value: body.value,
+        value: body.value.into(),
         description: body.description,
         visibility: body
             .visibility

@@ -259,7 +259,7 @@ impl KvRequest<'_> {
         };
         let c = self.caller;
         let req = PutSecret {
-            value: data,
+            value: data.into(),
             description: None,
             visibility: None,
             ttl_seconds: None,
@@ -305,7 +305,7 @@ impl KvRequest<'_> {
                 self.ws(),
                 self.scope,
                 &name,
-                PatchDoc::JsonPatch(Value::Array(ops)),
+                PatchDoc::JsonPatch(Value::Array(ops).into()),
                 if_match,
                 &c.ctx,
             )
