@@ -57,9 +57,9 @@ impl Change {
 }
 
 impl Lockbox {
-    /// Drops every cached entry `change` made stale. Call it after the commit
-    /// (before it, a concurrent read could cache the old state again), whether
-    /// or not the write reported success when in doubt.
+    /// Drops every cached entry `change` made stale. Writers call it after the
+    /// commit (before it, a concurrent read could cache the old state again),
+    /// and also when the commit failed in a way that leaves its outcome unknown.
     pub(crate) fn evict(&self, change: &Change) {
         match change {
             Change::Store(StoreChange::Secret(id)) => {

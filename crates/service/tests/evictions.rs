@@ -47,6 +47,18 @@ async fn env(ttl: Option<u64>) -> Env {
     let token = svc.bootstrap().await.unwrap().expect("first start");
     let owner = svc.authenticate(&token).await.unwrap();
     let ctx = RequestCtx::default();
+    // Settings first: a workspace's settings change evicts its caches too.
+    svc.update_workspace_settings(
+        &owner,
+        "default",
+        lockbox_service::WorkspaceSettingsPatch {
+            allow_rename: Some(true),
+            ..Default::default()
+        },
+        &ctx,
+    )
+    .await
+    .unwrap();
     svc.put_secret(
         &owner,
         "default",
@@ -130,18 +142,6 @@ async fn a_delete_drops_the_secrets_pattern_sets() {
 async fn a_rename_drops_the_secrets_pattern_sets() {
     let e = env(None).await;
     let ctx = RequestCtx::default();
-    e.svc
-        .update_workspace_settings(
-            &e.owner,
-            "default",
-            lockbox_service::WorkspaceSettingsPatch {
-                allow_rename: Some(true),
-                ..Default::default()
-            },
-            &ctx,
-        )
-        .await
-        .unwrap();
     e.svc
         .rename_secret(
             &e.owner,

@@ -240,7 +240,7 @@ async fn writes_warn_about_values_below_the_minimum_length() {
 
 /// Deleting a workspace drops the pattern sets built from its values (plaintext
 /// forms) at once; they used to outlive the delete until the idle sweep. (The
-/// delete evicts through `apply_change(Change::Workspace)`, the path another
+/// delete evicts through `Lockbox::evict` with `Change::Workspace`, the path another
 /// node's delete takes, so both are this one.)
 #[tokio::test]
 async fn a_deleted_workspace_leaves_no_pattern_sets_behind() {

@@ -210,10 +210,12 @@ impl Lockbox {
             let old = self.open_version(&t.ws, &row, &v).await?;
             let mut doc = Sensitive::new(old.to_json()?);
             drop(old);
+            // EXPOSE: the patch edits the value in place; it stays in `doc`, wiped on drop.
+            let current = doc.expose_mut();
             match patch {
-                // EXPOSE: the merge patch is applied to the value it patches.
-                Patch::Merge(m) => json_patch::merge(doc.expose_mut(), m.expose()),
-                Patch::Json(ops) => json_patch::patch(doc.expose_mut(), ops).map_err(|e| {
+                // EXPOSE: the merge patch's values become part of the value.
+                Patch::Merge(m) => json_patch::merge(current, m.expose()),
+                Patch::Json(ops) => json_patch::patch(current, ops).map_err(|e| {
                     Error::invalid(format!(
                         "JSON Patch operation {} failed: {}",
                         e.operation,
