@@ -8,6 +8,7 @@
 use crate::auth::Principal;
 use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, ValueKind, VersionInfo};
 use base64::Engine;
+use lockbox_core::versions as rules;
 use lockbox_core::{
     Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue, Timestamp,
     Visibility,
@@ -459,24 +460,22 @@ impl Lockbox {
             ctx,
             detail,
         );
-        let max_versions = row.max_versions.unwrap_or(t.ws.settings.max_versions);
+        let max_versions = rules::max_versions(row.max_versions, t.ws.settings.max_versions);
+        let prune_through = rules::pruned_through(row.current_version, max_versions);
         self.store
             .commit_version(
                 CommitVersion {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions,
+                    prune_through,
                 },
                 audit,
             )
             .await?;
         // The commit pruned the oldest versions: none may linger in the cache
         // (writes read the current version through it, see policy_seal.rs).
-        let pruned_through = row
-            .current_version
-            .saturating_sub(u64::from(max_versions.max(1)));
-        self.forget_versions_through(&row.id, pruned_through);
+        self.forget_versions_through(&row.id, prune_through);
         Ok(row)
     }
 
@@ -1303,16 +1302,12 @@ impl Lockbox {
 
     /// Deletes every expired secret (each audited as `secret.expire`).
     pub async fn purge_expired(&self) -> Result<usize> {
-        let gone = self
-            .store
-            .purge_expired(self.clock.now())
-            .await
-            .map_err(store_err)?;
-        for row in &gone {
-            self.redactors.forget_secret(&row.id);
-            self.secrets_by_id.remove(&row.id);
-            self.secrets.retain(|_, cached| cached.id != row.id);
-            self.forget_versions(|id| id != row.id);
+        let gone = self.delete_expired_secrets().await?;
+        for gone_id in &gone {
+            self.redactors.forget_secret(gone_id);
+            self.secrets_by_id.remove(gone_id);
+            self.secrets.retain(|_, cached| cached.id != *gone_id);
+            self.forget_versions(|id| id != gone_id);
         }
         Ok(gone.len())
     }
@@ -1435,10 +1430,7 @@ pub(crate) fn intersect_hosts(a: &[String], b: &[String]) -> Option<Vec<String>>
 /// secret's and the workspace's `delete_version_after` where both are set (0 and
 /// unset mean no limit), as Vault does.
 pub fn effective_delete_after(secret: Option<u64>, workspace: Option<u64>) -> Option<u64> {
-    match (secret.filter(|d| *d > 0), workspace.filter(|d| *d > 0)) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    rules::delete_version_after(secret, workspace)
 }
 
 pub(crate) fn not_found(name: &SecretName) -> Error {
