@@ -12,6 +12,7 @@ pub mod names;
 pub mod policy;
 pub mod sensitive;
 pub mod value;
+pub mod versions;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::{Error, ErrorCode, Result};

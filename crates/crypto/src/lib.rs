@@ -6,6 +6,7 @@
 //! are referred to by version.
 
 mod audit_key;
+mod digest;
 mod hazmat;
 pub mod master;
 pub mod sealed;
@@ -13,6 +14,7 @@ pub mod token;
 pub mod workspace_key;
 
 pub use audit_key::AuditChainKey;
+pub use digest::{random_bytes, sha256};
 pub use master::{CheckOutcome, KeySource, MasterKeyring, WrappedDataKey};
 pub use sealed::TokenPurpose;
 pub use token::{

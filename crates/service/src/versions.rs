@@ -4,18 +4,25 @@
 //! natively too).
 //!
 //! Owns the rules: who may change a version's state, that a bound secret's versions
-//! are not deleted or destroyed, which label keys are reserved. It must never hand
-//! out a value, and never renumber: versions keep the numbers `secrets` gave them
-//! (from the secret's `current_version`, which only grows). The matching read rule,
-//! "a deleted or destroyed version reads as `not_found` wherever a value could leave"
-//! (reveal, runs, patch, rollback), is `Lockbox::open_version`.
+//! are not deleted or destroyed, which label keys are reserved, and the audit rows
+//! of version changes and of expiry (`secret.expire`). What a delete, undelete or
+//! destroy does to a state, and when a secret has expired, is
+//! `lockbox_core::versions`; the store only applies the answer, compare-and-set. It
+//! must never hand out a value, and never renumber: versions keep the numbers
+//! `secrets` gave them (from the secret's `current_version`, which only grows). The
+//! matching read rule, "a deleted or destroyed version reads as `not_found`
+//! wherever a value could leave" (reveal, runs, patch, rollback), is
+//! `Lockbox::open_version`.
 
 use crate::auth::Principal;
 use crate::evict::Change;
 use crate::secrets::{not_found, secret_key, Target};
 use crate::{store_err, Lockbox, RequestCtx, SecretMeta};
+use lockbox_core::versions::{self as rules, VersionOp};
 use lockbox_core::{Action, Error, ErrorCode, Result, Scope, SecretName, Visibility};
-use lockbox_store::{Expect, SecretRow, SecretSettings, StoreError, VersionChange};
+use lockbox_store::{
+    AuditRecord, Expect, ExpiredSecret, SecretRow, SecretSettings, StoreError, VersionStateChange,
+};
 use std::collections::BTreeMap;
 
 /// At most this many labels per secret (Vault's limit on `custom_metadata`).
@@ -27,6 +34,10 @@ const MAX_LABEL_VALUE: usize = 512;
 pub const RESERVED_LABEL_PREFIX: &str = "lockbox.";
 /// At most this many version numbers in one call.
 const MAX_VERSIONS_PER_CALL: usize = 1000;
+/// Tries of a version-state change that keeps meeting concurrent changes.
+const MAX_STATE_ATTEMPTS: usize = 16;
+/// Expired secrets removed per purge pass (the next pass takes the rest).
+const PURGE_BATCH: u32 = 1000;
 
 /// A change to one secret's settings; `None` keeps a field as it is.
 #[derive(Debug, Clone, Default)]
@@ -53,17 +64,8 @@ impl Lockbox {
         versions: &[u64],
         ctx: &RequestCtx,
     ) -> Result<()> {
-        let now = self.clock.now();
-        self.change_versions(
-            p,
-            ws,
-            scope,
-            name,
-            versions,
-            VersionChange::Delete(now),
-            ctx,
-        )
-        .await
+        self.change_versions(p, ws, scope, name, versions, VersionOp::Delete, ctx)
+            .await
     }
 
     /// Undoes a soft delete (empty slice = the current version); destroyed
@@ -77,7 +79,7 @@ impl Lockbox {
         versions: &[u64],
         ctx: &RequestCtx,
     ) -> Result<()> {
-        self.change_versions(p, ws, scope, name, versions, VersionChange::Undelete, ctx)
+        self.change_versions(p, ws, scope, name, versions, VersionOp::Undelete, ctx)
             .await
     }
 
@@ -91,7 +93,7 @@ impl Lockbox {
         versions: &[u64],
         ctx: &RequestCtx,
     ) -> Result<()> {
-        self.change_versions(p, ws, scope, name, versions, VersionChange::Destroy, ctx)
+        self.change_versions(p, ws, scope, name, versions, VersionOp::Destroy, ctx)
             .await
     }
 
@@ -103,13 +105,13 @@ impl Lockbox {
         scope: Scope,
         name: &SecretName,
         versions: &[u64],
-        change: VersionChange,
+        op: VersionOp,
         ctx: &RequestCtx,
     ) -> Result<()> {
-        let (action, verb) = match change {
-            VersionChange::Delete(_) => (Action::DeleteSecret, "secret.delete_versions"),
-            VersionChange::Undelete => (Action::WriteSecret, "secret.undelete_versions"),
-            VersionChange::Destroy => (Action::DeleteSecret, "secret.destroy_versions"),
+        let (action, verb) = match op {
+            VersionOp::Delete => (Action::DeleteSecret, "secret.delete_versions"),
+            VersionOp::Undelete => (Action::WriteSecret, "secret.undelete_versions"),
+            VersionOp::Destroy => (Action::DeleteSecret, "secret.destroy_versions"),
         };
         let t = self
             .authorized_target(p, ws, scope, action, Some(name), ctx)
@@ -149,14 +151,10 @@ impl Lockbox {
             ctx,
             serde_json::json!({"versions": wanted, "scope": t.scope.as_str()}),
         );
-        let result = self
-            .store
-            .change_versions(&row.id, wanted, change, audit)
-            .await
-            .map_err(store_err);
+        let result = self.apply_version_op(&row.id, &wanted, op, audit).await;
         self.evict(&Change::secret(&row.id));
         let changed = result?;
-        if change == VersionChange::Destroy && !changed.is_empty() {
+        if op == VersionOp::Destroy && changed > 0 {
             // SQLite: the rows were zeroed in place (secure_delete); the WAL still
             // holds the old pages until it is checkpointed.
             if let Err(e) = self.store.purge_deleted().await {
@@ -164,6 +162,99 @@ impl Lockbox {
             }
         }
         Ok(())
+    }
+
+    /// Moves the `wanted` versions of a secret as `op` says (numbers it does not
+    /// have are ignored) and appends `audit` whatever changed; answers how many
+    /// moved. Each try reads the stored states and asks the transition rule; a
+    /// concurrent change makes the store refuse the whole try, and it is made
+    /// again on fresh states.
+    async fn apply_version_op(
+        &self,
+        secret_id: &str,
+        wanted: &[u64],
+        op: VersionOp,
+        audit: AuditRecord,
+    ) -> Result<usize> {
+        let mut wanted = wanted.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for attempt in 0..MAX_STATE_ATTEMPTS {
+            crate::write_queue::backoff(attempt).await;
+            let now = self.clock.now();
+            let stored = self
+                .store
+                .list_versions(secret_id)
+                .await
+                .map_err(store_err)?;
+            let changes: Vec<VersionStateChange> = stored
+                .iter()
+                .filter(|v| wanted.binary_search(&v.version).is_ok())
+                .filter_map(|v| {
+                    let from = v.state(now);
+                    rules::transition(from, op, now).map(|to| VersionStateChange {
+                        version: v.version,
+                        from,
+                        to,
+                    })
+                })
+                .collect();
+            let moved = changes.len();
+            match self
+                .store
+                .set_version_states(secret_id, changes, audit.clone())
+                .await
+            {
+                Ok(()) => return Ok(moved),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(store_err(e)),
+            }
+        }
+        Err(Error::conflict(
+            "the versions kept changing at the same time; try again",
+        ))
+    }
+
+    /// Removes one batch of expired secrets, each with its `secret.expire` audit
+    /// row (actor `system`), and answers the ids removed. Another process purging
+    /// at the same time never removes, or audits, the same secret twice: the store
+    /// removes each only while it still reads as found here.
+    pub(crate) async fn delete_expired_secrets(&self) -> Result<Vec<String>> {
+        let now = self.clock.now();
+        let found = self
+            .store
+            .expired_secrets(now, PURGE_BATCH)
+            .await
+            .map_err(store_err)?;
+        let expired: Vec<ExpiredSecret> = found
+            .into_iter()
+            .filter(|s| rules::is_expired(s.expires_at, now))
+            .filter_map(|s| {
+                let expires_at = s.expires_at?;
+                Some(ExpiredSecret {
+                    audit: AuditRecord {
+                        workspace_id: Some(s.workspace_id.clone()),
+                        at: now,
+                        actor: "system".into(),
+                        action: "secret.expire".into(),
+                        target: Some(s.name.clone()),
+                        outcome: "ok".into(),
+                        request_id: None,
+                        detail: serde_json::json!({
+                            "scope": s.scope.as_str(),
+                            "version": s.current_version,
+                        }),
+                    },
+                    secret_id: s.id,
+                    current_version: s.current_version,
+                    expires_at,
+                })
+            })
+            .collect();
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.delete_expired(expired).await.map_err(store_err)
     }
 
     /// Labels, max_versions, cas_required, delete_version_after of one secret.

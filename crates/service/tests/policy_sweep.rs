@@ -174,7 +174,7 @@ async fn write_legacy(
                         destroyed: false,
                         policy: None,
                     },
-                    max_versions: 10,
+                    prune_through: 0,
                 },
                 lockbox_store::AuditRecord {
                     workspace_id: Some(ws.id.clone()),

@@ -96,23 +96,129 @@ pub fn legacy_prefix(rows: &[AuditRow]) -> i64 {
 }
 
 /// The hash of one legacy row given the previous row's hash: SHA-256 over
-/// `prev || "\n" || JSON array of the fields`.
+/// `prev || "\n" ||` [`legacy_encoding`].
 pub fn legacy_row_hash(prev_hash: &str, row: &AuditRow) -> String {
-    let canonical = serde_json::json!([
-        row.seq,
-        row.record.workspace_id,
-        row.record.at.millis(),
-        row.record.actor,
-        row.record.action,
-        row.record.target,
-        row.record.outcome,
-        row.record.request_id,
-        row.record.detail,
-    ]);
     let mut msg = prev_hash.as_bytes().to_vec();
     msg.push(b'\n');
-    msg.extend_from_slice(canonical.to_string().as_bytes());
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, &msg))
+    msg.extend_from_slice(&legacy_encoding(row));
+    hex::encode(lockbox_crypto::sha256(&msg))
+}
+
+/// The bytes a legacy link covers after the previous hash: the JSON array
+/// `[seq, workspace_id, at, actor, action, target, outcome, request_id, detail]`
+/// exactly as legacy chains were written, which was `serde_json::json!(…)
+/// .to_string()` with serde_json's default features: compact, object keys in
+/// bytewise order (its default map is a `BTreeMap`), floats as `zmij` prints them
+/// (serde_json 1.0.154; earlier releases printed them with `ryu`, which writes
+/// `1e300` where `zmij` writes `1e+300`: audit details hold no floats, so no
+/// stored link depends on the difference). Written out by hand because those
+/// chains must keep verifying whatever a later serde_json does or whichever
+/// features a build turns on (`preserve_order` would reorder keys,
+/// `arbitrary_precision` would reprint numbers).
+pub fn legacy_encoding(row: &AuditRow) -> Vec<u8> {
+    let r = &row.record;
+    let mut out = Vec::with_capacity(256);
+    out.push(b'[');
+    out.extend_from_slice(row.seq.to_string().as_bytes());
+    out.push(b',');
+    json_opt_str(&mut out, r.workspace_id.as_deref());
+    out.push(b',');
+    out.extend_from_slice(r.at.millis().to_string().as_bytes());
+    for field in [&r.actor, &r.action] {
+        out.push(b',');
+        json_str(&mut out, field);
+    }
+    out.push(b',');
+    json_opt_str(&mut out, r.target.as_deref());
+    out.push(b',');
+    json_str(&mut out, &r.outcome);
+    out.push(b',');
+    json_opt_str(&mut out, r.request_id.as_deref());
+    out.push(b',');
+    json_value(&mut out, &r.detail);
+    out.push(b']');
+    out
+}
+
+fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.extend_from_slice(b"null"),
+        Some(s) => json_str(out, s),
+    }
+}
+
+/// A JSON string as serde_json writes it: `"` and `\` escaped, the control
+/// characters below 0x20 as `\b \t \n \f \r` or `\u00xx` (lowercase hex),
+/// everything else (DEL, non-ASCII, `/`) as it is.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            0x0a => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0x0d => out.extend_from_slice(b"\\r"),
+            0x00..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+fn json_value(out: &mut Vec<u8>, v: &serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else if let Some(u) = n.as_u64() {
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else {
+                match n.as_f64().filter(|f| f.is_finite()) {
+                    Some(f) => {
+                        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes())
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+        }
+        Value::String(s) => json_str(out, s),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_value(out, x);
+            }
+            out.push(b']');
+        }
+        Value::Object(o) => {
+            out.push(b'{');
+            let mut fields: Vec<_> = o.iter().collect();
+            fields.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            for (i, (k, x)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(out, k);
+                out.push(b':');
+                json_value(out, x);
+            }
+            out.push(b'}');
+        }
+    }
 }
 
 /// The bytes a keyed link covers, version 1:
@@ -376,19 +482,16 @@ mod tests {
     use crate::rows::AuditRecord;
     use lockbox_core::Timestamp;
 
+    /// Chain keys as the service derives them, from a fixed master key.
     struct TestKeys;
     impl ChainKeys for TestKeys {
         fn active_version(&self) -> u32 {
             1
         }
         fn mac(&self, version: u32, msg: &[u8]) -> Result<[u8; 32], String> {
-            if version != 1 {
-                return Err(format!("master key version {version} is unknown"));
-            }
-            let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test chain key");
-            let mut out = [0u8; 32];
-            out.copy_from_slice(ring::hmac::sign(&k, msg).as_ref());
-            Ok(out)
+            let ring = lockbox_crypto::MasterKeyring::from_key_bytes([9u8; 32]);
+            let key = ring.audit_chain_key(version).map_err(|e| e.to_string())?;
+            Ok(key.mac(msg))
         }
     }
 
@@ -533,4 +636,117 @@ mod tests {
         assert_eq!(Head::parse("5:xyz"), None);
         assert_eq!(Head::parse("nope"), None);
     }
+
+    /// What legacy links hashed before [`legacy_encoding`] existed, verbatim.
+    fn serde_json_encoding(row: &AuditRow) -> String {
+        serde_json::json!([
+            row.seq,
+            row.record.workspace_id,
+            row.record.at.millis(),
+            row.record.actor,
+            row.record.action,
+            row.record.target,
+            row.record.outcome,
+            row.record.request_id,
+            row.record.detail,
+        ])
+        .to_string()
+    }
+
+    /// A record that exercises every branch of the encoding: escapes, non-ASCII,
+    /// key order, every number kind, nesting.
+    fn frozen_row() -> AuditRow {
+        AuditRow {
+            seq: 42,
+            record: AuditRecord {
+                workspace_id: Some("ws-0123".into()),
+                at: Timestamp(1_764_000_000_123),
+                actor: "user:zoë \"admin\"".into(),
+                action: "secret.delete_versions".into(),
+                target: Some("stripe/key\\tab\t\u{1}\u{7f}/é🔑".into()),
+                outcome: "ok".into(),
+                request_id: None,
+                detail: serde_json::json!({
+                    "versions": [1, 2, 3],
+                    "scope": "workspace",
+                    "Z": null,
+                    "a\nb": {"y": true, "x": false, "é": -7},
+                    "big": u64::MAX,
+                    "min": i64::MIN,
+                    "half": 0.5,
+                    "tiny": 1e-7,
+                    "huge": 1.5e300,
+                    "empty": {},
+                    "none": [],
+                }),
+            },
+            prev_hash: "ab".repeat(32),
+            key_version: None,
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_legacy_encoding_is_what_serde_json_wrote() {
+        let row = frozen_row();
+        assert_eq!(
+            String::from_utf8(legacy_encoding(&row)).unwrap(),
+            serde_json_encoding(&row)
+        );
+        for detail in [
+            serde_json::json!(null),
+            serde_json::json!("\u{0}\u{8}\u{c}\r\u{1f} \"\\/"),
+            serde_json::json!([1.0, -0.0, 123456789.125, 1e21, 3e-5, f64::MAX]),
+            serde_json::json!({"b": {"a": [{}]}, "a": "", "aa": 1, "A": 2, "\u{e9}": 3, "z": 4}),
+        ] {
+            let mut r = row.clone();
+            r.record.detail = detail;
+            r.record.request_id = Some("req-1".into());
+            r.record.workspace_id = None;
+            assert_eq!(
+                String::from_utf8(legacy_encoding(&r)).unwrap(),
+                serde_json_encoding(&r)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_legacy_encoding_matches_serde_json_on_any_text_and_numbers(
+            text in "\\PC*|[\\x00-\\x7f]*",
+            key in "\\PC*|[\\x00-\\x7f]*",
+            i in proptest::num::i64::ANY,
+            u in proptest::num::u64::ANY,
+            f in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO,
+        ) {
+            let mut row = frozen_row();
+            row.record.actor = text.clone();
+            row.record.target = Some(key.clone());
+            let mut detail = serde_json::Map::new();
+            detail.insert(key, serde_json::json!([text, i, u, f]));
+            detail.insert("k".into(), serde_json::json!({"i": i}));
+            row.record.detail = serde_json::Value::Object(detail);
+            proptest::prop_assert_eq!(
+                String::from_utf8(legacy_encoding(&row)).unwrap(),
+                serde_json_encoding(&row)
+            );
+        }
+    }
+
+    /// Frozen vectors: a legacy and a keyed link of a fixed row. If either changes,
+    /// every stored chain stops verifying.
+    #[test]
+    fn frozen_links() {
+        let row = frozen_row();
+        assert_eq!(legacy_row_hash(&row.prev_hash, &row), FROZEN_LEGACY_LINK);
+        assert_eq!(
+            keyed_row_hash(&TestKeys, 1, &row).unwrap(),
+            FROZEN_KEYED_LINK
+        );
+    }
+
+    const FROZEN_LEGACY_LINK: &str =
+        "eaff05186e435fae920993f708e7112895d16237772c31bdedbe762c118a96ef";
+    const FROZEN_KEYED_LINK: &str =
+        "c0382ec7bdc2bca05ac5afca542b45516feaeea824519b219e7a528116f0fa80";
 }

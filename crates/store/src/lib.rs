@@ -150,8 +150,10 @@ pub struct CommitVersion {
     pub secret: SecretRow,
     pub expect: Expect,
     pub version: VersionRow,
-    /// Keep at most this many versions; older ones are removed.
-    pub max_versions: u32,
+    /// Retention: versions numbered at or below this are removed in the same
+    /// transaction (0: none). The service decides it
+    /// (`lockbox_core::versions::pruned_through`).
+    pub prune_through: u64,
 }
 
 /// The bindings that move with a rename: every binding of `old_name` in
@@ -291,16 +293,18 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
         bindings: Option<DropBindings>,
         audit: AuditRecord,
     ) -> StoreResult<bool>;
-    /// Soft-deletes, undeletes or destroys the listed versions of a secret (unknown
-    /// numbers are ignored) and appends `audit`; returns the versions that changed,
-    /// ascending. Destroyed versions never change again.
-    async fn change_versions(
+    /// Moves versions of a secret to new states and appends `audit`, in one
+    /// transaction. Each move is compare-and-set on the version's stored state
+    /// (`deleted_at`, `destroyed`); if any version is no longer in its `from`
+    /// state, or is gone, nothing is written and the answer is `Conflict`. A move
+    /// to a destroyed state also drops the ciphertext. With no moves, only the
+    /// audit row is appended.
+    async fn set_version_states(
         &self,
         secret_id: &str,
-        versions: Vec<u64>,
-        change: VersionChange,
+        changes: Vec<VersionStateChange>,
         audit: AuditRecord,
-    ) -> StoreResult<Vec<u64>>;
+    ) -> StoreResult<()>;
     /// Replaces a secret's own settings (labels, max_versions, cas_required,
     /// delete_version_after); `false` if the secret is gone.
     async fn update_secret_settings(
@@ -311,8 +315,14 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
         by: &str,
         audit: AuditRecord,
     ) -> StoreResult<bool>;
-    /// Deletes every secret expired at `now`; returns what it removed (each audited).
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>>;
+    /// Up to `limit` secrets whose expiry is at or before `now`, soonest first
+    /// (candidates for [`Store::delete_expired`]).
+    async fn expired_secrets(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SecretRow>>;
+    /// Deletes the listed secrets with their versions, each compare-and-set as
+    /// [`ExpiredSecret`] says and with its audit row, in one transaction; returns
+    /// the ids it deleted. One already deleted (another process purged it) or
+    /// changed is skipped with its audit row, so each expiry is audited once.
+    async fn delete_expired(&self, expired: Vec<ExpiredSecret>) -> StoreResult<Vec<String>>;
 
     // --- audit
     /// Appends rows that accompany no other change (reveals, denials).

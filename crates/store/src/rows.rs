@@ -1,6 +1,7 @@
 //! Plain rows as the store reads and writes them. Values are sealed bytes; keys are
 //! wrapped bytes; roles, scopes and visibilities are the core types.
 
+use lockbox_core::versions::VersionState;
 use lockbox_core::{Role, Scope, Timestamp, Visibility};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -189,15 +190,26 @@ pub struct SecretSettings {
     pub delete_version_after: Option<u64>,
 }
 
-/// What `change_versions` does to the versions it is given.
+/// One version moved by `Store::set_version_states`, compare-and-set: written only
+/// while the stored version is still in `from` (its `deleted_at` and `destroyed`
+/// as [`VersionState`] gives them back). Which moves are allowed is
+/// `lockbox_core::versions::transition`'s to say, not the store's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionChange {
-    /// Soft delete at this instant (versions already deleted earlier keep their time).
-    Delete(Timestamp),
-    /// Clear the deletion time (destroyed versions stay destroyed).
-    Undelete,
-    /// Replace the sealed bytes by nothing and mark the version destroyed.
-    Destroy,
+pub struct VersionStateChange {
+    pub version: u64,
+    pub from: VersionState,
+    pub to: VersionState,
+}
+
+/// A secret `Store::delete_expired` removes with its versions, compare-and-set:
+/// only while it still has this current version and this expiry (a secret
+/// replaced or extended meanwhile stays), appending `audit` with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredSecret {
+    pub secret_id: String,
+    pub current_version: u64,
+    pub expires_at: Timestamp,
+    pub audit: AuditRecord,
 }
 
 /// The policy a version was sealed under, kept beside its ciphertext (column
@@ -260,9 +272,14 @@ pub struct VersionRow {
 }
 
 impl VersionRow {
+    /// Its lifecycle state at `now`.
+    pub fn state(&self, now: Timestamp) -> VersionState {
+        VersionState::of(self.deleted_at, self.destroyed, now)
+    }
+
     /// Soft-deleted or destroyed at `now`: its value must not be read.
     pub fn is_deleted(&self, now: Timestamp) -> bool {
-        self.destroyed || self.deleted_at.is_some_and(|d| d <= now)
+        !self.state(now).is_readable()
     }
 }
 

@@ -86,9 +86,7 @@ fn postgres_url() -> Option<String> {
 }
 
 fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
-    hex::encode(b)
+    hex::encode(&lockbox_crypto::random_bytes::<32>()[..n])
 }
 
 impl Db {
@@ -233,12 +231,13 @@ conformance! {
         list_secrets_filters_and_pages,
         rename_and_delete_secret,
         renames_move_bindings_and_deletes_drop_one_owners,
-        purge_expired_returns_rows_and_audits,
+        expired_secrets_are_found_and_deleted_compare_and_set,
         list_audit_newest_first_in_pages,
         import_into_a_non_empty_store_conflicts,
         reseal_is_compare_and_set_on_the_key_version,
         version_policies_round_trip_and_legacy_versions_convert_once,
         version_states_delete_undelete_destroy,
+        version_states_are_compare_and_set,
         secret_settings_update_and_survive_writes,
         key_checks_are_recorded_once_and_nodes_expire,
         account_audit_lists_rows_without_a_workspace_by_actor,
@@ -336,7 +335,7 @@ fn commit_new(s: SecretRow) -> CommitVersion {
         version: version(&s.id, 1),
         secret: s,
         expect: Expect::Create,
-        max_versions: 10,
+        prune_through: 0,
     }
 }
 
@@ -351,8 +350,52 @@ fn next(s: &SecretRow, v: u64) -> CommitVersion {
         },
         secret: s,
         expect: Expect::Current(v - 1),
-        max_versions: 10,
+        prune_through: 0,
     }
+}
+
+/// A version-state request as the service makes it: read the states, ask the
+/// core transition rule, apply the answer compare-and-set.
+#[derive(Debug, Clone, Copy)]
+enum VersionChange {
+    Delete(Timestamp),
+    Undelete,
+    Destroy,
+}
+
+/// Applies `change` to the listed versions the way the service does; answers the
+/// versions that moved, ascending.
+async fn change_versions(
+    s: &dyn Store,
+    secret_id: &str,
+    versions: Vec<u64>,
+    change: VersionChange,
+    audit: AuditRecord,
+) -> StoreResult<Vec<u64>> {
+    use lockbox_core::versions::{transition, VersionOp};
+    let (op, now) = match change {
+        VersionChange::Delete(at) => (VersionOp::Delete, at),
+        VersionChange::Undelete => (VersionOp::Undelete, Timestamp(0)),
+        VersionChange::Destroy => (VersionOp::Destroy, Timestamp(0)),
+    };
+    let mut changes: Vec<VersionStateChange> = s
+        .list_versions(secret_id)
+        .await?
+        .iter()
+        .filter(|v| versions.contains(&v.version))
+        .filter_map(|v| {
+            let from = v.state(now);
+            transition(from, op, now).map(|to| VersionStateChange {
+                version: v.version,
+                from,
+                to,
+            })
+        })
+        .collect();
+    changes.sort_by_key(|c| c.version);
+    let moved = changes.iter().map(|c| c.version).collect();
+    s.set_version_states(secret_id, changes, audit).await?;
+    Ok(moved)
 }
 
 fn ws_row(id: &str, name: &str) -> WorkspaceRow {
@@ -639,15 +682,15 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
     let before = audit_rows(&*s).await;
 
     // Soft delete: unknown numbers ignored, the rest stamped, current shows it.
-    let changed = s
-        .change_versions(
-            "s",
-            vec![3, 1, 99, 1],
-            VersionChange::Delete(Timestamp(50)),
-            audit("del"),
-        )
-        .await
-        .unwrap();
+    let changed = change_versions(
+        &*s,
+        "s",
+        vec![3, 1, 99, 1],
+        VersionChange::Delete(Timestamp(50)),
+        audit("del"),
+    )
+    .await
+    .unwrap();
     assert_eq!(changed, [1, 3]);
     assert_eq!(cur(s.clone()).await, (Some(Timestamp(50)), false));
     let v1 = s.secret_version("s", 1).await.unwrap().unwrap();
@@ -655,15 +698,15 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
     assert_eq!(v1.sealed, [1, 2, 3], "a soft delete keeps the ciphertext");
     assert!(v1.is_deleted(Timestamp(50)) && !v1.is_deleted(Timestamp(49)));
     // Deleting again keeps the first deletion time.
-    let changed = s
-        .change_versions(
-            "s",
-            vec![1],
-            VersionChange::Delete(Timestamp(70)),
-            audit("del"),
-        )
-        .await
-        .unwrap();
+    let changed = change_versions(
+        &*s,
+        "s",
+        vec![1],
+        VersionChange::Delete(Timestamp(70)),
+        audit("del"),
+    )
+    .await
+    .unwrap();
     assert!(changed.is_empty());
     assert_eq!(
         s.secret_version("s", 1).await.unwrap().unwrap().deleted_at,
@@ -686,18 +729,22 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
     assert_eq!(list[0].current_deleted_at, Some(Timestamp(50)));
 
     // Undelete clears it.
-    let changed = s
-        .change_versions("s", vec![3], VersionChange::Undelete, audit("undel"))
+    let changed = change_versions(&*s, "s", vec![3], VersionChange::Undelete, audit("undel"))
         .await
         .unwrap();
     assert_eq!(changed, [3]);
     assert_eq!(cur(s.clone()).await, (None, false));
 
     // Destroy: the ciphertext is gone for good, the metadata stays.
-    let changed = s
-        .change_versions("s", vec![2, 3], VersionChange::Destroy, audit("destroy"))
-        .await
-        .unwrap();
+    let changed = change_versions(
+        &*s,
+        "s",
+        vec![2, 3],
+        VersionChange::Destroy,
+        audit("destroy"),
+    )
+    .await
+    .unwrap();
     assert_eq!(changed, [2, 3]);
     let v2 = s.secret_version("s", 2).await.unwrap().unwrap();
     assert!(v2.destroyed && v2.sealed.is_empty() && v2.is_deleted(Timestamp(0)));
@@ -712,8 +759,7 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
         VersionChange::Destroy,
         VersionChange::Delete(Timestamp(80)),
     ] {
-        let changed = s
-            .change_versions("s", vec![2], change, audit("again"))
+        let changed = change_versions(&*s, "s", vec![2], change, audit("again"))
             .await
             .unwrap();
         assert!(changed.is_empty(), "{change:?}");
@@ -750,24 +796,128 @@ async fn version_states_delete_undelete_destroy(s: Arc<dyn Store>) {
     c.version.deleted_at = Some(Timestamp(1_000));
     s.commit_version(c, audit("a")).await.unwrap();
     assert_eq!(cur(s.clone()).await, (Some(Timestamp(1_000)), false));
-    let changed = s
-        .change_versions(
-            "s",
-            vec![4],
-            VersionChange::Delete(Timestamp(90)),
-            audit("del"),
-        )
-        .await
-        .unwrap();
+    let changed = change_versions(
+        &*s,
+        "s",
+        vec![4],
+        VersionChange::Delete(Timestamp(90)),
+        audit("del"),
+    )
+    .await
+    .unwrap();
     assert_eq!(changed, [4]);
     assert_eq!(cur(s.clone()).await, (Some(Timestamp(90)), false));
     // Every call was audited, changed or not; a missing secret changes nothing.
-    assert!(s
-        .change_versions("nope", vec![1], VersionChange::Destroy, audit("x"))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        change_versions(&*s, "nope", vec![1], VersionChange::Destroy, audit("x"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(audit_rows(&*s).await, before + 10);
+}
+
+async fn version_states_are_compare_and_set(s: Arc<dyn Store>) {
+    use lockbox_core::versions::VersionState;
+    seed(&*s).await;
+    s.commit_version(create("s", "v"), audit("a"))
+        .await
+        .unwrap();
+    s.commit_version(next(&secret("s", "v", 1), 2), audit("a"))
+        .await
+        .unwrap();
+    let live = VersionState::Live { delete_at: None };
+    let deleted = VersionState::Deleted { at: Timestamp(5) };
+    let destroyed = VersionState::Destroyed {
+        deleted_at: Some(Timestamp(5)),
+    };
+    let before = audit_rows(&*s).await;
+    // One move whose expectation no longer holds refuses the whole call: the
+    // other move and the audit row are not written either.
+    let r = s
+        .set_version_states(
+            "s",
+            vec![
+                VersionStateChange {
+                    version: 1,
+                    from: live,
+                    to: deleted,
+                },
+                VersionStateChange {
+                    version: 2,
+                    from: deleted,
+                    to: live,
+                },
+            ],
+            audit("del"),
+        )
+        .await;
+    assert!(is_conflict(r));
+    assert_eq!(
+        s.secret_version("s", 1).await.unwrap().unwrap().deleted_at,
+        None
+    );
+    assert_eq!(audit_rows(&*s).await, before);
+    // A version that is not there is a conflict too.
+    let r = s
+        .set_version_states(
+            "s",
+            vec![VersionStateChange {
+                version: 9,
+                from: live,
+                to: deleted,
+            }],
+            audit("del"),
+        )
+        .await;
+    assert!(is_conflict(r));
+    // The store writes the state it is given, whatever it is.
+    let moves = [(live, deleted), (deleted, destroyed)];
+    for (from, to) in moves {
+        s.set_version_states(
+            "s",
+            vec![VersionStateChange {
+                version: 1,
+                from,
+                to,
+            }],
+            audit("move"),
+        )
+        .await
+        .unwrap();
+        let v = s.secret_version("s", 1).await.unwrap().unwrap();
+        assert_eq!(v.state(Timestamp(5)), to);
+    }
+    let v1 = s.secret_version("s", 1).await.unwrap().unwrap();
+    assert!(
+        v1.sealed.is_empty(),
+        "a destroyed version keeps no ciphertext"
+    );
+    assert_eq!(v1.fingerprint, "fp");
+    // The current version's state shows on the secret row.
+    s.set_version_states(
+        "s",
+        vec![VersionStateChange {
+            version: 2,
+            from: live,
+            to: VersionState::Live {
+                delete_at: Some(Timestamp(900)),
+            },
+        }],
+        audit("move"),
+    )
+    .await
+    .unwrap();
+    let row = s.secret_by_id("s").await.unwrap().unwrap();
+    assert_eq!(
+        (row.current_deleted_at, row.current_destroyed),
+        (Some(Timestamp(900)), false)
+    );
+    // No moves: only the audit row.
+    s.set_version_states("s", vec![], audit("none"))
+        .await
+        .unwrap();
+    assert_eq!(audit_rows(&*s).await, before + 4);
 }
 
 async fn secret_settings_update_and_survive_writes(s: Arc<dyn Store>) {
@@ -854,7 +1004,7 @@ async fn versions_are_pruned_to_the_limit(s: Arc<dyn Store>) {
         .unwrap();
     for v in 2..=7u64 {
         let mut c = next(&secret("s", "v", v - 1), v);
-        c.max_versions = 3;
+        c.prune_through = lockbox_core::versions::pruned_through(v, 3);
         s.commit_version(c, audit("a")).await.unwrap();
     }
     let kept: Vec<u64> = s
@@ -866,6 +1016,11 @@ async fn versions_are_pruned_to_the_limit(s: Arc<dyn Store>) {
         .collect();
     assert_eq!(kept, [7, 6, 5]);
     assert!(s.secret_version("s", 4).await.unwrap().is_none());
+    // The store removes what it is told to, nothing else.
+    let mut c = next(&secret("s", "v", 7), 8);
+    c.prune_through = 0;
+    s.commit_version(c, audit("a")).await.unwrap();
+    assert_eq!(s.list_versions("s").await.unwrap().len(), 4);
 }
 
 async fn workspaces_create_list_and_settings(s: Arc<dyn Store>) {
@@ -1679,7 +1834,25 @@ async fn renames_move_bindings_and_deletes_drop_one_owners(s: Arc<dyn Store>) {
     assert_eq!(audit_rows(&*s).await, before + 2);
 }
 
-async fn purge_expired_returns_rows_and_audits(s: Arc<dyn Store>) {
+fn expire_audit(ws: &str, name: &str) -> AuditRecord {
+    AuditRecord {
+        target: Some(name.into()),
+        actor: "system".into(),
+        at: Timestamp(100),
+        ..audit_in(ws, "secret.expire")
+    }
+}
+
+fn expired(row: &SecretRow, audit: AuditRecord) -> ExpiredSecret {
+    ExpiredSecret {
+        secret_id: row.id.clone(),
+        current_version: row.current_version,
+        expires_at: row.expires_at.unwrap(),
+        audit,
+    }
+}
+
+async fn expired_secrets_are_found_and_deleted_compare_and_set(s: Arc<dyn Store>) {
     seed(&*s).await;
     add_workspace(&*s, "w2", "other").await;
     let mut a = secret("a", "gone-a", 1);
@@ -1699,43 +1872,47 @@ async fn purge_expired_returns_rows_and_audits(s: Arc<dyn Store>) {
     let mut a2 = a.clone();
     a2.current_version = 2;
     a2.fingerprint = "fp2".into();
-    let before = audit_rows(&*s).await;
 
-    let mut purged = s.purge_expired(Timestamp(100)).await.unwrap();
-    purged.sort_by(|x, y| x.id.cmp(&y.id));
-    assert_eq!(purged, [a2, b.clone()]);
+    // Found soonest first, up to the limit; what expires later is not.
+    let found = s.expired_secrets(Timestamp(100), 10).await.unwrap();
+    assert_eq!(found, [b.clone(), a2.clone()]);
+    assert_eq!(
+        s.expired_secrets(Timestamp(100), 1).await.unwrap(),
+        [b.clone()]
+    );
+    assert!(s
+        .expired_secrets(Timestamp(49), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // A secret that changed since it was found (here: a newer version) stays,
+    // and its audit row is not written.
+    let before = audit_rows(&*s).await;
+    let stale = expired(&a, expire_audit("ws", "gone-a"));
+    assert!(s.delete_expired(vec![stale]).await.unwrap().is_empty());
+    assert!(s.secret_by_id("a").await.unwrap().is_some());
+    assert_eq!(audit_rows(&*s).await, before);
+
+    let batch = vec![
+        expired(&b, expire_audit("w2", "gone-b")),
+        expired(&a2, expire_audit("ws", "gone-a")),
+    ];
+    let deleted = s.delete_expired(batch.clone()).await.unwrap();
+    assert_eq!(deleted, ["b", "a"]);
     assert_eq!(s.secret_version("a", 1).await.unwrap(), None);
     assert_eq!(s.secret_version("a", 2).await.unwrap(), None);
     assert_eq!(s.secret_version("b", 1).await.unwrap(), None);
     assert!(s.secret_version("c", 1).await.unwrap().is_some());
+    // Each deletion appended the audit row it was given, as given.
     assert_eq!(audit_rows(&*s).await, before + 2);
-    let ws_rows = s.list_audit("ws", None, 1).await.unwrap();
-    let r = &ws_rows[0].record;
-    assert_eq!(
-        (
-            r.action.as_str(),
-            r.actor.as_str(),
-            r.target.as_deref(),
-            r.at,
-            r.outcome.as_str()
-        ),
-        (
-            "secret.expire",
-            "system",
-            Some("gone-a"),
-            Timestamp(100),
-            "ok"
-        )
-    );
-    assert_eq!(
-        r.detail,
-        serde_json::json!({"scope": "workspace", "version": 2})
-    );
-    let w2_rows = s.list_audit("w2", None, 1).await.unwrap();
-    assert_eq!(w2_rows[0].record.target.as_deref(), Some("gone-b"));
-    assert_eq!(w2_rows[0].record.action, "secret.expire");
+    let r = &s.list_audit("ws", None, 1).await.unwrap()[0].record;
+    assert_eq!(r, &batch[1].audit);
+    let r = &s.list_audit("w2", None, 1).await.unwrap()[0].record;
+    assert_eq!(r, &batch[0].audit);
 
-    assert_eq!(s.purge_expired(Timestamp(100)).await.unwrap(), vec![]);
+    // Deleted already (another process purged them): nothing again, no audit.
+    assert!(s.delete_expired(batch).await.unwrap().is_empty());
     assert_eq!(audit_rows(&*s).await, before + 2);
 }
 
@@ -1876,7 +2053,7 @@ async fn version_policies_round_trip_and_legacy_versions_convert_once(s: Arc<dyn
     s.commit_version(legacy(create("c", "c")), audit("secret.put"))
         .await
         .unwrap();
-    s.change_versions("c", vec![1], VersionChange::Destroy, audit("destroy"))
+    change_versions(&*s, "c", vec![1], VersionChange::Destroy, audit("destroy"))
         .await
         .unwrap();
 
@@ -2120,7 +2297,8 @@ async fn populate(s: &dyn Store) {
     )
     .await
     .unwrap();
-    s.change_versions(
+    change_versions(
+        s,
         "s1",
         vec![1],
         VersionChange::Destroy,
@@ -2128,7 +2306,8 @@ async fn populate(s: &dyn Store) {
     )
     .await
     .unwrap();
-    s.change_versions(
+    change_versions(
+        s,
         "s1",
         vec![3],
         VersionChange::Delete(Timestamp(6)),
@@ -2282,7 +2461,8 @@ async fn change_feed_reaches_other_instances(db: &Db) {
     a.rename_secret("s1", "uno", Timestamp(2), "x", None, audit("secret.rename"))
         .await
         .unwrap();
-    a.change_versions(
+    change_versions(
+        &*a,
         "s1",
         vec![2],
         VersionChange::Destroy,
@@ -2376,10 +2556,16 @@ async fn change_feed_reaches_other_instances(db: &Db) {
 
     let mut e = secret("s2", "exp", 1);
     e.expires_at = Some(Timestamp(3));
-    a.commit_version(commit_new(e), audit("secret.put"))
+    a.commit_version(commit_new(e.clone()), audit("secret.put"))
         .await
         .unwrap();
-    a.purge_expired(Timestamp(10)).await.unwrap();
+    assert_eq!(
+        a.expired_secrets(Timestamp(10), 10).await.unwrap(),
+        [e.clone()]
+    );
+    a.delete_expired(vec![expired(&e, expire_audit("ws", "exp"))])
+        .await
+        .unwrap();
     let v = a.secret_version("s2", 1).await.unwrap();
     assert_eq!(v, None);
     expect_changes(&mut rx_b, &[secret_id("s2"), secret_id("s2")]).await;
@@ -2630,10 +2816,11 @@ impl audit_chain::ChainKeys for TestKeys {
         if version != 1 {
             return Err(format!("master key version {version} is unknown"));
         }
-        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"conformance chain key");
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ring::hmac::sign(&k, msg).as_ref());
-        Ok(out)
+        let ring = lockbox_crypto::MasterKeyring::from_key_bytes([5u8; 32]);
+        Ok(ring
+            .audit_chain_key(version)
+            .map_err(|e| e.to_string())?
+            .mac(msg))
     }
 }
 
@@ -2909,7 +3096,7 @@ async fn a_secret_entry_without_versions_takes_version_one(s: Arc<dyn Store>) {
         .is_err());
     // The first write: compare-and-set on version 0.
     let mut first = next(&entry, 1);
-    first.max_versions = 3;
+    first.prune_through = lockbox_core::versions::pruned_through(1, 3);
     s.commit_version(first, audit("secret.put")).await.unwrap();
     let found = s
         .find_secret("ws", Scope::Workspace, "", "entry")

@@ -308,7 +308,10 @@ impl Lockbox {
         let audit = self.record(p, Some(&t.ws.id), verb, Some(name.as_str()), ctx, detail);
         // The commit also prunes the oldest versions past max_versions; the
         // eviction after it drops every cached version of the secret.
-        let max_versions = row.max_versions.unwrap_or(t.ws.settings.max_versions);
+        let max_versions =
+            lockbox_core::versions::max_versions(row.max_versions, t.ws.settings.max_versions);
+        let prune_through =
+            lockbox_core::versions::pruned_through(row.current_version, max_versions);
         match self
             .store
             .commit_version(
@@ -316,7 +319,7 @@ impl Lockbox {
                     secret: row.clone(),
                     expect,
                     version,
-                    max_versions,
+                    prune_through,
                 },
                 audit,
             )
@@ -333,10 +336,7 @@ impl Lockbox {
 /// secret's and the workspace's `delete_version_after` where both are set (0 and
 /// unset mean no limit), as Vault does.
 pub fn effective_delete_after(secret: Option<u64>, workspace: Option<u64>) -> Option<u64> {
-    match (secret.filter(|d| *d > 0), workspace.filter(|d| *d > 0)) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    lockbox_core::versions::delete_version_after(secret, workspace)
 }
 
 #[cfg(test)]

@@ -293,7 +293,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| Fail::Backend(format!("postgres pool: {e}")))?;
 
-        let node_id = random_hex(8);
+        let node_id = hex::encode(lockbox_crypto::random_bytes::<8>());
         let (changes, _) = broadcast::channel(listener::CAPACITY);
         let listener = listener::start(
             listener::config_for(&config, &node_id),
@@ -349,13 +349,6 @@ fn valid_schema_name(s: &str) -> bool {
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .expect("system random");
-    hex::encode(b)
 }
 
 fn flow_from(r: &Row) -> Result<FlowRow, Fail> {
@@ -992,9 +985,7 @@ impl Store for PostgresStore {
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {
         let s = &commit.secret;
         let v = &commit.version;
-        let keep_from = v
-            .version
-            .saturating_sub(u64::from(commit.max_versions.max(1))) as i64;
+        let prune_through = big(commit.prune_through);
         write_tx!(self, |w| {
             match &commit.expect {
                 Expect::Create => insert_secret(&w, s).await?,
@@ -1030,11 +1021,13 @@ impl Store for PostgresStore {
                 }
             }
             insert_version(&w, v).await?;
-            w.exec(
-                "DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2",
-                &[&v.secret_id, &keep_from],
-            )
-            .await?;
+            if prune_through > 0 {
+                w.exec(
+                    "DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2",
+                    &[&v.secret_id, &prune_through],
+                )
+                .await?;
+            }
             w.audit(audit.clone());
             w.changed(Change::Secret(s.id.clone()));
         })
@@ -1135,54 +1128,38 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn change_versions(
+    async fn set_version_states(
         &self,
         secret_id: &str,
-        versions: Vec<u64>,
-        change: VersionChange,
+        changes: Vec<VersionStateChange>,
         audit: AuditRecord,
-    ) -> StoreResult<Vec<u64>> {
-        let mut wanted: Vec<i64> = versions.into_iter().map(big).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+    ) -> StoreResult<()> {
         write_tx!(self, |w| {
-            let rows = match change {
-                VersionChange::Delete(at) => {
-                    w.query(
-                        "UPDATE secret_versions SET deleted_at = $1 WHERE secret_id = $2 \
-                         AND version = ANY($3) AND NOT destroyed \
-                         AND (deleted_at IS NULL OR deleted_at > $1) RETURNING version",
-                        &[&at.millis(), &secret_id, &wanted],
+            for c in &changes {
+                // A destroyed version keeps no ciphertext.
+                let n = w
+                    .exec(
+                        "UPDATE secret_versions SET deleted_at = $1, destroyed = $2, \
+                         sealed = CASE WHEN $2 THEN ''::bytea ELSE sealed END \
+                         WHERE secret_id = $3 AND version = $4 \
+                         AND deleted_at IS NOT DISTINCT FROM $5 AND destroyed = $6",
+                        &[
+                            &c.to.deleted_at().map(|t| t.millis()),
+                            &c.to.is_destroyed(),
+                            &secret_id,
+                            &big(c.version),
+                            &c.from.deleted_at().map(|t| t.millis()),
+                            &c.from.is_destroyed(),
+                        ],
                     )
-                    .await?
+                    .await?;
+                if n == 0 {
+                    // Returning before the commit rolls back every move of this call.
+                    return Err(Fail::Conflict);
                 }
-                VersionChange::Undelete => {
-                    w.query(
-                        "UPDATE secret_versions SET deleted_at = NULL WHERE secret_id = $1 \
-                         AND version = ANY($2) AND NOT destroyed AND deleted_at IS NOT NULL \
-                         RETURNING version",
-                        &[&secret_id, &wanted],
-                    )
-                    .await?
-                }
-                VersionChange::Destroy => {
-                    w.query(
-                        "UPDATE secret_versions SET sealed = ''::bytea, destroyed = true \
-                         WHERE secret_id = $1 AND version = ANY($2) AND NOT destroyed \
-                         RETURNING version",
-                        &[&secret_id, &wanted],
-                    )
-                    .await?
-                }
-            };
-            let mut changed = rows
-                .iter()
-                .map(|r| r.try_get::<_, i64>(0).map(|v| v as u64))
-                .collect::<Result<Vec<u64>, _>>()?;
-            changed.sort_unstable();
+            }
             w.audit(audit.clone());
             w.changed(Change::Secret(secret_id.to_owned()));
-            changed
         })
     }
 
@@ -1223,44 +1200,39 @@ impl Store for PostgresStore {
         })
     }
 
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>> {
+    async fn expired_secrets(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SecretRow>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+                     ORDER BY expires_at, id LIMIT $2"
+                ),
+                &[&now.millis(), &i64::from(limit)],
+            )
+            .await?;
+        Ok(decode::all(&rows, decode::secret)?)
+    }
+
+    async fn delete_expired(&self, expired: Vec<ExpiredSecret>) -> StoreResult<Vec<String>> {
         write_tx!(self, |w| {
-            // Locked, so two processes purging at once never both report (and
-            // audit) the same secret: the second skips rows the first deleted.
-            let rows = w
-                .query(
-                    &format!(
-                        "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= $1 \
-                         ORDER BY expires_at, id LIMIT 1000 FOR UPDATE"
-                    ),
-                    &[&now.millis()],
-                )
-                .await?;
-            let expired = decode::all(&rows, decode::secret)?;
-            if !expired.is_empty() {
-                let ids: Vec<&str> = expired.iter().map(|s| s.id.as_str()).collect();
-                w.exec(
-                    "DELETE FROM secret_versions WHERE secret_id = ANY($1)",
-                    &[&ids],
-                )
-                .await?;
-                w.exec("DELETE FROM secrets WHERE id = ANY($1)", &[&ids])
+            let mut deleted = Vec::new();
+            for e in &expired {
+                // Its versions go with it (ON DELETE CASCADE). Two processes
+                // purging at once: the second finds the row gone and skips its
+                // audit row.
+                let n = w
+                    .exec(
+                        "DELETE FROM secrets WHERE id = $1 AND current_version = $2 AND expires_at = $3",
+                        &[&e.secret_id, &big(e.current_version), &e.expires_at.millis()],
+                    )
                     .await?;
+                if n > 0 {
+                    w.audit(e.audit.clone());
+                    w.changed(Change::Secret(e.secret_id.clone()));
+                    deleted.push(e.secret_id.clone());
+                }
             }
-            for s in &expired {
-                w.audit(AuditRecord {
-                    workspace_id: Some(s.workspace_id.clone()),
-                    at: now,
-                    actor: "system".into(),
-                    action: "secret.expire".into(),
-                    target: Some(s.name.clone()),
-                    outcome: "ok".into(),
-                    request_id: None,
-                    detail: serde_json::json!({"scope": s.scope.as_str(), "version": s.current_version}),
-                });
-                w.changed(Change::Secret(s.id.clone()));
-            }
-            expired
+            deleted
         })
     }
 

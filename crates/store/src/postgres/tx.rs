@@ -168,9 +168,8 @@ pub(super) const MAX_ATTEMPTS: u32 = 8;
 /// Pause before attempt `n + 1`, growing, with a little jitter so two retrying
 /// transactions do not collide again in lockstep.
 pub(super) fn retry_delay(attempt: u32) -> Duration {
-    let mut b = [0u8; 1];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
-    Duration::from_millis((2u64 << attempt.min(7)) + u64::from(b[0] % 8))
+    let [b] = lockbox_crypto::random_bytes::<1>();
+    Duration::from_millis((2u64 << attempt.min(7)) + u64::from(b % 8))
 }
 
 /// Runs `$body` in a write transaction bound to `$w` (a [`WriteTx`]), commits,

@@ -921,10 +921,11 @@ impl Store for SqliteStore {
             }
             let v = &commit.version;
             insert_version(ctx.conn, v)?;
-            let keep_from = v.version.saturating_sub(u64::from(commit.max_versions.max(1))) as i64;
-            ctx.conn
-                .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")?
-                .execute(params![v.secret_id, keep_from])?;
+            if commit.prune_through > 0 {
+                ctx.conn
+                    .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ? AND version <= ?")?
+                    .execute(params![v.secret_id, commit.prune_through as i64])?;
+            }
             ctx.append_audit(audit)
         })
         .await
@@ -1017,43 +1018,37 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn change_versions(
+    async fn set_version_states(
         &self,
         secret_id: &str,
-        versions: Vec<u64>,
-        change: VersionChange,
+        changes: Vec<VersionStateChange>,
         audit: AuditRecord,
-    ) -> StoreResult<Vec<u64>> {
+    ) -> StoreResult<()> {
         let id = secret_id.to_owned();
         self.write(move |ctx| {
-            let mut changed = Vec::new();
-            let mut wanted = versions;
-            wanted.sort_unstable();
-            wanted.dedup();
-            for v in wanted {
-                let n = match change {
-                    VersionChange::Delete(at) => ctx.conn.prepare_cached(
-                        "UPDATE secret_versions SET deleted_at = ?1 WHERE secret_id = ?2 AND version = ?3 \
-                         AND destroyed = 0 AND (deleted_at IS NULL OR deleted_at > ?1)",
+            for c in &changes {
+                // A destroyed version keeps no ciphertext (secure_delete zeroes it).
+                let n = ctx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE secret_versions SET deleted_at = ?1, destroyed = ?2, \
+                         sealed = CASE WHEN ?2 THEN x'' ELSE sealed END \
+                         WHERE secret_id = ?3 AND version = ?4 AND deleted_at IS ?5 AND destroyed = ?6",
                     )?
-                    .execute(params![at.millis(), id, v as i64])?,
-                    VersionChange::Undelete => ctx.conn.prepare_cached(
-                        "UPDATE secret_versions SET deleted_at = NULL WHERE secret_id = ? AND version = ? \
-                         AND destroyed = 0 AND deleted_at IS NOT NULL",
-                    )?
-                    .execute(params![id, v as i64])?,
-                    VersionChange::Destroy => ctx.conn.prepare_cached(
-                        "UPDATE secret_versions SET sealed = x'', destroyed = 1 WHERE secret_id = ? \
-                         AND version = ? AND destroyed = 0",
-                    )?
-                    .execute(params![id, v as i64])?,
-                };
-                if n > 0 {
-                    changed.push(v);
+                    .execute(params![
+                        c.to.deleted_at().map(|t| t.millis()),
+                        c.to.is_destroyed(),
+                        id,
+                        c.version as i64,
+                        c.from.deleted_at().map(|t| t.millis()),
+                        c.from.is_destroyed(),
+                    ])?;
+                if n == 0 {
+                    // The savepoint is rolled back: no move of this call is kept.
+                    return Err(StoreError::Conflict);
                 }
             }
-            ctx.append_audit(audit)?;
-            Ok(changed)
+            ctx.append_audit(audit)
         })
         .await
     }
@@ -1090,30 +1085,39 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_expired(&self, now: Timestamp) -> StoreResult<Vec<SecretRow>> {
-        self.write(move |ctx| {
-            let expired: Vec<SecretRow> = ctx
-                .conn
+    async fn expired_secrets(&self, now: Timestamp, limit: u32) -> StoreResult<Vec<SecretRow>> {
+        self.read(move |conn| {
+            let rows = conn
                 .prepare_cached(&format!(
-                    "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT 1000"
+                    "SELECT {SECRET_COLS} FROM secrets WHERE expires_at IS NOT NULL AND expires_at <= ? \
+                     ORDER BY expires_at, id LIMIT ?"
                 ))?
-                .query_map([now.millis()], secret_from)?
+                .query_map(params![now.millis(), i64::from(limit)], secret_from)?
                 .collect::<Result<_, _>>()?;
-            for s in &expired {
-                ctx.conn.execute("DELETE FROM secret_versions WHERE secret_id = ?", [&s.id])?;
-                ctx.conn.execute("DELETE FROM secrets WHERE id = ?", [&s.id])?;
-                ctx.append_audit(AuditRecord {
-                    workspace_id: Some(s.workspace_id.clone()),
-                    at: now,
-                    actor: "system".into(),
-                    action: "secret.expire".into(),
-                    target: Some(s.name.clone()),
-                    outcome: "ok".into(),
-                    request_id: None,
-                    detail: serde_json::json!({"scope": s.scope.as_str(), "version": s.current_version}),
-                })?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn delete_expired(&self, expired: Vec<ExpiredSecret>) -> StoreResult<Vec<String>> {
+        self.write(move |ctx| {
+            let mut deleted = Vec::new();
+            for e in &expired {
+                let n = ctx
+                    .conn
+                    .prepare_cached(
+                        "DELETE FROM secrets WHERE id = ? AND current_version = ? AND expires_at = ?",
+                    )?
+                    .execute(params![e.secret_id, e.current_version as i64, e.expires_at.millis()])?;
+                if n > 0 {
+                    ctx.conn
+                        .prepare_cached("DELETE FROM secret_versions WHERE secret_id = ?")?
+                        .execute([&e.secret_id])?;
+                    ctx.append_audit(e.audit.clone())?;
+                    deleted.push(e.secret_id.clone());
+                }
             }
-            Ok(expired)
+            Ok(deleted)
         })
         .await
     }
