@@ -6,6 +6,10 @@
 //!   `synchronous=FULL`, group-committed by one writer thread);
 //! - version commits are compare-and-set on the secret's current version, so
 //!   concurrent writers never lose an update;
+//! - version-state changes and expiry deletions are compare-and-set on the state
+//!   the caller read. Which change to make, which versions retention removes and
+//!   when a secret has expired are `lockbox_core::versions`' rules, asked by the
+//!   service, which also writes those audit rows; a store only applies them;
 //! - audit rows are appended in the same transaction as the change they describe,
 //!   and chained in commit order, each link an HMAC under the audit chain key
 //!   (see `audit_chain.rs`).
