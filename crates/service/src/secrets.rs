@@ -497,11 +497,14 @@ impl Lockbox {
         let warnings = short_value_warnings(&req.value);
         drop(req.value);
         let expires_at = match req.ttl_seconds {
-            Some(0) => return Err(Error::invalid("ttl must be at least 1 second")),
+            Some(0) => {
+                return Err(Error::invalid("ttl must be at least 1 second").with_field("ttl"))
+            }
             Some(s) if s > MAX_TTL_SECONDS => {
                 return Err(Error::invalid(format!(
                     "ttl must be at most {MAX_TTL_SECONDS} seconds"
-                )))
+                ))
+                .with_field("ttl"))
             }
             Some(s) => Some(self.clock.now().plus_seconds(s)),
             None => None,
@@ -1291,9 +1294,10 @@ impl Lockbox {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
             Err(StoreError::Conflict) => {
-                return Err(Error::conflict(format!(
-                    "a secret named '{new_name}' already exists"
-                )))
+                return Err(
+                    Error::conflict(format!("a secret named '{new_name}' already exists"))
+                        .with_field("name"),
+                )
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -1349,7 +1353,9 @@ pub(crate) fn secret_key(t: &Target, name: &str) -> SecretKey {
 /// (any subdomain, not the apex), lowercased, without a trailing dot; at most 32.
 pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
     if raw.len() > 32 {
-        return Err(Error::invalid("allowed_hosts takes at most 32 patterns"));
+        return Err(
+            Error::invalid("allowed_hosts takes at most 32 patterns").with_field("allowed_hosts")
+        );
     }
     raw.iter()
         .map(|p| {
@@ -1367,7 +1373,8 @@ pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
             } else {
                 Err(Error::invalid(
                     "allowed_hosts entries are host names like 'api.example.com' or '*.example.org'",
-                ))
+                )
+                .with_field("allowed_hosts"))
             }
         })
         .collect()
@@ -1478,14 +1485,17 @@ pub(crate) fn short_value_warnings(value: &serde_json::Value) -> Vec<String> {
 /// control characters (NUL above all, which PostgreSQL cannot store) are not.
 pub(crate) fn check_description(d: &str) -> Result<()> {
     if d.len() > 4096 {
-        return Err(Error::invalid("description must be at most 4096 bytes"));
+        return Err(
+            Error::invalid("description must be at most 4096 bytes").with_field("description")
+        );
     }
     if d.chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        return Err(Error::invalid(
-            "description must not contain control characters",
-        ));
+        return Err(
+            Error::invalid("description must not contain control characters")
+                .with_field("description"),
+        );
     }
     Ok(())
 }
