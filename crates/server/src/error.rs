@@ -407,8 +407,13 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split("\n## ").next())
             .expect("an Errors section");
+        // The first table of the section, from its `| code | status |` header on.
+        let rows = section
+            .lines()
+            .skip_while(|l| !l.starts_with("| code | status |"))
+            .take_while(|l| l.starts_with('|'));
         let mut table = std::collections::BTreeMap::new();
-        for line in section.lines() {
+        for line in rows {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             // `| `code` | status … |`: the code in backticks, the status first.
             let (Some(code), Some(status)) = (cells.get(1), cells.get(2)) else {
