@@ -88,7 +88,11 @@ fn describe(err: &anyhow::Error) -> String {
             return format!("{}: {}", e.code_str(), e.message());
         }
         if let Some(e) = cause.downcast_ref::<lockbox_core::Error>() {
-            return format!("{}: {}", e.code, e.message);
+            // An offline command's stderr is the operator's own log: its cause too.
+            return match e.cause() {
+                Some(why) => format!("{}: {} ({why})", e.code, e.message),
+                None => format!("{}: {}", e.code, e.message),
+            };
         }
     }
     format!("{err:#}")

@@ -46,24 +46,26 @@ pub fn nfc(text: &str) -> String {
 impl SecretName {
     pub fn parse(raw: &str) -> Result<SecretName> {
         if raw.is_empty() {
-            return Err(Error::invalid("secret name must not be empty"));
+            return Err(Error::invalid("secret name must not be empty").with_field("name"));
         }
         if raw.len() > 4 * MAX_SECRET_NAME_BYTES {
             // Not worth normalizing: it cannot fit once normalized either.
             return Err(Error::invalid(format!(
                 "secret name is {} bytes; the limit is {MAX_SECRET_NAME_BYTES}",
                 raw.len()
-            )));
+            ))
+            .with_field("name"));
         }
         if let Some(why) = raw.chars().find_map(refused_char) {
-            return Err(Error::invalid(format!(
-                "secret name must not contain {why}"
-            )));
+            return Err(
+                Error::invalid(format!("secret name must not contain {why}")).with_field("name"),
+            );
         }
         if raw.starts_with(char::is_whitespace) || raw.ends_with(char::is_whitespace) {
-            return Err(Error::invalid(
-                "secret name must not start or end with whitespace",
-            ));
+            return Err(
+                Error::invalid("secret name must not start or end with whitespace")
+                    .with_field("name"),
+            );
         }
         let normalized: String = raw.nfc().collect();
         let raw = normalized.as_str();
@@ -71,11 +73,12 @@ impl SecretName {
             return Err(Error::invalid(format!(
                 "secret name is {} bytes; the limit is {MAX_SECRET_NAME_BYTES}",
                 raw.len()
-            )));
+            ))
+            .with_field("name"));
         }
         if raw == "." || raw == ".." {
             // URL parsers resolve these as path segments, so no client could address them.
-            return Err(Error::invalid("secret name must not be '.' or '..'"));
+            return Err(Error::invalid("secret name must not be '.' or '..'").with_field("name"));
         }
         Ok(SecretName(raw.to_owned()))
     }
@@ -96,7 +99,7 @@ impl fmt::Debug for SecretName {
 }
 
 macro_rules! slug_name {
-    ($ty:ident, $what:literal) => {
+    ($ty:ident, $what:literal, $field:literal) => {
         #[doc = concat!("A ", $what, " name: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`, starting with a letter or digit.")]
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
         pub struct $ty(String);
@@ -114,7 +117,8 @@ macro_rules! slug_name {
                     return Err(Error::invalid(concat!(
                         $what,
                         " name must be 1-64 characters of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
-                    )));
+                    ))
+                    .with_field($field));
                 }
                 Ok($ty(raw.to_owned()))
             }
@@ -131,8 +135,8 @@ macro_rules! slug_name {
     };
 }
 
-slug_name!(WorkspaceName, "workspace");
-slug_name!(UserName, "user");
+slug_name!(WorkspaceName, "workspace", "workspace");
+slug_name!(UserName, "user", "user");
 
 /// A token's label: free text for people, 1–128 bytes, no control characters.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -141,9 +145,10 @@ pub struct TokenName(String);
 impl TokenName {
     pub fn parse(raw: &str) -> Result<TokenName> {
         if raw.trim().is_empty() || raw.len() > 128 || raw.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "token name must be 1-128 bytes of printable text",
-            ));
+            return Err(
+                Error::invalid("token name must be 1-128 bytes of printable text")
+                    .with_field("name"),
+            );
         }
         Ok(TokenName(raw.to_owned()))
     }

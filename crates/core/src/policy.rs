@@ -38,7 +38,10 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| Error::invalid("role must be one of owner, admin, editor, viewer"))
+            .ok_or_else(|| {
+                Error::invalid("role must be one of owner, admin, editor, viewer")
+                    .with_field("role")
+            })
     }
 
     /// Higher rank = more power. Used only to compare roles for delegation.

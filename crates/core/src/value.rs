@@ -29,18 +29,21 @@ impl SecretValue {
             _ => false,
         };
         if empty {
-            return Err(Error::invalid("secret value must not be empty or null"));
+            return Err(
+                Error::invalid("secret value must not be empty or null").with_field("value")
+            );
         }
-        let bytes = Zeroizing::new(
-            serde_json::to_vec(value)
-                .map_err(|_| Error::invalid("secret value is not valid JSON"))?,
-        );
+        let bytes =
+            Zeroizing::new(serde_json::to_vec(value).map_err(|_| {
+                Error::invalid("secret value is not valid JSON").with_field("value")
+            })?);
         if bytes.len() > max_bytes {
             // Never the actual size: for a patched restricted value it would say how
             // long the value it cannot see is.
             return Err(Error::too_large(format!(
                 "secret value is larger than the limit of {max_bytes} bytes (as JSON)"
-            )));
+            ))
+            .with_field("value"));
         }
         Ok(SecretValue(bytes))
     }
@@ -110,7 +113,7 @@ impl Scope {
         match s {
             "workspace" => Ok(Scope::Workspace),
             "user" => Ok(Scope::User),
-            _ => Err(Error::invalid("scope must be 'workspace' or 'user'")),
+            _ => Err(Error::invalid("scope must be 'workspace' or 'user'").with_field("scope")),
         }
     }
 }
@@ -136,9 +139,10 @@ impl Visibility {
         match s {
             "masked" => Ok(Visibility::Masked),
             "restricted" => Ok(Visibility::Restricted),
-            _ => Err(Error::invalid(
-                "visibility must be 'masked' or 'restricted'",
-            )),
+            _ => Err(
+                Error::invalid("visibility must be 'masked' or 'restricted'")
+                    .with_field("visibility"),
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The one place errors become HTTP: status codes, the `{"error", "message",
-//! "request_id"}` body, and the rule that internal details go to the log (with the
-//! request id) and never to the client.
+//! "field"?, "request_id"}` body, and the rule that an error's private cause goes to
+//! the log (with the request id) and never to the client. The console's pages and
+//! notices use [`public_message`] and [`log_cause`] from here too.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,6 +55,38 @@ pub fn default_retry_after(code: ErrorCode) -> Option<u64> {
     }
 }
 
+/// The public text of an `internal` error: the request id to quote, never the cause.
+pub fn internal_message(request_id: Option<&str>) -> String {
+    match request_id {
+        Some(id) => format!("internal error; quote the request id {id} when reporting it"),
+        None => "internal error; quote the request id when reporting it".to_owned(),
+    }
+}
+
+/// What a caller may be shown of `e`: its message, or for an `internal` error
+/// [`internal_message`]. Never the cause.
+pub fn public_message(e: &Error, request_id: Option<&str>) -> String {
+    if e.code == ErrorCode::Internal {
+        internal_message(request_id)
+    } else {
+        e.message.clone()
+    }
+}
+
+/// Logs `e`'s private cause, if it has one, with the request id: for error paths
+/// that do not end in a 5xx answer (which the request-id layer logs itself), such
+/// as a console notice or a form shown again.
+pub fn log_cause(e: &Error, request_id: Option<&str>) {
+    if let Some(cause) = e.cause() {
+        tracing::error!(
+            request_id = request_id.unwrap_or("-"),
+            code = e.code.as_str(),
+            cause,
+            "request failed"
+        );
+    }
+}
+
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::Invalid | ErrorCode::UserRequired => StatusCode::BAD_REQUEST,
@@ -70,6 +103,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::UpstreamFailed => StatusCode::BAD_GATEWAY,
         ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // A code newer than this mapping: a server error, so it is noticed (the
+        // test `every_code_has_a_4xx_or_5xx` fails until it is mapped).
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -78,6 +114,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 pub struct ErrorInfo {
     pub code: ErrorCode,
     pub message: String,
+    pub field: Option<&'static str>,
 }
 
 /// The cause of a 5xx answer, left on the response for the request-id layer,
@@ -88,33 +125,52 @@ pub struct ErrorCause(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let code = self.error.code;
-        let cause = self.error.message;
+        let e = self.error;
+        let (code, field) = (e.code, e.field);
+        // The cause stays in the log; the client gets the id to quote. The
+        // request-id layer writes the id in (it knows it when this does not).
         let message = if code == ErrorCode::Internal {
-            // The cause stays in the log; the client gets the id to quote.
-            "internal error; quote the request id when reporting it".to_owned()
+            internal_message(None)
         } else {
-            cause.clone()
+            e.message.clone()
         };
-        let mut resp = error_response(code, &message, self.request_id.as_deref());
+        let mut resp = error_body(code, &message, field, self.request_id.as_deref());
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if resp.status().is_server_error() {
+            let cause = e.cause().map(str::to_owned).unwrap_or(e.message);
             resp.extensions_mut().insert(ErrorCause(cause));
         }
-        resp.extensions_mut().insert(ErrorInfo { code, message });
+        resp.extensions_mut().insert(ErrorInfo {
+            code,
+            message,
+            field,
+        });
         resp
     }
 }
 
 pub fn error_response(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
-    let body = serde_json::json!({
+    error_body(code, message, None, request_id)
+}
+
+/// The native error body; `field` only when the error names one (additive).
+pub fn error_body(
+    code: ErrorCode,
+    message: &str,
+    field: Option<&str>,
+    request_id: Option<&str>,
+) -> Response {
+    let mut body = serde_json::json!({
         "error": code.as_str(),
         "message": message,
         "request_id": request_id,
     });
+    if let Some(f) = field {
+        body["field"] = serde_json::Value::from(f);
+    }
     let mut resp = (status_of(code), axum::Json(body)).into_response();
     if code == ErrorCode::Unauthenticated {
         resp.headers_mut().insert(
@@ -209,7 +265,7 @@ impl From<Error> for VaultError {
                     "internal error; quote the x-request-id response header when reporting it"
                         .to_owned(),
                 ],
-                cause: Some(e.message),
+                cause: Some(e.cause().map(str::to_owned).unwrap_or(e.message)),
                 retry_after: None,
             },
             ErrorCode::TooLarge
@@ -225,6 +281,8 @@ impl From<Error> for VaultError {
             | ErrorCode::Conflict
             | ErrorCode::SecretInUse
             | ErrorCode::Expired => VaultError::invalid(format!("{code}: {}", e.message)),
+            // A code newer than this mapping: its native status, the code first.
+            _ => VaultError::new(status_of(code), format!("{code}: {}", e.message)),
         }
     }
 }
@@ -335,6 +393,76 @@ mod tests {
         assert!(inuse.errors[0].contains("secret_in_use"));
         let cas = VaultError::from(Error::new(ErrorCode::VersionMismatch, "at 2, not 1"));
         assert!(cas.errors[0].starts_with(VaultError::CAS_MISMATCH));
+    }
+
+    /// docs/api.md's error table lists exactly `ErrorCode::ALL`, each with the
+    /// status `status_of` answers.
+    #[test]
+    fn the_api_docs_list_every_code_with_its_status() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+                .expect("docs/api.md");
+        let section = doc
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("an Errors section");
+        // The first table of the section, from its `| code | status |` header on.
+        let rows = section
+            .lines()
+            .skip_while(|l| !l.starts_with("| code | status |"))
+            .take_while(|l| l.starts_with('|'));
+        let mut table = std::collections::BTreeMap::new();
+        for line in rows {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // `| `code` | status … |`: the code in backticks, the status first.
+            let (Some(code), Some(status)) = (cells.get(1), cells.get(2)) else {
+                continue;
+            };
+            let Some(code) = code.strip_prefix('`').and_then(|c| c.strip_suffix('`')) else {
+                continue;
+            };
+            let status: u16 = status
+                .get(..3)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{code}: no status in {line:?}"));
+            assert!(
+                table.insert(code.to_owned(), status).is_none(),
+                "{code} twice"
+            );
+        }
+        let expected: std::collections::BTreeMap<String, u16> = ErrorCode::ALL
+            .into_iter()
+            .map(|c| (c.as_str().to_owned(), status_of(c).as_u16()))
+            .collect();
+        assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn a_field_reaches_the_body_and_a_cause_only_the_log() {
+        let resp = ApiError::from(
+            Error::invalid("description must be at most 4096 bytes").with_field("description"),
+        )
+        .with_request_id("r-1")
+        .into_response();
+        assert_eq!(
+            resp.extensions().get::<ErrorInfo>().unwrap().field,
+            Some("description")
+        );
+        assert!(resp.extensions().get::<ErrorCause>().is_none());
+        let resp = ApiError::from(Error::internal("row 7 failed its integrity check"))
+            .with_request_id("r-2")
+            .into_response();
+        let info = resp.extensions().get::<ErrorInfo>().unwrap();
+        assert!(!info.message.contains("row 7"), "{}", info.message);
+        assert!(info.message.starts_with("internal error"));
+        assert_eq!(
+            resp.extensions().get::<ErrorCause>().unwrap().0,
+            "row 7 failed its integrity check"
+        );
+        let v = VaultError::from(Error::internal("row 7 failed its integrity check"));
+        assert!(!v.errors.concat().contains("row 7"));
+        assert_eq!(v.cause.as_deref(), Some("row 7 failed its integrity check"));
     }
 
     #[test]

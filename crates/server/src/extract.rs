@@ -2,7 +2,7 @@
 //! turn bad paths, queries, headers and bodies into `invalid`/`too_large` errors
 //! (never a 500, never an echo of the input).
 
-use crate::error::{error_response, sanitize_serde_message, ApiError, ErrorCause, ErrorInfo};
+use crate::error::{error_body, sanitize_serde_message, ApiError, ErrorCause, ErrorInfo};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -57,7 +57,7 @@ pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
     }
     if let Some(info) = resp.extensions().get::<ErrorInfo>().cloned() {
         let headers = resp.headers().clone();
-        resp = error_response(info.code, &info.message, Some(&id));
+        resp = error_body(info.code, &info.message, info.field, Some(&id));
         for (k, v) in headers.iter() {
             if k != axum::http::header::CONTENT_LENGTH {
                 resp.headers_mut().insert(k, v.clone());

@@ -904,6 +904,12 @@ async fn edit_with_a_blank_value_changes_only_the_description() {
         .await;
     let r = after_redirect(&b, &r).await;
     assert!(r.text.contains("control characters"), "{}", r.text);
+    // Next to the field the service's error names (`field`), not at the top.
+    assert!(
+        r.text.contains("id=\"edit-description-error\""),
+        "{}",
+        r.text
+    );
 }
 
 // ---- issue 18: values kept intact, stale edits, the secret page
@@ -1111,4 +1117,108 @@ async fn the_secret_page_shows_versions_and_rolls_back_with_a_redirect() {
         b.get("/console/w/default/secret?name=nope").await.status,
         404
     );
+}
+
+// ---- issue 19: an internal error's cause is private
+
+/// Stops the server, runs `sql` on its SQLite file, and starts it again on the
+/// same data directory and clock (as policy_binding.rs does).
+async fn edit_database(s: &mut TestServer, sql: &str) {
+    s.stop().await;
+    {
+        let db = rusqlite::Connection::open(s.data_dir().join("lockbox.db")).unwrap();
+        db.execute_batch(sql).unwrap();
+    }
+    let server = lockbox_server::start_with_clock(
+        lockbox_server::ServerConfig {
+            data_dir: s.data_dir(),
+            listen: "127.0.0.1:0".into(),
+            ..Default::default()
+        },
+        std::sync::Arc::new(s.clock.clone()),
+    )
+    .await
+    .unwrap();
+    s.url = server.url();
+    s.server = Some(server);
+}
+
+/// A real internal fault (a secret row edited in the database, so its version
+/// fails the integrity check when opened) shown through the console's form, its
+/// JSON reveal and a script run: each says "internal error" (the console with the
+/// request id to quote), never the cause.
+#[tokio::test]
+async fn an_internal_error_shows_the_request_id_and_never_its_cause() {
+    const CAUSE: &str = "integrity";
+    let mut ts = TestServer::start().await;
+    let r = ts
+        .put(
+            &ts.owner,
+            "payments/signing",
+            json!({"value": "whsec-internal-7731", "visibility": "restricted"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    edit_database(
+        &mut ts,
+        "UPDATE secrets SET visibility = 'masked' WHERE name = 'payments/signing'",
+    )
+    .await;
+    let (b, _) = Browser::sign_in(&ts, &ts.owner).await;
+    let csrf = b.csrf().await;
+
+    // The edit form: a new value opens the current version, which fails.
+    let r = b
+        .post_form(
+            "/console/w/default/secrets/edit",
+            &[
+                ("name", "payments/signing"),
+                ("value", "whsec-internal-7732"),
+                ("description", ""),
+                ("csrf", &csrf),
+            ],
+            h(&[]),
+        )
+        .await;
+    let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    let page = after_redirect(&b, &r).await;
+    assert!(page.text.contains("internal error"), "{}", page.text);
+    assert!(
+        page.text.contains(&id),
+        "the request id {id}: {}",
+        page.text
+    );
+    assert!(!page.text.contains(CAUSE), "{}", page.text);
+    assert!(!page.text.contains("whsec-internal"));
+
+    // The console's JSON reveal.
+    let r = b.reveal("payments/signing", Some(&csrf)).await;
+    r.assert_error(500, "internal");
+    assert!(!r.text.contains(CAUSE), "{}", r.text);
+    assert!(!r.text.contains("whsec-internal"));
+    assert_eq!(
+        r.json()["request_id"].as_str(),
+        r.headers["x-request-id"].to_str().ok()
+    );
+
+    // A script that writes it (a write opens the current version first); the
+    // refusal is the script's warning. (A read would fail the run's redactor too,
+    // which then masks every line whole.)
+    let r = ts
+        .call(
+            &ts.owner,
+            Method::POST,
+            "/v1/workspaces/default/scripts/run",
+            Some(json!({"source": "SetSecret(\"payments/signing\", \"rotated-by-script-4242\")\nLog(\"Information\", \"done\")"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let logs = r.json()["logs"].to_string();
+    assert!(
+        logs.contains("SetSecret('payments/signing') failed: internal: internal error"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains(CAUSE), "{}", r.text);
+    assert!(r.headers.contains_key("x-request-id"));
 }

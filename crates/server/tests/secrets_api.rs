@@ -569,12 +569,26 @@ async fn ttl_expires_at_once_and_the_purge_removes_it() {
         .await
         .unwrap();
     assert_eq!(purged, 1);
-    s.put(&s.owner, "bad ttl", json!({"value": "x-value", "ttl": 0}))
-        .await
-        .assert_error(400, "invalid");
-    s.put(&s.owner, "bad ttl", json!({"value": "x-value", "ttl": -5}))
-        .await
-        .assert_error(400, "invalid");
+    // The body names the field it is about (additive: `field`).
+    let r = s
+        .put(&s.owner, "bad ttl", json!({"value": "x-value", "ttl": 0}))
+        .await;
+    r.assert_error(400, "invalid");
+    assert_eq!(r.json()["field"], "ttl", "{}", r.text);
+    let r = s
+        .put(
+            &s.owner,
+            "bad ttl",
+            json!({"value": "x-value", "description": "a\u{0}b"}),
+        )
+        .await;
+    r.assert_error(400, "invalid");
+    assert_eq!(r.json()["field"], "description", "{}", r.text);
+    let r = s
+        .put(&s.owner, "bad ttl", json!({"value": "x-value", "ttl": -5}))
+        .await;
+    r.assert_error(400, "invalid");
+    assert!(r.json().get("field").is_none(), "{}", r.text);
 }
 
 #[tokio::test]

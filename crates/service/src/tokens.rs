@@ -16,9 +16,9 @@ impl Lockbox {
     fn token_expiry(&self, ttl: Option<u64>) -> Result<Option<Timestamp>> {
         match ttl {
             None => Ok(None),
-            Some(0) => Err(Error::invalid("ttl must be at least 1 second")),
+            Some(0) => Err(Error::invalid("ttl must be at least 1 second").with_field("ttl")),
             Some(s) if s > MAX_TOKEN_TTL_SECONDS => {
-                Err(Error::invalid("ttl must be at most ten years"))
+                Err(Error::invalid("ttl must be at most ten years").with_field("ttl"))
             }
             Some(s) => Ok(Some(self.clock.now().plus_seconds(s))),
         }

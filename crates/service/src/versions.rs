@@ -465,20 +465,23 @@ impl Lockbox {
 /// at most 64, keys 1 to 128 bytes, values up to 512 bytes, no control characters.
 pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
-        return Err(Error::invalid(format!(
-            "a secret takes at most {MAX_LABELS} labels"
-        )));
+        return Err(
+            Error::invalid(format!("a secret takes at most {MAX_LABELS} labels"))
+                .with_field("labels"),
+        );
     }
     for (k, v) in labels {
         if k.is_empty() || k.len() > MAX_LABEL_KEY || k.chars().any(char::is_control) {
             return Err(Error::invalid(format!(
                 "label keys are 1 to {MAX_LABEL_KEY} bytes without control characters"
-            )));
+            ))
+            .with_field("labels"));
         }
         if k.to_ascii_lowercase().starts_with(RESERVED_LABEL_PREFIX) {
             return Err(Error::invalid(format!(
                 "label key '{k}' is reserved: keys starting with '{RESERVED_LABEL_PREFIX}' show Lockbox's own facts and are read-only"
-            )));
+            ))
+            .with_field("labels"));
         }
         if v.len() > MAX_LABEL_VALUE
             || v.chars()
@@ -486,7 +489,8 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
         {
             return Err(Error::invalid(format!(
                 "label '{k}': values are at most {MAX_LABEL_VALUE} bytes without control characters"
-            )));
+            ))
+            .with_field("labels"));
         }
     }
     Ok(())

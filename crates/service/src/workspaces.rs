@@ -71,9 +71,10 @@ impl Lockbox {
         {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
-                return Err(Error::conflict(format!(
-                    "workspace '{name}' already exists"
-                )));
+                return Err(
+                    Error::conflict(format!("workspace '{name}' already exists"))
+                        .with_field("workspace"),
+                );
             }
             Err(e) => return Err(store_err(e)),
         }
@@ -353,7 +354,8 @@ pub(crate) fn check_delete_after(seconds: u64) -> Result<Option<u64>> {
     if seconds > MAX_DELETE_AFTER_SECONDS {
         return Err(Error::invalid(format!(
             "delete_version_after must be at most {MAX_DELETE_AFTER_SECONDS} seconds"
-        )));
+        ))
+        .with_field("delete_version_after"));
     }
     Ok((seconds > 0).then_some(seconds))
 }

@@ -217,27 +217,24 @@ async fn stale(
     panel.review = Some(pages::secret_url(ws, name.as_str(), scope));
 }
 
-/// Puts a service error next to the field it is about, or at the top of the panel.
-fn place_error(panel: &mut Panel, e: Error) {
-    let m = e.message.as_str();
-    let field = if m.starts_with("secret name") || m.contains("already exists") {
-        Some("name")
-    } else if m.starts_with("secret value") {
-        Some("value")
-    } else if m.starts_with("description") {
-        Some("description")
-    } else if m.starts_with("visibility") {
-        Some("visibility")
-    } else {
-        None
-    };
-    match field {
-        Some(f) => {
-            panel.errors.insert(f, format!("{}: {m}", e.code));
+/// The fields a secret form shows errors next to (the rest go to the top).
+const SECRET_FORM_FIELDS: [&str; 4] = ["name", "value", "description", "visibility"];
+
+/// `code: message` next to a form field.
+fn field_text(e: &Error) -> String {
+    format!("{}: {}", e.code, e.message)
+}
+
+/// Puts a service error next to the field it names (`Error::field`), or at the
+/// top of the panel; an internal error shows the request id, never its cause.
+fn place_error(panel: &mut Panel, e: Error, request_id: Option<&str>) {
+    match e.field.filter(|f| SECRET_FORM_FIELDS.contains(f)) {
+        Some(f) if e.code != ErrorCode::Internal => {
+            panel.errors.insert(f, field_text(&e));
         }
-        None => {
+        _ => {
             panel.code = Some(e.code.as_str());
-            panel.error = Some(e.message);
+            panel.error = Some(view::shown(&e, request_id));
         }
     }
 }
@@ -260,11 +257,7 @@ pub async fn create_secret(
     let (c, f) = (f.console, f.form);
     let mut panel = f.panel("new");
     let name = SecretName::parse(&f.name)
-        .map_err(|e| {
-            panel
-                .errors
-                .insert("name", format!("{}: {}", e.code, e.message))
-        })
+        .map_err(|e| panel.errors.insert("name", field_text(&e)))
         .ok();
     if f.value.is_empty() {
         panel
@@ -272,11 +265,7 @@ pub async fn create_secret(
             .insert("value", "invalid: enter the secret's value".into());
     }
     let visibility = Visibility::parse(&f.visibility)
-        .map_err(|e| {
-            panel
-                .errors
-                .insert("visibility", format!("{}: {}", e.code, e.message))
-        })
+        .map_err(|e| panel.errors.insert("visibility", field_text(&e)))
         .ok();
     let scope = match parse_scope(&f.scope) {
         Ok(s) => s,
@@ -348,7 +337,7 @@ pub async fn create_secret(
         }
         Err(e) => {
             let status = status_for(&e);
-            place_error(&mut panel, e);
+            place_error(&mut panel, e, c.ctx.request_id.as_deref());
             pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
         }
     }
@@ -376,9 +365,7 @@ pub async fn edit_secret(
         n => match SecretName::parse(n) {
             Ok(n) => Some(n),
             Err(e) => {
-                panel
-                    .errors
-                    .insert("name", format!("{}: {}", e.code, e.message));
+                panel.errors.insert("name", field_text(&e));
                 None
             }
         },
@@ -400,7 +387,7 @@ pub async fn edit_secret(
         Ok(m) => m,
         Err(e) => {
             let status = status_for(&e);
-            place_error(&mut panel, e);
+            place_error(&mut panel, e, c.ctx.request_id.as_deref());
             return f.again(&st, &c, &ws, panel, status).await;
         }
     };
@@ -464,10 +451,11 @@ pub async fn edit_secret(
                     );
                     panel.rename_blocked = true;
                     panel.flows = flows;
+                } else if e.code == ErrorCode::Internal {
+                    place_error(&mut panel, e, c.ctx.request_id.as_deref());
                 } else {
-                    panel
-                        .errors
-                        .insert("name", format!("{}: {}", e.code, e.message));
+                    // Every other refusal of a rename is about the new name.
+                    panel.errors.insert("name", field_text(&e));
                 }
                 return f.again(&st, &c, &ws, panel, status).await;
             }
@@ -520,7 +508,7 @@ pub async fn edit_secret(
         }
         Err(e) => {
             let status = status_for(&e);
-            place_error(&mut panel, e);
+            place_error(&mut panel, e, c.ctx.request_id.as_deref());
             f.again(&st, &c, &ws, panel, status).await
         }
     }
@@ -581,7 +569,7 @@ pub async fn rollback_secret(
                 kind: "rollback",
                 name: name.as_str().to_owned(),
                 code: Some(e.code.as_str()),
-                error: Some(e.message),
+                error: Some(view::shown(&e, c.ctx.request_id.as_deref())),
                 ..Panel::default()
             };
             pages::secret_again(&c, &ws, name.as_str(), scope, panel)
@@ -630,7 +618,7 @@ pub async fn delete_secret(
             panel.error = Some(if e.code == ErrorCode::SecretInUse {
                 format!("'{name}' is used by the flows below; remove those uses first.")
             } else {
-                e.message
+                view::shown(&e, c.ctx.request_id.as_deref())
             });
             pages::render_secrets(&st, &c, &ws, &f.q, None, Some(panel), status).await
         }
@@ -653,8 +641,7 @@ pub async fn reveal(
     c: Console,
     JsonBody(b): JsonBody<RevealBody>,
 ) -> Response {
-    let fail =
-        |e: Error| view::error_response(e.code, &e.message, c.ctx.request_id.as_deref(), true);
+    let fail = |e: Error| view::error_response(&e, c.ctx.request_id.as_deref(), true);
     let scope = match parse_scope(&b.scope) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -735,12 +722,14 @@ fn replayed() -> Error {
     )
 }
 
-fn notice_err(e: Error) -> (Notice, StatusCode) {
+/// A refused member or token action as a notice: the public text (an internal
+/// error names the request id; its cause goes to the log).
+fn notice_err(c: &Console, e: Error) -> (Notice, StatusCode) {
     let status = status_for(&e);
     (
         Notice {
             code: Some(e.code.as_str()),
-            error: Some(e.message),
+            error: Some(view::shown(&e, c.ctx.request_id.as_deref())),
             ..Notice::default()
         },
         status,
@@ -786,7 +775,7 @@ pub async fn add_member(
         ),
         Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => {
-            let (mut n, s) = notice_err(e);
+            let (mut n, s) = notice_err(&c, e);
             n.form = [("user", &f.user), ("role", &f.role)]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.clone()))
@@ -819,7 +808,7 @@ pub async fn set_role(
             StatusCode::OK,
         ),
         Err(e) if refused(&e) => return pages::fail(&c, e),
-        Err(e) => notice_err(e),
+        Err(e) => notice_err(&c, e),
     };
     back(&st, &c, notice, format!("/console/w/{ws}/members"))
 }
@@ -846,7 +835,7 @@ pub async fn remove_member(
             StatusCode::OK,
         ),
         Err(e) if refused(&e) => return pages::fail(&c, e),
-        Err(e) => notice_err(e),
+        Err(e) => notice_err(&c, e),
     };
     back(&st, &c, notice, format!("/console/w/{ws}/members"))
 }
@@ -914,7 +903,7 @@ pub async fn create_token(
         ),
         Err(e) if refused(&e) => return pages::fail(&c, e),
         Err(e) => {
-            let (mut n, s) = notice_err(e);
+            let (mut n, s) = notice_err(&c, e);
             n.form = [("name", &f.name), ("role", &f.role), ("days", &f.days)]
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.clone()))
@@ -944,7 +933,7 @@ pub async fn revoke_token(
             StatusCode::OK,
         ),
         Err(e) if refused(&e) => return pages::fail(&c, e),
-        Err(e) => notice_err(e),
+        Err(e) => notice_err(&c, e),
     };
     back(&st, &c, notice, format!("/console/w/{ws}/tokens"))
 }

@@ -301,7 +301,7 @@ pub async fn audit(
         .and_then(|f| Ok((f, cursor(&q.before, "before")?, cursor(&q.after, "after")?)));
     let (f, before, after) = match parsed {
         Ok(p) => p,
-        Err(e) => return view::error_page(e.code, &e.message, c.ctx.request_id.as_deref()),
+        Err(e) => return view::error_response(&e, c.ctx.request_id.as_deref(), false),
     };
     let page = match after {
         Some(a) => newer_page(&st, &c, &ws, &f, a).await,
@@ -520,7 +520,7 @@ pub async fn export(
     }
     let f = match Filter::parse(&q) {
         Ok(f) => f,
-        Err(e) => return view::error_page(e.code, &e.message, c.ctx.request_id.as_deref()),
+        Err(e) => return view::error_response(&e, c.ctx.request_id.as_deref(), false),
     };
     let format = match q.format.as_deref() {
         Some("csv") | None => Format::Csv,

@@ -50,7 +50,7 @@ pub fn fail(c: &Console, e: Error) -> Response {
     if e.code == ErrorCode::Unauthenticated {
         return Redirect::to("/console/sign-in").into_response();
     }
-    view::error_page(e.code, &e.message, c.ctx.request_id.as_deref())
+    view::error_response(&e, c.ctx.request_id.as_deref(), false)
 }
 
 /// Builds the layout for workspace `ws` (its role must exist for the principal).

@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use lockbox_core::ErrorCode;
+use lockbox_core::{Error, ErrorCode};
 use lockbox_service::{RequestCtx, Session};
 use serde::de::DeserializeOwned;
 
@@ -246,8 +246,7 @@ pub enum Refusal {
         kept: Option<String>,
     },
     Error {
-        code: ErrorCode,
-        message: String,
+        error: Error,
         json: bool,
         request_id: Option<String>,
     },
@@ -281,11 +280,10 @@ impl IntoResponse for Refusal {
                 r
             }
             Refusal::Error {
-                code,
-                message,
+                error,
                 json,
                 request_id,
-            } => view::error_response(code, &message, request_id.as_deref(), json),
+            } => view::error_response(&error, request_id.as_deref(), json),
         }
     }
 }
@@ -298,8 +296,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Console, Refusal> {
     let refuse_missing = || {
         if changing {
             Refusal::Error {
-                code: ErrorCode::Unauthenticated,
-                message: "no session, or it ended; sign in again".into(),
+                error: Error::unauthenticated("no session, or it ended; sign in again"),
                 json: wants_json(&parts.headers),
                 request_id: ctx.request_id.clone(),
             }
@@ -328,8 +325,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Console, Refusal> {
         }),
         Err(e) if e.code == ErrorCode::Unauthenticated => Err(refuse_missing()),
         Err(e) => Err(Refusal::Error {
-            code: e.code,
-            message: e.message,
+            error: e,
             json: wants_json(&parts.headers),
             request_id: ctx.request_id.clone(),
         }),
@@ -338,8 +334,7 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Console, Refusal> {
 
 fn csrf_refusal(parts: &Parts) -> Refusal {
     Refusal::Error {
-        code: ErrorCode::Forbidden,
-        message: "missing or wrong CSRF token; reload the page and try again".into(),
+        error: Error::forbidden("missing or wrong CSRF token; reload the page and try again"),
         json: wants_json(&parts.headers),
         request_id: ctx_of(parts).request_id,
     }
@@ -406,10 +401,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
             // The session ended mid-edit: keep the form's non-secret fields for
             // after the sign-in, and return to the page it was on.
             Err(Refusal::Error {
-                code: ErrorCode::Unauthenticated,
-                json: false,
-                ..
-            }) => {
+                error, json: false, ..
+            }) if error.code == ErrorCode::Unauthenticated => {
                 let next = return_path(&parts);
                 let had_cookie =
                     cookie_value(&parts.headers, cookie_name(tls(&parts.extensions))).is_some();
@@ -459,8 +452,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
         let bytes = crate::extract::body_bytes(Request::from_parts(parts, body), state)
             .await
             .map_err(|e| Refusal::Error {
-                code: e.error.code,
-                message: e.error.message,
+                error: e.error,
                 json,
                 request_id: request_id.clone(),
             })?;
@@ -471,11 +463,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ConsoleForm<T> {
             return Err(refusal);
         }
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| Refusal::Error {
-            code: ErrorCode::Invalid,
-            message: format!(
+            error: Error::invalid(format!(
                 "form: {}",
                 crate::error::sanitize_serde_message(&e.to_string())
-            ),
+            )),
             json,
             request_id,
         })?;
@@ -501,17 +492,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PublicForm<T> {
         let bytes = crate::extract::body_bytes(Request::from_parts(parts, body), state)
             .await
             .map_err(|e| Refusal::Error {
-                code: e.error.code,
-                message: e.error.message,
+                error: e.error,
                 json: false,
                 request_id: ctx.request_id.clone(),
             })?;
         let form = serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| Refusal::Error {
-            code: ErrorCode::Invalid,
-            message: format!(
+            error: Error::invalid(format!(
                 "form: {}",
                 crate::error::sanitize_serde_message(&e.to_string())
-            ),
+            )),
             json: false,
             request_id: ctx.request_id.clone(),
         })?;

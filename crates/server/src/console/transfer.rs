@@ -25,7 +25,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 
 fn json_error(c: &Console, e: Error) -> Response {
-    view::error_response(e.code, &e.message, c.ctx.request_id.as_deref(), true)
+    view::error_response(&e, c.ctx.request_id.as_deref(), true)
 }
 
 /// The import and export page.

@@ -1,11 +1,13 @@
 //! Rendering: the template environment (templates compiled into the binary,
-//! HTML auto-escaping on), and the console's error pages, which show the stable
-//! error code and never an internal cause.
+//! HTML auto-escaping on), and the console's error path: error pages and the text
+//! a panel or notice shows for an error, which name the stable code and the request
+//! id and never an internal cause (the cause goes to the log with the request id).
 
 use super::assets;
+use crate::error::{internal_message, log_cause, ErrorCause};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use lockbox_core::ErrorCode;
+use lockbox_core::{Error, ErrorCode};
 use minijinja::Environment;
 use std::sync::OnceLock;
 
@@ -78,19 +80,16 @@ pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(template = name, error = %e, "console template failed");
-            error_page(
-                ErrorCode::Internal,
-                "internal error; quote the request id when reporting it",
-                None,
-            )
+            error_page(ErrorCode::Internal, &internal_message(None), None)
         }
     }
 }
 
 /// An HTML page naming the error's stable code.
 pub fn error_page(code: ErrorCode, message: &str, request_id: Option<&str>) -> Response {
+    let internal = internal_message(None);
     let message = if code == ErrorCode::Internal {
-        "internal error; quote the request id when reporting it"
+        &internal
     } else {
         message
     };
@@ -116,24 +115,36 @@ pub fn error_page(code: ErrorCode, message: &str, request_id: Option<&str>) -> R
     r
 }
 
-/// The error as the caller wants it: JSON (`{"error", "message", "request_id"}`)
-/// for the console script, an HTML page otherwise.
-pub fn error_response(
-    code: ErrorCode,
-    message: &str,
-    request_id: Option<&str>,
-    json: bool,
-) -> Response {
-    if json {
-        let message = if code == ErrorCode::Internal {
-            "internal error; quote the request id when reporting it"
+/// A service error as the caller wants it: JSON (`{"error", "message", "field"?,
+/// "request_id"}`) for the console script, an HTML page otherwise. Its cause is
+/// logged with the request id (by the request-id layer for a 5xx), never shown.
+pub fn error_response(e: &Error, request_id: Option<&str>, json: bool) -> Response {
+    let mut r = if json {
+        let message = if e.code == ErrorCode::Internal {
+            internal_message(None)
         } else {
-            message
+            e.message.clone()
         };
-        crate::error::error_response(code, message, request_id)
+        crate::error::error_body(e.code, &message, e.field, request_id)
     } else {
-        error_page(code, message, request_id)
+        error_page(e.code, &e.message, request_id)
+    };
+    match e.cause() {
+        Some(cause) if r.status().is_server_error() => {
+            r.extensions_mut().insert(ErrorCause(cause.to_owned()));
+        }
+        _ => log_cause(e, request_id),
     }
+    r
+}
+
+/// What a form panel or a notice shows for `e`: its message, or for an
+/// `internal` error the request id to quote. The cause is logged here, with
+/// the request id, because such an answer is a redirect or the form again, which
+/// the request-id layer does not log.
+pub fn shown(e: &Error, request_id: Option<&str>) -> String {
+    log_cause(e, request_id);
+    crate::error::public_message(e, request_id)
 }
 
 fn title_of(code: ErrorCode) -> &'static str {

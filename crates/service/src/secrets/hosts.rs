@@ -9,7 +9,9 @@ use lockbox_core::{Error, Result};
 /// (any subdomain, not the apex), lowercased, without a trailing dot; at most 32.
 pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
     if raw.len() > 32 {
-        return Err(Error::invalid("allowed_hosts takes at most 32 patterns"));
+        return Err(
+            Error::invalid("allowed_hosts takes at most 32 patterns").with_field("allowed_hosts")
+        );
     }
     raw.iter()
         .map(|p| {
@@ -27,7 +29,8 @@ pub(crate) fn parse_host_patterns(raw: &[String]) -> Result<Vec<String>> {
             } else {
                 Err(Error::invalid(
                     "allowed_hosts entries are host names like 'api.example.com' or '*.example.org'",
-                ))
+                )
+                .with_field("allowed_hosts"))
             }
         })
         .collect()

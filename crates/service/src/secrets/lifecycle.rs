@@ -153,9 +153,10 @@ impl Lockbox {
             Ok(true) => {}
             Ok(false) => return Err(not_found(name)),
             Err(StoreError::Conflict) => {
-                return Err(Error::conflict(format!(
-                    "a secret named '{new_name}' already exists"
-                )))
+                return Err(
+                    Error::conflict(format!("a secret named '{new_name}' already exists"))
+                        .with_field("name"),
+                )
             }
             Err(e) => return Err(store_err(e)),
         }

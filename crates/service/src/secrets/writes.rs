@@ -78,11 +78,14 @@ impl Lockbox {
         let warnings = short_value_warnings(raw.expose());
         drop(raw);
         let expires_at = match ttl_seconds {
-            Some(0) => return Err(Error::invalid("ttl must be at least 1 second")),
+            Some(0) => {
+                return Err(Error::invalid("ttl must be at least 1 second").with_field("ttl"))
+            }
             Some(s) if s > MAX_TTL_SECONDS => {
                 return Err(Error::invalid(format!(
                     "ttl must be at most {MAX_TTL_SECONDS} seconds"
-                )))
+                ))
+                .with_field("ttl"))
             }
             Some(s) => Some(self.clock.now().plus_seconds(s)),
             None => None,
@@ -326,14 +329,17 @@ pub(crate) fn short_value_warnings(value: &serde_json::Value) -> Vec<String> {
 /// control characters (NUL above all, which PostgreSQL cannot store) are not.
 pub(crate) fn check_description(d: &str) -> Result<()> {
     if d.len() > 4096 {
-        return Err(Error::invalid("description must be at most 4096 bytes"));
+        return Err(
+            Error::invalid("description must be at most 4096 bytes").with_field("description")
+        );
     }
     if d.chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        return Err(Error::invalid(
-            "description must not contain control characters",
-        ));
+        return Err(
+            Error::invalid("description must not contain control characters")
+                .with_field("description"),
+        );
     }
     Ok(())
 }
