@@ -20,6 +20,6 @@ pub use names::{SecretName, TokenName, UserName, WorkspaceName};
 pub use policy::{
     account_allowed, allowed, can_assign_role, AccountAction, Action, Actor, CallerKind, Role,
 };
-pub use reference::{find_references, Resolved, UsedSecret, REFERENCE_PREFIX};
+pub use reference::{find_references, EgressAttempt, Resolved, UsedSecret, REFERENCE_PREFIX};
 pub use sensitive::{Sensitive, Wipe};
 pub use value::{Scope, SecretValue, Visibility};

@@ -1,6 +1,6 @@
 //! `$secret:` references as every layer sees them: the prefix, how one is found in
 //! text, what one resolves to ([`Resolved`]) and how a call that used one names it
-//! ([`UsedSecret`]). The service mints and opens references; the egress executor
+//! ([`UsedSecret`], in an [`EgressAttempt`]). The service mints and opens references; the egress executor
 //! and the runs crate only find and hand them on. One definition here keeps those
 //! layers from each keeping a copy of the same shapes.
 
@@ -48,6 +48,22 @@ pub struct Resolved {
     /// Host patterns the value may be sent to (`api.example.com`, `*.example.org`);
     /// empty means anywhere.
     pub allowed_hosts: Vec<String>,
+}
+
+/// What an outbound call of a run attempted, known even when it failed: the egress
+/// executor fills it in as the call proceeds, the service writes it to the call's
+/// audit row (`egress.fetch`). Never a value, never the URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EgressAttempt {
+    /// The requested method, once it parsed.
+    pub method: String,
+    /// The destination host as the run wrote it, once the URL parsed; empty when
+    /// the URL comes from a secret (whose host is never reported).
+    pub host: String,
+    /// The name of the secret that held the URL, once it resolved.
+    pub url_secret: Option<String>,
+    /// Every secret resolved for the call, once each, once references resolved.
+    pub used: Vec<UsedSecret>,
 }
 
 /// A secret a call used, for its audit row: never the value.

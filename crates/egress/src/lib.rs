@@ -27,9 +27,9 @@ pub mod sigv4;
 mod urls;
 
 pub use executor::Executor;
-/// The resolver's answer and the audit's secret list are core's types: the service
-/// produces and records them, this crate only passes them through.
-pub use lockbox_core::{Resolved, UsedSecret};
+/// The resolver's answer and what a call attempted (for its audit row) are core's
+/// types: the service produces and records them, this crate fills them in.
+pub use lockbox_core::{EgressAttempt as Attempt, Resolved, UsedSecret};
 pub use refs::PREFIX as REFERENCE_PREFIX;
 
 use serde::{Deserialize, Serialize};
@@ -171,18 +171,4 @@ pub struct FetchOutcome {
     pub url_secret: Option<String>,
     /// Bytes of the final response body as received.
     pub bytes: u64,
-}
-
-/// What a call attempted, known even when it failed (see [`Executor::fetch_audited`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attempt {
-    /// The requested method, once it parsed.
-    pub method: String,
-    /// The destination host as the run wrote it, once the URL parsed; empty when the
-    /// URL comes from a secret (like [`FetchOutcome::host`]).
-    pub host: String,
-    /// The name of the secret that held the URL, once it resolved.
-    pub url_secret: Option<String>,
-    /// Every secret resolved for the call, once references resolved.
-    pub used: Vec<UsedSecret>,
 }

@@ -2,7 +2,7 @@
 //! egress trait's one real implementation) and [`fetch_as_run`], the path both the
 //! server's `/v1/run/fetch` and the in-process module take.
 
-use lockbox_core::{Error, Resolved};
+use lockbox_core::{EgressAttempt, Error, Resolved};
 use lockbox_egress::{Executor, FetchRequest, ReferenceResolver};
 use lockbox_service::runs::EgressRecord;
 use lockbox_service::{Lockbox, Principal, RequestCtx};
@@ -50,12 +50,14 @@ pub async fn fetch_as_run(
     match result {
         Ok(out) => {
             let rec = EgressRecord {
-                method: out.method.clone(),
-                host: out.host.clone(),
-                url_secret: out.url_secret.clone(),
+                attempt: EgressAttempt {
+                    method: out.method.clone(),
+                    host: out.host.clone(),
+                    url_secret: out.url_secret.clone(),
+                    used: attempt.used,
+                },
                 status: Some(out.status),
                 bytes: out.bytes,
-                secrets: attempt.used,
                 error: None,
             };
             let (svc, principal, ctx) = (svc.clone(), principal.clone(), ctx.clone());
@@ -69,12 +71,9 @@ pub async fn fetch_as_run(
         }
         Err(e) => {
             let rec = EgressRecord {
-                method: attempt.method,
-                host: attempt.host,
-                url_secret: attempt.url_secret,
+                attempt,
                 status: None,
                 bytes: 0,
-                secrets: attempt.used,
                 error: Some(e.code),
             };
             svc.record_egress(principal, rec, ctx).await;

@@ -28,8 +28,9 @@ use crate::auth::Principal;
 use crate::secrets::intersect_hosts;
 use crate::{store_err, Lockbox, PutSecret, RequestCtx};
 use lockbox_core::{
-    find_references, AccountAction, Action, Actor, Error, ErrorCode, Resolved, Result, Role, Scope,
-    SecretName, SecretValue, Timestamp, UsedSecret, UserName, Visibility, REFERENCE_PREFIX,
+    find_references, AccountAction, Action, Actor, EgressAttempt, Error, ErrorCode, Resolved,
+    Result, Role, Scope, SecretName, SecretValue, Timestamp, UserName, Visibility,
+    REFERENCE_PREFIX,
 };
 use lockbox_crypto::{hash_token, random_id, TokenPurpose};
 use lockbox_store::{TokenKind, TokenRow};
@@ -176,15 +177,11 @@ struct Taint {
 
 /// What one egress call did, for its audit row. Never a value, never a URL.
 pub struct EgressRecord {
-    pub method: String,
-    /// The host as the run wrote it; empty when the URL came from a secret.
-    pub host: String,
-    /// The name of the secret that held the URL, when one did (its host is never
-    /// recorded).
-    pub url_secret: Option<String>,
+    /// Method, host as the run wrote it (empty when the URL came from a secret,
+    /// whose name is recorded instead), and the secrets it used.
+    pub attempt: EgressAttempt,
     pub status: Option<u16>,
     pub bytes: u64,
-    pub secrets: Vec<UsedSecret>,
     pub error: Option<ErrorCode>,
 }
 
@@ -989,16 +986,16 @@ impl Lockbox {
         let Some(run) = &p.run else { return };
         let mut detail = serde_json::json!({
             "run": run.run_id,
-            "method": rec.method,
-            "host": rec.host,
+            "method": rec.attempt.method,
+            "host": rec.attempt.host,
             "status": rec.status,
             "bytes": rec.bytes,
-            "secrets": rec.secrets.iter().map(|u| serde_json::json!({"name": u.name, "id": u.secret_id})).collect::<Vec<_>>(),
+            "secrets": rec.attempt.used.iter().map(|u| serde_json::json!({"name": u.name, "id": u.secret_id})).collect::<Vec<_>>(),
         });
-        if let Some(name) = &rec.url_secret {
+        if let Some(name) = &rec.attempt.url_secret {
             detail["url_secret"] = serde_json::json!(name);
         }
-        let target = (!rec.host.is_empty()).then_some(rec.host.as_str());
+        let target = (!rec.attempt.host.is_empty()).then_some(rec.attempt.host.as_str());
         let mut audit = self.record(
             p,
             Some(&run.workspace_id),
