@@ -91,7 +91,7 @@ fn tainted_use(v: &TValue, taint: &Taint) -> Option<String> {
     v.strings("", &mut strings);
     for (_, t, _) in strings {
         if let Some(lit) = t.literal_text() {
-            if lit.contains(lockbox_egress::REFERENCE_PREFIX) {
+            if lit.contains(lockbox_core::REFERENCE_PREFIX) {
                 return Some("a literal secret reference".into());
             }
         }

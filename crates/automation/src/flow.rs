@@ -8,8 +8,10 @@
 //! template is refused here, before anything runs. Errors never quote the document
 //! (a flow may hold a literal value).
 
+use crate::code::Code;
 use crate::template::{Template, TemplateError};
 use crate::yaml::{self, Kind, Node, Pos};
+use lockbox_core::ErrorCode;
 use serde::Serialize;
 use std::fmt;
 
@@ -18,7 +20,7 @@ use std::fmt;
 /// (`not_found`, `user_required`, `egress_denied`, `http_error`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlowError {
-    pub code: String,
+    pub code: Code,
     pub message: String,
     /// 1-based; `None` when the problem has no place in the document.
     pub line: Option<u32>,
@@ -29,17 +31,17 @@ pub struct FlowError {
 
 impl FlowError {
     pub fn invalid(pos: Pos, path: impl Into<String>, message: impl Into<String>) -> FlowError {
-        FlowError::at("invalid", pos, path, message)
+        FlowError::at(Code::Lockbox(ErrorCode::Invalid), pos, path, message)
     }
 
     pub fn at(
-        code: impl Into<String>,
+        code: Code,
         pos: Pos,
         path: impl Into<String>,
         message: impl Into<String>,
     ) -> FlowError {
         FlowError {
-            code: code.into(),
+            code,
             message: message.into(),
             line: (pos.line > 0).then_some(pos.line),
             column: (pos.column > 0).then_some(pos.column),

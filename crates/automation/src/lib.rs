@@ -1,7 +1,10 @@
 //! Lockbox's flow runtime: runs seed 001's YAML automations (`do:` lists of `run`,
 //! `fetch`, `emit` and `conditions`, with `output`, `onError` and `{{…}}` templates)
-//! over one [`SecretsModule`] interface that runs embedded ([`EmbeddedModule`]) or
-//! remote ([`RemoteModule`]).
+//! over one [`SecretsModule`] interface, and seed 000's scripts ([`script`]) over
+//! one [`script::ScriptHost`] interface. Both interfaces are defined here and
+//! implemented elsewhere (`lockbox-runs`: in-process over the service, or over
+//! HTTP), so this crate depends on core, redact and its parsers only. Errors carry
+//! a typed [`Code`]: a Lockbox call's `ErrorCode`, or one of the runtimes' own.
 //!
 //! ```text
 //! Flow::from_yaml(text)  -> Flow            (parse; errors with line and column)
@@ -34,22 +37,20 @@
 //! flow's output without passing it through the run's redactor.
 
 mod analysis;
-mod embedded;
+mod code;
 mod flow;
 mod module;
-mod remote;
 mod runtime;
 pub mod script;
 pub mod template;
 mod yaml;
 
 pub use analysis::{bindings, validate, Binding};
-pub use embedded::{fetch_as_run, EmbeddedModule};
+pub use code::Code;
 pub use flow::{
     Branch, EmitStep, FetchStep, Flow, FlowError, Instruction, OnError, RunStep, SecretsFunction,
     Step, TValue,
 };
 pub use module::{ModuleError, SecretsModule};
-pub use remote::RemoteModule;
 pub use runtime::{run_flow, OutputLine, RunResult, OUTPUT_REDACTED};
 pub use yaml::Pos;

@@ -1,33 +1,33 @@
-//! The one interface both runtimes use to reach Lockbox: seed 001's secrets module
-//! (`set`, `get`, `delete`), the egress executor (`fetch`) and the run's redactor.
-//!
-//! Implementations: [`crate::EmbeddedModule`] (in-process, over the service and the
-//! executor) and [`crate::RemoteModule`] (HTTP, over the run API). Neither ever hands
-//! the runtime a secret value: `set` and `get` answer `$secret:` references, and
-//! `fetch` answers a response with every resolved value already redacted.
+//! The one interface the flow runtime uses to reach Lockbox: seed 001's secrets
+//! module (`set`, `get`, `delete`), the egress executor (`fetch`) and the run's
+//! redactor. This crate defines it and never implements it against Lockbox: the
+//! `lockbox-runs` crate does (in-process over the service, or over HTTP), so the
+//! runtimes depend on nothing but core and redact. Neither implementation ever
+//! hands the runtime a secret value: `set` and `get` answer `$secret:` references,
+//! and `fetch` answers a response with every resolved value already redacted.
 
+use lockbox_core::ErrorCode;
 use serde_json::Value;
 use std::fmt;
 
-/// A failed module call: a stable code (`not_found`, `user_required`, `forbidden`,
-/// `egress_denied`, `invalid`, …; the codes of `lockbox_core::ErrorCode`) and a
-/// message that never holds a value.
+/// A failed module call: Lockbox's code (`not_found`, `user_required`, `forbidden`,
+/// `egress_denied`, `invalid`, …), typed, and a message that never holds a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ModuleError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ModuleError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ModuleError {
         ModuleError {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
 
     pub fn invalid(message: impl Into<String>) -> ModuleError {
-        ModuleError::new("invalid", message)
+        ModuleError::new(ErrorCode::Invalid, message)
     }
 }
 
@@ -41,7 +41,7 @@ impl std::error::Error for ModuleError {}
 
 impl From<lockbox_core::Error> for ModuleError {
     fn from(e: lockbox_core::Error) -> ModuleError {
-        ModuleError::new(e.code.as_str(), e.message)
+        ModuleError::new(e.code, e.message)
     }
 }
 

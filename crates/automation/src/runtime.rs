@@ -12,6 +12,7 @@
 //! reference (replaced with `[REDACTED]`, with a warning).
 
 use crate::analysis::validate;
+use crate::code::Code;
 use crate::flow::{
     Branch, EmitStep, FetchStep, Flow, FlowError, Instruction, OnError, RunStep, SecretsFunction,
     Step, TValue,
@@ -143,7 +144,7 @@ fn truthy(v: &Value) -> bool {
 /// Replaces every string holding a reference; answers how many.
 fn strip_references(v: &mut Value) -> usize {
     match v {
-        Value::String(s) if s.contains(lockbox_egress::REFERENCE_PREFIX) => {
+        Value::String(s) if s.contains(lockbox_core::REFERENCE_PREFIX) => {
             *s = OUTPUT_REDACTED.to_owned();
             1
         }
@@ -177,6 +178,30 @@ fn as_string(v: Value) -> String {
         Value::String(s) => s,
         Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// Why a step failed: a module call's error, or the runtime's own (`http_error`,
+/// which also carries the upstream's status and body for `onError: continue`).
+struct Failure {
+    code: Code,
+    message: String,
+    extra: Option<Value>,
+}
+
+impl Failure {
+    fn invalid(message: impl Into<String>) -> Failure {
+        ModuleError::invalid(message).into()
+    }
+}
+
+impl From<ModuleError> for Failure {
+    fn from(e: ModuleError) -> Failure {
+        Failure {
+            code: Code::Lockbox(e.code),
+            message: e.message,
+            extra: None,
+        }
     }
 }
 
@@ -226,7 +251,8 @@ impl Run<'_> {
         })
     }
 
-    async fn fail(&self, step: &Step, e: ModuleError) -> FlowError {
+    async fn fail(&self, step: &Step, e: impl Into<Failure>) -> FlowError {
+        let e = e.into();
         let message = redact_str(self.module, e.message).await;
         FlowError::at(
             e.code,
@@ -260,17 +286,17 @@ impl Run<'_> {
     async fn finish(
         &mut self,
         step: &Step,
-        res: Result<Value, (ModuleError, Option<Value>)>,
+        res: Result<Value, Failure>,
         output: Option<&str>,
         on_error: OnError,
     ) -> Result<(), FlowError> {
         let value = match res {
             Ok(v) => v,
-            Err((e, _)) if on_error == OnError::Fail => return Err(self.fail(step, e).await),
-            Err((e, extra)) => {
+            Err(e) if on_error == OnError::Fail => return Err(self.fail(step, e).await),
+            Err(e) => {
                 let mut obj = Map::new();
-                obj.insert("error".into(), Value::String(e.code));
-                if let Some(Value::Object(extra)) = extra {
+                obj.insert("error".into(), Value::String(e.code.as_str().to_owned()));
+                if let Some(Value::Object(extra)) = e.extra {
                     obj.extend(extra);
                 }
                 Value::Object(obj)
@@ -287,18 +313,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn run_secrets(&self, r: &RunStep) -> Result<Value, (ModuleError, Option<Value>)> {
+    async fn run_secrets(&self, r: &RunStep) -> Result<Value, Failure> {
         let values: Vec<&TValue> = r.parameters.iter().map(|(_, v)| v).collect();
-        let secrets = self.references(&values, &[]).await.map_err(|e| (e, None))?;
+        let secrets = self.references(&values, &[]).await.map_err(Failure::from)?;
         let param = |name: &str| r.param(name).map(|t| self.eval(t, &secrets));
-        let text = |name: &str| -> Result<Option<String>, (ModuleError, Option<Value>)> {
+        let text = |name: &str| -> Result<Option<String>, Failure> {
             match param(name) {
                 None => Ok(None),
                 Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
-                Some(_) => Err((
-                    ModuleError::invalid(format!("parameter '{name}' must be a non-empty string")),
-                    None,
-                )),
+                Some(_) => Err(Failure::invalid(format!(
+                    "parameter '{name}' must be a non-empty string"
+                ))),
             }
         };
         let name = text("name")?.unwrap_or_default();
@@ -310,12 +335,7 @@ impl Run<'_> {
                     None | Some(Value::Null) => None,
                     Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
                     Some(Value::String(s)) if s.parse::<u64>().is_ok() => s.parse().ok(),
-                    Some(_) => {
-                        return Err((
-                            ModuleError::invalid("ttl is a whole number of seconds"),
-                            None,
-                        ))
-                    }
+                    Some(_) => return Err(Failure::invalid("ttl is a whole number of seconds")),
                 };
                 let value = param("value").unwrap_or(Value::Null);
                 m.set(&name, value, &scope, ttl).await.map(Value::String)
@@ -331,12 +351,12 @@ impl Run<'_> {
                 .await
                 .map(|()| json!({"deleted": true})),
         };
-        out.map_err(|e| (e, None))
+        out.map_err(Failure::from)
     }
 
-    async fn fetch(&self, f: &FetchStep) -> Result<Value, (ModuleError, Option<Value>)> {
+    async fn fetch(&self, f: &FetchStep) -> Result<Value, Failure> {
         let values: Vec<&TValue> = f.request.iter().map(|(_, v)| v).collect();
-        let secrets = self.references(&values, &[]).await.map_err(|e| (e, None))?;
+        let secrets = self.references(&values, &[]).await.map_err(Failure::from)?;
         let mut req = Map::new();
         for (k, t) in &f.request {
             let mut v = self.eval(t, &secrets);
@@ -360,14 +380,15 @@ impl Run<'_> {
             .module
             .fetch(Value::Object(req))
             .await
-            .map_err(|e| (e, None))?;
+            .map_err(Failure::from)?;
         let status = resp.get("status").and_then(Value::as_u64).unwrap_or(0);
         let body = resp.get("body").cloned().unwrap_or(Value::Null);
         if status >= 400 {
-            return Err((
-                ModuleError::new("http_error", format!("the server answered {status}")),
-                Some(json!({"status": status, "body": body})),
-            ));
+            return Err(Failure {
+                code: Code::HttpError,
+                message: format!("the server answered {status}"),
+                extra: Some(json!({"status": status, "body": body})),
+            });
         }
         Ok(body)
     }

@@ -1,20 +1,17 @@
 //! Running automations embedded (`--data-dir`): open the local store, authenticate
-//! the caller's token there, and open a run as them, with an egress executor for
-//! the run's outbound calls. Shared by `flow run` and `script run`.
+//! the caller's token there, and open a run as them (through `lockbox-runs`, the
+//! one place runs are opened in process), with an egress executor for the run's
+//! outbound calls. Shared by `flow run` and `script run`.
 
 use crate::args::Global;
 use anyhow::{Context, Result};
+use lockbox_runs::{EmbeddedModule, RunSpec, Runs};
 use lockbox_service::Lockbox;
 use std::path::Path;
 use std::sync::Arc;
 
-pub struct EmbeddedRun {
-    pub svc: Arc<Lockbox>,
-    /// The run token (`lbr_…`) the runtimes act as.
-    pub token: String,
-    pub egress: Arc<lockbox_egress::Executor>,
-}
-
+/// Opens a run of the global workspace as the caller's token and answers its
+/// secrets module (a script wraps it in `EmbeddedScriptHost`).
 pub async fn open_run(
     g: &Global,
     data_dir: &Path,
@@ -22,7 +19,7 @@ pub async fn open_run(
     user: Option<&str>,
     trigger: &str,
     allow_private: bool,
-) -> Result<EmbeddedRun> {
+) -> Result<EmbeddedModule> {
     let svc = Arc::new(
         Lockbox::open(
             data_dir,
@@ -38,25 +35,20 @@ pub async fn open_run(
         .context("no token: set LOCKBOX_TOKEN or pass --token")?;
     let caller = svc.authenticate(&token).await?;
     let user = user.map(lockbox_core::UserName::parse).transpose()?;
-    let run = svc
-        .open_run(
-            &caller,
-            &g.workspace,
-            user.as_ref(),
-            trigger,
-            None,
-            &Default::default(),
-        )
-        .await?;
     let egress = Arc::new(lockbox_egress::Executor::new(
         lockbox_egress::EgressPolicy {
             allow_private,
             ..Default::default()
         },
     ));
-    Ok(EmbeddedRun {
-        svc,
-        token: run.token,
-        egress,
-    })
+    let spec = RunSpec {
+        workspace: &g.workspace,
+        flow: None,
+        user: user.as_ref(),
+        trigger,
+        ttl: None,
+    };
+    Ok(Runs::new(svc, egress)
+        .open(&caller, &spec, &Default::default())
+        .await?)
 }

@@ -5,7 +5,8 @@
 
 use crate::args::{FlowRunArgs, Global};
 use anyhow::{bail, Context, Result};
-use lockbox_automation::{EmbeddedModule, Flow, OutputLine, RemoteModule, SecretsModule};
+use lockbox_automation::{Flow, OutputLine, SecretsModule};
+use lockbox_runs::RemoteModule;
 use serde_json::{Map, Value};
 use std::process::ExitCode;
 
@@ -48,8 +49,8 @@ pub async fn run(g: &Global, args: FlowRunArgs) -> Result<ExitCode> {
                     .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?,
             )
         }
-        Some(dir) => {
-            let run = crate::embedded::open_run(
+        Some(dir) => Box::new(
+            crate::embedded::open_run(
                 g,
                 dir,
                 args.database.as_deref(),
@@ -57,13 +58,8 @@ pub async fn run(g: &Global, args: FlowRunArgs) -> Result<ExitCode> {
                 &args.trigger,
                 args.egress_allow_private,
             )
-            .await?;
-            Box::new(
-                EmbeddedModule::new(run.svc, &run.token, run.egress)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?,
-            )
-        }
+            .await?,
+        ),
     };
     let print = |line: OutputLine| {
         if let Ok(text) = serde_json::to_string(&line) {

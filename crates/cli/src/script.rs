@@ -4,7 +4,8 @@
 
 use crate::args::{Global, ScriptRunArgs};
 use anyhow::{bail, Context, Result};
-use lockbox_automation::script::{run_script, EmbeddedScriptHost};
+use lockbox_automation::script::run_script;
+use lockbox_runs::EmbeddedScriptHost;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -40,18 +41,17 @@ pub async fn run(g: &Global, args: ScriptRunArgs) -> Result<ExitCode> {
                 .await?
         }
         Some(dir) => {
-            let run = crate::embedded::open_run(
-                g,
-                dir,
-                args.database.as_deref(),
-                args.user.as_deref(),
-                &args.trigger,
-                args.egress_allow_private,
-            )
-            .await?;
-            let host = EmbeddedScriptHost::new(run.svc, &run.token, run.egress)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            let host = EmbeddedScriptHost::from(
+                crate::embedded::open_run(
+                    g,
+                    dir,
+                    args.database.as_deref(),
+                    args.user.as_deref(),
+                    &args.trigger,
+                    args.egress_allow_private,
+                )
+                .await?,
+            );
             serde_json::to_value(run_script(&source, request, &host).await)?
         }
     };

@@ -10,6 +10,7 @@ pub mod dotenv;
 pub mod error;
 pub mod names;
 pub mod policy;
+pub mod reference;
 pub mod sensitive;
 pub mod value;
 pub mod versions;
@@ -20,5 +21,6 @@ pub use names::{SecretName, TokenName, UserName, WorkspaceName};
 pub use policy::{
     account_allowed, allowed, can_assign_role, AccountAction, Action, Actor, CallerKind, Role,
 };
+pub use reference::{find_references, EgressAttempt, Resolved, UsedSecret, REFERENCE_PREFIX};
 pub use sensitive::{Sensitive, Wipe};
 pub use value::{Scope, SecretValue, Visibility};

@@ -27,6 +27,9 @@ pub mod sigv4;
 mod urls;
 
 pub use executor::Executor;
+/// The resolver's answer and what a call attempted (for its audit row) are core's
+/// types: the service produces and records them, this crate fills them in.
+pub use lockbox_core::{EgressAttempt as Attempt, Resolved, UsedSecret};
 pub use refs::PREFIX as REFERENCE_PREFIX;
 
 use serde::{Deserialize, Serialize};
@@ -84,17 +87,6 @@ pub enum Auth {
         region: String,
         service: String,
     },
-}
-
-/// One resolved reference: the plaintext to substitute (a JSON string value's raw
-/// text; any other JSON as its JSON text), and what guards it.
-pub struct Resolved {
-    pub name: String,
-    pub secret_id: String,
-    pub value: lockbox_core::SecretValue,
-    /// Host patterns the value may be sent to (`api.example.com`, `*.example.org`);
-    /// empty means anywhere.
-    pub allowed_hosts: Vec<String>,
 }
 
 /// Opens references. The real one lives in the service layer (it checks the run,
@@ -179,25 +171,4 @@ pub struct FetchOutcome {
     pub url_secret: Option<String>,
     /// Bytes of the final response body as received.
     pub bytes: u64,
-}
-
-/// What a call attempted, known even when it failed (see [`Executor::fetch_audited`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attempt {
-    /// The requested method, once it parsed.
-    pub method: String,
-    /// The destination host as the run wrote it, once the URL parsed; empty when the
-    /// URL comes from a secret (like [`FetchOutcome::host`]).
-    pub host: String,
-    /// The name of the secret that held the URL, once it resolved.
-    pub url_secret: Option<String>,
-    /// Every secret resolved for the call, once references resolved.
-    pub used: Vec<UsedSecret>,
-}
-
-/// A secret used by a call, for the audit row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UsedSecret {
-    pub name: String,
-    pub secret_id: String,
 }

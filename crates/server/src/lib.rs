@@ -99,7 +99,8 @@ pub fn parse_public_url(text: &str) -> Result<url::Url> {
 #[derive(Clone)]
 pub struct AppState {
     pub svc: Arc<Lockbox>,
-    pub egress: Arc<lockbox_egress::Executor>,
+    /// Runs in this process (stored flows, scripts) and run fetches.
+    pub runs: lockbox_runs::Runs,
     pub limits: Arc<limits::Limits>,
     pub auth_limiter: Arc<limits::AuthLimiter>,
 }
@@ -125,8 +126,8 @@ pub fn router_with(
     // Install the metrics recorder before the first request is counted.
     routes::ops::prometheus();
     let state = AppState {
+        runs: lockbox_runs::Runs::new(svc.clone(), egress),
         svc,
-        egress,
         auth_limiter: Arc::new(limits::AuthLimiter::new(limits.auth_failures_per_minute)),
         limits: Arc::new(limits),
     };

@@ -1,8 +1,10 @@
 //! Automation runs and `$secret:` references (seed 001).
 //!
-//! A run is one execution of an automation. Opening one mints a run token
-//! (`lbr_…`): a sealed, stateless token naming the run, its workspace, its user (if
-//! any), its trigger and its expiry, which any node with the master key can open.
+//! A run is one execution of an automation. Opening one over the API mints a run
+//! token (`lbr_…`): a sealed, stateless token naming the run, its workspace, its
+//! user (if any), its trigger and its expiry, which any node with the master key
+//! can open. A run opened for use in this process ([`Lockbox::open_run_here`])
+//! answers the run's principal instead; either way the run is a row.
 //! A run stores, gets and deletes secrets through seed 001's module, but never sees
 //! a value: `set` and `get` answer a reference (`$secret:…`), sealed too, naming one
 //! secret version (and optionally a field of a JSON value), bound to the run and
@@ -26,8 +28,9 @@ use crate::auth::Principal;
 use crate::secrets::intersect_hosts;
 use crate::{store_err, Lockbox, PutSecret, RequestCtx};
 use lockbox_core::{
-    AccountAction, Action, Actor, Error, ErrorCode, Result, Role, Scope, SecretName, SecretValue,
-    Timestamp, UserName, Visibility,
+    find_references, AccountAction, Action, Actor, EgressAttempt, Error, ErrorCode, Resolved,
+    Result, Role, Scope, SecretName, SecretValue, Timestamp, UserName, Visibility,
+    REFERENCE_PREFIX,
 };
 use lockbox_crypto::{hash_token, random_id, TokenPurpose};
 use lockbox_store::{TokenKind, TokenRow};
@@ -36,7 +39,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub const RUN_TOKEN_PREFIX: &str = "lbr_";
-pub const REFERENCE_PREFIX: &str = "$secret:";
 /// Default run lifetime (never more than the configured maximum).
 const DEFAULT_RUN_TTL: u64 = 15 * 60;
 /// The trigger under which no user scope is available (seed 001).
@@ -107,16 +109,40 @@ pub struct OpenedRun {
     pub expires_at: String,
 }
 
-/// A reference resolved for the egress executor: the text to substitute (a string
-/// value's own text, any other JSON value as JSON text) and what guards it.
+/// A run opened for this process ([`Lockbox::open_run_here`]): its id and the
+/// principal that acts as it. No token is handed out: the caller already holds
+/// what authenticating one would give, so it is not minted into a string that the
+/// same process would then have to authenticate again.
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    pub run_id: String,
+    pub principal: Principal,
+}
+
+/// Which run to open: `POST /v1/runs`' fields, plus the stored flow it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RunSpec<'a> {
+    pub workspace: &'a str,
+    /// The stored flow's slug (it must exist and the caller must be able to read
+    /// it): the run may delete a secret that only this flow binds.
+    pub flow: Option<&'a str>,
+    /// A member the run acts as (user scope available).
+    pub user: Option<&'a UserName>,
+    pub trigger: &'a str,
+    /// Seconds (default 900, at most the configured maximum).
+    pub ttl: Option<u64>,
+}
+
+/// A reference resolved for the run that holds it: what the egress executor gets
+/// (`secret`: the text to substitute, a string value's own text and any other JSON
+/// value as JSON text, and the hosts it may go to) plus what the service itself
+/// needs when the run stores a value derived from it.
 pub struct ResolvedReference {
-    pub name: String,
-    pub secret_id: String,
+    pub secret: Resolved,
     pub version: u64,
-    pub value: SecretValue,
-    /// The value (or field) is JSON other than a string: `value` holds its JSON text.
+    /// The value (or field) is JSON other than a string: `secret.value` holds its
+    /// JSON text.
     pub non_string: bool,
-    pub allowed_hosts: Vec<String>,
     pub visibility: Visibility,
 }
 
@@ -151,16 +177,37 @@ struct Taint {
 
 /// What one egress call did, for its audit row. Never a value, never a URL.
 pub struct EgressRecord {
-    pub method: String,
-    /// The host as the run wrote it; empty when the URL came from a secret.
-    pub host: String,
-    /// The name of the secret that held the URL, when one did (its host is never
-    /// recorded).
-    pub url_secret: Option<String>,
+    /// Method, host as the run wrote it (empty when the URL came from a secret,
+    /// whose name is recorded instead), and the secrets it used.
+    pub attempt: EgressAttempt,
     pub status: Option<u16>,
     pub bytes: u64,
-    pub secrets: Vec<(String, String)>,
     pub error: Option<ErrorCode>,
+}
+
+/// The principal a run acts as, from its claims: one construction for a run opened
+/// here and a run token authenticated.
+fn run_principal(
+    run_id: String,
+    claims: RunClaims,
+    user: Option<lockbox_store::UserRow>,
+) -> Principal {
+    Principal {
+        token_id: run_id,
+        token_name: format!("run:{}", claims.r),
+        kind: TokenKind::Run,
+        user,
+        service: None,
+        run: Some(RunContext {
+            run_id: claims.r,
+            workspace_id: claims.w,
+            workspace: claims.n,
+            trigger: claims.t,
+            expires_at: Timestamp(claims.e),
+            opener: claims.o,
+            flow: claims.f,
+        }),
+    }
 }
 
 fn valid_trigger(t: &str) -> bool {
@@ -185,38 +232,49 @@ impl Lockbox {
         ttl: Option<u64>,
         ctx: &RequestCtx,
     ) -> Result<OpenedRun> {
-        self.open_run_of(p, ws_name, None, user, trigger, ttl, ctx)
-            .await
+        let spec = RunSpec {
+            workspace: ws_name,
+            flow: None,
+            user,
+            trigger,
+            ttl,
+        };
+        Ok(self.open_run_of(p, &spec, ctx).await?.0)
     }
 
-    /// Like [`Lockbox::open_run`], for a run of the stored flow `slug` (which must
-    /// exist and which the caller may read): the run knows its flow, so the flow
-    /// may delete a secret that only it binds.
-    pub async fn open_flow_run(
+    /// Opens a run for use inside this process (the server running a stored flow
+    /// or a script, the CLI running one embedded): the same checks, run row and
+    /// `run.open` audit row as [`Lockbox::open_run`], but the answer is the run's
+    /// principal rather than a token. `DELETE /v1/runs/{id}` ends it like any run.
+    pub async fn open_run_here(
         &self,
         p: &Principal,
-        ws_name: &str,
-        slug: &str,
-        user: Option<&UserName>,
-        trigger: &str,
+        spec: &RunSpec<'_>,
         ctx: &RequestCtx,
-    ) -> Result<OpenedRun> {
-        self.get_flow(p, ws_name, slug, ctx).await?;
-        self.open_run_of(p, ws_name, Some(slug), user, trigger, None, ctx)
-            .await
+    ) -> Result<LocalRun> {
+        if let Some(slug) = spec.flow {
+            self.get_flow(p, spec.workspace, slug, ctx).await?;
+        }
+        let (opened, principal) = self.open_run_of(p, spec, ctx).await?;
+        Ok(LocalRun {
+            run_id: opened.run_id,
+            principal,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)] // open_run's parameters plus the flow
     async fn open_run_of(
         &self,
         p: &Principal,
-        ws_name: &str,
-        flow: Option<&str>,
-        user: Option<&UserName>,
-        trigger: &str,
-        ttl: Option<u64>,
+        spec: &RunSpec<'_>,
         ctx: &RequestCtx,
-    ) -> Result<OpenedRun> {
+    ) -> Result<(OpenedRun, Principal)> {
+        let RunSpec {
+            workspace: ws_name,
+            flow,
+            user,
+            trigger,
+            ttl,
+        } = *spec;
         self.check_account(p, AccountAction::ManageRuns, ctx)
             .await?;
         let (ws, role) = self
@@ -311,14 +369,15 @@ impl Lockbox {
             .insert_token(row, audit)
             .await
             .map_err(store_err)?;
-        Ok(OpenedRun {
-            run_id,
+        let opened = OpenedRun {
+            run_id: run_id.clone(),
             token,
             workspace: ws.name,
-            user: user_row.map(|u| u.name),
+            user: user_row.as_ref().map(|u| u.name.clone()),
             trigger: trigger.to_owned(),
             expires_at: expires_at.to_rfc3339(),
-        })
+        };
+        Ok((opened, run_principal(run_id, claims, user_row)))
     }
 
     /// Ends a run before it expires: its token, and every reference minted for it,
@@ -422,22 +481,7 @@ impl Lockbox {
             }
             None => None,
         };
-        Ok(Principal {
-            token_id: row.id,
-            token_name: format!("run:{}", claims.r),
-            kind: TokenKind::Run,
-            user,
-            service: None,
-            run: Some(RunContext {
-                run_id: claims.r,
-                workspace_id: claims.w,
-                workspace: claims.n,
-                trigger: claims.t,
-                expires_at: Timestamp(claims.e),
-                opener: claims.o,
-                flow: claims.f,
-            }),
-        })
+        Ok(run_principal(row.id, claims, user))
     }
 
     fn run_of<'p>(&self, p: &'p Principal) -> Result<&'p RunContext> {
@@ -571,14 +615,14 @@ impl Lockbox {
         let mut table: HashMap<String, ResolvedReference> = HashMap::new();
         for r in refs {
             let resolved = self.resolve_reference(p, &r).await?;
-            if !taint.sources.contains(&resolved.name) {
-                taint.sources.push(resolved.name.clone());
+            if !taint.sources.contains(&resolved.secret.name) {
+                taint.sources.push(resolved.secret.name.clone());
             }
             taint.restricted |= resolved.visibility == Visibility::Restricted;
-            if !resolved.allowed_hosts.is_empty() {
+            if !resolved.secret.allowed_hosts.is_empty() {
                 taint.hosts = match taint.hosts.take() {
-                    None => Some(resolved.allowed_hosts.clone()),
-                    Some(h) => Some(intersect_hosts(&h, &resolved.allowed_hosts).ok_or_else(|| {
+                    None => Some(resolved.secret.allowed_hosts.clone()),
+                    Some(h) => Some(intersect_hosts(&h, &resolved.secret.allowed_hosts).ok_or_else(|| {
                         Error::forbidden(format!(
                             "the value combines secrets whose allowed_hosts share no host ('{}'): it could \
                              be sent nowhere",
@@ -755,12 +799,14 @@ impl Lockbox {
         let plain = text.expose();
         lockbox_redact::global::register(&row.name, plain, std::time::Duration::from_secs(600));
         Ok(ResolvedReference {
-            name: row.name,
-            secret_id: row.id,
+            secret: Resolved {
+                name: row.name,
+                secret_id: row.id,
+                value: text,
+                allowed_hosts: crate::policy_seal::authenticated_hosts(&v, row.allowed_hosts),
+            },
             version: claims.v,
-            value: text,
             non_string,
-            allowed_hosts: crate::policy_seal::authenticated_hosts(&v, row.allowed_hosts),
             visibility: row.visibility,
         })
     }
@@ -940,16 +986,16 @@ impl Lockbox {
         let Some(run) = &p.run else { return };
         let mut detail = serde_json::json!({
             "run": run.run_id,
-            "method": rec.method,
-            "host": rec.host,
+            "method": rec.attempt.method,
+            "host": rec.attempt.host,
             "status": rec.status,
             "bytes": rec.bytes,
-            "secrets": rec.secrets.iter().map(|(n, id)| serde_json::json!({"name": n, "id": id})).collect::<Vec<_>>(),
+            "secrets": rec.attempt.used.iter().map(|u| serde_json::json!({"name": u.name, "id": u.secret_id})).collect::<Vec<_>>(),
         });
-        if let Some(name) = &rec.url_secret {
+        if let Some(name) = &rec.attempt.url_secret {
             detail["url_secret"] = serde_json::json!(name);
         }
-        let target = (!rec.host.is_empty()).then_some(rec.host.as_str());
+        let target = (!rec.attempt.host.is_empty()).then_some(rec.attempt.host.as_str());
         let mut audit = self.record(
             p,
             Some(&run.workspace_id),
@@ -998,31 +1044,6 @@ fn collect_references(value: &serde_json::Value, out: &mut Vec<String>) -> Resul
     Ok(())
 }
 
-/// Byte ranges of the references in `text`: `$secret:` and one or more base64url
-/// characters (the egress executor reads them the same way).
-fn find_references(text: &str) -> Result<Vec<std::ops::Range<usize>>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(REFERENCE_PREFIX) {
-        let start = from + pos;
-        let mut end = start + REFERENCE_PREFIX.len();
-        while end < bytes.len()
-            && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'-')
-        {
-            end += 1;
-        }
-        if end == start + REFERENCE_PREFIX.len() {
-            return Err(Error::invalid(
-                "a `$secret:` reference has no token after the prefix",
-            ));
-        }
-        out.push(start..end);
-        from = end;
-    }
-    Ok(out)
-}
-
 /// Puts resolved values in place of references (see [`Lockbox::run_set_secret`]).
 fn splice_references(
     value: &mut serde_json::Value,
@@ -1037,7 +1058,7 @@ fn splice_references(
             if ranges.len() == 1 && ranges[0] == (0..s.len()) {
                 if let Some(r) = table.get(s.as_str()).filter(|r| r.non_string) {
                     // EXPOSE: the value becomes part of the secret being stored, sealed next.
-                    *value = serde_json::from_slice(r.value.expose())
+                    *value = serde_json::from_slice(r.secret.value.expose())
                         .map_err(|_| Error::internal("a resolved value is not JSON"))?;
                     return Ok(());
                 }
@@ -1050,7 +1071,7 @@ fn splice_references(
                     Error::internal("reference was not resolved before substitution")
                 })?;
                 // EXPOSE: the value becomes part of the secret being stored, sealed next.
-                out.push_str(&String::from_utf8_lossy(resolved.value.expose()));
+                out.push_str(&String::from_utf8_lossy(resolved.secret.value.expose()));
                 last = r.end;
             }
             out.push_str(&s[last..]);

@@ -226,7 +226,7 @@ async fn resolve(svc: &Lockbox, token: &str, secret: &str) -> (Vec<String>, Secr
         .await
         .unwrap();
     let r = svc.resolve_reference(&rp, &reference).await.unwrap();
-    (r.allowed_hosts, r.value)
+    (r.secret.allowed_hosts, r.secret.value)
 }
 
 fn text(t: &str) -> SecretValue {

@@ -12,6 +12,7 @@
 use super::host::ScriptHost;
 use super::parse::{parse, BinOp, Builtin, Expr, ExprKind, Pos, Stmt, UnOp};
 use super::{LogLine, ScriptError, ScriptRun};
+use crate::code::Code;
 use lockbox_redact::{Options, Redactor};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -308,7 +309,7 @@ enum Stop {
 type Res<T> = Result<T, Stop>;
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-fn fail<T>(code: &str, message: impl Into<String>, pos: Pos) -> Res<T> {
+fn fail<T>(code: impl Into<Code>, message: impl Into<String>, pos: Pos) -> Res<T> {
     Err(Stop::Failed(ScriptError::new(code, message, pos)))
 }
 
@@ -365,7 +366,7 @@ pub(super) async fn run(
     let outcome = match tokio::time::timeout(timeout, body).await {
         Ok(r) => r,
         Err(_) => Err(Stop::Failed(ScriptError::new(
-            "limit_time",
+            Code::LimitTime,
             format!("the script ran longer than {} ms", timeout.as_millis()),
             Pos::default(),
         ))),
@@ -428,7 +429,7 @@ impl<'h> Interp<'h> {
         self.steps += 1;
         if self.steps > self.limits.max_steps {
             return fail(
-                "limit_steps",
+                Code::LimitSteps,
                 format!(
                     "the script exceeded its budget of {} steps",
                     self.limits.max_steps
@@ -438,7 +439,7 @@ impl<'h> Interp<'h> {
         }
         if self.steps.is_multiple_of(1024) && self.started.elapsed() > self.limits.timeout {
             return fail(
-                "limit_time",
+                Code::LimitTime,
                 format!(
                     "the script ran longer than {} ms",
                     self.limits.timeout.as_millis()
@@ -454,7 +455,7 @@ impl<'h> Interp<'h> {
         self.memory = self.memory.saturating_add(bytes);
         if self.memory > self.limits.max_memory_bytes {
             return fail(
-                "limit_memory",
+                Code::LimitMemory,
                 format!(
                     "the script made more than {} bytes of values (strings, arrays, objects \
                      and their copies, counted as they are made)",
@@ -485,7 +486,7 @@ impl<'h> Interp<'h> {
     fn check_len(&self, plain: usize, spans: usize, pos: Pos) -> Res<()> {
         if plain > self.limits.max_string_bytes {
             return fail(
-                "limit_string",
+                Code::LimitString,
                 format!(
                     "a string grew past {} bytes (not counting secrets' values)",
                     self.limits.max_string_bytes
@@ -495,7 +496,7 @@ impl<'h> Interp<'h> {
         }
         if spans > self.limits.max_secret_spans {
             return fail(
-                "limit_secret_spans",
+                Code::LimitSecretSpans,
                 format!(
                     "a string holds more than {} secret values",
                     self.limits.max_secret_spans
@@ -513,7 +514,7 @@ impl<'h> Interp<'h> {
     fn check_items(&self, n: usize, pos: Pos) -> Res<()> {
         if n > self.limits.max_items {
             return fail(
-                "limit_size",
+                Code::LimitSize,
                 format!(
                     "an object or array grew past {} entries",
                     self.limits.max_items
@@ -532,7 +533,7 @@ impl<'h> Interp<'h> {
             .map(|src| self.sources[src].name.as_str())
             .unwrap_or("?");
         fail(
-            "tainted_value",
+            Code::TaintedValue,
             format!("{what}: it holds a value of secret '{name}'; {TAINT_RULE}"),
             pos,
         )
@@ -708,7 +709,7 @@ impl<'h> Interp<'h> {
                             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                         {
                             return fail(
-                                "secret_placement",
+                                Code::SecretPlacement,
                                 format!(
                                     "a value of secret '{}' is directly followed by a letter, \
                                      digit, '-' or '_'; put a separator after it",
@@ -733,7 +734,7 @@ impl<'h> Interp<'h> {
         }
         if s.nested {
             return fail(
-                "secret_placement",
+                Code::SecretPlacement,
                 format!(
                     "only a whole secret or one top-level field of '{}' can be sent or stored",
                     s.name
@@ -749,7 +750,7 @@ impl<'h> Interp<'h> {
             }
             Err(e) => {
                 let msg = self.scrub(&e.message);
-                fail(&e.code, msg, pos)
+                fail(e.code, msg, pos)
             }
         }
     }
@@ -859,7 +860,7 @@ impl<'h> Interp<'h> {
     fn log(&mut self, level: &str, message: String, pos: Pos) -> Res<()> {
         if self.logs.len() >= self.limits.max_logs {
             return fail(
-                "limit_logs",
+                Code::LimitLogs,
                 format!(
                     "the script wrote more than {} log lines",
                     self.limits.max_logs
@@ -870,7 +871,7 @@ impl<'h> Interp<'h> {
         self.log_bytes = self.log_bytes.saturating_add(message.len());
         if self.log_bytes > self.limits.max_log_bytes {
             return fail(
-                "limit_logs",
+                Code::LimitLogs,
                 format!(
                     "the script wrote more than {} bytes of log lines",
                     self.limits.max_log_bytes
@@ -909,7 +910,7 @@ impl<'h> Interp<'h> {
                 self.tick(*pos)?;
                 if !self.vars.contains_key(name) {
                     return fail(
-                        "undefined_variable",
+                        Code::UndefinedVariable,
                         format!("'{name}' is not declared; use 'var {name} = …'"),
                         *pos,
                     );
@@ -960,7 +961,7 @@ impl<'h> Interp<'h> {
                     }
                     None => {
                         return fail(
-                            "undefined_variable",
+                            Code::UndefinedVariable,
                             format!("'{name}' is not declared"),
                             pos,
                         )
@@ -1034,7 +1035,7 @@ impl<'h> Interp<'h> {
                         }
                         _ => {
                             return fail(
-                                "type_error",
+                                Code::TypeError,
                                 format!("cannot index {} with {}", o.type_name(), i.type_name()),
                                 pos,
                             )
@@ -1054,7 +1055,7 @@ impl<'h> Interp<'h> {
                     }
                     other => {
                         return fail(
-                            "type_error",
+                            Code::TypeError,
                             format!("cannot negate {}", other.type_name()),
                             pos,
                         )
@@ -1120,7 +1121,7 @@ impl<'h> Interp<'h> {
                 pos,
             ),
             other => fail(
-                "type_error",
+                Code::TypeError,
                 format!("cannot read member '{name}' of {}", other.type_name()),
                 pos,
             ),
@@ -1183,7 +1184,7 @@ impl<'h> Interp<'h> {
                 }
                 _ => {
                     return fail(
-                        "type_error",
+                        Code::TypeError,
                         format!("cannot add {} and {}", a.type_name(), b.type_name()),
                         pos,
                     )
@@ -1196,7 +1197,7 @@ impl<'h> Interp<'h> {
                 }
                 _ => {
                     return fail(
-                        "type_error",
+                        Code::TypeError,
                         format!("cannot subtract {} from {}", b.type_name(), a.type_name()),
                         pos,
                     )
@@ -1211,7 +1212,7 @@ impl<'h> Interp<'h> {
                     (V::Str(x), V::Str(y)) => x.as_plain().partial_cmp(&y.as_plain()),
                     _ => {
                         return fail(
-                            "type_error",
+                            Code::TypeError,
                             format!("cannot compare {} with {}", a.type_name(), b.type_name()),
                             pos,
                         )
@@ -1249,7 +1250,7 @@ impl<'h> Interp<'h> {
                 let level = match self.plain_arg(&args[0], "Log's level", pos)? {
                     Some(l) if LEVELS.contains(&l) => l.to_owned(),
                     _ => return fail(
-                        "invalid_level",
+                        Code::InvalidLevel,
                         "Log's level must be \"Debug\", \"Information\", \"Warning\" or \"Error\"",
                         pos,
                     ),
@@ -1270,7 +1271,7 @@ impl<'h> Interp<'h> {
                     Some(n) => n.to_owned(),
                     None => {
                         return fail(
-                            "type_error",
+                            Code::TypeError,
                             format!(
                                 "GetSecret's name must be a string, not {}",
                                 args[0].type_name()
@@ -1348,7 +1349,7 @@ impl<'h> Interp<'h> {
             Err(e) if from_secret => {
                 let m = format!("SetSecret('{name}') failed: {}", e.message);
                 let m = self.scrub(&m);
-                fail(&e.code, m, pos)
+                fail(e.code, m, pos)
             }
             Err(e) => {
                 let m = format!("SetSecret('{name}') failed: {}: {}", e.code, e.message);
@@ -1362,7 +1363,7 @@ impl<'h> Interp<'h> {
         self.calls += 1;
         if self.calls > self.limits.max_calls {
             return fail(
-                "limit_calls",
+                Code::LimitCalls,
                 format!(
                     "the script made more than {} outbound calls",
                     self.limits.max_calls
@@ -1377,7 +1378,7 @@ impl<'h> Interp<'h> {
             }
             other => {
                 return fail(
-                    "type_error",
+                    Code::TypeError,
                     format!(
                         "InvokeRestMethod's url must be a string, not {}",
                         other.type_name()
@@ -1392,7 +1393,7 @@ impl<'h> Interp<'h> {
                 Some(m) => m.to_owned(),
                 None => {
                     return fail(
-                        "type_error",
+                        Code::TypeError,
                         format!(
                             "InvokeRestMethod's method must be a string, not {}",
                             v.type_name()
@@ -1415,7 +1416,7 @@ impl<'h> Interp<'h> {
                         V::Bool(b) => b.to_string(),
                         other => {
                             return fail(
-                                "type_error",
+                                Code::TypeError,
                                 format!("header '{k}' must be a string, not {}", other.type_name()),
                                 pos,
                             )
@@ -1429,7 +1430,7 @@ impl<'h> Interp<'h> {
             }
             other => {
                 return fail(
-                    "type_error",
+                    Code::TypeError,
                     format!(
                         "InvokeRestMethod's headers must be an object, not {}",
                         other.type_name()
@@ -1474,7 +1475,7 @@ impl<'h> Interp<'h> {
             Err(e) => {
                 let msg = format!("InvokeRestMethod failed: {}", e.message);
                 let msg = self.scrub(&msg);
-                fail(&e.code, msg, pos)
+                fail(e.code, msg, pos)
             }
         }
     }

@@ -7,7 +7,6 @@
 //! parse(source)                          -> Program | ScriptError (line, column)
 //! run_script(source, request, &host)     -> ScriptRun  (Limits::default())
 //! run_script_with(source, request, &host, limits) -> ScriptRun
-//! EmbeddedScriptHost::new(svc, run_token, egress) -> host over the real service
 //! ```
 //!
 //! Secrets: `GetSecret` hands the script the value, **tainted** with the
@@ -51,10 +50,11 @@ mod host;
 mod interp;
 mod parse;
 
-pub use host::{EmbeddedScriptHost, HostSecret, ScriptHost};
+pub use host::{HostSecret, ScriptHost};
 pub use interp::Limits;
 pub use parse::{parse, BinOp, Builtin, Expr, ExprKind, Pos, Program, Stmt, UnOp};
 
+use crate::code::Code;
 use serde::Serialize;
 use std::fmt;
 
@@ -62,14 +62,14 @@ use std::fmt;
 /// Messages never hold a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScriptError {
-    pub code: String,
+    pub code: Code,
     pub message: String,
     pub line: u32,
     pub column: u32,
 }
 
 impl ScriptError {
-    pub fn new(code: impl Into<String>, message: impl Into<String>, pos: Pos) -> ScriptError {
+    pub fn new(code: impl Into<Code>, message: impl Into<String>, pos: Pos) -> ScriptError {
         ScriptError {
             code: code.into(),
             message: message.into(),

@@ -1,6 +1,8 @@
 //! Lexer (`logos`) and hand-written Pratt parser for seed 000's language.
 
 use super::ScriptError;
+use crate::code::Code;
+use lockbox_core::ErrorCode;
 use logos::Logos;
 
 /// Longest source accepted, in bytes.
@@ -269,7 +271,7 @@ pub struct Program {
 pub fn parse(source: &str) -> Result<Program, ScriptError> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(ScriptError::new(
-            "too_large",
+            ErrorCode::TooLarge,
             format!("the script is longer than {MAX_SOURCE_BYTES} bytes"),
             Pos { line: 1, column: 1 },
         ));
@@ -292,7 +294,7 @@ pub fn parse(source: &str) -> Result<Program, ScriptError> {
                     let c = slice.chars().next().unwrap_or('?');
                     format!("unexpected character {c:?}")
                 };
-                return Err(ScriptError::new("syntax", msg, pos));
+                return Err(ScriptError::new(Code::Syntax, msg, pos));
             }
         }
     }
@@ -306,7 +308,7 @@ pub fn parse(source: &str) -> Result<Program, ScriptError> {
     let body = p.block(&[])?;
     if let Some((t, pos)) = p.toks.get(p.i) {
         return Err(ScriptError::new(
-            "syntax",
+            Code::Syntax,
             format!("unexpected {}", describe(t)),
             *pos,
         ));
@@ -376,12 +378,12 @@ impl Parser {
     fn unexpected(&self, wanted: &str) -> ScriptError {
         match self.toks.get(self.i) {
             Some((t, pos)) => ScriptError::new(
-                "syntax",
+                Code::Syntax,
                 format!("expected {wanted}, found {}", describe(t)),
                 *pos,
             ),
             None => ScriptError::new(
-                "syntax",
+                Code::Syntax,
                 format!("expected {wanted}, found the end of the script"),
                 self.end,
             ),
@@ -401,7 +403,7 @@ impl Parser {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(ScriptError::new(
-                "too_deep",
+                Code::TooDeep,
                 format!("nesting deeper than {MAX_DEPTH} levels"),
                 self.pos(),
             ));
@@ -476,7 +478,7 @@ impl Parser {
                 Ok(Stmt::Assign { name, value, pos })
             }
             Some(t @ (Tok::End | Tok::Else | Tok::Then)) => Err(ScriptError::new(
-                "syntax",
+                Code::Syntax,
                 format!("unexpected {}", describe(t)),
                 pos,
             )),
@@ -484,7 +486,7 @@ impl Parser {
                 let e = self.expr(0)?;
                 if !matches!(e.kind, ExprKind::Call(..)) {
                     return Err(ScriptError::new(
-                        "syntax",
+                        Code::Syntax,
                         "expected a statement (var, if, an assignment or a call)",
                         pos,
                     ));
@@ -526,7 +528,7 @@ impl Parser {
                 )
             {
                 return Err(ScriptError::new(
-                    "syntax",
+                    Code::Syntax,
                     "comparisons do not chain; combine them with 'and'",
                     self.pos(),
                 ));
@@ -580,7 +582,7 @@ impl Parser {
                     };
                     if fields.iter().any(|(k, _)| *k == key) {
                         return Err(ScriptError::new(
-                            "syntax",
+                            Code::Syntax,
                             format!("duplicate key {key:?} in an object"),
                             kpos,
                         ));
@@ -614,7 +616,7 @@ impl Parser {
                     self.i += 1;
                     let Some(b) = Builtin::lookup(&name) else {
                         return Err(ScriptError::new(
-                            "unknown_function",
+                            Code::UnknownFunction,
                             format!(
                                 "unknown function '{name}' (the builtins are SetSecret, \
                                  GetSecret, InvokeRestMethod, Log and CancelAction)"
@@ -641,7 +643,7 @@ impl Parser {
                             format!("{lo} to {hi}")
                         };
                         return Err(ScriptError::new(
-                            "arity",
+                            Code::Arity,
                             format!("{} takes {want} arguments, got {}", b.name(), args.len()),
                             pos,
                         ));
@@ -712,7 +714,7 @@ fn keyword_text(t: &Tok) -> Option<&'static str> {
 fn check_not_reserved(name: &str, pos: Pos) -> Result<(), ScriptError> {
     if name == "Data" || Builtin::lookup(name).is_some() {
         return Err(ScriptError::new(
-            "syntax",
+            Code::Syntax,
             format!("'{name}' is reserved and cannot be assigned"),
             pos,
         ));

@@ -10,8 +10,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lockbox_automation::{EmbeddedModule, Flow, FlowError};
+use lockbox_automation::{Flow, FlowError};
 use lockbox_core::{Error, ErrorCode, UserName};
+use lockbox_runs::RunSpec;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -27,9 +28,10 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A flow error as an API error: `invalid`, with line, column and path in the message.
+/// A refused flow as an API error: `invalid` (what the parser and the validator
+/// answer), with line, column and path in the message.
 fn flow_error(e: FlowError) -> ApiError {
-    let code = ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Invalid);
+    let code = e.code.lockbox().unwrap_or(ErrorCode::Invalid);
     let mut message = e.message.clone();
     if let (Some(l), Some(c)) = (e.line, e.column) {
         message.push_str(&format!(" (line {l}, column {c})"));
@@ -162,28 +164,14 @@ pub async fn run_flow(
     let user = body.user.as_deref().map(UserName::parse).transpose()?;
     let trigger = body.trigger.unwrap_or_else(|| "manual".into());
     // The run knows its flow: it may delete a secret only this flow binds.
-    let run = st
-        .svc
-        .open_flow_run(
-            &caller.principal,
-            &ws,
-            &slug,
-            user.as_ref(),
-            &trigger,
-            &caller.ctx,
-        )
-        .await?;
-    let mut module = EmbeddedModule::new(st.svc.clone(), &run.token, st.egress.clone())
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal),
-                e.message,
-            )
-        })?;
-    if let Some(id) = &caller.ctx.request_id {
-        module = module.with_request_id(id.clone());
-    }
+    let spec = RunSpec {
+        workspace: &ws,
+        flow: Some(&slug),
+        user: user.as_ref(),
+        trigger: &trigger,
+        ttl: None,
+    };
+    let module = st.runs.open(&caller.principal, &spec, &caller.ctx).await?;
     let mut lines = Vec::new();
     let result =
         lockbox_automation::run_flow(&flow, &module, body.config.unwrap_or_default(), &mut |l| {
@@ -192,8 +180,10 @@ pub async fn run_flow(
         .await;
     Ok(Json(match result {
         Ok(r) => {
-            json!({"run_id": run.run_id, "status": "succeeded", "lines": lines, "output": r.output, "warnings": r.warnings})
+            json!({"run_id": module.run_id(), "status": "succeeded", "lines": lines, "output": r.output, "warnings": r.warnings})
         }
-        Err(e) => json!({"run_id": run.run_id, "status": "failed", "lines": lines, "error": e}),
+        Err(e) => {
+            json!({"run_id": module.run_id(), "status": "failed", "lines": lines, "error": e})
+        }
     }))
 }

@@ -173,15 +173,7 @@ pub async fn fetch(
     caller: Caller,
     JsonBody(req): JsonBody<lockbox_egress::FetchRequest>,
 ) -> ApiResult<Json<Value>> {
-    if caller.principal.run.is_none() {
-        return Err(Error::forbidden(
-            "only a run token may use the run API; open a run with POST /v1/runs",
-        )
-        .into());
-    }
-    let answer =
-        lockbox_automation::fetch_as_run(&st.svc, &caller.principal, &st.egress, req, &caller.ctx)
-            .await?;
+    let answer = st.runs.fetch(&caller.principal, req, &caller.ctx).await?;
     Ok(Json(answer))
 }
 

@@ -8,8 +8,9 @@ use crate::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use lockbox_automation::script::{run_script, EmbeddedScriptHost, ScriptRun};
-use lockbox_core::{Error, ErrorCode, UserName};
+use lockbox_automation::script::{run_script, ScriptRun};
+use lockbox_core::{Error, UserName};
+use lockbox_runs::{EmbeddedScriptHost, RunSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -45,25 +46,14 @@ pub async fn run(
     }
     let user = body.user.as_deref().map(UserName::parse).transpose()?;
     let trigger = body.trigger.unwrap_or_else(|| "manual".into());
-    let run = st
-        .svc
-        .open_run(
-            &caller.principal,
-            &ws,
-            user.as_ref(),
-            &trigger,
-            None,
-            &caller.ctx,
-        )
-        .await?;
-    let host = EmbeddedScriptHost::new(st.svc.clone(), &run.token, st.egress.clone())
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::parse(&e.code).unwrap_or(ErrorCode::Internal),
-                e.message,
-            )
-        })?;
+    let spec = RunSpec {
+        workspace: &ws,
+        flow: None,
+        user: user.as_ref(),
+        trigger: &trigger,
+        ttl: None,
+    };
+    let host = EmbeddedScriptHost::from(st.runs.open(&caller.principal, &spec, &caller.ctx).await?);
     let request = body.request.unwrap_or(Value::Null);
     Ok(Json(run_script(&body.source, request, &host).await))
 }

@@ -8,9 +8,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lockbox_automation::{run_flow, EmbeddedModule, Flow, FlowError, OutputLine, RunResult};
+use lockbox_automation::{run_flow, Flow, FlowError, OutputLine, RunResult};
 use lockbox_core::{Scope, SecretName, UserName};
 use lockbox_egress::{EgressPolicy, Executor};
+use lockbox_runs::{EmbeddedModule, RunSpec, Runs};
 use lockbox_service::{Lockbox, Principal, PutSecret, RequestCtx, ServiceConfig};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
@@ -139,21 +140,25 @@ impl Env {
     /// Opens a run (optionally as the owner user) and the embedded module for it.
     pub async fn module(&self, user: Option<&str>, trigger: &str) -> EmbeddedModule {
         let user = user.map(|u| UserName::parse(u).unwrap());
-        let run = self
-            .svc
-            .open_run(
+        self.runs()
+            .open(
                 &self.owner,
-                "default",
-                user.as_ref(),
-                trigger,
-                None,
+                &RunSpec {
+                    workspace: "default",
+                    flow: None,
+                    user: user.as_ref(),
+                    trigger,
+                    ttl: None,
+                },
                 &RequestCtx::default(),
             )
             .await
-            .unwrap();
-        EmbeddedModule::new(self.svc.clone(), &run.token, self.egress.clone())
-            .await
             .unwrap()
+    }
+
+    /// Runs in this test's process, over its service and executor.
+    pub fn runs(&self) -> Runs {
+        Runs::new(self.svc.clone(), self.egress.clone())
     }
 
     /// Stores a workspace secret as the owner (the console's path).

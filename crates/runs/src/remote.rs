@@ -6,7 +6,9 @@
 //! It follows no redirects (the run token must not travel elsewhere) and never puts
 //! a request or response body in an error.
 
-use crate::module::{ModuleError, SecretsModule};
+use crate::references::References;
+use lockbox_automation::{ModuleError, SecretsModule, OUTPUT_REDACTED};
+use lockbox_core::ErrorCode;
 use serde_json::{json, Value};
 
 /// The secrets module for one run, over Lockbox's HTTP API.
@@ -16,7 +18,7 @@ pub struct RemoteModule {
     token: String,
     /// References this run was given or sent: `/v1/run/redact` masks exactly the
     /// values behind them.
-    references: crate::embedded::References,
+    references: References,
 }
 
 impl RemoteModule {
@@ -26,7 +28,7 @@ impl RemoteModule {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|_| ModuleError::new("internal", "cannot build the HTTP client"))?;
+            .map_err(|_| ModuleError::new(ErrorCode::Internal, "cannot build the HTTP client"))?;
         Ok(RemoteModule::with_client(http, base_url, run_token))
     }
 
@@ -50,7 +52,7 @@ impl RemoteModule {
             .await
             .map_err(|e| {
                 ModuleError::new(
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     format!(
                         "cannot reach Lockbox ({})",
                         if e.is_timeout() {
@@ -66,11 +68,13 @@ impl RemoteModule {
         if status.is_success() {
             return Ok(v);
         }
+        // The wire carries the code as text: read it as the server's enum. A body
+        // without one (a proxy's page) is classed by its status instead.
         let code = v
             .get("error")
             .and_then(Value::as_str)
-            .unwrap_or("internal")
-            .to_owned();
+            .and_then(ErrorCode::parse)
+            .unwrap_or_else(|| code_of_status(status.as_u16()));
         let message = v
             .get("message")
             .and_then(Value::as_str)
@@ -83,7 +87,28 @@ impl RemoteModule {
         v.get("ref")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| ModuleError::new("internal", "Lockbox answered without a reference"))
+            .ok_or_else(|| {
+                ModuleError::new(ErrorCode::Internal, "Lockbox answered without a reference")
+            })
+    }
+}
+
+/// The code an answer without a Lockbox error body stands for, by its status.
+fn code_of_status(status: u16) -> ErrorCode {
+    match status {
+        400 => ErrorCode::Invalid,
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        409 => ErrorCode::Conflict,
+        412 => ErrorCode::VersionMismatch,
+        413 => ErrorCode::TooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        429 => ErrorCode::RateLimited,
+        502 => ErrorCode::UpstreamFailed,
+        503 => ErrorCode::Unavailable,
+        504 => ErrorCode::UpstreamTimeout,
+        _ => ErrorCode::Internal,
     }
 }
 
@@ -140,10 +165,10 @@ impl SecretsModule for RemoteModule {
         match self.call("/v1/run/redact", body).await {
             Ok(mut out) => match out.get_mut("event") {
                 Some(e) => e.take(),
-                None => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),
+                None => Value::String(OUTPUT_REDACTED.to_owned()),
             },
             // Fail closed.
-            Err(_) => Value::String(crate::runtime::OUTPUT_REDACTED.to_owned()),
+            Err(_) => Value::String(OUTPUT_REDACTED.to_owned()),
         }
     }
 }

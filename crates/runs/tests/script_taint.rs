@@ -8,10 +8,11 @@ mod common;
 
 use common::Env;
 use lockbox_automation::script::{
-    run_script, run_script_with, EmbeddedScriptHost, HostSecret, Limits, ScriptHost, ScriptRun,
+    run_script, run_script_with, HostSecret, Limits, ScriptHost, ScriptRun,
 };
 use lockbox_automation::ModuleError;
 use lockbox_core::{Scope, SecretName, Visibility};
+use lockbox_runs::EmbeddedScriptHost;
 use lockbox_service::{PutSecret, RequestCtx};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -83,22 +84,7 @@ impl T {
     }
 
     async fn host(&self) -> EmbeddedScriptHost {
-        let run = self
-            .env
-            .svc
-            .open_run(
-                &self.env.owner,
-                "default",
-                None,
-                "manual",
-                None,
-                &RequestCtx::default(),
-            )
-            .await
-            .unwrap();
-        EmbeddedScriptHost::new(self.env.svc.clone(), &run.token, self.env.egress.clone())
-            .await
-            .unwrap()
+        EmbeddedScriptHost::from(self.env.module(None, "manual").await)
     }
 
     async fn run(&self, src: &str) -> ScriptRun {
@@ -128,25 +114,13 @@ impl T {
 
     /// The stored value as a run resolves it (restricted secrets cannot be revealed).
     async fn stored(&self, name: &str) -> Value {
-        let run = self
-            .env
-            .svc
-            .open_run(
-                &self.env.owner,
-                "default",
-                None,
-                "manual",
-                None,
-                &RequestCtx::default(),
-            )
-            .await
-            .unwrap();
-        let p = self.env.svc.authenticate(&run.token).await.unwrap();
+        let module = self.env.module(None, "manual").await;
+        let p = module.principal();
         let r = self
             .env
             .svc
             .run_get_secret(
-                &p,
+                p,
                 &SecretName::parse(name).unwrap(),
                 Scope::Workspace,
                 None,
@@ -154,9 +128,9 @@ impl T {
             )
             .await
             .unwrap();
-        let resolved = self.env.svc.resolve_reference(&p, &r).await.unwrap();
+        let resolved = self.env.svc.resolve_reference(p, &r).await.unwrap();
         // EXPOSE: the test checks what SetSecret stored.
-        let bytes = resolved.value.expose();
+        let bytes = resolved.secret.value.expose();
         if resolved.non_string {
             serde_json::from_slice(bytes).unwrap()
         } else {
@@ -753,7 +727,9 @@ async fn string_and_log_limits_do_not_reveal_a_secret_length() {
         assert!(!ta.contains(&short) && !ta.contains(&long[..64]));
         outcomes.push((
             a.status.clone(),
-            a.error.as_ref().map(|e| (e.code.clone(), e.line)),
+            a.error
+                .as_ref()
+                .map(|e| (e.code.as_str().to_owned(), e.line)),
         ));
     }
     assert_eq!(

@@ -8,10 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::Env;
-use lockbox_automation::script::{
-    run_script, run_script_with, EmbeddedScriptHost, Limits, ScriptRun,
-};
+use lockbox_automation::script::{run_script, run_script_with, Limits, ScriptRun};
 use lockbox_core::{Scope, SecretName};
+use lockbox_runs::EmbeddedScriptHost;
 use lockbox_service::{PutSecret, RequestCtx};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -211,22 +210,7 @@ impl T {
     }
 
     async fn host(&self) -> EmbeddedScriptHost {
-        let run = self
-            .env
-            .svc
-            .open_run(
-                &self.env.owner,
-                "default",
-                None,
-                "manual",
-                None,
-                &RequestCtx::default(),
-            )
-            .await
-            .unwrap();
-        EmbeddedScriptHost::new(self.env.svc.clone(), &run.token, self.env.egress.clone())
-            .await
-            .unwrap()
+        EmbeddedScriptHost::from(self.env.module(None, "manual").await)
     }
 
     async fn run(&self, src: &str, request: Value) -> ScriptRun {
@@ -813,7 +797,10 @@ fn the_run_future_is_send() {
             _: &str,
             _: Option<&str>,
         ) -> Result<String, lockbox_automation::ModuleError> {
-            Err(lockbox_automation::ModuleError::new("not_found", "no"))
+            Err(lockbox_automation::ModuleError::new(
+                lockbox_core::ErrorCode::NotFound,
+                "no",
+            ))
         }
         async fn set_secret(
             &self,
@@ -824,7 +811,10 @@ fn the_run_future_is_send() {
             Ok(())
         }
         async fn fetch(&self, _: Value) -> Result<Value, lockbox_automation::ModuleError> {
-            Err(lockbox_automation::ModuleError::new("egress_denied", "no"))
+            Err(lockbox_automation::ModuleError::new(
+                lockbox_core::ErrorCode::EgressDenied,
+                "no",
+            ))
         }
         async fn redact(&self, text: &str) -> String {
             text.to_owned()
