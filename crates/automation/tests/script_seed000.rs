@@ -224,9 +224,13 @@ impl T {
             )
             .await
             .unwrap();
-        EmbeddedScriptHost::new(self.env.svc.clone(), &run.token, self.env.egress.clone())
-            .await
-            .unwrap()
+        EmbeddedScriptHost::new(
+            self.env.svc.clone(),
+            run.token.expose(),
+            self.env.egress.clone(),
+        )
+        .await
+        .unwrap()
     }
 
     async fn run(&self, src: &str, request: Value) -> ScriptRun {
@@ -248,7 +252,7 @@ impl T {
             )
             .await
             .ok()
-            .map(|(v, _)| v.to_json().unwrap())
+            .map(|(v, _)| v.to_json().unwrap().expose().clone())
     }
 
     async fn description(&self, name: &str) -> Option<String> {

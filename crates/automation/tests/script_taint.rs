@@ -96,9 +96,13 @@ impl T {
             )
             .await
             .unwrap();
-        EmbeddedScriptHost::new(self.env.svc.clone(), &run.token, self.env.egress.clone())
-            .await
-            .unwrap()
+        EmbeddedScriptHost::new(
+            self.env.svc.clone(),
+            run.token.expose(),
+            self.env.egress.clone(),
+        )
+        .await
+        .unwrap()
     }
 
     async fn run(&self, src: &str) -> ScriptRun {
@@ -141,7 +145,7 @@ impl T {
             )
             .await
             .unwrap();
-        let p = self.env.svc.authenticate(&run.token).await.unwrap();
+        let p = self.env.svc.authenticate(run.token.expose()).await.unwrap();
         let r = self
             .env
             .svc

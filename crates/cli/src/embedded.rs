@@ -56,7 +56,8 @@ pub async fn open_run(
     ));
     Ok(EmbeddedRun {
         svc,
-        token: run.token,
+        // The run's own token, for the module or script host that acts as the run.
+        token: run.token.into_exposed(),
         egress,
     })
 }

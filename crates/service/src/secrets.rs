@@ -1036,9 +1036,11 @@ impl Lockbox {
             let old = self.open_version(&t.ws, &row, &v).await?;
             let mut doc = old.to_json()?;
             drop(old);
+            // EXPOSE: the patch is applied in place; the result is checked below.
+            let target = doc.expose_mut();
             match &patch {
-                Patch::Merge(m) => json_patch::merge(&mut doc, m),
-                Patch::Json(ops) => json_patch::patch(&mut doc, ops).map_err(|e| {
+                Patch::Merge(m) => json_patch::merge(target, m),
+                Patch::Json(ops) => json_patch::patch(target, ops).map_err(|e| {
                     Error::invalid(format!(
                         "JSON Patch operation {} failed: {}",
                         e.operation,
@@ -1053,7 +1055,8 @@ impl Lockbox {
                     ))
                 })?,
             }
-            let value = SecretValue::from_json(&doc, self.config.max_value_bytes)?;
+            // EXPOSE: the patched document becomes the next (sealed) value.
+            let value = SecretValue::from_json(doc.expose(), self.config.max_value_bytes)?;
             drop(doc);
             let generation = self.secrets.generation();
             match self

@@ -109,7 +109,12 @@ impl Env {
                 .await
                 .unwrap(),
         );
-        let owner_token = svc.bootstrap().await.unwrap().expect("first start");
+        let owner_token = svc
+            .bootstrap()
+            .await
+            .unwrap()
+            .expect("first start")
+            .into_exposed();
         let owner = svc.authenticate(&owner_token).await.unwrap();
         let egress = Arc::new(Executor::new(EgressPolicy {
             allow_private: true,
@@ -151,7 +156,7 @@ impl Env {
             )
             .await
             .unwrap();
-        EmbeddedModule::new(self.svc.clone(), &run.token, self.egress.clone())
+        EmbeddedModule::new(self.svc.clone(), run.token.expose(), self.egress.clone())
             .await
             .unwrap()
     }

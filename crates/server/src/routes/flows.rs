@@ -173,7 +173,8 @@ pub async fn run_flow(
             &caller.ctx,
         )
         .await?;
-    let mut module = EmbeddedModule::new(st.svc.clone(), &run.token, st.egress.clone())
+    // EXPOSE: the run's own token, handed to the module that acts as the run.
+    let mut module = EmbeddedModule::new(st.svc.clone(), run.token.expose(), st.egress.clone())
         .await
         .map_err(|e| {
             Error::new(

@@ -56,7 +56,8 @@ pub async fn run(
             &caller.ctx,
         )
         .await?;
-    let host = EmbeddedScriptHost::new(st.svc.clone(), &run.token, st.egress.clone())
+    // EXPOSE: the run's own token, handed to the host that acts as the run.
+    let host = EmbeddedScriptHost::new(st.svc.clone(), run.token.expose(), st.egress.clone())
         .await
         .map_err(|e| {
             Error::new(
