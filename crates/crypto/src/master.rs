@@ -722,7 +722,7 @@ mod tests {
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
         assert_eq!(*decode_key(&url).unwrap(), [0xfbu8; 32]);
         let short = base64::engine::general_purpose::STANDARD.encode([3u8; 31]);
-        let e = decode_key(&short).err().expect("31 bytes").to_string();
+        let e = decode_key(&short).expect_err("31 bytes").to_string();
         assert!(!e.contains("31"), "never the key's size: {e}");
     }
 }
