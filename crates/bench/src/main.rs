@@ -217,7 +217,11 @@ async fn run_redactor(
     })
     .await?;
     let addr = server.url();
-    let token = server.init_token.clone().unwrap_or_default();
+    let token = server
+        .init_token
+        .clone()
+        .map(|t| t.into_exposed())
+        .unwrap_or_default();
     let svc = server.service.clone();
     let http = reqwest::Client::new();
     let secret_url = |i: usize| format!("{addr}/v1/workspaces/default/secrets/big-{i}");

@@ -2,6 +2,7 @@
 //! types. No behaviour lives here; `main.rs` dispatches on these.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lockbox_core::Sensitive;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -25,8 +26,8 @@ pub struct Global {
     #[arg(long, global = true, env = "LOCKBOX_ADDR", default_value = lockbox_client::DEFAULT_ADDR)]
     pub addr: String,
     /// Bearer token (lbx_…). Prefer the environment variable over the flag.
-    #[arg(long, global = true, env = "LOCKBOX_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[arg(long, global = true, env = "LOCKBOX_TOKEN", hide_env_values = true, value_parser = crate::input::sensitive_arg)]
+    pub token: Option<Sensitive<String>>,
     /// Extra CA certificate (PEM) to trust, for a server with a private CA.
     #[arg(long, global = true, env = "LOCKBOX_CA_CERT", value_name = "PATH")]
     pub ca_cert: Option<PathBuf>,
@@ -456,8 +457,8 @@ pub enum SecretSub {
         /// Secret name.
         name: String,
         /// The patch document, instead of reading stdin.
-        #[arg(long, value_name = "JSON")]
-        patch: Option<String>,
+        #[arg(long, value_name = "JSON", value_parser = crate::input::sensitive_arg)]
+        patch: Option<Sensitive<String>>,
         /// The patch is a JSON Patch (RFC 6902) array of operations.
         #[arg(long)]
         json_patch: bool,
@@ -657,8 +658,8 @@ pub struct SetArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "value")]
     pub value_file: Option<PathBuf>,
     /// The value on the command line (lands in shell history: prefer stdin).
-    #[arg(long, value_name = "VALUE")]
-    pub value: Option<String>,
+    #[arg(long, value_name = "VALUE", value_parser = crate::input::sensitive_arg)]
+    pub value: Option<Sensitive<String>>,
     /// Parse the input as JSON instead of storing it as a string.
     #[arg(long)]
     pub json_value: bool,

@@ -30,10 +30,12 @@ pub async fn open_run(
     );
     let token = g
         .token
-        .clone()
+        .as_ref()
+        // EXPOSE: authenticated in this process, never printed.
+        .map(|t| t.expose().as_str())
         .filter(|t| !t.is_empty())
         .context("no token: set LOCKBOX_TOKEN or pass --token")?;
-    let caller = svc.authenticate(&token).await?;
+    let caller = svc.authenticate(token).await?;
     let user = user.map(lockbox_core::UserName::parse).transpose()?;
     let egress = Arc::new(lockbox_egress::Executor::new(
         lockbox_egress::EgressPolicy {

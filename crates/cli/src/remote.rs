@@ -20,7 +20,9 @@ use std::process::ExitCode;
 pub fn client(g: &Global) -> Result<Client> {
     let token = g
         .token
-        .as_deref()
+        .as_ref()
+        // EXPOSE: the token goes to the client, which sends it as the bearer.
+        .map(|t| t.expose().as_str())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
             lockbox_client::Error::Config("no token: set LOCKBOX_TOKEN or pass --token".into())
@@ -161,11 +163,15 @@ pub async fn secret(g: &Global, cmd: SecretCmd) -> Result<ExitCode> {
                 Some(p) => p,
                 None => input::read_stdin("the patch")?,
             };
-            let doc = input::parse_json(&text, "the patch")?;
+            // EXPOSE: parsed into a document that is Sensitive in turn.
+            let doc = input::parse_json(text.expose(), "the patch")?;
+            drop(text);
+            // EXPOSE: sent as the request body, the one place it goes.
+            let doc_ref = doc.expose();
             let meta = if json_patch {
-                c.patch_json(ws, scope, &name, &doc, if_match).await?
+                c.patch_json(ws, scope, &name, doc_ref, if_match).await?
             } else {
-                c.patch_merge(ws, scope, &name, &doc, if_match).await?
+                c.patch_merge(ws, scope, &name, doc_ref, if_match).await?
             };
             if g.json {
                 print_json(&meta)?;
@@ -233,8 +239,10 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
             Some(versions::label_map(args.labels)?)
         },
     };
+    // EXPOSE: sent as the request body, the one place it goes.
+    let sent = value.expose();
     let out = c
-        .put_secret(&g.workspace, scope, &args.name, &value, &opts)
+        .put_secret(&g.workspace, scope, &args.name, sent, &opts)
         .await?;
     drop(value);
     for w in &out.meta.warnings {

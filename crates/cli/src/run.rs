@@ -150,7 +150,7 @@ pub async fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
         }
     }
     let mut env: BTreeMap<String, (String, zeroize::Zeroizing<String>)> = BTreeMap::new();
-    let mut named: Vec<(String, serde_json::Value)> = Vec::new();
+    let mut named: Vec<(String, lockbox_core::Sensitive<serde_json::Value>)> = Vec::new();
     for meta in metas {
         if meta.visibility == "restricted" {
             eprintln!("lockbox run: skipping restricted secret '{}'", meta.name);
@@ -160,7 +160,8 @@ pub async fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
             .reveal(&g.workspace, Scope::Workspace, &meta.name, None)
             .await?;
         let json = value.to_json()?;
-        let text = zeroize::Zeroizing::new(match &json {
+        // EXPOSE: becomes the child's environment variable, the one place it goes.
+        let text = zeroize::Zeroizing::new(match json.expose() {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         });
@@ -181,7 +182,8 @@ pub async fn run(g: &Global, args: RunArgs) -> Result<ExitCode> {
         env.insert(var, (meta.name, text));
     }
     let refs: Vec<(&str, &serde_json::Value)> =
-        named.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        // EXPOSE: handed to the output redactor, which only ever masks them.
+        named.iter().map(|(n, v)| (n.as_str(), v.expose())).collect();
     let redactor = Arc::new(lockbox_redact::Redactor::with_json(
         &refs,
         lockbox_redact::Options::default(),

@@ -63,8 +63,9 @@ fn progress(g: &Global, len: u64) -> indicatif::ProgressBar {
 /// `lockbox secret import FILE`.
 pub async fn import(g: &Global, c: &Client, scope: Scope, args: ImportArgs) -> Result<ExitCode> {
     let ws = g.workspace.as_str();
-    let text = Zeroizing::new(input::read_file(&args.file, "the .env")?);
-    let entries = dotenv::parse(&text)?;
+    let text = input::read_file(&args.file, "the .env")?;
+    // EXPOSE: parsed into entries whose values are sent one by one.
+    let entries = dotenv::parse(text.expose())?;
     drop(text);
     let existing: BTreeMap<String, SecretMeta> = c
         .list_all_secrets(ws, scope, None)

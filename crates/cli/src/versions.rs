@@ -38,7 +38,7 @@ pub fn state(v: &VersionInfo, now: OffsetDateTime) -> String {
 
 /// Prints versions as a table (newest first, as the server lists them).
 pub fn print_versions(versions: &[VersionInfo]) {
-    let now = OffsetDateTime::now_utc();
+    let now = lockbox_core::Clock::now(&lockbox_core::SystemClock).to_offset_date_time();
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| {

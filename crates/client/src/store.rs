@@ -15,7 +15,7 @@ use lockbox_core::{ErrorCode, Scope, SecretValue};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How many read-modify-write rounds [`Secrets::patch_with`] makes before giving up.
 const PATCH_WITH_TRIES: u32 = 16;
@@ -498,15 +498,15 @@ fn backoff(round: u32) -> Duration {
     Duration::from_nanos(half + jitter() % (half + 1))
 }
 
-/// A pseudo-random number from the clock and a per-process counter (splitmix64):
-/// only for spreading retries apart, never for anything secret.
+/// A pseudo-random number from std's per-process random hash keys and a counter
+/// (splitmix64): only for spreading retries apart, never for anything secret.
 fn jitter() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut z = now
+    let seed = std::hash::BuildHasher::hash_one(
+        &std::collections::hash_map::RandomState::new(),
+        COUNTER.load(Ordering::Relaxed),
+    );
+    let mut z = seed
         ^ COUNTER
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
             .rotate_left(17);

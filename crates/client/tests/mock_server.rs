@@ -211,7 +211,10 @@ async fn reveal_returns_a_redacting_value() {
         .unwrap();
     assert_eq!(version, 4);
     assert_eq!(format!("{value:?}"), "[REDACTED]");
-    assert_eq!(value.to_json().unwrap(), json!({"token": "hunter2"}));
+    assert_eq!(
+        *value.to_json().unwrap().expose(),
+        json!({"token": "hunter2"})
+    );
     assert_eq!(
         log.lock().unwrap()[0].line,
         "POST /v1/workspaces/default/secrets/k/reveal?version=4 HTTP/1.1"

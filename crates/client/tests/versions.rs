@@ -30,7 +30,8 @@ async fn start() -> Fixture {
     let token = server
         .init_token
         .clone()
-        .expect("first start makes a token");
+        .expect("first start makes a token")
+        .into_exposed();
     let client = Client::new(&server.url(), &token).unwrap();
     Fixture {
         _tmp: tmp,

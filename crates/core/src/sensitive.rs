@@ -173,6 +173,7 @@ mod tests {
             serde_json::from_str(r#"{"value":{"k":"v","n":[1,"x"]},"token":"lbx_1"}"#).unwrap();
         // EXPOSE: the test checks what was parsed.
         assert_eq!(body.value.expose()["k"], "v");
+        // EXPOSE: as above.
         assert_eq!(body.token.as_ref().unwrap().expose(), "lbx_1");
         assert!(!format!("{body:?}").contains("lbx_1"));
     }

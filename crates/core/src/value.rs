@@ -7,6 +7,7 @@
 //! carries an `// EXPOSE: why` comment.
 
 use crate::error::{Error, Result};
+use crate::sensitive::Sensitive;
 use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -58,10 +59,12 @@ impl SecretValue {
         &self.0
     }
 
-    /// Parses the plaintext back into a JSON value (for patching, field access).
-    pub fn to_json(&self) -> Result<serde_json::Value> {
+    /// Parses the plaintext back into a JSON value (for patching, field access),
+    /// still typed as plaintext: wiped when dropped, redacted in `Debug`.
+    pub fn to_json(&self) -> Result<Sensitive<serde_json::Value>> {
         // EXPOSE: parsed in memory only, to apply a patch or pick a field.
         serde_json::from_slice(self.expose())
+            .map(Sensitive::new)
             .map_err(|_| Error::internal("stored secret value is not valid JSON"))
     }
 
@@ -161,6 +164,13 @@ mod tests {
     }
 
     #[test]
+    fn to_json_stays_redacted() {
+        let v = SecretValue::from_json(&json!({"pw": "hunter2-very-secret"}), 100).unwrap();
+        let doc = v.to_json().unwrap();
+        assert!(!format!("{doc:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn rejects_empty_and_oversized() {
         for empty in [json!(""), json!({}), json!([]), json!(null)] {
             assert_eq!(
@@ -176,7 +186,9 @@ mod tests {
     #[test]
     fn keeps_json_shape() {
         let v = SecretValue::from_json(&json!({"token": "t", "siteId": 123}), 100).unwrap();
-        assert_eq!(v.to_json().unwrap(), json!({"token": "t", "siteId": 123}));
+        let doc = v.to_json().unwrap();
+        // EXPOSE: the test compares the parsed value.
+        assert_eq!(*doc.expose(), json!({"token": "t", "siteId": 123}));
         assert_eq!(
             v,
             SecretValue::from_json_bytes(br#"{"siteId":123,"token":"t"}"#.to_vec())

@@ -18,22 +18,33 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// Length of a sealed blob for a plaintext of `len` bytes.
+fn sealed_len(len: usize) -> usize {
+    1 + NONCE_LEN + len + AES_256_GCM.tag_len()
+}
+
 /// `FORMAT_V1 || nonce || ciphertext+tag`.
+///
+/// The plaintext is copied once, into the output buffer, and encrypted there.
+/// The buffer is allocated at its final size (tag included) first: a buffer that
+/// grew while it held plaintext would leave that plaintext behind in the freed
+/// allocation, where nothing wipes it.
 pub(crate) fn seal(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let nonce_bytes: [u8; NONCE_LEN] = random_bytes();
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("32-byte key"));
-    let mut buf = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + 16);
+    let mut buf = Vec::with_capacity(sealed_len(plaintext.len()));
     buf.push(FORMAT_V1);
     buf.extend_from_slice(&nonce_bytes);
-    let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce_bytes),
-        Aad::from(aad),
-        &mut body,
-    )
-    .expect("AES-GCM seal of a bounded buffer");
-    buf.extend_from_slice(&body);
-    body.iter_mut().for_each(|b| *b = 0);
+    let body = buf.len();
+    buf.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(aad),
+            &mut buf[body..],
+        )
+        .expect("AES-GCM seal of a bounded buffer");
+    buf.extend_from_slice(tag.as_ref());
     buf
 }
 
@@ -132,6 +143,21 @@ mod tests {
             hmac_sha256_parts(&key, &[b"ab", b"", b"cde"]),
             hmac_sha256(&key, b"abcde")
         );
+    }
+
+    #[test]
+    fn sealing_never_grows_the_buffer_that_held_plaintext() {
+        // A reallocation would leave a plaintext copy in the old allocation. Vec
+        // grows by doubling, so a buffer that grew has spare capacity; one sized
+        // up front has none.
+        let key = [9u8; 32];
+        for len in [0usize, 1, 15, 16, 17, 100, 4096, 64 * 1024 + 3] {
+            let plain = vec![0x5au8; len];
+            let blob = seal(&key, b"aad", &plain);
+            assert_eq!(blob.len(), sealed_len(len));
+            assert_eq!(blob.capacity(), blob.len(), "plaintext of {len} bytes");
+            assert_eq!(open(&key, b"aad", &blob).unwrap().as_slice(), &plain[..]);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use crate::workspace_key::DataKey;
 use crate::{hazmat, CryptoError};
 use base64::Engine;
+use lockbox_core::Sensitive;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -79,7 +80,9 @@ struct KeyFileEntry {
     version: u32,
     /// `active` or `decrypt_only`.
     state: String,
-    key: String,
+    /// The key as base64: wiped when the entry is dropped.
+    #[serde(serialize_with = "lockbox_core::sensitive::serialize_exposed")]
+    key: Sensitive<String>,
 }
 
 struct Versions {
@@ -94,26 +97,35 @@ pub struct MasterKeyring {
     pinned: std::sync::atomic::AtomicU32,
 }
 
+/// Decodes a key into buffers that are wiped when dropped, on success and on
+/// every failure (a failed decode may hold a prefix of the key).
 fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     let text = text.trim();
-    // 64 hex digits are also valid base64, so hex is tried first for that shape.
-    let decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        hex::decode(text).ok()
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text))
-            .ok()
-    };
-    let bytes =
-        Zeroizing::new(decoded.ok_or_else(|| CryptoError::MasterKey("not base64 or hex".into()))?);
-    if bytes.len() != 32 {
-        return Err(CryptoError::MasterKey(format!(
-            "must decode to 32 bytes, got {}",
-            bytes.len()
-        )));
-    }
     let mut out = Zeroizing::new([0u8; 32]);
+    // 64 hex digits are also valid base64, so hex is tried first for that shape.
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode_to_slice(text, out.as_mut())
+            .map_err(|_| CryptoError::MasterKey("not base64 or hex".into()))?;
+        return Ok(out);
+    }
+    // Room for any text of a plausible length, so decoding never reallocates
+    // (and leaves a copy behind); the length is checked afterwards.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(text.len()));
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode_vec(text, &mut bytes)
+        .or_else(|_| {
+            bytes.clear();
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_vec(text, &mut bytes)
+        });
+    if decoded.is_err() {
+        return Err(CryptoError::MasterKey("not base64 or hex".into()));
+    }
+    // Never how long it was: that is a fact about the key.
+    if bytes.len() != 32 {
+        return Err(CryptoError::MasterKey(
+            "must decode to 32 bytes (base64 of 44 characters, or 64 hex digits)".into(),
+        ));
+    }
     out.copy_from_slice(&bytes);
     Ok(out)
 }
@@ -168,8 +180,9 @@ impl MasterKeyring {
     /// Loads the master key from the environment or the data directory's key file,
     /// creating the file (mode 0600) when neither exists.
     pub fn load_or_create(data_dir: &Path) -> Result<MasterKeyring, CryptoError> {
-        let list = std::env::var(MASTER_KEYS_ENV).ok();
-        let single = std::env::var(MASTER_KEY_ENV).ok();
+        // The variables' text is key material: held where it is wiped on drop.
+        let list = std::env::var(MASTER_KEYS_ENV).ok().map(Zeroizing::new);
+        let single = std::env::var(MASTER_KEY_ENV).ok().map(Zeroizing::new);
         if list.is_some() && single.is_some() {
             return Err(CryptoError::MasterKey(format!(
                 "both {MASTER_KEY_ENV} and {MASTER_KEYS_ENV} are set; set only one \
@@ -195,14 +208,16 @@ impl MasterKeyring {
         }
         let path = data_dir.join(KEY_FILE_NAME);
         if !path.exists() {
+            let key = Zeroizing::new(hazmat::random_bytes::<32>());
             let file = KeyFile {
                 format: 1,
                 active: 1,
                 keys: vec![KeyFileEntry {
                     version: 1,
                     state: "active".into(),
-                    key: base64::engine::general_purpose::STANDARD
-                        .encode(hazmat::random_bytes::<32>()),
+                    key: Sensitive::new(
+                        base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                    ),
                 }],
             };
             write_key_file(&path, &file)?;
@@ -471,7 +486,8 @@ impl MasterKeyring {
 
 /// A fresh random master key as text (base64), for `LOCKBOX_MASTER_KEYS`.
 pub fn generate_key_text() -> Zeroizing<String> {
-    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(hazmat::random_bytes::<32>()))
+    let key = Zeroizing::new(hazmat::random_bytes::<32>());
+    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_slice()))
 }
 
 fn file_of(v: &Versions) -> KeyFile {
@@ -491,7 +507,9 @@ fn file_of(v: &Versions) -> KeyFile {
                     "decrypt_only"
                 }
                 .into(),
-                key: base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                key: Sensitive::new(
+                    base64::engine::general_purpose::STANDARD.encode(key.as_slice()),
+                ),
             })
             .collect(),
     }
@@ -533,7 +551,8 @@ fn read_key_file(path: &Path) -> Result<Versions, CryptoError> {
     for e in &file.keys {
         keys.insert(
             e.version,
-            decode_key(&e.key).map_err(|e| file_err(path, e))?,
+            // EXPOSE: decoded into the keyring, whose keys are wiped on drop.
+            decode_key(e.key.expose()).map_err(|e| file_err(path, e))?,
         );
     }
     if !keys.contains_key(&file.active) {
@@ -547,7 +566,10 @@ fn read_key_file(path: &Path) -> Result<Versions, CryptoError> {
 
 /// Writes atomically (temp file, fsync, rename, fsync directory) with mode 0600.
 fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), CryptoError> {
-    let text = Zeroizing::new(serde_json::to_vec_pretty(file).expect("key file serializes"));
+    // Sized up front (a key entry is well under 200 bytes) so the buffer holding
+    // the keys never grows and leaves a copy behind.
+    let mut text = Zeroizing::new(Vec::with_capacity(256 + 200 * file.keys.len()));
+    serde_json::to_writer_pretty(&mut *text, file).expect("key file serializes");
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{KEY_FILE_NAME}.tmp"));
     let mut opts = std::fs::OpenOptions::new();
@@ -694,6 +716,13 @@ mod tests {
     fn bad_key_text_is_a_clear_error() {
         assert!(decode_key("not a key").is_err());
         assert!(decode_key(&hex::encode([1u8; 16])).is_err());
-        assert!(decode_key(&hex::encode([1u8; 32])).is_ok());
+        assert_eq!(*decode_key(&hex::encode([1u8; 32])).unwrap(), [1u8; 32]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([2u8; 32]);
+        assert_eq!(*decode_key(&b64).unwrap(), [2u8; 32]);
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfbu8; 32]);
+        assert_eq!(*decode_key(&url).unwrap(), [0xfbu8; 32]);
+        let short = base64::engine::general_purpose::STANDARD.encode([3u8; 31]);
+        let e = decode_key(&short).expect_err("31 bytes").to_string();
+        assert!(!e.contains("31"), "never the key's size: {e}");
     }
 }

@@ -8,6 +8,7 @@
 use crate::master::MasterKeyring;
 use crate::{hazmat, CryptoError};
 use base64::Engine;
+use lockbox_core::Sensitive;
 use zeroize::Zeroizing;
 
 /// What a sealed token is for; part of the key derivation and the associated data.
@@ -34,12 +35,14 @@ impl TokenPurpose {
 }
 
 impl MasterKeyring {
-    /// Seals `payload` into URL-safe text: base64url(master version ‖ sealed).
-    pub fn seal_token(&self, purpose: TokenPurpose, payload: &[u8]) -> String {
+    /// Seals `payload` into URL-safe text: base64url(master version ‖ sealed). The
+    /// text is a bearer credential (a run token, a reference) or carries one (a
+    /// console note), so it is returned as [`Sensitive`].
+    pub fn seal_token(&self, purpose: TokenPurpose, payload: &[u8]) -> Sensitive<String> {
         let (version, key) = self.derive_active(purpose.label());
         let mut out = version.to_be_bytes().to_vec();
         out.extend_from_slice(&hazmat::seal(&key, purpose.label(), payload));
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+        Sensitive::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
     }
 
     /// Opens text made by [`MasterKeyring::seal_token`] for the same purpose.
@@ -67,7 +70,9 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_resist_tampering_and_confusion() {
         let k = MasterKeyring::from_key_bytes([3u8; 32]);
-        let t = k.seal_token(TokenPurpose::SecretReference, b"payload");
+        let t = k
+            .seal_token(TokenPurpose::SecretReference, b"payload")
+            .into_exposed();
         assert_eq!(
             k.open_token(TokenPurpose::SecretReference, &t)
                 .unwrap()

@@ -3,16 +3,23 @@
 //! token is high-entropy, so a fast hash is enough and lookups stay cheap.
 
 use base64::Engine;
+use lockbox_core::Sensitive;
+use zeroize::Zeroizing;
 
 pub const TOKEN_PREFIX: &str = "lbx_";
 
-/// A fresh token. The caller shows it once and stores only [`hash_token`] of it.
-pub fn generate_token() -> String {
-    let bytes: [u8; 32] = crate::hazmat::random_bytes();
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+/// Base64url characters of a token's 256 random bits.
+const TOKEN_BODY_LEN: usize = 43;
+
+/// A fresh token, typed as a credential until it reaches its one response (the
+/// caller shows it once and stores only [`hash_token`] of it). Built in a buffer
+/// of its final size, so no partial copy is left behind.
+pub fn generate_token() -> Sensitive<String> {
+    let bytes = Zeroizing::new(crate::hazmat::random_bytes::<32>());
+    let mut token = String::with_capacity(TOKEN_PREFIX.len() + TOKEN_BODY_LEN);
+    token.push_str(TOKEN_PREFIX);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes.as_slice(), &mut token);
+    Sensitive::new(token)
 }
 
 /// Hex SHA-256 of a presented token: the only form that reaches storage.
@@ -22,7 +29,7 @@ pub fn hash_token(token: &str) -> String {
 
 /// Cheap shape check before any lookup: prefix and length.
 pub fn looks_like_token(token: &str) -> bool {
-    token.len() == TOKEN_PREFIX.len() + 43 && token.starts_with(TOKEN_PREFIX)
+    token.len() == TOKEN_PREFIX.len() + TOKEN_BODY_LEN && token.starts_with(TOKEN_PREFIX)
 }
 
 /// A random identifier (128 bits, hex) for rows: workspaces, secrets, users, tokens.
@@ -42,8 +49,16 @@ mod tests {
 
     #[test]
     fn tokens_are_prefixed_unique_and_hash_stably() {
-        let a = generate_token();
-        let b = generate_token();
+        let (a, b) = (generate_token(), generate_token());
+        assert!(
+            !format!("{a:?}").contains("lbx_"),
+            "Debug redacts a fresh token"
+        );
+        // EXPOSE: the test reads the tokens it checks.
+        let text = a.expose();
+        assert_eq!(text.capacity(), text.len(), "built at its final size");
+        // EXPOSE: as above.
+        let (a, b) = (a.expose().clone(), b.expose().clone());
         assert!(looks_like_token(&a) && looks_like_token(&b));
         assert_ne!(a, b);
         assert_eq!(hash_token(&a), hash_token(&a));

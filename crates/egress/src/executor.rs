@@ -26,7 +26,7 @@ use lockbox_redact::{Options, PatternSet, Redactor};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use url::Url;
 use zeroize::Zeroizing;
 
@@ -699,7 +699,7 @@ impl Executor {
                         body,
                         region,
                         service,
-                        time: SystemTime::now(),
+                        time: lockbox_core::Clock::now(&lockbox_core::SystemClock).to_system_time(),
                         content_sha256_header: true,
                     },
                 )?;

@@ -159,6 +159,8 @@ fn the_test_upstreams_verifier_accepts_the_published_signed_requests() {
 }
 
 #[test]
+// Any signing time will do; the wall clock's is the realistic one.
+#[allow(clippy::disallowed_methods)]
 fn signing_adds_content_sha256_and_session_token_when_asked() {
     let signed = sign(
         &Credentials {

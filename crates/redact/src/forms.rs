@@ -48,6 +48,12 @@ const JSON_HTML_SHIFT: u8 = 1;
 /// Every non-ASCII character as `\uXXXX` UTF-16 units (Python's default).
 const JSON_NON_ASCII: u8 = 8;
 
+/// The most bytes a form of a value of `len` bytes takes: a JSON `\u00XX` escape
+/// is six bytes for one; no other form expands more (hex: 2, base64: 4/3).
+pub(crate) fn max_form_len(len: usize) -> usize {
+    6 * len + 8
+}
+
 /// What a form is, given its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -538,6 +544,30 @@ mod tests {
         let mut ks = Vec::new();
         kinds(value, false, &mut ks);
         ks.into_iter().map(|k| form(value, k)).collect()
+    }
+
+    #[test]
+    fn no_form_is_longer_than_max_form_len() {
+        // The builder sizes its scratch buffer by this bound, so a form never
+        // makes it grow (and leave a copy behind): control bytes, HTML-unsafe
+        // and non-ASCII characters, the worst cases of every style.
+        let mut worst: Vec<u8> = (0u8..0x20).collect();
+        worst.extend_from_slice("<>&'=/\\\"é\u{2028}😀 +%41".as_bytes());
+        let values: [&[u8]; 4] = [&worst, b"\x01", "😀".as_bytes(), b"a b"];
+        for value in values {
+            for token in [false, true] {
+                let mut ks = Vec::new();
+                kinds(value, token, &mut ks);
+                for k in ks {
+                    let f = form(value, k);
+                    assert!(
+                        f.len() <= max_form_len(value.len()),
+                        "{k:?}: {} > bound",
+                        f.len()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

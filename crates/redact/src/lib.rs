@@ -226,7 +226,7 @@ impl Redactor {
     /// Every registered pattern (for benchmarks and diagnostics: these are
     /// the secret values and their encodings).
     #[doc(hidden)]
-    pub fn patterns(&self) -> Vec<Vec<u8>> {
+    pub fn patterns(&self) -> Vec<zeroize::Zeroizing<Vec<u8>>> {
         (0..self.matcher.len() as u32)
             .map(|pid| self.matcher.pattern(pid))
             .collect()

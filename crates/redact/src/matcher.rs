@@ -34,6 +34,8 @@
 
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::forms::{eq_mode, Encoder, MODE_EXACT};
@@ -431,13 +433,14 @@ impl Matcher {
         (set, &set.forms[fi as usize])
     }
 
-    /// The bytes of pattern `pid` (diagnostics: a value or its encoding).
-    pub fn pattern(&self, pid: u32) -> Vec<u8> {
+    /// The bytes of pattern `pid` (diagnostics: a value or its encoding), wiped
+    /// when dropped.
+    pub fn pattern(&self, pid: u32) -> Zeroizing<Vec<u8>> {
         let (set, f) = self.form(pid);
         match set.form_bytes(f) {
-            Some(b) => b.to_vec(),
+            Some(b) => Zeroizing::new(b.to_vec()),
             None => {
-                let mut out = Vec::with_capacity(f.len as usize);
+                let mut out = Zeroizing::new(Vec::with_capacity(f.len as usize));
                 Encoder::new(set.value(f), f.kind).all(&mut out);
                 out
             }
@@ -458,7 +461,8 @@ impl Matcher {
             Some(p) => eq_mode(p, text, f.mode, &mut esc),
             None => {
                 let mut enc = Encoder::new(set.value(f), f.kind);
-                let mut piece = Vec::with_capacity(512);
+                // A piece of the form: wiped after use.
+                let mut piece = Zeroizing::new(Vec::with_capacity(512));
                 let mut at = 0;
                 loop {
                     piece.clear();

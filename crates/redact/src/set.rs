@@ -10,6 +10,12 @@
 //! A [`Redactor`](crate::Redactor) is built over one or more sets
 //! ([`Redactor::from_sets`](crate::Redactor::from_sets)); building it from
 //! sets that already exist only lays out the matcher's tables.
+//!
+//! Every buffer here that holds a value, a form or a piece of one (values, kept
+//! forms, the window keys of forms not kept, the builder's scratch, URL parts)
+//! is wiped when dropped, and is sized before it is written so it does not
+//! grow (a grown buffer leaves its old copy behind, unwiped). The one copy
+//! out of reach is inside the `aho-corasick` automaton over the short forms.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -65,7 +71,8 @@ pub struct PatternSet {
     /// are read from the form's bytes, or `big_keys` when not kept).
     pub(crate) long_off: Vec<u16>,
     pub(crate) mid_off: Vec<u16>,
-    pub(crate) big_keys: Vec<u64>,
+    /// Eight bytes of a form each: wiped like the values.
+    pub(crate) big_keys: Zeroizing<Vec<u64>>,
     pub(crate) max_len: usize,
     pub(crate) skipped: Vec<String>,
 }
@@ -115,7 +122,7 @@ impl PatternSet {
                 arena: Zeroizing::new(Vec::new()),
                 long_off: Vec::new(),
                 mid_off: Vec::new(),
-                big_keys: Vec::new(),
+                big_keys: Zeroizing::new(Vec::new()),
                 max_len: 0,
                 skipped: Vec::new(),
             },
@@ -290,6 +297,12 @@ impl SetBuilder {
         let mut kinds = std::mem::take(&mut self.kinds);
         forms::kinds(value, token, &mut kinds);
         let mut scratch = std::mem::take(&mut self.scratch);
+        // Room for the longest form up front: growing while it holds a form would
+        // leave that form behind in the old allocation.
+        let room = forms::max_form_len(value.len());
+        if scratch.capacity() < room {
+            scratch = Zeroizing::new(Vec::with_capacity(room.max(2 * scratch.capacity())));
+        }
         for &kind in &kinds {
             scratch.clear();
             if kind != Kind::Raw {
@@ -500,10 +513,11 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Percent-decodes `s` (`+` as a space too when `plus`).
-fn pct_decode(s: &[u8], plus: bool) -> Vec<u8> {
+/// Percent-decodes `s` (`+` as a space too when `plus`); never longer than `s`,
+/// so the buffer does not grow.
+fn pct_decode(s: &[u8], plus: bool) -> Zeroizing<Vec<u8>> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(s.len());
+    let mut out = Zeroizing::new(Vec::with_capacity(s.len()));
     let mut i = 0;
     while i < s.len() {
         match s[i] {
@@ -550,8 +564,8 @@ pub(crate) fn url_parts(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let authority = &rest[..auth_end];
     let mut push = |raw: &[u8], plus: bool| {
         let dec = pct_decode(raw, plus);
-        if dec != raw {
-            out.push(Zeroizing::new(dec));
+        if dec.as_slice() != raw {
+            out.push(dec);
         }
         out.push(Zeroizing::new(raw.to_vec()));
     };

@@ -3,6 +3,8 @@
 //! (or spanning lines) is still caught, and never emitting a byte that a later
 //! chunk could turn into part of a match.
 
+use zeroize::Zeroizing;
+
 use crate::views::LEFT_CONTEXT;
 use crate::{Redactor, Scratch, Span};
 
@@ -17,7 +19,8 @@ pub struct StreamRedactor<'a> {
     /// wrapped line, an entity are read from it). `buf[..start]` was already
     /// written out, part of it as a mask that may still grow (a longer
     /// overlapping match can start there); `buf[start..]` is pending.
-    buf: Vec<u8>,
+    /// Unredacted input (it may hold a value): wiped when dropped.
+    buf: Zeroizing<Vec<u8>>,
     start: usize,
     handled: usize,
     scratch: Scratch,
@@ -28,7 +31,7 @@ impl<'a> StreamRedactor<'a> {
     pub(crate) fn new(redactor: &'a Redactor) -> Self {
         StreamRedactor {
             redactor,
-            buf: Vec::new(),
+            buf: Zeroizing::new(Vec::new()),
             start: 0,
             handled: 0,
             scratch: Scratch::default(),

@@ -232,7 +232,7 @@ impl T {
             )
             .await
             .ok()
-            .map(|(v, _)| v.to_json().unwrap())
+            .map(|(v, _)| v.to_json().unwrap().expose().clone())
     }
 
     async fn description(&self, name: &str) -> Option<String> {

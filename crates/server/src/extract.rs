@@ -23,10 +23,9 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 fn next_request_id() -> String {
     static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let start = *START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as u64)
-            .unwrap_or(0)
+        use lockbox_core::Clock;
+        // Microseconds at process start: tells this process's ids from another's.
+        (lockbox_core::SystemClock.now().millis() as u64).wrapping_mul(1000)
     });
     format!(
         "{:x}-{:06x}",

@@ -184,7 +184,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub tls: bool,
     /// The owner token made on first start (None on later starts).
-    pub init_token: Option<String>,
+    pub init_token: Option<lockbox_core::Sensitive<String>>,
     pub service: Arc<Lockbox>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -366,12 +366,15 @@ pub async fn run(config: ServerConfig) -> Result<()> {
     if let Some(token) = &server.init_token {
         match token_file {
             Some(path) => {
-                write_private_file(&path, token).with_context(|| {
+                // EXPOSE: the owner asked for the token in this 0600 file.
+                write_private_file(&path, token.expose()).with_context(|| {
                     format!("cannot write the owner token to {}", path.display())
                 })?;
                 eprintln!("Lockbox: created workspace 'default' and user 'owner'; owner token written to {}", path.display());
             }
             None => {
+                // EXPOSE: first start, shown once to the operator on the terminal.
+                let token = token.expose();
                 eprintln!(
                     "Lockbox: created workspace 'default' and user 'owner'.\n\
                      Owner token (shown once; store it now):\n\n    {token}\n\n\

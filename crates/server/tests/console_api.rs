@@ -610,7 +610,7 @@ async fn sessions_work_across_nodes_and_sign_out_holds_everywhere() {
     )
     .unwrap();
     let b = start(d2.path().join("data")).await;
-    let owner = a.init_token.clone().expect("first node bootstraps");
+    let owner = a.init_token.clone().expect("first node bootstraps").into_exposed();
     let http = client();
     let r = http
         .post(format!("{}/console/sign-in", a.url()))

@@ -43,7 +43,11 @@ impl Cluster {
             dirs.push(dir);
             nodes.push(node);
         }
-        let owner = nodes[0].init_token.clone().expect("first node bootstraps");
+        let owner = nodes[0]
+            .init_token
+            .clone()
+            .expect("first node bootstraps")
+            .into_exposed();
         assert!(
             nodes[1..].iter().all(|n| n.init_token.is_none()),
             "only one node bootstraps"

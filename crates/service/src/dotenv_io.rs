@@ -232,10 +232,11 @@ impl Lockbox {
                     .await
                 {
                     Ok((v, _)) => {
+                        let doc = v.to_json()?;
                         // EXPOSE: an export with values, confirmed by the user and
                         // audited as a reveal of this secret.
-                        let text = match v.to_json()? {
-                            serde_json::Value::String(s) => s,
+                        let text = match doc.expose() {
+                            serde_json::Value::String(s) => s.clone(),
                             other => other.to_string(),
                         };
                         values.insert(m.name.clone(), Zeroizing::new(text));

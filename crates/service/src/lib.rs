@@ -370,7 +370,7 @@ impl Lockbox {
 
     /// First start: creates user `owner`, workspace `default` and a personal token
     /// for the owner, and returns that token (shown once). Later starts return None.
-    pub async fn bootstrap(&self) -> Result<Option<String>> {
+    pub async fn bootstrap(&self) -> Result<Option<lockbox_core::Sensitive<String>>> {
         if !self
             .store
             .list_workspaces()

@@ -102,7 +102,8 @@ struct RefClaims {
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenedRun {
     pub run_id: String,
-    pub token: String,
+    #[serde(serialize_with = "lockbox_core::sensitive::serialize_exposed")]
+    pub token: lockbox_core::Sensitive<String>,
     pub workspace: String,
     pub user: Option<String>,
     pub trigger: String,
@@ -338,16 +339,17 @@ impl Lockbox {
             o: opener.id.clone(),
             f: flow.map(str::to_owned),
         };
-        let token = format!(
-            "{RUN_TOKEN_PREFIX}{}",
-            self.keyring.seal_token(
-                TokenPurpose::RunToken,
-                &serde_json::to_vec(&claims).expect("claims serialize")
-            )
+        let sealed = self.keyring.seal_token(
+            TokenPurpose::RunToken,
+            &serde_json::to_vec(&claims).expect("claims serialize"),
         );
+        // EXPOSE: the sealed claims become the run token, itself kept Sensitive.
+        let token = format!("{RUN_TOKEN_PREFIX}{}", sealed.expose());
+        let token = lockbox_core::Sensitive::new(token);
         let row = TokenRow {
             id: run_id.clone(),
-            hash: hash_token(&token),
+            // EXPOSE: only its hash is stored; the token goes to the response.
+            hash: hash_token(token.expose()),
             name: format!("run:{trigger}"),
             kind: TokenKind::Run,
             user_id: user_row.as_ref().map(|u| u.id.clone()),
@@ -510,13 +512,12 @@ impl Lockbox {
             w: run.workspace_id.clone(),
             e: exp.millis(),
         };
-        format!(
-            "{REFERENCE_PREFIX}{}",
-            self.keyring.seal_token(
-                TokenPurpose::SecretReference,
-                &serde_json::to_vec(&claims).expect("claims serialize")
-            )
-        )
+        let sealed = self.keyring.seal_token(
+            TokenPurpose::SecretReference,
+            &serde_json::to_vec(&claims).expect("claims serialize"),
+        );
+        // EXPOSE: a reference is handed to its run, which holds it as text.
+        format!("{REFERENCE_PREFIX}{}", sealed.expose())
     }
 
     /// Seed 001 `secrets.set`: upsert, answer a reference to the new version.
@@ -665,7 +666,8 @@ impl Lockbox {
                 .ok_or_else(|| Error::not_found(format!("secret '{name}' not found")))?;
             let value = self.open_version(&ws, &row, &v).await?;
             let doc = value.to_json()?;
-            if doc.get(f).is_none() {
+            // EXPOSE: only whether the field exists is read.
+            if doc.expose().get(f).is_none() {
                 return Err(Error::not_found(format!(
                     "secret '{name}' has no field '{f}'"
                 )));
@@ -782,17 +784,23 @@ impl Lockbox {
             None => value,
             Some(f) => {
                 let doc = value.to_json()?;
-                let leaf = doc.get(f).ok_or_else(|| {
+                // EXPOSE: the field's value becomes the resolved (wiped) value.
+                let leaf = doc.expose().get(f).ok_or_else(|| {
                     Error::not_found(format!("secret '{}' has no field '{f}'", row.name))
                 })?;
                 SecretValue::from_json_bytes(serde_json::to_vec(leaf).map_err(Error::internal)?)
             }
         };
         // Substitution text: a JSON string's own characters, other JSON as JSON.
-        let (text, non_string) = match value.to_json()? {
-            serde_json::Value::String(s) => (SecretValue::from_json_bytes(s.into_bytes()), false),
+        let doc = value.to_json()?;
+        // EXPOSE: a string's characters are copied into a (wiped) SecretValue.
+        let (text, non_string) = match doc.expose() {
+            serde_json::Value::String(s) => {
+                (SecretValue::from_json_bytes(s.as_bytes().to_vec()), false)
+            }
             _ => (value, true),
         };
+        drop(doc);
         // A value put to use is kept out of this process's own log output too
         // (defense in depth: nothing is meant to log it).
         // EXPOSE: registered with the log redactor, which only ever masks it.
@@ -879,7 +887,8 @@ impl Lockbox {
         };
         let value = self.open_sealed(ws, row, &v).await?.to_json()?;
         Ok(lockbox_redact::PatternSet::with_json(
-            &[(row.name.as_str(), &value)],
+            // EXPOSE: handed to the redaction set, which only ever masks it.
+            &[(row.name.as_str(), value.expose())],
             opts,
         ))
     }

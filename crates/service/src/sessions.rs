@@ -107,10 +107,9 @@ impl Lockbox {
         if let Some(e) = parent.expires_at {
             expires_at = expires_at.min(e);
         }
-        let secret = format!(
-            "{SESSION_PREFIX}{}",
-            &generate_token()[TOKEN_PREFIX.len()..]
-        );
+        let body = generate_token();
+        // EXPOSE: its random body becomes the session secret, handed to the console.
+        let secret = format!("{SESSION_PREFIX}{}", &body.expose()[TOKEN_PREFIX.len()..]);
         let row = TokenRow {
             id: random_id(),
             hash: hash_token(&secret),
@@ -298,7 +297,10 @@ impl Lockbox {
         plain.extend_from_slice(&(id.len() as u16).to_be_bytes());
         plain.extend_from_slice(id);
         plain.extend_from_slice(payload);
-        self.keyring.seal_token(kind.purpose(), &plain)
+        // Opaque sealed text for a cookie or form field of this session only.
+        self.keyring
+            .seal_token(kind.purpose(), &plain)
+            .into_exposed()
     }
 
     /// Opens text made by [`Lockbox::seal_for_session`] for the same session and
@@ -327,13 +329,13 @@ mod tests {
 
     #[test]
     fn session_secrets_are_not_bearer_tokens() {
-        let s = format!(
-            "{SESSION_PREFIX}{}",
-            &generate_token()[TOKEN_PREFIX.len()..]
-        );
+        let (a, b) = (generate_token(), generate_token());
+        // EXPOSE: the test builds a session secret the way sign_in does.
+        let s = format!("{SESSION_PREFIX}{}", &a.expose()[TOKEN_PREFIX.len()..]);
         assert!(looks_like_session(&s));
         assert!(!lockbox_crypto::looks_like_token(&s));
-        assert!(!looks_like_session(&generate_token()));
+        // EXPOSE: as above.
+        assert!(!looks_like_session(b.expose()));
         assert_ne!(csrf_of(&s), hash_token(&s));
     }
 }

@@ -1,6 +1,7 @@
 //! API tokens: personal tokens (act as their user) and service tokens (act in one
 //! workspace with a fixed role). The plaintext token exists once, in the answer to
-//! its creation; the store keeps its SHA-256.
+//! its creation (a [`Sensitive`](lockbox_core::Sensitive) until it is serialized
+//! there); the store keeps its SHA-256.
 
 use crate::auth::Principal;
 use crate::{store_err, CreatedToken, Lockbox, RequestCtx, TokenInfo};
@@ -35,7 +36,8 @@ impl Lockbox {
         let token = generate_token();
         let row = TokenRow {
             id: random_id(),
-            hash: hash_token(&token),
+            // EXPOSE: only its hash is stored; the token itself goes to the response.
+            hash: hash_token(token.expose()),
             name: name.to_owned(),
             kind: TokenKind::Personal,
             user_id: Some(user.id.clone()),
@@ -148,7 +150,8 @@ impl Lockbox {
         let token = generate_token();
         let row = TokenRow {
             id: random_id(),
-            hash: hash_token(&token),
+            // EXPOSE: only its hash is stored; the token itself goes to the response.
+            hash: hash_token(token.expose()),
             name: name.as_str().to_owned(),
             kind: TokenKind::Service,
             user_id: None,

@@ -1,8 +1,21 @@
 //! What the service hands back: metadata views safe to serialize (they never hold a
 //! value). Times are RFC 3339 strings.
 
+use lockbox_core::sensitive::serialize_exposed;
+use lockbox_core::Sensitive;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// [`serialize_exposed`] for an optional token (absent fields are skipped).
+fn serialize_exposed_opt<S: serde::Serializer>(
+    token: &Option<Sensitive<String>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match token {
+        Some(t) => serialize_exposed(t, serializer),
+        None => serializer.serialize_none(),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SecretMeta {
@@ -82,8 +95,11 @@ pub struct AddedMember {
     pub user: String,
     pub role: &'static str,
     /// The new user's first personal token, shown once; absent for existing users.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_exposed_opt"
+    )]
+    pub token: Option<Sensitive<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,7 +129,8 @@ pub struct CreatedToken {
     pub kind: &'static str,
     pub workspace: Option<String>,
     pub role: Option<&'static str>,
-    pub token: String,
+    #[serde(serialize_with = "serialize_exposed")]
+    pub token: Sensitive<String>,
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub run_as_users: bool,

@@ -53,9 +53,10 @@ pub(crate) async fn backoff(attempt: usize) {
     if attempt < 2 {
         return;
     }
-    let jitter = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos() % 8));
+    // std's per-call random hash keys: a jitter source that reads no clock.
+    let jitter =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), attempt)
+            % 8;
     let ms = (1u64 << attempt.min(6)) + jitter;
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }

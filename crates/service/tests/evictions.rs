@@ -44,7 +44,12 @@ async fn env(ttl: Option<u64>) -> Env {
     let svc = Lockbox::open_with_clock(dir.path(), None, ServiceConfig::default(), clock.clone())
         .await
         .unwrap();
-    let token = svc.bootstrap().await.unwrap().expect("first start");
+    let token = svc
+        .bootstrap()
+        .await
+        .unwrap()
+        .expect("first start")
+        .into_exposed();
     let owner = svc.authenticate(&token).await.unwrap();
     let ctx = RequestCtx::default();
     // Settings first: a workspace's settings change evicts its caches too.
@@ -73,7 +78,7 @@ async fn env(ttl: Option<u64>) -> Env {
         .open_run(&owner, "default", None, "manual", None, &ctx)
         .await
         .unwrap();
-    let run = svc.authenticate(&opened.token).await.unwrap();
+    let run = svc.authenticate(opened.token.expose()).await.unwrap();
     let reference = svc
         .run_get_secret(&run, &name("s"), Scope::Workspace, None, &ctx)
         .await

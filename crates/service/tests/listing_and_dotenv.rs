@@ -16,7 +16,12 @@ async fn env() -> (tempfile::TempDir, Lockbox, Principal) {
     let svc = Lockbox::open(dir.path(), None, ServiceConfig::default())
         .await
         .unwrap();
-    let token = svc.bootstrap().await.unwrap().expect("first start");
+    let token = svc
+        .bootstrap()
+        .await
+        .unwrap()
+        .expect("first start")
+        .into_exposed();
     let owner = svc.authenticate(&token).await.unwrap();
     (dir, svc, owner)
 }
@@ -266,7 +271,10 @@ async fn import_previews_without_values_overwrites_on_request_and_export_needs_r
         )
         .await
         .unwrap();
-    let viewer = svc.authenticate(&added.token.unwrap()).await.unwrap();
+    let viewer = svc
+        .authenticate(added.token.unwrap().expose())
+        .await
+        .unwrap();
     let names_only = svc
         .export_secrets(
             &viewer,

@@ -220,7 +220,7 @@ async fn resolve(svc: &Lockbox, token: &str, secret: &str) -> (Vec<String>, Secr
         .open_run(&p, "default", None, "manual", None, &ctx())
         .await
         .unwrap();
-    let rp = svc.authenticate(&run.token).await.unwrap();
+    let rp = svc.authenticate(run.token.expose()).await.unwrap();
     let reference = svc
         .run_get_secret(&rp, &name(secret), Scope::Workspace, None, &ctx())
         .await
@@ -235,7 +235,7 @@ fn text(t: &str) -> SecretValue {
 
 async fn legacy_versions_are_readable_then_converted_by_the_sweep(env: Env) {
     let (svc, store) = env.node().await;
-    let token = svc.bootstrap().await.unwrap().unwrap();
+    let token = svc.bootstrap().await.unwrap().unwrap().into_exposed();
     let (ws, key) = default_key(&env, &*store).await;
     write_legacy(
         &*store,
@@ -351,7 +351,7 @@ async fn legacy_versions_are_readable_then_converted_by_the_sweep(env: Env) {
 
 async fn several_nodes_sweep_at_once_and_convert_each_version_once(env: Env) {
     let (a, store) = env.node().await;
-    let token = a.bootstrap().await.unwrap().unwrap();
+    let token = a.bootstrap().await.unwrap().unwrap().into_exposed();
     let (b, _) = env.node().await;
     let (ws, key) = default_key(&env, &*store).await;
     // More than two batches of legacy versions, written concurrently.
@@ -393,7 +393,7 @@ async fn several_nodes_sweep_at_once_and_convert_each_version_once(env: Env) {
 async fn reencrypt_seals_legacy_versions_as_v2(env: Env) {
     let token = {
         let (svc, store) = env.node().await;
-        let token = svc.bootstrap().await.unwrap().unwrap();
+        let token = svc.bootstrap().await.unwrap().unwrap().into_exposed();
         let (ws, key) = default_key(&env, &*store).await;
         write_legacy(
             &*store,
@@ -446,7 +446,7 @@ async fn reencrypt_seals_legacy_versions_as_v2(env: Env) {
 /// versions: readable, then converted by the sweep.
 async fn an_older_backup_restores_as_legacy_versions(env: Env) {
     let (svc, _) = env.node().await;
-    let token = svc.bootstrap().await.unwrap().unwrap();
+    let token = svc.bootstrap().await.unwrap().unwrap().into_exposed();
     let p = svc.authenticate(&token).await.unwrap();
     for (n, hosts) in [("a", vec![]), ("b", vec!["api.example.com".to_owned()])] {
         let put = PutSecret {
@@ -564,7 +564,7 @@ async fn reveal_any(
 async fn spawn_background_runs_the_sweep() {
     let env = Env::sqlite().await;
     let (svc, store) = env.node().await;
-    let token = svc.bootstrap().await.unwrap().unwrap();
+    let token = svc.bootstrap().await.unwrap().unwrap().into_exposed();
     let (ws, key) = default_key(&env, &*store).await;
     write_legacy(
         &*store,

@@ -31,7 +31,7 @@ async fn an_interrupted_reencryption_resumes_without_a_new_key() {
         let svc = Lockbox::open(dir.path(), None, ServiceConfig::default())
             .await
             .unwrap();
-        let token = svc.bootstrap().await.unwrap().unwrap();
+        let token = svc.bootstrap().await.unwrap().unwrap().into_exposed();
         let p = svc.authenticate(&token).await.unwrap();
         for i in 0..12 {
             let name = SecretName::parse(&format!("s{i}")).unwrap();
@@ -119,7 +119,7 @@ async fn an_interrupted_reencryption_resumes_without_a_new_key() {
             .await
             .unwrap();
         assert_eq!(
-            v.to_json().unwrap(),
+            *v.to_json().unwrap().expose(),
             serde_json::json!(format!("value-{i}"))
         );
     }

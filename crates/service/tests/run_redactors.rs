@@ -22,7 +22,12 @@ async fn env() -> Env {
     let svc = Lockbox::open(dir.path(), None, ServiceConfig::default())
         .await
         .unwrap();
-    let token = svc.bootstrap().await.unwrap().expect("first start");
+    let token = svc
+        .bootstrap()
+        .await
+        .unwrap()
+        .expect("first start")
+        .into_exposed();
     let owner = svc.authenticate(&token).await.unwrap();
     Env {
         _dir: dir,
@@ -74,7 +79,7 @@ impl Env {
             )
             .await
             .unwrap();
-        self.svc.authenticate(&opened.token).await.unwrap()
+        self.svc.authenticate(opened.token.expose()).await.unwrap()
     }
 
     async fn reference(&self, run: &Principal, name: &str) -> String {
@@ -272,7 +277,7 @@ async fn a_deleted_workspace_leaves_no_pattern_sets_behind() {
         .open_run(&e.owner, ws, None, "manual", None, &ctx)
         .await
         .unwrap();
-    let run = e.svc.authenticate(&opened.token).await.unwrap();
+    let run = e.svc.authenticate(opened.token.expose()).await.unwrap();
     let reference = e
         .svc
         .run_get_secret(&run, &name, Scope::Workspace, None, &ctx)

@@ -19,7 +19,12 @@ async fn a_sealed_note_opens_for_its_session_kind_and_lifetime_only() {
     )
     .await
     .unwrap();
-    let token = svc.bootstrap().await.unwrap().expect("first start");
+    let token = svc
+        .bootstrap()
+        .await
+        .unwrap()
+        .expect("first start")
+        .into_exposed();
     let ctx = RequestCtx::default();
     let mine = svc.sign_in(&token, &ctx).await.unwrap().session;
     let other = svc.sign_in(&token, &ctx).await.unwrap().session;

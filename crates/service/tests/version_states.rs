@@ -27,7 +27,12 @@ async fn env() -> Env {
     )
     .await
     .unwrap();
-    let token = svc.bootstrap().await.unwrap().expect("first start");
+    let token = svc
+        .bootstrap()
+        .await
+        .unwrap()
+        .expect("first start")
+        .into_exposed();
     let owner = svc.authenticate(&token).await.unwrap();
     Env {
         _dir: dir,

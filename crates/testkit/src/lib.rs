@@ -82,16 +82,11 @@ pub fn fresh_database_blocking() -> Option<String> {
         .block_on(fresh_database())
 }
 
-/// A random number without a random-number crate: std's per-process random hash
-/// keys, mixed with the time.
+/// A random number without a random-number crate: std's random hash keys (new
+/// for every `RandomState`), over a per-process counter.
 pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.finish()
+    use std::hash::BuildHasher;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::collections::hash_map::RandomState::new()
+        .hash_one(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }

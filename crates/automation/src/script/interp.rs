@@ -13,6 +13,7 @@ use super::host::ScriptHost;
 use super::parse::{parse, BinOp, Builtin, Expr, ExprKind, Pos, Stmt, UnOp};
 use super::{LogLine, ScriptError, ScriptRun};
 use crate::code::Code;
+use lockbox_core::Sensitive;
 use lockbox_redact::{Options, Redactor};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -297,8 +298,9 @@ struct Source {
     /// Nested deeper than one field: cannot be sent as a reference.
     nested: bool,
     kind: LeafKind,
-    /// A string's own characters, a number's or boolean's JSON text.
-    text: String,
+    /// A string's own characters, a number's or boolean's JSON text: wiped when
+    /// the run's interpreter is dropped.
+    text: Sensitive<String>,
 }
 
 enum Stop {
@@ -319,8 +321,8 @@ struct Interp<'h> {
     started: Instant,
     vars: HashMap<String, V>,
     sources: Vec<Source>,
-    /// Every value the run read or wrote, by secret name.
-    known: Vec<(String, Value)>,
+    /// Every value the run read or wrote, by secret name (wiped on drop).
+    known: Vec<(String, Sensitive<Value>)>,
     redactor: Option<Arc<Redactor>>,
     logs: Vec<LogLine>,
     /// Bytes of all log lines so far, before masking.
@@ -551,7 +553,7 @@ impl<'h> Interp<'h> {
     }
 
     fn remember(&mut self, name: &str, value: Value) {
-        self.known.push((name.to_owned(), value));
+        self.known.push((name.to_owned(), Sensitive::new(value)));
         self.redactor = None;
     }
 
@@ -563,8 +565,12 @@ impl<'h> Interp<'h> {
         if self.redactor.is_none() {
             // Every form of every value and leaf (numbers and booleans too; a
             // value pasted into a URL by the `url` crate, percent-encoded or not).
-            let refs: Vec<(&str, &Value)> =
-                self.known.iter().map(|(n, v)| (n.as_str(), v)).collect();
+            let refs: Vec<(&str, &Value)> = self
+                .known
+                .iter()
+                // EXPOSE: handed to the local redactor, which only ever masks them.
+                .map(|(n, v)| (n.as_str(), v.expose()))
+                .collect();
             self.redactor = Some(Arc::new(Redactor::with_json(&refs, Options::default())));
         }
         match &self.redactor {
@@ -596,7 +602,8 @@ impl<'h> Interp<'h> {
             match seg {
                 Seg::Plain(p) => out.push_str(p),
                 Seg::Secret { src, quoted } => {
-                    let text = &self.sources[*src].text;
+                    // EXPOSE: for the local scrub only, never shown.
+                    let text = self.sources[*src].text.expose();
                     if *quoted {
                         out.push_str(&serde_json::to_string(text).unwrap_or_default());
                     } else {
@@ -616,7 +623,8 @@ impl<'h> Interp<'h> {
             V::Num(n) => num_json(*n),
             V::Str(t) => Value::String(self.plaintext(t)),
             V::Secret(src) => {
-                let text = &self.sources[*src].text;
+                // EXPOSE: for the local scrub only, never shown.
+                let text = self.sources[*src].text.expose();
                 serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone()))
             }
             V::Arr(a) => Value::Array(a.iter().map(|x| self.plaintext_json(x)).collect()),
@@ -799,7 +807,7 @@ impl<'h> Interp<'h> {
             reference,
             nested,
             kind,
-            text,
+            text: Sensitive::new(text),
         });
         self.sources.len() - 1
     }

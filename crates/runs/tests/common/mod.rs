@@ -110,7 +110,12 @@ impl Env {
                 .await
                 .unwrap(),
         );
-        let owner_token = svc.bootstrap().await.unwrap().expect("first start");
+        let owner_token = svc
+            .bootstrap()
+            .await
+            .unwrap()
+            .expect("first start")
+            .into_exposed();
         let owner = svc.authenticate(&owner_token).await.unwrap();
         let egress = Arc::new(Executor::new(EgressPolicy {
             allow_private: true,

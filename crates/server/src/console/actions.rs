@@ -768,7 +768,8 @@ pub async fn add_member(
                     ),
                     None => format!("Added '{}' as {}.", added.user, added.role),
                 }),
-                token: added.token,
+                // The console's notice seals it for this session's next page.
+                token: added.token.map(lockbox_core::Sensitive::into_exposed),
                 ..Notice::default()
             },
             StatusCode::OK,
@@ -896,7 +897,7 @@ pub async fn create_token(
                     t.name,
                     t.role.unwrap_or("")
                 )),
-                token: Some(t.token),
+                token: Some(t.token.into_exposed()),
                 ..Notice::default()
             },
             StatusCode::OK,

@@ -399,8 +399,9 @@ impl KvRequest<'_> {
         let doc = value.to_json()?;
         drop(value);
         let mut warnings = Vec::new();
-        let keys = match &doc {
-            Value::Object(_) => subkeys_of(&doc, depth, 1),
+        // EXPOSE: only the value's key structure leaves (subkeys), never a leaf.
+        let keys = match doc.expose() {
+            obj @ Value::Object(_) => subkeys_of(obj, depth, 1),
             _ => {
                 warnings.push(NOT_AN_OBJECT_WARNING.to_owned());
                 json!({"value": null})

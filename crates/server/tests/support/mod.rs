@@ -78,7 +78,8 @@ impl TestServer {
         let owner = server
             .init_token
             .clone()
-            .expect("first start makes an owner token");
+            .expect("first start makes an owner token")
+            .into_exposed();
         let url = server.url();
         TestServer {
             server: Some(server),

@@ -211,7 +211,7 @@ impl Lockbox {
                 return Ok(None);
             };
             let old = self.open_version(&t.ws, &row, &v).await?;
-            let mut doc = Sensitive::new(old.to_json()?);
+            let mut doc = old.to_json()?;
             drop(old);
             // EXPOSE: the patch edits the value in place; it stays in `doc`, wiped on drop.
             let current = doc.expose_mut();

@@ -234,10 +234,7 @@ async fn migrate_locked(client: &mut Client, schema: Option<&str>) -> Result<(),
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = i32::try_from(i + 1).expect("few migrations");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now = lockbox_core::Clock::now(&lockbox_core::SystemClock).millis();
         let tx = client.transaction().await?;
         tx.batch_execute(&sql.replace("{GENESIS}", GENESIS)).await?;
         tx.execute(
