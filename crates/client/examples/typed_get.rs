@@ -16,7 +16,7 @@ struct Token {
 }
 
 #[tokio::main]
-async fn main() -> lockbox_client::Result<()> {
+pub async fn main() -> lockbox_client::Result<()> {
     let secrets = Client::from_env()?.secrets("default");
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -159,8 +159,31 @@ impl Error {
         err: &serde_path_to_error::Error<serde_json::Error>,
     ) -> Error {
         let inner = err.inner();
-        let path = err.path().to_string();
-        let at = if path == "." {
+        // The key of a field the type does not know is input, not a name the
+        // type gave: the path stops at the object that held it.
+        let unknown_key = inner.to_string().starts_with("unknown field");
+        let segments: Vec<_> = err.path().iter().collect();
+        let keep = segments.len() - usize::from(unknown_key && !segments.is_empty());
+        let mut path = String::new();
+        for segment in &segments[..keep] {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                serde_path_to_error::Segment::Enum { variant } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(variant);
+                }
+                serde_path_to_error::Segment::Unknown => path.push_str(".?"),
+            }
+        }
+        let at = if path.is_empty() {
             String::new()
         } else {
             format!(" at `{path}`")

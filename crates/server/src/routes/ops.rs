@@ -1,5 +1,6 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI
-//! document, and the metrics middleware.
+//! document (its schemas are the wire crate's types, `lockbox-wire`), and the
+//! metrics middleware.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -175,7 +176,9 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::runs::delete,
         crate::routes::runs::fetch,
         crate::routes::runs::redact,
-    )
+    ),
+    // Every error answer's body (`docs/api.md`, "Errors").
+    components(schemas(lockbox_wire::ErrorBody))
 )]
 pub struct ApiDoc;
 
