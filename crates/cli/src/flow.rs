@@ -45,7 +45,8 @@ pub async fn run(g: &Global, args: FlowRunArgs) -> Result<ExitCode> {
                 .open_run(&g.workspace, args.user.as_deref(), &args.trigger, None)
                 .await?;
             Box::new(
-                RemoteModule::new(&g.addr, &run.token)
+                // EXPOSE: the run token goes to the module that calls the run API with it.
+                RemoteModule::new(&g.addr, run.token.expose())
                     .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?,
             )
         }

@@ -233,6 +233,7 @@ async fn secret_set(g: &Global, c: &Client, scope: Scope, args: SetArgs) -> Resu
         ttl: args.ttl,
         if_match: args.if_match,
         create_only: false,
+        allowed_hosts: None,
         labels: if args.labels.is_empty() {
             None
         } else {
@@ -276,7 +277,8 @@ pub async fn token(g: &Global, cmd: TokenCmd) -> Result<ExitCode> {
             if g.json {
                 print_json(&created)?;
             } else {
-                println!("{}", created.token);
+                // EXPOSE: a new token is printed once, on stdout, for its holder.
+                println!("{}", created.token.expose());
                 let place = match (&created.workspace, &created.role) {
                     (Some(ws), Some(role)) => format!(" as {role} in workspace {ws}"),
                     _ => String::new(),
@@ -370,7 +372,8 @@ pub async fn member(g: &Global, cmd: MemberCmd) -> Result<ExitCode> {
             } else {
                 eprintln!("added {} to {ws} as {}", added.user, added.role);
                 if let Some(token) = &added.token {
-                    println!("{token}");
+                    // EXPOSE: a new user's token is printed once, for its holder.
+                    println!("{}", token.expose());
                     eprintln!(
                         "{} is a new user: above is their token; it is shown only once, hand it over now",
                         added.user

@@ -5,7 +5,7 @@
 use lockbox_client::Client;
 
 #[tokio::main]
-async fn main() -> lockbox_client::Result<()> {
+pub async fn main() -> lockbox_client::Result<()> {
     let secrets = Client::from_env()?.secrets("default");
     if secrets.delete("authToken").await? {
         println!("deleted");

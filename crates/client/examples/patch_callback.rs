@@ -4,6 +4,10 @@
 //! The callback may run more than once (it runs again whenever another writer got in
 //! first), so it only computes the new value from the one it is given.
 //!
+//! The counter lives in its own secret, `tokenRateLimit`: `token` is the
+//! `typed_get` example's `{value, expiration}`, and one name holding two shapes is
+//! what made `typed_get` fail after this example.
+//!
 //! Run with `LOCKBOX_ADDR` and `LOCKBOX_TOKEN` set:
 //! `cargo run -p lockbox-client --example patch_callback`.
 
@@ -21,7 +25,7 @@ struct TokenRateLimit {
 #[tokio::main]
 // An SDK user's program reads its own clock; Lockbox's rule (clippy.toml) is for Lockbox.
 #[allow(clippy::disallowed_methods)]
-async fn main() -> lockbox_client::Result<()> {
+pub async fn main() -> lockbox_client::Result<()> {
     let secrets = Client::from_env()?.secrets("default");
     let current_hour = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -29,7 +33,7 @@ async fn main() -> lockbox_client::Result<()> {
     let api_call_cost = 5;
 
     let now = secrets
-        .patch_with("token", |value: Option<TokenRateLimit>| {
+        .patch_with("tokenRateLimit", |value: Option<TokenRateLimit>| {
             let mut value = value.unwrap_or(TokenRateLimit {
                 counter: 0,
                 hour: current_hour,

@@ -19,7 +19,7 @@ async fn authenticate(site_id: u64) -> String {
 }
 
 #[tokio::main]
-async fn main() -> lockbox_client::Result<()> {
+pub async fn main() -> lockbox_client::Result<()> {
     let secrets = Client::from_env()?.secrets("default");
 
     let site_id = 123;

@@ -18,7 +18,7 @@ struct Token {
 #[tokio::main]
 // An SDK user's program reads its own clock; Lockbox's rule (clippy.toml) is for Lockbox.
 #[allow(clippy::disallowed_methods)]
-async fn main() -> lockbox_client::Result<()> {
+pub async fn main() -> lockbox_client::Result<()> {
     let secrets = Client::from_env()?.secrets("default");
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -3,60 +3,16 @@
 
 use crate::client::{seg, Call, Client};
 use crate::error::Result;
-use crate::types::{
-    AddedMember, AuditPage, CreatedToken, Me, Member, MemberRole, OpenedRun, Settings,
-    SettingsPatch, TokenInfo, WorkspaceInfo,
-};
 use lockbox_core::Role;
+use lockbox_wire::{
+    AddMemberBody, AddedMember, AuditPage, CreateTokenBody, CreateWorkspaceBody, CreatedToken, Me,
+    Member, MemberList, RoleBody, Settings, SettingsPatch, TokenDefaults, TokenInfo, TokenList,
+    UpdateTokenBody, WorkspaceInfo, WorkspaceList,
+};
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
-
-#[derive(Deserialize)]
-struct WorkspacesBody {
-    workspaces: Vec<WorkspaceInfo>,
-}
-
-#[derive(Serialize)]
-struct NameBody<'a> {
-    name: &'a str,
-}
-
-#[derive(Deserialize)]
-struct MembersBody {
-    members: Vec<Member>,
-}
-
-#[derive(Serialize)]
-struct AddMemberBody<'a> {
-    user: &'a str,
-    role: &'static str,
-}
-
-#[derive(Serialize)]
-struct RoleBody {
-    role: &'static str,
-}
-
-#[derive(Serialize)]
-struct CreateTokenBody<'a> {
-    name: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    workspace: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    run_as_users: bool,
-}
-
-#[derive(Deserialize)]
-struct TokensBody {
-    tokens: Vec<TokenInfo>,
-}
 
 impl Client {
-    fn workspace_path(ws: &str) -> Result<String> {
+    pub(crate) fn workspace_path(ws: &str) -> Result<String> {
         Ok(format!("/v1/workspaces/{}", seg("workspace", ws)?))
     }
 
@@ -64,7 +20,7 @@ impl Client {
 
     /// `GET /v1/workspaces`: the workspaces the caller belongs to, with its role.
     pub async fn list_workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
-        let body: WorkspacesBody = self
+        let body: WorkspaceList = self
             .send_json(
                 "list workspaces",
                 Call::new(Method::GET, "/v1/workspaces".into()),
@@ -75,7 +31,9 @@ impl Client {
 
     /// `POST /v1/workspaces`: the caller becomes its owner.
     pub async fn create_workspace(&self, name: &str) -> Result<WorkspaceInfo> {
-        let call = Call::new(Method::POST, "/v1/workspaces".into()).json(&NameBody { name })?;
+        let call = Call::new(Method::POST, "/v1/workspaces".into()).json(&CreateWorkspaceBody {
+            name: name.to_owned(),
+        })?;
         self.send_json("create workspace", call).await
     }
 
@@ -112,7 +70,7 @@ impl Client {
             Method::GET,
             format!("{}/members", Self::workspace_path(ws)?),
         );
-        let body: MembersBody = self.send_json("list members", call).await?;
+        let body: MemberList = self.send_json("list members", call).await?;
         Ok(body.members)
     }
 
@@ -124,21 +82,21 @@ impl Client {
             format!("{}/members", Self::workspace_path(ws)?),
         )
         .json(&AddMemberBody {
-            user,
-            role: role.as_str(),
+            user: user.to_owned(),
+            role: role.as_str().to_owned(),
         })?;
         self.send_json("add member", call).await
     }
 
     /// `PUT /v1/workspaces/{ws}/members/{user}`: changes a member's role.
-    pub async fn set_member_role(&self, ws: &str, user: &str, role: Role) -> Result<MemberRole> {
+    pub async fn set_member_role(&self, ws: &str, user: &str, role: Role) -> Result<Member> {
         let path = format!(
             "{}/members/{}",
             Self::workspace_path(ws)?,
             seg("user", user)?
         );
         let call = Call::new(Method::PUT, path).json(&RoleBody {
-            role: role.as_str(),
+            role: role.as_str().to_owned(),
         })?;
         self.send_json("set member role", call).await
     }
@@ -180,9 +138,9 @@ impl Client {
         run_as_users: bool,
     ) -> Result<CreatedToken> {
         let body = CreateTokenBody {
-            name,
-            workspace: Some(ws),
-            role: Some(role.as_str()),
+            name: name.to_owned(),
+            workspace: Some(ws.to_owned()),
+            role: Some(role.as_str().to_owned()),
             ttl,
             run_as_users,
         };
@@ -197,11 +155,9 @@ impl Client {
         ttl: Option<u64>,
     ) -> Result<CreatedToken> {
         let body = CreateTokenBody {
-            name,
-            workspace: None,
-            role: None,
+            name: name.to_owned(),
             ttl,
-            run_as_users: false,
+            ..CreateTokenBody::default()
         };
         let call = Call::new(Method::POST, "/v1/tokens".into()).json(&body)?;
         self.send_json("create token", call).await
@@ -210,7 +166,7 @@ impl Client {
     /// `GET /v1/tokens[?workspace=]`.
     pub async fn list_tokens(&self, workspace: Option<&str>) -> Result<Vec<TokenInfo>> {
         let call = Call::new(Method::GET, "/v1/tokens".into()).query_opt("workspace", workspace);
-        let body: TokensBody = self.send_json("list tokens", call).await?;
+        let body: TokenList = self.send_json("list tokens", call).await?;
         Ok(body.tokens)
     }
 
@@ -220,38 +176,22 @@ impl Client {
         self.send_unit(Call::new(Method::DELETE, path)).await
     }
 
+    /// `PATCH /v1/tokens/{id}`: the workspace a personal token addresses when a
+    /// call names none (the Vault API without `X-Vault-Namespace`); `None` goes
+    /// back to the user's oldest membership.
+    pub async fn set_token_default_workspace(
+        &self,
+        id: &str,
+        workspace: Option<&str>,
+    ) -> Result<TokenDefaults> {
+        let path = format!("/v1/tokens/{}", seg("token id", id)?);
+        let call = Call::new(Method::PATCH, path).json(&UpdateTokenBody {
+            default_workspace: workspace.map(str::to_owned),
+        })?;
+        self.send_json("token default workspace", call).await
+    }
+
     /// `GET /v1/me`: who the caller is and where it may act.
-    /// `POST /v1/runs`: opens an automation run (owner/admin) and returns its
-    /// token (`lbr_…`, shown once) for the run API.
-    pub async fn open_run(
-        &self,
-        ws: &str,
-        user: Option<&str>,
-        trigger: &str,
-        ttl: Option<u64>,
-    ) -> Result<OpenedRun> {
-        let body =
-            serde_json::json!({"workspace": ws, "user": user, "trigger": trigger, "ttl": ttl});
-        let call = Call::new(Method::POST, "/v1/runs".into()).json(&body)?;
-        self.send_json("open run", call).await
-    }
-
-    /// `POST /v1/workspaces/{ws}/scripts/run`: runs a seed 000 script on the server
-    /// as a run of the workspace; answers `{status, logs, message}` (redacted).
-    pub async fn run_script(
-        &self,
-        ws: &str,
-        source: &str,
-        request: Option<&serde_json::Value>,
-        user: Option<&str>,
-        trigger: Option<&str>,
-    ) -> Result<serde_json::Value> {
-        let body = serde_json::json!({"source": source, "request": request, "user": user, "trigger": trigger});
-        let path = format!("{}/scripts/run", Self::workspace_path(ws)?);
-        let call = Call::new(Method::POST, path).json(&body)?;
-        self.send_json("run script", call).await
-    }
-
     pub async fn me(&self) -> Result<Me> {
         self.send_json("me", Call::new(Method::GET, "/v1/me".into()))
             .await
@@ -271,5 +211,19 @@ impl Client {
             .query_opt("limit", limit)
             .query_opt("before", before);
         self.send_json("audit", call).await
+    }
+
+    /// `GET /v1/audit`: rows that belong to no workspace and the caller may see
+    /// (its own account rows; the deployment's for an owner of a workspace).
+    /// People only; newest first, like [`Client::audit`].
+    pub async fn account_audit(
+        &self,
+        limit: Option<u32>,
+        before: Option<i64>,
+    ) -> Result<AuditPage> {
+        let call = Call::new(Method::GET, "/v1/audit".into())
+            .query_opt("limit", limit)
+            .query_opt("before", before);
+        self.send_json("account audit", call).await
     }
 }

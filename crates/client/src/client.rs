@@ -6,7 +6,7 @@
 //! [`Client`] shares it.
 
 use crate::encode::encode_path_segment;
-use crate::error::{api_error, Error, Result};
+use crate::error::{api_error, decode_json, Error, Result};
 use lockbox_core::Scope;
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, IF_MATCH};
 use reqwest::{Method, StatusCode};
@@ -206,6 +206,12 @@ impl Call {
         Ok(self)
     }
 
+    /// A body sent as it is (a flow's YAML).
+    pub(crate) fn raw(mut self, bytes: Vec<u8>, content_type: &'static str) -> Call {
+        self.body = Some((bytes, content_type));
+        self
+    }
+
     pub(crate) fn if_match(mut self, version: Option<u64>) -> Call {
         self.if_match = version;
         self
@@ -263,6 +269,23 @@ impl Client {
             builder = builder.ca_cert_file(ca);
         }
         Ok(builder)
+    }
+
+    /// The same server, connection pool and settings, authenticating with
+    /// another token: a run's token from [`Client::open_run`] for the run API.
+    pub fn with_token(&self, token: &str) -> Result<Client> {
+        if token.is_empty() {
+            return Err(Error::Config("no token".into()));
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::Config("the token holds characters not allowed in a header".into())
+        })?;
+        auth.set_sensitive(true);
+        Ok(Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            auth,
+        })
     }
 
     /// The server address this client talks to.
@@ -342,10 +365,11 @@ impl Client {
         }
     }
 
-    /// Sends `call` and decodes the 2xx body as `T`.
+    /// Sends `call` and decodes the 2xx body as `T`; a body that does not fit
+    /// names the field that failed.
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, what: &str, call: Call) -> Result<T> {
         let (_, body) = self.send(call).await?;
-        serde_json::from_slice(&body).map_err(|e| Error::decode(what, &e))
+        decode_json(what, &body)
     }
 
     /// Sends `call` and accepts any 2xx answer, ignoring its body

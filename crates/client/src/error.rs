@@ -2,18 +2,73 @@
 //! (`{"error": "<code>", "message": "<text>", "request_id": "<id>"}`) into it.
 //!
 //! Nothing here formats a response body that could hold a secret value: decode
-//! errors report only where the JSON went wrong, never the text around it.
+//! errors name the type and the field path that failed and what kind of JSON was
+//! found there, never the text itself.
 
 use lockbox_core::ErrorCode;
+use std::fmt;
+
+/// An error code as the server sent it: one this SDK knows, or a newer one kept
+/// as its text (never folded into another code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCode {
+    Known(ErrorCode),
+    /// A code this version of the SDK does not know (a newer server's).
+    Unknown(String),
+}
+
+impl ApiCode {
+    /// Reads a code as sent.
+    pub fn parse(text: &str) -> ApiCode {
+        match ErrorCode::parse(text) {
+            Some(code) => ApiCode::Known(code),
+            None => ApiCode::Unknown(text.to_owned()),
+        }
+    }
+
+    /// The code as sent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ApiCode::Known(code) => code.as_str(),
+            ApiCode::Unknown(text) => text,
+        }
+    }
+
+    /// The known code, if it is one.
+    pub fn known(&self) -> Option<ErrorCode> {
+        match self {
+            ApiCode::Known(code) => Some(*code),
+            ApiCode::Unknown(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ApiCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<ErrorCode> for ApiCode {
+    fn from(code: ErrorCode) -> Self {
+        ApiCode::Known(code)
+    }
+}
+
+impl PartialEq<ErrorCode> for ApiCode {
+    fn eq(&self, other: &ErrorCode) -> bool {
+        self.known() == Some(*other)
+    }
+}
 
 /// Everything a [`crate::Client`] call can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The server answered with an error status. `code` is the stable machine code
-    /// (an unknown code string becomes [`ErrorCode::Internal`]).
+    /// (a code this SDK does not know stays [`ApiCode::Unknown`]).
     #[error("{code}: {message}")]
     Api {
-        code: ErrorCode,
+        code: ApiCode,
         message: String,
         status: u16,
         request_id: Option<String>,
@@ -32,10 +87,18 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The API error code, for [`Error::Api`] only.
+    /// The API error code, for [`Error::Api`] with a code this SDK knows.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Api { code, .. } => Some(*code),
+            Error::Api { code, .. } => code.known(),
+            _ => None,
+        }
+    }
+
+    /// The API error code as sent (known or not), for [`Error::Api`] only.
+    pub fn api_code(&self) -> Option<&ApiCode> {
+        match self {
+            Error::Api { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -57,7 +120,7 @@ impl Error {
     }
 
     /// The code as printed by tools: the API code, or `transport`/`decode`/`config`.
-    pub fn code_str(&self) -> &'static str {
+    pub fn code_str(&self) -> &str {
         match self {
             Error::Api { code, .. } => code.as_str(),
             Error::Transport(_) => "transport",
@@ -89,16 +152,116 @@ impl Error {
         Error::Transport(text)
     }
 
-    /// A body that did not decode. Only the position and category are kept: the
-    /// serde message can quote the offending text, which might be a secret.
-    pub(crate) fn decode(what: &str, err: &serde_json::Error) -> Error {
+    /// A body that did not decode as `T`: names `what`, the type, the path of
+    /// the field that failed and what was wrong, never the text found there.
+    pub(crate) fn decode<T>(
+        what: &str,
+        err: &serde_path_to_error::Error<serde_json::Error>,
+    ) -> Error {
+        let inner = err.inner();
+        // The key of a field the type does not know is input, not a name the
+        // type gave: the path stops at the object that held it.
+        let unknown_key = inner.to_string().starts_with("unknown field");
+        let segments: Vec<_> = err.path().iter().collect();
+        let keep = segments.len() - usize::from(unknown_key && !segments.is_empty());
+        let mut path = String::new();
+        for segment in &segments[..keep] {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                serde_path_to_error::Segment::Enum { variant } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(variant);
+                }
+                serde_path_to_error::Segment::Unknown => path.push_str(".?"),
+            }
+        }
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
         Error::Decode(format!(
-            "{what}: unexpected response body ({:?} error at line {} column {})",
-            err.classify(),
-            err.line(),
-            err.column()
+            "{what}: cannot read it as {}{at}: {} (line {} column {})",
+            short_type_name::<T>(),
+            safe_serde_message(inner),
+            inner.line(),
+            inner.column()
         ))
     }
+}
+
+/// Decodes `bytes` as `T`, tracking the path so an error can name the field.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de)
+        .map_err(|e| Error::decode::<T>(what, &e))?;
+    de.end().map_err(|e| {
+        Error::Decode(format!(
+            "{what}: trailing characters after the JSON (line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok(value)
+}
+
+/// `my_app::Token` for `my_app::Token` and `Option<my_app::Token>` alike: the
+/// type's own name with its module path trimmed to the last two parts.
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    full.split(['<', '>', ',', ' '])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let parts: Vec<&str> = part.split("::").collect();
+            parts[parts.len().saturating_sub(2)..].join("::")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// serde's message without the input it quotes: `invalid type: string "…",
+/// expected u64` becomes `invalid type: string, expected u64`; a field or variant
+/// name the type does not know is left out (it is input, and could be secret);
+/// `missing field `value`` names the type's own field and stays.
+fn safe_serde_message(err: &serde_json::Error) -> String {
+    let full = err.to_string();
+    // serde_json appends " at line L column C"; the caller adds the position.
+    let msg = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let kind = rest
+                .split([' ', ','])
+                .next()
+                .unwrap_or("value")
+                .trim_end_matches(':');
+            let expected = rest.rfind(", expected ").map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    if msg.starts_with("missing field ")
+        || msg.starts_with("invalid length ")
+        || msg.starts_with("duplicate field ")
+    {
+        return msg.to_owned();
+    }
+    if msg.starts_with("unknown field") {
+        return "a field the type does not have".to_owned();
+    }
+    if msg.starts_with("unknown variant") {
+        return "a variant the type does not have".to_owned();
+    }
+    format!("{:?} error", err.classify()).to_lowercase()
 }
 
 /// The code a bare status implies, for error answers without a Lockbox body
@@ -122,7 +285,9 @@ fn code_for_status(status: u16) -> ErrorCode {
 }
 
 /// Builds [`Error::Api`] from an error answer: its status, its body and the
-/// `x-request-id` header (used when the body carries no id).
+/// `x-request-id` header (used when the body carries no id). A body without a
+/// Lockbox error object (a proxy's page, a `HEAD` answer) keeps the code the
+/// status implies.
 pub(crate) fn api_error(status: u16, body: &[u8], header_request_id: Option<String>) -> Error {
     // Read as a generic object, each field optional, so a proxy's or an older
     // server's answer still yields an error (a typed struct would also accept arrays).
@@ -137,7 +302,7 @@ pub(crate) fn api_error(status: u16, body: &[u8], header_request_id: Option<Stri
     let (error, message) = (field("error"), field("message"));
     if error.is_none() && message.is_none() {
         return Error::Api {
-            code: code_for_status(status),
+            code: code_for_status(status).into(),
             message: format!("HTTP {status} without a Lockbox error body"),
             status,
             request_id: header_request_id,
@@ -145,8 +310,8 @@ pub(crate) fn api_error(status: u16, body: &[u8], header_request_id: Option<Stri
     }
     Error::Api {
         code: match error.as_deref() {
-            Some(s) => ErrorCode::parse(s).unwrap_or(ErrorCode::Internal),
-            None => code_for_status(status),
+            Some(s) => ApiCode::parse(s),
+            None => code_for_status(status).into(),
         },
         message: message.unwrap_or_else(|| format!("HTTP {status}")),
         status,
@@ -165,7 +330,7 @@ mod tests {
         assert_eq!(
             err,
             Error::Api {
-                code: ErrorCode::VersionMismatch,
+                code: ErrorCode::VersionMismatch.into(),
                 message: "secret 'a' is at version 4".into(),
                 status: 412,
                 request_id: Some("req-1".into()),
@@ -189,13 +354,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_code_is_internal() {
+    fn unknown_codes_are_kept_as_sent() {
         let err = api_error(
             418,
             br#"{"error":"teapot","message":"short and stout"}"#,
             None,
         );
-        assert_eq!(err.code(), Some(ErrorCode::Internal));
+        assert_eq!(err.code(), None);
+        assert_eq!(err.api_code(), Some(&ApiCode::Unknown("teapot".into())));
+        assert_eq!(err.code_str(), "teapot");
+        assert_eq!(err.to_string(), "teapot: short and stout");
         assert_eq!(err.status(), Some(418));
         assert_eq!(err.request_id(), None);
     }
@@ -230,10 +398,61 @@ mod tests {
 
     #[test]
     fn decode_errors_never_quote_the_body() {
-        let err = serde_json::from_str::<u64>(r#""hunter2-secret""#).unwrap_err();
-        let e = Error::decode("reveal", &err);
+        let e = decode_json::<u64>("reveal", br#""hunter2-secret""#).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(
+            e.to_string().contains("invalid type: string, expected u64"),
+            "{e}"
+        );
         assert_eq!(e.code(), None);
         assert_eq!(e.code_str(), "decode");
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            n: u64,
+        }
+        let e = decode_json::<std::collections::BTreeMap<String, Inner>>(
+            "m",
+            br#"{"k": {"n": "hunter2-secret"}}"#,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            n: u64,
+        }
+        let e = decode_json::<Strict>("m", br#"{"hunter2-secret": 1}"#).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn decode_errors_name_the_type_and_the_field() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Token {
+            value: String,
+            expiration: u64,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            tokens: Vec<Token>,
+        }
+        let e = decode_json::<Token>("secret value", br#"{"counter":5,"hour":1,"token":"t"}"#)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("Token"), "{text}");
+        assert!(text.contains("missing field `value`"), "{text}");
+        let e = decode_json::<Outer>("x", br#"{"tokens":[{"value":"v","expiration":"soon"}]}"#)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("at `tokens[0].expiration`"), "{text}");
+        assert!(
+            text.contains("invalid type: string, expected u64"),
+            "{text}"
+        );
+        assert!(!text.contains("soon"), "{text}");
     }
 }

@@ -6,58 +6,14 @@
 //! [`SecretValue`], which redacts itself when printed.
 
 use crate::client::{seg, Call, Client};
-use crate::error::{Error, Result};
-use crate::types::{
-    DescriptionUpdate, PutOptions, PutOutcome, SecretList, SecretMeta, SecretSettingsPatch,
-    VersionInfo,
+use crate::error::{decode_json, Error, Result};
+use crate::types::{DescriptionUpdate, PutOptions, PutOutcome};
+use lockbox_core::{Scope, SecretValue, Sensitive};
+use lockbox_wire::{
+    PutBody, RenameBody, Revealed, RollbackBody, SecretMeta, SecretPage, SecretSettingsPatch,
+    VersionInfo, VersionList, VersionsBody,
 };
-use lockbox_core::{Scope, SecretValue};
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// `PUT /secrets/{name}` body.
-#[derive(Serialize)]
-struct PutBody<'a> {
-    value: &'a serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    visibility: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    labels: Option<&'a BTreeMap<String, String>>,
-}
-
-/// `POST /secrets/{name}/reveal` answer. Decoded straight into the redacting wrapper's
-/// input; not `Debug`, so it cannot be printed by accident.
-#[derive(Deserialize)]
-struct RevealBody {
-    value: serde_json::Value,
-    version: u64,
-}
-
-#[derive(Deserialize)]
-struct VersionsBody {
-    versions: Vec<VersionInfo>,
-}
-
-/// `POST /secrets/{name}/versions/{op}` body.
-#[derive(Serialize)]
-struct VersionNumbers<'a> {
-    versions: &'a [u64],
-}
-
-#[derive(Serialize)]
-struct RollbackBody {
-    version: u64,
-}
-
-#[derive(Serialize)]
-struct RenameBody<'a> {
-    name: &'a str,
-}
 
 impl Client {
     fn secrets_path(ws: &str) -> Result<String> {
@@ -83,15 +39,17 @@ impl Client {
         opts: &PutOptions,
     ) -> Result<PutOutcome> {
         let body = PutBody {
-            value,
+            // The copy is wiped when the body is dropped, right after encoding.
+            value: Sensitive::new(value.clone()),
             description: match &opts.description {
                 DescriptionUpdate::Keep => None,
-                DescriptionUpdate::Set(text) => Some(text),
-                DescriptionUpdate::Clear => Some(""),
+                DescriptionUpdate::Set(text) => Some(text.clone()),
+                DescriptionUpdate::Clear => Some(String::new()),
             },
-            visibility: opts.visibility.map(|v| v.as_str()),
+            visibility: opts.visibility.map(|v| v.as_str().to_owned()),
             ttl: opts.ttl,
-            labels: opts.labels.as_ref(),
+            allowed_hosts: opts.allowed_hosts.clone(),
+            labels: opts.labels.clone(),
         };
         let call = Call::new(Method::PUT, Self::secret_path(ws, name)?)
             .scope(scope)
@@ -99,8 +57,7 @@ impl Client {
             .create_only(opts.create_only)
             .json(&body)?;
         let (status, bytes) = self.send(call).await?;
-        let meta: SecretMeta =
-            serde_json::from_slice(&bytes).map_err(|e| Error::decode("put secret", &e))?;
+        let meta: SecretMeta = decode_json("put secret", &bytes)?;
         Ok(PutOutcome {
             created: status == StatusCode::CREATED,
             meta,
@@ -114,11 +71,20 @@ impl Client {
     }
 
     /// `HEAD /secrets/{name}`: `true` on 200, `false` on 404, an error otherwise.
+    ///
+    /// A `HEAD` answer has no body, so any other error (a wrong token's 401, a
+    /// 403) is asked again as a `GET` of the metadata, whose answer carries the
+    /// server's error code and message.
     pub async fn secret_exists(&self, ws: &str, scope: Scope, name: &str) -> Result<bool> {
         let call = Call::new(Method::HEAD, Self::secret_path(ws, name)?).scope(scope);
         match self.send(call).await {
             Ok(_) => Ok(true),
             Err(Error::Api { status: 404, .. }) => Ok(false),
+            Err(Error::Api { .. }) => match self.get_secret(ws, scope, name).await {
+                Ok(_) => Ok(true),
+                Err(Error::Api { status: 404, .. }) => Ok(false),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     }
@@ -207,11 +173,14 @@ impl Client {
         )
         .scope(scope)
         .query_opt("version", version);
-        let (_, bytes) = self.send(call).await?;
-        let body: RevealBody =
-            serde_json::from_slice(&bytes).map_err(|e| Error::decode("reveal", &e))?;
-        drop(bytes);
-        let encoded = serde_json::to_vec(&body.value).map_err(|e| Error::decode("reveal", &e))?;
+        let (_, mut bytes) = self.send(call).await?;
+        let decoded = decode_json::<Revealed>("reveal", &bytes);
+        // The answer's bytes hold the plaintext too: wipe them before letting go.
+        lockbox_core::Wipe::wipe(&mut bytes);
+        let body = decoded?;
+        // EXPOSE: re-encoded straight into the redacting, wiping SecretValue.
+        let encoded = serde_json::to_vec(body.value.expose())
+            .map_err(|_| Error::Decode("reveal: the value does not re-encode as JSON".into()))?;
         Ok((SecretValue::from_json_bytes(encoded), body.version))
     }
 
@@ -222,7 +191,7 @@ impl Client {
             format!("{}/versions", Self::secret_path(ws, name)?),
         )
         .scope(scope);
-        let body: VersionsBody = self.send_json("versions", call).await?;
+        let body: VersionList = self.send_json("versions", call).await?;
         Ok(body.versions)
     }
 
@@ -240,8 +209,10 @@ impl Client {
             format!("{}/versions/{op}", Self::secret_path(ws, name)?),
         )
         .scope(scope)
-        .json(&VersionNumbers { versions })?;
-        let body: VersionsBody = self.send_json(&format!("{op} versions"), call).await?;
+        .json(&VersionsBody {
+            versions: versions.to_vec(),
+        })?;
+        let body: VersionList = self.send_json(&format!("{op} versions"), call).await?;
         Ok(body.versions)
     }
 
@@ -407,7 +378,9 @@ impl Client {
         if force {
             call = call.query("force", "true");
         }
-        let call = call.json(&RenameBody { name: new_name })?;
+        let call = call.json(&RenameBody {
+            name: new_name.to_owned(),
+        })?;
         self.send_json("rename", call).await
     }
 
@@ -420,7 +393,7 @@ impl Client {
         prefix: Option<&str>,
         limit: Option<u32>,
         cursor: Option<&str>,
-    ) -> Result<SecretList> {
+    ) -> Result<SecretPage> {
         let call = Call::new(Method::GET, Self::secrets_path(ws)?)
             .scope(scope)
             .query_opt("prefix", prefix)

@@ -9,9 +9,10 @@
 //! `{}`, `[]`, `null`) is refused by the server as `invalid`.
 
 use crate::client::Client;
-use crate::error::{Error, Result};
-use crate::types::{PutOptions, SecretMeta, SecretSettingsPatch, VersionInfo};
+use crate::error::{decode_json, Error, Result};
+use crate::types::PutOptions;
 use lockbox_core::{ErrorCode, Scope, SecretValue};
+use lockbox_wire::{SecretMeta, SecretSettingsPatch, VersionInfo};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -148,7 +149,7 @@ impl Secrets {
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         match self.reveal(name).await? {
-            Some((value, _)) => decode(&value).map(Some),
+            Some((value, _)) => decode(name, &value).map(Some),
             None => Ok(None),
         }
     }
@@ -393,7 +394,7 @@ impl Secrets {
     {
         let stored = self.reveal(name).await?;
         let current = match &stored {
-            Some((value, _)) => Some(decode::<T>(value)?),
+            Some((value, _)) => Some(decode::<T>(name, value)?),
             None => None,
         };
         let version = stored.as_ref().map(|(_, version)| *version);
@@ -401,7 +402,7 @@ impl Secrets {
             // Leave it unchanged and hand back what is stored (decoded afresh, since
             // `f` consumed its argument).
             return match &stored {
-                Some((value, _)) => decode(value).map(Round::Done),
+                Some((value, _)) => decode(name, value).map(Round::Done),
                 None => Err(not_found(name)),
             };
         };
@@ -451,7 +452,7 @@ enum Round<T> {
 /// A `not_found` error made on the client side.
 fn not_found(name: &str) -> Error {
     Error::Api {
-        code: ErrorCode::NotFound,
+        code: ErrorCode::NotFound.into(),
         message: format!("secret '{name}' does not exist"),
         status: 404,
         request_id: None,
@@ -460,19 +461,10 @@ fn not_found(name: &str) -> Error {
 
 /// Whether [`Secrets::patch_with`] should read again and retry after `e`.
 fn is_lost_race(e: &Error) -> bool {
+    // Conflict: the server's own compare-and-set loop ran out ("changing too fast").
     matches!(
-        e,
-        Error::Api {
-            code: ErrorCode::VersionMismatch,
-            ..
-        }
-    ) || matches!(
-        e,
-        // The server's own compare-and-set loop ran out ("changing too fast").
-        Error::Api {
-            code: ErrorCode::Conflict,
-            ..
-        }
+        e.code(),
+        Some(ErrorCode::VersionMismatch | ErrorCode::Conflict)
     )
 }
 
@@ -481,10 +473,13 @@ fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<serde_json::V
     serde_json::to_value(value).map_err(|e| Error::Config(format!("cannot encode {what}: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(value: &SecretValue) -> Result<T> {
-    // EXPOSE: deserialized straight into the caller's type; the error keeps only
-    // the position, never the text.
-    serde_json::from_slice(value.expose()).map_err(|e| Error::decode("secret value", &e))
+/// Reads the value of secret `name` as `T`. A value of another shape (a secret
+/// written by other code under the same name) fails naming the secret, the type
+/// and the field, never the text.
+fn decode<T: DeserializeOwned>(name: &str, value: &SecretValue) -> Result<T> {
+    // EXPOSE: deserialized straight into the caller's type; the error keeps the
+    // field path and the kind of JSON found, never the text.
+    decode_json(&format!("secret '{name}'"), value.expose())
 }
 
 /// The back-off before round `round` (1-based): `base * 2^(round-1)`, capped,
@@ -537,8 +532,8 @@ mod tests {
 
     #[test]
     fn lost_races_are_retried_other_errors_are_not() {
-        let api = |code, status, request_id: Option<&str>| Error::Api {
-            code,
+        let api = |code: ErrorCode, status, request_id: Option<&str>| Error::Api {
+            code: code.into(),
             message: "m".into(),
             status,
             request_id: request_id.map(str::to_owned),
@@ -553,7 +548,8 @@ mod tests {
     #[test]
     fn decode_errors_do_not_quote_the_value() {
         let v = SecretValue::from_json_bytes(br#""hunter2""#.to_vec());
-        let e = decode::<u64>(&v).unwrap_err();
+        let e = decode::<u64>("token", &v).unwrap_err();
         assert!(!e.to_string().contains("hunter2"));
+        assert!(e.to_string().starts_with("decode: secret 'token': "), "{e}");
     }
 }

@@ -166,7 +166,7 @@ async fn api_errors_carry_code_status_and_request_id() {
     assert_eq!(
         err,
         Error::Api {
-            code: ErrorCode::VersionMismatch,
+            code: ErrorCode::VersionMismatch.into(),
             message: "stale".into(),
             status: 412,
             request_id: Some("r-9".into())
@@ -306,12 +306,17 @@ async fn tokens_and_members_bodies() {
         .create_service_token("ci", "default", lockbox_client::Role::Editor, Some(3600))
         .await
         .unwrap();
-    assert_eq!(t.token, "lbx_new");
+    // EXPOSE: the test checks the token that was decoded.
+    assert_eq!(t.token.expose(), "lbx_new");
     let m = client
         .add_member("default", "bob", lockbox_client::Role::Viewer)
         .await
         .unwrap();
-    assert_eq!(m.token.as_deref(), Some("lbx_bob"));
+    // EXPOSE: the test checks the token that was decoded.
+    assert_eq!(
+        m.token.as_ref().map(|t| t.expose().as_str()),
+        Some("lbx_bob")
+    );
     let log = log.lock().unwrap();
     assert_eq!(log[0].line, "POST /v1/tokens HTTP/1.1");
     assert_eq!(
@@ -322,4 +327,39 @@ async fn tokens_and_members_bodies() {
         serde_json::from_slice::<serde_json::Value>(&log[1].body).unwrap(),
         json!({"user": "bob", "role": "viewer"})
     );
+}
+
+#[tokio::test]
+async fn a_refused_head_is_asked_again_for_the_servers_error_body() {
+    let body = json!({"error": "unauthenticated", "message": "unknown or expired token",
+        "request_id": "r-1"})
+    .to_string();
+    let (client, log) = start(vec![
+        (401, "Unauthorized", String::new()),
+        (401, "Unauthorized", body),
+    ])
+    .await;
+    let err = client.secrets("default").exists("k").await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Unauthenticated));
+    assert_eq!(err.message(), "unknown or expired token");
+    assert_eq!(err.request_id(), Some("r-1"));
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log[0].line,
+        "HEAD /v1/workspaces/default/secrets/k HTTP/1.1"
+    );
+    assert_eq!(log[1].line, "GET /v1/workspaces/default/secrets/k HTTP/1.1");
+}
+
+#[tokio::test]
+async fn a_code_newer_than_the_sdk_is_kept_as_sent() {
+    let body = json!({"error": "quota_exceeded", "message": "too many secrets"}).to_string();
+    let (client, _log) = start(vec![(429, "Too Many Requests", body)]).await;
+    let err = client
+        .get_secret("default", Scope::Workspace, "k")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), None);
+    assert_eq!(err.code_str(), "quota_exceeded");
+    assert_eq!(err.to_string(), "quota_exceeded: too many secrets");
 }

@@ -8,8 +8,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
 use lockbox_core::{Role, TokenName, UserName, WorkspaceName};
+use lockbox_wire as wire;
+use lockbox_wire::{
+    AddMemberBody, BindingsBody, CreateTokenBody, CreateWorkspaceBody, RoleBody, SettingsPatch,
+    UpdateTokenBody,
+};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,87 +44,75 @@ pub fn router() -> Router<AppState> {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-#[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "the caller and its workspaces")))]
-pub async fn me(
+#[utoipa::path(get, path = "/v1/me", responses((status = 200, description = "the caller and its workspaces", body = wire::Me)))]
+pub async fn me(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<wire::Me>> {
+    Ok(Json(super::wire_me(
+        st.svc.whoami(&caller.principal).await?,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces", responses((status = 200, description = "the caller's workspaces", body = wire::WorkspaceList)))]
+pub async fn list_workspaces(
     State(st): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<lockbox_service::WhoAmI>> {
-    Ok(Json(st.svc.whoami(&caller.principal).await?))
-}
-
-#[utoipa::path(get, path = "/v1/workspaces", responses((status = 200, description = "{\"workspaces\": […]}")))]
-pub async fn list_workspaces(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::WorkspaceList>> {
     let list = st.svc.list_workspaces(&caller.principal).await?;
-    Ok(Json(json!({ "workspaces": list })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWorkspaceBody {
-    pub name: String,
+    Ok(Json(wire::WorkspaceList {
+        workspaces: list.into_iter().map(super::wire_workspace).collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces", request_body = CreateWorkspaceBody,
-    responses((status = 201, description = "created; the caller is its owner")))]
+    responses((status = 201, description = "created; the caller is its owner", body = wire::WorkspaceInfo)))]
 pub async fn create_workspace(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateWorkspaceBody>,
-) -> ApiResult<(StatusCode, Json<lockbox_service::WorkspaceInfo>)> {
+) -> ApiResult<(StatusCode, Json<wire::WorkspaceInfo>)> {
     let name = WorkspaceName::parse(&body.name)?;
     let ws = st
         .svc
         .create_workspace(&caller.principal, &name, &caller.ctx)
         .await?;
-    Ok((StatusCode::CREATED, Json(ws)))
+    Ok((StatusCode::CREATED, Json(super::wire_workspace(ws))))
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}", params(("ws" = String, Path)),
-    responses((status = 200, description = "deleted; its key is destroyed")))]
+    responses((status = 200, description = "deleted; its key is destroyed", body = wire::Deleted)))]
 pub async fn delete_workspace(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Deleted>> {
     st.svc
         .delete_workspace(&caller.principal, &ws, &caller.ctx)
         .await?;
-    Ok(Json(json!({"deleted": true})))
+    Ok(Json(wire::Deleted { deleted: true }))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/settings", params(("ws" = String, Path)),
-    responses((status = 200, description = "workspace settings")))]
+    responses((status = 200, description = "workspace settings", body = wire::Settings)))]
 pub async fn get_settings(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
-) -> ApiResult<Json<lockbox_service::WorkspaceSettings>> {
-    Ok(Json(
+) -> ApiResult<Json<wire::Settings>> {
+    Ok(Json(super::wire_settings(
         st.svc
             .workspace_settings(&caller.principal, &ws, &caller.ctx)
             .await?,
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    pub allow_rename: Option<bool>,
-    pub max_versions: Option<u32>,
-    pub cas_required: Option<bool>,
-    /// Seconds; 0 turns it off.
-    pub delete_version_after: Option<u64>,
+    )))
 }
 
 #[utoipa::path(patch, path = "/v1/workspaces/{ws}/settings", params(("ws" = String, Path)),
-    request_body = SettingsBody, responses((status = 200, description = "updated settings (owner)")))]
+    request_body = SettingsPatch, responses((status = 200, description = "updated settings (owner)", body = wire::Settings)))]
 pub async fn patch_settings(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
-    JsonBody(body): JsonBody<SettingsBody>,
-) -> ApiResult<Json<lockbox_service::WorkspaceSettings>> {
-    Ok(Json(
+    JsonBody(body): JsonBody<SettingsPatch>,
+) -> ApiResult<Json<wire::Settings>> {
+    Ok(Json(super::wire_settings(
         st.svc
             .update_workspace_settings(
                 &caller.principal,
@@ -134,83 +126,79 @@ pub async fn patch_settings(
                 &caller.ctx,
             )
             .await?,
-    ))
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/members", params(("ws" = String, Path)),
-    responses((status = 200, description = "{\"members\": […]}")))]
+    responses((status = 200, description = "the workspace's members", body = wire::MemberList)))]
 pub async fn list_members(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::MemberList>> {
     let members = st
         .svc
         .list_members(&caller.principal, &ws, &caller.ctx)
         .await?;
-    Ok(Json(json!({ "members": members })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddMemberBody {
-    pub user: String,
-    pub role: String,
+    Ok(Json(wire::MemberList {
+        members: members.into_iter().map(super::wire_member).collect(),
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/members", params(("ws" = String, Path)),
     request_body = AddMemberBody,
-    responses((status = 201, description = "added; a new user's first token is returned once")))]
+    responses((status = 201, description = "added; a new user's first token is returned once", body = wire::AddedMember)))]
 pub async fn add_member(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
     JsonBody(body): JsonBody<AddMemberBody>,
-) -> ApiResult<(StatusCode, Json<lockbox_service::AddedMember>)> {
+) -> ApiResult<(StatusCode, Json<wire::AddedMember>)> {
     let user = UserName::parse(&body.user)?;
     let role = Role::parse(&body.role)?;
     let added = st
         .svc
         .add_member(&caller.principal, &ws, &user, role, &caller.ctx)
         .await?;
-    Ok((StatusCode::CREATED, Json(added)))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    pub role: String,
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::AddedMember {
+            user: added.user,
+            role: added.role.to_owned(),
+            token: added.token.map(Into::into),
+        }),
+    ))
 }
 
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/members/{user}", params(("ws" = String, Path), ("user" = String, Path)),
-    request_body = RoleBody, responses((status = 200, description = "role changed")))]
+    request_body = RoleBody, responses((status = 200, description = "role changed", body = wire::Member)))]
 pub async fn set_member(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, user)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<RoleBody>,
-) -> ApiResult<Json<lockbox_service::MemberInfo>> {
+) -> ApiResult<Json<wire::Member>> {
     let user = UserName::parse(&user)?;
     let role = Role::parse(&body.role)?;
-    Ok(Json(
+    Ok(Json(super::wire_member(
         st.svc
             .set_member_role(&caller.principal, &ws, &user, role, &caller.ctx)
             .await?,
-    ))
+    )))
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/members/{user}", params(("ws" = String, Path), ("user" = String, Path)),
-    responses((status = 200, description = "{\"deleted\": true}")))]
+    responses((status = 200, description = "removed", body = wire::Deleted)))]
 pub async fn remove_member(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, user)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Deleted>> {
     let user = UserName::parse(&user)?;
     st.svc
         .remove_member(&caller.principal, &ws, &user, &caller.ctx)
         .await?;
-    Ok(Json(json!({"deleted": true})))
+    Ok(Json(wire::Deleted { deleted: true }))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -221,59 +209,44 @@ pub struct AuditQuery {
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/audit", params(("ws" = String, Path), ("limit" = Option<u32>, Query), ("before" = Option<i64>, Query)),
-    responses((status = 200, description = "{\"events\": […], \"next_before\": …} newest first")))]
+    responses((status = 200, description = "newest first", body = wire::AuditPage)))]
 pub async fn audit(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<lockbox_service::AuditPage>> {
-    Ok(Json(
+) -> ApiResult<Json<wire::AuditPage>> {
+    Ok(Json(super::wire_audit(
         st.svc
             .audit_log(&caller.principal, &ws, q.before, q.limit, &caller.ctx)
             .await?,
-    ))
+    )))
 }
 
 /// Audit rows that belong to no workspace: the caller's own (personal tokens,
 /// sessions, refused account-level attempts) and, for owners of a workspace, the
 /// deployment's (`system`). People only.
 #[utoipa::path(get, path = "/v1/audit", params(("limit" = Option<u32>, Query), ("before" = Option<i64>, Query)),
-    responses((status = 200, description = "{\"events\": […], \"next_before\": …} newest first: rows without a workspace the caller may see")))]
+    responses((status = 200, description = "newest first: rows without a workspace the caller may see", body = wire::AuditPage)))]
 pub async fn account_audit(
     State(st): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<lockbox_service::AuditPage>> {
-    Ok(Json(
+) -> ApiResult<Json<wire::AuditPage>> {
+    Ok(Json(super::wire_audit(
         st.svc
             .account_audit_log(&caller.principal, q.before, q.limit, &caller.ctx)
             .await?,
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTokenBody {
-    pub name: String,
-    /// With `role`: a service token in this workspace.
-    pub workspace: Option<String>,
-    pub role: Option<String>,
-    /// Seconds until the token expires.
-    pub ttl: Option<u64>,
-    /// Service tokens only, granted by the owner: the token may open runs that act
-    /// as any member (a platform's engine).
-    #[serde(default)]
-    pub run_as_users: bool,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/tokens", request_body = CreateTokenBody,
-    responses((status = 201, description = "the token, shown once")))]
+    responses((status = 201, description = "the token, shown once", body = wire::CreatedToken)))]
 pub async fn create_token(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateTokenBody>,
-) -> ApiResult<(StatusCode, Json<lockbox_service::CreatedToken>)> {
+) -> ApiResult<(StatusCode, Json<wire::CreatedToken>)> {
     let name = TokenName::parse(&body.name)?;
     let created = match (body.workspace, body.role) {
         (Some(ws), Some(role)) => {
@@ -308,7 +281,10 @@ pub async fn create_token(
             .into())
         }
     };
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        Json(super::wire_created_token(created)),
+    ))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -318,49 +294,43 @@ pub struct TokensQuery {
 }
 
 #[utoipa::path(get, path = "/v1/tokens", params(("workspace" = Option<String>, Query)),
-    responses((status = 200, description = "{\"tokens\": […]}, never the tokens themselves")))]
+    responses((status = 200, description = "never the tokens themselves", body = wire::TokenList)))]
 pub async fn list_tokens(
     State(st): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<TokensQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::TokenList>> {
     let tokens = st
         .svc
         .list_tokens(&caller.principal, q.workspace.as_deref())
         .await?;
-    Ok(Json(json!({ "tokens": tokens })))
+    Ok(Json(wire::TokenList {
+        tokens: tokens.into_iter().map(super::wire_token).collect(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "{\"revoked\": true}")))]
+    responses((status = 200, description = "revoked", body = wire::Revoked)))]
 pub async fn revoke_token(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Revoked>> {
     st.svc
         .revoke_token(&caller.principal, &id, &caller.ctx)
         .await?;
-    Ok(Json(json!({"revoked": true})))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateTokenBody {
-    /// The workspace this personal token addresses when a call names none (the
-    /// Vault API without `X-Vault-Namespace`); `null` = the user's oldest membership.
-    pub default_workspace: Option<String>,
+    Ok(Json(wire::Revoked { revoked: true }))
 }
 
 #[utoipa::path(patch, path = "/v1/tokens/{id}", params(("id" = String, Path)),
     request_body = UpdateTokenBody,
-    responses((status = 200, description = "{\"id\", \"default_workspace\"}")))]
+    responses((status = 200, description = "the token's new default", body = wire::TokenDefaults)))]
 pub async fn update_token(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     JsonBody(body): JsonBody<UpdateTokenBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::TokenDefaults>> {
     st.svc
         .set_token_default_workspace(
             &caller.principal,
@@ -369,35 +339,21 @@ pub async fn update_token(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(
-        json!({"id": id, "default_workspace": body.default_workspace}),
-    ))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BindingsBody {
-    /// Every secret this owner uses, replacing what it declared before.
-    pub bindings: Vec<BindingUse>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BindingUse {
-    pub secret: String,
-    /// Where the owner uses it (a node and field, a step path).
-    pub location: String,
+    Ok(Json(wire::TokenDefaults {
+        id,
+        default_workspace: body.default_workspace,
+    }))
 }
 
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/bindings/{owner}", params(("ws" = String, Path), ("owner" = String, Path)),
     request_body = BindingsBody,
-    responses((status = 200, description = "{\"owner\", \"bindings\": […]}; bound secrets refuse deletion without force")))]
+    responses((status = 200, description = "the owner's bindings now; bound secrets refuse deletion without force", body = wire::Bindings)))]
 pub async fn put_bindings(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, owner)): ApiPath<(String, String)>,
     JsonBody(body): JsonBody<BindingsBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Bindings>> {
     let uses = body
         .bindings
         .into_iter()
@@ -407,5 +363,8 @@ pub async fn put_bindings(
         .svc
         .put_bindings(&caller.principal, &ws, &owner, uses, &caller.ctx)
         .await?;
-    Ok(Json(json!({ "owner": owner, "bindings": out })))
+    Ok(Json(wire::Bindings {
+        owner,
+        bindings: out.into_iter().map(super::wire_binding).collect(),
+    }))
 }

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use lockbox_automation::{Flow, FlowError};
 use lockbox_core::{Error, ErrorCode, UserName};
 use lockbox_runs::RunSpec;
-use serde::Deserialize;
+use lockbox_wire::RunFlowBody;
 use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
@@ -127,18 +127,6 @@ pub async fn delete_flow(
         .delete_flow(&caller.principal, &ws, &slug, &caller.ctx)
         .await?;
     Ok(Json(json!({"deleted": true})))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunFlowBody {
-    /// A member the run acts as (user scope available).
-    pub user: Option<String>,
-    /// Default `manual`.
-    pub trigger: Option<String>,
-    /// Values for `{{config.*}}`.
-    #[schema(value_type = Object)]
-    pub config: Option<serde_json::Map<String, Value>>,
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/flows/{slug}/runs", params(("ws" = String, Path), ("slug" = String, Path)),

@@ -1,5 +1,6 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI
-//! document, and the metrics middleware.
+//! document (its schemas are the wire crate's types, `lockbox-wire`), and the
+//! metrics middleware.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -175,7 +176,21 @@ pub async fn track(req: Request, next: Next) -> Response {
         crate::routes::runs::delete,
         crate::routes::runs::fetch,
         crate::routes::runs::redact,
-    )
+    ),
+    // Every error answer's body (`docs/api.md`, "Errors"), and the answers of the
+    // automation routes, whose handlers do not name a response body yet.
+    components(schemas(
+        lockbox_wire::ErrorBody,
+        lockbox_wire::OpenedRun,
+        lockbox_wire::Ended,
+        lockbox_wire::SecretRef,
+        lockbox_wire::Redacted,
+        lockbox_wire::Deleted,
+        lockbox_wire::StoredFlow,
+        lockbox_wire::FlowList,
+        lockbox_wire::FlowRun,
+        lockbox_wire::ScriptRun,
+    ))
 )]
 pub struct ApiDoc;
 

@@ -13,7 +13,10 @@ use axum::routing::{delete as delete_route, post};
 use axum::{Json, Router};
 use lockbox_core::{Error, ErrorCode, Scope, SecretName, UserName};
 use lockbox_service::runs::OpenedRun;
-use serde::Deserialize;
+use lockbox_wire::{
+    OpenRunBody, RedactBody, RunDeleteBody as DeleteBody, RunGetBody as GetBody,
+    RunSetBody as SetBody,
+};
 use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {
@@ -28,19 +31,6 @@ pub fn router() -> Router<AppState> {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OpenRunBody {
-    pub workspace: String,
-    /// A member's user name: the run acts as that user (user scope available).
-    pub user: Option<String>,
-    /// `manual`, `webhook`, `cron`, …
-    pub trigger: String,
-    /// Seconds the run token lives (default 900, at most the server's
-    /// `--max-run-ttl`, default 3600; never longer than the opening token).
-    pub ttl: Option<u64>,
-}
 
 #[utoipa::path(post, path = "/v1/runs", request_body = OpenRunBody,
     responses((status = 201, description = "{\"run_id\", \"token\", …}; the token is shown once")))]
@@ -80,17 +70,6 @@ fn scope_of(s: &str) -> Result<Scope, Error> {
     Scope::parse(s)
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetBody {
-    pub name: String,
-    #[schema(value_type = Object)]
-    pub value: Value,
-    /// `workspace` or `user`.
-    pub scope: String,
-    pub ttl: Option<u64>,
-}
-
 #[utoipa::path(post, path = "/v1/run/secrets/set", request_body = SetBody,
     responses((status = 200, description = "{\"ref\": \"$secret:…\"}")))]
 pub async fn set(
@@ -104,7 +83,8 @@ pub async fn set(
         .run_set_secret(
             &caller.principal,
             &name,
-            b.value,
+            // EXPOSE: the value moves into the service, which resolves and seals it.
+            b.value.into_exposed(),
             scope_of(&b.scope)?,
             b.ttl,
             None,
@@ -112,15 +92,6 @@ pub async fn set(
         )
         .await?;
     Ok(Json(json!({ "ref": r })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GetBody {
-    pub name: String,
-    pub scope: String,
-    /// One field of a JSON object value.
-    pub field: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/run/secrets/get", request_body = GetBody,
@@ -142,13 +113,6 @@ pub async fn get(
         )
         .await?;
     Ok(Json(json!({ "ref": r })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteBody {
-    pub name: String,
-    pub scope: String,
 }
 
 #[utoipa::path(post, path = "/v1/run/secrets/delete", request_body = DeleteBody,
@@ -175,25 +139,6 @@ pub async fn fetch(
 ) -> ApiResult<Json<Value>> {
     let answer = st.runs.fetch(&caller.principal, req, &caller.ctx).await?;
     Ok(Json(answer))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RedactBody {
-    pub lines: Option<Vec<String>>,
-    /// Any JSON, `null` included (an `emit` without a payload).
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
-    pub event: Option<Value>,
-    /// The references the run holds (answers of `secrets.set`/`get`, and those it
-    /// sent in fetches): exactly the values behind them are masked.
-    #[serde(default)]
-    pub refs: Vec<String>,
-}
-
-/// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
 }
 
 #[utoipa::path(post, path = "/v1/run/redact", request_body = RedactBody,

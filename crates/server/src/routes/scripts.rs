@@ -11,25 +11,11 @@ use axum::{Json, Router};
 use lockbox_automation::script::{run_script, ScriptRun};
 use lockbox_core::{Error, UserName};
 use lockbox_runs::{EmbeddedScriptHost, RunSpec};
-use serde::Deserialize;
+use lockbox_wire::RunScriptBody;
 use serde_json::Value;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/workspaces/{ws}/scripts/run", post(run))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunScriptBody {
-    /// The script (seed 000's language).
-    pub source: String,
-    /// `Data.Request`: `{"body", "headers", "query"}`.
-    #[schema(value_type = Object)]
-    pub request: Option<Value>,
-    /// A member the run acts as.
-    pub user: Option<String>,
-    /// Default `manual`.
-    pub trigger: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/scripts/run", params(("ws" = String, Path)),

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lockbox_core::{ErrorCode, Scope, SecretName, Visibility};
-use lockbox_service::SecretSettingsPatch;
 use lockbox_service::{PatchDoc, PutSecret, SecretMeta};
+use lockbox_wire as wire;
+use lockbox_wire::{PutBody, RenameBody, RollbackBody, SecretSettingsPatch, VersionsBody};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -59,43 +60,18 @@ fn if_none_match_any(headers: &HeaderMap) -> Result<bool, ApiError> {
 
 fn meta_response(status: StatusCode, meta: SecretMeta) -> Response {
     let etag = format!("\"{}\"", meta.version);
-    let mut resp = (status, Json(meta)).into_response();
+    let mut resp = (status, Json(super::wire_meta(meta))).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
     resp
 }
 
-/// Body of `PUT …/secrets/{name}`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutBody {
-    /// A string or any non-empty JSON value.
-    #[schema(value_type = Object)]
-    pub value: serde_json::Value,
-    /// Omitted or null keeps the current description; "" clears it.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// `masked` (default) or `restricted`; fixed at creation.
-    #[serde(default)]
-    pub visibility: Option<String>,
-    /// Seconds until the secret expires.
-    #[serde(default)]
-    pub ttl: Option<u64>,
-    /// Hosts the egress executor may send this secret to (`api.example.com`,
-    /// `*.example.org`); omitted keeps the current list, `[]` allows any host.
-    #[serde(default)]
-    pub allowed_hosts: Option<Vec<String>>,
-    /// Free-form string labels (Vault `custom_metadata`); omitted keeps them, `{}`
-    /// clears them. Keys starting with `lockbox.` are reserved.
-    #[serde(default)]
-    pub labels: Option<std::collections::BTreeMap<String, String>>,
-}
-
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/secrets/{name}", request_body = PutBody,
     params(("ws" = String, Path), ("name" = String, Path, description = "percent-encoded secret name"),
            ("scope" = Option<String>, Query, description = "workspace (default) or user")),
-    responses((status = 201, description = "created"), (status = 200, description = "updated"),
+    responses((status = 201, description = "created", body = wire::SecretMeta),
+              (status = 200, description = "updated", body = wire::SecretMeta),
               (status = 412, description = "If-Match did not match")))]
 pub async fn put_secret(
     State(st): State<AppState>,
@@ -107,7 +83,7 @@ pub async fn put_secret(
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
     let req = PutSecret {
-        value: body.value.into(),
+        value: body.value,
         description: body.description,
         visibility: body
             .visibility
@@ -136,7 +112,7 @@ pub async fn put_secret(
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets/{name}",
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "metadata, never the value"), (status = 404, description = "no such secret")))]
+    responses((status = 200, description = "metadata, never the value", body = wire::SecretMeta), (status = 404, description = "no such secret")))]
 pub async fn metadata(
     State(st): State<AppState>,
     caller: Caller,
@@ -154,14 +130,14 @@ pub async fn metadata(
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/secrets/{name}",
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query),
            ("force" = Option<bool>, Query, description = "delete even though flows use it (audited)")),
-    responses((status = 200, description = "{\"deleted\": true}"),
+    responses((status = 200, description = "deleted", body = wire::Deleted),
               (status = 409, description = "secret_in_use: a flow uses it")))]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(path): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<DeleteQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::Deleted>, ApiError> {
     let (ws, name) = parse_name(path)?;
     let scope = ScopeQuery { scope: q.scope }.scope()?;
     st.svc
@@ -174,13 +150,13 @@ pub async fn delete(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(serde_json::json!({"deleted": true})))
+    Ok(Json(wire::Deleted { deleted: true }))
 }
 
 #[utoipa::path(patch, path = "/v1/workspaces/{ws}/secrets/{name}",
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
     request_body(content = Object, content_type = "application/merge-patch+json"),
-    responses((status = 200, description = "patched"), (status = 412, description = "stale If-Match"),
+    responses((status = 200, description = "patched", body = wire::SecretMeta), (status = 412, description = "stale If-Match"),
               (status = 415, description = "neither merge patch nor JSON Patch")))]
 pub async fn patch(
     State(st): State<AppState>,
@@ -232,7 +208,7 @@ pub struct RevealQuery {
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/reveal",
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query), ("version" = Option<u64>, Query)),
-    responses((status = 200, description = "{\"value\": …, \"version\": n}; audited"),
+    responses((status = 200, description = "the value and its version; audited", body = wire::Revealed),
               (status = 403, description = "restricted, or the role may not reveal")))]
 pub async fn reveal(
     State(st): State<AppState>,
@@ -258,30 +234,24 @@ pub async fn reveal(
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets/{name}/versions",
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "{\"versions\": […]} newest first")))]
+    responses((status = 200, description = "newest first", body = wire::VersionList)))]
 pub async fn versions(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(path): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ScopeQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::VersionList>, ApiError> {
     let (ws, name) = parse_name(path)?;
     let versions = st
         .svc
         .list_versions(&caller.principal, &ws, q.scope()?, &name, &caller.ctx)
         .await?;
-    Ok(Json(serde_json::json!({ "versions": versions })))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RollbackBody {
-    pub version: u64,
+    Ok(Json(super::wire_versions(versions)))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/rollback", request_body = RollbackBody,
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "a new version equal to the old one")))]
+    responses((status = 200, description = "a new version equal to the old one", body = wire::SecretMeta)))]
 pub async fn rollback(
     State(st): State<AppState>,
     caller: Caller,
@@ -304,16 +274,10 @@ pub async fn rollback(
     Ok(meta_response(StatusCode::OK, meta))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RenameBody {
-    pub name: String,
-}
-
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/rename", request_body = RenameBody,
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query),
            ("force" = Option<bool>, Query, description = "rename even though flows use it: their bindings move with the name (audited)")),
-    responses((status = 200, description = "renamed"), (status = 403, description = "renames disabled"),
+    responses((status = 200, description = "renamed", body = wire::SecretMeta), (status = 403, description = "renames disabled"),
               (status = 409, description = "name taken, or secret_in_use: a flow uses it")))]
 pub async fn rename(
     State(st): State<AppState>,
@@ -352,13 +316,13 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/secrets",
     params(("ws" = String, Path), ("scope" = Option<String>, Query), ("prefix" = Option<String>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "{\"secrets\": […], \"next_cursor\": …}")))]
+    responses((status = 200, description = "one page", body = wire::SecretPage)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<lockbox_service::SecretPage>, ApiError> {
+) -> Result<Json<wire::SecretPage>, ApiError> {
     let scope: Scope = ScopeQuery { scope: q.scope }.scope()?;
     let page = st
         .svc
@@ -372,24 +336,17 @@ pub async fn list(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(page))
-}
-
-/// Body of `POST …/versions/{delete|undelete|destroy}`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VersionsBody {
-    /// Version numbers; omitted or `[]` means the current version. Unknown numbers
-    /// are ignored.
-    #[serde(default)]
-    pub versions: Vec<u64>,
+    Ok(Json(wire::SecretPage {
+        secrets: page.secrets.into_iter().map(super::wire_meta).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/secrets/{name}/versions/{op}", request_body = VersionsBody,
     params(("ws" = String, Path), ("name" = String, Path),
            ("op" = String, Path, description = "delete (soft, recoverable), undelete, or destroy (ciphertext removed for good)"),
            ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "the secret's versions after the change: {\"versions\": […]}"),
+    responses((status = 200, description = "the secret's versions after the change", body = wire::VersionList),
               (status = 409, description = "secret_in_use: a bound secret's versions are not deleted or destroyed")))]
 pub async fn change_versions(
     State(st): State<AppState>,
@@ -397,7 +354,7 @@ pub async fn change_versions(
     ApiPath(path): ApiPath<(String, String, String)>,
     ApiQuery(q): ApiQuery<ScopeQuery>,
     JsonBody(body): JsonBody<VersionsBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::VersionList>, ApiError> {
     let (ws, name, op) = path;
     let (ws, name) = parse_name((ws, name))?;
     let scope = q.scope()?;
@@ -426,41 +383,21 @@ pub async fn change_versions(
         }
     }
     let versions = st.svc.list_versions(p, &ws, scope, &name, ctx).await?;
-    Ok(Json(serde_json::json!({ "versions": versions })))
+    Ok(Json(super::wire_versions(versions)))
 }
 
-/// Body of `PATCH …/secrets/{name}/settings`; omitted fields keep their value.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSettingsBody {
-    /// The description; `""` clears it. No new version is written.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Replaces every label; keys starting with `lockbox.` are reserved.
-    #[serde(default)]
-    pub labels: Option<std::collections::BTreeMap<String, String>>,
-    /// Versions kept; 0 = the workspace setting.
-    #[serde(default)]
-    pub max_versions: Option<u32>,
-    #[serde(default)]
-    pub cas_required: Option<bool>,
-    /// Seconds after which a new version reads as deleted; 0 = the workspace setting.
-    #[serde(default)]
-    pub delete_version_after: Option<u64>,
-}
-
-#[utoipa::path(patch, path = "/v1/workspaces/{ws}/secrets/{name}/settings", request_body = SecretSettingsBody,
+#[utoipa::path(patch, path = "/v1/workspaces/{ws}/secrets/{name}/settings", request_body = SecretSettingsPatch,
     params(("ws" = String, Path), ("name" = String, Path), ("scope" = Option<String>, Query)),
-    responses((status = 200, description = "the secret's metadata")))]
+    responses((status = 200, description = "the secret's metadata", body = wire::SecretMeta)))]
 pub async fn patch_settings(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(path): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<ScopeQuery>,
-    JsonBody(body): JsonBody<SecretSettingsBody>,
+    JsonBody(body): JsonBody<SecretSettingsPatch>,
 ) -> Result<Response, ApiError> {
     let (ws, name) = parse_name(path)?;
-    let patch = SecretSettingsPatch {
+    let patch = lockbox_service::SecretSettingsPatch {
         description: body.description,
         labels: body.labels,
         max_versions: body.max_versions,

@@ -120,7 +120,9 @@ async fn delete_undelete_and_destroy_versions() {
 
     // A viewer may not change version states.
     let bob = c.add_member(WS, "bob", Role::Viewer).await.unwrap();
-    let viewer = Client::new(&fx.server.url(), bob.token.as_deref().unwrap()).unwrap();
+    // EXPOSE: the test signs in with the new member's token.
+    let bob_token = bob.token.as_ref().unwrap().expose();
+    let viewer = Client::new(&fx.server.url(), bob_token).unwrap();
     let err = viewer
         .delete_versions(WS, Scope::Workspace, NAME, &[2])
         .await
