@@ -11,7 +11,11 @@
 //!   workspace of many large secrets, against a Lockbox server started in this
 //!   process (so a counting allocator sees every byte it allocates): the first
 //!   call of a run using a few of them, a cached call, a call after a write to
-//!   another secret and to a used one, and parallel first calls of a fresh run.
+//!   another secret and to a used one, and parallel first calls of a fresh run;
+//! - `scale`: a running server seeded with 100,000 secrets, then Vault `LIST` of a
+//!   folder of 1,000 sub-folders and of 100 keys, reads and creates (`scale.rs`).
+
+mod scale;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
@@ -98,6 +102,19 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Seeds a running server with many secrets, then times lists, reads and creates.
+    Scale {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 100_000)]
+        secrets: usize,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// The cost of runs' redactors in a workspace of many large secrets.
     RunRedactor {
         /// Live secrets in the workspace.
@@ -165,6 +182,13 @@ async fn main() -> Result<()> {
             clients,
             seconds,
         } => hot_patch(addr, token, clients, seconds).await?,
+        Cmd::Scale {
+            addr,
+            token,
+            secrets,
+            clients,
+            seconds,
+        } => scale::scale(addr, token, secrets, clients, seconds).await?,
         Cmd::RunRedactor {
             secrets,
             size,

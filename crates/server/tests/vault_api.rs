@@ -205,6 +205,85 @@ async fn list_method_and_list_query_show_folders() {
     );
 }
 
+/// Writes `names` through the Vault API, 16 at a time.
+async fn write_many(s: &TestServer, names: Vec<String>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in names.chunks(names.len().div_ceil(16)) {
+        let (http, url, token) = (s.http.clone(), s.url.clone(), s.owner.clone());
+        let chunk = chunk.to_vec();
+        tasks.spawn(async move {
+            for n in chunk {
+                let r = http
+                    .post(format!("{url}{DATA}/{n}"))
+                    .header("X-Vault-Token", &token)
+                    .json(&json!({"data": {"k": "v"}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{n}");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_answers_every_child_past_a_thousand() {
+    let s = TestServer::start().await;
+    // 1,001 sub-folders (two secrets in some, a nested folder in others) and 60
+    // keys beside them: more children than one page of the store's answer.
+    let mut names: Vec<String> = (0..1001).map(|i| format!("many/f{i:04}/k")).collect();
+    names.extend((0..1001).step_by(10).map(|i| format!("many/f{i:04}/j")));
+    names.extend(
+        (0..1001)
+            .step_by(100)
+            .map(|i| format!("many/f{i:04}/deep/x")),
+    );
+    names.extend((0..60).map(|i| format!("many/k{i:02}")));
+    names.push("other/x".into());
+    write_many(&s, names).await;
+
+    let mut want: Vec<String> = (0..1001).map(|i| format!("f{i:04}/")).collect();
+    want.extend((0..60).map(|i| format!("k{i:02}")));
+    let r = vault(&s, &s.owner, "LIST", &format!("{META}/many"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(assert_envelope(&r)["data"]["keys"], json!(want));
+    let r = vault(
+        &s,
+        &s.owner,
+        "GET",
+        &format!("{META}/many/?list=true"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["data"]["keys"], json!(want));
+    let r = vault(&s, &s.owner, "LIST", &format!("{META}/many/f0100"), None).await;
+    assert_eq!(r.json()["data"]["keys"], json!(["deep/", "j", "k"]));
+    let r = vault(&s, &s.owner, "LIST", &format!("{META}/"), None).await;
+    assert_eq!(r.json()["data"]["keys"], json!(["many/", "other/"]));
+    // The same children through the native list, by prefix: 1,001 + 101 + 11 + 60.
+    let mut seen = 0;
+    let mut cursor = String::new();
+    loop {
+        let r = s
+            .get(
+                &s.owner,
+                &format!("/v1/workspaces/default/secrets?prefix=many/&limit=1000&cursor={cursor}"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let j = r.json();
+        seen += j["secrets"].as_array().unwrap().len();
+        match j["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 1001 + 101 + 11 + 60);
+}
+
 #[tokio::test]
 async fn the_cli_preflight_names_kv_v2_mounts_and_refuses_unknown_ones() {
     let s = TestServer::start().await;

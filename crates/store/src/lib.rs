@@ -17,11 +17,13 @@
 //! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
 
 pub mod audit_chain;
+pub mod children;
 pub mod key_registry;
 pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
+pub use children::ChildrenQuery;
 pub use key_registry::{KeyRegistry, MasterKeyCheckRow, NodeRow};
 pub use postgres::PostgresStore;
 pub use rows::*;
@@ -263,6 +265,13 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     ) -> StoreResult<Option<VersionRow>>;
     async fn list_versions(&self, secret_id: &str) -> StoreResult<Vec<VersionRow>>;
     async fn list_secrets(&self, query: ListQuery) -> StoreResult<Vec<SecretRow>>;
+    /// The children of one folder of one workspace scope (see `children.rs`): the
+    /// keys directly under `query.folder` and its sub-folders (with their trailing
+    /// `/`), in name order, at most `query.limit`, after `query.after`. Filtered as
+    /// [`Store::list_secrets`] filters (expired left out, entries on request); a
+    /// sub-folder is listed while it holds at least one such secret. Costs one
+    /// index seek per child, never a row per secret below a sub-folder.
+    async fn list_children(&self, query: ChildrenQuery) -> StoreResult<Vec<String>>;
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;
     /// Creates a secret that has no version yet (Vault's metadata written before
     /// any data): `secret.current_version` must be 0, and the first

@@ -229,6 +229,7 @@ conformance! {
         tokens_insert_look_up_revoke_and_touch,
         secrets_find_versions_and_replace,
         list_secrets_filters_and_pages,
+        list_children_of_a_folder,
         rename_and_delete_secret,
         renames_move_bindings_and_deletes_drop_one_owners,
         expired_secrets_are_found_and_deleted_compare_and_set,
@@ -1642,6 +1643,140 @@ async fn list_secrets_filters_and_pages(s: Arc<dyn Store>) {
             .unwrap()
         ),
         ["app/a", "app/b"]
+    );
+}
+
+async fn list_children_of_a_folder(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let now = Timestamp(1_000);
+    let mut n = 0;
+    let mut put = |name: &str, expires: Option<i64>| {
+        n += 1;
+        let mut row = secret(&format!("id{n}"), name, 1);
+        row.expires_at = expires.map(Timestamp);
+        commit_new(row)
+    };
+    let commits = vec![
+        put("top", None),
+        put("app/k1", None),
+        put("app/k2", Some(5_000)),
+        put("app/gone", Some(1_000)),
+        put("app/a-b", None),
+        put("app/a/x", None),
+        put("app/a/y/z", None),
+        put("app/a0", None),
+        put("app/b/deep/er/still", None),
+        put("app/dead/only", Some(10)),
+        put("app/é/x", None),
+        put("app/\u{10FFFF}", None),
+        put("app//odd", None),
+        put("apq/x", None),
+        put("zz/1", None),
+    ];
+    for c in commits {
+        s.commit_version(c, audit("secret.put")).await.unwrap();
+    }
+    // An entry without versions, and a user's own secret under the same folder.
+    s.create_secret_entry(
+        secret("e1", "app/entry", 0),
+        Expect::Create,
+        audit("secret.entry"),
+    )
+    .await
+    .unwrap();
+    let mut mine = secret("u", "app/mine", 1);
+    mine.scope = Scope::User;
+    mine.owner = "u1".into();
+    s.commit_version(commit_new(mine), audit("secret.put"))
+        .await
+        .unwrap();
+
+    let q = |folder: &str, after: Option<&str>, limit: u32| ChildrenQuery {
+        workspace_id: "ws".into(),
+        scope: Scope::Workspace,
+        owner: String::new(),
+        folder: folder.into(),
+        after: after.map(Into::into),
+        limit,
+        now,
+        entries: false,
+    };
+    let app = ["/", "a-b", "a/", "a0", "b/", "k1", "k2", "é/", "\u{10FFFF}"];
+    assert_eq!(s.list_children(q("app/", None, 100)).await.unwrap(), app);
+    assert_eq!(
+        s.list_children(q("", None, 100)).await.unwrap(),
+        ["app/", "apq/", "top", "zz/"]
+    );
+    assert_eq!(
+        s.list_children(q("app/a/", None, 100)).await.unwrap(),
+        ["x", "y/"]
+    );
+    assert_eq!(
+        s.list_children(q("app/b/", None, 100)).await.unwrap(),
+        ["deep/"]
+    );
+    // A folder that holds only expired secrets is not there; nor is a name's prefix
+    // that is not a folder.
+    assert!(s
+        .list_children(q("app/dead/", None, 100))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s.list_children(q("app/k", None, 100)).await.unwrap() == ["1", "2"]);
+    assert!(s
+        .list_children(q("nothing/", None, 100))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .list_children(q("app/", None, 0))
+        .await
+        .unwrap()
+        .is_empty());
+    // Pages of every size, by the last child, give the same children.
+    for size in 1..=4u32 {
+        let mut got: Vec<String> = Vec::new();
+        loop {
+            let page = s
+                .list_children(q("app/", got.last().map(String::as_str), size))
+                .await
+                .unwrap();
+            assert!(page.len() <= size as usize);
+            let done = page.len() < size as usize;
+            got.extend(page);
+            if done {
+                break;
+            }
+        }
+        assert_eq!(got, app, "pages of {size}");
+    }
+    // Entries on request; later, `app/k2` has expired too; another scope lists its own.
+    let with_entries = s
+        .list_children(ChildrenQuery {
+            entries: true,
+            ..q("app/", Some("b/"), 2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(with_entries, ["entry", "k1"]);
+    assert_eq!(
+        s.list_children(ChildrenQuery {
+            now: Timestamp(5_000),
+            ..q("app/", Some("b/"), 10)
+        })
+        .await
+        .unwrap(),
+        ["k1", "é/", "\u{10FFFF}"]
+    );
+    assert_eq!(
+        s.list_children(ChildrenQuery {
+            scope: Scope::User,
+            owner: "u1".into(),
+            ..q("app/", None, 10)
+        })
+        .await
+        .unwrap(),
+        ["mine"]
     );
 }
 

@@ -18,14 +18,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use lockbox_core::{ErrorCode, Scope, SecretName};
 use lockbox_service::{
-    PatchDoc, PutSecret, SecretMeta, SecretSettingsPatch, VersionInfo, RESERVED_LABEL_PREFIX,
+    ChildrenRequest, PatchDoc, PutSecret, SecretMeta, SecretSettingsPatch, VersionInfo,
+    VersionRead, MAX_CHILDREN_PER_PAGE, RESERVED_LABEL_PREFIX,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeSet, HashMap};
-
-/// The longest list this API assembles (pages of 1,000 from the service).
-const MAX_LIST_PAGES: usize = 100;
+use std::collections::HashMap;
 
 /// One KV request, parsed.
 pub struct KvRequest<'a> {
@@ -197,54 +195,33 @@ impl KvRequest<'_> {
         let name = self.name()?;
         let want = self.version_query("version")?;
         let c = self.caller;
-        // The reveal decides; metadata and versions (never a value, and readable by
-        // anyone who may list) are read alongside to save a round of latency.
-        let (revealed, meta_versions) = tokio::join!(
-            self.st
-                .svc
-                .reveal_secret(&c.principal, self.ws(), self.scope, &name, want, &c.ctx),
-            self.meta_and_versions(&name),
-        );
-        match revealed {
-            Ok((value, version)) => {
-                let (meta, versions) = meta_versions?;
-                let md = version_metadata(
-                    &meta,
-                    versions.iter().find(|v| v.version == version),
-                    version,
-                );
-                let env = Envelope::new(self.request_id, md).kv();
-                // EXPOSE: the Vault data read is an authorized reveal, audited by the
-                // service before it returned; this answer is the one that carries it.
-                let bytes = value.expose();
-                if bytes.first() == Some(&b'{') {
-                    Ok(env.respond_with_raw_data(StatusCode::OK, &[bytes]))
-                } else {
-                    Ok(env
-                        .warn(NOT_AN_OBJECT_WARNING)
-                        .respond_with_raw_data(StatusCode::OK, &[b"{\"value\":", bytes, b"}"]))
-                }
-            }
-            Err(e) if e.code == ErrorCode::NotFound => {
-                // A soft-deleted or destroyed version is 404 *with* its metadata, as
-                // Vault answers; a secret or version that does not exist is `{"errors":[]}`.
-                let Ok((meta, versions)) = meta_versions else {
-                    return Err(VaultError::not_found());
-                };
-                let version = want.unwrap_or(meta.version);
-                match versions.iter().find(|v| v.version == version) {
-                    Some(v) if v.destroyed || v.deleted_at.is_some() => {
-                        let md = version_metadata(&meta, Some(v), version);
-                        Ok(
-                            Envelope::new(self.request_id, json!({"data": null, "metadata": md}))
-                                .kv()
-                                .respond(StatusCode::NOT_FOUND),
-                        )
-                    }
-                    _ => Err(VaultError::not_found()),
-                }
-            }
-            Err(e) => Err(e.into()),
+        // One call: the service decides and audits the reveal and hands back the
+        // version's facts with it.
+        let read = self
+            .st
+            .svc
+            .read_version(&c.principal, self.ws(), self.scope, &name, want, &c.ctx)
+            .await?;
+        let md = version_facts(&read);
+        let Some(value) = read.value else {
+            // A soft-deleted or destroyed version is 404 *with* its metadata, as
+            // Vault answers; a secret or version that does not exist is `{"errors":[]}`.
+            return Ok(
+                Envelope::new(self.request_id, json!({"data": null, "metadata": md}))
+                    .kv()
+                    .respond(StatusCode::NOT_FOUND),
+            );
+        };
+        let env = Envelope::new(self.request_id, md).kv();
+        // EXPOSE: the Vault data read is an authorized reveal, audited by the
+        // service before it returned; this answer is the one that carries it.
+        let bytes = value.expose();
+        if bytes.first() == Some(&b'{') {
+            Ok(env.respond_with_raw_data(StatusCode::OK, &[bytes]))
+        } else {
+            Ok(env
+                .warn(NOT_AN_OBJECT_WARNING)
+                .respond_with_raw_data(StatusCode::OK, &[b"{\"value\":", bytes, b"}"]))
         }
     }
 
@@ -391,11 +368,16 @@ impl KvRequest<'_> {
         let want = self.version_query("version")?;
         let depth = self.version_query("depth")?.unwrap_or(0);
         let c = self.caller;
-        let (value, version) = self
+        let read = self
             .st
             .svc
-            .reveal_secret(&c.principal, self.ws(), self.scope, &name, want, &c.ctx)
+            .read_version(&c.principal, self.ws(), self.scope, &name, want, &c.ctx)
             .await?;
+        let md = version_facts(&read);
+        // A soft-deleted or destroyed version has no structure to show.
+        let Some(value) = read.value else {
+            return Err(VaultError::not_found());
+        };
         let doc = value.to_json()?;
         drop(value);
         let mut warnings = Vec::new();
@@ -408,12 +390,6 @@ impl KvRequest<'_> {
             }
         };
         drop(doc);
-        let (meta, versions) = self.meta_and_versions(&name).await?;
-        let md = version_metadata(
-            &meta,
-            versions.iter().find(|v| v.version == version),
-            version,
-        );
         Ok(
             Envelope::new(self.request_id, json!({"subkeys": keys, "metadata": md}))
                 .kv()
@@ -435,29 +411,27 @@ impl KvRequest<'_> {
             format!("{folder}/")
         };
         let c = self.caller;
-        let mut keys = BTreeSet::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_LIST_PAGES {
+        // Every child, page by page: each page costs the store its own size.
+        let mut keys: Vec<String> = Vec::new();
+        let mut req = ChildrenRequest {
+            folder: prefix.clone(),
+            limit: Some(MAX_CHILDREN_PER_PAGE),
+            cursor: None,
+            entries: true,
+        };
+        loop {
             let page = self
                 .st
                 .svc
-                .list_secrets_and_entries(
-                    &c.principal,
-                    self.ws(),
-                    self.scope,
-                    (!prefix.is_empty()).then(|| prefix.clone()),
-                    Some(1000),
-                    cursor.as_deref(),
-                    &c.ctx,
-                )
+                .list_children(&c.principal, self.ws(), self.scope, &req, &c.ctx)
                 .await?;
-            for s in &page.secrets {
-                if let Some(k) = list_key(&prefix, &s.name) {
-                    keys.insert(k);
-                }
-            }
+            keys.extend(
+                page.children
+                    .into_iter()
+                    .filter(|child| list_key_shown(&prefix, child)),
+            );
             match page.next_cursor {
-                Some(next) => cursor = Some(next),
+                Some(next) => req.cursor = Some(next),
                 None => break,
             }
         }
@@ -754,35 +728,28 @@ fn oldest_version(versions: &[VersionInfo]) -> u64 {
     }
 }
 
-fn version_metadata(meta: &SecretMeta, v: Option<&VersionInfo>, version: u64) -> Value {
+/// A version's `metadata` as a data read (or subkeys) answers it.
+fn version_facts(read: &VersionRead) -> Value {
     json!({
-        "created_time": v.map_or(meta.updated_at.as_str(), |v| v.created_at.as_str()),
-        "custom_metadata": custom_metadata(meta),
-        "deletion_time": v.and_then(|v| v.deleted_at.clone()).unwrap_or_default(),
-        "destroyed": v.is_some_and(|v| v.destroyed),
-        "version": version,
+        "created_time": read.created_at,
+        "custom_metadata": read.labels,
+        "deletion_time": read.deleted_at.clone().unwrap_or_default(),
+        "destroyed": read.destroyed,
+        "version": read.version,
     })
 }
 
-/// The key a LIST shows for `name` under `prefix`: the next segment, with a
-/// trailing `/` for a folder. Names Vault paths cannot express are left out.
-fn list_key(prefix: &str, name: &str) -> Option<String> {
-    let rest = name.strip_prefix(prefix)?;
-    let (seg, folder) = match rest.find('/') {
-        Some(i) => (&rest[..i], true),
-        None => (rest, false),
+/// Whether a LIST shows `child` (a key, or a sub-folder with its trailing `/`)
+/// of folder `prefix`: names Vault paths cannot express are left out.
+fn list_key_shown(prefix: &str, child: &str) -> bool {
+    let (seg, folder) = match child.strip_suffix('/') {
+        Some(seg) => (seg, true),
+        None => (child, false),
     };
     if seg.is_empty() || seg == "." || seg == ".." || seg.chars().any(char::is_control) {
-        return None;
+        return false;
     }
-    if !folder && !vault_addressable(name) {
-        return None;
-    }
-    Some(if folder {
-        format!("{seg}/")
-    } else {
-        seg.to_owned()
-    })
+    folder || vault_addressable(&format!("{prefix}{seg}"))
 }
 
 /// The key structure of a document, leaves replaced by `null`, `depth` levels deep
@@ -906,16 +873,16 @@ mod tests {
     }
 
     #[test]
-    fn list_keys_are_next_segments() {
-        assert_eq!(list_key("", "a"), Some("a".into()));
-        assert_eq!(list_key("", "a/b/c"), Some("a/".into()));
-        assert_eq!(list_key("a/", "a/b"), Some("b".into()));
-        assert_eq!(list_key("a/", "a/b/c"), Some("b/".into()));
-        assert_eq!(list_key("a/", "a//c"), None);
-        assert_eq!(list_key("", "./x"), None);
-        assert_eq!(list_key("", "x/"), Some("x/".into()));
-        assert_eq!(list_key("x/", "x/"), None);
-        assert_eq!(list_key("b/", "a/b"), None);
+    fn list_keys_are_segments_vault_can_address() {
+        assert!(list_key_shown("", "a"));
+        assert!(list_key_shown("", "a/"));
+        assert!(list_key_shown("a/", "b"));
+        assert!(list_key_shown("a/", "b/"));
+        assert!(!list_key_shown("a/", "/"));
+        assert!(!list_key_shown("", "./"));
+        assert!(!list_key_shown("", ".."));
+        assert!(!list_key_shown("x/", ""));
+        assert!(!list_key_shown("", "a\u{7}/"));
     }
 
     #[test]

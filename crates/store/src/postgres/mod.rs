@@ -33,6 +33,7 @@
 //! deleted workspace's wrapped keys linger in dead tuples and WAL until vacuumed
 //! and recycled (still wrapped under the master key).
 
+mod children;
 mod decode;
 mod key_registry;
 mod listener;
@@ -980,6 +981,10 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(decode::all(&rows, decode::secret)?)
+    }
+
+    async fn list_children(&self, q: crate::ChildrenQuery) -> StoreResult<Vec<String>> {
+        Ok(self.children(&q).await?)
     }
 
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {

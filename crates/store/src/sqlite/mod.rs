@@ -2,6 +2,7 @@
 //! commit (see `writer.rs`), and a small pool of reader connections used from
 //! `spawn_blocking`.
 
+mod children;
 mod key_registry;
 mod schema;
 mod writer;
@@ -883,6 +884,10 @@ impl Store for SqliteStore {
             Ok(rows)
         })
         .await
+    }
+
+    async fn list_children(&self, q: crate::ChildrenQuery) -> StoreResult<Vec<String>> {
+        self.read(move |c| children::list(c, &q)).await
     }
 
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {
