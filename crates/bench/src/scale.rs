@@ -192,9 +192,8 @@ pub async fn scale(
         }),
         ("vault_create_n", clients, {
             let (vault, token) = (vault.clone(), token.clone());
-            let run = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
+            // A run tag so repeated loads create new names, not new versions.
+            let run = lockbox_core::Clock::now(&lockbox_core::SystemClock).millis();
             Arc::new(move |h: &reqwest::Client, n| {
                 h.post(format!("{vault}/data/new/{run:x}-{n}"))
                     .header("X-Vault-Token", &token)

@@ -5,7 +5,7 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
-/// Longest secret name, in UTF-8 bytes (DESIGN.md: "max 512 bytes").
+/// Longest secret name, in UTF-8 bytes (docs/api.md: at most 512 bytes).
 pub const MAX_SECRET_NAME_BYTES: usize = 512;
 
 /// A secret's name: non-empty, any visible Unicode (including `/`, inner spaces,

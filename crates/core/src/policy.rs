@@ -1,4 +1,4 @@
-//! The role matrix (DESIGN.md, "Role matrix") as one pure function.
+//! The role matrix (docs/api.md, "Roles") as one pure function.
 //!
 //! Every permission check in Lockbox ends here: the service layer asks
 //! [`allowed`] (what a role or a run may do in a workspace) or [`account_allowed`]
@@ -255,46 +255,51 @@ pub fn can_assign_role(actor_role: Role, current: Option<Role>, new_role: Option
 mod tests {
     use super::*;
 
-    /// The whole matrix, row by row, as DESIGN.md prints it:
-    /// (action, owner, admin, editor, viewer, run).
-    const MATRIX: [(Action, bool, bool, bool, bool, bool); 15] = [
-        (Action::ListSecrets, true, true, true, true, true),
-        (Action::ViewWorkspace, true, true, true, true, false),
-        (Action::WriteSecret, true, true, false, false, true),
-        (Action::RenameSecret, true, true, false, false, false),
-        (Action::DeleteSecret, true, true, false, false, true),
-        (Action::RevealMasked, true, true, true, false, false),
-        (Action::RevealRestricted, false, false, false, false, false),
-        (Action::UseReferences, false, false, false, false, true),
-        // Not in DESIGN.md's table: a run can write and delete secrets, so only
-        // roles that can do that themselves may open one.
-        (Action::OpenRun, true, true, false, false, false),
-        // Flows decide where secrets go: the same people who may write secrets.
-        (Action::ManageFlows, true, true, false, false, false),
-        (Action::ManageMembers, true, true, false, false, false),
-        (Action::ManageTokens, true, true, false, false, false),
-        (Action::ManageSettings, true, false, false, false, false),
-        (Action::DeleteWorkspace, true, false, false, false, false),
-        (Action::ReadAudit, true, true, false, false, false),
-    ];
+    /// The matrix as docs/api.md ("Roles") prints it: (action, owner, admin,
+    /// editor, viewer, run), read from the document so the two cannot drift.
+    fn documented_matrix() -> Vec<(String, [bool; 5])> {
+        let doc = include_str!("../../../docs/api.md");
+        let section = doc
+            .split("\n## Roles\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/api.md has a Roles section");
+        section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|line| {
+                let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+                let action = cells[0].split('`').nth(1).expect("action in backticks");
+                let mut marks = [false; 5];
+                for (mark, cell) in marks.iter_mut().zip(&cells[1..]) {
+                    *mark = match *cell {
+                        "✓" => true,
+                        "–" => false,
+                        other => panic!("unexpected cell {other:?} in row {action}"),
+                    };
+                }
+                (action.to_owned(), marks)
+            })
+            .collect()
+    }
 
     #[test]
-    fn every_role_and_action_matches_the_design_matrix() {
-        assert_eq!(MATRIX.len(), Action::ALL.len());
+    fn every_role_and_action_matches_the_documented_matrix() {
+        let matrix = documented_matrix();
+        assert_eq!(matrix.len(), Action::ALL.len(), "one row per action");
         for action in Action::ALL {
-            let row = MATRIX
+            let (_, marks) = matrix
                 .iter()
-                .find(|r| r.0 == action)
-                .expect("row for every action");
-            let expect = [row.1, row.2, row.3, row.4];
-            for (role, want) in Role::ALL.into_iter().zip(expect) {
+                .find(|(name, _)| *name == format!("{action:?}"))
+                .unwrap_or_else(|| panic!("docs/api.md has no row for {action:?}"));
+            for (role, want) in Role::ALL.into_iter().zip(&marks[..4]) {
                 assert_eq!(
                     allowed(Actor::Member(role), action),
-                    want,
+                    *want,
                     "{role} {action:?}"
                 );
             }
-            assert_eq!(allowed(Actor::Run, action), row.5, "run {action:?}");
+            assert_eq!(allowed(Actor::Run, action), marks[4], "run {action:?}");
         }
     }
 

@@ -12,14 +12,14 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-/// Default largest value, in bytes of its JSON encoding (DESIGN.md: 64 KiB).
+/// Default largest value, in bytes of its JSON encoding (docs/api.md: 64 KiB).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
 
 /// Plaintext: the value's canonical JSON encoding (a string value is a JSON string).
 pub struct SecretValue(Zeroizing<Vec<u8>>);
 
 impl SecretValue {
-    /// Builds a value from a JSON document, checking DESIGN.md's rules: non-empty
+    /// Builds a value from a JSON document, checking docs/api.md's rules: non-empty
     /// (no `""`, `{}`, `[]` or `null`) and within `max_bytes` once encoded.
     pub fn from_json(value: &serde_json::Value, max_bytes: usize) -> Result<SecretValue> {
         let empty = match value {

@@ -1,4 +1,5 @@
-//! Lockbox's outbound HTTP executor ("Egress executor" in DESIGN.md).
+//! Lockbox's outbound HTTP executor (docs/architecture.md, "Automations: runs,
+//! references, egress, redaction").
 //!
 //! An automation hands Lockbox a [`FetchRequest`] whose strings hold `$secret:<token>`
 //! references. [`Executor::fetch`] first checks where the references sit (never in the

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 use support::TestServer;
 
-/// What each role may do to a workspace-scoped secret, as DESIGN.md's matrix says.
+/// What each role may do to a workspace-scoped secret, as docs/api.md's role table says.
 #[tokio::test]
 async fn every_role_meets_the_matrix_over_http() {
     let s = TestServer::start().await;

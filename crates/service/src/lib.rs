@@ -58,7 +58,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Tunables. Defaults follow DESIGN.md.
+/// Tunables. Defaults are the ones docs/api.md and docs/operating-limits.md give.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub max_value_bytes: usize,

@@ -96,7 +96,7 @@ pub(crate) fn wire_created_token(t: lockbox_service::CreatedToken) -> wire::Crea
         kind: t.kind.to_owned(),
         workspace: t.workspace,
         role: t.role.map(str::to_owned),
-        token: t.token.into(),
+        token: t.token,
         expires_at: t.expires_at,
         run_as_users: t.run_as_users,
     }
