@@ -8,8 +8,8 @@
 //! revealed, so nothing is audited as a reveal.
 
 use crate::auth::Principal;
-use crate::{store_err, Lockbox, RequestCtx};
-use lockbox_core::{Action, Error, Result, Scope, SecretName, SecretValue, Timestamp, Visibility};
+use crate::{Lockbox, RequestCtx};
+use lockbox_core::{Error, Result, Scope, SecretName, SecretValue, Timestamp};
 use std::collections::BTreeMap;
 
 /// One version of a secret as a read shows it.
@@ -43,18 +43,7 @@ impl Lockbox {
         let t = self.target(p, ws_name, scope).await?;
         let row = self.find_live_fresh(&t, name, false).await?;
         // The same refusals, in the same order, as `reveal_secret`.
-        let action = match row.visibility {
-            Visibility::Masked => Action::RevealMasked,
-            Visibility::Restricted => Action::RevealRestricted,
-        };
-        if row.visibility == Visibility::Restricted {
-            let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
-            return Err(self
-                .refuse_secret(p, &t, "secret.reveal", name, err, ctx)
-                .await);
-        }
-        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
-            .await?;
+        self.may_reveal(p, &t, &row, name, ctx).await?;
         let want = version.unwrap_or(row.current_version);
         let v = self
             .version_row(&row.id, want)
@@ -71,20 +60,7 @@ impl Lockbox {
         if v.is_deleted(self.clock.now()) {
             return Ok(read);
         }
-        let value = self.open_version(&t.ws, &row, &v).await?;
-        let audit = self.record(
-            p,
-            Some(&t.ws.id),
-            "secret.reveal",
-            Some(name.as_str()),
-            ctx,
-            serde_json::json!({"version": want, "scope": t.scope.as_str()}),
-        );
-        self.store
-            .append_audit(vec![audit])
-            .await
-            .map_err(store_err)?;
-        read.value = Some(value);
+        read.value = Some(self.open_audited(p, &t, &row, &v, name, ctx).await?);
         Ok(read)
     }
 }

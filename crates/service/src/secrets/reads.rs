@@ -5,12 +5,13 @@
 
 use super::not_found;
 use crate::auth::Principal;
+use crate::secrets::Target;
 use crate::{store_err, Lockbox, RequestCtx, SecretMeta, SecretPage, ValueKind, VersionInfo};
 use base64::Engine;
 use lockbox_core::{
     Action, Error, ErrorCode, Result, Scope, SecretName, SecretValue, Timestamp, Visibility,
 };
-use lockbox_store::{ListQuery, SecretRow, WorkspaceRow};
+use lockbox_store::{ListQuery, SecretRow, VersionRow, WorkspaceRow};
 
 impl Lockbox {
     /// Metadata as `p` may see it: a run is not shown fingerprints (it can write
@@ -140,37 +141,41 @@ impl Lockbox {
     ) -> Result<(SecretValue, u64)> {
         let t = self.target(p, ws_name, scope).await?;
         let row = self.find_live(&t, name).await?;
-        let action = match row.visibility {
-            Visibility::Masked => Action::RevealMasked,
-            Visibility::Restricted => Action::RevealRestricted,
-        };
-        if row.visibility == Visibility::Restricted {
-            let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
-            return Err(self
-                .refuse_secret(p, &t, "secret.reveal", name, err, ctx)
-                .await);
-        }
-        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
-            .await?;
+        self.may_reveal(p, &t, &row, name, ctx).await?;
         let want = version.unwrap_or(row.current_version);
         let v = self
             .version_row(&row.id, want)
             .await?
             .ok_or_else(|| Error::not_found(format!("version {want} of '{name}' not found")))?;
-        let value = self.open_version(&t.ws, &row, &v).await?;
+        let value = self.open_audited(p, &t, &row, &v, name, ctx).await?;
+        Ok((value, want))
+    }
+
+    /// Opens a version for a caller `may_reveal` admitted, and makes its
+    /// `secret.reveal` row durable before the value is handed back.
+    pub(crate) async fn open_audited(
+        &self,
+        p: &Principal,
+        t: &Target,
+        row: &SecretRow,
+        v: &VersionRow,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<SecretValue> {
+        let value = self.open_version(&t.ws, row, v).await?;
         let audit = self.record(
             p,
             Some(&t.ws.id),
             "secret.reveal",
             Some(name.as_str()),
             ctx,
-            serde_json::json!({"version": want, "scope": t.scope.as_str()}),
+            serde_json::json!({"version": v.version, "scope": t.scope.as_str()}),
         );
         self.store
             .append_audit(vec![audit])
             .await
             .map_err(store_err)?;
-        Ok((value, want))
+        Ok(value)
     }
 
     /// Whether the current value of `name` is a JSON string (`text`) or other
@@ -200,6 +205,31 @@ impl Lockbox {
             Some(b'"') => ValueKind::Text,
             _ => ValueKind::Json,
         })
+    }
+
+    /// Whether `p` may see this secret's value: a restricted secret is refused to
+    /// everyone (audited), a masked one by the role matrix. Every path that hands a
+    /// value to a caller asks this first.
+    pub(crate) async fn may_reveal(
+        &self,
+        p: &Principal,
+        t: &Target,
+        row: &SecretRow,
+        name: &SecretName,
+        ctx: &RequestCtx,
+    ) -> Result<()> {
+        let action = match row.visibility {
+            Visibility::Masked => Action::RevealMasked,
+            Visibility::Restricted => Action::RevealRestricted,
+        };
+        if row.visibility == Visibility::Restricted {
+            let err = Error::forbidden(format!("'{name}' is restricted: no one may reveal it"));
+            return Err(self
+                .refuse_secret(p, t, "secret.reveal", name, err, ctx)
+                .await);
+        }
+        self.check(p, &t.ws, t.actor, action, Some(name.as_str()), ctx)
+            .await
     }
 
     pub async fn list_secrets(

@@ -338,19 +338,3 @@ impl Lockbox {
 pub fn effective_delete_after(secret: Option<u64>, workspace: Option<u64>) -> Option<u64> {
     lockbox_core::versions::delete_version_after(secret, workspace)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_shorter_delete_version_after_wins() {
-        assert_eq!(effective_delete_after(None, None), None);
-        assert_eq!(effective_delete_after(Some(0), Some(0)), None);
-        assert_eq!(effective_delete_after(Some(60), None), Some(60));
-        assert_eq!(effective_delete_after(None, Some(30)), Some(30));
-        assert_eq!(effective_delete_after(Some(0), Some(30)), Some(30));
-        assert_eq!(effective_delete_after(Some(3600), Some(30)), Some(30));
-        assert_eq!(effective_delete_after(Some(30), Some(3600)), Some(30));
-    }
-}
