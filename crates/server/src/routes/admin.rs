@@ -165,7 +165,7 @@ pub async fn add_member(
         Json(wire::AddedMember {
             user: added.user,
             role: added.role.to_owned(),
-            token: added.token.map(Into::into),
+            token: added.token,
         }),
     ))
 }
