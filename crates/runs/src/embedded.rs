@@ -66,7 +66,9 @@ impl EmbeddedModule {
             .run_set_secret(
                 &self.principal,
                 &name,
-                value,
+                // The runtime's module interface hands over a plain `Value`; from
+                // here to sealing it stays wrapped.
+                lockbox_core::Sensitive::new(value),
                 scope,
                 ttl,
                 description,

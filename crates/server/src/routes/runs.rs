@@ -83,8 +83,7 @@ pub async fn set(
         .run_set_secret(
             &caller.principal,
             &name,
-            // EXPOSE: the value moves into the service, which resolves and seals it.
-            b.value.into_exposed(),
+            b.value,
             scope_of(&b.scope)?,
             b.ttl,
             None,
