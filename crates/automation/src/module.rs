@@ -39,6 +39,8 @@ impl fmt::Display for ModuleError {
 
 impl std::error::Error for ModuleError {}
 
+/// Keeps the code and the public message only: whoever converts logs an internal
+/// error's private cause first (the in-process module in `lockbox-runs` does).
 impl From<lockbox_core::Error> for ModuleError {
     fn from(e: lockbox_core::Error) -> ModuleError {
         ModuleError::new(e.code, e.message)

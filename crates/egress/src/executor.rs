@@ -21,7 +21,7 @@ use crate::{
     UsedSecret,
 };
 use base64::Engine as _;
-use lockbox_core::{Error, ErrorCode};
+use lockbox_core::{find_references, Error, ErrorCode, REFERENCE_PREFIX};
 use lockbox_redact::{Options, PatternSet, Redactor};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -185,7 +185,7 @@ fn check_written_credentials(req: &FetchRequest) -> Result<(), Error> {
     let blank = |t: &str| -> Result<String, Error> {
         let mut out = String::with_capacity(t.len());
         let mut last = 0;
-        for r in refs::find(t)? {
+        for r in find_references(t)? {
             out.push_str(&t[last..r.start]);
             out.push(' ');
             last = r.end;
@@ -378,14 +378,14 @@ impl Executor {
         attempt.method = method.as_str().to_string();
         let timeout = self.deadline(req.timeout_ms)?;
         for name in req.headers.keys() {
-            if name.contains(refs::PREFIX) {
+            if name.contains(REFERENCE_PREFIX) {
                 return Err(Error::invalid(
                     "references are resolved in header values, not header names",
                 ));
             }
         }
         for key in req.query.keys() {
-            if key.contains(refs::PREFIX) {
+            if key.contains(REFERENCE_PREFIX) {
                 return Err(Error::invalid(
                     "references are resolved in query values, not query names",
                 ));
@@ -433,7 +433,7 @@ impl Executor {
         }
         let mut references: Vec<&str> = Vec::new();
         for t in &texts {
-            for r in refs::find(t)? {
+            for r in find_references(t)? {
                 let token = &t[r];
                 if !references.contains(&token) {
                     references.push(token);
@@ -864,7 +864,7 @@ fn prepare(
             has_content_type = true;
             is_form = media_type(value) == "application/x-www-form-urlencoded";
         }
-        let secret = value.contains(refs::PREFIX);
+        let secret = value.contains(REFERENCE_PREFIX);
         let v = refs::substitute(value, table, Encoding::Raw)?;
         if credentials::carries_token(v.as_bytes()) {
             return Err(carries_token(&format!("header \"{lower}\"")));
@@ -890,7 +890,7 @@ fn prepare(
         Some((template, is_json)) => {
             let is_json = *is_json;
             let mut names: Vec<String> = Vec::new();
-            for r in refs::find(template)? {
+            for r in find_references(template)? {
                 let name = secret_names
                     .get(&template[r])
                     .copied()

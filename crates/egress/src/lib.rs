@@ -31,7 +31,6 @@ pub use executor::Executor;
 /// The resolver's answer and what a call attempted (for its audit row) are core's
 /// types: the service produces and records them, this crate fills them in.
 pub use lockbox_core::{EgressAttempt as Attempt, Resolved, UsedSecret};
-pub use refs::PREFIX as REFERENCE_PREFIX;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

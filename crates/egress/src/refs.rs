@@ -1,45 +1,15 @@
-//! Finding and substituting `$secret:<token>` references in request text.
+//! Substituting `$secret:<token>` references in request text.
 //!
-//! A reference is `$secret:` followed by one or more base64url characters
-//! (`[A-Za-z0-9_-]`), matched greedily; a string may hold several. This module only
-//! finds them and splices in already-resolved plaintext, encoded for where it lands
-//! ([`Encoding`]): it never resolves a reference, never decides whether a value may be
-//! sent, and keeps every string that holds plaintext in a [`Zeroizing`] buffer.
+//! Finding them is `lockbox_core::reference`'s (the one scanner: the prefix and
+//! one or more base64url characters, matched greedily; a bare prefix is an error).
+//! This module only splices already-resolved plaintext in place of each one, encoded
+//! for where it lands ([`Encoding`]): it never resolves a reference, never decides
+//! whether a value may be sent, and keeps every string that holds plaintext in a
+//! [`Zeroizing`] buffer.
 
-use lockbox_core::Error;
+use lockbox_core::{find_references, Error};
 use std::collections::HashMap;
-use std::ops::Range;
 use zeroize::Zeroizing;
-
-/// The prefix every reference starts with.
-pub const PREFIX: &str = "$secret:";
-
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
-}
-
-/// Byte ranges of every reference in `text`, in order. A `$secret:` prefix with no
-/// token after it is an error, so a typo never goes out as literal text.
-pub fn find(text: &str) -> Result<Vec<Range<usize>>, Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(PREFIX) {
-        let start = from + pos;
-        let mut end = start + PREFIX.len();
-        while end < bytes.len() && is_token_byte(bytes[end]) {
-            end += 1;
-        }
-        if end == start + PREFIX.len() {
-            return Err(Error::invalid(
-                "a `$secret:` reference has no token after the prefix",
-            ));
-        }
-        out.push(start..end);
-        from = end;
-    }
-    Ok(out)
-}
 
 /// How a value is written where it is spliced in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +35,7 @@ pub fn substitute(
     table: &Table<'_>,
     enc: Encoding,
 ) -> Result<Zeroizing<String>, Error> {
-    let ranges = find(text)?;
+    let ranges = find_references(text)?;
     let mut out = Zeroizing::new(String::with_capacity(text.len() + 64));
     let mut last = 0;
     for r in ranges {
@@ -137,12 +107,12 @@ mod tests {
     #[test]
     fn finds_several_references_greedily() {
         let t = "a $secret:abc-_9 b$secret:XYZ/c $secret:q";
-        let r = find(t).unwrap();
+        let r = find_references(t).unwrap();
         let got: Vec<&str> = r.iter().map(|r| &t[r.clone()]).collect();
         assert_eq!(got, ["$secret:abc-_9", "$secret:XYZ", "$secret:q"]);
-        assert!(find("no refs $ here").unwrap().is_empty());
-        assert!(find("bad $secret: token").is_err());
-        assert!(find("bad at end $secret:").is_err());
+        assert!(find_references("no refs $ here").unwrap().is_empty());
+        assert!(find_references("bad $secret: token").is_err());
+        assert!(find_references("bad at end $secret:").is_err());
     }
 
     #[test]

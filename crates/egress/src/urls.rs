@@ -17,7 +17,7 @@
 //! This module never puts a value in an error message: errors name the secret.
 
 use crate::refs::{self, Encoding, Table};
-use lockbox_core::Error;
+use lockbox_core::{find_references, Error};
 use std::ops::Range;
 use url::{Position, Url};
 use zeroize::Zeroizing;
@@ -142,7 +142,7 @@ fn lay_out<'t>(
     base: Option<(&Url, &str)>,
     avoid: &str,
 ) -> Result<Laid<'t>, Error> {
-    let ranges = refs::find(template)?;
+    let ranges = find_references(template)?;
     let starts = ranges.first().is_some_and(|r| r.start == 0);
     let prefix = choose_prefix(&[template, avoid]);
     let (mut last, inner) = if starts {
@@ -218,7 +218,7 @@ fn check_written(url: &Url) -> Result<(), Error> {
 
 /// Checks where the references in the URL text sit, before anything is resolved.
 pub(crate) fn template(text: &str) -> Result<Template, Error> {
-    let ranges = refs::find(text)?;
+    let ranges = find_references(text)?;
     if let Some(first) = ranges.first().filter(|r| r.start == 0) {
         let base = Url::parse(PLACEHOLDER_BASE).expect("a valid placeholder URL");
         lay_out(text, Some((&base, "the URL held by that secret")), "")?;

@@ -7,8 +7,9 @@
 
 use crate::fetch::fetch_as_run;
 use crate::references::References;
+use crate::{log_cause, module_error};
 use lockbox_automation::{ModuleError, SecretsModule, OUTPUT_REDACTED};
-use lockbox_core::{Scope, SecretName};
+use lockbox_core::{Error, Scope, SecretName};
 use lockbox_egress::{Executor, FetchRequest};
 use lockbox_service::{Lockbox, Principal, RequestCtx};
 use serde_json::Value;
@@ -43,6 +44,11 @@ impl EmbeddedModule {
         self.references.remember(reference);
     }
 
+    /// A service error as this run sees it; an internal cause goes to the log.
+    pub(crate) fn fail(&self, e: Error) -> ModuleError {
+        module_error(e, &self.ctx, &self.run_id)
+    }
+
     /// `secrets.set` with seed 000's description (`None` keeps the current one).
     /// References in the value are resolved by the service, which keeps their guard.
     pub(crate) async fn store(
@@ -60,13 +66,16 @@ impl EmbeddedModule {
             .run_set_secret(
                 &self.principal,
                 &name,
-                value,
+                // The runtime's module interface hands over a plain `Value`; from
+                // here to sealing it stays wrapped.
+                lockbox_core::Sensitive::new(value),
                 scope,
                 ttl,
                 description,
                 &self.ctx,
             )
-            .await?;
+            .await
+            .map_err(|e| self.fail(e))?;
         self.references.remember(&r);
         Ok(r)
     }
@@ -98,17 +107,18 @@ impl SecretsModule for EmbeddedModule {
         let r = self
             .svc
             .run_get_secret(&self.principal, &name, scope, field, &self.ctx)
-            .await?;
+            .await
+            .map_err(|e| self.fail(e))?;
         self.references.remember(&r);
         Ok(r)
     }
 
     async fn delete(&self, name: &str, scope: &str) -> Result<(), ModuleError> {
         let (name, scope) = parse_name_scope(name, scope)?;
-        Ok(self
-            .svc
+        self.svc
             .run_delete_secret(&self.principal, &name, scope, &self.ctx)
-            .await?)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     async fn fetch(&self, request: Value) -> Result<Value, ModuleError> {
@@ -120,7 +130,9 @@ impl SecretsModule for EmbeddedModule {
                  query, body, auth {basic|bearer|awsv4}, timeout_ms)",
             )
         })?;
-        Ok(fetch_as_run(&self.svc, &self.principal, &self.egress, req, &self.ctx).await?)
+        fetch_as_run(&self.svc, &self.principal, &self.egress, req, &self.ctx)
+            .await
+            .map_err(|e| self.fail(e))
     }
 
     async fn redact(&self, v: Value) -> Value {
@@ -132,7 +144,11 @@ impl SecretsModule for EmbeddedModule {
         {
             Ok((_, Some(v))) => v,
             // Fail closed: nothing leaves unredacted.
-            _ => Value::String(OUTPUT_REDACTED.to_owned()),
+            Ok((_, None)) => Value::String(OUTPUT_REDACTED.to_owned()),
+            Err(e) => {
+                log_cause(&e, &self.ctx, &self.run_id);
+                Value::String(OUTPUT_REDACTED.to_owned())
+            }
         }
     }
 }

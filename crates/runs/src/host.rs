@@ -54,7 +54,7 @@ impl ScriptHost for EmbeddedScriptHost {
             Err(e) if e.code == ErrorCode::NotFound || e.code == ErrorCode::Expired => {
                 return Ok(None)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.module.fail(e)),
         };
         let resolved = match self
             .module
@@ -66,7 +66,7 @@ impl ScriptHost for EmbeddedScriptHost {
             Err(e) if e.code == ErrorCode::NotFound || e.code == ErrorCode::Expired => {
                 return Ok(None)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(self.module.fail(e)),
         };
         self.module
             .svc
@@ -76,7 +76,8 @@ impl ScriptHost for EmbeddedScriptHost {
                 &resolved.secret.secret_id,
                 &self.module.ctx,
             )
-            .await?;
+            .await
+            .map_err(|e| self.module.fail(e))?;
         // The substitution text: a string value's own characters, other JSON as
         // JSON text. Objects and arrays come back as JSON; the rest as text.
         // EXPOSE: GetSecret hands the script the value (tainted from here on).
@@ -104,7 +105,8 @@ impl ScriptHost for EmbeddedScriptHost {
                 field,
                 &self.module.ctx,
             )
-            .await?;
+            .await
+            .map_err(|e| self.module.fail(e))?;
         self.module.remember_reference(&r);
         Ok(r)
     }

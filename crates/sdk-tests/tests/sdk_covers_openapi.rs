@@ -215,4 +215,45 @@ fn the_document_describes_bodies_with_the_wire_types() {
     );
     let meta = &schemas["SecretMeta"]["properties"];
     assert!(meta.get("allowed_hosts").is_some() && meta.get("bindings").is_some());
+    // The automation routes answer with wire types too.
+    for (path, method, status, schema) in [
+        ("/v1/runs", "post", "201", "OpenedRun"),
+        ("/v1/runs/{id}", "delete", "200", "Ended"),
+        ("/v1/run/secrets/set", "post", "200", "SecretRef"),
+        ("/v1/run/secrets/get", "post", "200", "SecretRef"),
+        ("/v1/run/secrets/delete", "post", "200", "Deleted"),
+        ("/v1/run/redact", "post", "200", "Redacted"),
+        ("/v1/workspaces/{ws}/flows", "get", "200", "FlowList"),
+        (
+            "/v1/workspaces/{ws}/flows/{slug}",
+            "put",
+            "200",
+            "StoredFlow",
+        ),
+        (
+            "/v1/workspaces/{ws}/flows/{slug}",
+            "delete",
+            "200",
+            "Deleted",
+        ),
+        (
+            "/v1/workspaces/{ws}/flows/{slug}/runs",
+            "post",
+            "200",
+            "FlowRun",
+        ),
+        (
+            "/v1/workspaces/{ws}/scripts/run",
+            "post",
+            "200",
+            "ScriptRun",
+        ),
+    ] {
+        assert_eq!(
+            doc["paths"][path][method]["responses"][status]["content"]["application/json"]
+                ["schema"]["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{method} {path}"
+        );
+    }
 }

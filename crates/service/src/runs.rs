@@ -29,7 +29,7 @@ use crate::secrets::intersect_hosts;
 use crate::{store_err, Lockbox, PutSecret, RequestCtx};
 use lockbox_core::{
     find_references, AccountAction, Action, Actor, EgressAttempt, Error, ErrorCode, Resolved,
-    Result, Role, Scope, SecretName, SecretValue, Timestamp, UserName, Visibility,
+    Result, Role, Scope, SecretName, SecretValue, Timestamp, UserName, Visibility, Wipe,
     REFERENCE_PREFIX,
 };
 use lockbox_crypto::{hash_token, random_id, TokenPurpose};
@@ -534,7 +534,7 @@ impl Lockbox {
         &self,
         p: &Principal,
         name: &SecretName,
-        value: serde_json::Value,
+        value: lockbox_core::Sensitive<serde_json::Value>,
         scope: Scope,
         ttl: Option<u64>,
         description: Option<String>,
@@ -585,7 +585,7 @@ impl Lockbox {
             }
         }
         let req = PutSecret {
-            value: lockbox_core::Sensitive::new(value),
+            value,
             description,
             visibility,
             ttl_seconds: ttl,
@@ -601,14 +601,16 @@ impl Lockbox {
     }
 
     /// Resolves this run's references inside `value`'s strings and splices the
-    /// values in, returning the guard the result inherits.
+    /// values in, in place (the result never leaves its `Sensitive`), returning the
+    /// guard the result inherits.
     async fn substitute_references(
         &self,
         p: &Principal,
-        mut value: serde_json::Value,
-    ) -> Result<(serde_json::Value, Taint)> {
+        mut value: lockbox_core::Sensitive<serde_json::Value>,
+    ) -> Result<(lockbox_core::Sensitive<serde_json::Value>, Taint)> {
         let mut refs: Vec<String> = Vec::new();
-        collect_references(&value, &mut refs)?;
+        // EXPOSE: the value's strings are scanned for references, in place.
+        collect_references(value.expose(), &mut refs)?;
         let mut taint = Taint::default();
         if refs.is_empty() {
             return Ok((value, taint));
@@ -634,7 +636,7 @@ impl Lockbox {
             }
             table.insert(r, resolved);
         }
-        splice_references(&mut value, &table)?;
+        splice_references(value.expose_mut(), &table)?;
         Ok((value, taint))
     }
 
@@ -1084,7 +1086,8 @@ fn splice_references(
                 last = r.end;
             }
             out.push_str(&s[last..]);
-            *s = out;
+            // The text it replaces is the run's plaintext too: wiped, not just freed.
+            std::mem::replace(s, out).wipe();
         }
         serde_json::Value::Array(a) => {
             for x in a {

@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use lockbox_automation::{Flow, FlowError};
 use lockbox_core::{Error, ErrorCode, UserName};
 use lockbox_runs::RunSpec;
+use lockbox_wire as wire;
 use lockbox_wire::RunFlowBody;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,14 +54,14 @@ fn parse(slug: &str, yaml: &str) -> ApiResult<Flow> {
 
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
     request_body(content = String, content_type = "application/yaml"),
-    responses((status = 200, description = "stored; its secret uses become bindings"),
+    responses((status = 200, description = "stored; its secret uses become bindings", body = wire::StoredFlow),
               (status = 400, description = "invalid, with line and column")))]
 pub async fn put_flow(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, slug)): ApiPath<(String, String)>,
     req: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::StoredFlow>> {
     let bytes = body_bytes(req, &st).await?;
     let yaml =
         String::from_utf8(bytes.to_vec()).map_err(|_| Error::invalid("a flow is UTF-8 YAML"))?;
@@ -80,12 +81,15 @@ pub async fn put_flow(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(json!({
-        "slug": info.slug,
-        "updated_at": info.updated_at,
-        "updated_by": info.updated_by,
-        "bindings": uses.iter().map(|(s, p)| json!({"secret": s, "location": p})).collect::<Vec<_>>(),
-    })))
+    Ok(Json(wire::StoredFlow {
+        slug: info.slug,
+        updated_at: info.updated_at,
+        updated_by: info.updated_by,
+        bindings: uses
+            .into_iter()
+            .map(|(secret, location)| wire::BindingUse { secret, location })
+            .collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
@@ -103,41 +107,43 @@ pub async fn get_flow(
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/flows", params(("ws" = String, Path)),
-    responses((status = 200, description = "{\"flows\": […]}")))]
+    responses((status = 200, description = "the workspace's flows", body = wire::FlowList)))]
 pub async fn list(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::FlowList>> {
     let flows = st
         .svc
         .list_flows(&caller.principal, &ws, &caller.ctx)
         .await?;
-    Ok(Json(json!({ "flows": flows })))
+    Ok(Json(wire::FlowList {
+        flows: flows.into_iter().map(super::wire_flow).collect(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/flows/{slug}", params(("ws" = String, Path), ("slug" = String, Path)),
-    responses((status = 200, description = "{\"deleted\": true}; its secrets are no longer bound by it")))]
+    responses((status = 200, description = "deleted; its secrets are no longer bound by it", body = wire::Deleted)))]
 pub async fn delete_flow(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, slug)): ApiPath<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Deleted>> {
     st.svc
         .delete_flow(&caller.principal, &ws, &slug, &caller.ctx)
         .await?;
-    Ok(Json(json!({"deleted": true})))
+    Ok(Json(wire::Deleted { deleted: true }))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/flows/{slug}/runs", params(("ws" = String, Path), ("slug" = String, Path)),
     request_body = RunFlowBody,
-    responses((status = 200, description = "{\"run_id\", \"status\", \"lines\", \"output\", \"warnings\", \"error\"?}, all redacted")))]
+    responses((status = 200, description = "the run's lines and output or error, all redacted", body = wire::FlowRun)))]
 pub async fn run_flow(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath((ws, slug)): ApiPath<(String, String)>,
     req: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::FlowRun>> {
     let bytes = body_bytes(req, &st).await?;
     let body: RunFlowBody = if bytes.is_empty() {
         RunFlowBody::default()
@@ -166,12 +172,24 @@ pub async fn run_flow(
             lines.push(serde_json::to_value(&l).unwrap_or(Value::Null))
         })
         .await;
+    let run_id = module.run_id().to_owned();
     Ok(Json(match result {
-        Ok(r) => {
-            json!({"run_id": module.run_id(), "status": "succeeded", "lines": lines, "output": r.output, "warnings": r.warnings})
-        }
-        Err(e) => {
-            json!({"run_id": module.run_id(), "status": "failed", "lines": lines, "error": e})
-        }
+        Ok(r) => wire::FlowRun {
+            run_id,
+            status: "succeeded".into(),
+            lines,
+            // A succeeded run always names its output: `null` for a flow without one.
+            output: Some(r.output.unwrap_or(Value::Null)),
+            warnings: Some(r.warnings),
+            error: None,
+        },
+        Err(e) => wire::FlowRun {
+            run_id,
+            status: "failed".into(),
+            lines,
+            output: None,
+            warnings: None,
+            error: Some(serde_json::to_value(&e).unwrap_or_default()),
+        },
     }))
 }

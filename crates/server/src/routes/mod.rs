@@ -157,3 +157,38 @@ pub(crate) fn wire_me(me: lockbox_service::WhoAmI) -> wire::Me {
             .collect(),
     }
 }
+
+pub(crate) fn wire_opened_run(r: lockbox_service::runs::OpenedRun) -> wire::OpenedRun {
+    wire::OpenedRun {
+        run_id: r.run_id,
+        token: r.token,
+        workspace: r.workspace,
+        user: r.user,
+        trigger: r.trigger,
+        expires_at: r.expires_at,
+    }
+}
+
+pub(crate) fn wire_flow(f: lockbox_service::FlowInfo) -> wire::FlowInfo {
+    wire::FlowInfo {
+        slug: f.slug,
+        updated_at: f.updated_at,
+        updated_by: f.updated_by,
+    }
+}
+
+pub(crate) fn wire_script_run(r: lockbox_automation::script::ScriptRun) -> wire::ScriptRun {
+    wire::ScriptRun {
+        status: r.status,
+        logs: r
+            .logs
+            .into_iter()
+            .map(|l| wire::LogLine {
+                level: l.level,
+                message: l.message,
+            })
+            .collect(),
+        message: r.message,
+        error: r.error.map(|e| serde_json::to_value(e).unwrap_or_default()),
+    }
+}

@@ -12,12 +12,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete as delete_route, post};
 use axum::{Json, Router};
 use lockbox_core::{Error, ErrorCode, Scope, SecretName, UserName};
-use lockbox_service::runs::OpenedRun;
+use lockbox_wire as wire;
 use lockbox_wire::{
     OpenRunBody, RedactBody, RunDeleteBody as DeleteBody, RunGetBody as GetBody,
     RunSetBody as SetBody,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,12 +33,12 @@ pub fn router() -> Router<AppState> {
 type ApiResult<T> = Result<T, ApiError>;
 
 #[utoipa::path(post, path = "/v1/runs", request_body = OpenRunBody,
-    responses((status = 201, description = "{\"run_id\", \"token\", …}; the token is shown once")))]
+    responses((status = 201, description = "the run token is shown once", body = wire::OpenedRun)))]
 pub async fn open_run(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<OpenRunBody>,
-) -> ApiResult<(StatusCode, Json<OpenedRun>)> {
+) -> ApiResult<(StatusCode, Json<wire::OpenedRun>)> {
     let user = body.user.as_deref().map(UserName::parse).transpose()?;
     let run = st
         .svc
@@ -51,19 +51,19 @@ pub async fn open_run(
             &caller.ctx,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(run)))
+    Ok((StatusCode::CREATED, Json(super::wire_opened_run(run))))
 }
 
 #[utoipa::path(delete, path = "/v1/runs/{id}", params(("id" = String, Path)),
-    responses((status = 200, description = "{\"ended\": true}: the run token and its references stop working"),
+    responses((status = 200, description = "the run token and its references stop working", body = wire::Ended),
               (status = 404, description = "no such run, or already ended")))]
 pub async fn end_run(
     State(st): State<AppState>,
     caller: Caller,
     crate::extract::ApiPath(id): crate::extract::ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Ended>> {
     st.svc.end_run(&caller.principal, &id, &caller.ctx).await?;
-    Ok(Json(json!({ "ended": true })))
+    Ok(Json(wire::Ended { ended: true }))
 }
 
 fn scope_of(s: &str) -> Result<Scope, Error> {
@@ -71,36 +71,35 @@ fn scope_of(s: &str) -> Result<Scope, Error> {
 }
 
 #[utoipa::path(post, path = "/v1/run/secrets/set", request_body = SetBody,
-    responses((status = 200, description = "{\"ref\": \"$secret:…\"}")))]
+    responses((status = 200, description = "a reference to the stored value", body = wire::SecretRef)))]
 pub async fn set(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<SetBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::SecretRef>> {
     let name = SecretName::parse(&b.name)?;
     let r = st
         .svc
         .run_set_secret(
             &caller.principal,
             &name,
-            // EXPOSE: the value moves into the service, which resolves and seals it.
-            b.value.into_exposed(),
+            b.value,
             scope_of(&b.scope)?,
             b.ttl,
             None,
             &caller.ctx,
         )
         .await?;
-    Ok(Json(json!({ "ref": r })))
+    Ok(Json(wire::SecretRef { reference: r }))
 }
 
 #[utoipa::path(post, path = "/v1/run/secrets/get", request_body = GetBody,
-    responses((status = 200, description = "{\"ref\": \"$secret:…\"}"), (status = 404, description = "{\"error\": \"not_found\"}")))]
+    responses((status = 200, description = "a reference to the value", body = wire::SecretRef), (status = 404, description = "{\"error\": \"not_found\"}")))]
 pub async fn get(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<GetBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::SecretRef>> {
     let name = SecretName::parse(&b.name)?;
     let r = st
         .svc
@@ -112,21 +111,21 @@ pub async fn get(
             &caller.ctx,
         )
         .await?;
-    Ok(Json(json!({ "ref": r })))
+    Ok(Json(wire::SecretRef { reference: r }))
 }
 
 #[utoipa::path(post, path = "/v1/run/secrets/delete", request_body = DeleteBody,
-    responses((status = 200, description = "{\"deleted\": true}")))]
+    responses((status = 200, description = "deleted", body = wire::Deleted)))]
 pub async fn delete(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<DeleteBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Deleted>> {
     let name = SecretName::parse(&b.name)?;
     st.svc
         .run_delete_secret(&caller.principal, &name, scope_of(&b.scope)?, &caller.ctx)
         .await?;
-    Ok(Json(json!({ "deleted": true })))
+    Ok(Json(wire::Deleted { deleted: true }))
 }
 
 #[utoipa::path(post, path = "/v1/run/fetch", request_body(content = Object),
@@ -142,13 +141,13 @@ pub async fn fetch(
 }
 
 #[utoipa::path(post, path = "/v1/run/redact", request_body = RedactBody,
-    responses((status = 200, description = "{\"lines\": […]} or {\"event\": …}, the values behind `refs` masked"),
+    responses((status = 200, description = "what was sent, the values behind `refs` masked", body = wire::Redacted),
               (status = 429, description = "rate_limited: too many redactions for this run")))]
 pub async fn redact(
     State(st): State<AppState>,
     caller: Caller,
     JsonBody(b): JsonBody<RedactBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::Redacted>> {
     if b.lines.is_none() && b.event.is_none() {
         return Err(ApiError::new(
             ErrorCode::Invalid,
@@ -159,15 +158,5 @@ pub async fn redact(
         .svc
         .run_redact(&caller.principal, &b.refs, b.lines, b.event, &caller.ctx)
         .await?;
-    let mut out = serde_json::Map::new();
-    if let Some(lines) = lines {
-        out.insert(
-            "lines".into(),
-            Value::Array(lines.into_iter().map(Value::String).collect()),
-        );
-    }
-    if let Some(event) = event {
-        out.insert("event".into(), event);
-    }
-    Ok(Json(Value::Object(out)))
+    Ok(Json(wire::Redacted { lines, event }))
 }

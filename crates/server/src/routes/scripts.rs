@@ -8,9 +8,10 @@ use crate::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use lockbox_automation::script::{run_script, ScriptRun};
+use lockbox_automation::script::run_script;
 use lockbox_core::{Error, UserName};
 use lockbox_runs::{EmbeddedScriptHost, RunSpec};
+use lockbox_wire as wire;
 use lockbox_wire::RunScriptBody;
 use serde_json::Value;
 
@@ -20,13 +21,13 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/scripts/run", params(("ws" = String, Path)),
     request_body = RunScriptBody,
-    responses((status = 200, description = "{\"status\": \"completed\"|\"cancelled\"|\"failed\", \"logs\", \"message\"?}, redacted")))]
+    responses((status = 200, description = "the run's status, logs and message, redacted", body = wire::ScriptRun)))]
 pub async fn run(
     State(st): State<AppState>,
     caller: Caller,
     ApiPath(ws): ApiPath<String>,
     JsonBody(body): JsonBody<RunScriptBody>,
-) -> Result<Json<ScriptRun>, ApiError> {
+) -> Result<Json<wire::ScriptRun>, ApiError> {
     if body.source.len() > 1024 * 1024 {
         return Err(Error::too_large("a script is at most 1 MiB").into());
     }
@@ -41,5 +42,7 @@ pub async fn run(
     };
     let host = EmbeddedScriptHost::from(st.runs.open(&caller.principal, &spec, &caller.ctx).await?);
     let request = body.request.unwrap_or(Value::Null);
-    Ok(Json(run_script(&body.source, request, &host).await))
+    Ok(Json(super::wire_script_run(
+        run_script(&body.source, request, &host).await,
+    )))
 }

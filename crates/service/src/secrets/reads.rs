@@ -242,37 +242,6 @@ impl Lockbox {
         cursor: Option<&str>,
         ctx: &RequestCtx,
     ) -> Result<SecretPage> {
-        self.list_page(p, ws_name, scope, prefix, limit, cursor, false, ctx)
-            .await
-    }
-
-    /// Like [`Lockbox::list_secrets`], and also the entries without versions
-    /// (`version` 0): what Vault's metadata list shows.
-    pub async fn list_secrets_and_entries(
-        &self,
-        p: &Principal,
-        ws_name: &str,
-        scope: Scope,
-        prefix: Option<String>,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-        ctx: &RequestCtx,
-    ) -> Result<SecretPage> {
-        self.list_page(p, ws_name, scope, prefix, limit, cursor, true, ctx)
-            .await
-    }
-
-    async fn list_page(
-        &self,
-        p: &Principal,
-        ws_name: &str,
-        scope: Scope,
-        prefix: Option<String>,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-        entries: bool,
-        ctx: &RequestCtx,
-    ) -> Result<SecretPage> {
         let t = self
             .authorized_target(p, ws_name, scope, Action::ListSecrets, None, ctx)
             .await?;
@@ -314,7 +283,9 @@ impl Lockbox {
                 after,
                 limit: limit + 1,
                 now: self.clock.now(),
-                entries,
+                // Entries without versions are Vault's (its metadata list, by
+                // `list_children`); this list shows secrets only.
+                entries: false,
             })
             .await
             .map_err(store_err)?;
