@@ -212,6 +212,7 @@ async fn reveal_returns_a_redacting_value() {
     assert_eq!(version, 4);
     assert_eq!(format!("{value:?}"), "[REDACTED]");
     assert_eq!(
+        // EXPOSE: the test checks the decoded value.
         *value.to_json().unwrap().expose(),
         json!({"token": "hunter2"})
     );

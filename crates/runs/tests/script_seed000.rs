@@ -232,6 +232,7 @@ impl T {
             )
             .await
             .ok()
+            // EXPOSE: the test compares what the script stored.
             .map(|(v, _)| v.to_json().unwrap().expose().clone())
     }
 

@@ -199,6 +199,7 @@ async fn seed_002_examples() {
     let value = secrets.get_secret("token").await.unwrap().unwrap();
     assert_eq!(format!("{value:?}"), "[REDACTED]");
     assert!(!format!("{value:?}").contains("abc"));
+    // EXPOSE: the test checks the decoded value.
     assert_eq!(value.to_json().unwrap().expose()["value"], "abc");
 
     // Patching a missing secret is not_found.
