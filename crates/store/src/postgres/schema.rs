@@ -184,6 +184,12 @@ CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspac
     r#"
 ALTER TABLE tokens ADD COLUMN default_workspace TEXT COLLATE "C";
 "#,
+    // Folder listing (issue 20): the name index plus what `list_children`
+    // filters on, so each step of its walk is an index-only scan (children.rs;
+    // trailing key columns rather than INCLUDE, which not every port takes).
+    r#"
+CREATE INDEX secrets_children ON secrets (workspace_id, scope, owner, name, expires_at, current_version);
+"#,
 ];
 
 /// Creates `schema` if given, then applies pending migrations, each in its own

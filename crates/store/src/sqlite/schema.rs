@@ -159,6 +159,11 @@ CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspac
     r#"
 ALTER TABLE tokens ADD COLUMN default_workspace TEXT;
 "#,
+    // Folder listing (issue 20): every column `list_children` reads, so listing a
+    // folder of keys is answered from this index alone (children.rs).
+    r#"
+CREATE INDEX secrets_children ON secrets (workspace_id, scope, owner, name, expires_at, current_version);
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
