@@ -91,6 +91,7 @@ fn rewrite(db: &Path, drop_row: impl Fn(&str) -> bool, drop_key_version: bool) -
                     prev_hash: String::new(),
                     key_version: None,
                     hash: String::new(),
+                    chain: None,
                 },
                 r.get(8)?,
             ))

@@ -159,6 +159,13 @@ CREATE INDEX audit_without_workspace ON audit_events (actor, seq) WHERE workspac
     r#"
 ALTER TABLE tokens ADD COLUMN default_workspace TEXT;
 "#,
+    // Per-workspace audit chains (issue 20): the chain of each row (a workspace
+    // id, '' for the account chain; NULL for the rows before, which start the
+    // account chain). The index finds each chain's head when the writer loads them.
+    r#"
+ALTER TABLE audit_events ADD COLUMN chain TEXT;
+CREATE INDEX audit_by_chain ON audit_events (chain, seq);
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
