@@ -91,6 +91,7 @@ fn rewrite(db: &Path, drop_row: impl Fn(&str) -> bool, drop_key_version: bool) -
                     prev_hash: String::new(),
                     key_version: None,
                     hash: String::new(),
+                    chain: None,
                 },
                 r.get(8)?,
             ))
@@ -211,4 +212,31 @@ fn audit_head_is_what_verify_expects_and_truncation_is_caught() {
     let o = verify(&data, Some("12:not-a-hash"));
     assert!(!o.status.success());
     assert!(err_text(&o).contains("SEQ:HASH"), "{}", err_text(&o));
+}
+
+/// Per-workspace chains (issue 20): deleting every row of one workspace's chain
+/// leaves valid chains, but the checkpoint `audit head` wrote names that chain's
+/// head, so `audit verify` fails (with or without the saved head).
+#[test]
+fn a_deleted_workspace_chain_is_caught_by_the_checkpoint() {
+    let cwd = tempfile::tempdir().unwrap();
+    let data = cwd.path().join("d");
+    populated(cwd.path());
+    let anchored = head(&data);
+    assert!(verify(&data, Some(&anchored)).status.success());
+    let conn = rusqlite::Connection::open(data.join("lockbox.db")).unwrap();
+    let removed = conn
+        .execute(
+            "DELETE FROM audit_events WHERE chain = \
+             (SELECT chain FROM audit_events WHERE action = 'secret.reveal' LIMIT 1)",
+            [],
+        )
+        .unwrap();
+    assert!(removed > 4, "{removed}");
+    drop(conn);
+    for expect in [None, Some(anchored.as_str())] {
+        let o = verify(&data, expect);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains("gone"), "{}", text(&o));
+    }
 }

@@ -516,10 +516,11 @@ pub async fn verify_audit(loc: &Location, expect_head: Option<&str>) -> Result<A
     crate::audit::check_chain(store.as_ref(), expect.as_ref()).await
 }
 
-/// The audit chain's head as the store keeps it, for anchoring outside Lockbox.
+/// A checkpoint of the audit chains (appended unless the newest one is still
+/// current), whose head is for anchoring outside Lockbox.
 pub async fn audit_head(loc: &Location) -> Result<crate::audit::AuditHead> {
     let (_, store) = open(loc).await?;
-    Ok(store.audit_chain_state().await.map_err(store_err)?.into())
+    crate::audit::checkpoint(store.as_ref(), SystemClock.now()).await
 }
 
 /// Writes a consistent snapshot to `out` (JSON lines, mode 0600, written to a

@@ -1,6 +1,8 @@
-//! The audit log around the store's chain: the chain keys (derived from the
+//! The audit log around the store's chains: the chain keys (derived from the
 //! master key, given to the store, never stored), the boundary row of a chain
-//! migrated from legacy links, the head and its checkpoints in the log,
+//! migrated from legacy links, the checkpoints that tie the per-workspace chains
+//! together (written at start, at an interval when a head moved, and by
+//! `audit head`; their heads go to the log),
 //! verification against a saved head, refused attempts counted per minute
 //! (`denied.rs`), and the account audit view (rows that belong to no workspace).
 
@@ -104,6 +106,38 @@ pub(crate) async fn ensure_keyed(store: &dyn Store, now: Timestamp) -> Result<Op
     Ok(Some(state.legacy_rows + 1))
 }
 
+/// Appends a checkpoint to the account chain (or finds the newest one still
+/// current) naming every chain's head, and returns it: the head an operator
+/// saves and later passes to `audit verify --expect-head`.
+pub(crate) async fn checkpoint(store: &dyn Store, now: Timestamp) -> Result<AuditHead> {
+    // A migrated chain's boundary row comes first (the first keyed row is that).
+    ensure_keyed(store, now).await?;
+    let head = store
+        .checkpoint_audit(AuditRecord {
+            workspace_id: None,
+            at: now,
+            actor: "system".into(),
+            action: audit_chain::CHECKPOINT_ACTION.into(),
+            target: None,
+            outcome: "ok".into(),
+            request_id: None,
+            detail: serde_json::json!({}),
+        })
+        .await
+        .map_err(store_err)?;
+    let keyed = store
+        .audit_row(head.seq)
+        .await
+        .map_err(store_err)?
+        .is_some_and(|r| r.key_version.is_some());
+    Ok(AuditHead {
+        head: head.to_string(),
+        seq: head.seq,
+        hash: head.hash,
+        keyed,
+    })
+}
+
 /// The outcome of verifying a chain, optionally against a head saved earlier.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChainCheck {
@@ -168,7 +202,7 @@ pub fn parse_head(text: &str) -> Result<Head> {
     })
 }
 
-/// The chain head as the store keeps it (no walk).
+/// A checkpoint's head (see [`checkpoint`]).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditHead {
     pub seq: i64,
@@ -211,14 +245,10 @@ pub(crate) fn view(r: AuditRow) -> AuditEventView {
 }
 
 impl Lockbox {
-    /// The audit chain's head (sequence number and link), for anchoring elsewhere.
+    /// The audit chains' head for anchoring elsewhere: a checkpoint naming every
+    /// chain's head, appended unless the newest one is still current.
     pub async fn audit_head(&self) -> Result<AuditHead> {
-        Ok(self
-            .store
-            .audit_chain_state()
-            .await
-            .map_err(store_err)?
-            .into())
+        checkpoint(self.store.as_ref(), self.clock.now()).await
     }
 
     /// Verifies the audit chain, and with `expect` that it continues that head.
@@ -230,26 +260,30 @@ impl Lockbox {
     /// interval only when it moved since the last time. These lines are the
     /// checkpoints an operator ships elsewhere and compares with `--expect-head`.
     pub async fn checkpoint_audit_head(&self, reason: &str) {
+        let now = self.clock.now();
+        if reason != "start" {
+            let last = *self.audit_checkpoints.last.lock().expect("checkpoint lock");
+            if let Some((_, at)) = last {
+                if now.millis() - at.millis() < self.config.audit_checkpoint_seconds as i64 * 1000 {
+                    return;
+                }
+            }
+        }
+        // A checkpoint row only when a head moved (the store reuses a current one).
         let head = match self.audit_head().await {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read the audit chain head");
+                tracing::warn!(error = %e, "could not write an audit checkpoint");
                 return;
             }
         };
-        let now = self.clock.now();
         {
             let mut last = self.audit_checkpoints.last.lock().expect("checkpoint lock");
-            if reason != "start" {
-                if let Some((seq, at)) = *last {
-                    let due = now.millis() - at.millis()
-                        >= self.config.audit_checkpoint_seconds as i64 * 1000;
-                    if seq == head.seq || !due {
-                        return;
-                    }
-                }
-            }
+            let moved = last.is_none_or(|(seq, _)| seq != head.seq);
             *last = Some((head.seq, now));
+            if reason != "start" && !moved {
+                return;
+            }
         }
         tracing::info!(
             audit_head = %head.head,

@@ -35,6 +35,14 @@ fn oi(v: &Value, k: &str) -> Option<Option<i64>> {
         x => x.as_i64().map(Some),
     }
 }
+/// A text field added after format 1 was first written: absent reads as null.
+fn later_os(v: &Value, k: &str) -> Option<Option<String>> {
+    match v.get(k) {
+        None | Some(Value::Null) => Some(None),
+        Some(Value::String(x)) => Some(Some(x.clone())),
+        Some(_) => None,
+    }
+}
 /// A field added after format 1 was first written: absent reads as null.
 fn later_oi(v: &Value, k: &str) -> Option<Option<i64>> {
     match v.get(k) {
@@ -139,7 +147,7 @@ pub fn encode(snap: &Snapshot, created_at: Timestamp) -> Vec<Value> {
         out.push(json!({"t": "audit", "seq": a.seq, "workspace_id": a.record.workspace_id, "at": a.record.at.millis(),
             "actor": a.record.actor, "action": a.record.action, "target": a.record.target, "outcome": a.record.outcome,
             "request_id": a.record.request_id, "detail": a.record.detail, "prev_hash": a.prev_hash, "hash": a.hash,
-            "key_version": a.key_version}));
+            "key_version": a.key_version, "chain": a.chain}));
     }
     out
 }
@@ -315,6 +323,7 @@ pub fn decode_row(v: &Value, snap: &mut Snapshot) -> Result<()> {
                         Some(k) => Some(u32::try_from(k).ok()?),
                     },
                     hash: s(v, "hash")?,
+                    chain: later_os(v, "chain")?,
                 })
             })()
             .ok_or_else(|| bad(t))?,
@@ -443,6 +452,7 @@ mod tests {
                 prev_hash: "p".into(),
                 key_version: Some(3),
                 hash: "h".into(),
+                chain: Some("w".into()),
             }],
             flows: vec![FlowRow {
                 workspace_id: "w".into(),

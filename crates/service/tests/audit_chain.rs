@@ -35,18 +35,19 @@ async fn an_unkeyed_chain_still_verifies_after_migration_and_continues_keyed() {
     let check = svc.check_audit_chain(None).await.unwrap();
     assert!(check.ok(), "{check:?}");
     assert_eq!((check.rows, check.keyed_from), (5, None));
-    let legacy_head = svc.audit_head().await.unwrap();
-    assert!(!legacy_head.keyed);
+    let legacy_head = check.clone();
+    assert_eq!(legacy_head.head_seq, 5);
 
-    // The start writes the boundary: keyed, linked to the last legacy row.
+    // The start writes the boundary (keyed, linked to the last legacy row), then
+    // a checkpoint (per-workspace chains, issue 20), which `audit_head` returns.
     svc.start_audit().await;
     let head = svc.audit_head().await.unwrap();
-    assert_eq!((head.seq, head.keyed), (6, true));
+    assert_eq!((head.seq, head.keyed), (7, true));
     assert!(svc.bootstrap().await.unwrap().is_some());
     let check = svc
         .check_audit_chain(Some(&lockbox_store::audit_chain::Head {
-            seq: legacy_head.seq,
-            hash: legacy_head.hash.clone(),
+            seq: legacy_head.head_seq,
+            hash: legacy_head.head_hash.clone(),
         }))
         .await
         .unwrap();
@@ -65,7 +66,13 @@ async fn an_unkeyed_chain_still_verifies_after_migration_and_continues_keyed() {
         boundary.record.action,
         lockbox_service::audit::BOUNDARY_ACTION
     );
-    assert_eq!(boundary.prev_hash, legacy_head.hash);
+    assert_eq!(boundary.prev_hash, legacy_head.head_hash);
+    let checkpoint = store.audit_row(7).await.unwrap().unwrap();
+    assert_eq!(
+        checkpoint.record.action,
+        lockbox_store::audit_chain::CHECKPOINT_ACTION
+    );
+    assert_eq!(checkpoint.prev_hash, boundary.hash);
     assert_eq!(boundary.record.detail["legacy_rows"], 5);
     drop(store);
 
@@ -84,6 +91,7 @@ async fn an_unkeyed_chain_still_verifies_after_migration_and_continues_keyed() {
             prev_hash: prev.clone(),
             key_version: None,
             hash: String::new(),
+            chain: None,
         };
         row.hash = legacy_row_hash(&prev, &row);
         conn.execute(

@@ -1,26 +1,112 @@
-//! The audit log's hash chain: each row's link covers its content and the link of
-//! the row before, so editing, inserting or deleting a row breaks every link after
-//! it.
+//! The audit log's hash chains: each row's link covers its content and the link of
+//! the row before it *in its chain*, so editing, inserting or deleting a row breaks
+//! every link after it in that chain.
+//!
+//! **One chain per workspace.** A row belongs to the chain of its workspace, or to
+//! the account chain ([`ACCOUNT_CHAIN`]) when it has none; the chain is stored with
+//! the row (`chain` column). `seq` is one number across all chains, unique and
+//! increasing, with gaps allowed (PostgreSQL takes it from a sequence), and rows of
+//! different chains may commit out of `seq` order: the order a link proves is the
+//! order within a chain. Appends to different workspaces therefore lock different
+//! heads (PostgreSQL `audit_heads`, one row per chain) and never wait for each other.
+//! Rows written before per-workspace chains (`chain` NULL) are the start of the
+//! account chain, linked as they always were (v1 encoding, `seq` consecutive from
+//! 1); the account chain's first later row links to the last of them.
 //!
 //! Two kinds of link:
 //! - **keyed** (`key_version` set): HMAC-SHA256 under the audit chain key of that
 //!   master-key version ([`ChainKeys`]; derived in `lockbox-crypto`, never stored)
-//!   over [`encode_row`], a fixed byte encoding. Write access to the database alone
-//!   cannot recompute it.
+//!   over [`encode_row`], a fixed byte encoding (v2, which also covers the chain,
+//!   for rows with a chain; v1 for the rows before). Write access to the database
+//!   alone cannot recompute it.
 //! - **legacy** (`key_version` NULL): SHA-256 over a JSON array, as chains were
 //!   written before keyed links ([`legacy_row_hash`]). Only a store's first
 //!   `legacy_rows` rows (counted when the keyed chain was introduced, see the
 //!   migrations) may be legacy; the first keyed row links to the last legacy one,
 //!   so the legacy prefix is covered by the key from there on.
 //!
-//! Truncating the tail leaves a valid shorter chain; that is caught by comparing
-//! with a head (`seq:hash`) saved elsewhere ([`Head`], `lockbox audit verify
-//! --expect-head`), which the server logs at every start and at an interval.
+//! **Checkpoints tie the chains together.** Truncating a chain's tail, or deleting
+//! a whole chain, leaves valid shorter chains. A checkpoint is a row of the account
+//! chain (action [`CHECKPOINT_ACTION`], actor `system`) whose detail names the head
+//! (chain, seq, link) of every other chain as it was when the checkpoint was
+//! written; the server appends one at start, at its checkpoint interval when a head
+//! moved, and whenever `lockbox audit head` is asked, which prints the checkpoint's
+//! own head (`SEQ:HASH`, [`Head`]). [`verify_with`] checks every chain link by link
+//! AND that every head named by every checkpoint still exists with that link, so
+//! with a checkpoint's head saved elsewhere (`lockbox audit verify --expect-head`):
+//! - editing any row breaks its own link (keyed: not recomputable without the key);
+//! - removing rows from any chain's end, or a whole chain, *up to the heads the
+//!   checkpoint names* removes a named head, and removing the checkpoint itself or
+//!   anything before it in the account chain fails the expected head.
+//!
+//! What is not covered: rows appended after the newest checkpoint the verifier
+//! trusts. Removing the newest rows of a chain, or a whole chain created, after
+//! that checkpoint leaves valid chains; only the next checkpoint covers them (the
+//! same bound as a single chain's tail after a saved head).
 
-use crate::rows::AuditRow;
+use crate::rows::{AuditRecord, AuditRow};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chain of rows that belong to no workspace (and of every row written
+/// before per-workspace chains). Workspace ids are never empty.
+pub const ACCOUNT_CHAIN: &str = "";
+
+/// The action of a checkpoint row (see the module doc).
+pub const CHECKPOINT_ACTION: &str = "audit.checkpoint";
+
+/// The chain a new row with this record is appended to.
+pub fn chain_of(record: &AuditRecord) -> &str {
+    record.workspace_id.as_deref().unwrap_or(ACCOUNT_CHAIN)
+}
+
+/// The chain a stored row belongs to (rows from before per-workspace chains are
+/// the start of the account chain).
+pub fn row_chain(row: &AuditRow) -> &str {
+    row.chain.as_deref().unwrap_or(ACCOUNT_CHAIN)
+}
+
+/// The head of one chain, as a checkpoint names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChainHead {
+    pub chain: String,
+    pub head: Head,
+}
+
+/// A checkpoint's detail: every head it names, in chain order.
+pub fn checkpoint_detail(heads: &[ChainHead]) -> serde_json::Value {
+    let heads: Vec<serde_json::Value> = heads
+        .iter()
+        .map(|h| serde_json::json!({"chain": h.chain, "seq": h.head.seq, "hash": h.head.hash}))
+        .collect();
+    serde_json::json!({ "heads": heads })
+}
+
+/// The heads a checkpoint's detail names; `None` when it is not one.
+pub fn checkpoint_heads(detail: &serde_json::Value) -> Option<Vec<ChainHead>> {
+    detail
+        .get("heads")?
+        .as_array()?
+        .iter()
+        .map(|h| {
+            Some(ChainHead {
+                chain: h.get("chain")?.as_str()?.to_string(),
+                head: Head {
+                    seq: h.get("seq")?.as_i64()?,
+                    hash: h.get("hash")?.as_str()?.to_string(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The row is a checkpoint (by where it is and what it says it is; its link
+/// proves both).
+pub fn is_checkpoint(row: &AuditRow) -> bool {
+    row.chain.as_deref() == Some(ACCOUNT_CHAIN) && row.record.action == CHECKPOINT_ACTION
+}
 
 /// The audit chain keys, by master-key version. Implemented over the master
 /// keyring by the service; the store only asks for MACs.
@@ -48,7 +134,7 @@ impl ChainKeySlot {
 }
 
 /// A chain head: the newest row's sequence number and link.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Head {
     pub seq: i64,
     pub hash: String,
@@ -221,13 +307,22 @@ fn json_value(out: &mut Vec<u8>, v: &serde_json::Value) {
     }
 }
 
-/// The bytes a keyed link covers, version 1:
+/// The bytes a keyed link covers. Version 1, for rows written before
+/// per-workspace chains (`chain` NULL):
 ///
 /// ```text
 /// "lockbox.audit-row.v1" 0x00
 /// key_version u32 | seq i64 | lp(prev_hash)
 /// opt(workspace_id) | at i64 (ms) | lp(actor) | lp(action) | opt(target)
 /// lp(outcome) | opt(request_id) | value(detail)
+/// ```
+///
+/// Version 2, for rows with a chain, the same with the chain before the link:
+///
+/// ```text
+/// "lockbox.audit-row.v2" 0x00
+/// key_version u32 | seq i64 | lp(chain) | lp(prev_hash)
+/// (the rest as in version 1)
 /// ```
 ///
 /// Integers are big-endian; `lp(x)` is a u32 length then the bytes; `opt(x)` is
@@ -238,9 +333,19 @@ fn json_value(out: &mut Vec<u8>, v: &serde_json::Value) {
 pub fn encode_row(key_version: u32, row: &AuditRow) -> Vec<u8> {
     let r = &row.record;
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"lockbox.audit-row.v1\0");
-    out.extend_from_slice(&key_version.to_be_bytes());
-    out.extend_from_slice(&row.seq.to_be_bytes());
+    match &row.chain {
+        None => {
+            out.extend_from_slice(b"lockbox.audit-row.v1\0");
+            out.extend_from_slice(&key_version.to_be_bytes());
+            out.extend_from_slice(&row.seq.to_be_bytes());
+        }
+        Some(chain) => {
+            out.extend_from_slice(b"lockbox.audit-row.v2\0");
+            out.extend_from_slice(&key_version.to_be_bytes());
+            out.extend_from_slice(&row.seq.to_be_bytes());
+            lp(&mut out, chain.as_bytes());
+        }
+    }
     lp(&mut out, row.prev_hash.as_bytes());
     opt(&mut out, r.workspace_id.as_deref());
     out.extend_from_slice(&r.at.millis().to_be_bytes());
@@ -320,8 +425,9 @@ pub fn keyed_row_hash(
         .map(hex::encode)
 }
 
-/// Fills in `row.key_version` and `row.hash` (its `seq` and `prev_hash` set):
-/// keyed under the active version when `keys` is given, else a legacy link.
+/// Fills in `row.key_version` and `row.hash` (its `seq`, `chain` and `prev_hash`
+/// set): keyed under the active version when `keys` is given, else a legacy link
+/// (which does not cover the chain: only stores given no key, in tests, write them).
 pub fn seal_row(keys: Option<&dyn ChainKeys>, row: &mut AuditRow) -> Result<(), String> {
     match keys {
         Some(k) => {
@@ -374,11 +480,24 @@ pub fn verify<'a>(rows: impl IntoIterator<Item = &'a AuditRow>) -> VerifyReport 
     )
 }
 
-/// Verifies rows in `seq` order, starting from the genesis hash.
+/// Verifies rows in `seq` order: each chain from the genesis hash, link by link,
+/// and every head each checkpoint names (see the module doc). Stops at the first
+/// row (by `seq`) that does not hold.
 pub fn verify_with<'a>(
     rows: impl IntoIterator<Item = &'a AuditRow>,
     rules: Rules<'_>,
 ) -> VerifyReport {
+    let rows: Vec<&AuditRow> = rows.into_iter().collect();
+    let by_seq: HashMap<i64, &AuditRow> = rows.iter().map(|r| (r.seq, *r)).collect();
+    /// Where a chain stands after the rows seen so far.
+    struct Tip {
+        seq: i64,
+        hash: String,
+        keyed: bool,
+        /// A row with a chain (v2) was seen: rows from before chains may not follow.
+        chained: bool,
+    }
+    let mut tips: HashMap<&str, Tip> = HashMap::new();
     let mut report = VerifyReport {
         rows: 0,
         head: GENESIS.to_string(),
@@ -389,17 +508,40 @@ pub fn verify_with<'a>(
     for row in rows {
         report.rows += 1;
         let broken = |why: String| Some((row.seq, why));
-        if row.seq != report.head_seq + 1 {
-            report.broken_at = broken(format!("sequence jumps from {}", report.head_seq));
+        if row.seq <= report.head_seq {
+            report.broken_at = broken(format!(
+                "sequence does not increase after {}",
+                report.head_seq
+            ));
             return report;
         }
-        if row.prev_hash != report.head {
+        let tip = tips.entry(row_chain(row)).or_insert_with(|| Tip {
+            seq: 0,
+            hash: GENESIS.to_string(),
+            keyed: false,
+            chained: false,
+        });
+        if row.chain.is_none() {
+            if tip.chained {
+                report.broken_at = broken(
+                    "a row from before per-workspace chains follows rows of the account chain"
+                        .into(),
+                );
+                return report;
+            }
+            // Rows before per-workspace chains were one chain numbered without gaps.
+            if row.seq != tip.seq + 1 {
+                report.broken_at = broken(format!("sequence jumps from {}", tip.seq));
+                return report;
+            }
+        }
+        if row.prev_hash != tip.hash {
             report.broken_at = broken("previous-hash link does not match".into());
             return report;
         }
         let expected = match row.key_version {
             None => {
-                if report.keyed_from.is_some() {
+                if tip.keyed {
                     report.broken_at =
                         broken("a row without a keyed link follows keyed rows".into());
                     return report;
@@ -412,7 +554,7 @@ pub fn verify_with<'a>(
                         return report;
                     }
                 }
-                legacy_row_hash(&report.head, row)
+                legacy_row_hash(&tip.hash, row)
             }
             Some(v) => {
                 let Some(keys) = rules.keys else {
@@ -432,13 +574,51 @@ pub fn verify_with<'a>(
             report.broken_at = broken("row content does not match its hash".into());
             return report;
         }
+        if is_checkpoint(row) {
+            if let Some(why) = check_checkpoint(row, &by_seq) {
+                report.broken_at = broken(why);
+                return report;
+            }
+        }
         if row.key_version.is_some() && report.keyed_from.is_none() {
             report.keyed_from = Some(row.seq);
         }
+        tip.seq = row.seq;
+        tip.keyed |= row.key_version.is_some();
+        tip.chained |= row.chain.is_some();
+        tip.hash = expected.clone();
         report.head = expected;
         report.head_seq = row.seq;
     }
     report
+}
+
+/// Every head a (verified) checkpoint names must still be there: the row at that
+/// seq, in that chain, with that link. `None` when they all are, else why not.
+fn check_checkpoint(row: &AuditRow, by_seq: &HashMap<i64, &AuditRow>) -> Option<String> {
+    let Some(heads) = checkpoint_heads(&row.record.detail) else {
+        return Some("a checkpoint whose detail names no heads".into());
+    };
+    for h in heads {
+        match by_seq.get(&h.head.seq) {
+            None => {
+                return Some(format!(
+                    "this checkpoint names the head of chain {:?} at seq {}, which is gone: \
+                     rows were removed from that chain",
+                    h.chain, h.head.seq
+                ))
+            }
+            Some(r) if row_chain(r) != h.chain || r.hash != h.head.hash => {
+                return Some(format!(
+                    "this checkpoint names the head of chain {:?} at seq {} with link {}, \
+                     and that row is not it: the chain was rewritten",
+                    h.chain, h.head.seq, h.head.hash
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// Checks a verified chain against a head saved earlier: the row at `expect.seq`
@@ -518,6 +698,7 @@ mod tests {
                 prev_hash: prev.map_or(GENESIS.to_string(), |r| r.hash.clone()),
                 key_version: None,
                 hash: String::new(),
+                chain: None,
             };
             seal_row(keys, &mut row).unwrap();
             rows.push(row);
@@ -683,6 +864,7 @@ mod tests {
             prev_hash: "ab".repeat(32),
             key_version: None,
             hash: String::new(),
+            chain: None,
         }
     }
 
@@ -745,6 +927,178 @@ mod tests {
         );
     }
 
+    /// The v2 link (a row with a chain) of the same row: another frozen vector.
+    #[test]
+    fn frozen_v2_link() {
+        let mut row = frozen_row();
+        row.chain = Some("ws-0123".into());
+        let v2 = keyed_row_hash(&TestKeys, 1, &row).unwrap();
+        assert_eq!(v2, FROZEN_KEYED_V2_LINK);
+        assert_ne!(v2, FROZEN_KEYED_LINK);
+        // The chain is covered: the same row in another chain links differently.
+        row.chain = Some(ACCOUNT_CHAIN.into());
+        assert_ne!(
+            keyed_row_hash(&TestKeys, 1, &row).unwrap(),
+            FROZEN_KEYED_V2_LINK
+        );
+    }
+
+    /// Appends one row to `chain` of `rows` (keyed), as the stores do.
+    fn append(rows: &mut Vec<AuditRow>, chain: &str, action: &str, detail: serde_json::Value) {
+        let prev = rows
+            .iter()
+            .rev()
+            .find(|r| row_chain(r) == chain)
+            .map_or(GENESIS.to_string(), |r| r.hash.clone());
+        let mut rec = record(action, detail);
+        rec.workspace_id = (chain != ACCOUNT_CHAIN).then(|| chain.to_string());
+        let mut row = AuditRow {
+            // Gaps, as a PostgreSQL sequence leaves them.
+            seq: rows.last().map_or(1, |r| r.seq + 2),
+            record: rec,
+            prev_hash: prev,
+            key_version: None,
+            hash: String::new(),
+            chain: Some(chain.to_string()),
+        };
+        seal_row(Some(&TestKeys), &mut row).unwrap();
+        rows.push(row);
+    }
+
+    fn checkpoint(rows: &mut Vec<AuditRow>) -> Head {
+        let mut heads: HashMap<&str, &AuditRow> = HashMap::new();
+        for r in rows.iter() {
+            heads.insert(row_chain(r), r);
+        }
+        let mut named: Vec<ChainHead> = heads
+            .into_iter()
+            .filter(|(c, _)| *c != ACCOUNT_CHAIN)
+            .map(|(c, r)| ChainHead {
+                chain: c.to_string(),
+                head: Head {
+                    seq: r.seq,
+                    hash: r.hash.clone(),
+                },
+            })
+            .collect();
+        named.sort();
+        append(
+            rows,
+            ACCOUNT_CHAIN,
+            CHECKPOINT_ACTION,
+            checkpoint_detail(&named),
+        );
+        let last = rows.last().unwrap();
+        Head {
+            seq: last.seq,
+            hash: last.hash.clone(),
+        }
+    }
+
+    /// Legacy and v1 rows, then interleaved chains w1, w2 and the account chain,
+    /// a checkpoint, and one more row in w1 after it.
+    fn chains() -> (Vec<AuditRow>, Head) {
+        let mut rows = chain(Some(&TestKeys), &chain(None, &[], 2), 2);
+        for i in 0..3 {
+            append(&mut rows, "w1", "a.w1", serde_json::json!({"i": i}));
+            append(&mut rows, "w2", "a.w2", serde_json::json!({"i": i}));
+            append(
+                &mut rows,
+                ACCOUNT_CHAIN,
+                "a.acct",
+                serde_json::json!({"i": i}),
+            );
+        }
+        let head = checkpoint(&mut rows);
+        append(&mut rows, "w1", "a.w1", serde_json::json!({"after": true}));
+        (rows, head)
+    }
+
+    fn check(rows: &[AuditRow], head: &Head) -> Option<String> {
+        let r = verify_with(rows, strict(2));
+        let at = rows.iter().find(|x| x.seq == head.seq);
+        let expected = check_expected_head(&r, at, head);
+        r.broken_at
+            .map(|(s, why)| format!("{s}: {why}"))
+            .or(expected)
+    }
+
+    #[test]
+    fn chains_verify_each_linearly_and_checkpoints_hold() {
+        let (rows, head) = chains();
+        let r = verify_with(&rows, strict(2));
+        assert_eq!(r.broken_at, None);
+        assert_eq!((r.rows, r.keyed_from), (15, Some(3)));
+        assert_eq!(r.head, rows.last().unwrap().hash);
+        assert_eq!(check(&rows, &head), None);
+        // The account chain continues the rows from before chains.
+        let first_acct = rows
+            .iter()
+            .find(|r| r.chain.as_deref() == Some(""))
+            .unwrap();
+        assert_eq!(first_acct.prev_hash, rows[3].hash);
+        // Each workspace chain starts from genesis.
+        let first_w1 = rows
+            .iter()
+            .find(|r| r.chain.as_deref() == Some("w1"))
+            .unwrap();
+        assert_eq!(first_w1.prev_hash, GENESIS);
+    }
+
+    #[test]
+    fn deleting_a_whole_chain_before_a_checkpoint_is_caught() {
+        let (rows, head) = chains();
+        let rest: Vec<AuditRow> = rows
+            .iter()
+            .filter(|r| row_chain(r) != "w2")
+            .cloned()
+            .collect();
+        let why = check(&rest, &head).unwrap();
+        assert!(why.contains("\"w2\"") && why.contains("gone"), "{why}");
+    }
+
+    #[test]
+    fn truncating_a_chain_before_a_checkpoint_is_caught() {
+        let (rows, head) = chains();
+        let last_w2 = rows.iter().rposition(|r| row_chain(r) == "w2").unwrap();
+        let mut cut = rows.clone();
+        cut.remove(last_w2);
+        let why = check(&cut, &head).unwrap();
+        assert!(why.contains("gone"), "{why}");
+        // Cutting the account chain back before the checkpoint fails the saved head.
+        let cp = rows.iter().position(|r| r.seq == head.seq).unwrap();
+        let cut: Vec<AuditRow> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i < cp || row_chain(r) != ACCOUNT_CHAIN)
+            .map(|(_, r)| r.clone())
+            .collect();
+        assert!(check(&cut, &head).is_some());
+        // What the guarantee does not cover: w1's row after the checkpoint.
+        let mut tail = rows.clone();
+        tail.pop();
+        assert_eq!(check(&tail, &head), None);
+    }
+
+    #[test]
+    fn editing_any_row_is_caught() {
+        let (rows, head) = chains();
+        for i in 0..rows.len() {
+            let mut edited = rows.clone();
+            edited[i].record.actor.push('!');
+            let why = check(&edited, &head);
+            assert!(why.is_some(), "row {i}");
+            // Moving a row to another chain breaks its link too.
+            let mut moved = rows.clone();
+            if moved[i].chain.is_some() {
+                moved[i].chain = Some("w9".into());
+                assert!(check(&moved, &head).is_some(), "row {i} moved");
+            }
+        }
+    }
+
+    const FROZEN_KEYED_V2_LINK: &str =
+        "aa11c88a29e554a21eddeab9afe79e5da80e1a323fcfe241d3fc003d35f1a0d6";
     const FROZEN_LEGACY_LINK: &str =
         "eaff05186e435fae920993f708e7112895d16237772c31bdedbe762c118a96ef";
     const FROZEN_KEYED_LINK: &str =

@@ -11,8 +11,8 @@
 //!   when a secret has expired are `lockbox_core::versions`' rules, asked by the
 //!   service, which also writes those audit rows; a store only applies them;
 //! - audit rows are appended in the same transaction as the change they describe,
-//!   and chained in commit order, each link an HMAC under the audit chain key
-//!   (see `audit_chain.rs`).
+//!   each to its workspace's chain (or the account chain) in commit order, each
+//!   link an HMAC under the audit chain key (see `audit_chain.rs`).
 //!
 //! A store never sees plaintext: values arrive sealed, keys arrive wrapped.
 
@@ -340,6 +340,12 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     // --- audit
     /// Appends rows that accompany no other change (reveals, denials).
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
+    /// Appends `record` to the account chain as a checkpoint (see `audit_chain.rs`):
+    /// its `workspace_id` cleared and its detail replaced by the head of every other
+    /// chain, read under the account chain's lock, and returns the checkpoint's head.
+    /// When the account chain's newest row is a checkpoint that names exactly the
+    /// current heads, returns that one and appends nothing.
+    async fn checkpoint_audit(&self, record: AuditRecord) -> StoreResult<audit_chain::Head>;
     async fn list_audit(
         &self,
         workspace_id: &str,
@@ -358,7 +364,8 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     /// One audit row by sequence number.
     async fn audit_row(&self, seq: i64) -> StoreResult<Option<AuditRow>>;
     /// Rows without a workspace whose actor is one of `actors`, newest first
-    /// (the account audit view).
+    /// (the account audit view). Checkpoints are left out: they name every
+    /// workspace's chain head, which is no one person's business.
     async fn list_account_audit(
         &self,
         actors: Vec<String>,

@@ -345,6 +345,11 @@ pub struct AuditRow {
     /// for a legacy link (plain SHA-256, written before keyed chains).
     pub key_version: Option<u32>,
     pub hash: String,
+    /// The chain the row belongs to (see `audit_chain.rs`): its workspace id, or
+    /// [`crate::audit_chain::ACCOUNT_CHAIN`] for a row without one. `None` for a
+    /// row written before per-workspace chains: those form the start of the
+    /// account chain and are linked with the v1 encoding.
+    pub chain: Option<String>,
 }
 
 /// The smallest text greater than every text that starts with `prefix`, in

@@ -253,8 +253,10 @@ conformance! {
         change_feed_reaches_other_instances,
         keyed_chain_resists_a_recomputed_rewrite,
         legacy_chain_continues_keyed,
+        per_workspace_chains_are_tied_by_checkpoints,
     ],
     postgres_only: [
+        appends_to_another_workspace_do_not_wait_for_a_held_head,
         concurrent_compare_and_set_across_instances,
         concurrent_audit_appends_across_instances,
         listener_reconnects_and_reports_everything,
@@ -2090,10 +2092,19 @@ async fn list_audit_newest_first_in_pages(s: Arc<dyn Store>) {
     let all = s.export().await.unwrap().audit;
     assert_eq!(report.head, all.last().unwrap().hash);
     assert_eq!(all.last().unwrap().record, global);
-    assert_eq!(all[0].prev_hash, audit_chain::GENESIS);
-    for pair in all.windows(2) {
-        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    // Each row links to the previous row of its own chain: "ws", "other" and the
+    // account chain each start from genesis.
+    let mut heads = std::collections::HashMap::new();
+    for r in &all {
+        let chain = r.chain.clone().expect("rows written now have a chain");
+        assert_eq!(chain, r.record.workspace_id.clone().unwrap_or_default());
+        let prev = heads.insert(chain, r.hash.clone());
+        assert_eq!(
+            r.prev_hash,
+            prev.unwrap_or_else(|| audit_chain::GENESIS.to_string())
+        );
     }
+    assert_eq!(heads.len(), 3);
 }
 
 async fn import_into_a_non_empty_store_conflicts(s: Arc<dyn Store>) {
@@ -2974,8 +2985,8 @@ async fn rewrite_audit_table(db: &Db, rows: &[AuditRow]) {
         let a = &r.record;
         db.exec_raw(&format!(
             "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
-             request_id, detail, prev_hash, hash, key_version) VALUES \
-             ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+             request_id, detail, prev_hash, hash, key_version, chain) VALUES \
+             ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             r.seq,
             sql_text(a.workspace_id.as_deref()),
             a.at.millis(),
@@ -2988,17 +2999,25 @@ async fn rewrite_audit_table(db: &Db, rows: &[AuditRow]) {
             sql_text(Some(&r.prev_hash)),
             sql_text(Some(&r.hash)),
             r.key_version.map_or("NULL".to_string(), |v| v.to_string()),
+            sql_text(r.chain.as_deref()),
         ))
         .await;
     }
     if db.kind == Kind::Postgres {
-        let last = rows.last().expect("rows");
-        db.exec_raw(&format!(
-            "UPDATE audit_head SET seq = {}, hash = '{}' WHERE id = 1",
-            last.seq, last.hash
-        ))
-        .await;
+        rebuild_pg_heads(db).await;
     }
+}
+
+/// Sets PostgreSQL's per-chain heads to the newest row of each chain (after rows
+/// were edited behind the store's back).
+async fn rebuild_pg_heads(db: &Db) {
+    db.exec_raw("DELETE FROM audit_heads").await;
+    db.exec_raw(
+        "INSERT INTO audit_heads (chain, seq, hash) SELECT COALESCE(chain, ''), seq, hash \
+         FROM audit_events WHERE seq IN \
+         (SELECT MAX(seq) FROM audit_events GROUP BY COALESCE(chain, ''))",
+    )
+    .await;
 }
 
 /// Drop every `egress.fetch` row and one user's reveals, renumber, recompute
@@ -3069,6 +3088,201 @@ async fn keyed_chain_resists_a_recomputed_rewrite(db: &Db) {
     // Putting the real rows back restores it.
     rewrite_audit_table(db, &all).await;
     assert_eq!(s.verify_audit().await.unwrap().broken_at, None);
+}
+
+/// Verifies `s`'s chains and checks them against `expect` (a saved checkpoint
+/// head) as `lockbox audit verify --expect-head` does: `None` when all holds.
+async fn check_against(s: &dyn Store, expect: &audit_chain::Head) -> Option<String> {
+    let r = s.verify_audit().await.unwrap();
+    let row = s.audit_row(expect.seq).await.unwrap();
+    let expected = audit_chain::check_expected_head(&r, row.as_ref(), expect);
+    r.broken_at
+        .map(|(seq, why)| format!("broken at {seq}: {why}"))
+        .or(expected)
+}
+
+/// Per-workspace chains (issue 20): each workspace's rows and the account rows
+/// are linear chains of their own, and a checkpoint in the account chain names
+/// every chain's head. Against a saved checkpoint, deleting a whole workspace
+/// chain, cutting a chain's tail before the checkpoint, and editing any row are
+/// each caught; rows after the checkpoint are covered only by their own links.
+async fn per_workspace_chains_are_tied_by_checkpoints(db: &Db) {
+    let s = db.open().await;
+    s.set_chain_keys(Arc::new(TestKeys));
+    seed(&*s).await;
+    add_workspace(&*s, "w2", "second").await;
+    for i in 0..3 {
+        let mut acct = audit(&format!("acct{i}"));
+        acct.workspace_id = None;
+        s.append_audit(vec![
+            audit(&format!("a{i}")),
+            audit_in("w2", &format!("b{i}")),
+            acct,
+        ])
+        .await
+        .unwrap();
+    }
+    let cp = || {
+        let mut r = audit(audit_chain::CHECKPOINT_ACTION);
+        r.actor = "system".into();
+        r
+    };
+    let head = s.checkpoint_audit(cp()).await.unwrap();
+    let row = s.audit_row(head.seq).await.unwrap().unwrap();
+    assert_eq!(row.hash, head.hash);
+    assert_eq!(
+        (row.record.workspace_id.as_deref(), row.chain.as_deref()),
+        (None, Some(""))
+    );
+    let named = audit_chain::checkpoint_heads(&row.record.detail).unwrap();
+    assert_eq!(
+        named.iter().map(|h| h.chain.as_str()).collect::<Vec<_>>(),
+        ["w2", "ws"]
+    );
+    // Not in the account view (it names every workspace's head).
+    assert!(s
+        .list_account_audit(vec!["system".into()], None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // Nothing moved: the same checkpoint, no new row.
+    assert_eq!(s.checkpoint_audit(cp()).await.unwrap(), head);
+    // One more row in "ws" after the checkpoint.
+    s.append_audit(vec![audit("after")]).await.unwrap();
+    assert_eq!(check_against(&*s, &head).await, None);
+    let all = s.export().await.unwrap().audit;
+    assert_eq!(all.len(), 13);
+    let seq_of = |pred: &dyn Fn(&AuditRow) -> bool| all.iter().rev().find(|r| pred(r)).unwrap().seq;
+
+    // Deleting the whole "w2" chain.
+    assert_eq!(
+        db.exec_raw("DELETE FROM audit_events WHERE chain = 'w2'")
+            .await,
+        4
+    );
+    let why = check_against(&*s, &head)
+        .await
+        .expect("a deleted chain is caught");
+    assert!(why.contains("\"w2\"") && why.contains("gone"), "{why}");
+    rewrite_audit_table(db, &all).await;
+    assert_eq!(check_against(&*s, &head).await, None);
+
+    // Cutting "ws"'s tail before the checkpoint (its newest row the checkpoint names).
+    let ws_head = seq_of(&|r| r.chain.as_deref() == Some("ws") && r.seq < head.seq);
+    db.exec_raw(&format!("DELETE FROM audit_events WHERE seq = {ws_head}"))
+        .await;
+    let why = check_against(&*s, &head)
+        .await
+        .expect("a cut tail is caught");
+    assert!(why.contains("gone"), "{why}");
+    rewrite_audit_table(db, &all).await;
+
+    // Cutting the account chain back to before the checkpoint fails the saved head.
+    db.exec_raw(&format!(
+        "DELETE FROM audit_events WHERE chain = '' AND seq >= {}",
+        head.seq
+    ))
+    .await;
+    assert!(check_against(&*s, &head).await.is_some());
+    rewrite_audit_table(db, &all).await;
+
+    // Editing any row, in any chain (the checkpoint too).
+    for r in &all {
+        db.exec_raw(&format!(
+            "UPDATE audit_events SET actor = 'mallory' WHERE seq = {}",
+            r.seq
+        ))
+        .await;
+        assert!(
+            check_against(&*s, &head).await.is_some(),
+            "an edit of seq {} is caught",
+            r.seq
+        );
+        rewrite_audit_table(db, &all).await;
+    }
+
+    // What a checkpoint does not cover: the row after it, cut from its chain.
+    let after = seq_of(&|r| r.record.action == "after");
+    db.exec_raw(&format!("DELETE FROM audit_events WHERE seq = {after}"))
+        .await;
+    assert_eq!(check_against(&*s, &head).await, None);
+    rewrite_audit_table(db, &all).await;
+
+    // The next checkpoint covers it, and chains keep appending after a reopen.
+    let s = db.open().await;
+    s.set_chain_keys(Arc::new(TestKeys));
+    let next = s.checkpoint_audit(cp()).await.unwrap();
+    assert!(next.seq > head.seq);
+    s.append_audit(vec![audit_in("w2", "later")]).await.unwrap();
+    assert_eq!(check_against(&*s, &next).await, None);
+    assert_eq!(check_against(&*s, &head).await, None);
+    db.exec_raw(&format!("DELETE FROM audit_events WHERE seq = {after}"))
+        .await;
+    assert!(check_against(&*s, &next).await.is_some());
+}
+
+/// Two nodes on one database: while one holds the head of workspace "ws" (as a
+/// transaction appending to it does until COMMIT), an append to workspace "w2"
+/// from the other node commits, and the append to "ws" waits for the holder.
+/// (Before per-workspace chains every append locked one `audit_head` row.)
+async fn appends_to_another_workspace_do_not_wait_for_a_held_head(db: &Db) {
+    let a = seeded(db).await;
+    add_workspace(&*a, "w2", "second").await;
+    let b = db.open().await;
+    // A transaction appending to "ws", held open before its COMMIT.
+    let mut holder = db.pg_client().await;
+    let held = holder.transaction().await.unwrap();
+    held.query(
+        "SELECT seq FROM audit_heads WHERE chain = 'ws' FOR UPDATE",
+        &[],
+    )
+    .await
+    .unwrap();
+    let holder_pid: i32 = held
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Node a's append to "ws" waits on it...
+    let a2 = a.clone();
+    let blocked = tokio::spawn(async move { a2.append_audit(vec![audit("ws.waits")]).await });
+    let watcher = db.pg_client().await;
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&holder_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...while node b's append to "w2" commits (the timeout only turns a hang
+    // into a failure; nothing here depends on how long anything takes).
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        b.append_audit(vec![audit_in("w2", "w2.commits")]),
+    )
+    .await
+    .expect("an append to another workspace does not wait for the held head")
+    .unwrap();
+    let w2 = b.list_audit("w2", None, 1).await.unwrap();
+    assert_eq!(w2[0].record.action, "w2.commits");
+    assert!(
+        !blocked.is_finished(),
+        "the append to \"ws\" waits for the holder"
+    );
+    held.rollback().await.unwrap();
+    blocked.await.unwrap().unwrap();
+    let r = a.verify_audit().await.unwrap();
+    assert_eq!((r.rows, r.broken_at), (4, None));
+    // The "ws" row took its seq after the "w2" row, yet both chains verify.
+    let ws = a.list_audit("ws", None, 1).await.unwrap();
+    assert!(ws[0].seq > w2[0].seq);
 }
 
 /// A chain written with legacy links (before keyed links) keeps verifying, and

@@ -28,7 +28,7 @@ pub(super) const SECRET_COLS: &str = "id, workspace_id, scope, owner, name, visi
 pub(super) const VERSION_COLS: &str = "secret_id, version, key_version, sealed, fingerprint, \
     created_at, created_by, deleted_at, destroyed, policy";
 pub(super) const AUDIT_COLS: &str = "seq, workspace_id, at, actor, action, target, outcome, \
-    request_id, detail, prev_hash, hash, key_version";
+    request_id, detail, prev_hash, hash, key_version, chain";
 
 /// A key version (u32) as PostgreSQL INTEGER.
 pub(super) fn int(v: u32) -> Result<i32, Fail> {
@@ -183,6 +183,7 @@ pub(super) fn audit(r: &Row) -> Result<AuditRow, Fail> {
             .map(uint)
             .transpose()?,
         hash: r.try_get("hash")?,
+        chain: r.try_get("chain")?,
     })
 }
 

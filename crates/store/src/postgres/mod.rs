@@ -7,8 +7,10 @@
 //! - every write method is one transaction and resolves only after COMMIT (see
 //!   `tx.rs`), rerun whole after a serialization failure or deadlock;
 //! - version commits are compare-and-set in SQL (`WHERE current_version = $n`);
-//! - audit rows are chained under a row lock on `audit_head`, so the chain stays
-//!   linear whichever process appends;
+//! - audit rows are chained under a row lock on their chain's `audit_heads` row
+//!   (one per workspace, plus the account chain), so each chain stays linear
+//!   whichever process appends, and appends to different workspaces do not wait
+//!   for each other;
 //! - each write also notifies what it changed, and a background listener turns
 //!   other processes' notifications into [`Change`]s for [`Store::subscribe`]
 //!   (see `listener.rs`).
@@ -129,9 +131,9 @@ type AuditJob = (
 
 /// Group commit for plain audit appends (reveals, denials, egress calls): every
 /// append waiting when a batch starts goes into one transaction, under one
-/// `audit_head` lock and one commit, and each caller is answered only after that
-/// commit. Without it, concurrent reveals on one database serialize on the head
-/// lock one commit at a time.
+/// lock of each chain it touches and one commit, and each caller is answered only
+/// after that commit. Without it, concurrent reveals in one workspace serialize on
+/// its head lock one commit at a time.
 fn spawn_audit_batcher(
     pool: Pool,
     channel: String,
@@ -1250,6 +1252,61 @@ impl Store for PostgresStore {
             .map_err(|_| StoreError::Backend("the audit batcher dropped an append".into()))?
     }
 
+    async fn checkpoint_audit(&self, record: AuditRecord) -> StoreResult<Head> {
+        let record = AuditRecord {
+            workspace_id: None,
+            ..record
+        };
+        write_tx!(self, |w| {
+            // The account chain's lock first: no other checkpoint (or account row)
+            // lands between reading the heads and appending.
+            let account = tx::lock_heads(w.tx(), &[audit_chain::ACCOUNT_CHAIN.to_string()])
+                .await?
+                .remove(audit_chain::ACCOUNT_CHAIN)
+                .ok_or_else(|| Fail::Backend("account chain head missing".into()))?;
+            // Committed heads only: a transaction still open will commit after this
+            // checkpoint, and the next one names it.
+            let heads = w
+                .query(
+                    "SELECT chain, seq, hash FROM audit_heads WHERE chain <> '' AND seq > 0 \
+                     ORDER BY chain",
+                    &[],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(audit_chain::ChainHead {
+                        chain: r.try_get(0)?,
+                        head: Head {
+                            seq: r.try_get(1)?,
+                            hash: r.try_get(2)?,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, Fail>>()?;
+            let newest = w
+                .query(
+                    &format!("SELECT {AUDIT_COLS} FROM audit_events WHERE seq = $1"),
+                    &[&account.seq],
+                )
+                .await?;
+            let newest = newest.first().map(decode::audit).transpose()?;
+            match newest.filter(audit_chain::is_checkpoint) {
+                Some(row)
+                    if audit_chain::checkpoint_heads(&row.record.detail).as_ref()
+                        == Some(&heads) =>
+                {
+                    account
+                }
+                _ => {
+                    let mut cp = record.clone();
+                    cp.detail = audit_chain::checkpoint_detail(&heads);
+                    tx::append_chained(w.tx(), &self.chain_keys, vec![cp]).await?
+                }
+            }
+        })
+    }
+
     async fn list_audit(
         &self,
         workspace_id: &str,
@@ -1298,11 +1355,17 @@ impl Store for PostgresStore {
     }
 
     async fn audit_chain_state(&self) -> StoreResult<ChainState> {
+        // The newest row of all chains (a gap-free `seq` is not promised here).
         let head = self
             .row(
-                "SELECT h.seq, h.hash, h.legacy_rows, \
-                 (SELECT e.key_version IS NOT NULL FROM audit_events e WHERE e.seq = h.seq) \
-                 FROM audit_head h WHERE h.id = 1",
+                &format!(
+                    "SELECT COALESCE(e.seq, 0), COALESCE(e.hash, '{}'), h.legacy_rows, \
+                     e.key_version IS NOT NULL FROM audit_head h \
+                     LEFT JOIN (SELECT seq, hash, key_version FROM audit_events \
+                                ORDER BY seq DESC LIMIT 1) e ON true \
+                     WHERE h.id = 1",
+                    audit_chain::GENESIS
+                ),
                 &[],
             )
             .await?
@@ -1340,7 +1403,8 @@ impl Store for PostgresStore {
             .rows(
                 &format!(
                     "SELECT {AUDIT_COLS} FROM audit_events WHERE workspace_id IS NULL \
-                     AND actor = ANY($1) AND ($2::bigint IS NULL OR seq < $2::bigint) \
+                     AND actor = ANY($1) AND action <> 'audit.checkpoint' \
+                     AND ($2::bigint IS NULL OR seq < $2::bigint) \
                      ORDER BY seq DESC LIMIT $3"
                 ),
                 &[&actors, &before_seq, &i64::from(limit)],
@@ -1549,14 +1613,19 @@ impl Store for PostgresStore {
     }
 
     async fn import(&self, snap: Snapshot) -> StoreResult<()> {
-        let head = snap
-            .audit
-            .iter()
-            .max_by_key(|a| a.seq)
-            .map(|a| (a.seq, a.hash.clone()))
-            .unwrap_or_else(|| (0, audit_chain::GENESIS.to_string()));
+        // Each chain's newest row, and the newest seq of all.
+        let mut heads: HashMap<&str, (i64, &str)> = HashMap::new();
+        for a in &snap.audit {
+            let chain = audit_chain::row_chain(a);
+            if heads.get(chain).is_none_or(|h| h.0 < a.seq) {
+                heads.insert(chain, (a.seq, &a.hash));
+            }
+        }
+        let (chains, (seqs, hashes)): (Vec<&str>, (Vec<i64>, Vec<&str>)) =
+            heads.iter().map(|(c, (s, h))| (*c, (*s, *h))).unzip();
+        let last_seq = snap.audit.iter().map(|a| a.seq).max().unwrap_or(0);
         write_tx!(self, |w| {
-            // Lock the chain head first: no append can slip in while we load.
+            // Lock the legacy head row first: two imports do not interleave.
             w.query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE", &[])
                 .await?;
             let used: i64 = w
@@ -1616,8 +1685,23 @@ impl Store for PostgresStore {
             }
             // The snapshot's legacy prefix stays legacy; everything after it is keyed.
             w.exec(
-                "UPDATE audit_head SET seq = $1, hash = $2, legacy_rows = $3 WHERE id = 1",
-                &[&head.0, &head.1, &audit_chain::legacy_prefix(&snap.audit)],
+                "UPDATE audit_head SET legacy_rows = $1 WHERE id = 1",
+                &[&audit_chain::legacy_prefix(&snap.audit)],
+            )
+            .await?;
+            // Every chain's head as the snapshot left it (a head row created by an
+            // append racing this empty-store import is a conflict: retried, then
+            // refused as the store is no longer empty), and the sequence past them.
+            w.exec("DELETE FROM audit_heads WHERE seq = 0", &[]).await?;
+            w.exec(
+                "INSERT INTO audit_heads (chain, seq, hash) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])",
+                &[&chains, &seqs, &hashes],
+            )
+            .await?;
+            w.query(
+                "SELECT setval('audit_seq', $1::bigint + 1, false)",
+                &[&last_seq],
             )
             .await?;
             w.changed(Change::Everything);

@@ -3,12 +3,14 @@
 //!
 //! The tables mirror the SQLite ones column for column (TEXT, BIGINT for
 //! timestamps and counters, INTEGER for key versions, BYTEA for sealed and wrapped
-//! bytes, settings and audit detail as TEXT JSON), plus `audit_head`, the single
-//! row every audit append locks so the hash chain stays linear across processes.
+//! bytes, settings and audit detail as TEXT JSON), plus `audit_heads`, one row per
+//! audit chain (a workspace, or the account), which an append locks so that chain
+//! stays linear across processes, `audit_seq`, the sequence audit `seq`s come
+//! from, and `audit_head`, which keeps how many rows predate keyed links.
 //!
 //! Portability: the tables, indexes and queries are meant to run unchanged on
-//! CockroachDB and YugabyteDB (no PL/pgSQL, no triggers, no sequences). What is
-//! PostgreSQL-only:
+//! CockroachDB and YugabyteDB (no PL/pgSQL, no triggers; one sequence, which both
+//! support). What is PostgreSQL-only:
 //! - `pg_advisory_lock` / `pg_advisory_unlock`, taken around migrations here;
 //! - `LISTEN` / `pg_notify`, the change feed (see `listener.rs`);
 //! - `COLLATE "C"` on ids and names, so ordering and cursor comparisons are
@@ -189,6 +191,22 @@ ALTER TABLE tokens ADD COLUMN default_workspace TEXT COLLATE "C";
     // trailing key columns rather than INCLUDE, which not every port takes).
     r#"
 CREATE INDEX secrets_children ON secrets (workspace_id, scope, owner, name, expires_at, current_version);
+"#,
+    // Per-workspace audit chains (issue 20): the chain of each row (a workspace
+    // id, '' for the account chain; NULL for the rows before, which start the
+    // account chain), one head row per chain (locked by appends to that chain
+    // only; the account chain continues the single chain's head), and `seq` from
+    // a sequence. `audit_head` keeps only `legacy_rows` from here on.
+    r#"
+ALTER TABLE audit_events ADD COLUMN chain TEXT COLLATE "C";
+CREATE TABLE audit_heads (
+    chain TEXT COLLATE "C" PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_heads (chain, seq, hash) SELECT '', seq, hash FROM audit_head WHERE id = 1 AND seq > 0;
+CREATE SEQUENCE audit_seq;
+SELECT setval('audit_seq', (SELECT seq FROM audit_head WHERE id = 1) + 1, false);
 "#,
 ];
 

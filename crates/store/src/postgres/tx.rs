@@ -1,14 +1,15 @@
 //! One write transaction: the statements of a store method, then (at commit) its
-//! audit rows chained under the `audit_head` row lock, then one `pg_notify` per
+//! audit rows, each chained under its chain's `audit_heads` row lock, then one `pg_notify` per
 //! change, then COMMIT. Also the error mapping ([`Fail`]) and the retry loop
 //! ([`write_tx!`]) that reruns a whole transaction after a serialization failure
 //! or a deadlock.
 
 use super::listener;
-use crate::audit_chain::{self, ChainKeySlot};
+use crate::audit_chain::{self, ChainKeySlot, Head};
 use crate::rows::{AuditRecord, AuditRow};
 use crate::{Change, StoreError};
 use deadpool_postgres::{GenericClient, Transaction};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
@@ -274,9 +275,11 @@ impl<'a> WriteTx<'a> {
 
     /// Appends the queued audit rows, notifies the queued changes, commits.
     ///
-    /// The audit rows come last so the `audit_head` row lock, which serializes
-    /// every audit append across processes, is held only from here to COMMIT and
-    /// is always the last lock a transaction takes (no lock-order cycles through it).
+    /// The audit rows come last so the `audit_heads` row locks, which serialize
+    /// appends to one chain across processes, are held only from here to COMMIT
+    /// and are always the last locks a transaction takes, in chain order (no
+    /// lock-order cycles through them). Appends to different workspaces lock
+    /// different rows and do not wait for each other.
     pub(super) async fn commit(
         self,
         channel: &str,
@@ -284,35 +287,7 @@ impl<'a> WriteTx<'a> {
         keys: &ChainKeySlot,
     ) -> Result<(), Fail> {
         if !self.audit.is_empty() {
-            let keys = keys.get();
-            let head = query_opt(
-                &self.tx,
-                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-                &[],
-            )
-            .await?
-            .ok_or_else(|| Fail::Backend("audit_head row is missing".into()))?;
-            let mut seq: i64 = head.try_get(0)?;
-            let mut hash: String = head.try_get(1)?;
-            for record in self.audit {
-                let mut row = AuditRow {
-                    seq: seq + 1,
-                    record,
-                    prev_hash: hash,
-                    key_version: None,
-                    hash: String::new(),
-                };
-                audit_chain::seal_row(keys.as_deref(), &mut row).map_err(Fail::Backend)?;
-                insert_audit_row(&self.tx, &row).await?;
-                seq = row.seq;
-                hash = row.hash;
-            }
-            exec(
-                &self.tx,
-                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[&seq, &hash],
-            )
-            .await?;
+            append_chained(&self.tx, keys, self.audit).await?;
         }
         if !self.changes.is_empty() {
             let payloads: Vec<String> = self
@@ -332,14 +307,131 @@ impl<'a> WriteTx<'a> {
     }
 }
 
+/// Locks the heads of `chains` (created at genesis if new) in chain order and
+/// returns them. The caller appends to those chains and then [`store_heads`].
+pub(super) async fn lock_heads(
+    tx: &Transaction<'_>,
+    chains: &[String],
+) -> Result<HashMap<String, Head>, Fail> {
+    let mut chains = chains.to_vec();
+    chains.sort();
+    chains.dedup();
+    exec(
+        tx,
+        "INSERT INTO audit_heads (chain, seq, hash) SELECT c, 0, $2 FROM unnest($1::text[]) AS c \
+         ON CONFLICT (chain) DO NOTHING",
+        &[&chains, &audit_chain::GENESIS],
+    )
+    .await?;
+    // ORDER BY is applied before the rows are locked, so they are locked in chain
+    // order: two transactions that share chains never wait on each other in a cycle.
+    let rows = query(
+        tx,
+        "SELECT chain, seq, hash FROM audit_heads WHERE chain = ANY($1) ORDER BY chain FOR UPDATE",
+        &[&chains],
+    )
+    .await?;
+    let mut heads = HashMap::with_capacity(rows.len());
+    for r in rows {
+        heads.insert(
+            r.try_get::<_, String>(0)?,
+            Head {
+                seq: r.try_get(1)?,
+                hash: r.try_get(2)?,
+            },
+        );
+    }
+    if heads.len() != chains.len() {
+        return Err(Fail::Backend("an audit_heads row is missing".into()));
+    }
+    Ok(heads)
+}
+
+/// Writes the heads back after appending.
+pub(super) async fn store_heads(
+    tx: &Transaction<'_>,
+    heads: &HashMap<String, Head>,
+) -> Result<(), Fail> {
+    let chains: Vec<&str> = heads.keys().map(String::as_str).collect();
+    let seqs: Vec<i64> = heads.values().map(|h| h.seq).collect();
+    let hashes: Vec<&str> = heads.values().map(|h| h.hash.as_str()).collect();
+    exec(
+        tx,
+        "UPDATE audit_heads h SET seq = u.seq, hash = u.hash \
+         FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(chain, seq, hash) \
+         WHERE h.chain = u.chain",
+        &[&chains, &seqs, &hashes],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `n` fresh audit sequence numbers, increasing. Taken after the heads are
+/// locked, so within a chain `seq` increases with commit order.
+pub(super) async fn next_seqs(tx: &Transaction<'_>, n: usize) -> Result<Vec<i64>, Fail> {
+    let n = i32::try_from(n).map_err(|_| Fail::Backend("too many audit rows".into()))?;
+    let rows = query(
+        tx,
+        "SELECT nextval('audit_seq') FROM generate_series(1, $1::int)",
+        &[&n],
+    )
+    .await?;
+    let mut seqs = rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// Appends `records`, each to its chain: locks the heads, takes sequence
+/// numbers, seals and inserts each row, stores the new heads. Returns the head
+/// of the last row appended.
+pub(super) async fn append_chained(
+    tx: &Transaction<'_>,
+    keys: &ChainKeySlot,
+    records: Vec<AuditRecord>,
+) -> Result<Head, Fail> {
+    let keys = keys.get();
+    let chains: Vec<String> = records
+        .iter()
+        .map(|r| audit_chain::chain_of(r).to_string())
+        .collect();
+    let mut heads = lock_heads(tx, &chains).await?;
+    let seqs = next_seqs(tx, records.len()).await?;
+    let mut last = None;
+    for ((record, chain), seq) in records.into_iter().zip(chains).zip(seqs) {
+        let head = heads
+            .get_mut(&chain)
+            .ok_or_else(|| Fail::Backend("audit head not locked".into()))?;
+        let mut row = AuditRow {
+            seq,
+            record,
+            prev_hash: head.hash.clone(),
+            key_version: None,
+            hash: String::new(),
+            chain: Some(chain),
+        };
+        audit_chain::seal_row(keys.as_deref(), &mut row).map_err(Fail::Backend)?;
+        insert_audit_row(tx, &row).await?;
+        *head = Head {
+            seq: row.seq,
+            hash: row.hash,
+        };
+        last = Some(head.clone());
+    }
+    store_heads(tx, &heads).await?;
+    last.ok_or_else(|| Fail::Backend("no audit row to append".into()))
+}
+
 /// Inserts one audit row as given (seq, hashes and all).
 pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Result<(), Fail> {
     let r = &row.record;
     exec(
         tx,
         "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, \
-         request_id, detail, prev_hash, hash, key_version) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+         request_id, detail, prev_hash, hash, key_version, chain) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
         &[
             &row.seq,
             &r.workspace_id,
@@ -353,6 +445,7 @@ pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Re
             &row.prev_hash,
             &row.hash,
             &row.key_version.map(super::decode::int).transpose()?,
+            &row.chain,
         ],
     )
     .await?;

@@ -82,6 +82,7 @@ impl SqliteStore {
                 prev_hash: prev,
                 key_version: None,
                 hash: String::new(),
+                chain: None,
             };
             row.hash = audit_chain::legacy_row_hash(&row.prev_hash, &row);
             conn.execute(
@@ -271,6 +272,7 @@ fn audit_from(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
         prev_hash: r.get("prev_hash")?,
         key_version: r.get("key_version")?,
         hash: r.get("hash")?,
+        chain: r.get("chain")?,
     })
 }
 
@@ -1173,6 +1175,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checkpoint_audit(&self, record: AuditRecord) -> StoreResult<Head> {
+        self.submit(false, move |ctx| {
+            let heads = ctx.chain_heads().others();
+            let account = ctx.chain_heads().head(audit_chain::ACCOUNT_CHAIN);
+            // Nothing moved since the newest checkpoint: it still names every head.
+            let newest = ctx
+                .conn
+                .prepare_cached("SELECT * FROM audit_events WHERE seq = ?1")?
+                .query_row([account.seq], audit_from)
+                .optional()?;
+            if let Some(row) = newest.filter(audit_chain::is_checkpoint) {
+                if audit_chain::checkpoint_heads(&row.record.detail).as_ref() == Some(&heads) {
+                    return Ok(account);
+                }
+            }
+            ctx.append_audit_row(AuditRecord {
+                workspace_id: None,
+                detail: audit_chain::checkpoint_detail(&heads),
+                ..record
+            })
+        })
+        .await
+    }
+
     async fn list_audit(
         &self,
         workspace_id: &str,
@@ -1396,12 +1422,13 @@ impl Store for SqliteStore {
             }
             for a in &snap.audit {
                 c.prepare_cached(
-                    "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, request_id, detail, prev_hash, hash, key_version) \
-                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO audit_events (seq, workspace_id, at, actor, action, target, outcome, request_id, detail, prev_hash, hash, key_version, chain) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 )?
                 .execute(params![
                     a.seq, a.record.workspace_id, a.record.at.millis(), a.record.actor, a.record.action, a.record.target,
                     a.record.outcome, a.record.request_id, a.record.detail.to_string(), a.prev_hash, a.hash, a.key_version,
+                    a.chain,
                 ])?;
             }
             // The snapshot's legacy prefix stays legacy; everything after it is keyed.
@@ -1634,6 +1661,7 @@ impl Store for SqliteStore {
             let mut st = c.prepare_cached(
                 "SELECT * FROM audit_events WHERE workspace_id IS NULL \
                  AND actor IN (SELECT value FROM json_each(?1)) \
+                 AND action <> 'audit.checkpoint' \
                  AND (?2 IS NULL OR seq < ?2) ORDER BY seq DESC LIMIT ?3",
             )?;
             let rows = st

@@ -164,6 +164,13 @@ ALTER TABLE tokens ADD COLUMN default_workspace TEXT;
     r#"
 CREATE INDEX secrets_children ON secrets (workspace_id, scope, owner, name, expires_at, current_version);
 "#,
+    // Per-workspace audit chains (issue 20): the chain of each row (a workspace
+    // id, '' for the account chain; NULL for the rows before, which start the
+    // account chain). The index finds each chain's head when the writer loads them.
+    r#"
+ALTER TABLE audit_events ADD COLUMN chain TEXT;
+CREATE INDEX audit_by_chain ON audit_events (chain, seq);
+"#,
 ];
 
 /// Applies pending migrations in one transaction each.
