@@ -10,6 +10,9 @@
 #                                # redactors; replaces that section of the doc
 #   bash bench/run.sh scale      # only the 100k-secrets figures (lockbox-bench scale
 #                                # against a fresh server); replaces that section
+#   bash bench/run.sh pg-nodes   # only the PostgreSQL multi-node write figures
+#                                # (lockbox-bench pg-nodes, 1 then 3 nodes, each on a
+#                                # fresh database); replaces that section
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-all}
@@ -118,6 +121,68 @@ Non-2xx answers: $(for k in list_top_1 list_top_n list_hundred_1 list_hundred_n 
 <!-- /scale -->
 MD
 }
+
+# The PostgreSQL multi-node write section: durable writes to distinct workspaces
+# (one per client) through 1 node, then through 3 nodes over one database, the same
+# total clients, each run on a fresh database (crates/bench/src/pg_nodes.rs).
+pg_nodes_section() {
+  local base=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+  local clients=${PG_NODES_CLIENTS:-48} secs=${PG_NODES_DURATION:-${DURATION:-10}}
+  local bin=${CARGO_TARGET_DIR:-target}/release one three
+  one=$($bin/lockbox-bench pg-nodes --bin "$bin/lockbox" --database "$base" --nodes 1 \
+    --port 18500 --clients "$clients" --seconds "$secs")
+  three=$($bin/lockbox-bench pg-nodes --bin "$bin/lockbox" --database "$base" --nodes 3 \
+    --port 18510 --clients "$clients" --seconds "$secs")
+  j() { echo "$1" | sed -E "s/.*\"$2\": *([0-9.-]+).*/\1/"; }
+  r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+  local w1 w3
+  w1=$(j "$one" writes_per_s)
+  w3=$(j "$three" writes_per_s)
+  cat <<MD
+<!-- pg-nodes -->
+## PostgreSQL: writes through several nodes
+
+Made by \`bash bench/run.sh pg-nodes\` on $(date -u +%Y-%m-%d):
+\`lockbox-bench pg-nodes --nodes N --clients $clients --seconds $secs\` starts N release
+\`lockbox server\` processes over one fresh database on the local PostgreSQL, one
+workspace per client, each client PUTting new versions of its 20 secrets through node
+\`client % N\` as fast as answers come back (durable: answered after COMMIT, audited).
+Load generator, nodes and PostgreSQL share the machine's $(nproc) cores.
+
+| nodes | clients | durable writes/s | p50 | p99 | failed |
+|---|---|---|---|---|---|
+| 1 | $clients | $w1 | $(j "$one" p50_ms) ms | $(j "$one" p99_ms) ms | $(j "$one" failed) |
+| 3 | $clients | $w3 | $(j "$three" p50_ms) ms | $(j "$three" p99_ms) ms | $(j "$three" failed) |
+
+| target | measured |
+|---|---|
+| 3 nodes ≥ 3 × 1 node | $(r "$w3" "$w1") × |
+| 3 nodes ≥ 5,000 writes/s in total | $w3 /s |
+| 1 node ≥ 2 × 900/s (the one-node durable upsert before batching) | $(r "$w1" 900) × 900/s |
+<!-- /pg-nodes -->
+MD
+}
+
+if [ "$MODE" = pg-nodes ]; then
+  cargo build --release -q -p lockbox-cli -p lockbox-bench
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  section=$(pg_nodes_section)
+  echo "$section"
+  if [ "${WRITE_DOC:-1}" = 1 ]; then
+    printf '%s\n' "$section" > "$work/section.md"
+    if grep -q '^<!-- pg-nodes -->$' docs/benchmarks.md; then
+      awk -v f="$work/section.md" '
+        /^<!-- pg-nodes -->$/ { while ((getline line < f) > 0) print line; skip = 1; next }
+        /^<!-- \/pg-nodes -->$/ { skip = 0; next }
+        !skip { print }' docs/benchmarks.md > "$work/doc.md"
+    else
+      { cat docs/benchmarks.md; echo; cat "$work/section.md"; } > "$work/doc.md"
+    fi
+    cp "$work/doc.md" docs/benchmarks.md
+  fi
+  exit 0
+fi
 
 if [ "$MODE" = scale ]; then
   cargo build --release -q -p lockbox-cli -p lockbox-bench

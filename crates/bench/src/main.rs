@@ -13,8 +13,11 @@
 //!   call of a run using a few of them, a cached call, a call after a write to
 //!   another secret and to a used one, and parallel first calls of a fresh run;
 //! - `scale`: a running server seeded with 100,000 secrets, then Vault `LIST` of a
-//!   folder of 1,000 sub-folders and of 100 keys, reads and creates (`scale.rs`).
+//!   folder of 1,000 sub-folders and of 100 keys, reads and creates (`scale.rs`);
+//! - `pg-nodes`: durable writes to distinct workspaces through N nodes over one
+//!   PostgreSQL database, started here or already running (`pg_nodes.rs`).
 
+mod pg_nodes;
 mod scale;
 
 use anyhow::{bail, Result};
@@ -115,6 +118,34 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Durable writes to distinct workspaces through N nodes on one PostgreSQL.
+    PgNodes {
+        /// A running node (repeat per node); with --token. Without it, --bin.
+        #[arg(long = "addr")]
+        addrs: Vec<String>,
+        /// The owner token of the running nodes.
+        #[arg(long)]
+        token: Option<String>,
+        /// The `lockbox` binary to start --nodes nodes from.
+        #[arg(long)]
+        bin: Option<std::path::PathBuf>,
+        /// A database URL of the PostgreSQL server; a fresh database is created
+        /// beside it (and dropped afterwards) for started nodes.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        database: String,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// The first node's port; the others take the next ones.
+        #[arg(long, default_value_t = 18500)]
+        port: u16,
+        #[arg(long, default_value_t = 48)]
+        clients: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Secrets per client, written in turn.
+        #[arg(long, default_value_t = 20)]
+        secrets: usize,
+    },
     /// The cost of runs' redactors in a workspace of many large secrets.
     RunRedactor {
         /// Live secrets in the workspace.
@@ -189,6 +220,30 @@ async fn main() -> Result<()> {
             clients,
             seconds,
         } => scale::scale(addr, token, secrets, clients, seconds).await?,
+        Cmd::PgNodes {
+            addrs,
+            token,
+            bin,
+            database,
+            nodes,
+            port,
+            clients,
+            seconds,
+            secrets,
+        } => {
+            pg_nodes::pg_nodes(pg_nodes::Options {
+                addrs,
+                token,
+                bin,
+                database,
+                nodes,
+                port,
+                clients,
+                seconds,
+                secrets,
+            })
+            .await?
+        }
         Cmd::RunRedactor {
             secrets,
             size,

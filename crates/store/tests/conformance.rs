@@ -219,6 +219,7 @@ conformance! {
     store: [
         flows_and_bindings,
         a_failing_job_does_not_spoil_its_batch,
+        concurrent_commits_each_get_their_own_answer,
         compare_and_set_admits_one_writer_per_version,
         versions_are_pruned_to_the_limit,
         workspaces_create_list_and_settings,
@@ -259,6 +260,7 @@ conformance! {
         appends_to_another_workspace_do_not_wait_for_a_held_head,
         concurrent_compare_and_set_across_instances,
         concurrent_audit_appends_across_instances,
+        refused_commits_in_a_batch_notify_nothing,
         listener_reconnects_and_reports_everything,
         concurrent_startup_migrates_once,
     ],
@@ -541,6 +543,128 @@ async fn a_failing_job_does_not_spoil_its_batch(s: Arc<dyn Store>) {
     assert_eq!(report.broken_at, None);
     // workspace.create + the first put + 56 successful puts; failed jobs left no row.
     assert_eq!(report.rows, 58);
+}
+
+/// Many version commits at once (batched on both stores): compare-and-set races on
+/// hot secrets, new secrets, duplicate names and stale versions, interleaved.
+/// Each caller gets its own answer, every acknowledged commit is stored with its
+/// audit row, and a refused one leaves neither.
+async fn concurrent_commits_each_get_their_own_answer(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    const HOT: usize = 8;
+    for h in 0..HOT {
+        s.commit_version(
+            create(&format!("h{h}"), &format!("hot{h}")),
+            audit("secret.put"),
+        )
+        .await
+        .unwrap();
+    }
+    s.commit_version(create("taken", "taken"), audit("secret.put"))
+        .await
+        .unwrap();
+    // i % 4: 0 and 1 race for version 2 of hot secret (i / 4) % HOT; 2 creates a
+    // new secret; 3 either takes a name in use or expects a version long gone.
+    let jobs = 240;
+    let mut tasks = Vec::new();
+    for i in 0..jobs {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let commit = match i % 4 {
+                0 | 1 => {
+                    let h = (i / 4) % HOT;
+                    next(&secret(&format!("h{h}"), &format!("hot{h}"), 1), 2)
+                }
+                2 => create(&format!("new{i}"), &format!("new{i}")),
+                _ if i % 8 == 3 => create(&format!("dup{i}"), "taken"),
+                _ => next(&secret("taken", "taken", 6), 7),
+            };
+            let mut record = audit("secret.put");
+            record.target = Some(format!("job{i}"));
+            s.commit_version(commit, record).await
+        }));
+    }
+    let mut won = [0; HOT];
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        match (i % 4, &r) {
+            (0 | 1, Ok(())) => won[(i / 4) % HOT] += 1,
+            (0 | 1, Err(StoreError::Conflict)) => {}
+            (2, Ok(())) => {}
+            (3, Err(StoreError::Conflict)) => {}
+            (_, other) => panic!("job {i}: {other:?}"),
+        }
+        if r.is_ok() {
+            acknowledged.insert(i);
+        }
+    }
+    assert_eq!(won, [1; HOT], "one winner per hot secret");
+    // The jobs the audit log holds: exactly the acknowledged ones, once each.
+    let mut audited = std::collections::BTreeSet::new();
+    let mut before = None;
+    loop {
+        let page = s.list_audit("ws", before, 100).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        for row in &page {
+            if let Some(n) = row
+                .record
+                .target
+                .as_deref()
+                .and_then(|t| t.strip_prefix("job"))
+            {
+                assert!(
+                    audited.insert(n.parse::<usize>().unwrap()),
+                    "one audit row per job"
+                );
+            }
+        }
+        before = page.last().map(|r| r.seq);
+    }
+    assert_eq!(audited, acknowledged);
+    let creates: Vec<usize> = (0..jobs).filter(|i| i % 4 == 2).collect();
+    assert_eq!(acknowledged.len(), HOT + creates.len());
+    for i in creates {
+        let found = s.secret_by_id(&format!("new{i}")).await.unwrap();
+        assert_eq!(
+            found.map(|r| r.current_version),
+            Some(1),
+            "new{i} is stored"
+        );
+        assert!(s
+            .secret_version(&format!("new{i}"), 1)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    for h in 0..HOT {
+        let found = s.secret_by_id(&format!("h{h}")).await.unwrap().unwrap();
+        assert_eq!(
+            (found.current_version, found.fingerprint.as_str()),
+            (2, "fp2")
+        );
+        let kept: Vec<u64> = s
+            .list_versions(&format!("h{h}"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(kept, [2, 1]);
+    }
+    for i in (0..jobs).filter(|i| i % 8 == 3) {
+        assert!(s.secret_by_id(&format!("dup{i}")).await.unwrap().is_none());
+    }
+    let taken = s.secret_by_id("taken").await.unwrap().unwrap();
+    assert_eq!(taken.current_version, 1);
+    assert_eq!(s.list_versions("taken").await.unwrap().len(), 1);
+    // workspace.create + the 9 seeded puts + the acknowledged jobs.
+    assert_eq!(
+        audit_rows(&*s).await,
+        1 + HOT as u64 + 1 + acknowledged.len() as u64
+    );
 }
 
 async fn compare_and_set_admits_one_writer_per_version(s: Arc<dyn Store>) {
@@ -2839,6 +2963,46 @@ async fn concurrent_audit_appends_across_instances(db: &Db) {
             assert_eq!(audit[i + 1].record.action, "pair");
         }
     }
+}
+
+/// A batch whose jobs are partly refused notifies only what it committed: another
+/// instance hears of the acknowledged secrets, never of a refused one.
+async fn refused_commits_in_a_batch_notify_nothing(db: &Db) {
+    let a = seeded(db).await;
+    let b = db.open().await;
+    a.commit_version(create("taken", "taken"), audit("secret.put"))
+        .await
+        .unwrap();
+    let mut rx = b.subscribe().expect("PostgreSQL has a change feed");
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let commit = match i % 3 {
+                0 => create(&format!("ok{i}"), &format!("ok{i}")),
+                // A name in use: refused; its id must not be announced.
+                1 => create(&format!("ghost{i}"), "taken"),
+                // A stale compare-and-set on a secret nobody else changes.
+                _ => next(&secret("taken", "taken", 3), 4),
+            };
+            a.commit_version(commit, audit("secret.put")).await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        assert_eq!(r.is_ok(), i % 3 == 0, "job {i}: {r:?}");
+    }
+    let mut heard = std::collections::BTreeSet::new();
+    while let Some(c) = recv_within(&mut rx, Duration::from_millis(500)).await {
+        match c {
+            Change::Secret(id) => {
+                assert!(id.starts_with("ok"), "a refused commit was announced: {id}");
+                heard.insert(id);
+            }
+            other => panic!("unexpected change {other:?}"),
+        }
+    }
+    assert_eq!(heard.len(), 16, "every acknowledged commit is announced");
 }
 
 async fn listener_reconnects_and_reports_everything(db: &Db) {

@@ -5,7 +5,9 @@
 //! list ordering, same audit rows); what differs is how the guarantees are kept
 //! across processes:
 //! - every write method is one transaction and resolves only after COMMIT (see
-//!   `tx.rs`), rerun whole after a serialization failure or deadlock;
+//!   `tx.rs`), rerun whole after a serialization failure or deadlock; version
+//!   commits waiting on one store share a transaction, one savepoint each
+//!   (`batch.rs`), with the same answers as one transaction each;
 //! - version commits are compare-and-set in SQL (`WHERE current_version = $n`);
 //! - audit rows are chained under a row lock on their chain's `audit_heads` row
 //!   (one per workspace, plus the account chain), so each chain stays linear
@@ -35,6 +37,7 @@
 //! deleted workspace's wrapped keys linger in dead tuples and WAL until vacuumed
 //! and recycled (still wrapped under the master key).
 
+mod batch;
 mod children;
 mod decode;
 mod key_registry;
@@ -120,8 +123,10 @@ pub struct PostgresStore {
     /// Appends that accompany no other change go through one batching task.
     audit_batch: tokio::sync::mpsc::UnboundedSender<AuditJob>,
     deadlines: Deadlines,
-    /// The audit chain keys (shared with the batching task).
+    /// The audit chain keys (shared with the batching tasks).
     chain_keys: std::sync::Arc<ChainKeySlot>,
+    /// Version commits go through one batching task (`batch.rs`).
+    commit_batch: batch::CommitQueue,
 }
 
 type AuditJob = (
@@ -313,6 +318,13 @@ impl PostgresStore {
             deadlines.answer,
             chain_keys.clone(),
         );
+        let commit_batch = batch::spawn(batch::Batcher {
+            pool: pool.clone(),
+            channel: channel.clone(),
+            node_id: node_id.clone(),
+            answer: deadlines.answer,
+            keys: chain_keys.clone(),
+        });
         Ok(PostgresStore {
             pool,
             node_id,
@@ -322,6 +334,7 @@ impl PostgresStore {
             audit_batch,
             deadlines,
             chain_keys,
+            commit_batch,
         })
     }
 
@@ -394,35 +407,121 @@ async fn replace_bindings(
     Ok(())
 }
 
-async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
-    w.exec(
-        &format!(
-            "INSERT INTO secrets ({SECRET_INSERT_COLS}) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)"
-        ),
-        &[
+/// `INSERT INTO secrets` of a whole row.
+const INSERT_SECRET: &str = "INSERT INTO secrets (SECRET_INSERT_COLS_) \
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)";
+
+/// The SQL of [`INSERT_SECRET`] with its column list filled in.
+fn insert_secret_sql() -> String {
+    INSERT_SECRET.replace("SECRET_INSERT_COLS_", SECRET_INSERT_COLS)
+}
+
+/// `INSERT INTO secret_versions` of a whole row.
+fn insert_version_sql() -> String {
+    format!("INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
+}
+
+/// A secret row's values as [`insert_secret_sql`] takes them, owned apart from the
+/// row's own strings so a batch can hold them while its statements are pipelined.
+struct SecretValues<'a> {
+    s: &'a SecretRow,
+    scope: &'static str,
+    visibility: &'static str,
+    current_version: i64,
+    expires_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    hosts: String,
+    labels: String,
+    max_versions: Option<i32>,
+    delete_version_after: Option<i64>,
+}
+
+impl<'a> SecretValues<'a> {
+    fn of(s: &'a SecretRow) -> Result<Self, Fail> {
+        Ok(SecretValues {
+            s,
+            scope: s.scope.as_str(),
+            visibility: s.visibility.as_str(),
+            current_version: big(s.current_version),
+            expires_at: s.expires_at.map(|t| t.millis()),
+            created_at: s.created_at.millis(),
+            updated_at: s.updated_at.millis(),
+            hosts: hosts_json(&s.allowed_hosts),
+            labels: labels_json(&s.labels),
+            max_versions: s.max_versions.map(int).transpose()?,
+            delete_version_after: s.delete_version_after.map(big),
+        })
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 19] {
+        let s = self.s;
+        [
             &s.id,
             &s.workspace_id,
-            &s.scope.as_str(),
+            &self.scope,
             &s.owner,
             &s.name,
-            &s.visibility.as_str(),
+            &self.visibility,
             &s.description,
-            &big(s.current_version),
+            &self.current_version,
             &s.fingerprint,
-            &s.expires_at.map(|t| t.millis()),
-            &s.created_at.millis(),
+            &self.expires_at,
+            &self.created_at,
             &s.created_by,
-            &s.updated_at.millis(),
+            &self.updated_at,
             &s.updated_by,
-            &hosts_json(&s.allowed_hosts),
-            &labels_json(&s.labels),
-            &s.max_versions.map(int).transpose()?,
+            &self.hosts,
+            &self.labels,
+            &self.max_versions,
             &s.cas_required,
-            &s.delete_version_after.map(big),
-        ],
-    )
-    .await?;
+            &self.delete_version_after,
+        ]
+    }
+}
+
+/// A version row's values as [`insert_version_sql`] takes them.
+struct VersionValues<'a> {
+    v: &'a VersionRow,
+    version: i64,
+    key_version: i32,
+    created_at: i64,
+    deleted_at: Option<i64>,
+    policy: Option<String>,
+}
+
+impl<'a> VersionValues<'a> {
+    fn of(v: &'a VersionRow) -> Result<Self, Fail> {
+        Ok(VersionValues {
+            v,
+            version: big(v.version),
+            key_version: int(v.key_version)?,
+            created_at: v.created_at.millis(),
+            deleted_at: v.deleted_at.map(|t| t.millis()),
+            policy: VersionPolicy::to_column(v.policy.as_ref()),
+        })
+    }
+
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 10] {
+        let v = self.v;
+        [
+            &v.secret_id,
+            &self.version,
+            &self.key_version,
+            &v.sealed,
+            &v.fingerprint,
+            &self.created_at,
+            &v.created_by,
+            &self.deleted_at,
+            &v.destroyed,
+            &self.policy,
+        ]
+    }
+}
+
+async fn insert_secret(w: &WriteTx<'_>, s: &SecretRow) -> Result<(), Fail> {
+    let values = SecretValues::of(s)?;
+    w.exec(&insert_secret_sql(), &values.params()).await?;
     Ok(())
 }
 
@@ -435,24 +534,8 @@ fn labels_json(labels: &std::collections::BTreeMap<String, String>) -> String {
 }
 
 async fn insert_version(w: &WriteTx<'_>, v: &VersionRow) -> Result<(), Fail> {
-    w.exec(
-        &format!(
-            "INSERT INTO secret_versions ({VERSION_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
-        ),
-        &[
-            &v.secret_id,
-            &big(v.version),
-            &int(v.key_version)?,
-            &v.sealed,
-            &v.fingerprint,
-            &v.created_at.millis(),
-            &v.created_by,
-            &v.deleted_at.map(|t| t.millis()),
-            &v.destroyed,
-            &VersionPolicy::to_column(v.policy.as_ref()),
-        ],
-    )
-    .await?;
+    let values = VersionValues::of(v)?;
+    w.exec(&insert_version_sql(), &values.params()).await?;
     Ok(())
 }
 
@@ -990,54 +1073,9 @@ impl Store for PostgresStore {
     }
 
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()> {
-        let s = &commit.secret;
-        let v = &commit.version;
-        let prune_through = big(commit.prune_through);
-        write_tx!(self, |w| {
-            match &commit.expect {
-                Expect::Create => insert_secret(&w, s).await?,
-                Expect::ReplaceExpired(old) => {
-                    // Its versions go with it (ON DELETE CASCADE), as in SQLite.
-                    w.exec("DELETE FROM secrets WHERE id = $1", &[old]).await?;
-                    w.changed(Change::Secret(old.clone()));
-                    insert_secret(&w, s).await?;
-                }
-                Expect::Current(expected) => {
-                    let n = w
-                        .exec(
-                            "UPDATE secrets SET description = $1, current_version = $2, fingerprint = $3, \
-                             expires_at = $4, updated_at = $5, updated_by = $6, allowed_hosts = $9, \
-                             labels = $10 WHERE id = $7 AND current_version = $8",
-                            &[
-                                &s.description,
-                                &big(s.current_version),
-                                &s.fingerprint,
-                                &s.expires_at.map(|t| t.millis()),
-                                &s.updated_at.millis(),
-                                &s.updated_by,
-                                &s.id,
-                                &big(*expected),
-                                &hosts_json(&s.allowed_hosts),
-                                &labels_json(&s.labels),
-                            ],
-                        )
-                        .await?;
-                    if n == 0 {
-                        return Err(Fail::Conflict);
-                    }
-                }
-            }
-            insert_version(&w, v).await?;
-            if prune_through > 0 {
-                w.exec(
-                    "DELETE FROM secret_versions WHERE secret_id = $1 AND version <= $2",
-                    &[&v.secret_id, &prune_through],
-                )
-                .await?;
-            }
-            w.audit(audit.clone());
-            w.changed(Change::Secret(s.id.clone()));
-        })
+        // Batched with the other commits waiting on this node: one transaction,
+        // one savepoint per commit (see batch.rs).
+        batch::submit(&self.commit_batch, commit, audit).await
     }
 
     async fn create_secret_entry(
