@@ -5,8 +5,8 @@
 //! only then is each caller answered.
 //!
 //! Why: one transaction per version means one COMMIT (one WAL flush) and one
-//! `audit_head` lock hold per version, so a node's durable writes stop at the
-//! commits per second the database can flush. Batched, a flush carries every
+//! hold of its chain's `audit_heads` row per version, so a node's durable writes
+//! stop at the commits per second the database can flush. Batched, a flush carries every
 //! commit that arrived while the previous one was flushing.
 //!
 //! Semantics are those of one transaction per job, run in queue order:
