@@ -2970,10 +2970,19 @@ async fn concurrent_audit_appends_across_instances(db: &Db) {
 async fn refused_commits_in_a_batch_notify_nothing(db: &Db) {
     let a = seeded(db).await;
     let b = db.open().await;
+    let mut rx = b.subscribe().expect("PostgreSQL has a change feed");
     a.commit_version(create("taken", "taken"), audit("secret.put"))
         .await
         .unwrap();
-    let mut rx = b.subscribe().expect("PostgreSQL has a change feed");
+    // Its own announcement arrives whenever the listener gets it: take it first,
+    // so every later change is one of the batch's.
+    loop {
+        match recv_within(&mut rx, Duration::from_secs(10)).await {
+            Some(Change::Secret(id)) if id == "taken" => break,
+            Some(_) => continue,
+            None => panic!("the first commit was never announced"),
+        }
+    }
     let mut tasks = Vec::new();
     for i in 0..48 {
         let a = a.clone();
