@@ -112,13 +112,16 @@ fn rss_mib(pid: u32) -> Result<f64> {
     Ok((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The request for the ith secret.
+type MakeEach = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
 /// Sends one request per secret (`make(i)` for every i), from `clients`
 /// clients; fails if any answer is not 2xx. Answers the seconds it took.
 async fn each_once(
     http: &reqwest::Client,
     secrets: usize,
     clients: usize,
-    make: Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>,
+    make: MakeEach,
 ) -> Result<f64> {
     let t = Instant::now();
     let failed = Arc::new(AtomicU64::new(0));
@@ -229,8 +232,14 @@ pub async fn scale(
         })
     })
     .await?;
-    out.insert("read_each_reveal_s".into(), json!((reveal_s * 10.0).round() / 10.0));
-    out.insert("read_each_vault_s".into(), json!((vault_s * 10.0).round() / 10.0));
+    out.insert(
+        "read_each_reveal_s".into(),
+        json!((reveal_s * 10.0).round() / 10.0),
+    );
+    out.insert(
+        "read_each_vault_s".into(),
+        json!((vault_s * 10.0).round() / 10.0),
+    );
     if let Some(pid) = pid {
         out.insert("rss_read_mib".into(), json!(rss_mib(pid)?));
     }
