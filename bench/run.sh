@@ -76,7 +76,7 @@ scale_section() { # work dir
   for _ in $(seq 100); do curl -fsS "http://$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   for _ in $(seq 50); do [ -s "$dir/token" ] && break; sleep 0.1; done
   out=$(${CARGO_TARGET_DIR:-target}/release/lockbox-bench scale --addr "http://$port" \
-    --token "$(cat "$dir/token")" --secrets 100000 --clients 32 --seconds "${SCALE_DURATION:-${DURATION:-10}}")
+    --token "$(cat "$dir/token")" --secrets 100000 --clients 32 --seconds "${SCALE_DURATION:-${DURATION:-10}}" --pid "$pid")
   rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
@@ -96,7 +96,9 @@ sub-folders of 99 secrets; \`hundred/kNNN\`: a folder of 100 keys; the rest unde
 \`fill/\`), then each load for ${SCALE_DURATION:-${DURATION:-10}} s from the same process (its own HTTP
 client, sharing the machine's $(nproc) cores with the server). A LIST answers every
 child (the bench checks 1,000 and 100 keys before timing). Reads pick secrets spread
-over all 100,000.
+over all 100,000. Before the loads the bench reads every secret once (a native reveal
+each, then a Vault data GET each) and reads the server's VmRSS after seeding and
+after that.
 
 | load at 100,000 secrets | requests/s | p50 | p99 |
 |---|---|---|---|
@@ -110,7 +112,9 @@ $(row reveal_n "native reveal (audited), random secrets, 32 clients")
 $(row vault_read_n "Vault data GET (audited), random secrets, 32 clients")
 $(row vault_create_n "Vault data write, new keys, 32 clients")
 
-Seeding took $(top seed_s) s. Server RSS afterwards: ${rss:-?} MiB.
+Seeding took $(top seed_s) s; reading each secret once took $(top read_each_reveal_s) s (reveal)
+and $(top read_each_vault_s) s (Vault data GET). Server RSS after seeding: $(top rss_seed_mib) MiB;
+after reading each once: $(top rss_read_mib) MiB; after the loads: ${rss:-?} MiB.
 Non-2xx answers: $(for k in list_top_1 list_top_n list_hundred_1 list_hundred_n metadata_n reveal_n vault_read_n vault_create_n; do printf '%s %s; ' "$k" "$(j "$k" failed)"; done)
 
 | target | measured |
@@ -118,6 +122,7 @@ Non-2xx answers: $(for k in list_top_1 list_top_n list_hundred_1 list_hundred_n 
 | LIST of a 1,000-sub-folder folder, 1 client: p99 ≤ 20 ms | p99 $(j list_top_1 p99_ms) ms |
 | LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients | $(r "$(j list_hundred_n rps)" "$(j metadata_n rps)") × |
 | Vault data GET ≥ 0.9 × native reveal, 32 clients | $(r "$(j vault_read_n rps)" "$(j reveal_n rps)") × |
+| RSS ≤ 86 MiB after 100k secrets and reading each once (1.2 × RustyVault's 72 MiB) | $(top rss_read_mib) MiB |
 <!-- /scale -->
 MD
 }

@@ -13,7 +13,8 @@
 //!   call of a run using a few of them, a cached call, a call after a write to
 //!   another secret and to a used one, and parallel first calls of a fresh run;
 //! - `scale`: a running server seeded with 100,000 secrets, then Vault `LIST` of a
-//!   folder of 1,000 sub-folders and of 100 keys, reads and creates (`scale.rs`);
+//!   folder of 1,000 sub-folders and of 100 keys, reads and creates, and the
+//!   server's RSS after seeding and after reading every secret once (`scale.rs`);
 //! - `pg-nodes`: durable writes to distinct workspaces through N nodes over one
 //!   PostgreSQL database, started here or already running (`pg_nodes.rs`).
 
@@ -117,6 +118,10 @@ enum Cmd {
         clients: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// The server's process id: its resident memory (VmRSS) is read after
+        /// seeding and after reading every secret once.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Durable writes to distinct workspaces through N nodes on one PostgreSQL.
     PgNodes {
@@ -219,7 +224,8 @@ async fn main() -> Result<()> {
             secrets,
             clients,
             seconds,
-        } => scale::scale(addr, token, secrets, clients, seconds).await?,
+            pid,
+        } => scale::scale(addr, token, secrets, clients, seconds, pid).await?,
         Cmd::PgNodes {
             addrs,
             token,

@@ -5,6 +5,13 @@
 //! the Vault data GET of random secrets, and Vault creates of new keys. Prints
 //! one JSON object: the seed time and, per load, requests/s, p50 and p99 in ms
 //! and the answers that were not 2xx.
+//!
+//! Memory (issue 20: "RSS after loading 100k secrets and reading each once"):
+//! given the server's pid, the bench reads its VmRSS after seeding, then reveals
+//! every secret once through the native API and reads every one once through
+//! the Vault data GET (the two paths fill the same row and version caches today,
+//! but a read path with a cache of its own would show here), and reads VmRSS
+//! again before the timed loads (which only add a few thousand new secrets).
 
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
@@ -94,6 +101,59 @@ async fn load(http: &reqwest::Client, clients: usize, seconds: u64, make: MakeRe
     }
 }
 
+/// The resident memory of process `pid` in MiB (`VmRSS` of /proc/PID/status).
+fn rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS for pid {pid}"))?;
+    Ok((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// The request for the ith secret.
+type MakeEach = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// Sends one request per secret (`make(i)` for every i), from `clients`
+/// clients; fails if any answer is not 2xx. Answers the seconds it took.
+async fn each_once(
+    http: &reqwest::Client,
+    secrets: usize,
+    clients: usize,
+    make: MakeEach,
+) -> Result<f64> {
+    let t = Instant::now();
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, make, failed) = (http.clone(), make.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (c..secrets).step_by(clients) {
+                let ok = match make(&http, i).send().await {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} of {secrets} reads failed");
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// A cheap spread of `n` over `0..m` (so clients read different secrets).
 fn spread(n: u64, m: usize) -> usize {
     (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) as usize % m
@@ -105,6 +165,7 @@ pub async fn scale(
     secrets: usize,
     clients: usize,
     seconds: u64,
+    pid: Option<u32>,
 ) -> Result<()> {
     if secrets < 99_100 {
         bail!("the layout needs at least 99,100 secrets (1,000 folders of 99 and 100 keys)");
@@ -144,13 +205,6 @@ pub async fn scale(
     }
 
     let vault = format!("{addr}/vault/v1/secret");
-    let list = |folder: &'static str| -> MakeRequest {
-        let (url, token) = (format!("{vault}/metadata/{folder}"), token.clone());
-        Arc::new(move |h: &reqwest::Client, _| {
-            h.request(reqwest::Method::from_bytes(b"LIST").expect("LIST"), &url)
-                .header("X-Vault-Token", &token)
-        })
-    };
     let mut out = Map::new();
     out.insert("secrets".into(), json!(secrets));
     out.insert("seed_s".into(), json!((seed_s * 10.0).round() / 10.0));
@@ -158,6 +212,44 @@ pub async fn scale(
         "seed_per_s".into(),
         json!((secrets as f64 / seed_s).round()),
     );
+    if let Some(pid) = pid {
+        out.insert("rss_seed_mib".into(), json!(rss_mib(pid)?));
+    }
+    // Read every secret once: a native reveal each, then a Vault data GET each.
+    let reveal_s = each_once(&http, secrets, clients, {
+        let (v1, token) = (v1.clone(), token.clone());
+        Arc::new(move |h: &reqwest::Client, i| {
+            let name = name_of(i).replace('/', "%2F");
+            h.post(format!("{v1}/{name}/reveal")).bearer_auth(&token)
+        })
+    })
+    .await?;
+    let vault_s = each_once(&http, secrets, clients, {
+        let (vault, token) = (vault.clone(), token.clone());
+        Arc::new(move |h: &reqwest::Client, i| {
+            h.get(format!("{vault}/data/{}", name_of(i)))
+                .header("X-Vault-Token", &token)
+        })
+    })
+    .await?;
+    out.insert(
+        "read_each_reveal_s".into(),
+        json!((reveal_s * 10.0).round() / 10.0),
+    );
+    out.insert(
+        "read_each_vault_s".into(),
+        json!((vault_s * 10.0).round() / 10.0),
+    );
+    if let Some(pid) = pid {
+        out.insert("rss_read_mib".into(), json!(rss_mib(pid)?));
+    }
+    let list = |folder: &'static str| -> MakeRequest {
+        let (url, token) = (format!("{vault}/metadata/{folder}"), token.clone());
+        Arc::new(move |h: &reqwest::Client, _| {
+            h.request(reqwest::Method::from_bytes(b"LIST").expect("LIST"), &url)
+                .header("X-Vault-Token", &token)
+        })
+    };
     // A LIST answers every child: check the shapes once before timing them.
     for (folder, want) in [("top/", 1000), ("hundred/", 100)] {
         let r = list(folder)(&http, 0).send().await?;

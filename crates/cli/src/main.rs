@@ -20,8 +20,29 @@ use args::{Cli, Command, KeysCmd};
 use clap::Parser;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Most threads tokio starts for blocking work (SQLite reads, file I/O, name
+/// lookups); past it such work queues. Tokio's default is 512, and each thread
+/// costs a stack and, under glibc, can get a malloc arena of its own: at 32
+/// clients the server grew a thread per waiting read. Two cores do not run more
+/// than a few at once; 32 leaves room for slow lookups beside the reads.
+const MAX_BLOCKING_THREADS: usize = 32;
+
+fn main() -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async_main())
+}
+
+async fn async_main() -> ExitCode {
     let cli = Cli::parse();
     // `lockbox secret ls | head`: a closed stdout ends the command quietly, as it
     // does other Unix tools (SIGPIPE), instead of a panic in println!. Not for the

@@ -9,9 +9,12 @@
 //!   ignored) by the next insert or by [`TtlCache::sweep`], which the background
 //!   upkeep runs, so memory goes back down when lookups stop;
 //! - by count: past `max_entries` the oldest entries go;
-//! - by bytes, for caches given a weigher ([`TtlCache::with_budget`]): past the
-//!   budget the oldest entries go (the version cache holds sealed values of up to
-//!   64 KiB each).
+//! - by bytes ([`TtlCache::with_budget`]; every cache of the service has one,
+//!   see `memory.rs`): an entry weighs what its weigher counts on the heap plus
+//!   its slots in the map and the queue, and past the budget the oldest entries
+//!   go (the version cache holds sealed values of up to 64 KiB each). The map
+//!   gives back its table when it has shrunk to a quarter of it, so a burst
+//!   (100k secrets read once) does not leave a table sized for it behind.
 //!
 //! Entries all live equally long, so insertion order is expiry order: one queue
 //! serves both the expiry sweep and eviction.
@@ -48,21 +51,30 @@ struct Inner<K, V> {
     bytes: usize,
 }
 
-/// How a cache with a byte budget weighs one entry.
-type Weigher<V> = fn(&V) -> usize;
+/// How a cache with a byte budget weighs one entry: the heap bytes its key and
+/// value hold (the key twice: the map and the queue each keep one). The cache
+/// adds the entry's inline size.
+pub(crate) type Weigher<K, V> = fn(&K, &V) -> usize;
 
 pub struct TtlCache<K, V> {
     ttl_ms: i64,
     clock: Arc<dyn Clock>,
     max_entries: usize,
     /// Most bytes, and how an entry is weighed (`None`: no byte budget).
-    budget: Option<(usize, Weigher<V>)>,
+    budget: Option<(usize, Weigher<K, V>)>,
     inner: RwLock<Inner<K, V>>,
     generation: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    /// A cache bounded by time and count only (tests of the cache itself; the
+    /// service's caches all have a byte budget).
+    #[cfg(test)]
     pub fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
+        TtlCache::unbounded(clock, ttl_ms)
+    }
+
+    fn unbounded(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
         TtlCache {
             ttl_ms,
             clock,
@@ -83,12 +95,18 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         clock: Arc<dyn Clock>,
         ttl_ms: i64,
         max_bytes: usize,
-        weigh: Weigher<V>,
+        weigh: Weigher<K, V>,
     ) -> Self {
-        let mut c = TtlCache::new(clock, ttl_ms);
+        let mut c = TtlCache::unbounded(clock, ttl_ms);
         c.budget = Some((max_bytes, weigh));
         c
     }
+
+    /// What one entry costs besides its heap: its map slot (key, entry and a
+    /// control byte, at the table's load factor) and its queue slot.
+    const INLINE_BYTES: usize =
+        (std::mem::size_of::<K>() + std::mem::size_of::<Entry<V>>() + 1) * 8 / 7
+            + std::mem::size_of::<(u64, K)>();
 
     fn live(&self, now: Timestamp, at: Timestamp) -> bool {
         now.millis() - at.millis() < self.ttl_ms
@@ -143,7 +161,9 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     fn insert(&self, inner: &mut Inner<K, V>, now: Timestamp, k: K, v: V) {
-        let bytes = self.budget.map_or(0, |(_, weigh)| weigh(&v));
+        let bytes = self
+            .budget
+            .map_or(0, |(_, weigh)| weigh(&k, &v) + Self::INLINE_BYTES);
         let stamp = inner.next_stamp;
         inner.next_stamp += 1;
         inner.order.push_back((stamp, k.clone()));
@@ -193,6 +213,18 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             live.sort_unstable_by_key(|(s, _)| *s);
             inner.order = live.into();
         }
+        Self::give_back(inner);
+    }
+
+    /// Shrinks the map and the queue once they hold a quarter of their room:
+    /// a table keeps its high-water size otherwise.
+    fn give_back(inner: &mut Inner<K, V>) {
+        if inner.map.capacity() > 64 && inner.map.len() < inner.map.capacity() / 4 {
+            inner.map.shrink_to(inner.map.len() * 2);
+        }
+        if inner.order.capacity() > 64 && inner.order.len() < inner.order.capacity() / 4 {
+            inner.order.shrink_to(inner.order.len() * 2);
+        }
     }
 
     /// Drops every expired entry (the background upkeep calls this).
@@ -222,13 +254,14 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             kept
         });
         inner.bytes -= freed;
+        Self::give_back(&mut inner);
     }
 
     pub fn clear(&self) {
         let mut inner = self.inner.write().expect("cache lock");
         self.generation.fetch_add(1, Ordering::SeqCst);
-        inner.map.clear();
-        inner.order.clear();
+        inner.map = HashMap::new();
+        inner.order = VecDeque::new();
         inner.bytes = 0;
     }
 
@@ -270,14 +303,15 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Timestamp(0)));
         let budget = 8 << 20;
         let cache: TtlCache<u32, Arc<Vec<u8>>> =
-            TtlCache::with_budget(clock.clone(), 60_000, budget, |v| v.len() + 64);
+            TtlCache::with_budget(clock.clone(), 60_000, budget, |_, v| v.len() + 64);
+        let weight = 60_064 + TtlCache::<u32, Arc<Vec<u8>>>::INLINE_BYTES;
         for i in 0..2_000u32 {
             cache.put(i, Arc::new(vec![0u8; 60_000]));
             assert!(cache.usage().1 <= budget, "{:?} after {i}", cache.usage());
         }
         let (entries, bytes) = cache.usage();
-        assert!(bytes > budget - 61_000, "the budget is used: {bytes}");
-        assert_eq!(entries, bytes / 60_064);
+        assert!(bytes > budget - weight, "the budget is used: {bytes}");
+        assert_eq!(entries, bytes / weight);
         assert!(cache.get(&1_999).is_some(), "the newest stays");
         assert!(cache.get(&0).is_none(), "the oldest went");
         // After the TTL a sweep frees everything, with no insert needed.
@@ -285,6 +319,10 @@ mod tests {
         assert_eq!(cache.get(&1_999), None);
         cache.sweep();
         assert_eq!(cache.usage(), (0, 0));
+        assert!(
+            cache.inner.read().unwrap().map.capacity() <= 64,
+            "an emptied map gives back its table"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::cache::TtlCache;
 use crate::{store_err, Lockbox};
-use lockbox_core::{Clock, Error, Result};
+use lockbox_core::{Error, Result};
 use lockbox_crypto::{DataKey, WrappedDataKey};
 use lockbox_store::WorkspaceKeyRow;
 use std::sync::Arc;
@@ -12,10 +12,6 @@ use std::sync::Arc;
 pub(crate) struct KeyCache(pub(crate) TtlCache<(String, u32), Arc<DataKey>>);
 
 impl KeyCache {
-    pub(crate) fn new(clock: Arc<dyn Clock>, ttl_ms: i64) -> Self {
-        KeyCache(TtlCache::new(clock, ttl_ms))
-    }
-
     pub(crate) fn sweep(&self) {
         self.0.sweep();
     }

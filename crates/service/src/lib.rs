@@ -21,6 +21,7 @@ mod keycheck;
 mod keys;
 mod listing;
 mod members;
+mod memory;
 mod policy_seal;
 mod read_version;
 mod redactors;
@@ -73,7 +74,8 @@ pub struct ServiceConfig {
     pub max_run_ttl_seconds: u64,
     /// Time limits on PostgreSQL (statement timeout, pool wait, answer deadline).
     pub db_deadlines: lockbox_store::postgres::Deadlines,
-    /// Most bytes of sealed versions kept in memory (each up to the value limit).
+    /// Most bytes of sealed versions kept in memory (each up to the value limit;
+    /// the default is `memory::VERSIONS_BYTES`, 8 MiB).
     pub version_cache_bytes: usize,
     /// How often the audit chain head is written to the log again once it moved.
     pub audit_checkpoint_seconds: u64,
@@ -87,7 +89,7 @@ impl Default for ServiceConfig {
             reference_ttl_seconds: 300,
             max_run_ttl_seconds: 3600,
             db_deadlines: lockbox_store::postgres::Deadlines::default(),
-            version_cache_bytes: 32 << 20,
+            version_cache_bytes: memory::VERSIONS_BYTES,
             audit_checkpoint_seconds: 600,
         }
     }
@@ -316,23 +318,19 @@ impl Lockbox {
     ) -> Lockbox {
         let ttl = config.cache_ttl_ms;
         audit::install_chain_keys(store.as_ref(), keyring.clone());
+        let caches = memory::Caches::new(&clock, ttl, config.version_cache_bytes);
         Lockbox {
-            keys: KeyCache::new(clock.clone(), 60_000),
-            tokens_by_hash: TtlCache::new(clock.clone(), ttl),
-            tokens_by_id: TtlCache::new(clock.clone(), ttl),
-            users_by_id: TtlCache::new(clock.clone(), ttl),
+            keys: KeyCache(caches.keys),
+            tokens_by_hash: caches.tokens_by_hash,
+            tokens_by_id: caches.tokens_by_id,
+            users_by_id: caches.users_by_id,
             redact_budget: runs::RedactBudget::default(),
-            workspaces: TtlCache::new(clock.clone(), ttl),
-            memberships: TtlCache::new(clock.clone(), ttl),
-            secrets: TtlCache::new(clock.clone(), ttl),
-            secrets_by_id: TtlCache::new(clock.clone(), ttl),
-            bindings_cache: TtlCache::new(clock.clone(), ttl),
-            versions: TtlCache::with_budget(
-                clock.clone(),
-                60_000,
-                config.version_cache_bytes,
-                secrets::version_weight,
-            ),
+            workspaces: caches.workspaces,
+            memberships: caches.memberships,
+            secrets: caches.secrets,
+            secrets_by_id: caches.secrets_by_id,
+            bindings_cache: caches.bindings,
+            versions: caches.versions,
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: redactors::RunRedactors::default(),
             token_last_used: Mutex::new(HashMap::new()),

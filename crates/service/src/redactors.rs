@@ -12,7 +12,9 @@
 //! decrypted or encoded), cached by run and set of versions. A cached union is
 //! used only while every set it was built from is still the cached set of its
 //! version, so a write to a secret the run never used leaves it as it is, and
-//! a change to one it used rebuilds it.
+//! a change to one it used rebuilds it. Unions are bounded by count
+//! ([`MAX_RUNS`]) and by bytes ([`MAX_RUN_BYTES`], a union weighing what the
+//! sets it was laid out from weigh: it holds the same tables again).
 
 use lockbox_redact::{PatternSet, Redactor};
 use std::collections::HashMap;
@@ -25,6 +27,8 @@ use tokio::sync::OnceCell;
 pub(crate) const MAX_BYTES: usize = 64 << 20;
 /// The most run redactors kept.
 const MAX_RUNS: usize = 4096;
+/// The most bytes of run redactors kept.
+pub(crate) const MAX_RUN_BYTES: usize = 32 << 20;
 /// Sets and run redactors unused this long are dropped by [`RunRedactors::sweep`].
 const IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -51,6 +55,8 @@ struct Versions {
 struct RunEntry {
     /// The sets the union was built from, version by version.
     sets: Vec<(VersionKey, Arc<PatternSet>)>,
+    /// What the union weighs (its sets' bytes).
+    bytes: usize,
     redactor: Arc<Redactor>,
     used: u64,
     used_at: Instant,
@@ -66,6 +72,8 @@ pub struct RedactorStats {
     /// Version sets held now, and their bytes.
     pub cached_versions: usize,
     pub cached_bytes: usize,
+    /// Run redactors held now.
+    pub cached_runs: usize,
 }
 
 pub(crate) struct RunRedactors {
@@ -74,22 +82,30 @@ pub(crate) struct RunRedactors {
     version_builds: AtomicU64,
     union_builds: AtomicU64,
     max_bytes: usize,
+    max_run_bytes: usize,
 }
 
 impl Default for RunRedactors {
     fn default() -> Self {
-        RunRedactors::with_max_bytes(MAX_BYTES)
+        RunRedactors::with_budgets(MAX_BYTES, MAX_RUN_BYTES)
     }
 }
 
 impl RunRedactors {
+    #[cfg(test)]
     pub fn with_max_bytes(max_bytes: usize) -> RunRedactors {
+        RunRedactors::with_budgets(max_bytes, MAX_RUN_BYTES)
+    }
+
+    /// Most bytes of version sets and of run redactors.
+    pub fn with_budgets(max_bytes: usize, max_run_bytes: usize) -> RunRedactors {
         RunRedactors {
             versions: Mutex::default(),
             runs: Mutex::default(),
             version_builds: AtomicU64::new(0),
             union_builds: AtomicU64::new(0),
             max_bytes,
+            max_run_bytes,
         }
     }
 
@@ -98,7 +114,7 @@ impl RunRedactors {
     pub fn cached_union(&self, run_id: &str, keys: &[VersionKey]) -> Option<Arc<Redactor>> {
         let mut runs = self.runs.lock().expect("run redactors lock");
         let entry = runs.get_mut(&(run_id.to_owned(), keys.to_vec()))?;
-        let versions = self.versions.lock().expect("version sets lock");
+        let mut versions = self.versions.lock().expect("version sets lock");
         let current = entry.sets.iter().all(|(k, set)| {
             versions
                 .map
@@ -110,6 +126,7 @@ impl RunRedactors {
             runs.remove(&(run_id.to_owned(), keys.to_vec()));
             return None;
         }
+        versions.tick += 1;
         entry.used = versions.tick;
         entry.used_at = Instant::now();
         Some(entry.redactor.clone())
@@ -192,7 +209,13 @@ impl RunRedactors {
         self.union_builds.fetch_add(1, Ordering::Relaxed);
         let only: Vec<Arc<PatternSet>> = sets.iter().map(|(_, s)| s.clone()).collect();
         let redactor = Arc::new(Redactor::from_sets(&only));
-        let used = self.versions.lock().expect("version sets lock").tick;
+        let bytes = only.iter().map(|s| s.heap_bytes()).sum::<usize>().max(1);
+        // A tick of its own, so the least recently used union is the oldest.
+        let used = {
+            let mut v = self.versions.lock().expect("version sets lock");
+            v.tick += 1;
+            v.tick
+        };
         let mut runs = self.runs.lock().expect("run redactors lock");
         if runs.len() >= MAX_RUNS {
             // Runs end; keep the more recently used half.
@@ -201,10 +224,26 @@ impl RunRedactors {
             let median = ticks[ticks.len() / 2];
             runs.retain(|_, e| e.used > median);
         }
+        // Past the byte budget the least recently used unions go (not this one:
+        // its caller uses it now, and one union alone is never refused).
+        let mut held: usize = runs.values().map(|e| e.bytes).sum::<usize>() + bytes;
+        while held > self.max_run_bytes && !runs.is_empty() {
+            let Some(oldest) = runs
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(gone) = runs.remove(&oldest) {
+                held -= gone.bytes;
+            }
+        }
         runs.insert(
             (run_id.to_owned(), keys),
             RunEntry {
                 sets,
+                bytes,
                 redactor: redactor.clone(),
                 used,
                 used_at: Instant::now(),
@@ -272,6 +311,7 @@ impl RunRedactors {
             union_builds: self.union_builds.load(Ordering::Relaxed),
             cached_versions: v.map.values().filter(|s| s.bytes > 0).count(),
             cached_bytes: v.bytes,
+            cached_runs: self.runs.lock().expect("run redactors lock").len(),
         }
     }
 }
@@ -354,5 +394,36 @@ mod tests {
             .unwrap();
         assert!(again.heap_bytes() > 20_000);
         assert_eq!(c.stats().version_builds, 30);
+    }
+
+    /// Unions are bounded by bytes too: past the budget the least recently used
+    /// go, and the newest is kept.
+    #[tokio::test]
+    async fn run_redactors_are_bounded_by_bytes() {
+        let c = RunRedactors::with_budgets(64 << 20, 300_000);
+        let big = "y".repeat(20_000);
+        let key: VersionKey = ("s".into(), 1);
+        let s = c
+            .version_set(&key, || async { Ok(set(&big)) })
+            .await
+            .unwrap();
+        let per = s.heap_bytes();
+        assert!(per > 20_000 && per < 300_000, "{per}");
+        let keys = vec![key.clone()];
+        for r in 0..40 {
+            c.store_union(
+                &format!("run-{r}"),
+                keys.clone(),
+                vec![(key.clone(), s.clone())],
+            );
+            let held = c.stats().cached_runs * per;
+            assert!(held <= 300_000.max(per), "{held} after run {r}");
+        }
+        assert!(c.stats().cached_runs < 40);
+        assert!(
+            c.cached_union("run-39", &keys).is_some(),
+            "the newest stays"
+        );
+        assert!(c.cached_union("run-0", &keys).is_none(), "the oldest went");
     }
 }

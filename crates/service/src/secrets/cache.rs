@@ -131,8 +131,3 @@ impl Lockbox {
         Ok(v)
     }
 }
-
-/// What the version cache counts for one sealed version.
-pub(crate) fn version_weight(v: &Arc<VersionRow>) -> usize {
-    v.sealed.len() + v.fingerprint.len() + v.secret_id.len() + v.created_by.len() + 160
-}

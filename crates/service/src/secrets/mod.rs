@@ -23,7 +23,6 @@ mod target;
 mod writer;
 mod writes;
 
-pub(crate) use cache::version_weight;
 pub(crate) use hosts::intersect_hosts;
 pub(crate) use target::{secret_key, SecretKey, Target};
 pub use writer::effective_delete_after;
