@@ -16,6 +16,37 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-all}
+# Each section also leaves its raw figures here, for the targets table of the full run.
+RAW=$(mktemp -d)
+
+# Replaces the part of docs/benchmarks.md between `<!-- NAME -->` and
+# `<!-- /NAME -->` with FILE (appends it when the markers are absent).
+replace_section() { # name, file
+  local name=$1 file=$2 out
+  out=$(mktemp)
+  if grep -q "^<!-- $name -->\$" docs/benchmarks.md; then
+    awk -v f="$file" -v open="<!-- $name -->" -v close="<!-- /$name -->" '
+      $0 == open { while ((getline line < f) > 0) print line; skip = 1; next }
+      $0 == close { skip = 0; next }
+      !skip { print }' docs/benchmarks.md > "$out"
+  else
+    { cat docs/benchmarks.md; echo; cat "$file"; } > "$out"
+  fi
+  cp "$out" docs/benchmarks.md
+  rm -f "$out"
+}
+
+# Runs a one-section mode: build, make the section, print it, put it in the doc.
+section_mode() { # name, function, args...
+  local name=$1 fn=$2; shift 2
+  cargo build --release -q -p lockbox-cli -p lockbox-bench
+  local dir
+  dir=$(mktemp -d)
+  "$fn" "$@" > "$dir/section.md"
+  cat "$dir/section.md"
+  if [ "${WRITE_DOC:-1}" = 1 ]; then replace_section "$name" "$dir/section.md"; fi
+  rm -rf "$dir"
+}
 
 # The redaction section: the engine on one core (its own example program), and the
 # cost of runs' redactors in a workspace of 10,000 secrets of 64 KiB (a Lockbox
@@ -25,6 +56,7 @@ redaction_section() { # data dir for the run-redactor workspace
   engine=$(cargo run --release -q -p lockbox-redact --example bench 2>/dev/null)
   rr=$(${CARGO_TARGET_DIR:-target}/release/lockbox-bench run-redactor --secrets 10000 --size 64000 --used 10 --parallel 4 --dir "$1")
   rm -rf "$1"
+  echo "$engine" > "$RAW/engine"
   jr() { echo "$rr" | sed -E "s/.*\"$1\": ([0-9.-]+).*/\1/"; }
   cat <<MD
 <!-- redaction -->
@@ -81,6 +113,7 @@ scale_section() { # work dir
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$dir"
+  echo "$out" > "$RAW/scale"
   j() { echo "$out" | sed -E "s/.*\"$1\": *\{[^}]*\"$2\": *([0-9.-]+).*/\1/"; }
   top() { echo "$out" | sed -E "s/.*\"$1\": *([0-9.-]+).*/\1/"; }
   row() { echo "| $2 | $(j "$1" rps) | $(j "$1" p50_ms) ms | $(j "$1" p99_ms) ms |"; }
@@ -143,6 +176,7 @@ pg_nodes_section() {
   local w1 w3
   w1=$(j "$one" writes_per_s)
   w3=$(j "$three" writes_per_s)
+  echo "$w1 $w3" > "$RAW/pg-nodes"
   cat <<MD
 <!-- pg-nodes -->
 ## PostgreSQL: writes through several nodes
@@ -168,64 +202,13 @@ Load generator, nodes and PostgreSQL share the machine's $(nproc) cores.
 MD
 }
 
-if [ "$MODE" = pg-nodes ]; then
-  cargo build --release -q -p lockbox-cli -p lockbox-bench
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  section=$(pg_nodes_section)
-  echo "$section"
-  if [ "${WRITE_DOC:-1}" = 1 ]; then
-    printf '%s\n' "$section" > "$work/section.md"
-    if grep -q '^<!-- pg-nodes -->$' docs/benchmarks.md; then
-      awk -v f="$work/section.md" '
-        /^<!-- pg-nodes -->$/ { while ((getline line < f) > 0) print line; skip = 1; next }
-        /^<!-- \/pg-nodes -->$/ { skip = 0; next }
-        !skip { print }' docs/benchmarks.md > "$work/doc.md"
-    else
-      { cat docs/benchmarks.md; echo; cat "$work/section.md"; } > "$work/doc.md"
-    fi
-    cp "$work/doc.md" docs/benchmarks.md
-  fi
-  exit 0
-fi
-
-if [ "$MODE" = scale ]; then
-  cargo build --release -q -p lockbox-cli -p lockbox-bench
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  section=$(scale_section "$work/scale")
-  echo "$section"
-  if [ "${WRITE_DOC:-1}" = 1 ]; then
-    printf '%s\n' "$section" > "$work/section.md"
-    if grep -q '^<!-- scale -->$' docs/benchmarks.md; then
-      awk -v f="$work/section.md" '
-        /^<!-- scale -->$/ { while ((getline line < f) > 0) print line; skip = 1; next }
-        /^<!-- \/scale -->$/ { skip = 0; next }
-        !skip { print }' docs/benchmarks.md > "$work/doc.md"
-    else
-      { cat docs/benchmarks.md; echo; cat "$work/section.md"; } > "$work/doc.md"
-    fi
-    cp "$work/doc.md" docs/benchmarks.md
-  fi
-  exit 0
-fi
-
-if [ "$MODE" = redaction ]; then
-  cargo build --release -q -p lockbox-bench
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  section=$(redaction_section "$work/rr")
-  echo "$section"
-  if [ "${WRITE_DOC:-1}" = 1 ]; then
-    printf '%s\n' "$section" > "$work/section.md"
-    awk -v f="$work/section.md" '
-      /^<!-- redaction -->$/ { while ((getline line < f) > 0) print line; skip = 1; next }
-      /^<!-- \/redaction -->$/ { skip = 0; next }
-      !skip { print }' docs/benchmarks.md > "$work/doc.md"
-    cp "$work/doc.md" docs/benchmarks.md
-  fi
-  exit 0
-fi
+case "$MODE" in
+  pg-nodes) section_mode pg-nodes pg_nodes_section; exit 0 ;;
+  scale) work=$(mktemp -d); section_mode scale scale_section "$work/scale"; rm -rf "$work"; exit 0 ;;
+  redaction) work=$(mktemp -d); section_mode redaction redaction_section "$work/rr"; rm -rf "$work"; exit 0 ;;
+  all) ;;
+  *) echo "usage: bash bench/run.sh [all|redaction|scale|pg-nodes]" >&2; exit 2 ;;
+esac
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
@@ -348,19 +331,80 @@ if command -v psql >/dev/null && psql "$PG_BASE" -Atqc 'select 1' >/dev/null 2>&
   psql "$PG_BASE" -qc "drop database if exists $pg_db" >/dev/null 2>&1 || true
 fi
 
+# RustyVault beside Lockbox, when a binary is given (bench/rustyvault.sh).
+rv_md=""
+if [ -n "${RUSTYVAULT_BIN:-}" ]; then
+  source bench/rustyvault.sh
+  rustyvault_section > "$work/rv.md"
+  rv_md=$(cat "$work/rv.md")
+fi
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 patch_p50=$(echo "$patch" | sed -E 's/.*"p50_ms": ([0-9.]+).*/\1/')
 patch_p99=$(echo "$patch" | sed -E 's/.*"p99_ms": ([0-9.]+).*/\1/')
 patch_ok=$(echo "$patch" | sed -E 's/.*"successful_patches_per_s": ([0-9.]+).*/\1/')
 jget() { echo "$1" | sed -E "s/.*\"$2\": ([0-9.-]+).*/\1/"; }
 
+# The later sections run first (in this shell, so their raw figures are in $RAW for
+# the targets table at the top).
+redaction_md=$(redaction_section "$work/rr")
+scale_md=$(scale_section "$work/scale")
+pg_nodes_md=""
+if [ -n "$pg_rows" ]; then pg_nodes_md=$(pg_nodes_section); fi
+
+# The targets of issue 20 (and the earlier ones they restate), each beside what this
+# run measured. "met" compares with awk; "n/a" when this run could not measure it.
+sj() { sed -E "s/.*\"$1\": *\{[^}]*\"$2\": *([0-9.-]+).*/\1/" "$RAW/scale"; }
+st() { sed -E "s/.*\"$1\": *([0-9.-]+).*/\1/" "$RAW/scale"; }
+met() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { if (a == "" || a == "n/a") { print "n/a"; exit }
+  ok = (op == ">=") ? (a + 0 >= b + 0) : (a + 0 <= b + 0); print (ok ? "met" : "**missed**") }'; }
+eng=$(awk '$1 == 10000 { print $3, $4 }' "$RAW/engine")
+eng_build=${eng% *}
+eng_rate=${eng#* }
+t_list_p99=$(sj list_top_1 p99_ms)
+t_list_ratio=$(ratio "$(sj list_hundred_n rps)" "$(sj metadata_n rps)")
+t_vault_ratio=$(ratio "$(sj vault_read_n rps)" "$(sj reveal_n rps)")
+t_rss=$(st rss_read_mib)
+t_reveal_hello=$(ratio "$rev_rps" "$hello_rps")
+t_reveal_rv=${RV_REVEAL_MEDIAN:-n/a}
+t_pg1=n/a t_pg3=n/a t_pg_ratio=n/a t_pg1_ratio=n/a
+if [ -s "$RAW/pg-nodes" ]; then
+  read -r t_pg1 t_pg3 < "$RAW/pg-nodes"
+  t_pg_ratio=$(ratio "$t_pg3" "$t_pg1")
+  t_pg1_ratio=$(ratio "$t_pg1" 900)
+fi
+t_added_p50=$(jget "$egress" added_p50_ms)
+t_added_p99=$(jget "$egress" added_p99_ms)
+
 report=$(cat <<MD
+<!-- run -->
 # Benchmarks
 
-Made by \`bash bench/run.sh\` (DURATION=${DURATION}s per load, wrk -t${THREADS} -c${CONNS}, release build,
+Made by \`${RUSTYVAULT_BIN:+RUSTYVAULT_BIN=… }bash bench/run.sh\` (DURATION=${DURATION}s per load, wrk -t${THREADS} -c${CONNS}, release build,
 loopback, the load generator sharing the machine's $(nproc) cores) on $(date -u +%Y-%m-%d).
 Absolute numbers depend on the machine; the ratios against the baselines measured in
-the same run are what to compare.
+the same run are what to compare. Every figure on this page down to the console list
+comes from that one run.
+
+## Targets (issue 20), from this run
+
+| target | measured | |
+|---|---|---|
+| native reveal ≥ 0.5 × axum hello, 32 clients | $t_reveal_hello × | $(met "$t_reveal_hello" ">=" 0.5) |
+| native reveal ≥ 2 × RustyVault's (un-audited) read, same run | ${t_reveal_rv} × (median of rounds) | $(met "$t_reveal_rv" ">=" 2) |
+| Vault data GET ≥ 0.9 × native reveal, at 100k secrets | $t_vault_ratio × | $(met "$t_vault_ratio" ">=" 0.9) |
+| LIST of a 1,000-sub-folder folder at 100k secrets, 1 client: p99 ≤ 20 ms | $t_list_p99 ms | $(met "$t_list_p99" "<=" 20) |
+| LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients, at 100k secrets | $t_list_ratio × | $(met "$t_list_ratio" ">=" 0.5) |
+| RSS after 100k secrets and reading each once ≤ 86 MiB (1.2 × RustyVault's 72 MiB) | $t_rss MiB | $(met "$t_rss" "<=" 86) |
+| PostgreSQL: 3 nodes ≥ 3 × one node, distinct workspaces | $t_pg_ratio × | $(met "$t_pg_ratio" ">=" 3) |
+| PostgreSQL: 3 nodes ≥ 5,000 durable writes/s | $t_pg3 /s | $(met "$t_pg3" ">=" 5000) |
+| PostgreSQL: one node ≥ 2 × 900/s (before this issue) | $t_pg1_ratio × 900/s | $(met "$t_pg1_ratio" ">=" 2) |
+| redaction ≥ 1 GB/s per core at 10,000 values | $eng_rate MB/s | $(met "$eng_rate" ">=" 1000) |
+| redaction matcher rebuild ≤ 50 ms at 10,000 values | $eng_build ms | $(met "$eng_build" "<=" 50) |
+| egress added median ≤ 0.2 ms | $t_added_p50 ms | $(met "$t_added_p50" "<=" 0.2) |
+| egress added p99 ≤ 1 ms | $t_added_p99 ms | $(met "$t_added_p99" "<=" 1) |
+
+## Throughput
 
 | load | requests/s | p50 | p99 | ratio | target |
 |---|---|---|---|---|---|
@@ -369,7 +413,7 @@ the same run are what to compare.
 | reveal (decrypt + durable audit row) | $rev_rps | $rev_p50 | $rev_p99 | $(ratio "$rev_rps" "$hello_rps") × hello | ≥ 0.5 |
 | durable upsert (PUT, group commit) | $up_rps | $up_p50 | $up_p99 | $(ratio "$up_rps" "$raw") × raw inserts | ≥ 2 |
 | raw SQLite single-row inserts, synchronous=FULL (baseline) | $raw | | | 1.00 | |
-| Vault API: data GET (\`/vault/v1/secret/data/…\`, audited reveal) | $vget_rps | $vget_p50 | $vget_p99 | $(ratio "$vget_rps" "$rev_rps") × native reveal | |
+| Vault API: data GET (\`/vault/v1/secret/data/…\`, audited reveal) | $vget_rps | $vget_p50 | $vget_p99 | $(ratio "$vget_rps" "$rev_rps") × native reveal | ≥ 0.9 |
 | Vault API: data write (POST, group commit) | $vput_rps | $vput_p50 | $vput_p99 | $(ratio "$vput_rps" "$up_rps") × native upsert | |
 | If-Match patches of one hot secret, 16 clients | $patch_ok successful/s | ${patch_p50}ms | ${patch_p99}ms | | p99 ≤ 20 ms |
 $pg_rows
@@ -390,14 +434,22 @@ p99 ≤ 1 ms):
 | through \`/v1/run/fetch\` | $(jget "$egress" fetch_p50_ms) ms | $(jget "$egress" fetch_p99_ms) ms |
 | added by Lockbox | $(jget "$egress" added_p50_ms) ms | $(jget "$egress" added_p99_ms) ms |
 
-$(redaction_section "$work/rr")
-
 Non-2xx answers during the loads: metadata ${meta_err}, reveal ${rev_err}, upsert ${up_err},
 Vault GET ${vget_err}, Vault write ${vput_err}
 (wrk counts them; all should be 0).
 
-$(scale_section "$work/scale")
+$rv_md
+
+$redaction_md
+
+$scale_md
+
+$pg_nodes_md
+<!-- /run -->
 MD
 )
 echo "$report"
-if [ "${WRITE_DOC:-1}" = 1 ]; then echo "$report" > docs/benchmarks.md; fi
+if [ "${WRITE_DOC:-1}" = 1 ]; then
+  printf '%s\n' "$report" > "$work/run.md"
+  replace_section run "$work/run.md"
+fi
