@@ -52,10 +52,29 @@ pub(super) struct CommitJob {
     reply: oneshot::Sender<StoreResult<()>>,
 }
 
-/// Where `commit_version` queues its job.
-pub(super) type CommitQueue = mpsc::UnboundedSender<CommitJob>;
+/// Batching tasks per store. One task runs one transaction at a time, and most of
+/// a batch's time is round trips, not work; a few lanes keep the database busy
+/// while each waits. A workspace's commits always take the same lane, so two lanes
+/// seldom wait for each other on one audit chain's head row.
+pub(super) const LANES: usize = 4;
 
-/// What the batching task needs of its store.
+/// Where `commit_version` queues its job: one queue per lane.
+pub(super) struct CommitQueue(Vec<mpsc::UnboundedSender<CommitJob>>);
+
+impl CommitQueue {
+    /// The lane of a workspace (FNV-1a of its id: stable, cheap, no allocation).
+    fn lane(&self, workspace_id: &str) -> &mpsc::UnboundedSender<CommitJob> {
+        let hash = workspace_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        &self.0[(hash % self.0.len() as u64) as usize]
+    }
+}
+
+/// What the batching tasks need of their store.
+#[derive(Clone)]
 pub(super) struct Batcher {
     pub(super) pool: Pool,
     pub(super) channel: String,
@@ -64,22 +83,29 @@ pub(super) struct Batcher {
     pub(super) keys: Arc<ChainKeySlot>,
 }
 
-/// Starts the batching task; it ends when the store (the queue's sender) is dropped.
+/// Starts the batching tasks, one per lane; they end when the store (the queues'
+/// senders) is dropped.
 pub(super) fn spawn(b: Batcher) -> CommitQueue {
-    let (tx, mut rx) = mpsc::unbounded_channel::<CommitJob>();
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
+    let lanes = (0..LANES)
+        .map(|_| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<CommitJob>();
+            let b = b.clone();
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let mut jobs = vec![first];
+                    while jobs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => jobs.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    b.run(jobs).await;
                 }
-            }
-            b.run(jobs).await;
-        }
-    });
-    tx
+            });
+            tx
+        })
+        .collect();
+    CommitQueue(lanes)
 }
 
 /// Queues one version commit and waits for its batch's answer.
@@ -90,6 +116,7 @@ pub(super) async fn submit(
 ) -> StoreResult<()> {
     let (reply, answer) = oneshot::channel();
     queue
+        .lane(&commit.secret.workspace_id)
         .send(CommitJob {
             commit,
             audit,
@@ -182,7 +209,7 @@ impl Batcher {
     }
 }
 
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, Fail>> + Send + 'a>>;
+pub(super) type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, Fail>> + Send + 'a>>;
 
 /// Runs one job's statements after `SAVEPOINT job` (releasing the previous one
 /// first when `release`), pipelined. `Err` fails the whole batch; a refusal
@@ -303,7 +330,7 @@ async fn exec(
 
 /// Polls every step to its end, each first in the given order, so their requests
 /// reach the connection (and the database) in that order; answers in that order.
-async fn in_order(mut steps: Vec<Pending<'_>>) -> Vec<Result<u64, Fail>> {
+pub(super) async fn in_order(mut steps: Vec<Pending<'_>>) -> Vec<Result<u64, Fail>> {
     let mut out: Vec<Option<Result<u64, Fail>>> = steps.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut waiting = false;

@@ -400,6 +400,7 @@ pub(super) async fn append_chained(
     let mut heads = lock_heads(tx, &chains).await?;
     let seqs = next_seqs(tx, records.len()).await?;
     let mut last = None;
+    let mut rows = Vec::with_capacity(records.len());
     for ((record, chain), seq) in records.into_iter().zip(chains).zip(seqs) {
         let head = heads
             .get_mut(&chain)
@@ -413,12 +414,23 @@ pub(super) async fn append_chained(
             chain: Some(chain),
         };
         audit_chain::seal_row(keys.as_deref(), &mut row).map_err(Fail::Backend)?;
-        insert_audit_row(tx, &row).await?;
         *head = Head {
             seq: row.seq,
-            hash: row.hash,
+            hash: row.hash.clone(),
         };
         last = Some(head.clone());
+        rows.push(row);
+    }
+    // Sent together (a batch's rows cost one round trip, not one each); any
+    // failure fails the transaction.
+    let inserts: Vec<super::batch::Pending<'_>> = rows
+        .iter()
+        .map(|row| -> super::batch::Pending<'_> {
+            Box::pin(async move { insert_audit_row(tx, row).await.map(|()| 0) })
+        })
+        .collect();
+    for result in super::batch::in_order(inserts).await {
+        result?;
     }
     store_heads(tx, &heads).await?;
     last.ok_or_else(|| Fail::Backend("no audit row to append".into()))
