@@ -96,8 +96,21 @@ pub fn parse_public_url(text: &str) -> Result<url::Url> {
     Ok(u)
 }
 
+/// What every handler and middleware gets. axum clones the state for each
+/// extractor and layer of every request, so it is one `Arc`: a clone is one
+/// reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub svc: Arc<Lockbox>,
     /// Runs in this process (stored flows, scripts) and run fetches.
     pub runs: lockbox_runs::Runs,
@@ -125,12 +138,12 @@ pub fn router_with(
         .saturating_add(64 * 1024);
     // Install the metrics recorder before the first request is counted.
     routes::ops::prometheus();
-    let state = AppState {
+    let state = AppState(Arc::new(AppParts {
         runs: lockbox_runs::Runs::new(svc.clone(), egress),
         svc,
         auth_limiter: Arc::new(limits::AuthLimiter::new(limits.auth_failures_per_minute)),
         limits: Arc::new(limits),
-    };
+    }));
     // Every /v1 route passes the authorization gate before its body is read.
     let v1 = Router::new()
         .merge(routes::secrets::router())
