@@ -25,9 +25,9 @@ replace_section() { # name, file
   local name=$1 file=$2 out
   out=$(mktemp)
   if grep -q "^<!-- $name -->\$" docs/benchmarks.md; then
-    awk -v f="$file" -v open="<!-- $name -->" -v close="<!-- /$name -->" '
-      $0 == open { while ((getline line < f) > 0) print line; skip = 1; next }
-      $0 == close { skip = 0; next }
+    awk -v f="$file" -v first="<!-- $name -->" -v last="<!-- /$name -->" '
+      $0 == first { while ((getline line < f) > 0) print line; skip = 1; next }
+      $0 == last { skip = 0; next }
       !skip { print }' docs/benchmarks.md > "$out"
   else
     { cat docs/benchmarks.md; echo; cat "$file"; } > "$out"
