@@ -202,7 +202,7 @@ pub fn parse_head(text: &str) -> Result<Head> {
     })
 }
 
-/// A checkpoint's head (see [`checkpoint`]).
+/// A checkpoint's head (see [`Lockbox::audit_head`]).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditHead {
     pub seq: i64,
