@@ -78,6 +78,7 @@ async fn env(ttl: Option<u64>) -> Env {
         .open_run(&owner, "default", None, "manual", None, &ctx)
         .await
         .unwrap();
+    // EXPOSE: the test signs in with the run token it was just given.
     let run = svc.authenticate(opened.token.expose()).await.unwrap();
     let reference = svc
         .run_get_secret(&run, &name("s"), Scope::Workspace, None, &ctx)

@@ -272,6 +272,7 @@ async fn import_previews_without_values_overwrites_on_request_and_export_needs_r
         .await
         .unwrap();
     let viewer = svc
+        // EXPOSE: the test signs in with the token the new member was given.
         .authenticate(added.token.unwrap().expose())
         .await
         .unwrap();

@@ -220,6 +220,7 @@ async fn resolve(svc: &Lockbox, token: &str, secret: &str) -> (Vec<String>, Secr
         .open_run(&p, "default", None, "manual", None, &ctx())
         .await
         .unwrap();
+    // EXPOSE: the test signs in with the run token it was just given.
     let rp = svc.authenticate(run.token.expose()).await.unwrap();
     let reference = svc
         .run_get_secret(&rp, &name(secret), Scope::Workspace, None, &ctx())
