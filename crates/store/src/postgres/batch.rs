@@ -25,15 +25,12 @@
 //! a job costs one round trip, not one per statement: tokio-postgres sends a
 //! request when its future is first polled, and [`in_order`] polls them in order.
 
-use super::tx::{self, Fail, WriteTx};
+use super::tx::{self, in_order, Fail, Pending, WriteTx};
 use super::{insert_secret_sql, insert_version_sql, SecretValues, VersionValues};
 use crate::rows::AuditRecord;
 use crate::{Change, CommitVersion, Expect, StoreError, StoreResult};
 use deadpool_postgres::{Pool, Transaction};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
@@ -209,8 +206,6 @@ impl Batcher {
     }
 }
 
-pub(super) type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, Fail>> + Send + 'a>>;
-
 /// Runs one job's statements after `SAVEPOINT job` (releasing the previous one
 /// first when `release`), pipelined. `Err` fails the whole batch; a refusal
 /// leaves the savepoint to be rolled back; an unsendable job sent nothing.
@@ -326,30 +321,4 @@ async fn exec(
     p: &[&(dyn ToSql + Sync)],
 ) -> Result<u64, Fail> {
     Ok(t.execute(st, p).await?)
-}
-
-/// Polls every step to its end, each first in the given order, so their requests
-/// reach the connection (and the database) in that order; answers in that order.
-pub(super) async fn in_order(mut steps: Vec<Pending<'_>>) -> Vec<Result<u64, Fail>> {
-    let mut out: Vec<Option<Result<u64, Fail>>> = steps.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut waiting = false;
-        for (step, slot) in steps.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match step.as_mut().poll(cx) {
-                    Poll::Ready(r) => *slot = Some(r),
-                    Poll::Pending => waiting = true,
-                }
-            }
-        }
-        if waiting {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter()
-        .map(|r| r.expect("every step was polled to its end"))
-        .collect()
 }

@@ -11,6 +11,9 @@ use crate::{Change, StoreError};
 use deadpool_postgres::{GenericClient, Transaction};
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -423,13 +426,13 @@ pub(super) async fn append_chained(
     }
     // Sent together (a batch's rows cost one round trip, not one each); any
     // failure fails the transaction.
-    let inserts: Vec<super::batch::Pending<'_>> = rows
+    let inserts: Vec<Pending<'_>> = rows
         .iter()
-        .map(|row| -> super::batch::Pending<'_> {
+        .map(|row| -> Pending<'_> {
             Box::pin(async move { insert_audit_row(tx, row).await.map(|()| 0) })
         })
         .collect();
-    for result in super::batch::in_order(inserts).await {
+    for result in in_order(inserts).await {
         result?;
     }
     store_heads(tx, &heads).await?;
@@ -462,4 +465,33 @@ pub(super) async fn insert_audit_row(tx: &Transaction<'_>, row: &AuditRow) -> Re
     )
     .await?;
     Ok(())
+}
+
+/// A statement on its way, answered with its row count.
+pub(super) type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, Fail>> + Send + 'a>>;
+
+/// Polls every step to its end, each first in the given order, so their requests
+/// reach the connection (and the database) in that order; answers in that order.
+pub(super) async fn in_order(mut steps: Vec<Pending<'_>>) -> Vec<Result<u64, Fail>> {
+    let mut out: Vec<Option<Result<u64, Fail>>> = steps.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (step, slot) in steps.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match step.as_mut().poll(cx) {
+                    Poll::Ready(r) => *slot = Some(r),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|r| r.expect("every step was polled to its end"))
+        .collect()
 }
