@@ -10,13 +10,14 @@
 //! writes as fast as its answers come back. Prints one JSON object:
 //! `{nodes, clients, writes_per_s, p50_ms, p99_ms, failed}`.
 
+use crate::scale::{load, MakeRequest};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What `pg-nodes` was asked to do.
 pub struct Options {
@@ -244,61 +245,29 @@ pub async fn pg_nodes(o: Options) -> Result<()> {
         t.await??;
     }
 
-    let end = Instant::now() + Duration::from_secs(o.seconds);
-    let failed = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for c in 0..o.clients {
-        let (http, token, failed) = (http.clone(), token.clone(), failed.clone());
-        let urls: Vec<String> = (0..o.secrets).map(|i| url(c, i)).collect();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut n = 0usize;
-            while Instant::now() < end {
-                let u = &urls[n % urls.len()];
-                n += 1;
-                let t = Instant::now();
-                let ok = match http
-                    .put(u)
-                    .bearer_auth(&token)
-                    .json(&json!({"value": format!("value-{n}-0123456789abcdef")}))
-                    .send()
-                    .await
-                {
-                    Ok(r) => {
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await;
-                        ok
-                    }
-                    Err(_) => false,
-                };
-                lat.push(t.elapsed());
-                if !ok {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await?);
-    }
-    all.sort();
-    let failed = failed.load(Ordering::Relaxed);
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    let ok = all.len() as u64 - failed.min(all.len() as u64);
+    let urls: Arc<Vec<Vec<String>>> = Arc::new(
+        (0..o.clients)
+            .map(|c| (0..o.secrets).map(|i| url(c, i)).collect())
+            .collect(),
+    );
+    let make: MakeRequest = Arc::new(move |h: &reqwest::Client, c, n| {
+        let mine = &urls[c];
+        h.put(&mine[n as usize % mine.len()])
+            .bearer_auth(&token)
+            .json(&json!({"value": format!("value-{n}-0123456789abcdef")}))
+    });
+    let seconds = o.seconds.max(1);
+    let l = load(&http, o.clients, seconds, make).await;
+    let ok_per_s = (l.rps - l.failed as f64 / seconds as f64).max(0.0);
     println!(
         "{}",
         json!({
             "nodes": nodes,
             "clients": o.clients,
-            "writes_per_s": (ok as f64 / o.seconds.max(1) as f64).round() as u64,
-            "p50_ms": (pct(0.50) * 100.0).round() / 100.0,
-            "p99_ms": (pct(0.99) * 100.0).round() / 100.0,
-            "failed": failed,
+            "writes_per_s": ok_per_s.round() as u64,
+            "p50_ms": (l.p50_ms * 100.0).round() / 100.0,
+            "p99_ms": (l.p99_ms * 100.0).round() / 100.0,
+            "failed": l.failed,
         })
     );
     Ok(())

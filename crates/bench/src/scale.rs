@@ -34,11 +34,11 @@ fn name_of(i: usize) -> String {
 }
 
 /// What one load measured.
-struct Load {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    failed: u64,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) failed: u64,
 }
 
 impl Load {
@@ -52,11 +52,18 @@ impl Load {
     }
 }
 
-/// One request of a load: the nth of its client.
-type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+/// One request of a load: given its client (0..clients) and a number that is
+/// new for every request of the load.
+pub(crate) type MakeRequest =
+    Arc<dyn Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync>;
 
 /// `clients` loops sending `make`'s requests for `seconds`.
-async fn load(http: &reqwest::Client, clients: usize, seconds: u64, make: MakeRequest) -> Load {
+pub(crate) async fn load(
+    http: &reqwest::Client,
+    clients: usize,
+    seconds: u64,
+    make: MakeRequest,
+) -> Load {
     let end = Instant::now() + Duration::from_secs(seconds);
     let failed = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -68,7 +75,7 @@ async fn load(http: &reqwest::Client, clients: usize, seconds: u64, make: MakeRe
             while Instant::now() < end {
                 n += 1;
                 let t = Instant::now();
-                let ok = match make(&http, n).send().await {
+                let ok = match make(&http, c, n).send().await {
                     Ok(r) => {
                         let ok = r.status().is_success();
                         let _ = r.bytes().await;
@@ -245,14 +252,14 @@ pub async fn scale(
     }
     let list = |folder: &'static str| -> MakeRequest {
         let (url, token) = (format!("{vault}/metadata/{folder}"), token.clone());
-        Arc::new(move |h: &reqwest::Client, _| {
+        Arc::new(move |h: &reqwest::Client, _, _| {
             h.request(reqwest::Method::from_bytes(b"LIST").expect("LIST"), &url)
                 .header("X-Vault-Token", &token)
         })
     };
     // A LIST answers every child: check the shapes once before timing them.
     for (folder, want) in [("top/", 1000), ("hundred/", 100)] {
-        let r = list(folder)(&http, 0).send().await?;
+        let r = list(folder)(&http, 0, 0).send().await?;
         let j: Value = r.json().await?;
         let got = j["data"]["keys"].as_array().map_or(0, Vec::len);
         if got != want {
@@ -266,18 +273,18 @@ pub async fn scale(
         ("list_hundred_n", clients, list("hundred/")),
         ("metadata_n", clients, {
             let (url, token) = (format!("{v1}/hundred%2Fk000"), token.clone());
-            Arc::new(move |h: &reqwest::Client, _| h.get(&url).bearer_auth(&token))
+            Arc::new(move |h: &reqwest::Client, _, _| h.get(&url).bearer_auth(&token))
         }),
         ("reveal_n", clients, {
             let (v1, token) = (v1.clone(), token.clone());
-            Arc::new(move |h: &reqwest::Client, n| {
+            Arc::new(move |h: &reqwest::Client, _, n| {
                 let name = name_of(spread(n, secrets)).replace('/', "%2F");
                 h.post(format!("{v1}/{name}/reveal")).bearer_auth(&token)
             })
         }),
         ("vault_read_n", clients, {
             let (vault, token) = (vault.clone(), token.clone());
-            Arc::new(move |h: &reqwest::Client, n| {
+            Arc::new(move |h: &reqwest::Client, _, n| {
                 h.get(format!("{vault}/data/{}", name_of(spread(n, secrets))))
                     .header("X-Vault-Token", &token)
             })
@@ -286,7 +293,7 @@ pub async fn scale(
             let (vault, token) = (vault.clone(), token.clone());
             // A run tag so repeated loads create new names, not new versions.
             let run = lockbox_core::Clock::now(&lockbox_core::SystemClock).millis();
-            Arc::new(move |h: &reqwest::Client, n| {
+            Arc::new(move |h: &reqwest::Client, _, n| {
                 h.post(format!("{vault}/data/new/{run:x}-{n}"))
                     .header("X-Vault-Token", &token)
                     .json(&json!({"data": {"password": format!("new-{n}-0123456789abcdef")}}))
