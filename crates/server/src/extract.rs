@@ -2,93 +2,19 @@
 //! turn bad paths, queries, headers and bodies into `invalid`/`too_large` errors
 //! (never a 500, never an echo of the input).
 
-use crate::error::{error_body, sanitize_serde_message, ApiError, ErrorCause, ErrorInfo};
+use crate::error::{sanitize_serde_message, ApiError};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::HeaderMap;
 use lockbox_core::{Error, ErrorCode, Scope};
 use lockbox_service::{Principal, RequestCtx};
 use serde::de::DeserializeOwned;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The request's id (made by [`crate::edge::edge`]).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn next_request_id() -> String {
-    static START: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let start = *START.get_or_init(|| {
-        use lockbox_core::Clock;
-        // Microseconds at process start: tells this process's ids from another's.
-        (lockbox_core::SystemClock.now().millis() as u64).wrapping_mul(1000)
-    });
-    format!(
-        "{:x}-{:06x}",
-        start & 0xffff_ffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Gives every request an id (`x-request-id` on the response, `request_id` in error
-/// bodies and audit rows) and stamps it into error bodies made anywhere below.
-pub async fn request_id_layer(mut req: Request, next: Next) -> Response {
-    let id = next_request_id();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().clone();
-    let mut resp = next.run(req).await;
-    if resp.status().is_server_error() {
-        // Every 5xx is logged here, once, with the id its body and header carry.
-        let cause = resp.extensions().get::<ErrorCause>().map(|c| c.0.as_str());
-        let route = resp.extensions().get::<crate::routes::ops::RouteOf>();
-        tracing::error!(
-            request_id = %id,
-            status = resp.status().as_u16(),
-            method = %method,
-            route = route.map(|r| r.0.as_str()).unwrap_or("unmatched"),
-            cause = cause.unwrap_or("(no cause recorded)"),
-            "request failed"
-        );
-    }
-    if let Some(info) = resp.extensions().get::<ErrorInfo>().cloned() {
-        let headers = resp.headers().clone();
-        resp = error_body(info.code, &info.message, info.field, Some(&id));
-        for (k, v) in headers.iter() {
-            if k != axum::http::header::CONTENT_LENGTH {
-                resp.headers_mut().insert(k, v.clone());
-            }
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
-}
-
-/// A `%` not followed by two hex digits is malformed; axum would pass it through
-/// literally, which would make `%zz` and `%25zz` name the same secret.
-pub async fn reject_malformed_percent_encoding(req: Request, next: Next) -> Response {
-    let path = req.uri().path().as_bytes();
-    let malformed = path.iter().enumerate().any(|(i, b)| {
-        *b == b'%'
-            && !(path.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && path.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    });
-    if malformed && crate::vault::is_vault_path(req.uri().path()) {
-        return crate::vault::refused("path has malformed percent-encoding");
-    }
-    if malformed {
-        return axum::response::IntoResponse::into_response(ApiError::new(
-            ErrorCode::Invalid,
-            "path has malformed percent-encoding",
-        ));
-    }
-    next.run(req).await
-}
 
 /// The authenticated caller plus what the service records about the request.
 #[derive(Clone)]
@@ -269,6 +195,7 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn if_match_forms() {

@@ -4,6 +4,7 @@
 //! calls `lockbox_service::Lockbox`, and shapes the answer.
 
 pub mod console;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -13,13 +14,11 @@ pub mod tls;
 pub mod vault;
 
 use anyhow::{bail, Context, Result};
-use axum::http::{header, HeaderValue};
 use axum::Router;
 use lockbox_service::{Lockbox, ServiceConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Everything `lockbox server` can be told.
 #[derive(Debug, Clone)]
@@ -169,27 +168,12 @@ pub fn router_with(
                 "method not allowed on this route",
             )
         })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::request_deadline,
+            edge::edge,
         ))
         .with_state(state)
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(routes::ops::track))
-        // `no-store` unless a route says otherwise (only the console's hashed
-        // assets do: cacheable forever, their name changes with their content).
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(axum::middleware::from_fn(
-            extract::reject_malformed_percent_encoding,
-        ))
-        .layer(axum::middleware::from_fn(extract::request_id_layer))
 }
 
 /// A server that is up and listening.

@@ -13,9 +13,7 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ConnectInfo;
 use lockbox_core::{Error, ErrorCode};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -64,44 +62,13 @@ impl Default for Limits {
 
 /// Routes that run automations: bounded by their own limits (a script's run
 /// time, each outbound call's `timeout_ms`), not by the request deadline.
-fn runs_automation(route: &str) -> bool {
+pub(crate) fn runs_automation(route: &str) -> bool {
     matches!(
         route,
         "/v1/run/fetch"
             | "/v1/workspaces/{ws}/flows/{slug}/runs"
             | "/v1/workspaces/{ws}/scripts/run"
     )
-}
-
-/// The request deadline: a request still running after `request_timeout` is
-/// answered `503 unavailable` (what it was doing is dropped; a write may or may
-/// not have been committed, as with any lost connection).
-pub async fn request_deadline(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = st.limits.request_timeout;
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    if route.as_deref().is_some_and(runs_automation) {
-        return next.run(req).await;
-    }
-    let vault = crate::vault::is_vault_path(req.uri().path());
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            let message = format!(
-                "the request did not finish within {} s (the request timeout); the store may \
-                 be slow or unreachable. A write may or may not have been applied: read before \
-                 retrying it",
-                limit.as_secs_f64()
-            );
-            if vault {
-                crate::error::VaultError::from(Error::unavailable(message)).into_response()
-            } else {
-                ApiError::new(ErrorCode::Unavailable, message).into_response()
-            }
-        }
-    }
 }
 
 /// Token buckets by key, for failures only.

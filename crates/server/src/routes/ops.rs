@@ -1,16 +1,18 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI
 //! document (its schemas are the wire crate's types, `lockbox-wire`), and the
-//! metrics middleware.
+//! request metrics (recorded by `edge.rs`).
 
 use crate::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+use std::time::Duration;
 use utoipa::OpenApi;
 
 pub fn router() -> Router<AppState> {
@@ -86,46 +88,79 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
-/// The route template a response answered (for the 5xx log line; never the raw
-/// path, which holds secret names).
-#[derive(Debug, Clone)]
-pub struct RouteOf(pub String);
+/// Counts and times one request by method, route template (never the raw path:
+/// paths hold secret names, which are not values but have no business in labels)
+/// and status. The handles of each label set are made once and kept: building a
+/// metric key (its label strings, their hash, the registry lookup) cost more than
+/// the cached read it measured.
+pub fn record_request(method: &Method, route: &str, status: u16, elapsed: Duration) {
+    static HANDLES: OnceLock<RwLock<HashMap<String, RouteHandles>>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    // Any method a client can write becomes a label: the unknown ones share one.
+    let method = match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let seconds = elapsed.as_secs_f64();
+    {
+        let map = handles.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = map.get(route).and_then(|r| r.get(method, status)) {
+            h.0.increment(1);
+            h.1.record(seconds);
+            return;
+        }
+    }
+    let mut map = handles.write().unwrap_or_else(|e| e.into_inner());
+    let h = map
+        .entry(route.to_owned())
+        .or_default()
+        .get_or_make(method, route, status);
+    h.0.increment(1);
+    h.1.record(seconds);
+}
 
-/// Counts requests and times them by route template (never by raw path: paths
-/// hold secret names, which are not values but have no business in labels).
-pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
-    let request_id = req
-        .extensions()
-        .get::<crate::extract::RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
-    let start = std::time::Instant::now();
-    let mut resp = next.run(req).await;
-    let elapsed = start.elapsed();
-    resp.extensions_mut().insert(RouteOf(route.clone()));
-    // One line per request at debug: route template, never the raw path or query.
-    // (At tens of thousands of requests a second an info-level access log would
-    // cost more than the request; the audit log is the record of what happened.)
-    tracing::debug!(
-        method = %method,
-        route = %route,
-        status = resp.status().as_u16(),
-        ms = elapsed.as_secs_f64() * 1000.0,
-        request_id = %request_id,
-        "request"
-    );
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("lockbox_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("lockbox_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(elapsed.as_secs_f64());
-    resp
+/// The metric handles of one route template, by method and status (a handful).
+#[derive(Default)]
+struct RouteHandles(Vec<(&'static str, u16, Counter, Histogram)>);
+
+impl RouteHandles {
+    fn get(&self, method: &str, status: u16) -> Option<(&Counter, &Histogram)> {
+        self.0
+            .iter()
+            .find(|(m, s, _, _)| *m == method && *s == status)
+            .map(|(_, _, c, h)| (c, h))
+    }
+
+    fn get_or_make(
+        &mut self,
+        method: &'static str,
+        route: &str,
+        status: u16,
+    ) -> (&Counter, &Histogram) {
+        let at = match self
+            .0
+            .iter()
+            .position(|(m, s, _, _)| *m == method && *s == status)
+        {
+            Some(i) => i,
+            None => {
+                let counter = metrics::counter!("lockbox_http_requests_total",
+                    "method" => method, "route" => route.to_owned(), "status" => status.to_string());
+                let histogram = metrics::histogram!("lockbox_http_request_duration_seconds",
+                    "method" => method, "route" => route.to_owned());
+                self.0.push((method, status, counter, histogram));
+                self.0.len() - 1
+            }
+        };
+        let (_, _, c, h) = &self.0[at];
+        (c, h)
+    }
 }
 
 #[derive(OpenApi)]
