@@ -34,6 +34,28 @@ pub struct ChildrenQuery {
     pub entries: bool,
 }
 
+/// One page of children, and how long it stays the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children {
+    /// Keys and sub-folders (with their trailing `/`), in name order.
+    pub children: Vec<String>,
+    /// The earliest expiry among the secrets the scan met (`None`: none of them
+    /// expires). Until then, and until a secret of the scope is written, the
+    /// same query gives the same page: expiry only removes, and it can remove a
+    /// child only by expiring a secret the scan met (a key, the first live
+    /// secret of a sub-folder, or the one past the page).
+    pub stable_until: Option<Timestamp>,
+}
+
+impl Children {
+    /// Notes a met secret's expiry.
+    pub(crate) fn met(&mut self, expires_at: Option<Timestamp>) {
+        if let Some(e) = expires_at {
+            self.stable_until = Some(self.stable_until.map_or(e, |s| s.min(e)));
+        }
+    }
+}
+
 /// Where a seek starts: names `>= bound`, or `> bound` when `strict`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seek {

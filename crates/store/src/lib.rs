@@ -23,7 +23,7 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
-pub use children::ChildrenQuery;
+pub use children::{Children, ChildrenQuery};
 pub use key_registry::{KeyRegistry, MasterKeyCheckRow, NodeRow};
 pub use postgres::PostgresStore;
 pub use rows::*;
@@ -270,8 +270,9 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     /// `/`), in name order, at most `query.limit`, after `query.after`. Filtered as
     /// [`Store::list_secrets`] filters (expired left out, entries on request); a
     /// sub-folder is listed while it holds at least one such secret. Costs one
-    /// index seek per child, never a row per secret below a sub-folder.
-    async fn list_children(&self, query: ChildrenQuery) -> StoreResult<Vec<String>>;
+    /// index seek per child, never a row per secret below a sub-folder. Says until
+    /// when the page holds without a write ([`Children::stable_until`]).
+    async fn list_children(&self, query: ChildrenQuery) -> StoreResult<Children>;
     async fn commit_version(&self, commit: CommitVersion, audit: AuditRecord) -> StoreResult<()>;
     /// Creates a secret that has no version yet (Vault's metadata written before
     /// any data): `secret.current_version` must be 0, and the first

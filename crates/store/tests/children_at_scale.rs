@@ -127,7 +127,8 @@ async fn paged(s: &dyn Store, q: &ChildrenQuery, size: u32) -> Vec<String> {
                 ..q.clone()
             })
             .await
-            .unwrap();
+            .unwrap()
+            .children;
         assert!(page.len() <= size as usize);
         let done = page.len() < size as usize;
         got.extend(page);
@@ -190,7 +191,7 @@ async fn check(s: Arc<dyn Store>, seeds: &[Seed]) {
         let want = expected(seeds, scope, owner, folder, entries);
         let q = query(scope, owner, folder, entries);
         let t = Instant::now();
-        let whole = s.list_children(q.clone()).await.unwrap();
+        let whole = s.list_children(q.clone()).await.unwrap().children;
         let took = t.elapsed();
         assert_eq!(whole, want, "{folder:?} ({scope:?}, entries {entries})");
         eprintln!("{folder:?}: {} children in {took:?}", whole.len());
@@ -206,7 +207,11 @@ async fn check(s: Arc<dyn Store>, seeds: &[Seed]) {
         }
     }
     // The shapes the brief names, spelled out once.
-    let big = s.list_children(query(ws, "", "big/", false)).await.unwrap();
+    let big = s
+        .list_children(query(ws, "", "big/", false))
+        .await
+        .unwrap()
+        .children;
     assert_eq!(big.len(), 1000);
     assert_eq!(big.first().map(String::as_str), Some("f0000/"));
     assert_eq!(big.last().map(String::as_str), Some("f0999/"));
@@ -214,11 +219,15 @@ async fn check(s: Arc<dyn Store>, seeds: &[Seed]) {
     let hundred = s
         .list_children(query(ws, "", "hundred/", false))
         .await
-        .unwrap();
+        .unwrap()
+        .children;
     assert_eq!(hundred.len(), 100);
     assert!(hundred.iter().all(|c| !c.ends_with('/')));
     assert_eq!(
-        s.list_children(query(ws, "", "", false)).await.unwrap(),
+        s.list_children(query(ws, "", "", false))
+            .await
+            .unwrap()
+            .children,
         ["big/", "hundred/", "mix/", "zfill/"]
     );
 }

@@ -1828,17 +1828,45 @@ async fn list_children_of_a_folder(s: Arc<dyn Store>) {
         entries: false,
     };
     let app = ["/", "a-b", "a/", "a0", "b/", "k1", "k2", "é/", "\u{10FFFF}"];
-    assert_eq!(s.list_children(q("app/", None, 100)).await.unwrap(), app);
+    // A page holds until the earliest expiry among the secrets it met (`k2`), or
+    // for good when none of them expires.
     assert_eq!(
-        s.list_children(q("", None, 100)).await.unwrap(),
+        s.list_children(q("app/", None, 100))
+            .await
+            .unwrap()
+            .stable_until,
+        Some(Timestamp(5_000))
+    );
+    assert_eq!(
+        s.list_children(q("", None, 100))
+            .await
+            .unwrap()
+            .stable_until,
+        None
+    );
+    assert_eq!(
+        s.list_children(q("app/", None, 100))
+            .await
+            .unwrap()
+            .children,
+        app
+    );
+    assert_eq!(
+        s.list_children(q("", None, 100)).await.unwrap().children,
         ["app/", "apq/", "top", "zz/"]
     );
     assert_eq!(
-        s.list_children(q("app/a/", None, 100)).await.unwrap(),
+        s.list_children(q("app/a/", None, 100))
+            .await
+            .unwrap()
+            .children,
         ["x", "y/"]
     );
     assert_eq!(
-        s.list_children(q("app/b/", None, 100)).await.unwrap(),
+        s.list_children(q("app/b/", None, 100))
+            .await
+            .unwrap()
+            .children,
         ["deep/"]
     );
     // A folder that holds only expired secrets is not there; nor is a name's prefix
@@ -1847,17 +1875,26 @@ async fn list_children_of_a_folder(s: Arc<dyn Store>) {
         .list_children(q("app/dead/", None, 100))
         .await
         .unwrap()
+        .children
         .is_empty());
-    assert!(s.list_children(q("app/k", None, 100)).await.unwrap() == ["1", "2"]);
+    assert!(
+        s.list_children(q("app/k", None, 100))
+            .await
+            .unwrap()
+            .children
+            == ["1", "2"]
+    );
     assert!(s
         .list_children(q("nothing/", None, 100))
         .await
         .unwrap()
+        .children
         .is_empty());
     assert!(s
         .list_children(q("app/", None, 0))
         .await
         .unwrap()
+        .children
         .is_empty());
     // Pages of every size, by the last child, give the same children.
     for size in 1..=4u32 {
@@ -1866,7 +1903,8 @@ async fn list_children_of_a_folder(s: Arc<dyn Store>) {
             let page = s
                 .list_children(q("app/", got.last().map(String::as_str), size))
                 .await
-                .unwrap();
+                .unwrap()
+                .children;
             assert!(page.len() <= size as usize);
             let done = page.len() < size as usize;
             got.extend(page);
@@ -1884,14 +1922,15 @@ async fn list_children_of_a_folder(s: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    assert_eq!(with_entries, ["entry", "k1"]);
+    assert_eq!(with_entries.children, ["entry", "k1"]);
     assert_eq!(
         s.list_children(ChildrenQuery {
             now: Timestamp(5_000),
             ..q("app/", Some("b/"), 10)
         })
         .await
-        .unwrap(),
+        .unwrap()
+        .children,
         ["k1", "é/", "\u{10FFFF}"]
     );
     assert_eq!(
@@ -1901,7 +1940,8 @@ async fn list_children_of_a_folder(s: Arc<dyn Store>) {
             ..q("app/", None, 10)
         })
         .await
-        .unwrap(),
+        .unwrap()
+        .children,
         ["mine"]
     );
 }

@@ -8,7 +8,8 @@
 //! `P + f/`) when it lies in one.
 
 use super::{Fail, PostgresStore};
-use crate::children::ChildrenQuery;
+use crate::children::{Children, ChildrenQuery};
+use lockbox_core::Timestamp;
 
 /// The filters every step applies, as `list_secrets` does.
 const LIVE: &str = "s.workspace_id = $1 AND s.scope = $2 AND s.owner = $3 \
@@ -18,7 +19,7 @@ const LIVE: &str = "s.workspace_id = $1 AND s.scope = $2 AND s.owner = $3 \
 const REST: &str = "substr(w.name, length($8::text) + 1)";
 
 impl PostgresStore {
-    pub(super) async fn children(&self, q: &ChildrenQuery) -> Result<Vec<String>, Fail> {
+    pub(super) async fn children(&self, q: &ChildrenQuery) -> Result<Children, Fail> {
         let seek = q.first_seek();
         let upper = q.upper();
         // A plain `name < $5` only when there is a bound, so the index scan stops
@@ -43,7 +44,9 @@ impl PostgresStore {
                 ORDER BY s.name LIMIT 1) \
                FROM walk w WHERE w.name IS NOT NULL \
              ) \
-             SELECT name FROM walk WHERE name IS NOT NULL LIMIT $9",
+             SELECT w.name, (SELECT s.expires_at FROM secrets s \
+                 WHERE s.workspace_id = $1 AND s.scope = $2 AND s.owner = $3 AND s.name = w.name) \
+             FROM walk w WHERE w.name IS NOT NULL LIMIT $9",
             op = if seek.strict { ">" } else { ">=" },
         );
         let rows = self
@@ -62,13 +65,17 @@ impl PostgresStore {
                 ],
             )
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut page = Children {
+            children: Vec::with_capacity(rows.len()),
+            stable_until: None,
+        };
         for row in rows {
             let name: String = row.try_get(0)?;
             if let Some(child) = q.child_of(&name) {
-                out.push(child.to_owned());
+                page.met(row.try_get::<_, Option<i64>>(1)?.map(Timestamp));
+                page.children.push(child.to_owned());
             }
         }
-        Ok(out)
+        Ok(page)
     }
 }

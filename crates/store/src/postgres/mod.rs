@@ -1068,7 +1068,7 @@ impl Store for PostgresStore {
         Ok(decode::all(&rows, decode::secret)?)
     }
 
-    async fn list_children(&self, q: crate::ChildrenQuery) -> StoreResult<Vec<String>> {
+    async fn list_children(&self, q: crate::ChildrenQuery) -> StoreResult<crate::Children> {
         Ok(self.children(&q).await?)
     }
 

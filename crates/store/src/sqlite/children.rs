@@ -6,15 +6,16 @@
 //! sub-folder and restarts the statement past it, so a folder of 1,000
 //! sub-folders costs 1,000 seeks however many secrets they hold.
 
-use crate::children::{past_child, ChildrenQuery, Seek};
+use crate::children::{past_child, Children, ChildrenQuery, Seek};
 use crate::StoreResult;
+use lockbox_core::Timestamp;
 use rusqlite::{params, Connection};
 
-pub(super) fn list(c: &Connection, q: &ChildrenQuery) -> StoreResult<Vec<String>> {
+pub(super) fn list(c: &Connection, q: &ChildrenQuery) -> StoreResult<Children> {
     let upper = q.upper();
-    let mut out: Vec<String> = Vec::new();
+    let mut page = Children::default();
     let mut seek = q.first_seek();
-    while out.len() < q.limit as usize {
+    while page.children.len() < q.limit as usize {
         let sql = step_sql(seek.strict, upper.is_some());
         let mut st = c.prepare_cached(&sql)?;
         let mut rows = st.query(params![
@@ -32,12 +33,13 @@ pub(super) fn list(c: &Connection, q: &ChildrenQuery) -> StoreResult<Vec<String>
             let Some(child) = q.child_of(&name) else {
                 break; // (cannot happen inside the bounds)
             };
-            out.push(child.to_owned());
+            page.met(row.get::<_, Option<i64>>(1)?.map(Timestamp));
+            page.children.push(child.to_owned());
             if child.ends_with('/') {
                 next = Some(past_child(&q.folder, child));
                 break;
             }
-            if out.len() >= q.limit as usize {
+            if page.children.len() >= q.limit as usize {
                 break;
             }
         }
@@ -46,7 +48,7 @@ pub(super) fn list(c: &Connection, q: &ChildrenQuery) -> StoreResult<Vec<String>
             None => break,
         }
     }
-    Ok(out)
+    Ok(page)
 }
 
 /// The statement of one scan step. Both bounds are plain comparisons on the
@@ -55,7 +57,7 @@ pub(super) fn list(c: &Connection, q: &ChildrenQuery) -> StoreResult<Vec<String>
 /// reads is in the `secrets_children` index, so a step never visits the table.
 fn step_sql(strict: bool, bounded: bool) -> String {
     format!(
-        "SELECT name FROM secrets WHERE workspace_id = ?1 AND scope = ?2 AND owner = ?3 \
+        "SELECT name, expires_at FROM secrets WHERE workspace_id = ?1 AND scope = ?2 AND owner = ?3 \
          AND name {} ?4 {} \
          AND (expires_at IS NULL OR expires_at > ?6) AND (?7 OR current_version > 0) \
          ORDER BY name",
