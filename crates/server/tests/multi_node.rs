@@ -177,6 +177,63 @@ async fn a_write_on_one_node_is_read_on_another_within_the_bound() {
 
 lockbox_testkit::needs_postgres! {
 #[tokio::test]
+async fn a_folder_listed_on_one_node_shows_another_nodes_creates_and_deletes() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let list = |node: usize| {
+        let c = &c;
+        async move {
+            let r = c
+                .http
+                .get(c.url(node, "/vault/v1/secret/metadata/app/?list=true"))
+                .header("X-Vault-Token", &c.owner)
+                .send()
+                .await
+                .unwrap();
+            let j: serde_json::Value = r.json().await.unwrap_or_default();
+            j["data"]["keys"].clone()
+        }
+    };
+    let put = |name: &'static str| {
+        let c = &c;
+        async move {
+            let (st, _) = c
+                .call(
+                    0,
+                    &c.owner,
+                    Method::PUT,
+                    &format!("/v1/workspaces/default/secrets/app%2F{name}"),
+                    Some(json!({"value": "v"})),
+                )
+                .await;
+            assert!(st == 200 || st == 201, "{st}");
+        }
+    };
+    put("a").await;
+    // Node 1 lists (and caches) the folder, then node 0 writes in it.
+    assert_eq!(list(1).await, json!(["a"]));
+    put("b").await;
+    time_until(Duration::from_secs(2), || async {
+        list(1).await == json!(["a", "b"])
+    })
+    .await;
+    let (st, _) = c
+        .call(
+            0,
+            &c.owner,
+            Method::DELETE,
+            "/v1/workspaces/default/secrets/app%2Fa",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    time_until(Duration::from_secs(2), || async { list(1).await == json!(["b"]) }).await;
+}
+}
+
+lockbox_testkit::needs_postgres! {
+#[tokio::test]
 async fn revoking_a_token_or_a_member_on_one_node_locks_them_out_everywhere() {
     let Some(c) = Cluster::start(2).await else {
         return;

@@ -4,6 +4,12 @@
 //! size, not the number of secrets below the folder; nothing is decrypted and no
 //! row becomes metadata.
 //!
+//! Pages are cached for the metadata cache's time (0.4 s) and until the earliest
+//! expiry among the secrets the scan met ([`Children::stable_until`]); any
+//! secret write drops them all (`evict.rs`), here or, through the change feed,
+//! on another node. So a folder listed over and over costs one scan per window,
+//! and a listing never shows what a write here removed or misses what it added.
+//!
 //! The cursor is opaque to callers: the last child of the page, tagged and
 //! base64-encoded (the tag keeps a child that is the empty text, a secret named
 //! exactly like its folder, from reading as "no cursor").
@@ -12,8 +18,9 @@ use crate::auth::Principal;
 use crate::{store_err, Lockbox, RequestCtx};
 use base64::Engine;
 use lockbox_core::{Action, Error, Result, Scope};
-use lockbox_store::ChildrenQuery;
+use lockbox_store::{Children, ChildrenQuery};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The largest page a caller may ask for, and the one given when none is asked.
 pub const MAX_CHILDREN_PER_PAGE: u32 = 1000;
@@ -57,6 +64,18 @@ fn decode_cursor(cursor: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid("cursor is not one this server issued"))
 }
 
+/// What a cached page answers: the store's query but its `now`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ChildrenKey {
+    pub workspace_id: String,
+    pub scope: Scope,
+    pub owner: String,
+    pub folder: String,
+    pub after: Option<String>,
+    pub limit: u32,
+    pub entries: bool,
+}
+
 impl Lockbox {
     /// One page of the children of `req.folder` in the scope, for anyone who may
     /// list its secrets (the role check and its audit are those of a list).
@@ -89,21 +108,18 @@ impl Lockbox {
                 next_cursor: None,
             });
         }
-        let mut children = self
-            .store
-            .list_children(ChildrenQuery {
-                workspace_id: t.ws.id.clone(),
-                scope: t.scope,
-                owner: t.owner.clone(),
-                // Names are stored in NFC; so is the folder they are compared with.
-                folder: lockbox_core::names::nfc(&req.folder),
-                after,
-                limit: limit + 1,
-                now: self.clock.now(),
-                entries: req.entries,
-            })
-            .await
-            .map_err(store_err)?;
+        let key = ChildrenKey {
+            workspace_id: t.ws.id.clone(),
+            scope: t.scope,
+            owner: t.owner.clone(),
+            // Names are stored in NFC; so is the folder they are compared with.
+            folder: lockbox_core::names::nfc(&req.folder),
+            after,
+            limit: limit + 1,
+            entries: req.entries,
+        };
+        let page = self.children_page(key).await?;
+        let mut children = page.children.clone();
         let more = children.len() > limit as usize;
         children.truncate(limit as usize);
         let next_cursor = more.then(|| encode_cursor(children.last().map_or("", String::as_str)));
@@ -111,6 +127,38 @@ impl Lockbox {
             children,
             next_cursor,
         })
+    }
+}
+
+impl Lockbox {
+    /// The page `key` asks for: cached while it holds, else from the store.
+    async fn children_page(&self, key: ChildrenKey) -> Result<Arc<Children>> {
+        let now = self.clock.now();
+        if let Some(page) = self.children.get(&key) {
+            if page.stable_until.is_none_or(|until| until > now) {
+                return Ok(page);
+            }
+        }
+        // Captured before the read: a write that lands during it drops this page.
+        let generation = self.children.generation();
+        let page = Arc::new(
+            self.store
+                .list_children(ChildrenQuery {
+                    workspace_id: key.workspace_id.clone(),
+                    scope: key.scope,
+                    owner: key.owner.clone(),
+                    folder: key.folder.clone(),
+                    after: key.after.clone(),
+                    limit: key.limit,
+                    now,
+                    entries: key.entries,
+                })
+                .await
+                .map_err(store_err)?,
+        );
+        self.children
+            .put_fresh(key, page.clone(), generation, |_, _| false);
+        Ok(page)
     }
 }
 

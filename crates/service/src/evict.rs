@@ -61,6 +61,16 @@ impl Lockbox {
     /// commit (before it, a concurrent read could cache the old state again),
     /// and also when the commit failed in a way that leaves its outcome unknown.
     pub(crate) fn evict(&self, change: &Change) {
+        // A folder listing changes with any secret, name or workspace: they are
+        // cheap to list again, so every write drops them all (a change names a
+        // secret by id, not by the folders it sits in).
+        if !matches!(
+            change,
+            Change::Store(StoreChange::Token(_) | StoreChange::Membership(..))
+                | Change::Bindings(_)
+        ) {
+            self.children.clear();
+        }
         match change {
             Change::Store(StoreChange::Secret(id)) => {
                 self.secrets_by_id.remove(id);

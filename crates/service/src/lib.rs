@@ -138,6 +138,8 @@ pub struct Lockbox {
     /// The same rows by id, for resolving references (which follow the id).
     secrets_by_id: TtlCache<String, lockbox_store::SecretRow>,
     bindings_cache: TtlCache<(String, String), Vec<BindingInfo>>,
+    /// Folder listings (`children.rs`), dropped by any secret write.
+    children: TtlCache<children::ChildrenKey, Arc<lockbox_store::Children>>,
     versions: TtlCache<(String, u64), Arc<lockbox_store::VersionRow>>,
     /// Bumped before every eviction from `versions`: a version read from the store
     /// is cached only if no eviction started meanwhile, so a version deleted or
@@ -330,6 +332,7 @@ impl Lockbox {
             secrets: caches.secrets,
             secrets_by_id: caches.secrets_by_id,
             bindings_cache: caches.bindings,
+            children: caches.children,
             versions: caches.versions,
             versions_gen: std::sync::atomic::AtomicU64::new(0),
             redactors: redactors::RunRedactors::default(),
@@ -607,6 +610,7 @@ impl Lockbox {
         self.secrets.sweep();
         self.secrets_by_id.sweep();
         self.bindings_cache.sweep();
+        self.children.sweep();
         self.versions.sweep();
         self.redactors.sweep();
     }

@@ -15,11 +15,12 @@
 
 use crate::auth::CachedToken;
 use crate::cache::TtlCache;
+use crate::children::ChildrenKey;
 use crate::flows::BindingInfo;
 use crate::secrets::SecretKey;
 use lockbox_core::{Clock, Role};
 use lockbox_crypto::DataKey;
-use lockbox_store::{SecretRow, TokenRow, UserRow, VersionRow, WorkspaceRow};
+use lockbox_store::{Children, SecretRow, TokenRow, UserRow, VersionRow, WorkspaceRow};
 use std::sync::Arc;
 
 const KIB: usize = 1 << 10;
@@ -37,6 +38,9 @@ pub(crate) const MEMBERSHIPS_BYTES: usize = 512 * KIB;
 pub(crate) const SECRETS_BYTES: usize = 4 * MIB;
 pub(crate) const SECRETS_BY_ID_BYTES: usize = 4 * MIB;
 pub(crate) const BINDINGS_BYTES: usize = MIB;
+/// Folder listings (pages of children): a 100-key page is a few KiB, a
+/// 1,000-child page some 40 KiB.
+pub(crate) const CHILDREN_BYTES: usize = MIB;
 /// Unwrapped workspace data keys (a few hundred bytes each).
 pub(crate) const KEYS_BYTES: usize = 256 * KIB;
 /// Sealed versions (`ServiceConfig::version_cache_bytes`'s default): about 450
@@ -118,6 +122,13 @@ fn weigh_bindings(k: &(String, String), v: &Vec<BindingInfo>) -> usize {
             .sum::<usize>()
 }
 
+fn weigh_children(k: &ChildrenKey, v: &Arc<Children>) -> usize {
+    2 * (k.workspace_id.len() + k.owner.len() + k.folder.len() + opt(&k.after))
+        + std::mem::size_of::<Children>()
+        + 16
+        + strings(&v.children)
+}
+
 fn weigh_key(k: &(String, u32), _: &Arc<DataKey>) -> usize {
     // The key itself sits behind an Arc: its struct plus the Arc's counts.
     2 * k.0.len() + std::mem::size_of::<DataKey>() + 16
@@ -147,10 +158,12 @@ pub(crate) struct Caches {
     pub secrets_by_id: TtlCache<String, SecretRow>,
     pub bindings: TtlCache<(String, String), Vec<BindingInfo>>,
     pub versions: TtlCache<(String, u64), Arc<VersionRow>>,
+    pub children: TtlCache<ChildrenKey, Arc<Children>>,
 }
 
 impl Caches {
-    /// `ttl_ms` for metadata (tokens, workspaces, memberships, rows, bindings);
+    /// `ttl_ms` for metadata (tokens, workspaces, memberships, rows, bindings,
+    /// folder listings);
     /// keys and versions live 60 s.
     pub fn new(clock: &Arc<dyn Clock>, ttl_ms: i64, version_bytes: usize) -> Caches {
         let c = || clock.clone();
@@ -170,6 +183,7 @@ impl Caches {
             ),
             bindings: TtlCache::with_budget(c(), ttl_ms, BINDINGS_BYTES, weigh_bindings),
             versions: TtlCache::with_budget(c(), 60_000, version_bytes, weigh_version),
+            children: TtlCache::with_budget(c(), ttl_ms, CHILDREN_BYTES, weigh_children),
         }
     }
 }
