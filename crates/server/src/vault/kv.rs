@@ -419,6 +419,9 @@ impl KvRequest<'_> {
             cursor: None,
             entries: true,
         };
+        // Names Vault paths cannot express are left out: a key is shown when the
+        // folder and the key are both addressable (the folder is tested once).
+        let prefix_addressable = vault_addressable(&format!("{prefix}k"));
         loop {
             let page = self
                 .st
@@ -428,7 +431,7 @@ impl KvRequest<'_> {
             keys.extend(
                 page.children
                     .into_iter()
-                    .filter(|child| list_key_shown(&prefix, child)),
+                    .filter(|child| list_key_shown(prefix_addressable, child)),
             );
             match page.next_cursor {
                 Some(next) => req.cursor = Some(next),
@@ -740,8 +743,10 @@ fn version_facts(read: &VersionRead) -> Value {
 }
 
 /// Whether a LIST shows `child` (a key, or a sub-folder with its trailing `/`)
-/// of folder `prefix`: names Vault paths cannot express are left out.
-fn list_key_shown(prefix: &str, child: &str) -> bool {
+/// of a folder (`prefix_addressable`: whether a key in it could be addressed,
+/// i.e. the folder's own segments are valid): names Vault paths cannot express
+/// are left out. A child holds no `/` but a sub-folder's trailing one.
+fn list_key_shown(prefix_addressable: bool, child: &str) -> bool {
     let (seg, folder) = match child.strip_suffix('/') {
         Some(seg) => (seg, true),
         None => (child, false),
@@ -749,7 +754,7 @@ fn list_key_shown(prefix: &str, child: &str) -> bool {
     if seg.is_empty() || seg == "." || seg == ".." || seg.chars().any(char::is_control) {
         return false;
     }
-    folder || vault_addressable(&format!("{prefix}{seg}"))
+    folder || prefix_addressable
 }
 
 /// The key structure of a document, leaves replaced by `null`, `depth` levels deep
@@ -874,15 +879,21 @@ mod tests {
 
     #[test]
     fn list_keys_are_segments_vault_can_address() {
-        assert!(list_key_shown("", "a"));
-        assert!(list_key_shown("", "a/"));
-        assert!(list_key_shown("a/", "b"));
-        assert!(list_key_shown("a/", "b/"));
-        assert!(!list_key_shown("a/", "/"));
-        assert!(!list_key_shown("", "./"));
-        assert!(!list_key_shown("", ".."));
-        assert!(!list_key_shown("x/", ""));
-        assert!(!list_key_shown("", "a\u{7}/"));
+        let shown = |prefix: &str, child: &str| {
+            list_key_shown(vault_addressable(&format!("{prefix}k")), child)
+        };
+        assert!(shown("", "a"));
+        assert!(shown("", "a/"));
+        assert!(shown("a/", "b"));
+        assert!(shown("a/", "b/"));
+        assert!(!shown("a/", "/"));
+        assert!(!shown("", "./"));
+        assert!(!shown("", ".."));
+        assert!(!shown("x/", ""));
+        assert!(!shown("", "a\u{7}/"));
+        // A key under a folder Vault cannot address (an empty segment) is left out.
+        assert!(!shown("a//", "b"));
+        assert!(!shown("./", "b"));
     }
 
     #[test]
