@@ -128,7 +128,10 @@ server on SQLite, seeded by \`lockbox-bench scale --secrets 100000 --clients 32\
 sub-folders of 99 secrets; \`hundred/kNNN\`: a folder of 100 keys; the rest under
 \`fill/\`), then each load for ${SCALE_DURATION:-${DURATION:-10}} s from the same process (its own HTTP
 client, sharing the machine's $(nproc) cores with the server). A LIST answers every
-child (the bench checks 1,000 and 100 keys before timing). Reads pick secrets spread
+child (the bench checks 1,000 and 100 keys before timing). A folder listed over and
+over is answered from the server's listing cache (one scan per 0.4 s, dropped by any
+write); the "each once" rows list every one of the 1,000 sub-folders once, so no
+answer comes from it (requests/s over that pass). Reads pick secrets spread
 over all 100,000. Before the loads the bench reads every secret once (a native reveal
 each, then a Vault data GET each) and reads the server's VmRSS after seeding and
 after that.
@@ -140,6 +143,8 @@ $(row list_top_1 "Vault LIST \`top/\` (1,000 sub-folders), 1 client")
 $(row list_top_n "Vault LIST \`top/\`, 32 clients")
 $(row list_hundred_1 "Vault LIST \`hundred/\` (100 keys), 1 client")
 $(row list_hundred_n "Vault LIST \`hundred/\`, 32 clients")
+$(row list_each_folder_1 "Vault LIST of each \`top/fNNNN/\` (99 keys) once, 1 client (never cached)")
+$(row list_each_folder_n "the same, 32 clients")
 $(row metadata_n "native metadata GET, 32 clients")
 $(row reveal_n "native reveal (audited), random secrets, 32 clients")
 $(row vault_read_n "Vault data GET (audited), random secrets, 32 clients")
@@ -148,12 +153,12 @@ $(row vault_create_n "Vault data write, new keys, 32 clients")
 Seeding took $(top seed_s) s; reading each secret once took $(top read_each_reveal_s) s (reveal)
 and $(top read_each_vault_s) s (Vault data GET). Server RSS after seeding: $(top rss_seed_mib) MiB;
 after reading each once: $(top rss_read_mib) MiB; after the loads: ${rss:-?} MiB.
-Non-2xx answers: $(for k in list_top_1 list_top_n list_hundred_1 list_hundred_n metadata_n reveal_n vault_read_n vault_create_n; do printf '%s %s; ' "$k" "$(j "$k" failed)"; done)
+Non-2xx answers: $(for k in list_top_1 list_top_n list_hundred_1 list_hundred_n list_each_folder_1 list_each_folder_n metadata_n reveal_n vault_read_n vault_create_n; do printf '%s %s; ' "$k" "$(j "$k" failed)"; done)
 
 | target | measured |
 |---|---|
 | LIST of a 1,000-sub-folder folder, 1 client: p99 ≤ 20 ms | p99 $(j list_top_1 p99_ms) ms |
-| LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients | $(r "$(j list_hundred_n rps)" "$(j metadata_n rps)") × |
+| LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients | $(r "$(j list_hundred_n rps)" "$(j metadata_n rps)") × (never cached, 99 keys: $(r "$(j list_each_folder_n rps)" "$(j metadata_n rps)") ×) |
 | Vault data GET ≥ 0.9 × native reveal, 32 clients | $(r "$(j vault_read_n rps)" "$(j reveal_n rps)") × |
 | RSS ≤ 86 MiB after 100k secrets and reading each once (1.2 × RustyVault's 72 MiB) | $(top rss_read_mib) MiB |
 <!-- /scale -->
@@ -363,6 +368,7 @@ eng_build=${eng% *}
 eng_rate=${eng#* }
 t_list_p99=$(sj list_top_1 p99_ms)
 t_list_ratio=$(ratio "$(sj list_hundred_n rps)" "$(sj metadata_n rps)")
+t_list_cold_ratio=$(ratio "$(sj list_each_folder_n rps)" "$(sj metadata_n rps)")
 t_vault_ratio=$(ratio "$(sj vault_read_n rps)" "$(sj reveal_n rps)")
 t_rss=$(st rss_read_mib)
 t_reveal_hello=$(ratio "$rev_rps" "$hello_rps")
@@ -394,7 +400,7 @@ comes from that one run.
 | native reveal ≥ 2 × RustyVault's (un-audited) read, same run | ${t_reveal_rv} × (median of rounds) | $(met "$t_reveal_rv" ">=" 2) |
 | Vault data GET ≥ 0.9 × native reveal, at 100k secrets | $t_vault_ratio × | $(met "$t_vault_ratio" ">=" 0.9) |
 | LIST of a 1,000-sub-folder folder at 100k secrets, 1 client: p99 ≤ 20 ms | $t_list_p99 ms | $(met "$t_list_p99" "<=" 20) |
-| LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients, at 100k secrets | $t_list_ratio × | $(met "$t_list_ratio" ">=" 0.5) |
+| LIST of a 100-key folder ≥ 0.5 × metadata GET, 32 clients, at 100k secrets | $t_list_ratio × (the same folder over and over: the listing cache; each of 1,000 99-key folders once: $t_list_cold_ratio ×) | $(met "$t_list_ratio" ">=" 0.5) |
 | RSS after 100k secrets and reading each once ≤ 86 MiB (1.2 × RustyVault's 72 MiB) | $t_rss MiB | $(met "$t_rss" "<=" 86) |
 | PostgreSQL: 3 nodes ≥ 3 × one node, distinct workspaces | $t_pg_ratio × | $(met "$t_pg_ratio" ">=" 3) |
 | PostgreSQL: 3 nodes ≥ 5,000 durable writes/s | $t_pg3 /s | $(met "$t_pg3" ">=" 5000) |

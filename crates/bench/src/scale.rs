@@ -1,7 +1,9 @@
 //! `lockbox-bench scale`: a running Lockbox server at 100,000 secrets. Seeds
 //! them through the native API (durable upserts, many clients), then loads, each
 //! for the same time: Vault `LIST` of a folder of 1,000 sub-folders and of a
-//! folder of 100 keys (1 client and many), the native metadata GET and reveal,
+//! folder of 100 keys (1 client and many; listed over and over, so mostly from
+//! the server's listing cache), each of the 1,000 sub-folders listed once (what
+//! a listing costs when the cache cannot answer), the native metadata GET and reveal,
 //! the Vault data GET of random secrets, and Vault creates of new keys. Prints
 //! one JSON object: the seed time and, per load, requests/s, p50 and p99 in ms
 //! and the answers that were not 2xx.
@@ -161,6 +163,70 @@ async fn each_once(
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Lists each of the 1,000 sub-folders of `top/` (99 keys each) once, from
+/// `clients` clients: no folder is listed twice, so no answer comes from the
+/// server's listing cache (what a listing costs the store, not what a folder
+/// listed over and over costs). Latencies as [`load`]'s; requests/s over the
+/// whole pass.
+async fn list_each_folder(
+    http: &reqwest::Client,
+    vault: &str,
+    token: &str,
+    clients: usize,
+) -> Load {
+    const FOLDERS: usize = 1000;
+    let t = Instant::now();
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (http, failed) = (http.clone(), failed.clone());
+        let (vault, token) = (vault.to_owned(), token.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for f in (c..FOLDERS).step_by(clients) {
+                let t = Instant::now();
+                let r = http
+                    .request(
+                        reqwest::Method::from_bytes(b"LIST").expect("LIST"),
+                        format!("{vault}/metadata/top/f{f:04}/"),
+                    )
+                    .header("X-Vault-Token", &token)
+                    .send()
+                    .await;
+                let ok = match r {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                lat.push(t.elapsed());
+                if !ok {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    let secs = t.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    Load {
+        rps: all.len() as f64 / secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        failed: failed.load(Ordering::Relaxed),
+    }
+}
+
 /// A cheap spread of `n` over `0..m` (so clients read different secrets).
 fn spread(n: u64, m: usize) -> usize {
     (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 17) as usize % m
@@ -266,6 +332,13 @@ pub async fn scale(
             bail!("LIST {folder} answered {got} keys, not {want}");
         }
     }
+    // Every sub-folder once with one client, then (past the cache's 0.4 s) once
+    // more with all of them: listings the cache cannot answer.
+    let each_1 = list_each_folder(&http, &vault, &token, 1).await;
+    out.insert("list_each_folder_1".into(), each_1.json());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let each_n = list_each_folder(&http, &vault, &token, clients).await;
+    out.insert("list_each_folder_n".into(), each_n.json());
     let loads: Vec<(&str, usize, MakeRequest)> = vec![
         ("list_top_1", 1, list("top/")),
         ("list_top_n", clients, list("top/")),
