@@ -44,6 +44,23 @@ pub(crate) struct Load {
 }
 
 impl Load {
+    /// The load of requests that took `latencies`, `failed` of them not 2xx,
+    /// over `seconds`.
+    fn of(mut latencies: Vec<Duration>, seconds: f64, failed: u64) -> Load {
+        latencies.sort();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        Load {
+            rps: latencies.len() as f64 / seconds,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            failed,
+        }
+    }
+
     fn json(&self) -> Value {
         json!({
             "rps": self.rps.round(),
@@ -58,6 +75,18 @@ impl Load {
 /// new for every request of the load.
 pub(crate) type MakeRequest =
     Arc<dyn Fn(&reqwest::Client, usize, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// Sends `req` and reads its answer whole: whether it was 2xx.
+async fn succeeded(req: reqwest::RequestBuilder) -> bool {
+    match req.send().await {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            let _ = r.bytes().await;
+            ok
+        }
+        Err(_) => false,
+    }
+}
 
 /// `clients` loops sending `make`'s requests for `seconds`.
 pub(crate) async fn load(
@@ -77,14 +106,7 @@ pub(crate) async fn load(
             while Instant::now() < end {
                 n += 1;
                 let t = Instant::now();
-                let ok = match make(&http, c, n).send().await {
-                    Ok(r) => {
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await;
-                        ok
-                    }
-                    Err(_) => false,
-                };
+                let ok = succeeded(make(&http, c, n)).await;
                 lat.push(t.elapsed());
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -97,17 +119,7 @@ pub(crate) async fn load(
     for t in tasks {
         all.extend(t.await.unwrap_or_default());
     }
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    Load {
-        rps: all.len() as f64 / seconds as f64,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        failed: failed.load(Ordering::Relaxed),
-    }
+    Load::of(all, seconds as f64, failed.load(Ordering::Relaxed))
 }
 
 /// The resident memory of process `pid` in MiB (`VmRSS` of /proc/PID/status).
@@ -139,14 +151,7 @@ async fn each_once(
         let (http, make, failed) = (http.clone(), make.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             for i in (c..secrets).step_by(clients) {
-                let ok = match make(&http, i).send().await {
-                    Ok(r) => {
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await;
-                        ok
-                    }
-                    Err(_) => false,
-                };
+                let ok = succeeded(make(&http, i)).await;
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -185,22 +190,14 @@ async fn list_each_folder(
             let mut lat = Vec::new();
             for f in (c..FOLDERS).step_by(clients) {
                 let t = Instant::now();
-                let r = http
-                    .request(
+                let ok = succeeded(
+                    http.request(
                         reqwest::Method::from_bytes(b"LIST").expect("LIST"),
                         format!("{vault}/metadata/top/f{f:04}/"),
                     )
-                    .header("X-Vault-Token", &token)
-                    .send()
-                    .await;
-                let ok = match r {
-                    Ok(r) => {
-                        let ok = r.status().is_success();
-                        let _ = r.bytes().await;
-                        ok
-                    }
-                    Err(_) => false,
-                };
+                    .header("X-Vault-Token", &token),
+                )
+                .await;
                 lat.push(t.elapsed());
                 if !ok {
                     failed.fetch_add(1, Ordering::Relaxed);
@@ -213,18 +210,11 @@ async fn list_each_folder(
     for task in tasks {
         all.extend(task.await.unwrap_or_default());
     }
-    let secs = t.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    Load {
-        rps: all.len() as f64 / secs,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        failed: failed.load(Ordering::Relaxed),
-    }
+    Load::of(
+        all,
+        t.elapsed().as_secs_f64(),
+        failed.load(Ordering::Relaxed),
+    )
 }
 
 /// A cheap spread of `n` over `0..m` (so clients read different secrets).

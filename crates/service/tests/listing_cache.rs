@@ -83,37 +83,28 @@ impl Env {
     }
 
     async fn list(&self, folder: &str) -> Vec<String> {
-        let page = self
-            .svc
-            .list_children(
-                &self.owner,
-                "default",
-                Scope::Workspace,
-                &ChildrenRequest {
-                    folder: folder.into(),
-                    ..Default::default()
-                },
-                &RequestCtx::default(),
-            )
-            .await
-            .unwrap();
+        let req = ChildrenRequest {
+            folder: folder.into(),
+            ..Default::default()
+        };
+        let mut pages = Vec::new();
         // Asked twice: the second answer comes from the cache, and must agree.
-        let again = self
-            .svc
-            .list_children(
-                &self.owner,
-                "default",
-                Scope::Workspace,
-                &ChildrenRequest {
-                    folder: folder.into(),
-                    ..Default::default()
-                },
-                &RequestCtx::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(page, again);
-        page.children
+        for _ in 0..2 {
+            let page = self
+                .svc
+                .list_children(
+                    &self.owner,
+                    "default",
+                    Scope::Workspace,
+                    &req,
+                    &RequestCtx::default(),
+                )
+                .await
+                .unwrap();
+            pages.push(page);
+        }
+        assert_eq!(pages[0], pages[1]);
+        pages.swap_remove(0).children
     }
 }
 
