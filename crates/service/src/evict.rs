@@ -26,8 +26,11 @@ pub(crate) enum Change {
     /// bindings. (Other nodes see these within the cache bound.)
     Bindings(String),
     /// What one name of a secret resolves to: a rename to or from it, a create
-    /// under it, a read that found no secret there.
+    /// under it.
     Name(SecretKey),
+    /// A read found no secret under this name: whatever the row cache still
+    /// holds there is stale. Nothing was written, so no listing changed.
+    Missing(SecretKey),
 }
 
 impl Change {
@@ -61,13 +64,15 @@ impl Lockbox {
     /// commit (before it, a concurrent read could cache the old state again),
     /// and also when the commit failed in a way that leaves its outcome unknown.
     pub(crate) fn evict(&self, change: &Change) {
-        // A folder listing changes with any secret, name or workspace: they are
-        // cheap to list again, so every write drops them all (a change names a
-        // secret by id, not by the folders it sits in).
+        // A folder listing changes with any secret, name or workspace write:
+        // pages are cheap to list again, so every such write drops them all (a
+        // change names a secret by id, not by the folders it sits in). A read that
+        // found nothing wrote nothing.
         if !matches!(
             change,
             Change::Store(StoreChange::Token(_) | StoreChange::Membership(..))
                 | Change::Bindings(_)
+                | Change::Missing(_)
         ) {
             self.children.clear();
         }
@@ -117,7 +122,7 @@ impl Lockbox {
                 self.keys.0.clear();
             }
             Change::Bindings(ws) => self.bindings_cache.retain(|(w, _), _| w != ws),
-            Change::Name(key) => self.secrets.remove(key),
+            Change::Name(key) | Change::Missing(key) => self.secrets.remove(key),
         }
     }
 

@@ -42,7 +42,7 @@ impl Lockbox {
             .map_err(store_err)?;
         match &row {
             Some(r) => self.cache_secret(key, r.clone(), generation),
-            None => self.evict(&Change::Name(key)),
+            None => self.evict(&Change::Missing(key)),
         }
         Ok(row)
     }
