@@ -17,7 +17,7 @@
 use crate::auth::Principal;
 use crate::{store_err, Lockbox, RequestCtx};
 use base64::Engine;
-use lockbox_core::{Action, Error, Result, Scope};
+use lockbox_core::{Action, Error, Result, Scope, Timestamp};
 use lockbox_store::{Children, ChildrenQuery};
 use serde::Serialize;
 use std::sync::Arc;
@@ -64,17 +64,9 @@ fn decode_cursor(cursor: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid("cursor is not one this server issued"))
 }
 
-/// What a cached page answers: the store's query but its `now`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ChildrenKey {
-    pub workspace_id: String,
-    pub scope: Scope,
-    pub owner: String,
-    pub folder: String,
-    pub after: Option<String>,
-    pub limit: u32,
-    pub entries: bool,
-}
+/// What a cached page answers: the store's query with its `now` left at zero
+/// (a page holds until [`Children::stable_until`], whenever it was read).
+pub(crate) type ChildrenKey = ChildrenQuery;
 
 impl Lockbox {
     /// One page of the children of `req.folder` in the scope, for anyone who may
@@ -108,7 +100,7 @@ impl Lockbox {
                 next_cursor: None,
             });
         }
-        let key = ChildrenKey {
+        let key = ChildrenQuery {
             workspace_id: t.ws.id.clone(),
             scope: t.scope,
             owner: t.owner.clone(),
@@ -116,12 +108,12 @@ impl Lockbox {
             folder: lockbox_core::names::nfc(&req.folder),
             after,
             limit: limit + 1,
+            now: Timestamp(0),
             entries: req.entries,
         };
         let page = self.children_page(key).await?;
-        let mut children = page.children.clone();
-        let more = children.len() > limit as usize;
-        children.truncate(limit as usize);
+        let more = page.children.len() > limit as usize;
+        let children: Vec<String> = page.children.iter().take(limit as usize).cloned().collect();
         let next_cursor = more.then(|| encode_cursor(children.last().map_or("", String::as_str)));
         Ok(ChildrenPage {
             children,
@@ -143,16 +135,7 @@ impl Lockbox {
         let generation = self.children.generation();
         let page = Arc::new(
             self.store
-                .list_children(ChildrenQuery {
-                    workspace_id: key.workspace_id.clone(),
-                    scope: key.scope,
-                    owner: key.owner.clone(),
-                    folder: key.folder.clone(),
-                    after: key.after.clone(),
-                    limit: key.limit,
-                    now,
-                    entries: key.entries,
-                })
+                .list_children(ChildrenQuery { now, ..key.clone() })
                 .await
                 .map_err(store_err)?,
         );

@@ -17,7 +17,7 @@ use crate::rows::prefix_upper_bound;
 use lockbox_core::{Scope, Timestamp};
 
 /// Which folder to list, and which page of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChildrenQuery {
     pub workspace_id: String,
     pub scope: Scope,
