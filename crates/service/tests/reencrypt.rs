@@ -118,6 +118,7 @@ async fn an_interrupted_reencryption_resumes_without_a_new_key() {
             )
             .await
             .unwrap();
+        // EXPOSE: the test checks the re-encrypted value it wrote itself.
         assert_eq!(
             *v.to_json().unwrap().expose(),
             serde_json::json!(format!("value-{i}"))

@@ -79,6 +79,7 @@ impl Env {
             )
             .await
             .unwrap();
+        // EXPOSE: the test signs in with the run token it was just given.
         self.svc.authenticate(opened.token.expose()).await.unwrap()
     }
 
@@ -277,6 +278,7 @@ async fn a_deleted_workspace_leaves_no_pattern_sets_behind() {
         .open_run(&e.owner, ws, None, "manual", None, &ctx)
         .await
         .unwrap();
+    // EXPOSE: the test signs in with the run token it was just given.
     let run = e.svc.authenticate(opened.token.expose()).await.unwrap();
     let reference = e
         .svc
