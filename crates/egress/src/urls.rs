@@ -240,12 +240,17 @@ pub(crate) fn template(text: &str) -> Result<Template, Error> {
 /// The URL with every reference's value in place, encoded for its component.
 /// `table` holds every reference's value, `names` its secret's name.
 pub(crate) fn build(text: &str, table: &Table<'_>, names: &Table<'_>) -> Result<Built, Error> {
-    let t = template(text)?;
+    // The same checks as `template`, without parsing the text one more time.
+    let ranges = find_references(text)?;
+    let starting = ranges
+        .first()
+        .filter(|r| r.start == 0)
+        .map(|r| &text[r.clone()]);
     let missing = || Error::internal("reference was not resolved before substitution");
-    let (laid, url_secret) = match &t.base {
+    let (laid, url_secret) = match starting {
         Some(reference) => {
-            let value = *table.get(reference.as_str()).ok_or_else(missing)?;
-            let name = *names.get(reference.as_str()).ok_or_else(missing)?;
+            let value = *table.get(reference).ok_or_else(missing)?;
+            let name = *names.get(reference).ok_or_else(missing)?;
             let label = format!("the URL held by secret \"{name}\"");
             let base = Url::parse(value)
                 .map_err(|_| Error::invalid(format!("{label} is not an absolute http(s) URL")))?;
@@ -264,10 +269,18 @@ pub(crate) fn build(text: &str, table: &Table<'_>, names: &Table<'_>) -> Result<
                 Some(name.to_string()),
             )
         }
-        None => (lay_out(text, None, "")?, None),
+        None => {
+            let laid = lay_out(text, None, "")?;
+            check_written(&laid.url)?;
+            (laid, None)
+        }
     };
-    let mut url = laid.url.clone();
+    let mut url = laid.url;
     url.set_fragment(None);
+    if laid.order.is_empty() {
+        // No reference besides a starting one: the URL as laid out is the URL.
+        return Ok(Built { url, url_secret });
+    }
     let s = url.as_str();
     let query = span(&url, Position::BeforeQuery, Position::AfterQuery);
     let mut out = Zeroizing::new(String::with_capacity(s.len() + 64));

@@ -30,8 +30,9 @@ impl ReferenceResolver for RunResolver<'_> {
 /// One outbound call for a run: references resolved by the service as that run,
 /// sent by the egress executor, answered as `{status, headers, body}` (redacted),
 /// and audited (`egress.fetch`, with the secrets it used even when it failed).
-/// The audit row of a finished call is committed in the background rather than
-/// holding the answer on an fsync; a refused call's row is written before answering.
+/// The audit row of a finished call is queued for the store's next group commit
+/// rather than holding the answer on an fsync (nor on a task spawned to wait for
+/// it); a refused call's row is committed before answering.
 /// Only a run may fetch (`forbidden` otherwise).
 pub async fn fetch_as_run(
     svc: &Arc<Lockbox>,
@@ -60,8 +61,7 @@ pub async fn fetch_as_run(
                 bytes: out.bytes,
                 error: None,
             };
-            let (svc, principal, ctx) = (svc.clone(), principal.clone(), ctx.clone());
-            tokio::spawn(async move { svc.record_egress(&principal, rec, &ctx).await });
+            svc.queue_egress_record(principal, rec, ctx);
             let headers: serde_json::Map<String, Value> = out
                 .headers
                 .into_iter()

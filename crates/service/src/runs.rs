@@ -33,7 +33,7 @@ use lockbox_core::{
     REFERENCE_PREFIX,
 };
 use lockbox_crypto::{hash_token, random_id, TokenPurpose};
-use lockbox_store::{TokenKind, TokenRow};
+use lockbox_store::{AuditRecord, TokenKind, TokenRow};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -992,9 +992,34 @@ impl Lockbox {
             .map_err(store_err)
     }
 
-    /// Audits one egress call of a run.
+    /// Audits one egress call of a run, the row committed before this returns
+    /// (a refused call: its answer waits on the row).
     pub async fn record_egress(&self, p: &Principal, rec: EgressRecord, ctx: &RequestCtx) {
-        let Some(run) = &p.run else { return };
+        let Some(audit) = self.egress_row(p, rec, ctx) else {
+            return;
+        };
+        if let Err(e) = self.store.append_audit(vec![audit]).await {
+            tracing::error!(error = %e, "could not write the audit row of an egress call");
+        }
+    }
+
+    /// Audits one finished egress call of a run without waiting for the row's
+    /// commit: it joins the store's next group commit while the answer goes out
+    /// (the store logs a failure).
+    pub fn queue_egress_record(&self, p: &Principal, rec: EgressRecord, ctx: &RequestCtx) {
+        if let Some(audit) = self.egress_row(p, rec, ctx) {
+            self.store.queue_audit(vec![audit]);
+        }
+    }
+
+    /// The `egress.fetch` row of one call (None for a caller that is not a run).
+    fn egress_row(
+        &self,
+        p: &Principal,
+        rec: EgressRecord,
+        ctx: &RequestCtx,
+    ) -> Option<AuditRecord> {
+        let run = p.run.as_ref()?;
         let mut detail = serde_json::json!({
             "run": run.run_id,
             "method": rec.attempt.method,
@@ -1018,9 +1043,7 @@ impl Lockbox {
         if let Some(code) = rec.error {
             audit.outcome = format!("failed:{code}");
         }
-        if let Err(e) = self.store.append_audit(vec![audit]).await {
-            tracing::error!(error = %e, "could not write the audit row of an egress call");
-        }
+        Some(audit)
     }
 }
 

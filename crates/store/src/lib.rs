@@ -341,6 +341,11 @@ pub trait Store: KeyRegistry + Send + Sync + 'static {
     // --- audit
     /// Appends rows that accompany no other change (reveals, denials).
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()>;
+    /// Queues rows to be appended like [`Store::append_audit`] without waiting for
+    /// their commit, for a caller whose answer does not wait on them (a finished
+    /// egress call's row). They join the next group commit; a failure is logged by
+    /// the store, since no caller is left to tell.
+    fn queue_audit(&self, records: Vec<AuditRecord>);
     /// Appends `record` to the account chain as a checkpoint (see `audit_chain.rs`):
     /// its `workspace_id` cleared and its detail replaced by the head of every other
     /// chain, read under the account chain's lock, and returns the checkpoint's head.

@@ -235,6 +235,7 @@ conformance! {
         renames_move_bindings_and_deletes_drop_one_owners,
         expired_secrets_are_found_and_deleted_compare_and_set,
         list_audit_newest_first_in_pages,
+        queued_audit_rows_join_the_chain_in_order,
         import_into_a_non_empty_store_conflicts,
         reseal_is_compare_and_set_on_the_key_version,
         version_policies_round_trip_and_legacy_versions_convert_once,
@@ -2215,6 +2216,25 @@ async fn expired_secrets_are_found_and_deleted_compare_and_set(s: Arc<dyn Store>
     // Deleted already (another process purged them): nothing again, no audit.
     assert!(s.delete_expired(batch).await.unwrap().is_empty());
     assert_eq!(audit_rows(&*s).await, before + 2);
+}
+
+/// Rows queued without waiting (`queue_audit`, an egress call's row) join the
+/// chains like awaited ones, in the order they were queued: once an append made
+/// after them is acknowledged, every one is there and the chains verify.
+async fn queued_audit_rows_join_the_chain_in_order(s: Arc<dyn Store>) {
+    seed(&*s).await;
+    let before = audit_rows(&*s).await;
+    for i in 0..40 {
+        s.queue_audit(vec![audit(&format!("queued-{i}")), audit_in("other", "q")]);
+    }
+    s.append_audit(vec![audit("after")]).await.unwrap();
+    assert_eq!(audit_rows(&*s).await, before + 81);
+    let page = s.list_audit("ws", None, 41).await.unwrap();
+    let actions: Vec<&str> = page.iter().map(|r| r.record.action.as_str()).collect();
+    let expected: Vec<String> = std::iter::once("after".to_string())
+        .chain((0..40).rev().map(|i| format!("queued-{i}")))
+        .collect();
+    assert_eq!(actions, expected);
 }
 
 async fn list_audit_newest_first_in_pages(s: Arc<dyn Store>) {

@@ -159,7 +159,10 @@ fn spawn_audit_batcher(
             let records: Vec<&AuditRecord> = batch.iter().flat_map(|(r, _)| r.iter()).collect();
             let result = append_batch(&pool, &channel, &node_id, &keys, &records, answer).await;
             for (_, reply) in batch {
-                let _ = reply.send(result.clone());
+                if let Err(Err(e)) = reply.send(result.clone()) {
+                    // Queued (`queue_audit`), or its caller is gone: no one else hears.
+                    tracing::error!(error = %e, "an audit append nobody waits for failed");
+                }
             }
         }
     });
@@ -1288,6 +1291,14 @@ impl Store for PostgresStore {
             .map_err(|_| StoreError::Backend("the audit batcher has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("the audit batcher dropped an append".into()))?
+    }
+
+    fn queue_audit(&self, records: Vec<AuditRecord>) {
+        // The batcher logs the failure of an append nobody waits for.
+        let (tx, _unheard) = tokio::sync::oneshot::channel();
+        if self.audit_batch.send((records, tx)).is_err() {
+            tracing::error!("could not queue an audit row: the audit batcher has stopped");
+        }
     }
 
     async fn checkpoint_audit(&self, record: AuditRecord) -> StoreResult<Head> {

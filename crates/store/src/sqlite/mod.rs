@@ -1202,6 +1202,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn queue_audit(&self, records: Vec<AuditRecord>) {
+        let job = writer::detached(move |ctx| {
+            for r in records {
+                ctx.append_audit(r)?;
+            }
+            Ok(())
+        });
+        if self.writer.send(job).is_err() {
+            tracing::error!("could not queue an audit row: the writer thread has stopped");
+        }
+    }
+
     async fn checkpoint_audit(&self, record: AuditRecord) -> StoreResult<Head> {
         self.submit(false, move |ctx| {
             let heads = ctx.chain_heads().others();

@@ -293,3 +293,23 @@ pub(crate) fn job<T: Send + 'static>(
         }),
     }
 }
+
+/// A plain append whose caller does not wait: the outcome, known only after the
+/// batch commits (or not), is logged on failure instead of answered.
+pub(crate) fn detached(
+    f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<()> + Send + 'static,
+) -> Job {
+    Job {
+        savepoint: false,
+        run: Box::new(move |ctx| {
+            let result = f(ctx);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed: StoreResult<()>| {
+                if let Err(e) = committed.and(result) {
+                    tracing::error!(error = %e, "a queued audit row was not written");
+                }
+            });
+            (ok, reply)
+        }),
+    }
+}
