@@ -1193,22 +1193,12 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, records: Vec<AuditRecord>) -> StoreResult<()> {
-        self.submit(false, move |ctx| {
-            for r in records {
-                ctx.append_audit(r)?;
-            }
-            Ok(())
-        })
-        .await
+        self.submit(false, move |ctx| ctx.append_audits(records))
+            .await
     }
 
     fn queue_audit(&self, records: Vec<AuditRecord>) {
-        let job = writer::detached(move |ctx| {
-            for r in records {
-                ctx.append_audit(r)?;
-            }
-            Ok(())
-        });
+        let job = writer::detached(move |ctx| ctx.append_audits(records));
         if self.writer.send(job).is_err() {
             tracing::error!("could not queue an audit row: the writer thread has stopped");
         }

@@ -102,6 +102,11 @@ impl WriteCtx<'_> {
         self.append_audit_row(record).map(|_| ())
     }
 
+    /// Appends each of `records` in order.
+    pub(crate) fn append_audits(&mut self, records: Vec<AuditRecord>) -> StoreResult<()> {
+        records.into_iter().try_for_each(|r| self.append_audit(r))
+    }
+
     /// Appends `record` to its chain and returns the new row's head.
     pub(crate) fn append_audit_row(&mut self, record: AuditRecord) -> StoreResult<Head> {
         let chain = audit_chain::chain_of(&record).to_string();
@@ -281,17 +286,9 @@ pub(crate) fn job<T: Send + 'static>(
     f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
     tx: tokio::sync::oneshot::Sender<StoreResult<T>>,
 ) -> Job {
-    Job {
-        savepoint,
-        run: Box::new(move |ctx| {
-            let result = f(ctx);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |committed: StoreResult<()>| {
-                let _ = tx.send(committed.and(result));
-            });
-            (ok, reply)
-        }),
-    }
+    job_then(savepoint, f, move |outcome| {
+        let _ = tx.send(outcome);
+    })
 }
 
 /// A plain append whose caller does not wait: the outcome, known only after the
@@ -299,15 +296,27 @@ pub(crate) fn job<T: Send + 'static>(
 pub(crate) fn detached(
     f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<()> + Send + 'static,
 ) -> Job {
+    job_then(false, f, |outcome| {
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "a queued audit row was not written");
+        }
+    })
+}
+
+/// Wraps a closure into a job whose outcome (its result, or the batch's failure to
+/// commit) goes to `then` only after the batch's commit.
+fn job_then<T: Send + 'static>(
+    savepoint: bool,
+    f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
+    then: impl FnOnce(StoreResult<T>) + Send + 'static,
+) -> Job {
     Job {
-        savepoint: false,
+        savepoint,
         run: Box::new(move |ctx| {
             let result = f(ctx);
             let ok = result.is_ok();
             let reply: Reply = Box::new(move |committed: StoreResult<()>| {
-                if let Err(e) = committed.and(result) {
-                    tracing::error!(error = %e, "a queued audit row was not written");
-                }
+                then(committed.and(result));
             });
             (ok, reply)
         }),
